@@ -1,0 +1,5 @@
+import sys
+
+from dranspose.cli import main
+
+sys.exit(main())

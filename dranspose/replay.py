@@ -10,7 +10,6 @@ optional HTTP server, so payloads need no locks in replay.
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
 import os
 import pickle
@@ -108,8 +107,20 @@ def merge_partials(
     merged = heapq.merge(
         *(checked(i, s) for i, s in enumerate(sources)), key=lambda m: m.event_number
     )
-    for _, group in itertools.groupby(merged, key=lambda m: m.event_number):
-        yield list(group)
+    pending: list[InternalWorkerMessage] = []
+    try:
+        for partial in merged:
+            if pending and partial.event_number != pending[0].event_number:
+                yield pending
+                pending = []
+            pending.append(partial)
+    except Exception:
+        # A source failed while we held a complete earlier event: hand it out before the error.
+        if pending:
+            yield pending
+        raise
+    if pending:
+        yield pending
 
 
 def _source_iterators(

@@ -1,0 +1,77 @@
+"""Shared fixtures: the shipped capture, decoded independently of dranspose, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cbor2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+XRD_CAPTURE = ROOT / "data" / "dump_xrd.cbors"
+TUTORIAL = ROOT / "examples" / "tutorial"
+
+
+def raw_xrd_events() -> list[tuple[int, list[bytes]]]:
+    """The capture decoded with plain cbor2, without any dranspose code."""
+    events = []
+    with open(XRD_CAPTURE, "rb") as fh:
+        blob = fh.read()
+    items = []
+    decoder_input = __import__("io").BytesIO(blob)
+    while decoder_input.tell() < len(blob):
+        items.append(cbor2.load(decoder_input))
+    for item in items:
+        number, streams = item.value[0], item.value[1]
+        typ, frames = streams["xrd"].value
+        events.append((number, [bytes(f) for f in frames]))
+    return events
+
+
+def xrd_images() -> dict[int, np.ndarray]:
+    """Event number -> image, decoded from the raw frames with numpy."""
+    images = {}
+    for number, frames in raw_xrd_events():
+        header = json.loads(frames[0])
+        if header["htype"] == "image":
+            images[number] = np.frombuffer(frames[1], dtype=header["type"]).reshape(header["shape"])
+    return images
+
+
+@pytest.fixture
+def payload_dir(tmp_path, monkeypatch):
+    """A fresh payload folder (copy of examples/tutorial) as the working directory.
+
+    Payload modules are imported as ``src.*``; they are dropped from ``sys.modules`` around each
+    test so different tests can use different ``src`` packages.
+    """
+    folder = tmp_path / "payload"
+    shutil.copytree(TUTORIAL / "src", folder / "src")
+    (folder / "data").mkdir()
+    shutil.copy(XRD_CAPTURE, folder / "data" / "dump_xrd.cbors")
+    shutil.copy(TUTORIAL / "test_params.json", folder / "test_params.json")
+    monkeypatch.chdir(folder)
+    _forget_src()
+    yield folder
+    _forget_src()
+
+
+def _forget_src() -> None:
+    for name in [m for m in sys.modules if m == "src" or m.startswith("src.")]:
+        del sys.modules[name]
+
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the ``dranspose`` command as a user would, in its own process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "dranspose", *args], cwd=cwd, env=full_env,
+        capture_output=True, text=True, timeout=timeout,
+    )

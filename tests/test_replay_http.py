@@ -1,0 +1,178 @@
+"""The reducer API served during a replay (``--port``): publish data and live parameters."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import threading
+
+import httpx
+import numpy as np
+import pytest
+
+from dranspose.event import InternalWorkerMessage, StreamData
+from dranspose.parameters import FloatParameter, IntParameter
+from dranspose.replay import replay
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class GatedSource:
+    """Yields events 0..9 but waits at event 5 until the test opens the gate."""
+
+    gate = threading.Event()
+    reached = threading.Event()
+
+    def get_source_generators(self):
+        def gen():
+            for i in range(10):
+                if i == 5:
+                    GatedSource.reached.set()
+                    assert GatedSource.gate.wait(20)
+                yield InternalWorkerMessage(
+                    event_number=i, streams={"s": StreamData(typ="t", frames=[b"x"])})
+        return [gen()]
+
+
+class ScaleWorker:
+    @staticmethod
+    def describe_parameters():
+        return [IntParameter(name="scale", default=2, description="multiplier")]
+
+    def process_event(self, event, parameters=None):
+        return event.event_number * parameters["scale"].value, parameters["scale"].value
+
+
+class PublishReducer:
+    @staticmethod
+    def describe_parameters():
+        return [FloatParameter(name="threshold", default=0.5)]
+
+    def __init__(self):
+        self.publish_rlock = threading.RLock()
+        self.publish = {"values": [], "info": {"name": "demo", "ratio": np.float64(0.5),
+                                               "missing": float("nan")},
+                        "image": np.arange(6, dtype=np.uint16).reshape(2, 3)}
+
+    def process_result(self, result, parameters=None):
+        with self.publish_rlock:
+            self.publish["values"].append(result.payload[0])
+            self.publish.setdefault("hash_log", []).append(
+                (result.event_number, result.payload[1], result.parameters_hash))
+
+
+@pytest.fixture
+def live_replay():
+    GatedSource.gate.clear()
+    GatedSource.reached.clear()
+    port = free_port()
+    done, stop, start = threading.Event(), threading.Event(), threading.Event()
+    thread = threading.Thread(
+        target=replay, args=(ScaleWorker, PublishReducer, None, GatedSource, None),
+        kwargs={"port": port, "stop_event": stop, "done_event": done, "start_event": start,
+                "nworkers": 2},
+    )
+    thread.start()
+    assert start.wait(20)
+    assert GatedSource.reached.wait(20)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    yield client, done
+    GatedSource.gate.set()
+    stop.set()
+    thread.join(20)
+    client.close()
+    assert not thread.is_alive()
+
+
+def test_publish_tree_is_served_as_json(live_replay):
+    client, _ = live_replay
+    tree = client.get("/api/v1/result/").json()
+    # event 0 went to both workers; event 4 waits until the source yields the next event,
+    # since only then is it known that no other partial of event 4 follows
+    assert tree["values"] == [0, 0, 2, 4, 6]
+    assert tree["image"] == [[0, 1, 2], [3, 4, 5]]
+    assert tree["info"] == {"name": "demo", "ratio": 0.5, "missing": None}
+    assert client.get("/api/v1/result/info/name").json() == "demo"
+    assert client.get("/api/v1/result/image/1").json() == [3, 4, 5]
+
+
+def test_unknown_publish_path_is_404(live_replay):
+    client, _ = live_replay
+    response = client.get("/api/v1/result/info/nope")
+    assert response.status_code == 404
+    assert "info/nope" in response.json()["detail"]
+
+
+def test_publish_pickle_round_trips(live_replay):
+    client, _ = live_replay
+    tree = pickle.loads(client.get("/api/v1/result/pickle").content)
+    np.testing.assert_array_equal(tree["image"], np.arange(6).reshape(2, 3))
+
+
+def test_parameters_are_listed_with_types_and_values(live_replay):
+    client, _ = live_replay
+    listed = {p["name"]: p for p in client.get("/api/v1/parameters").json()}
+    assert listed["scale"] == {"name": "scale", "dtype": "int", "description": "multiplier",
+                               "value": 2, "declared": True}
+    assert listed["threshold"]["value"] == 0.5
+    assert client.get("/api/v1/parameter/scale").content == b"2"
+
+
+def test_invalid_parameter_value_is_422_with_reason(live_replay):
+    client, _ = live_replay
+    response = client.post("/api/v1/parameter/scale", content=b"2.5")
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "'scale'" in detail and "2.5" in detail and "int" in detail
+    assert client.get("/api/v1/parameter/scale").content == b"2"
+
+
+def test_unknown_parameter_is_404(live_replay):
+    client, _ = live_replay
+    response = client.post("/api/v1/parameter/nope", content=b"1")
+    assert response.status_code == 404
+    assert "nope" in response.json()["detail"]
+
+
+def test_parameter_change_applies_to_the_following_events(live_replay):
+    client, done = live_replay
+    response = client.post("/api/v1/parameter/scale", content=b"10")
+    assert response.status_code == 200
+    GatedSource.gate.set()
+    assert done.wait(20)
+    values = client.get("/api/v1/result/values").json()
+    assert values == [0, 0, 2, 4, 6, 40, 50, 60, 70, 80, 90]
+    status = client.get("/api/v1/status").json()
+    assert status["events"] == 10 and status["failures"] == []
+
+
+def test_results_carry_the_hash_of_their_parameters(live_replay):
+    client, done = live_replay
+    new_hash = client.post("/api/v1/parameter/scale", content=b"7").json()["parameters_hash"]
+    GatedSource.gate.set()
+    assert done.wait(20)
+    values = client.get("/api/v1/result/values").json()
+    assert values[-1] == 9 * 7
+    # hash differs before and after the change, and matches the value each result used
+    hashes = {}
+    for number, scale, digest in _reducer_hashes(client):
+        hashes.setdefault(scale, set()).add(digest)
+    assert hashes[7] == {new_hash}
+    assert len(hashes[2]) == 1 and hashes[2] != {new_hash}
+
+
+def _reducer_hashes(client):
+    return pickle.loads(client.get("/api/v1/result/pickle").content)["hash_log"]
+
+
+def test_port_in_use_is_a_clear_error(tmp_path):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        with pytest.raises(OSError, match=str(port)):
+            replay(ScaleWorker, PublishReducer, None, GatedSource, None, port=port)

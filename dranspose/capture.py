@@ -1,0 +1,499 @@
+"""Capture files: recorded streams that can be replayed offline, item by item.
+
+Two layouts share the same container (a plain concatenation of CBOR items, optionally gzipped):
+
+* an *ingester dump* holds one partial event per item, CBOR tag 42877 wrapping
+  ``[event_number, {stream: tag 42878 wrapping [typ, [frame, ...]]}, created_at?]``;
+  this is what :func:`read_capture` turns back into :class:`InternalWorkerMessage` objects;
+* a *raw capture* holds, per item, the frames of one upstream ZMQ multipart message, before any
+  protocol parsing; :func:`read_raw_capture` gives them back so parsers can be tested offline.
+
+Captures of a long scan can be far larger than memory, so every reader decodes one item at a
+time from the open file and never holds more than the current item. Damage is the normal case for
+captures cut short by a crash or a full disk: everything before the damage is still delivered, and
+the damage itself is reported as a :class:`CaptureError` saying which item and which byte, never
+as a bare decoder traceback.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import numbers
+import os
+import pickle
+import zlib
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional, Sequence, TypeVar, Union
+
+import cbor2
+import zmq
+
+from dranspose.event import InternalWorkerMessage, StreamData
+
+MESSAGE_TAG = 42877
+"""CBOR tag of one ingester-dump item (a partial event)."""
+
+STREAM_TAG = 42878
+"""CBOR tag of one stream's data inside a partial event."""
+
+PathLike = Union[str, "os.PathLike[str]"]
+FrameLike = Union[bytes, bytearray, memoryview, zmq.Frame]
+
+_BUFFER_SIZE = 1 << 16
+# The concrete map types cbor2 decodes to (frozendict from cbor2 6 on), checked before the much
+# slower ``Mapping`` ABC test.
+_MAP_TYPES = (dict, getattr(cbor2, "frozendict", dict))
+_T = TypeVar("_T")
+_W = TypeVar("_W", bound="_ItemWriter")
+
+
+class CaptureError(ValueError):
+    """A capture file cannot be read past a certain item.
+
+    ``index`` counts items from 0 and ``offset`` is the byte where the bad item starts in the
+    uncompressed stream, so the damage can be inspected (or the file cut before it) directly.
+    """
+
+    def __init__(self, path: PathLike, index: int, offset: int, problem: str) -> None:
+        self.path = os.fspath(path)
+        self.index = index
+        self.offset = offset
+        self.problem = problem
+        super().__init__(f"{self.path}: item {index} at byte {offset} {problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default reduction would call __init__ with only the message; replay workers may
+        # send this error between processes, so it must survive pickling.
+        return (type(self), (self.path, self.index, self.offset, self.problem))
+
+
+class _StreamReadError(OSError):
+    """The bytes under the decoder could not be produced (decompression or I/O failed).
+
+    Kept apart from decoding errors because gzip signals truncation with ``EOFError``, which would
+    otherwise be indistinguishable from a decoder running out of input.
+    """
+
+
+class _ForwardOnlyGzip(io.RawIOBase):
+    """A gzip member stream that refuses to seek and counts the bytes it produced.
+
+    ``GzipFile`` claims to be seekable, but a backward seek restarts decompression from the
+    beginning of the file. cbor2 6 reads ahead and seeks back on seekable inputs, which would make
+    replaying a large ``.gz`` capture quadratic; presenting the stream as forward-only avoids that.
+    """
+
+    def __init__(self, gz: gzip.GzipFile) -> None:
+        super().__init__()
+        self._gz = gz
+        self._produced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        # One short read at a time: a read that tries to fill the whole buffer would raise on a
+        # truncated stream and lose the intact data before the cut, misplacing the damage.
+        try:
+            count = self._gz.readinto1(buffer)
+        except EOFError as exc:
+            raise _StreamReadError(
+                "cannot be read: the gzip stream is truncated (it ends before its end marker)"
+            ) from exc
+        except (OSError, zlib.error) as exc:
+            raise _StreamReadError(f"cannot be read: not a valid gzip stream ({exc})") from exc
+        self._produced += count
+        return count
+
+    def tell(self) -> int:
+        return self._produced
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._gz.close()
+            finally:
+                super().close()
+
+
+def _is_gzip_name(path: PathLike) -> bool:
+    return os.fspath(path).lower().endswith(".gz")
+
+
+def _format_suffix(path: PathLike) -> str:
+    """The suffix that says how items are encoded, looking through a ``.gz`` layer."""
+    name = os.path.basename(os.fspath(path)).lower()
+    if name.endswith(".gz"):
+        name = name[: -len(".gz")]
+    return os.path.splitext(name)[1]
+
+
+def _open_for_reading(path: PathLike) -> io.BufferedReader:
+    """A buffered reader with ``peek`` and a ``tell`` in uncompressed bytes."""
+    if _is_gzip_name(path):
+        return io.BufferedReader(_ForwardOnlyGzip(gzip.GzipFile(path, "rb")), _BUFFER_SIZE)
+    return io.BufferedReader(io.FileIO(path, "r"), _BUFFER_SIZE)
+
+
+def _head_hint(head: bytes, compressed: bool) -> str:
+    """Explain a failure at the very first byte when the file is plainly another format."""
+    if not compressed and head[:2] == b"\x1f\x8b":
+        return "; the file looks gzip-compressed, give it a .gz name"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "; the file looks like a pickle stream, give it a .pkls name"
+    return ""
+
+
+def _describe(value: Any) -> str:
+    """Name a decoded value's kind the same way under every cbor2 version."""
+    if isinstance(value, cbor2.CBORTag):
+        return f"CBOR tag {value.tag}"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, Mapping):
+        return "dict"
+    if value is None:
+        return "null"
+    if value is cbor2.undefined:
+        return "undefined"
+    if value is getattr(cbor2, "break_marker", cbor2.undefined):
+        return "a stray break code"
+    return type(value).__name__
+
+
+def _decode_items(
+    path: PathLike, convert: Callable[[Any, PathLike, int, int], _T]
+) -> Iterator[_T]:
+    """Decode CBOR items one at a time; ``convert`` checks and shapes each one."""
+    compressed = _is_gzip_name(path)
+    with _open_for_reading(path) as fp:
+        peek = fp.peek
+        tell = fp.tell
+        decode = cbor2.CBORDecoder(fp).decode
+        index = 0
+        offset = 0
+        try:
+            head = peek(2)[:2]
+        except OSError as exc:
+            raise _read_failure(path, index, offset, exc) from exc
+        while True:
+            try:
+                offset = tell()
+                # EOF before the first byte of an item is the normal end of a capture; only
+                # an item that has started and cannot finish is damage.
+                if not peek(1):
+                    return
+                item = decode()
+            except (
+                cbor2.CBORDecodeError, OSError, ValueError, TypeError, OverflowError,
+                RecursionError, MemoryError, EOFError,
+            ) as exc:
+                hint = _head_hint(head, compressed) if index == 0 else ""
+                raise _decode_failure(path, index, offset, exc, hint) from exc
+            try:
+                result = convert(item, path, index, offset)
+            except CaptureError as exc:
+                if index == 0:
+                    hint = _head_hint(head, compressed)
+                    if hint:
+                        raise CaptureError(path, index, offset, exc.problem + hint) from exc
+                raise
+            yield result
+            index += 1
+
+
+def _decode_failure(
+    path: PathLike, index: int, offset: int, exc: BaseException, hint: str
+) -> CaptureError:
+    """Classify a decoder failure: unreadable file, truncated item, or bytes that are not CBOR."""
+    # cbor2 6 wraps exceptions raised by the file in its own decode errors; the file's error
+    # (for instance a truncated gzip stream) is the one that explains the failure.
+    cause: Optional[BaseException] = exc
+    seen = set()
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError):
+            return _read_failure(path, index, offset, cause)
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, cbor2.CBORDecodeEOF):
+        return CaptureError(path, index, offset, "is truncated (file ends inside the item)")
+    return CaptureError(path, index, offset, f"is not valid CBOR ({exc}){hint}")
+
+
+def _read_failure(path: PathLike, index: int, offset: int, exc: OSError) -> CaptureError:
+    if isinstance(exc, _StreamReadError):
+        return CaptureError(path, index, offset, str(exc))
+    return CaptureError(path, index, offset, f"cannot be read ({exc})")
+
+
+def _not_a_dump(path: PathLike, index: int, offset: int, detail: str) -> CaptureError:
+    return CaptureError(path, index, offset, f"is not an ingester dump item ({detail})")
+
+
+def _to_message(item: Any, path: PathLike, index: int, offset: int) -> InternalWorkerMessage:
+    """Check one decoded dump item and build the message without pydantic validation.
+
+    Validation per item would dominate replay time; these checks cover exactly the shapes a
+    payload relies on, and the containers are rebuilt as ``list``/``dict`` because cbor2 6 hands
+    out tuples and frozendicts where cbor2 5 gave lists and dicts.
+    """
+    if not isinstance(item, cbor2.CBORTag) or item.tag != MESSAGE_TAG:
+        hint = ""
+        if isinstance(item, (list, tuple)) and item and all(type(f) is bytes for f in item):
+            hint = "; it looks like a raw capture, read it with read_raw_capture"
+        raise _not_a_dump(
+            path, index, offset, f"expected CBOR tag {MESSAGE_TAG}, got {_describe(item)}{hint}"
+        )
+    fields = item.value
+    if not isinstance(fields, (list, tuple)) or not 2 <= len(fields) <= 3:
+        got = (
+            f"a list of {len(fields)}" if isinstance(fields, (list, tuple)) else _describe(fields)
+        )
+        raise _not_a_dump(
+            path, index, offset,
+            f"tag {MESSAGE_TAG} must wrap [event_number, streams, created_at?], got {got}",
+        )
+    event_number = fields[0]
+    if type(event_number) is not int:
+        raise _not_a_dump(
+            path, index, offset, f"event_number must be an int, got {_describe(event_number)}"
+        )
+    created_at = fields[2] if len(fields) == 3 else None
+    if created_at is not None and type(created_at) is not float:
+        if type(created_at) is not int:
+            raise _not_a_dump(
+                path, index, offset,
+                f"created_at must be a float or null, got {_describe(created_at)}",
+            )
+        created_at = float(created_at)
+    raw_streams = fields[1]
+    if type(raw_streams) not in _MAP_TYPES and not isinstance(raw_streams, Mapping):
+        raise _not_a_dump(
+            path, index, offset, f"streams must be a map, got {_describe(raw_streams)}"
+        )
+    streams: dict[str, StreamData] = {}
+    for name, tagged in raw_streams.items():
+        if type(name) is not str:
+            raise _not_a_dump(
+                path, index, offset, f"stream names must be strings, got {_describe(name)}"
+            )
+        if not isinstance(tagged, cbor2.CBORTag) or tagged.tag != STREAM_TAG:
+            raise _not_a_dump(
+                path, index, offset,
+                f"stream {name!r}: expected CBOR tag {STREAM_TAG}, got {_describe(tagged)}",
+            )
+        data = tagged.value
+        if not isinstance(data, (list, tuple)) or len(data) != 2:
+            raise _not_a_dump(
+                path, index, offset,
+                f"stream {name!r}: tag {STREAM_TAG} must wrap [typ, frames], got {_describe(data)}",
+            )
+        typ, frames = data
+        if type(typ) is not str:
+            raise _not_a_dump(
+                path, index, offset, f"stream {name!r}: typ must be a string, got {_describe(typ)}"
+            )
+        if not isinstance(frames, (list, tuple)):
+            raise _not_a_dump(
+                path, index, offset,
+                f"stream {name!r}: frames must be a list, got {_describe(frames)}",
+            )
+        for frame in frames:
+            if type(frame) is not bytes:
+                raise _not_a_dump(
+                    path, index, offset,
+                    f"stream {name!r}: frames must be byte strings, got {_describe(frame)}",
+                )
+        streams[name] = StreamData.model_construct(typ=typ, frames=list(frames))
+    return InternalWorkerMessage.model_construct(
+        event_number=event_number, streams=streams, created_at=created_at
+    )
+
+
+def _to_frames(item: Any, path: PathLike, index: int, offset: int) -> list[bytes]:
+    if not isinstance(item, (list, tuple)) or not item:
+        raise CaptureError(
+            path, index, offset,
+            "is not a raw capture item (expected a non-empty list of byte strings, "
+            f"got {'an empty list' if isinstance(item, (list, tuple)) else _describe(item)})",
+        )
+    for number, frame in enumerate(item):
+        if type(frame) is not bytes:
+            raise CaptureError(
+                path, index, offset,
+                f"is not a raw capture item (frame {number} is {_describe(frame)}, "
+                "expected a byte string)",
+            )
+    return list(item)
+
+
+def _unpickle_messages(path: PathLike) -> Iterator[InternalWorkerMessage]:
+    with _open_for_reading(path) as fp:
+        index = 0
+        while True:
+            try:
+                offset = fp.tell()
+                if not fp.peek(1):
+                    return
+                message = pickle.load(fp)
+            except OSError as exc:
+                raise _read_failure(path, index, offset, exc) from exc
+            except EOFError as exc:
+                raise CaptureError(
+                    path, index, offset, "is truncated (file ends inside the pickle)"
+                ) from exc
+            except pickle.UnpicklingError as exc:
+                problem = (
+                    "is truncated (file ends inside the pickle)" if "truncated" in str(exc)
+                    else f"is not a valid pickle ({exc})"
+                )
+                raise CaptureError(path, index, offset, problem) from exc
+            except Exception as exc:  # unpickling runs arbitrary constructors: anything can fail
+                raise CaptureError(
+                    path, index, offset, f"cannot be unpickled ({type(exc).__name__}: {exc})"
+                ) from exc
+            if not isinstance(message, InternalWorkerMessage):
+                raise CaptureError(
+                    path, index, offset,
+                    f"is not an InternalWorkerMessage (got {type(message).__name__})",
+                )
+            yield message
+            index += 1
+
+
+def read_capture(path: PathLike) -> Iterator[InternalWorkerMessage]:
+    """Replay an ingester capture lazily, one partial event at a time, in file order.
+
+    The name decides the format: ``.pkls`` is a sequence of pickled messages, anything else is an
+    ingester dump (``.cbors``/``.cbor`` by convention); a trailing ``.gz`` adds decompression.
+
+    ``.pkls`` files are unpickled, which executes code chosen by whoever wrote the file. That is
+    acceptable only for files the user names on their own machine; never route data received
+    over the network, or from untrusted sources, through this function.
+
+    The file is opened on the first ``next()``, so a missing file surfaces there as ``OSError``.
+    Damage raises :class:`CaptureError` after every intact item before it has been yielded.
+    """
+    if _format_suffix(path) == ".pkls":
+        return _unpickle_messages(path)
+    return _decode_items(path, _to_message)
+
+
+def read_raw_capture(path: PathLike) -> Iterator[list[bytes]]:
+    """Replay a raw capture lazily: the frames of each recorded ZMQ multipart message, in order.
+
+    Raw captures keep what a detector actually sent, so a protocol parser can be developed and
+    tested against it without the detector. Compression and errors work as in
+    :func:`read_capture`.
+    """
+    return _decode_items(path, _to_frames)
+
+
+def _frame_bytes(frame: Any) -> bytes:
+    # memoryview must become bytes before encoding: cbor2 6 would write it as an array of ints.
+    if type(frame) is bytes:
+        return frame
+    if isinstance(frame, zmq.Frame):
+        return frame.bytes
+    if isinstance(frame, (bytearray, memoryview)):
+        return bytes(frame)
+    raise TypeError(
+        f"frames must be bytes, bytearray, memoryview or zmq.Frame, got {type(frame).__name__}"
+    )
+
+
+def _open_for_writing(path: PathLike, compresslevel: int) -> BinaryIO:
+    if _is_gzip_name(path):
+        return gzip.GzipFile(path, "wb", compresslevel=compresslevel)  # type: ignore[return-value]
+    return open(path, "wb", buffering=_BUFFER_SIZE)
+
+
+class _ItemWriter:
+    """Shared file handling: one complete CBOR item per ``write`` call.
+
+    Writing each item in a single call means a crash leaves at most one truncated item at the end,
+    which the readers report after delivering everything before it.
+    """
+
+    def __init__(self, path: PathLike, compresslevel: int = 6) -> None:
+        self.path = os.fspath(path)
+        self._fp: Optional[BinaryIO] = _open_for_writing(path, compresslevel)
+        self.items = 0
+
+    def _write_item(self, item: Any) -> None:
+        if self._fp is None:
+            raise ValueError(f"{self.path}: capture writer is closed")
+        self._fp.write(cbor2.dumps(item))
+        self.items += 1
+
+    def flush(self) -> None:
+        """Push written items to the OS, so a reader (or a crash) sees them."""
+        if self._fp is not None:
+            self._fp.flush()
+
+    def close(self) -> None:
+        """Finish the file; for ``.gz`` this writes the end marker without which readers fail."""
+        if self._fp is not None:
+            fp, self._fp = self._fp, None
+            fp.close()
+
+    def __enter__(self: _W) -> _W:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+
+class CaptureWriter(_ItemWriter):
+    """Write partial events as an ingester dump that :func:`read_capture` replays.
+
+    A path ending in ``.gz`` is gzip-compressed. ``.pkls`` names are refused: the reader would
+    unpickle a CBOR file and fail, so the mismatch is caught when writing instead.
+    """
+
+    def __init__(self, path: PathLike, compresslevel: int = 6) -> None:
+        if _format_suffix(path) == ".pkls":
+            raise ValueError(f"{os.fspath(path)}: CaptureWriter writes CBOR; use a .cbors name")
+        super().__init__(path, compresslevel)
+
+    def write(self, msg: InternalWorkerMessage) -> None:
+        """Append one partial event; ``created_at`` is stored only when it is set."""
+        number = msg.event_number
+        if isinstance(number, bool) or not isinstance(number, numbers.Integral):
+            raise TypeError(f"event_number must be an integer, got {type(number).__name__}")
+        streams = {}
+        for name, data in msg.streams.items():
+            if not isinstance(name, str) or not isinstance(data.typ, str):
+                raise TypeError(f"event {number}: stream names and typ must be strings")
+            frames = [_frame_bytes(frame) for frame in data.frames]
+            streams[name] = cbor2.CBORTag(STREAM_TAG, [data.typ, frames])
+        fields: list[Any] = [int(number), streams]
+        if msg.created_at is not None:
+            fields.append(float(msg.created_at))
+        self._write_item(cbor2.CBORTag(MESSAGE_TAG, fields))
+
+
+class RawCaptureWriter(_ItemWriter):
+    """Write upstream multipart messages unparsed, for :func:`read_raw_capture`."""
+
+    def write(self, frames: Sequence[FrameLike]) -> None:
+        """Append the frames of one multipart message."""
+        item = [_frame_bytes(frame) for frame in frames]
+        if not item:
+            raise ValueError("a multipart message has at least one frame")
+        self._write_item(item)
+
+
+def write_capture(path: PathLike, messages: Iterable[InternalWorkerMessage]) -> int:
+    """Write ``messages`` as an ingester dump and return how many were written."""
+    with CaptureWriter(path) as writer:
+        for msg in messages:
+            writer.write(msg)
+        return writer.items

@@ -14,6 +14,7 @@ import importlib
 import inspect
 import os
 import sys
+import traceback
 from typing import Any, Callable, Optional, Sequence
 
 
@@ -135,10 +136,20 @@ def optional_method(
     return LenientCall(method, offered, first_positional)
 
 
+class PayloadInitError(PayloadError):
+    """The payload's own ``__init__`` raised; the cause carries the payload traceback."""
+
+
 def instantiate(cls: type, **offered: Any) -> Any:
     """Construct a payload class, passing only the keyword arguments its ``__init__`` accepts."""
     call = LenientCall(cls, list(offered), first_positional=False)
-    return call(*offered.values())
+    try:
+        return call(*offered.values())
+    except Exception as exc:
+        where = "".join(traceback.format_exception(exc)[-3:]).rstrip()
+        raise PayloadInitError(
+            f"{cls.__module__}:{cls.__qualname__}() raised {type(exc).__name__}: {exc}\n{where}"
+        ) from exc
 
 
 class WorkerPayload:

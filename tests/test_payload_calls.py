@@ -112,3 +112,14 @@ def test_import_class_from_current_directory(tmp_path, monkeypatch):
 def test_import_class_errors(spec, fragment):
     with pytest.raises(PayloadError, match=fragment):
         import_class(spec)
+
+
+def test_constructor_exception_names_the_class_and_cause():
+    from dranspose.payload import PayloadInitError
+
+    class Broken:
+        def __init__(self):
+            raise ImportError("pyFAI is missing: pip install -e '.[examples]'")
+
+    with pytest.raises(PayloadInitError, match="Broken.*ImportError: pyFAI is missing"):
+        instantiate(Broken, parameters=None)

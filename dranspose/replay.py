@@ -386,8 +386,11 @@ def run_replay(
         if done_event is not None:
             done_event.set()
         if server is not None and (keep_alive or stop_event is not None):
-            logger.info("serving results on port %d until stopped", port)
-            _wait_until_stopped(stop_event)
+            logger.info("serving results on http://%s:%d/api/v1/result/ until stopped", host, port)
+            try:
+                _wait_until_stopped(stop_event)
+            except KeyboardInterrupt:  # Ctrl-C is how a user ends --keep-alive
+                logger.info("stopping the results server")
     finally:
         if progress and progress.live.is_started:
             progress.stop()

@@ -88,3 +88,42 @@ def test_corrupt_capture_exits_nonzero_and_names_the_item(payload_dir):
     assert result.returncode == 1
     assert "cut.cbors: item" in result.stderr and "truncated" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_keep_alive_serves_results_until_ctrl_c(payload_dir):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.test_replay_http import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dranspose", "replay", "-w", "src.worker:TestWorker",
+         "-r", "src.reducer:TestReducer", "-f", "data/dump_xrd.cbors", "--port", str(port),
+         "--keep-alive"], cwd=payload_dir, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        reduced = None
+        while time.monotonic() < deadline:
+            try:
+                reduced = httpx.get(f"http://127.0.0.1:{port}/api/v1/result/reduced").json()
+                if len(reduced) == 10:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        assert reduced is not None and len(reduced) == 10
+        np.testing.assert_allclose(reduced[1:], expected_reduced(2, 8)[1:], rtol=1e-6)
+        time.sleep(0.5)
+        assert proc.poll() is None, "the replay must keep serving after its end"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "replay: 11 events" in stderr and "Traceback" not in stderr

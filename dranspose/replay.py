@@ -382,7 +382,6 @@ def run_replay(
             progress.stop()
         run.finish()
         run.summary.seconds = time.monotonic() - started
-        logger.info("%s", run.summary.describe())
         if done_event is not None:
             done_event.set()
         if server is not None and (keep_alive or stop_event is not None):
@@ -426,10 +425,14 @@ def replay(
     ``stop_event`` is set when one is given (or with ``keep_alive``). ``done_event`` is set once
     ``finish`` has run, ``start_event`` once the replay is ready to process.
     """
-    return run_replay(
+    summary = run_replay(
         wclass, rclass, zmq_files, source, parameter_file, port, stop_event, nworkers,
         broadcast_first, done_event, start_event, keep_alive=keep_alive,
     )
+    logger.info("%s", summary.describe())
+    for failure in summary.failures:
+        logger.error("FAILED %s", failure.describe())
+    return summary
 
 
 __all__ = ["replay", "run_replay", "ReplaySummary", "Failure", "merge_partials", "EventNumber"]

@@ -1,0 +1,105 @@
+"""The ZeroMQ data plane: frames from ingesters to workers, results from workers to the reducer.
+
+Every receiving component binds one PULL socket and advertises its address in the registry;
+senders keep one PUSH socket per peer. PUSH blocks at the high-water mark instead of dropping, so
+a slow worker slows its ingesters down (backpressure) and nothing is lost in transit. Frames are
+passed through as ``zmq.Frame`` objects with ``copy=False``: a large detector frame read from
+upstream reaches the worker without being copied in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any, Optional, Sequence, Union
+
+import zmq
+import zmq.asyncio
+
+from dranspose.event import InternalWorkerMessage, StreamData
+from dranspose.protocol import EventNumber, StreamName
+
+FrameLike = Union[bytes, zmq.Frame, memoryview]
+COPY_THRESHOLD = 64 * 1024
+"""Frames above this size are sent zero-copy; small ones are cheaper to copy."""
+
+
+def local_address() -> str:
+    """A host name other processes can connect to (the data plane's advertised address)."""
+    return socket.gethostname()
+
+
+class Inbox:
+    """A bound PULL socket: where a worker or the reducer receives its messages."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, bind: str = "tcp://*:0",
+                 advertise_host: Optional[str] = None, hwm: int = 1000) -> None:
+        self.socket = ctx.socket(zmq.PULL)
+        self.socket.setsockopt(zmq.RCVHWM, hwm)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.bind(bind)
+        endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        port = endpoint.rsplit(":", 1)[1]
+        host = advertise_host or "127.0.0.1"
+        self.url = f"tcp://{host}:{port}"
+
+    async def recv(self) -> list[zmq.Frame]:
+        return await self.socket.recv_multipart(copy=False)  # type: ignore[no-any-return]
+
+    async def poll(self, timeout_ms: int) -> bool:
+        return bool(await self.socket.poll(timeout_ms, zmq.POLLIN))
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+
+
+class Outboxes:
+    """One PUSH socket per peer address, connected on first use."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, hwm: int = 1000) -> None:
+        self.ctx = ctx
+        self.hwm = hwm
+        self.sockets: dict[str, zmq.asyncio.Socket] = {}
+
+    def socket_for(self, url: str) -> zmq.asyncio.Socket:
+        sock = self.sockets.get(url)
+        if sock is None:
+            sock = self.ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.SNDHWM, self.hwm)
+            sock.setsockopt(zmq.LINGER, 2000)
+            sock.connect(url)
+            self.sockets[url] = sock
+        return sock
+
+    async def send(self, url: str, parts: Sequence[Any]) -> None:
+        large = any(isinstance(p, zmq.Frame) or len(p) > COPY_THRESHOLD for p in parts)
+        await self.socket_for(url).send_multipart(parts, copy=not large)
+
+    def drop(self, url: str) -> None:
+        sock = self.sockets.pop(url, None)
+        if sock is not None:
+            sock.close(linger=0)
+
+    def close(self) -> None:
+        for url in list(self.sockets):
+            sock = self.sockets.pop(url)
+            sock.close(linger=0)
+
+
+def encode_partial(scan_id: str, event_number: int, stream: str, typ: str) -> bytes:
+    """Header frame of an ingester-to-worker message; the stream's frames follow it."""
+    return json.dumps({"scan": scan_id, "event": event_number, "stream": stream,
+                       "typ": typ}).encode()
+
+
+def decode_partial(parts: list[zmq.Frame]) -> tuple[str, InternalWorkerMessage]:
+    """Scan id and the partial event carried by one data-plane message."""
+    header = json.loads(parts[0].bytes)
+    frames = [f.bytes if len(f) <= COPY_THRESHOLD else f for f in parts[1:]]
+    message = InternalWorkerMessage.model_construct(
+        event_number=EventNumber(header["event"]),
+        streams={StreamName(header["stream"]): StreamData.model_construct(
+            typ=header["typ"], frames=frames)},
+        created_at=None,
+    )
+    return header["scan"], message

@@ -1,0 +1,1 @@
+"""Services: the processes that do I/O (controller, ingester, worker, reducer, sources)."""

@@ -1,0 +1,151 @@
+"""What every long-running component shares: registration with heartbeat, and live parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Awaitable, Callable, Optional
+
+from dranspose import __version__
+from dranspose.coordination import ComponentInfo
+from dranspose.parameters import ParameterDescription, ParameterSet, ParameterType, describe
+from dranspose.protocol import ParameterName, read_build_meta
+from dranspose.store import Store
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 0.5
+REGISTRY_TTL_SECONDS = 3.0
+"""A component whose entry was not renewed for this long is considered dead."""
+SCAN_POLL_SECONDS = 0.1
+PARAMETER_POLL_SECONDS = 0.2
+
+
+class Component:
+    """Registers ``info`` in Redis and keeps it alive while ``run`` executes."""
+
+    def __init__(self, store: Store, info: ComponentInfo) -> None:
+        self.store = store
+        self.info = info
+        self.info.dranspose_version = __version__
+        self.info.pid = os.getpid()
+        self.info.mapreduce_version = read_build_meta()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def _heartbeat(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+            except Exception as exc:  # Redis away: keep trying, the entry simply expires
+                logger.warning("%s %s: heartbeat failed: %s", self.info.kind.value,
+                               self.info.name, exc)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), HEARTBEAT_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+
+    async def run(self) -> None:
+        await self.store.wait_until_reachable()
+        await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+        beat = asyncio.create_task(self._heartbeat())
+        try:
+            await self.main()
+        finally:
+            self._stopping.set()
+            beat.cancel()
+            try:
+                await self.store.unregister(self.info)
+            except Exception:
+                pass
+
+    async def main(self) -> None:
+        raise NotImplementedError
+
+    async def sleep_or_stop(self, seconds: float) -> bool:
+        """Sleep; returns True if the component is stopping."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+
+class LiveParameters:
+    """The current :class:`ParameterSet`, refreshed when the controller bumps the version.
+
+    Readers take ``current`` once per event, so one event never sees a mix of old and new values.
+    """
+
+    def __init__(self, store: Store, descriptions: dict[ParameterName, ParameterType],
+                 on_change: Optional[Callable[[ParameterSet], None]] = None) -> None:
+        self.store = store
+        self.descriptions = descriptions
+        self.version = -1
+        self.current = ParameterSet.from_raw(descriptions, {})
+        self.on_change = on_change
+
+    @classmethod
+    def for_classes(cls, store: Store, *classes: Any) -> "LiveParameters":
+        return cls(store, describe(classes))
+
+    async def publish_descriptions(self, component: str) -> None:
+        await self.store.set_descriptions(
+            component, [d.model_dump(mode="json") for d in self.descriptions.values()])
+
+    async def adopt_published_descriptions(self) -> None:
+        """Also know the parameters other components declared (a reducer reads the workers')."""
+        for items in (await self.store.get_descriptions()).values():
+            for item in items:
+                name = ParameterName(item["name"])
+                if name not in self.descriptions:
+                    self.descriptions[name] = ParameterDescription.model_validate(
+                        {"parameter": item}).parameter
+        self.version = -1
+        await self.refresh()
+
+    async def refresh(self) -> bool:
+        """Reload if the version changed; returns True when the values changed."""
+        version = await self.store.parameters_version()
+        if version == self.version:
+            return False
+        version, raw = await self.store.get_parameters()
+        try:
+            self.current = ParameterSet.from_raw(self.descriptions, raw)
+        except ValueError as exc:
+            logger.error("parameters version %d rejected, keeping the previous set: %s",
+                         version, exc)
+        self.version = version
+        if self.on_change is not None:
+            self.on_change(self.current)
+        return True
+
+    async def watch(self, stopping: Callable[[], bool]) -> None:
+        while not stopping():
+            try:
+                await self.refresh()
+            except Exception as exc:
+                logger.warning("parameter refresh failed: %s", exc)
+            await asyncio.sleep(PARAMETER_POLL_SECONDS)
+
+
+async def run_until_signal(coro_factory: Callable[[], Awaitable[None]],
+                           component: Optional[Component] = None) -> None:
+    """Run a service; SIGINT/SIGTERM stop it cleanly."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    if component is not None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, component.stop)
+            except (NotImplementedError, RuntimeError):
+                pass
+    await coro_factory()

@@ -1,0 +1,176 @@
+"""The ingester: reads one upstream stream and forwards each message to the workers the map names.
+
+The k-th upstream message of a scan belongs to the k-th event in which the trigger map gives this
+stream a frame (``null`` entries are skipped, ``[]`` entries are read and dropped). Assignments
+arrive in event order from the controller; the ingester waits for an event's assignment before
+sending, which with a PULL upstream is backpressure, not loss. Frames are forwarded as received
+(``zmq.Frame``, no copy); all frames of one upstream multipart message stay together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import time
+from typing import Any, Optional
+
+import zmq
+import zmq.asyncio
+
+from dranspose.capture import CaptureWriter
+from dranspose.coordination import AssignedEvent, ComponentInfo, ComponentKind, ScanInfo
+from dranspose.dataplane import Outboxes, encode_partial
+from dranspose.event import InternalWorkerMessage, StreamData
+from dranspose.protocol import EventNumber, StreamName
+from dranspose.services.base import SCAN_POLL_SECONDS, Component
+from dranspose.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def is_stins_series_start(frames: list[zmq.Frame]) -> bool:
+    """A STINS header message opens a series; anything before it belongs to an older one."""
+    try:
+        return bool(json.loads(frames[0].bytes).get("htype") == "header")
+    except (ValueError, AttributeError, IndexError):
+        return False
+
+
+class Ingester(Component):
+    def __init__(self, store: Store, stream: str, upstream: str, name: Optional[str] = None,
+                 typ: str = "STINS", dump: Optional[str] = None, sock_type: int = zmq.PULL) -> None:
+        super().__init__(store, ComponentInfo(kind=ComponentKind.ingester,
+                                              name=name or f"{stream}-ingester",
+                                              streams=[StreamName(stream)]))
+        self.stream = StreamName(stream)
+        self.upstream_url = upstream
+        self.typ = typ
+        self.dump_path = dump
+        self.ctx = zmq.asyncio.Context()
+        self.upstream = self.ctx.socket(sock_type)
+        if sock_type == zmq.SUB:
+            self.upstream.setsockopt(zmq.SUBSCRIBE, b"")
+        self.upstream.setsockopt(zmq.RCVHWM, 1000)
+        self.upstream.connect(upstream)
+        self.outboxes = Outboxes(self.ctx)
+        self.forwarded = 0
+        self.discarded = 0
+
+    async def main(self) -> None:
+        done_scans: set[str] = set()
+        dump = CaptureWriter(self.dump_path) if self.dump_path else None
+        try:
+            while not self.stopping:
+                scan = await self.store.get_scan()
+                if (scan is not None and scan.scan_id not in done_scans and not scan.stopped
+                        and self.stream in scan.streams):
+                    done_scans.add(scan.scan_id)
+                    await IngestSession(self, scan, dump).run()
+                else:
+                    await self.sleep_or_stop(SCAN_POLL_SECONDS)
+        finally:
+            if dump is not None:
+                dump.close()
+            self.upstream.close(linger=0)
+            self.outboxes.close()
+            self.ctx.term()
+
+    async def worker_urls(self) -> dict[str, str]:
+        return {c.name: c.url for c in await self.store.components()
+                if c.kind == ComponentKind.worker and c.url}
+
+
+class IngestSession:
+    """One ingester's part of one scan."""
+
+    def __init__(self, ingester: Ingester, scan: ScanInfo, dump: Optional[CaptureWriter]) -> None:
+        self.ingester = ingester
+        self.scan = scan
+        self.dump = dump
+        self.queue: collections.deque[AssignedEvent] = collections.deque()
+        self.arrived = asyncio.Event()
+        self.ended = False
+        self.urls: dict[str, str] = {}
+
+    async def run(self) -> None:
+        ing = self.ingester
+        ing.info.scan_id = self.scan.scan_id
+        ing.info.state = "scanning"
+        self.urls = await ing.worker_urls()
+        reader = asyncio.create_task(self._read_assignments())
+        try:
+            await self._forward()
+        finally:
+            reader.cancel()
+            ing.info.state = "idle"
+
+    async def _read_assignments(self) -> None:
+        last_id = "0"
+        store = self.ingester.store
+        while True:
+            last_id, events = await store.read_assignments(self.scan.scan_id, last_id)
+            for assigned in events:
+                if self.ingester.stream in assigned.streams:
+                    self.queue.append(assigned)
+            if events:
+                self.arrived.set()
+            scan = await store.get_scan()
+            if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
+                self.ended = True
+                self.arrived.set()
+                return
+
+    async def _next_assignment(self) -> Optional[AssignedEvent]:
+        while not self.queue:
+            if self.ended or self.ingester.stopping:
+                return None
+            self.arrived.clear()
+            await self.arrived.wait()
+        return self.queue.popleft()
+
+    async def _url(self, worker: str) -> Optional[str]:
+        url = self.urls.get(worker)
+        if url is None:
+            self.urls = await self.ingester.worker_urls()
+            url = self.urls.get(worker)
+        return url
+
+    async def _forward(self) -> None:
+        ing = self.ingester
+        started = False
+        last_event = self.scan.n_events - 1
+        while not ing.stopping and not self.ended:
+            if not await ing.upstream.poll(100, zmq.POLLIN):
+                continue
+            frames = await ing.upstream.recv_multipart(copy=False)
+            if not started:
+                if ing.typ == "STINS" and not is_stins_series_start(frames):
+                    ing.discarded += 1
+                    logger.warning("stream %s: message before the series header discarded",
+                                   ing.stream)
+                    continue
+                started = True
+            assigned = await self._next_assignment()
+            if assigned is None:
+                ing.discarded += 1
+                break
+            header = encode_partial(self.scan.scan_id, assigned.event_number, ing.stream, ing.typ)
+            for worker in assigned.streams[ing.stream]:
+                url = await self._url(worker)
+                if url is None:
+                    logger.error("event %d: worker %s has no data address; frame not delivered",
+                                 assigned.event_number, worker)
+                    continue
+                await ing.outboxes.send(url, [header, *frames])
+            ing.forwarded += 1
+            if self.dump is not None:
+                self.dump.write(InternalWorkerMessage.model_construct(
+                    event_number=EventNumber(assigned.event_number),
+                    streams={ing.stream: StreamData.model_construct(typ=ing.typ, frames=frames)},
+                    created_at=time.time()))
+            if assigned.event_number >= last_event:
+                break
+        if self.dump is not None:
+            self.dump.flush()

@@ -1,0 +1,184 @@
+"""The reducer: folds every worker result with the payload's ``process_result`` and serves ``publish``.
+
+Results arrive on one PULL socket from all workers. The payload (process_result, timer, finish)
+runs in one dedicated thread, so its calls never overlap and it needs no locks of its own, while
+the event loop keeps receiving and serving HTTP. A scan ends for the reducer when every worker of
+the scan said it is done (or is no longer registered: it died, and the controller reports its
+events as lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import pickle
+import time
+from typing import Any, Optional
+
+import uvicorn
+import zmq.asyncio
+
+from dranspose.coordination import ComponentInfo, ComponentKind, ResultHeader, ScanInfo
+from dranspose.dataplane import Inbox
+from dranspose.event import ResultData
+from dranspose.parameters import ParameterSet
+from dranspose.payload import ReducerPayload, import_class
+from dranspose.protocol import ReducerName, ReducerState
+from dranspose.reducer_api import create_app
+from dranspose.services.base import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.store import Store
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMER_INTERVAL = 1.0
+
+
+class Reducer(Component):
+    def __init__(self, store: Store, reducer_class: Any, worker_class: Any = None,
+                 name: str = "reducer", bind: str = "tcp://*:0",
+                 advertise_host: str = "127.0.0.1", http_port: Optional[int] = None,
+                 http_host: str = "127.0.0.1") -> None:
+        super().__init__(store, ComponentInfo(kind=ComponentKind.reducer, name=name))
+        self.reducer_class = import_class(reducer_class)
+        classes = [self.reducer_class]
+        if worker_class is not None:  # the reducer sees the workers' parameters too
+            classes.insert(0, import_class(worker_class))
+        self.ctx = zmq.asyncio.Context()
+        self.inbox = Inbox(self.ctx, bind, advertise_host, hwm=10_000)
+        self.info.url = self.inbox.url
+        self.live = LiveParameters.for_classes(store, *classes)
+        self.context: dict[str, Any] = {}
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="reducer")
+        self.payload: Optional[ReducerPayload] = None
+        self.http_port = http_port
+        self.http_host = http_host
+        self.results = 0
+        self.failures: list[str] = []
+        self.current_scan: Optional[str] = None
+
+    # ReducerHost for the HTTP API
+    @property
+    def reducer(self) -> Any:
+        return self.payload.instance if self.payload is not None else None
+
+    def set_parameter(self, name: str, data: bytes) -> ParameterSet:
+        raise KeyError(f"parameters are set through the controller, not the reducer ({name!r})")
+
+    def status(self) -> dict[str, Any]:
+        return {"scan_id": self.current_scan, "results": self.results, "failures": self.failures}
+
+    async def main(self) -> None:
+        await self.live.publish_descriptions(f"reducer:{self.info.name}")
+        watcher = asyncio.create_task(self.live.watch(lambda: self.stopping))
+        server: Optional[uvicorn.Server] = None
+        server_task = None
+        if self.http_port is not None:
+            config = uvicorn.Config(create_app(self), host=self.http_host, port=self.http_port,
+                                    log_level="warning")
+            server = uvicorn.Server(config)
+            server_task = asyncio.create_task(server.serve())
+        done_scans: set[str] = set()
+        try:
+            while not self.stopping:
+                scan = await self.store.get_scan()
+                if scan is not None and scan.scan_id not in done_scans:
+                    done_scans.add(scan.scan_id)
+                    await self.run_scan(scan)
+                else:
+                    await self.sleep_or_stop(SCAN_POLL_SECONDS)
+        finally:
+            watcher.cancel()
+            if server is not None:
+                server.should_exit = True
+                if server_task is not None:
+                    await asyncio.wait([server_task], timeout=5)
+            self.inbox.close()
+            self.executor.shutdown(wait=False)
+            self.ctx.term()
+
+    @property
+    def parameters(self) -> ParameterSet:
+        return self.live.current
+
+    async def run_scan(self, scan: ScanInfo) -> None:
+        loop = asyncio.get_running_loop()
+        self.current_scan = scan.scan_id
+        self.info.scan_id = scan.scan_id
+        self.info.state = "scanning"
+        state = ReducerState(name=ReducerName(self.info.name),
+                             dranspose_version=self.info.dranspose_version,
+                             mapreduce_version=self.info.mapreduce_version)
+        await self.live.adopt_published_descriptions()
+        params = self.live.current
+        self.payload = await loop.run_in_executor(
+            self.executor,
+            lambda: ReducerPayload(self.reducer_class, params, self.context, state))
+        pending = set(scan.workers)
+        next_timer = time.monotonic()
+        last_liveness = time.monotonic()
+        while pending and not self.stopping:
+            if self.payload.timer is not None and time.monotonic() >= next_timer:
+                delay = await loop.run_in_executor(self.executor, self._timer)
+                next_timer = time.monotonic() + delay
+            if await self.inbox.poll(50):
+                parts = await self.inbox.recv()
+                try:
+                    header = ResultHeader.model_validate_json(parts[0].bytes)
+                except Exception as exc:
+                    logger.error("malformed result message dropped: %s", exc)
+                    continue
+                if header.scan_id != scan.scan_id:
+                    logger.warning("result of scan %s arrived during scan %s; dropped",
+                                   header.scan_id, scan.scan_id)
+                    continue
+                if header.kind == "worker_done":
+                    pending.discard(header.worker)
+                    continue
+                await loop.run_in_executor(self.executor, self._process, header, parts[1].bytes)
+            if time.monotonic() - last_liveness > 1.0:
+                last_liveness = time.monotonic()
+                pending = await self._still_alive(pending, scan)
+        await loop.run_in_executor(self.executor, self._finish)
+        await self.store.set_reducer_done(scan.scan_id)
+        self.info.state = "idle"
+
+    async def _still_alive(self, pending: set[str], scan: ScanInfo) -> set[str]:
+        """Stop waiting for workers that died, or left the scan."""
+        alive = {c.name for c in await self.store.components() if c.kind == ComponentKind.worker}
+        current = await self.store.get_scan()
+        in_scan = set(current.workers) if current and current.scan_id == scan.scan_id else pending
+        for gone in pending - (alive & in_scan):
+            logger.error("worker %s is gone; not waiting for its remaining results", gone)
+        return pending & alive & in_scan
+
+    def _process(self, header: ResultHeader, body: bytes) -> None:
+        assert self.payload is not None and self.payload.process_result is not None
+        try:
+            # Results come from this pipeline's own workers over its private data plane.
+            payload = pickle.loads(body)
+            result = ResultData.model_construct(
+                event_number=header.event_number, worker=header.worker,
+                parameters_hash=header.parameters_hash, payload=payload)
+            self.results += 1
+            self.payload.process_result(result, self.live.current)
+        except Exception as exc:
+            logger.exception("process_result failed for event %s", header.event_number)
+            self.failures.append(f"event {header.event_number}: {type(exc).__name__}: {exc}")
+
+    def _timer(self) -> float:
+        assert self.payload is not None and self.payload.timer is not None
+        try:
+            delay = self.payload.timer()
+            return DEFAULT_TIMER_INTERVAL if delay is None else max(float(delay), 0.0)
+        except Exception:
+            logger.exception("reducer timer failed")
+            return DEFAULT_TIMER_INTERVAL
+
+    def _finish(self) -> None:
+        if self.payload is not None and self.payload.finish is not None:
+            try:
+                self.payload.finish(self.live.current)
+            except Exception as exc:
+                logger.exception("reducer finish failed")
+                self.failures.append(f"finish: {type(exc).__name__}: {exc}")

@@ -1,0 +1,267 @@
+"""The worker: assembles full events from the ingesters' partial events and runs the payload.
+
+The worker learns from the assignment stream which events are its own and which streams each
+carries; partial events arriving before their assignment wait in a buffer. The payload runs in one
+dedicated thread so the event loop keeps receiving, heart-beating and reporting while a slow
+``process_event`` computes. Completions go to the controller in batches together with the request
+for more work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import pickle
+import time
+import traceback
+from typing import Any, Optional
+
+import zmq
+import zmq.asyncio
+
+from dranspose.coordination import (
+    AssignedEvent,
+    ComponentInfo,
+    ComponentKind,
+    FailedEvent,
+    ResultHeader,
+    ScanInfo,
+    WorkerReport,
+)
+from dranspose.dataplane import Inbox, Outboxes, decode_partial
+from dranspose.event import EventData, StreamData
+from dranspose.parameters import ParameterSet
+from dranspose.payload import WorkerPayload, import_class
+from dranspose.protocol import EventNumber, StreamName, WorkerName, WorkerState, WorkerTag
+from dranspose.services.base import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.store import Store
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TICK_INTERVAL = 1.0
+REPORT_INTERVAL = 0.02
+
+
+class Worker(Component):
+    def __init__(self, store: Store, worker_class: Any, name: str,
+                 tags: Optional[list[str]] = None, capacity: int = 64,
+                 bind: str = "tcp://*:0", advertise_host: str = "127.0.0.1") -> None:
+        super().__init__(store, ComponentInfo(kind=ComponentKind.worker, name=name,
+                                              tags=tags or ["generic"]))
+        self.worker_class = import_class(worker_class)
+        self.capacity = capacity
+        self.ctx = zmq.asyncio.Context()
+        self.inbox = Inbox(self.ctx, bind, advertise_host)
+        self.info.url = self.inbox.url
+        self.outboxes = Outboxes(self.ctx)
+        self.parameters = LiveParameters.for_classes(store, self.worker_class)
+        self.context: dict[str, Any] = {}
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"payload-{name}")
+
+    async def main(self) -> None:
+        await self.parameters.publish_descriptions(f"worker:{self.info.name}")
+        watcher = asyncio.create_task(self.parameters.watch(lambda: self.stopping))
+        done_scans: set[str] = set()
+        try:
+            while not self.stopping:
+                scan = await self.store.get_scan()
+                if (scan is not None and scan.scan_id not in done_scans and not scan.stopped
+                        and self.info.name in scan.workers):
+                    done_scans.add(scan.scan_id)
+                    await ScanSession(self, scan).run()
+                else:
+                    await self.sleep_or_stop(SCAN_POLL_SECONDS)
+        finally:
+            watcher.cancel()
+            self.inbox.close()
+            self.outboxes.close()
+            self.executor.shutdown(wait=False)
+            self.ctx.term()
+
+    async def reducer_url(self) -> Optional[str]:
+        for comp in await self.store.components():
+            if comp.kind == ComponentKind.reducer and comp.url:
+                return comp.url
+        return None
+
+
+class ScanSession:
+    """One worker's part of one scan."""
+
+    def __init__(self, worker: Worker, scan: ScanInfo) -> None:
+        self.worker = worker
+        self.scan = scan
+        self.name = WorkerName(worker.info.name)
+        self.expected: dict[int, set[StreamName]] = {}
+        self.buffers: dict[int, dict[StreamName, StreamData]] = {}
+        self.ready: asyncio.Queue[int] = asyncio.Queue()
+        self.completed: list[EventNumber] = []
+        self.failed: list[FailedEvent] = []
+        self.ask_pending_since: Optional[float] = None
+        self.last_event = scan.n_events - 1
+        self.finished = asyncio.Event()
+        self.last_tick = time.monotonic()
+        self.payload: Optional[WorkerPayload] = None
+
+    async def run(self) -> None:
+        worker = self.worker
+        worker.info.scan_id = self.scan.scan_id
+        worker.info.state = "scanning"
+        await worker.parameters.adopt_published_descriptions()
+        params = worker.parameters.current
+        state = WorkerState(name=self.name, dranspose_version=worker.info.dranspose_version,
+                            mapreduce_version=worker.info.mapreduce_version,
+                            tags=[WorkerTag(t) for t in worker.info.tags])
+        loop = asyncio.get_running_loop()
+        self.payload = await loop.run_in_executor(
+            worker.executor, lambda: WorkerPayload(worker.worker_class, params, worker.context, state))
+        reducer = await worker.reducer_url()
+        tasks = [asyncio.create_task(c) for c in
+                 (self._read_assignments(), self._receive(), self._report_loop())]
+        try:
+            await self._process_loop(reducer)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await self._report(final=True)
+            worker.info.state = "idle"
+
+    async def _read_assignments(self) -> None:
+        last_id = "0"
+        while True:
+            last_id, events = await self.worker.store.read_assignments(self.scan.scan_id, last_id)
+            for assigned in events:
+                mine = {s for s, names in assigned.streams.items() if self.name in names}
+                if mine:
+                    self.expected[assigned.event_number] = mine
+                    self._check(assigned.event_number)
+            if events:
+                self.ask_pending_since = None
+            scan = await self.worker.store.get_scan()
+            if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
+                await self.ready.put(-1)  # tell the processing loop the scan ended early
+                return
+
+    async def _receive(self) -> None:
+        while True:
+            parts = await self.worker.inbox.recv()
+            try:
+                scan_id, message = decode_partial(parts)
+            except Exception as exc:
+                logger.error("malformed data-plane message dropped: %s", exc)
+                continue
+            if scan_id != self.scan.scan_id:
+                logger.debug("dropping a frame of scan %s", scan_id)
+                continue
+            number = message.event_number
+            self.buffers.setdefault(number, {}).update(message.streams)
+            self._check(number)
+
+    def _check(self, number: int) -> None:
+        wanted = self.expected.get(number)
+        if wanted is not None and wanted <= self.buffers.get(number, {}).keys():
+            del self.expected[number]
+            self.ready.put_nowait(number)
+
+    def _tick(self, params: ParameterSet) -> bool:
+        interval = DEFAULT_TICK_INTERVAL
+        if self.payload is not None and self.payload.get_tick_interval is not None:
+            try:
+                interval = float(self.payload.get_tick_interval(params))
+            except Exception:
+                logger.exception("get_tick_interval failed")
+        now = time.monotonic()
+        if now - self.last_tick >= interval:
+            self.last_tick = now
+            return True
+        return False
+
+    def _process(self, event: EventData, params: ParameterSet) -> tuple[Any, Optional[str]]:
+        """Runs in the payload thread: returns (pickled result or None, failure reason)."""
+        assert self.payload is not None
+        try:
+            result = self.payload.process_event(event, params, self._tick(params))
+        except Exception as exc:
+            logger.error("event %d failed in process_event\n%s", event.event_number,
+                         traceback.format_exc())
+            return None, f"{type(exc).__name__}: {exc}"
+        if result is None:
+            return None, None
+        try:
+            return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), None
+        except Exception as exc:
+            return None, f"result cannot be pickled: {type(exc).__name__}: {exc}"
+
+    async def _process_loop(self, reducer: Optional[str]) -> None:
+        loop = asyncio.get_running_loop()
+        worker = self.worker
+        while True:
+            number = await self.ready.get()
+            if number < 0:
+                break
+            streams = self.buffers.pop(number)
+            event = EventData.model_construct(event_number=EventNumber(number), streams=streams)
+            params = worker.parameters.current
+            body, failure = await loop.run_in_executor(worker.executor, self._process, event, params)
+            if failure is not None:
+                self.failed.append(FailedEvent(event_number=EventNumber(number), worker=self.name,
+                                               reason=failure))
+            else:
+                if body is not None:
+                    if reducer is None:
+                        reducer = await worker.reducer_url()
+                    if reducer is None:
+                        logger.error("no reducer registered: result of event %d dropped", number)
+                    else:
+                        header = ResultHeader(scan_id=self.scan.scan_id, worker=self.name,
+                                              event_number=EventNumber(number),
+                                              parameters_hash=params.hash)
+                        await worker.outboxes.send(reducer, [header.model_dump_json().encode(), body])
+                self.completed.append(EventNumber(number))
+            if number == self.last_event:
+                break
+        await self._finish(reducer)
+
+    async def _finish(self, reducer: Optional[str]) -> None:
+        loop = asyncio.get_running_loop()
+        params = self.worker.parameters.current
+        if self.payload is not None and self.payload.finish is not None:
+            try:
+                await loop.run_in_executor(self.worker.executor, self.payload.finish, params)
+            except Exception:
+                logger.exception("worker finish failed")
+        reducer = reducer or await self.worker.reducer_url()
+        if reducer is not None:
+            done = ResultHeader(kind="worker_done", scan_id=self.scan.scan_id, worker=self.name)
+            await self.worker.outboxes.send(reducer, [done.model_dump_json().encode()])
+
+    def _want(self) -> int:
+        """How many events to ask for: refill to ``capacity`` once half of it is used up.
+
+        One request at a time: the next goes out when assignments answered it (or after a
+        second, in case the answer was nothing to assign yet).
+        """
+        queued = len(self.expected) + self.ready.qsize()
+        want = self.worker.capacity - queued
+        if want < max(self.worker.capacity // 2, 1):
+            return 0
+        if self.ask_pending_since is not None and time.monotonic() - self.ask_pending_since < 1.0:
+            return 0
+        return want
+
+    async def _report(self, final: bool = False) -> None:
+        want = 0 if final else self._want()
+        if not (self.completed or self.failed or want):
+            return
+        if want:
+            self.ask_pending_since = time.monotonic()
+        report = WorkerReport(worker=self.name, want=want, completed=self.completed,
+                              failed=self.failed)
+        self.completed, self.failed = [], []
+        await self.worker.store.report(self.scan.scan_id, report)
+
+    async def _report_loop(self) -> None:
+        while True:
+            await self._report()
+            await asyncio.sleep(REPORT_INTERVAL)

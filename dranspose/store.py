@@ -1,0 +1,197 @@
+"""The one place that talks to Redis.
+
+Every key lives under one prefix so several pipelines can share a Redis. Coordination is batched:
+assignments for many events travel in one stream entry, workers report many completions at once,
+so Redis round trips scale with batches, not with events.
+
+Keys (``{p}`` is the prefix):
+
+- ``{p}:controller_lock``            owner id of the active controller (expires unless renewed)
+- ``{p}:component:{kind}:{name}``    ComponentInfo JSON, expires unless the heartbeat renews it
+- ``{p}:scan``                       ScanInfo JSON of the current scan
+- ``{p}:assigned:{scan}``            stream of assignment batches (AssignedEvent lists)
+- ``{p}:ready:{scan}``               stream of WorkerReports
+- ``{p}:progress``                   Progress JSON, written by the controller
+- ``{p}:reducer_done:{scan}``        set by the reducer once ``finish`` has run
+- ``{p}:parameters``                 hash name -> raw bytes; ``{p}:parameters_version`` counter
+- ``{p}:descriptions``               hash component -> JSON list of parameter declarations
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Optional
+
+import redis.asyncio as aioredis
+from pydantic import TypeAdapter
+
+from dranspose.coordination import AssignedEvent, ComponentInfo, Progress, ScanInfo, WorkerReport
+
+logger = logging.getLogger(__name__)
+
+_ASSIGNED = TypeAdapter(list[AssignedEvent])
+STREAM_MAXLEN = 100_000
+
+
+class Store:
+    """Typed access to the coordination data of one pipeline."""
+
+    def __init__(self, url: str, prefix: str = "dranspose") -> None:
+        self.url = url
+        self.prefix = prefix
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_connect_timeout=2)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def wait_until_reachable(self, timeout: float = 30.0) -> None:
+        """Ping with back-off; raises ConnectionError naming the URL after ``timeout``."""
+        delay, waited = 0.05, 0.0
+        while True:
+            try:
+                await self.redis.ping()
+                return
+            except (aioredis.ConnectionError, OSError) as exc:
+                if waited >= timeout:
+                    raise ConnectionError(f"Redis at {self.url} unreachable: {exc}") from exc
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 1.0)
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # -- controller lock ----------------------------------------------------------------------
+
+    async def acquire_controller_lock(self, owner: str, ttl: float) -> Optional[str]:
+        """Take the lock; returns ``None`` on success or the current holder's id."""
+        key = self.key("controller_lock")
+        if await self.redis.set(key, owner, nx=True, px=int(ttl * 1000)):
+            return None
+        holder = await self.redis.get(key)
+        return holder.decode() if holder else "unknown"
+
+    async def renew_controller_lock(self, owner: str, ttl: float) -> bool:
+        """Extend the lock if we still hold it (atomically)."""
+        script = (
+            "if redis.call('get', KEYS[1]) == ARGV[1] then "
+            "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+        )
+        return bool(await self.redis.eval(script, 1, self.key("controller_lock"), owner,
+                                          int(ttl * 1000)))
+
+    async def release_controller_lock(self, owner: str) -> None:
+        script = (
+            "if redis.call('get', KEYS[1]) == ARGV[1] then "
+            "return redis.call('del', KEYS[1]) else return 0 end"
+        )
+        await self.redis.eval(script, 1, self.key("controller_lock"), owner)
+
+    # -- registry -----------------------------------------------------------------------------
+
+    async def register(self, info: ComponentInfo, ttl: float) -> None:
+        await self.redis.set(self.key("component", info.kind.value, info.name),
+                             info.model_dump_json(), px=int(ttl * 1000))
+
+    async def unregister(self, info: ComponentInfo) -> None:
+        await self.redis.delete(self.key("component", info.kind.value, info.name))
+
+    async def components(self) -> list[ComponentInfo]:
+        keys = [k async for k in self.redis.scan_iter(match=self.key("component", "*"), count=500)]
+        if not keys:
+            return []
+        values = await self.redis.mget(keys)
+        return sorted(
+            (ComponentInfo.model_validate_json(v) for v in values if v is not None),
+            key=lambda c: (c.kind.value, c.name),
+        )
+
+    # -- scans --------------------------------------------------------------------------------
+
+    async def set_scan(self, scan: ScanInfo) -> None:
+        await self.redis.set(self.key("scan"), scan.model_dump_json())
+
+    async def get_scan(self) -> Optional[ScanInfo]:
+        raw = await self.redis.get(self.key("scan"))
+        return ScanInfo.model_validate_json(raw) if raw else None
+
+    async def publish_assignments(self, scan_id: str, batch: list[AssignedEvent]) -> None:
+        if batch:
+            await self.redis.xadd(self.key("assigned", scan_id),
+                                  {"batch": _ASSIGNED.dump_json(batch)},
+                                  maxlen=STREAM_MAXLEN, approximate=True)
+
+    async def read_assignments(
+        self, scan_id: str, last_id: str = "0", block_ms: int = 200
+    ) -> tuple[str, list[AssignedEvent]]:
+        """Assignment batches after ``last_id``; returns the new last id and the events."""
+        reply = await self.redis.xread({self.key("assigned", scan_id): last_id}, block=block_ms)
+        events: list[AssignedEvent] = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                events.extend(_ASSIGNED.validate_json(fields[b"batch"]))
+        return last_id, events
+
+    async def report(self, scan_id: str, report: WorkerReport) -> None:
+        await self.redis.xadd(self.key("ready", scan_id), {"report": report.model_dump_json()},
+                              maxlen=STREAM_MAXLEN, approximate=True)
+
+    async def read_reports(
+        self, scan_id: str, last_id: str = "0", block_ms: int = 100
+    ) -> tuple[str, list[WorkerReport]]:
+        reply = await self.redis.xread({self.key("ready", scan_id): last_id}, block=block_ms)
+        reports: list[WorkerReport] = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                reports.append(WorkerReport.model_validate_json(fields[b"report"]))
+        return last_id, reports
+
+    async def set_progress(self, progress: Progress) -> None:
+        await self.redis.set(self.key("progress"), progress.model_dump_json())
+
+    async def get_progress(self) -> Optional[Progress]:
+        raw = await self.redis.get(self.key("progress"))
+        return Progress.model_validate_json(raw) if raw else None
+
+    async def set_reducer_done(self, scan_id: str) -> None:
+        await self.redis.set(self.key("reducer_done", scan_id), b"1", ex=24 * 3600)
+
+    async def reducer_done(self, scan_id: str) -> bool:
+        return bool(await self.redis.exists(self.key("reducer_done", scan_id)))
+
+    async def drop_scan_streams(self, scan_id: str) -> None:
+        await self.redis.delete(self.key("assigned", scan_id), self.key("ready", scan_id))
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    async def set_parameter(self, name: str, data: bytes) -> int:
+        """Store a raw value and bump the version every component watches."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.key("parameters"), name, data)
+        pipe.incr(self.key("parameters_version"))
+        _, version = await pipe.execute()
+        return int(version)
+
+    async def parameters_version(self) -> int:
+        raw = await self.redis.get(self.key("parameters_version"))
+        return int(raw) if raw else 0
+
+    async def get_parameters(self) -> tuple[int, dict[str, bytes]]:
+        """Version and raw values, read together so they match."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.get(self.key("parameters_version"))
+        pipe.hgetall(self.key("parameters"))
+        version, values = await pipe.execute()
+        return (int(version) if version else 0,
+                {k.decode(): bytes(v) for k, v in (values or {}).items()})
+
+    async def set_descriptions(self, component: str, descriptions: list[dict[str, Any]]) -> None:
+        await self.redis.hset(self.key("descriptions"), component, json.dumps(descriptions))
+
+    async def get_descriptions(self) -> dict[str, list[dict[str, Any]]]:
+        raw = await self.redis.hgetall(self.key("descriptions"))
+        return {k.decode(): json.loads(v) for k, v in raw.items()}

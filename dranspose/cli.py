@@ -79,8 +79,203 @@ def _run_replay(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
-class _UserError(Exception):
-    pass
+_SYNTHETIC_OPTIONS = ("shape", "dtype", "frames", "compression", "filename", "series",
+                      "pause", "seed")
+
+
+def _add_source(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "source",
+        help="serve a synthetic STINS stream, or replay a capture, on a ZMQ socket",
+        description="Bind a ZMQ PUSH (or PUB) socket and stream like a detector: generated "
+        "STINS series (header, images, series_end), or the messages of a capture file with "
+        "--replay. PUSH waits for a receiver, so a PULL ingester loses nothing. Ctrl-C stops; "
+        "a one-line summary is printed at the end.",
+    )
+    p.add_argument("--bind", required=True, metavar="URL",
+                   help="ZMQ address to bind, e.g. tcp://*:9999")
+    p.add_argument("--pub", action="store_true",
+                   help="PUB socket instead of PUSH (never waits, drops what nobody reads)")
+    p.add_argument("--rate", type=float, default=None, metavar="HZ",
+                   help="images (replay: messages) per second; default as fast as possible")
+    p.add_argument("--replay", default=None, metavar="FILE",
+                   help="send the messages of a raw capture or ingester dump (.cbors, .gz, "
+                   ".pkls) instead of generated images")
+    p.add_argument("--stream", default=None, metavar="NAME",
+                   help="with --replay of an ingester dump: the stream to send (default: first)")
+    g = p.add_argument_group("generated images (not with --replay)")
+    g.add_argument("--shape", type=int, nargs="+", default=None, metavar="N",
+                   help="image shape (default 10 10)")
+    g.add_argument("--dtype", default=None, help="numpy pixel type (default uint16)")
+    g.add_argument("--frames", type=int, default=None, metavar="N",
+                   help="images per series (default 10)")
+    g.add_argument("--compression", choices=("none", "bslz4"), default=None,
+                   help="image encoding (default none)")
+    g.add_argument("--filename", default=None, help="filename in the series header")
+    g.add_argument("--series", type=int, default=None, metavar="K",
+                   help="series sent in a row (default 1)")
+    g.add_argument("--pause", type=float, default=None, metavar="SECONDS",
+                   help="pause between series (default 0)")
+    g.add_argument("--seed", type=int, default=None,
+                   help="seed of the pseudo-random pixels (default 0)")
+    p.set_defaults(func=_run_source)
+
+
+def _run_source(args: argparse.Namespace) -> int:
+    from dranspose.services.source import RawCaptureSource, SendStats, SourceError, StinsSource
+
+    given = [name for name in _SYNTHETIC_OPTIONS if getattr(args, name) is not None]
+    if args.replay is not None and given:
+        options = ", ".join(f"--{name}" for name in given)
+        print(f"dranspose source: {options} do not apply to --replay", file=sys.stderr)
+        return 2
+    if args.replay is None and args.stream is not None:
+        print("dranspose source: --stream needs --replay", file=sys.stderr)
+        return 2
+    sock_type = "PUB" if args.pub else "PUSH"
+    source = None
+    try:
+        if args.replay is not None:
+            source = RawCaptureSource(args.bind, args.replay, sock_type=sock_type,
+                                      rate=args.rate, stream=args.stream)
+        else:
+            source = StinsSource(
+                args.bind,
+                shape=args.shape if args.shape is not None else (10, 10),
+                dtype=args.dtype if args.dtype is not None else "uint16",
+                frames=args.frames if args.frames is not None else 10,
+                compression=args.compression or "none",
+                filename=args.filename or "",
+                rate=args.rate,
+                seed=args.seed if args.seed is not None else 0,
+                sock_type=sock_type,
+                n_series=args.series if args.series is not None else 1,
+                pause=args.pause if args.pause is not None else 0.0,
+            )
+        source.run()
+    except KeyboardInterrupt:
+        pass  # run() has stopped the source; the summary says what was sent
+    except (ValueError, SourceError) as exc:
+        print(f"dranspose source: error: {exc}", file=sys.stderr)
+        if source is not None and source.endpoint is not None:  # failed part way (bad capture)
+            print(f"dranspose source: {source.stats.describe()}", file=sys.stderr)
+        return 2
+    stats = source.stats if source is not None else SendStats()
+    print(f"dranspose source: {stats.describe()}", file=sys.stderr)
+    return 0
+
+
+def _redis_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                   help="Redis for coordination (default $REDIS_URL or redis://127.0.0.1:6379/0)")
+    p.add_argument("--prefix", default="dranspose", help="Redis key prefix of this pipeline")
+
+
+def _add_services(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("controller", help="run the controller (REST API, trigger map, progress)")
+    _redis_option(p)
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=_run_controller)
+
+    p = sub.add_parser("ingester", help="read one upstream stream and forward it to workers")
+    _redis_option(p)
+    p.add_argument("--stream", required=True, help="stream name used in trigger maps")
+    p.add_argument("--upstream", required=True, help="upstream ZMQ address, e.g. tcp://det:9999")
+    p.add_argument("--name", default=None, help="component name (default STREAM-ingester)")
+    p.add_argument("--sub", action="store_true", help="upstream is a PUB socket (default PUSH)")
+    p.add_argument("--dump", default=None, metavar="FILE",
+                   help="also write everything forwarded to this .cbors capture")
+    p.set_defaults(func=_run_ingester)
+
+    p = sub.add_parser("worker", help="assemble events and run a worker class")
+    _redis_option(p)
+    p.add_argument("--class", dest="cls", required=True, metavar="MODULE:CLASS")
+    p.add_argument("--name", default=None, help="unique worker name (default worker-HOST-PID)")
+    p.add_argument("--tags", default="generic", help="comma-separated tags (default generic)")
+    p.add_argument("--advertise", default="127.0.0.1",
+                   help="address other hosts use to reach this worker's data socket")
+    p.set_defaults(func=_run_worker)
+
+    p = sub.add_parser("reducer", help="run the reducer class and serve its publish data")
+    _redis_option(p)
+    p.add_argument("--class", dest="cls", required=True, metavar="MODULE:CLASS")
+    p.add_argument("--worker-class", default=None, metavar="MODULE:CLASS",
+                   help="worker class, so the reducer knows its parameters from the start")
+    p.add_argument("--port", type=int, default=5001, help="HTTP port of the results API")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--advertise", default="127.0.0.1",
+                   help="address workers use to reach the reducer's data socket")
+    p.set_defaults(func=_run_reducer)
+
+
+def _serve(component_factory) -> int:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from dranspose.services.base import run_until_signal
+
+    async def main() -> None:
+        component = component_factory()
+        try:
+            await run_until_signal(component.run, component)
+        finally:
+            await component.store.close()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _run_controller(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import uvicorn
+
+    from dranspose.services.controller import Controller
+    from dranspose.store import Store
+
+    async def main() -> None:
+        controller = Controller(Store(args.redis_url, args.prefix))
+        await controller.acquire()  # refuse before serving anything if another one is active
+        config = uvicorn.Config(controller.app, host=args.host, port=args.port, log_level="info")
+        await uvicorn.Server(config).serve()
+
+    asyncio.run(main())
+    return 0
+
+
+def _run_ingester(args: argparse.Namespace) -> int:
+    import zmq
+
+    from dranspose.services.ingester import Ingester
+    from dranspose.store import Store
+
+    return _serve(lambda: Ingester(Store(args.redis_url, args.prefix), args.stream, args.upstream,
+                                   name=args.name, dump=args.dump,
+                                   sock_type=zmq.SUB if args.sub else zmq.PULL))
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    import socket
+
+    from dranspose.services.worker import Worker
+    from dranspose.store import Store
+
+    name = args.name or f"worker-{socket.gethostname()}-{os.getpid()}"
+    tags = [t.strip() for t in args.tags.split(",") if t.strip()]
+    return _serve(lambda: Worker(Store(args.redis_url, args.prefix), args.cls, name=name,
+                                 tags=tags, advertise_host=args.advertise))
+
+
+def _run_reducer(args: argparse.Namespace) -> int:
+    from dranspose.services.reducer import Reducer
+    from dranspose.store import Store
+
+    return _serve(lambda: Reducer(Store(args.redis_url, args.prefix), args.cls,
+                                  worker_class=args.worker_class, advertise_host=args.advertise,
+                                  http_port=args.port, http_host=args.host))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -91,16 +286,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_replay(sub)
+    _add_source(sub)
+    _add_services(sub)
     args = parser.parse_args(argv)
     _configure_logging()
     from dranspose.capture import CaptureError
     from dranspose.parameters import ParameterError
     from dranspose.payload import PayloadError
     from dranspose.protocol import BuildMetaError
+    from dranspose.coordination import ControllerBusy
 
     try:
         return int(args.func(args) or 0)
-    except (CaptureError, ParameterError, PayloadError, BuildMetaError, OSError) as exc:
+    except (CaptureError, ParameterError, PayloadError, BuildMetaError, OSError,
+            ControllerBusy, ConnectionError) as exc:
         print(f"dranspose {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

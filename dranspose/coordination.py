@@ -15,6 +15,10 @@ from pydantic import BaseModel, Field
 from dranspose.protocol import BuildGitMeta, EventNumber, StreamName, WorkerName
 
 
+class ControllerBusy(RuntimeError):
+    """Another controller holds the lock on this Redis."""
+
+
 class ComponentKind(str, Enum):
     controller = "controller"
     ingester = "ingester"

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from dranspose.coordination import (
     AssignedEvent,
+    ControllerBusy,
     ComponentInfo,
     ComponentKind,
     FailedEvent,
@@ -35,10 +36,6 @@ from dranspose.triggermap import Assigner, AssignmentError, SequenceRequest, Tri
 logger = logging.getLogger(__name__)
 
 LOCK_TTL_SECONDS = 5.0
-
-
-class ControllerBusy(RuntimeError):
-    """Another controller holds the lock on this Redis."""
 
 
 class ScanRun:
@@ -125,11 +122,14 @@ class Controller(Component):
         self.owner = f"{name}-{uuid.uuid4().hex[:8]}"
         self.batch_size = batch_size
         self.run_state: Optional[ScanRun] = None
+        self.acquired = False
         self.app = self._build_app()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def acquire(self) -> None:
+        if self.acquired:
+            return
         await self.store.wait_until_reachable()
         holder = await self.store.acquire_controller_lock(self.owner, LOCK_TTL_SECONDS)
         if holder is not None:
@@ -137,6 +137,7 @@ class Controller(Component):
                 f"another controller ({holder}) is active on {self.store.url}; only one may run "
                 f"per Redis (its lock expires {LOCK_TTL_SECONDS:.0f} s after it stops)"
             )
+        self.acquired = True
 
     async def main(self) -> None:
         tasks = [asyncio.create_task(self._renew_lock()), asyncio.create_task(self._scan_loop())]
@@ -146,6 +147,7 @@ class Controller(Component):
             for task in tasks:
                 task.cancel()
             await self.store.release_controller_lock(self.owner)
+            self.acquired = False
 
     async def _renew_lock(self) -> None:
         while not self.stopping:

@@ -209,6 +209,53 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_reducer)
 
 
+def _add_up(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "up", help="start a whole pipeline locally (Redis, controller, ingesters, workers, reducer)",
+        description="Start every component as a child process from one command line or a YAML "
+        "file (-c); command-line values override the file. Without --redis-url a private "
+        "redis-server is started. Ctrl-C stops everything.")
+    p.add_argument("-c", "--config", default=None, metavar="FILE.yaml")
+    p.add_argument("--redis-url", default=None)
+    p.add_argument("-w", "--worker-class", default=None, metavar="MODULE:CLASS")
+    p.add_argument("-r", "--reducer-class", default=None, metavar="MODULE:CLASS")
+    p.add_argument("--workers", type=int, default=None, metavar="N")
+    p.add_argument("--tags", default=None, help="comma-separated worker tags")
+    p.add_argument("-i", "--ingester", action="append", default=None, metavar="STREAM=URL",
+                   help="an ingester for STREAM reading a PUSH upstream at URL (repeatable)")
+    p.add_argument("--controller-port", type=int, default=None)
+    p.add_argument("--reducer-port", type=int, default=None)
+    p.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=_run_up)
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    from dranspose.services.local import PipelineConfigError, load_config, run_pipeline
+
+    ingesters = None
+    if args.ingester:
+        ingesters = []
+        for spec in args.ingester:
+            stream, sep, url = spec.partition("=")
+            if not sep:
+                print(f"dranspose up: --ingester {spec!r}: expected STREAM=URL", file=sys.stderr)
+                return 2
+            ingesters.append({"stream": stream, "upstream": url})
+    overrides = {
+        "redis_url": args.redis_url, "workers.class": args.worker_class,
+        "workers.count": args.workers,
+        "workers.tags": args.tags.split(",") if args.tags else None,
+        "reducer.class": args.reducer_class, "ingesters": ingesters,
+        "controller.port": args.controller_port, "reducer.port": args.reducer_port,
+    }
+    try:
+        config = load_config(args.config, overrides)
+    except PipelineConfigError as exc:
+        print(f"dranspose up: {exc}", file=sys.stderr)
+        return 2
+    return run_pipeline(config, ready_file=args.ready_file)
+
+
 def _serve(component_factory) -> int:  # type: ignore[no-untyped-def]
     import asyncio
 
@@ -288,6 +335,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_replay(sub)
     _add_source(sub)
     _add_services(sub)
+    _add_up(sub)
     args = parser.parse_args(argv)
     _configure_logging()
     from dranspose.capture import CaptureError

@@ -1,0 +1,76 @@
+"""``dranspose up``: the whole pipeline from one command, stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import h5py
+import httpx
+import numpy as np
+import redis
+import zmq
+
+from dranspose.capture import read_capture
+from dranspose.triggermap import TriggerMap
+from tests.conftest import XRD_CAPTURE
+from tests.test_processes import wait_until
+from tests.test_replay_http import free_port
+from tests.test_tutorial_example import expected_reduced
+
+
+def test_up_runs_the_tutorial_pipeline_and_stops_cleanly(payload_dir):
+    api, results, upstream = free_port(), free_port(), free_port()
+    ready = payload_dir / "ready.txt"
+    ctx = zmq.Context()
+    source = ctx.socket(zmq.PUSH)
+    source.bind(f"tcp://127.0.0.1:{upstream}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dranspose", "up", "-w", "src.worker:TestWorker",
+         "-r", "src.reducer:TestReducer", "--workers", "2",
+         "-i", f"xrd=tcp://127.0.0.1:{upstream}", "--controller-port", str(api),
+         "--reducer-port", str(results), "--ready-file", str(ready)],
+        cwd=payload_dir, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stderr=subprocess.PIPE, text=True)
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+        wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
+        redis_url = ready.read_text()
+        request = TriggerMap.simple(["xrd"], 9).request.model_dump(mode="json")
+        assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
+        for message in read_capture(XRD_CAPTURE):
+            source.send_multipart(message.streams["xrd"].frames)
+        wait_until(lambda: client.get("/api/v1/status").json()["finished"], 60, "scan end")
+        published = httpx.get(f"http://127.0.0.1:{results}/api/v1/result/reduced").json()
+        np.testing.assert_allclose(published[1:], expected_reduced(2, 8)[1:], rtol=1e-6)
+        with h5py.File(payload_dir / "output" / "xrd_processed.h5") as fh:
+            np.testing.assert_allclose(fh["reduced"][:], expected_reduced(2, 8), rtol=1e-6)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 0, stderr
+        try:
+            redis.Redis.from_url(redis_url, socket_connect_timeout=0.5).ping()
+            raise AssertionError("the private Redis should be gone")
+        except redis.ConnectionError:
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        source.close(linger=0)
+        ctx.term()
+
+
+def test_up_reports_every_config_mistake(tmp_path):
+    bad = tmp_path / "pipeline.yaml"
+    bad.write_text("workers:\n  class: src.worker:W\n  count: 0\n"
+                   "ingesters:\n  - {stream: xrd, upstream: 'http://x'}\n")
+    result = subprocess.run([sys.executable, "-m", "dranspose", "up", "-c", str(bad)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "pipeline.yaml: 3 problem(s)" in result.stderr
+    assert "reducer: Field required" in result.stderr
+    assert "workers.count" in result.stderr and "ingesters.0.upstream" in result.stderr
+    assert "Traceback" not in result.stderr

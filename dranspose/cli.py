@@ -286,10 +286,16 @@ def _run_controller(args: argparse.Namespace) -> int:
     async def main() -> None:
         controller = Controller(Store(args.redis_url, args.prefix))
         await controller.acquire()  # refuse before serving anything if another one is active
-        config = uvicorn.Config(controller.app, host=args.host, port=args.port, log_level="info")
+        config = uvicorn.Config(controller.app, host=args.host, port=args.port,
+                                log_level="warning", access_log=False)
+        print(f"dranspose controller: http://{args.host}:{args.port}/ (Redis {args.redis_url})",
+              file=sys.stderr)
         await uvicorn.Server(config).serve()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

@@ -38,6 +38,8 @@ class Inbox:
         self.socket.setsockopt(zmq.RCVHWM, hwm)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.bind(bind)
+        # a blocking-API view of the same socket, for draining without a coroutine per message
+        self._sync = zmq.Socket.shadow(self.socket.underlying)
         endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         port = endpoint.rsplit(":", 1)[1]
         host = advertise_host or "127.0.0.1"
@@ -45,6 +47,17 @@ class Inbox:
 
     async def recv(self) -> list[zmq.Frame]:
         return await self.socket.recv_multipart(copy=False)  # type: ignore[no-any-return]
+
+    async def recv_batch(self, timeout_ms: int, limit: int = 256) -> list[list[zmq.Frame]]:
+        """Every message waiting now (up to ``limit``); waits up to ``timeout_ms`` only if none is.
+
+        Draining before polling matters: the ZMQ file descriptor is edge-triggered, so a poll
+        started while messages are already queued may sleep for its whole timeout.
+        """
+        batch = drain(self._sync, limit)
+        if not batch and await self.socket.poll(timeout_ms, zmq.POLLIN):
+            batch = drain(self._sync, limit)
+        return batch
 
     async def poll(self, timeout_ms: int) -> bool:
         return bool(await self.socket.poll(timeout_ms, zmq.POLLIN))
@@ -59,31 +72,47 @@ class Outboxes:
     def __init__(self, ctx: zmq.asyncio.Context, hwm: int = 1000) -> None:
         self.ctx = ctx
         self.hwm = hwm
-        self.sockets: dict[str, zmq.asyncio.Socket] = {}
+        self.sockets: dict[str, tuple[zmq.asyncio.Socket, zmq.Socket]] = {}
 
-    def socket_for(self, url: str) -> zmq.asyncio.Socket:
-        sock = self.sockets.get(url)
-        if sock is None:
+    def socket_for(self, url: str) -> tuple[zmq.asyncio.Socket, zmq.Socket]:
+        pair = self.sockets.get(url)
+        if pair is None:
             sock = self.ctx.socket(zmq.PUSH)
             sock.setsockopt(zmq.SNDHWM, self.hwm)
             sock.setsockopt(zmq.LINGER, 2000)
             sock.connect(url)
-            self.sockets[url] = sock
-        return sock
+            pair = self.sockets[url] = (sock, zmq.Socket.shadow(sock.underlying))
+        return pair
 
     async def send(self, url: str, parts: Sequence[Any]) -> None:
+        """Send one multipart message; waits (backpressure) only when the peer's queue is full."""
+        sock, sync = self.socket_for(url)
         large = any(isinstance(p, zmq.Frame) or len(p) > COPY_THRESHOLD for p in parts)
-        await self.socket_for(url).send_multipart(parts, copy=not large)
+        try:
+            # the common case needs no future: the queue has room
+            sync.send_multipart(parts, zmq.NOBLOCK, copy=not large)
+        except zmq.Again:
+            await sock.send_multipart(parts, copy=not large)
 
     def drop(self, url: str) -> None:
-        sock = self.sockets.pop(url, None)
-        if sock is not None:
-            sock.close(linger=0)
+        pair = self.sockets.pop(url, None)
+        if pair is not None:
+            pair[0].close(linger=0)
 
     def close(self) -> None:
         for url in list(self.sockets):
-            sock = self.sockets.pop(url)
-            sock.close(linger=0)
+            self.sockets.pop(url)[0].close(linger=0)
+
+
+def drain(sock: zmq.Socket, limit: int) -> list[list[zmq.Frame]]:
+    """Receive without blocking until the queue is empty or ``limit`` messages were read."""
+    batch: list[list[zmq.Frame]] = []
+    while len(batch) < limit:
+        try:
+            batch.append(sock.recv_multipart(zmq.NOBLOCK, copy=False))
+        except zmq.Again:
+            break
+    return batch
 
 
 def encode_partial(scan_id: str, event_number: int, stream: str, typ: str) -> bytes:

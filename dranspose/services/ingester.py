@@ -21,7 +21,7 @@ import zmq.asyncio
 
 from dranspose.capture import CaptureWriter
 from dranspose.coordination import AssignedEvent, ComponentInfo, ComponentKind, ScanInfo
-from dranspose.dataplane import Outboxes, encode_partial
+from dranspose.dataplane import Outboxes, drain, encode_partial
 from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.protocol import EventNumber, StreamName
 from dranspose.services.base import SCAN_POLL_SECONDS, Component
@@ -32,8 +32,11 @@ logger = logging.getLogger(__name__)
 
 def is_stins_series_start(frames: list[zmq.Frame]) -> bool:
     """A STINS header message opens a series; anything before it belongs to an older one."""
+    head = frames[0].bytes if frames else b""
+    if b"header" not in head:  # cheap test first: this runs for every message
+        return False
     try:
-        return bool(json.loads(frames[0].bytes).get("htype") == "header")
+        return bool(json.loads(head).get("htype") == "header")
     except (ValueError, AttributeError, IndexError):
         return False
 
@@ -54,9 +57,14 @@ class Ingester(Component):
             self.upstream.setsockopt(zmq.SUBSCRIBE, b"")
         self.upstream.setsockopt(zmq.RCVHWM, 1000)
         self.upstream.connect(upstream)
+        self.upstream_sync = zmq.Socket.shadow(self.upstream.underlying)
+        # messages read from upstream but not yet forwarded; they outlive a scan session
+        self.backlog: collections.deque[list[zmq.Frame]] = collections.deque()
         self.outboxes = Outboxes(self.ctx)
         self.forwarded = 0
         self.discarded = 0
+        self.carried: Optional[list[zmq.Frame]] = None
+        """A message read during a scan that ended before it could be routed: the next scan's."""
 
     async def main(self) -> None:
         done_scans: set[str] = set()
@@ -137,14 +145,32 @@ class IngestSession:
             url = self.urls.get(worker)
         return url
 
+    async def _still_current(self) -> bool:
+        scan = await self.ingester.store.get_scan()
+        return scan is not None and scan.scan_id == self.scan.scan_id and not scan.stopped
+
     async def _forward(self) -> None:
         ing = self.ingester
         started = False
         last_event = self.scan.n_events - 1
         while not ing.stopping and not self.ended:
-            if not await ing.upstream.poll(100, zmq.POLLIN):
-                continue
-            frames = await ing.upstream.recv_multipart(copy=False)
+            if ing.carried is not None:
+                frames, ing.carried = ing.carried, None
+            else:
+                if not ing.backlog:
+                    # drain first, poll only when empty: the ZMQ fd is edge-triggered, so a
+                    # poll started with messages already queued can sleep its whole timeout
+                    ing.backlog.extend(drain(ing.upstream_sync, 256))
+                    if not ing.backlog:
+                        await ing.upstream.poll(100, zmq.POLLIN)
+                        continue
+                frames = ing.backlog.popleft()
+            if (ing.typ == "STINS" and is_stins_series_start(frames)
+                    and not await self._still_current()):
+                # A series that starts after this scan was stopped or replaced is the next
+                # scan's: keep its header for that scan's session instead of consuming it here.
+                ing.carried = frames
+                break
             if not started:
                 if ing.typ == "STINS" and not is_stins_series_start(frames):
                     ing.discarded += 1
@@ -154,7 +180,9 @@ class IngestSession:
                 started = True
             assigned = await self._next_assignment()
             if assigned is None:
-                ing.discarded += 1
+                # The scan ended while this message waited for its event: the next session gets
+                # it (and discards it, unless it opens that scan's series).
+                ing.carried = frames
                 break
             header = encode_partial(self.scan.scan_id, assigned.event_number, ing.stream, ing.typ)
             for worker in assigned.streams[ing.stream]:

@@ -56,6 +56,10 @@ class Reducer(Component):
         self.results = 0
         self.failures: list[str] = []
         self.current_scan: Optional[str] = None
+        self.finished_scans: set[str] = set()
+        self.early: dict[str, list[list[zmq.Frame]]] = {}
+        """Messages of scans not started yet: a worker may begin the next scan while this
+        reducer still waits for another worker to finish the previous one."""
 
     # ReducerHost for the HTTP API
     @property
@@ -115,42 +119,77 @@ class Reducer(Component):
             self.executor,
             lambda: ReducerPayload(self.reducer_class, params, self.context, state))
         pending = set(scan.workers)
+        absent: dict[str, int] = {}
+        early = self.early.pop(scan.scan_id, [])
+        self.early.clear()  # scans replaced before this reducer started them
         next_timer = time.monotonic()
         last_liveness = time.monotonic()
         while pending and not self.stopping:
             if self.payload.timer is not None and time.monotonic() >= next_timer:
                 delay = await loop.run_in_executor(self.executor, self._timer)
                 next_timer = time.monotonic() + delay
-            if await self.inbox.poll(50):
-                parts = await self.inbox.recv()
+            results: list[tuple[ResultHeader, bytes]] = []
+            messages, early = early or await self.inbox.recv_batch(50), []
+            for parts in messages:
                 try:
                     header = ResultHeader.model_validate_json(parts[0].bytes)
                 except Exception as exc:
                     logger.error("malformed result message dropped: %s", exc)
                     continue
-                if header.scan_id != scan.scan_id:
-                    logger.warning("result of scan %s arrived during scan %s; dropped",
-                                   header.scan_id, scan.scan_id)
-                    continue
-                if header.kind == "worker_done":
+                if header.scan_id in self.finished_scans:
+                    logger.warning("result of scan %s arrived after it ended; dropped",
+                                   header.scan_id)
+                elif header.scan_id != scan.scan_id:  # a later scan's: kept until it starts
+                    self.early.setdefault(header.scan_id, []).append(parts)
+                elif header.kind == "worker_done":
                     pending.discard(header.worker)
-                    continue
-                await loop.run_in_executor(self.executor, self._process, header, parts[1].bytes)
+                else:
+                    results.append((header, parts[1].bytes))
+            if results:
+                await loop.run_in_executor(self.executor, self._process_batch, results)
             if time.monotonic() - last_liveness > 1.0:
                 last_liveness = time.monotonic()
-                pending = await self._still_alive(pending, scan)
+                pending = await self._still_alive(pending, scan, absent)
+        self.finished_scans.add(scan.scan_id)
         await loop.run_in_executor(self.executor, self._finish)
         await self.store.set_reducer_done(scan.scan_id)
         self.info.state = "idle"
 
-    async def _still_alive(self, pending: set[str], scan: ScanInfo) -> set[str]:
-        """Stop waiting for workers that died, or left the scan."""
-        alive = {c.name for c in await self.store.components() if c.kind == ComponentKind.worker}
+    async def _still_alive(self, pending: set[str], scan: ScanInfo,
+                           absent: Optional[dict[str, int]] = None) -> set[str]:
+        """Stop waiting for workers that died, left the scan, or never joined it.
+
+        A worker joins a scan only while it is current and not stopped, so once the scan is
+        stopped or replaced a worker that has not joined never will, and never sends
+        ``worker_done``. Such a worker is one whose registry entry does not name this scan on two
+        checks in a row (``absent`` counts them; the heartbeat publishes a join well within the
+        second between checks). It is dropped only while the inbox is empty: a worker that did
+        join and moved on sent its ``worker_done`` before its entry changed.
+        """
+        workers = {c.name: c for c in await self.store.components()
+                   if c.kind == ComponentKind.worker}
         current = await self.store.get_scan()
         in_scan = set(current.workers) if current and current.scan_id == scan.scan_id else pending
-        for gone in pending - (alive & in_scan):
+        for gone in pending - (workers.keys() & in_scan):
             logger.error("worker %s is gone; not waiting for its remaining results", gone)
-        return pending & alive & in_scan
+        pending = pending & workers.keys() & in_scan
+        ended = current is None or current.scan_id != scan.scan_id or current.stopped
+        if ended and absent is not None:
+            for name in pending:
+                if workers[name].scan_id == scan.scan_id:
+                    absent.pop(name, None)
+                else:
+                    absent[name] = absent.get(name, 0) + 1
+            never = {name for name in pending if absent.get(name, 0) >= 2}
+            if never and not await self.inbox.poll(0):
+                logger.warning("scan %s ended before workers %s joined it; not waiting for them",
+                               scan.scan_id, ", ".join(sorted(never)))
+                pending -= never
+        return pending
+
+    def _process_batch(self, results: list[tuple[ResultHeader, bytes]]) -> None:
+        for header, body in results:
+            self._process(header, body)
 
     def _process(self, header: ResultHeader, body: bytes) -> None:
         assert self.payload is not None and self.payload.process_result is not None

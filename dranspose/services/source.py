@@ -140,7 +140,7 @@ class _ZmqSource:
         self._done = threading.Event()
         self._error: Optional[BaseException] = None
         self._stopped = False
-        self._messages = 0
+        self._sent = 0
         self._bytes = 0
         self._first_at: Optional[float] = None
         self._end_at: Optional[float] = None
@@ -232,7 +232,7 @@ class _ZmqSource:
         if self._first_at is not None:
             end = self._end_at if self._end_at is not None else time.monotonic()
             seconds = end - self._first_at
-        return SendStats(self._messages, self._bytes, seconds, self._stopped)
+        return SendStats(self._sent, self._bytes, seconds, self._stopped)
 
     @property
     def running(self) -> bool:
@@ -266,7 +266,7 @@ class _ZmqSource:
         except zmq.ZMQError as exc:
             sock.close(linger=0)
             ctx.term()
-            raise SourceError(f"cannot bind {self.bind}: {exc.strerror}") from exc
+            raise SourceError(f"cannot bind {self.bind}: {zmq.strerror(exc.errno)}") from exc
         self._ctx, self._sock, self.endpoint = ctx, sock, endpoint
 
     def _serve(self) -> None:
@@ -333,11 +333,7 @@ class _ZmqSource:
         assert sock is not None
         self._check_stop()
         if paced and self.rate is not None:
-            if self._pace_start is None:
-                self._pace_start = time.monotonic()
-                self._paced = 0
-            self._sleep_until(self._pace_start + self._paced / self.rate)
-            self._paced += 1
+            self._wait_for_slot(self.rate)
         parts: list = list(frames)
         tracker = None
         if track:
@@ -346,11 +342,12 @@ class _ZmqSource:
             tracker = last.tracker
             parts[-1] = last
         size = sum(len(f) for f in frames)
-        if self._first_at is None:
-            self._first_at = time.monotonic()
         while True:
             try:
+                attempt = time.monotonic()
                 sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+                if self._first_at is None:
+                    self._first_at = attempt
                 break
             except zmq.Again:
                 # No receiver, or all at their high-water mark: wait in bounded steps. A
@@ -358,9 +355,26 @@ class _ZmqSource:
                 while not sock.poll(int(_WAIT_SECONDS * 1000), zmq.POLLOUT):
                     self._check_stop()
                 self._check_stop()
-        self._messages += 1
+        self._sent += 1
         self._bytes += size
         return tracker
+
+    def _wait_for_slot(self, rate: float) -> None:
+        """Keep paced messages on a schedule of ``rate`` per second from the first one.
+
+        A source held up by its receiver starts a new schedule instead of sending a burst to
+        catch up, so it never goes faster than ``rate``.
+        """
+        interval = 1.0 / rate
+        now = time.monotonic()
+        if self._pace_start is None:
+            self._pace_start, self._paced = now, 0
+        due = self._pace_start + self._paced * interval
+        if due < now - interval:
+            self._pace_start, self._paced = now, 0
+        else:
+            self._sleep_until(due)
+        self._paced += 1
 
     def _flush(self, tracker: zmq.MessageTracker) -> None:
         """Wait until ZMQ has written the last message out, looking at the stop flag."""
@@ -397,8 +411,8 @@ class StinsSource(_ZmqSource):
     messages (``msg_number`` 1..frames, ``frame`` 0..frames-1) and a ``series_end`` message
     (``msg_number`` frames+1); ``n_series`` series are sent in a row, ``pause`` seconds apart.
     ``rate`` limits image messages to that many per second (None: as fast as the receiver
-    takes them); the schedule restarts after each pause. See the module docstring for the
-    pixel values.
+    takes them); the schedule restarts after each pause and after a slow receiver held the
+    source up, so there is no catch-up burst. See the module docstring for the pixel values.
     """
 
     def __init__(
@@ -467,9 +481,15 @@ class StinsSource(_ZmqSource):
     def _one_series(self) -> Iterator[tuple[list[bytes], bool]]:
         start = Stream1Start(msg_number=0, htype="header", filename=self.filename)
         yield list(start.to_stream_data().frames), False
+        # One packet serves as the header template of every image: shape, type and compression
+        # are the same for all, only msg_number and frame change (validating a new packet per
+        # image would cost more than sending a small one). Its data is not used: payloads are
+        # the pre-encoded pool.
+        template = self._packet(0, msg_number=1)
         for frame in range(self.frames):
-            header = self._packet(frame, msg_number=frame + 1).header_frame()
-            yield [header, self._payloads[frame % self.pool_size]], True
+            template.msg_number = frame + 1
+            template.frame = frame
+            yield [template.header_frame(), self._payloads[frame % self.pool_size]], True
         end = Stream1End(msg_number=self.frames + 1, htype="series_end")
         yield list(end.to_stream_data().frames), False
 
@@ -604,7 +624,7 @@ class RawCaptureSource(_ZmqSource):
         if close is not None:
             close()
 
-    def _messages(self) -> Iterator[list[bytes]]:
+    def _replayed(self) -> Iterator[list[bytes]]:
         iterator = self._iterator
         if iterator is None or self._first is _END:
             return
@@ -622,7 +642,7 @@ class RawCaptureSource(_ZmqSource):
             yield [bytes(f) if not isinstance(f, bytes) else f for f in data.frames]
 
     def _items(self) -> Iterator[_Item]:
-        for frames in self._messages():
+        for frames in self._replayed():
             yield frames, True
 
     def describe(self) -> str:

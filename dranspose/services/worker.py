@@ -45,7 +45,7 @@ REPORT_INTERVAL = 0.02
 
 class Worker(Component):
     def __init__(self, store: Store, worker_class: Any, name: str,
-                 tags: Optional[list[str]] = None, capacity: int = 64,
+                 tags: Optional[list[str]] = None, capacity: int = 256,
                  bind: str = "tcp://*:0", advertise_host: str = "127.0.0.1") -> None:
         super().__init__(store, ComponentInfo(kind=ComponentKind.worker, name=name,
                                               tags=tags or ["generic"]))
@@ -99,6 +99,7 @@ class ScanSession:
         self.completed: list[EventNumber] = []
         self.failed: list[FailedEvent] = []
         self.ask_pending_since: Optional[float] = None
+        self.wake = asyncio.Event()
         self.last_event = scan.n_events - 1
         self.finished = asyncio.Event()
         self.last_tick = time.monotonic()
@@ -145,18 +146,18 @@ class ScanSession:
 
     async def _receive(self) -> None:
         while True:
-            parts = await self.worker.inbox.recv()
-            try:
-                scan_id, message = decode_partial(parts)
-            except Exception as exc:
-                logger.error("malformed data-plane message dropped: %s", exc)
-                continue
-            if scan_id != self.scan.scan_id:
-                logger.debug("dropping a frame of scan %s", scan_id)
-                continue
-            number = message.event_number
-            self.buffers.setdefault(number, {}).update(message.streams)
-            self._check(number)
+            for parts in await self.worker.inbox.recv_batch(100):
+                try:
+                    scan_id, message = decode_partial(parts)
+                except Exception as exc:
+                    logger.error("malformed data-plane message dropped: %s", exc)
+                    continue
+                if scan_id != self.scan.scan_id:
+                    logger.debug("dropping a frame of scan %s", scan_id)
+                    continue
+                number = message.event_number
+                self.buffers.setdefault(number, {}).update(message.streams)
+                self._check(number)
 
     def _check(self, number: int) -> None:
         wanted = self.expected.get(number)
@@ -193,21 +194,30 @@ class ScanSession:
         except Exception as exc:
             return None, f"result cannot be pickled: {type(exc).__name__}: {exc}"
 
+    def _process_batch(self, events: list[EventData], params: ParameterSet
+                       ) -> list[tuple[Any, Optional[str]]]:
+        return [self._process(event, params) for event in events]
+
     async def _process_loop(self, reducer: Optional[str]) -> None:
+        """Process ready events in batches: one hop to the payload thread per batch."""
         loop = asyncio.get_running_loop()
         worker = self.worker
         while True:
-            number = await self.ready.get()
-            if number < 0:
-                break
-            streams = self.buffers.pop(number)
-            event = EventData.model_construct(event_number=EventNumber(number), streams=streams)
+            numbers = [await self.ready.get()]
+            while not self.ready.empty() and len(numbers) < 64:
+                numbers.append(self.ready.get_nowait())
+            ended = -1 in numbers
+            numbers = [n for n in numbers if n >= 0]
+            events = [EventData.model_construct(event_number=EventNumber(n),
+                                                streams=self.buffers.pop(n)) for n in numbers]
             params = worker.parameters.current
-            body, failure = await loop.run_in_executor(worker.executor, self._process, event, params)
-            if failure is not None:
-                self.failed.append(FailedEvent(event_number=EventNumber(number), worker=self.name,
-                                               reason=failure))
-            else:
+            outcomes = await loop.run_in_executor(worker.executor, self._process_batch, events,
+                                                  params) if events else []
+            for number, (body, failure) in zip(numbers, outcomes):
+                if failure is not None:
+                    self.failed.append(FailedEvent(event_number=EventNumber(number),
+                                                   worker=self.name, reason=failure))
+                    continue
                 if body is not None:
                     if reducer is None:
                         reducer = await worker.reducer_url()
@@ -219,7 +229,8 @@ class ScanSession:
                                               parameters_hash=params.hash)
                         await worker.outboxes.send(reducer, [header.model_dump_json().encode(), body])
                 self.completed.append(EventNumber(number))
-            if number == self.last_event:
+            self.wake.set()
+            if ended or self.last_event in numbers:
                 break
         await self._finish(reducer)
 
@@ -237,14 +248,14 @@ class ScanSession:
             await self.worker.outboxes.send(reducer, [done.model_dump_json().encode()])
 
     def _want(self) -> int:
-        """How many events to ask for: refill to ``capacity`` once half of it is used up.
+        """How many events to ask for: refill to ``capacity`` once a quarter of it is used up.
 
         One request at a time: the next goes out when assignments answered it (or after a
         second, in case the answer was nothing to assign yet).
         """
         queued = len(self.expected) + self.ready.qsize()
         want = self.worker.capacity - queued
-        if want < max(self.worker.capacity // 2, 1):
+        if want < max(self.worker.capacity // 4, 1):
             return 0
         if self.ask_pending_since is not None and time.monotonic() - self.ask_pending_since < 1.0:
             return 0
@@ -262,6 +273,11 @@ class ScanSession:
         await self.worker.store.report(self.scan.scan_id, report)
 
     async def _report_loop(self) -> None:
+        """Report at most every REPORT_INTERVAL, and right away when a batch was processed."""
         while True:
             await self._report()
-            await asyncio.sleep(REPORT_INTERVAL)
+            try:
+                await asyncio.wait_for(self.wake.wait(), REPORT_INTERVAL)
+            except asyncio.TimeoutError:
+                pass
+            self.wake.clear()

@@ -1,0 +1,26 @@
+"""Trivial payload for bench/throughput.py: forwards the source's send time, keeps latencies."""
+
+import json
+import threading
+import time
+
+
+class BenchWorker:
+    def process_event(self, event):
+        stream = event.streams.get("bench")
+        if stream is None or len(stream.frames) < 2:
+            return None
+        header = json.loads(bytes(stream.frames[0]))
+        return header.get("t_send")
+
+
+class BenchReducer:
+    def __init__(self):
+        self.publish_rlock = threading.RLock()
+        self.publish = {"latency": [], "results": 0}
+
+    def process_result(self, result):
+        now = time.time()
+        with self.publish_rlock:
+            self.publish["latency"].append(now - result.payload)
+            self.publish["results"] += 1

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import httpx
@@ -100,4 +101,60 @@ def test_tutorial_pipeline_as_processes(payload_dir, redis_url):
     finally:
         source.close(linger=0)
         ctx.term()
+        procs.stop_all()
+
+
+def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, redis_url):
+    """kill -9 a worker mid-scan: the scan ends, its unfinished events are reported lost."""
+    from dranspose.services.source import StinsSource
+
+    out = tmp_path / "scans.jsonl"
+    procs = Processes(tmp_path, redis_url)
+    procs.env.update({"PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+                      "COUNTING_REDUCER_OUT": str(out), "SLOW_WORKER_SECONDS": "0.02"})
+    api, upstream = free_port(), free_port()
+    try:
+        procs.start("controller", "--host", "127.0.0.1", "--port", str(api))
+        workers = [procs.start("worker", "--class", "tests.payloads.slow:SlowWorker",
+                               "--name", f"w{i}") for i in range(3)]
+        procs.start("reducer", "--class", "tests.payloads.slow:CountingReducer",
+                    "--port", str(free_port()))
+        procs.start("ingester", "--stream", "det", "--upstream", f"tcp://127.0.0.1:{upstream}")
+        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+        wait_until(lambda: len(client.get("/api/v1/config").json()) >= 6, 60, "registration")
+
+        n = 300
+        request = TriggerMap.simple(["det"], n).request.model_dump(mode="json")
+        assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
+        with StinsSource(f"tcp://127.0.0.1:{upstream}", frames=n) as source:
+            wait_until(lambda: client.get("/api/v1/progress").json()["completed"] > 60, 60,
+                       "some progress")
+            workers[0].send_signal(signal.SIGKILL)
+            wait_until(lambda: client.get("/api/v1/status").json()["finished"], 60, "scan end")
+            assert source.wait_done(10)
+        progress = client.get("/api/v1/progress").json()
+        total = n + 2
+        failed = {f["event_number"] for f in progress["failed"]}
+        assert progress["total"] == total
+        assert progress["completed"] + len(failed) + len(progress["lost"]) == total
+        assert progress["lost"], "the killed worker held unfinished events"
+        assert all("w0" in progress["lost_reason"][str(e)] for e in progress["lost"])
+        received = set(json.loads(out.read_text().splitlines()[-1]))
+        # nothing disappears silently: every event's result reached the reducer or the event is
+        # listed as lost (a lost event's result may still have arrived: the worker can die after
+        # sending it and before confirming it, so "lost" means "not confirmed")
+        assert set(range(total)) <= received | set(progress["lost"]) | failed
+
+        # a restarted worker joins the next scan, which completes in full
+        procs.start("worker", "--class", "tests.payloads.slow:SlowWorker", "--name", "w0")
+        wait_until(lambda: sum(c["kind"] == "worker" for c in client.get("/api/v1/config").json())
+                   == 3, 30, "rejoin")
+        request = TriggerMap.simple(["det"], 30).request.model_dump(mode="json")
+        response = client.post("/api/v1/sequence", content=json.dumps(request))
+        assert response.status_code == 200 and "w0" in response.json()["workers"]
+        with StinsSource(f"tcp://127.0.0.1:{upstream}", frames=30):
+            wait_until(lambda: client.get("/api/v1/status").json()["finished"], 60, "scan 2")
+        progress = client.get("/api/v1/progress").json()
+        assert progress["completed"] == 32 and progress["lost"] == []
+    finally:
         procs.stop_all()

@@ -1,0 +1,26 @@
+"""A worker that takes its time, so a test can kill it mid-scan; a reducer that counts."""
+
+import json
+import os
+import time
+
+
+class SlowWorker:
+    def process_event(self, event):
+        time.sleep(float(os.environ.get("SLOW_WORKER_SECONDS", "0.02")))
+        return event.event_number
+
+
+class CountingReducer:
+    def __init__(self):
+        self.publish = {"events": [], "finished": False}
+
+    def process_result(self, result):
+        self.publish["events"].append(result.event_number)
+
+    def finish(self):
+        self.publish["finished"] = True
+        path = os.environ.get("COUNTING_REDUCER_OUT")
+        if path:
+            with open(path, "a") as fh:
+                fh.write(json.dumps(sorted(self.publish["events"])) + "\n")

@@ -178,14 +178,21 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=5000)
     p.set_defaults(func=_run_controller)
 
-    p = sub.add_parser("ingester", help="read one upstream stream and forward it to workers")
+    p = sub.add_parser(
+        "ingester", help="read upstream streams and forward their frames to workers",
+        description="Read one upstream per stream; repeat --stream/--upstream pairs to serve "
+        "several streams from one process.")
     _redis_option(p)
-    p.add_argument("--stream", required=True, help="stream name used in trigger maps")
-    p.add_argument("--upstream", required=True, help="upstream ZMQ address, e.g. tcp://det:9999")
-    p.add_argument("--name", default=None, help="component name (default STREAM-ingester)")
+    p.add_argument("--stream", required=True, action="append",
+                   help="stream name used in trigger maps (repeatable)")
+    p.add_argument("--upstream", required=True, action="append",
+                   help="upstream ZMQ address, e.g. tcp://det:9999 (one per --stream)")
+    p.add_argument("--name", default=None,
+                   help="component name (default STREAM-ingester; single stream only)")
     p.add_argument("--sub", action="store_true", help="upstream is a PUB socket (default PUSH)")
     p.add_argument("--dump", default=None, metavar="FILE",
-                   help="also write everything forwarded to this .cbors capture")
+                   help="also write everything forwarded to this .cbors capture (with several "
+                   "streams, one file each: FILE-STREAM.cbors)")
     p.set_defaults(func=_run_ingester)
 
     p = sub.add_parser("worker", help="assemble events and run a worker class")
@@ -256,17 +263,21 @@ def _run_up(args: argparse.Namespace) -> int:
     return run_pipeline(config, ready_file=args.ready_file)
 
 
-def _serve(component_factory) -> int:  # type: ignore[no-untyped-def]
+def _serve(*component_factories) -> int:  # type: ignore[no-untyped-def]
+    """Run components in one event loop until SIGINT/SIGTERM."""
     import asyncio
-
-    from dranspose.services.base import run_until_signal
+    import signal
 
     async def main() -> None:
-        component = component_factory()
+        components = [factory() for factory in component_factories]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: [c.stop() for c in components])
         try:
-            await run_until_signal(component.run, component)
+            await asyncio.gather(*(c.run() for c in components))
         finally:
-            await component.store.close()
+            for component in components:
+                await component.store.close()
 
     try:
         asyncio.run(main())
@@ -305,9 +316,25 @@ def _run_ingester(args: argparse.Namespace) -> int:
     from dranspose.services.ingester import Ingester
     from dranspose.store import Store
 
-    return _serve(lambda: Ingester(Store(args.redis_url, args.prefix), args.stream, args.upstream,
-                                   name=args.name, dump=args.dump,
-                                   sock_type=zmq.SUB if args.sub else zmq.PULL))
+    if len(args.stream) != len(args.upstream):
+        print(f"dranspose ingester: {len(args.stream)} --stream but {len(args.upstream)} "
+              "--upstream; give one upstream per stream", file=sys.stderr)
+        return 2
+    if args.name and len(args.stream) > 1:
+        print("dranspose ingester: --name needs a single stream", file=sys.stderr)
+        return 2
+
+    def dump_for(stream: str) -> Optional[str]:
+        if not args.dump or len(args.stream) == 1:
+            return args.dump
+        stem, dot, ext = args.dump.partition(".")
+        return f"{stem}-{stream}{dot}{ext}"
+
+    return _serve(*[
+        (lambda stream=stream, upstream=upstream: Ingester(
+            Store(args.redis_url, args.prefix), stream, upstream, name=args.name,
+            dump=dump_for(stream), sock_type=zmq.SUB if args.sub else zmq.PULL))
+        for stream, upstream in zip(args.stream, args.upstream)])
 
 
 def _run_worker(args: argparse.Namespace) -> int:

@@ -158,3 +158,44 @@ def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, red
         assert progress["completed"] == 32 and progress["lost"] == []
     finally:
         procs.stop_all()
+
+
+def test_one_ingester_serves_two_streams_and_dumps_what_replay_reads(tmp_path, redis_url):
+    from dranspose.replay import run_replay
+    from dranspose.services.source import StinsSource
+
+    out = tmp_path / "scans.jsonl"
+    procs = Processes(tmp_path, redis_url)
+    procs.env.update({"PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+                      "COUNTING_REDUCER_OUT": str(out), "SLOW_WORKER_SECONDS": "0"})
+    api, up_a, up_b = free_port(), free_port(), free_port()
+    try:
+        procs.start("controller", "--host", "127.0.0.1", "--port", str(api))
+        procs.start("worker", "--class", "tests.payloads.slow:SlowWorker", "--name", "w0")
+        procs.start("reducer", "--class", "tests.payloads.slow:CountingReducer",
+                    "--port", str(free_port()))
+        procs.start("ingester", "--stream", "a", "--upstream", f"tcp://127.0.0.1:{up_a}",
+                    "--stream", "b", "--upstream", f"tcp://127.0.0.1:{up_b}",
+                    "--dump", str(tmp_path / "dump.cbors"))
+        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+        wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
+        request = TriggerMap.simple(["a", "b"], 12).request.model_dump(mode="json")
+        assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
+        with StinsSource(f"tcp://127.0.0.1:{up_a}", frames=12, seed=1), \
+                StinsSource(f"tcp://127.0.0.1:{up_b}", frames=12, seed=2):
+            wait_until(lambda: client.get("/api/v1/status").json()["finished"], 60, "scan end")
+        assert client.get("/api/v1/progress").json()["completed"] == 14
+    finally:
+        procs.stop_all()
+    live = json.loads(out.read_text().splitlines()[-1])
+    dumps = [tmp_path / "dump-a.cbors", tmp_path / "dump-b.cbors"]
+    assert [len(list(read_capture(d))) for d in dumps] == [14, 14]
+    out.unlink()
+    os.environ["COUNTING_REDUCER_OUT"] = str(out)
+    try:
+        summary = run_replay("tests.payloads.slow:SlowWorker", "tests.payloads.slow:CountingReducer",
+                             dumps, nworkers=1, show_progress=False)
+    finally:
+        del os.environ["COUNTING_REDUCER_OUT"]
+    assert summary.ok and summary.events == 14
+    assert json.loads(out.read_text().splitlines()[-1]) == live

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Callable, Optional
 
 from dranspose import __version__
 from dranspose.coordination import ComponentInfo
@@ -134,18 +134,3 @@ class LiveParameters:
             except Exception as exc:
                 logger.warning("parameter refresh failed: %s", exc)
             await asyncio.sleep(PARAMETER_POLL_SECONDS)
-
-
-async def run_until_signal(coro_factory: Callable[[], Awaitable[None]],
-                           component: Optional[Component] = None) -> None:
-    """Run a service; SIGINT/SIGTERM stop it cleanly."""
-    import signal
-
-    loop = asyncio.get_running_loop()
-    if component is not None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, component.stop)
-            except (NotImplementedError, RuntimeError):
-                pass
-    await coro_factory()

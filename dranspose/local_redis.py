@@ -68,6 +68,9 @@ class PrivateRedis:
              "--save", "", "--appendonly", "no", "--dir", self._workdir.name,
              "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            # its own session: a Ctrl-C on the terminal must not kill Redis before the
+            # components that use it have shut down; stop() ends it explicitly
+            start_new_session=True,
         )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         deadline = time.monotonic() + self.startup_timeout

@@ -117,6 +117,15 @@ class Store:
         raw = await self.redis.get(self.key("scan"))
         return ScanInfo.model_validate_json(raw) if raw else None
 
+    async def _xread(self, key: str, last_id: str, block_ms: int) -> Any:
+        """XREAD that survives a Redis restart: callers loop, so an outage reads as "nothing new"."""
+        try:
+            return await self.redis.xread({key: last_id}, block=block_ms)
+        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+            logger.warning("Redis at %s unavailable (%s); retrying", self.url, exc)
+            await asyncio.sleep(0.5)
+            return None
+
     async def publish_assignments(self, scan_id: str, batch: list[AssignedEvent]) -> None:
         if batch:
             await self.redis.xadd(self.key("assigned", scan_id),
@@ -127,7 +136,7 @@ class Store:
         self, scan_id: str, last_id: str = "0", block_ms: int = 200
     ) -> tuple[str, list[AssignedEvent]]:
         """Assignment batches after ``last_id``; returns the new last id and the events."""
-        reply = await self.redis.xread({self.key("assigned", scan_id): last_id}, block=block_ms)
+        reply = await self._xread(self.key("assigned", scan_id), last_id, block_ms)
         events: list[AssignedEvent] = []
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
@@ -142,7 +151,7 @@ class Store:
     async def read_reports(
         self, scan_id: str, last_id: str = "0", block_ms: int = 100
     ) -> tuple[str, list[WorkerReport]]:
-        reply = await self.redis.xread({self.key("ready", scan_id): last_id}, block=block_ms)
+        reply = await self._xread(self.key("ready", scan_id), last_id, block_ms)
         reports: list[WorkerReport] = []
         for _stream, entries in reply or []:
             for entry_id, fields in entries:

@@ -44,7 +44,7 @@ def free_port() -> int:
 
 
 def default_events(size: int) -> int:
-    return max(200, min(20_000, int(1e9 // 2 // size)))
+    return max(1000, min(20_000, int(1e9 // 2 // size)))
 
 
 # -- raw pyzmq baseline ----------------------------------------------------------------------

@@ -115,10 +115,24 @@ def drain(sock: zmq.Socket, limit: int) -> list[list[zmq.Frame]]:
     return batch
 
 
+class PartialHeader:
+    """Builds the header frame of ingester-to-worker messages for one scan and stream.
+
+    The JSON text is assembled from a precomputed prefix: one string format per event instead of
+    a ``json.dumps`` call on the hot path.
+    """
+
+    def __init__(self, scan_id: str, stream: str, typ: str) -> None:
+        prefix = json.dumps({"scan": scan_id, "stream": stream, "typ": typ})[:-1]
+        self._template = prefix + ', "event": %d}'
+
+    def __call__(self, event_number: int) -> bytes:
+        return (self._template % event_number).encode()
+
+
 def encode_partial(scan_id: str, event_number: int, stream: str, typ: str) -> bytes:
     """Header frame of an ingester-to-worker message; the stream's frames follow it."""
-    return json.dumps({"scan": scan_id, "event": event_number, "stream": stream,
-                       "typ": typ}).encode()
+    return PartialHeader(scan_id, stream, typ)(event_number)
 
 
 def decode_partial(parts: list[zmq.Frame]) -> tuple[str, InternalWorkerMessage]:

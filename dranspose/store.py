@@ -22,16 +22,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import redis.asyncio as aioredis
-from pydantic import TypeAdapter
 
 from dranspose.coordination import AssignedEvent, ComponentInfo, Progress, ScanInfo, WorkerReport
 
 logger = logging.getLogger(__name__)
 
-_ASSIGNED = TypeAdapter(list[AssignedEvent])
 STREAM_MAXLEN = 100_000
 
 
@@ -126,10 +124,16 @@ class Store:
             await asyncio.sleep(0.5)
             return None
 
-    async def publish_assignments(self, scan_id: str, batch: list[AssignedEvent]) -> None:
+    async def publish_assignments(self, scan_id: str, batch: Sequence[AssignedEvent]) -> None:
+        """One stream entry for the whole batch, as compact ``[[event, {stream: [worker]}]]``.
+
+        Every ingester and worker reads every batch, so this is on the hot path: plain JSON
+        lists, built and parsed by the C json module, instead of per-event model documents.
+        """
         if batch:
-            await self.redis.xadd(self.key("assigned", scan_id),
-                                  {"batch": _ASSIGNED.dump_json(batch)},
+            blob = json.dumps([[a.event_number, a.streams] for a in batch],
+                              separators=(",", ":"))
+            await self.redis.xadd(self.key("assigned", scan_id), {"batch": blob},
                                   maxlen=STREAM_MAXLEN, approximate=True)
 
     async def read_assignments(
@@ -141,7 +145,9 @@ class Store:
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
                 last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                events.extend(_ASSIGNED.validate_json(fields[b"batch"]))
+                events.extend(
+                    AssignedEvent.model_construct(event_number=number, streams=streams)
+                    for number, streams in json.loads(fields[b"batch"]))
         return last_id, events
 
     async def report(self, scan_id: str, report: WorkerReport) -> None:

@@ -127,9 +127,12 @@ def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, red
         request = TriggerMap.simple(["det"], n).request.model_dump(mode="json")
         assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
         with StinsSource(f"tcp://127.0.0.1:{upstream}", frames=n) as source:
-            wait_until(lambda: client.get("/api/v1/progress").json()["completed"] > 60, 60,
-                       "some progress")
+            # kill a worker that is busy: it has completed events and holds more
+            load = wait_until(lambda: (lambda l: l if all(l.get(f"w{i}", {}).get("completed", 0)
+                                                          > 5 for i in range(3)) else None)(
+                client.get("/api/v1/load").json()), 60, "every worker busy")
             workers[0].send_signal(signal.SIGKILL)
+            assert load["w0"]["completed"] < n
             wait_until(lambda: client.get("/api/v1/status").json()["finished"], 60, "scan end")
             assert source.wait_done(10)
         progress = client.get("/api/v1/progress").json()

@@ -19,7 +19,6 @@ from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
 from dranspose.coordination import (
-    AssignedEvent,
     ControllerBusy,
     ComponentInfo,
     ComponentKind,
@@ -31,7 +30,14 @@ from dranspose.parameters import ParameterDescription, ParameterError, Parameter
 from dranspose.protocol import EventNumber, WorkerName
 from dranspose.services.base import REGISTRY_TTL_SECONDS, Component
 from dranspose.store import Store
-from dranspose.triggermap import Assigner, AssignmentError, SequenceRequest, TriggerMap, TriggerMapError
+from dranspose.triggermap import (
+    Assigner,
+    Assignment,
+    AssignmentError,
+    SequenceRequest,
+    TriggerMap,
+    TriggerMapError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +61,7 @@ class ScanRun:
             w: collections.deque(maxlen=200) for w in workers}
         self.totals: dict[WorkerName, int] = {w: 0 for w in workers}
 
-    def released(self, assignments: list[Any]) -> list[AssignedEvent]:
+    def released(self, assignments: list[Assignment]) -> list[Assignment]:
         batch = []
         for a in assignments:
             destinations = {w for names in a.streams.values() for w in names}
@@ -64,7 +70,7 @@ class ScanRun:
             else:  # every frame of this event is discarded: nothing to wait for
                 self._account(a.event_number)
                 self.progress.completed += 1
-            batch.append(AssignedEvent(event_number=a.event_number, streams=a.streams))
+            batch.append(a)
         return batch
 
     def _account(self, event: int) -> bool:
@@ -208,7 +214,7 @@ class Controller(Component):
                 continue
             if self.run_state is not run:
                 continue
-            batch: list[AssignedEvent] = []
+            batch: list[Assignment] = []
             for report in reports:
                 for event in report.completed:
                     run.completed(report.worker, event)

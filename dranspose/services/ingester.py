@@ -21,7 +21,7 @@ import zmq.asyncio
 
 from dranspose.capture import CaptureWriter
 from dranspose.coordination import AssignedEvent, ComponentInfo, ComponentKind, ScanInfo
-from dranspose.dataplane import Outboxes, drain, encode_partial
+from dranspose.dataplane import Outboxes, PartialHeader, drain
 from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.protocol import EventNumber, StreamName
 from dranspose.services.base import SCAN_POLL_SECONDS, Component
@@ -101,6 +101,7 @@ class IngestSession:
         self.arrived = asyncio.Event()
         self.ended = False
         self.urls: dict[str, str] = {}
+        self.header = PartialHeader(scan.scan_id, ingester.stream, ingester.typ)
 
     async def run(self) -> None:
         ing = self.ingester
@@ -184,7 +185,7 @@ class IngestSession:
                 # it (and discards it, unless it opens that scan's series).
                 ing.carried = frames
                 break
-            header = encode_partial(self.scan.scan_id, assigned.event_number, ing.stream, ing.typ)
+            header = self.header(assigned.event_number)
             for worker in assigned.streams[ing.stream]:
                 url = await self._url(worker)
                 if url is None:

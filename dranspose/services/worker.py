@@ -30,7 +30,7 @@ from dranspose.coordination import (
     WorkerReport,
 )
 from dranspose.dataplane import Inbox, Outboxes, decode_partial
-from dranspose.event import EventData, StreamData
+from dranspose.event import EventData, InternalWorkerMessage, StreamData
 from dranspose.parameters import ParameterSet
 from dranspose.payload import WorkerPayload, import_class
 from dranspose.protocol import EventNumber, StreamName, WorkerName, WorkerState, WorkerTag
@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TICK_INTERVAL = 1.0
 REPORT_INTERVAL = 0.02
+MIN_QUEUE = 4
+QUEUE_SECONDS = 0.25
+"""A worker asks for enough events to keep it busy this long at its measured rate."""
 
 
 class Worker(Component):
@@ -58,6 +61,9 @@ class Worker(Component):
         self.parameters = LiveParameters.for_classes(store, self.worker_class)
         self.context: dict[str, Any] = {}
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"payload-{name}")
+        self.finished_scans: set[str] = set()
+        self.early: dict[str, list[InternalWorkerMessage]] = {}
+        """Frames of a scan this worker has not joined yet, read while it finished the previous."""
 
     async def main(self) -> None:
         await self.parameters.publish_descriptions(f"worker:{self.info.name}")
@@ -99,11 +105,15 @@ class ScanSession:
         self.completed: list[EventNumber] = []
         self.failed: list[FailedEvent] = []
         self.ask_pending_since: Optional[float] = None
+        self.target = MIN_QUEUE
+        self.rate_since = time.monotonic()
+        self.processed_since = 0
         self.wake = asyncio.Event()
         self.last_event = scan.n_events - 1
         self.finished = asyncio.Event()
         self.last_tick = time.monotonic()
         self.payload: Optional[WorkerPayload] = None
+        self.closing = False
 
     async def run(self) -> None:
         worker = self.worker
@@ -123,6 +133,7 @@ class ScanSession:
         try:
             await self._process_loop(reducer)
         finally:
+            worker.finished_scans.add(self.scan.scan_id)
             for task in tasks:
                 task.cancel()
             await self._report(final=True)
@@ -145,19 +156,31 @@ class ScanSession:
                 return
 
     async def _receive(self) -> None:
-        while True:
-            for parts in await self.worker.inbox.recv_batch(100):
+        worker = self.worker
+        early = worker.early.pop(self.scan.scan_id, [])
+        worker.early.clear()  # scans replaced before this worker joined them
+        for message in early:
+            self._accept(message)
+        # Stops once the session finishes: later frames are the next scan's and stay queued in
+        # the inbox (backpressure) for the next session instead of being read and dropped here.
+        while not self.closing:
+            for parts in await worker.inbox.recv_batch(100):
                 try:
                     scan_id, message = decode_partial(parts)
                 except Exception as exc:
                     logger.error("malformed data-plane message dropped: %s", exc)
                     continue
-                if scan_id != self.scan.scan_id:
+                if scan_id == self.scan.scan_id:
+                    self._accept(message)
+                elif scan_id in worker.finished_scans:
                     logger.debug("dropping a frame of scan %s", scan_id)
-                    continue
-                number = message.event_number
-                self.buffers.setdefault(number, {}).update(message.streams)
-                self._check(number)
+                else:  # the ingesters already serve a scan this worker has not joined yet
+                    worker.early.setdefault(scan_id, []).append(message)
+
+    def _accept(self, message: InternalWorkerMessage) -> None:
+        number = message.event_number
+        self.buffers.setdefault(number, {}).update(message.streams)
+        self._check(number)
 
     def _check(self, number: int) -> None:
         wanted = self.expected.get(number)
@@ -229,12 +252,14 @@ class ScanSession:
                                               parameters_hash=params.hash)
                         await worker.outboxes.send(reducer, [header.model_dump_json().encode(), body])
                 self.completed.append(EventNumber(number))
+            self.processed_since += len(numbers)
             self.wake.set()
             if ended or self.last_event in numbers:
                 break
         await self._finish(reducer)
 
     async def _finish(self, reducer: Optional[str]) -> None:
+        self.closing = True
         loop = asyncio.get_running_loop()
         params = self.worker.parameters.current
         if self.payload is not None and self.payload.finish is not None:
@@ -247,15 +272,30 @@ class ScanSession:
             done = ResultHeader(kind="worker_done", scan_id=self.scan.scan_id, worker=self.name)
             await self.worker.outboxes.send(reducer, [done.model_dump_json().encode()])
 
+    def _queue_target(self) -> int:
+        """How many events to hold: enough for QUEUE_SECONDS at the measured rate.
+
+        A fresh worker holds few, so a short scan spreads over all workers; a fast one grows its
+        queue (up to ``capacity``) so requests, and Redis round trips, stay rare.
+        """
+        now = time.monotonic()
+        elapsed = now - self.rate_since
+        if elapsed >= 0.2:
+            rate = self.processed_since / elapsed
+            self.target = int(min(max(rate * QUEUE_SECONDS, MIN_QUEUE), self.worker.capacity))
+            self.rate_since, self.processed_since = now, 0
+        return self.target
+
     def _want(self) -> int:
-        """How many events to ask for: refill to ``capacity`` once a quarter of it is used up.
+        """How many events to ask for: refill to the target once a quarter of it is used up.
 
         One request at a time: the next goes out when assignments answered it (or after a
         second, in case the answer was nothing to assign yet).
         """
+        target = self._queue_target()
         queued = len(self.expected) + self.ready.qsize()
-        want = self.worker.capacity - queued
-        if want < max(self.worker.capacity // 4, 1):
+        want = target - queued
+        if want < max(target // 4, 1):
             return 0
         if self.ask_pending_since is not None and time.monotonic() - self.ask_pending_since < 1.0:
             return 0

@@ -6,7 +6,9 @@ series (header, N images, series end) into the ingester and measures:
 
 * events/s and MB/s from the first image sent until the controller reports the scan finished,
 * p50/p99 end-to-end latency (source send -> reducer ``process_result``),
-* raw pyzmq PUSH -> PULL throughput between two processes for the same frame size.
+* raw pyzmq PUSH -> PULL throughput between two processes for the same frame size, and
+  PUSH -> zero-copy forwarder -> PULL (the two hops, source -> ingester -> worker, that every
+  frame takes in the pipeline: the ceiling for any design with a separate ingester process).
 
 Targets on a 2-core machine: at 2 MB frames >= 50 % of raw pyzmq MB/s; at 2 kB >= 5,000 events/s.
 
@@ -75,6 +77,45 @@ def raw_pyzmq(size: int, count: int) -> float:
     for _ in range(count):
         sock.send_multipart([header, payload], copy=False)
     receiver.join()
+    elapsed = time.perf_counter() - start
+    sock.close()
+    ctx.term()
+    return count * size / elapsed / 1e6
+
+
+def _raw_forwarder(src: str, dst_port: int, count: int) -> None:
+    ctx = zmq.Context(io_threads=2)
+    pull = ctx.socket(zmq.PULL)
+    pull.connect(src)
+    push = ctx.socket(zmq.PUSH)
+    push.bind(f"tcp://127.0.0.1:{dst_port}")
+    for _ in range(count):
+        push.send_multipart(pull.recv_multipart(copy=False), copy=False)
+    push.close(linger=-1)
+    pull.close()
+    ctx.term()
+
+
+def raw_pyzmq_forwarded(size: int, count: int) -> float:
+    """MB/s of PUSH -> zero-copy forwarder -> PULL: the two hops every frame takes here."""
+    port, mid = free_port(), free_port()
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.bind(f"tcp://127.0.0.1:{port}")
+    procs = [multiprocessing.Process(target=_raw_forwarder,
+                                     args=(f"tcp://127.0.0.1:{port}", mid, count + 1)),
+             multiprocessing.Process(target=_raw_receiver,
+                                     args=(f"tcp://127.0.0.1:{mid}", count + 1))]
+    for proc in procs:
+        proc.start()
+    payload = zmq.Frame(np.random.default_rng(0).bytes(size))
+    header = b'{"htype": "image"}'
+    sock.send_multipart([header, payload], copy=False)
+    start = time.perf_counter()
+    for _ in range(count):
+        sock.send_multipart([header, payload], copy=False)
+    for proc in procs:
+        proc.join()
     elapsed = time.perf_counter() - start
     sock.close()
     ctx.term()
@@ -170,18 +211,22 @@ def main() -> None:
     pipeline = LocalPipeline()
     try:
         print(f"{'frame':>9} {'events':>7} | {'events/s':>9} {'MB/s':>8} {'p50 ms':>8} "
-              f"{'p99 ms':>8} | {'raw MB/s':>9} {'raw ev/s':>9} {'ratio':>6}")
+              f"{'p99 ms':>8} | {'raw MB/s':>9} {'raw ev/s':>9} {'ratio':>6} | "
+              f"{'2-hop MB/s':>10} {'ratio':>6}")
         for size in args.sizes:
             events = args.events or default_events(size)
-            runs, raws = [], []
+            runs, raws, hops = [], [], []
             for _ in range(args.repeats):
                 raws.append(raw_pyzmq(size, events))
+                hops.append(raw_pyzmq_forwarded(size, events))
                 runs.append(pipeline.scan(size, events))
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             raw = statistics.median(raws)
+            hop = statistics.median(hops)
             print(f"{size:>9} {events:>7} | {med['events_s']:>9,.0f} {med['mb_s']:>8,.1f} "
                   f"{med['p50_ms']:>8.1f} {med['p99_ms']:>8.1f} | {raw:>9,.1f} "
-                  f"{raw * 1e6 / size:>9,.0f} {med['mb_s'] / raw:>6.0%}", flush=True)
+                  f"{raw * 1e6 / size:>9,.0f} {med['mb_s'] / raw:>6.0%} | {hop:>10,.1f} "
+                  f"{med['mb_s'] / hop:>6.0%}", flush=True)
     finally:
         pipeline.close()
 

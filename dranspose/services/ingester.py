@@ -51,7 +51,7 @@ class Ingester(Component):
         self.upstream_url = upstream
         self.typ = typ
         self.dump_path = dump
-        self.ctx = zmq.asyncio.Context()
+        self.ctx = zmq.asyncio.Context(io_threads=2)  # receive and send large frames in parallel
         self.upstream = self.ctx.socket(sock_type)
         if sock_type == zmq.SUB:
             self.upstream.setsockopt(zmq.SUBSCRIBE, b"")

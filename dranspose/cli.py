@@ -279,6 +279,13 @@ def _serve(*component_factories) -> int:  # type: ignore[no-untyped-def]
             for component in components:
                 await component.store.close()
 
+    return _run_async(main)
+
+
+def _run_async(main) -> int:  # type: ignore[no-untyped-def]
+    """Run a service's event loop; Ctrl-C is a normal way to stop it."""
+    import asyncio
+
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
@@ -287,8 +294,6 @@ def _serve(*component_factories) -> int:  # type: ignore[no-untyped-def]
 
 
 def _run_controller(args: argparse.Namespace) -> int:
-    import asyncio
-
     import uvicorn
 
     from dranspose.services.controller import Controller
@@ -303,11 +308,7 @@ def _run_controller(args: argparse.Namespace) -> int:
               file=sys.stderr)
         await uvicorn.Server(config).serve()
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return _run_async(main)
 
 
 def _run_ingester(args: argparse.Namespace) -> int:

@@ -1,0 +1,1 @@
+"""Payload classes used by the runtime tests (imported as ``tests.payloads.<module>:<Class>``)."""

@@ -424,6 +424,7 @@ INVALID_MAPS = [
     (one_part({"a": [C(0), [{"tags": "gpu", "constraint": 1}]]}),
      ["stream 'a'", "event 1", "tags must be a list of non-empty strings"]),
     ('{"parts": ', ["not valid JSON"]),
+    (one_part({"a": [C(0)], "c": [C(0)]}), ["stream(s) 'c' have no registered ingester"]),
 ]
 
 

@@ -175,6 +175,14 @@ class Controller(Component):
         if not workers:
             raise TriggerMapError("no worker is registered; start workers before a scan")
         trigger_map.validate_against(workers)
+        served = {s for c in await self.store.components() if c.kind == ComponentKind.ingester
+                  for s in c.streams}
+        unserved = [s for s in trigger_map.streams if s not in served]
+        if unserved:
+            raise TriggerMapError(
+                f"stream(s) {', '.join(map(repr, unserved))} have no registered ingester "
+                f"(served: {', '.join(map(repr, sorted(served))) or 'none'}); the scan could not end"
+            )
         if self.run_state is not None and not self.run_state.scan.stopped:
             await self.stop_scan()
         scan = ScanInfo(scan_id=uuid.uuid4().hex, streams=list(trigger_map.streams),

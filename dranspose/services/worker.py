@@ -307,10 +307,13 @@ class ScanSession:
             return
         if want:
             self.ask_pending_since = time.monotonic()
-        report = WorkerReport(worker=self.name, want=want, completed=self.completed,
-                              failed=self.failed)
-        self.completed, self.failed = [], []
+        # clear what was reported only once it is in Redis: a cancelled report is resent
+        completed, failed = len(self.completed), len(self.failed)
+        report = WorkerReport(worker=self.name, want=want, completed=self.completed[:completed],
+                              failed=self.failed[:failed])
         await self.worker.store.report(self.scan.scan_id, report)
+        del self.completed[:completed]
+        del self.failed[:failed]
 
     async def _report_loop(self) -> None:
         """Report at most every REPORT_INTERVAL, and right away when a batch was processed."""

@@ -189,7 +189,10 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
                    help="upstream ZMQ address, e.g. tcp://det:9999 (one per --stream)")
     p.add_argument("--name", default=None,
                    help="component name (default STREAM-ingester; single stream only)")
-    p.add_argument("--sub", action="store_true", help="upstream is a PUB socket (default PUSH)")
+    p.add_argument("--protocol", default="stins",
+                   help="upstream protocol (default stins; see 'dranspose protocols')")
+    p.add_argument("--sub", action="store_true",
+                   help="upstream is a PUB socket (default: what the protocol uses)")
     p.add_argument("--dump", default=None, metavar="FILE",
                    help="also write everything forwarded to this .cbors capture (with several "
                    "streams, one file each: FILE-STREAM.cbors)")
@@ -263,6 +266,108 @@ def _run_up(args: argparse.Namespace) -> int:
     return run_pipeline(config, ready_file=args.ready_file)
 
 
+def _add_capture_tools(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("capture", help="record raw upstream messages to a .cbors file",
+                       description="Record every upstream ZMQ message (its frames) as one CBOR "
+                       "item, e.g. at the beamline, to replay or test ingesters offline later. "
+                       "Ctrl-C stops cleanly.")
+    p.add_argument("--upstream", required=True, help="ZMQ address of the detector/source")
+    p.add_argument("--protocol", default="stins", help="selects PULL or SUB (default stins)")
+    p.add_argument("--sub", action="store_true", help="force a SUB socket")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.cbors")
+    p.add_argument("--count", type=int, default=None, help="stop after this many messages")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_capture)
+
+    p = sub.add_parser("convert", help="turn a raw capture into an ingester dump for replay",
+                       description="Number the first series of a raw capture as an ingester "
+                       "would (start = event 0) and write an ingester dump for 'dranspose replay'.")
+    p.add_argument("raw", metavar="RAW.cbors")
+    p.add_argument("-o", "--output", required=True, metavar="DUMP.cbors")
+    p.add_argument("--protocol", default="stins")
+    p.add_argument("--stream", required=True, help="stream name the payload expects")
+    p.set_defaults(func=_run_convert)
+
+    p = sub.add_parser("protocols", help="list the upstream protocols ingesters understand")
+    p.set_defaults(func=_run_protocols)
+
+
+def _run_protocols(args: argparse.Namespace) -> int:
+    from dranspose.protocols import PROTOCOLS
+
+    for proto in sorted(PROTOCOLS.values(), key=lambda p: p.name):
+        print(f"{proto.name:<14} {proto.socket:<5} typ={proto.typ:<12} {proto.description}")
+    return 0
+
+
+def _run_capture(args: argparse.Namespace) -> int:
+    import time
+
+    import zmq
+
+    from dranspose.capture import RawCaptureWriter
+    from dranspose.protocols import get_protocol
+
+    try:
+        protocol = get_protocol(args.protocol)
+    except KeyError as exc:
+        print(f"dranspose capture: {exc.args[0]}", file=sys.stderr)
+        return 2
+    ctx = zmq.Context()
+    sub_socket = args.sub or protocol.socket == "sub"
+    sock = ctx.socket(zmq.SUB if sub_socket else zmq.PULL)
+    if sub_socket:
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+    sock.connect(args.upstream)
+    count, size, started = 0, 0, time.monotonic()
+    show = not args.no_progress and sys.stderr.isatty()
+    try:
+        with RawCaptureWriter(args.output) as out:
+            while args.count is None or count < args.count:
+                if not sock.poll(200):
+                    continue
+                frames = sock.recv_multipart(copy=False)
+                out.write(frames)
+                count += 1
+                size += sum(len(f) for f in frames)
+                if show and count % 100 == 0:
+                    print(f"\rcaptured {count} messages, {size / 1e6:.1f} MB", end="",
+                          file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close(linger=0)
+        ctx.term()
+    print(f"{'' if not show else chr(10)}dranspose capture: {count} messages, {size / 1e6:.2f} MB "
+          f"in {time.monotonic() - started:.1f} s -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from dranspose.capture import CaptureWriter, read_raw_capture
+    from dranspose.event import InternalWorkerMessage, StreamData
+    from dranspose.protocols import get_protocol, number_series
+
+    try:
+        protocol = get_protocol(args.protocol)
+    except KeyError as exc:
+        print(f"dranspose convert: {exc.args[0]}", file=sys.stderr)
+        return 2
+    written = 0
+    with CaptureWriter(args.output) as out:
+        for number, frames in number_series(protocol, read_raw_capture(args.raw)):
+            out.write(InternalWorkerMessage(
+                event_number=number,
+                streams={args.stream: StreamData(typ=protocol.typ, frames=list(frames))}))
+            written += 1
+    print(f"dranspose convert: {written} events -> {args.output}", file=sys.stderr)
+    if written == 0:
+        print(f"dranspose convert: no series start found for protocol {protocol.name!r}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def _serve(*component_factories) -> int:  # type: ignore[no-untyped-def]
     """Run components in one event loop until SIGINT/SIGTERM."""
     import asyncio
@@ -317,6 +422,13 @@ def _run_ingester(args: argparse.Namespace) -> int:
     from dranspose.services.ingester import Ingester
     from dranspose.store import Store
 
+    from dranspose.protocols import get_protocol
+
+    try:
+        get_protocol(args.protocol)
+    except KeyError as exc:
+        print(f"dranspose ingester: {exc.args[0]}", file=sys.stderr)
+        return 2
     if len(args.stream) != len(args.upstream):
         print(f"dranspose ingester: {len(args.stream)} --stream but {len(args.upstream)} "
               "--upstream; give one upstream per stream", file=sys.stderr)
@@ -334,7 +446,8 @@ def _run_ingester(args: argparse.Namespace) -> int:
     return _serve(*[
         (lambda stream=stream, upstream=upstream: Ingester(
             Store(args.redis_url, args.prefix), stream, upstream, name=args.name,
-            dump=dump_for(stream), sock_type=zmq.SUB if args.sub else zmq.PULL))
+            protocol=args.protocol, dump=dump_for(stream),
+            sock_type=zmq.SUB if args.sub else None))
         for stream, upstream in zip(args.stream, args.upstream)])
 
 
@@ -370,6 +483,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_source(sub)
     _add_services(sub)
     _add_up(sub)
+    _add_capture_tools(sub)
     args = parser.parse_args(argv)
     _configure_logging()
     from dranspose.capture import CaptureError

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 import time
 from typing import Any, Optional
@@ -24,32 +23,27 @@ from dranspose.coordination import AssignedEvent, ComponentInfo, ComponentKind, 
 from dranspose.dataplane import Outboxes, PartialHeader, drain
 from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.protocol import EventNumber, StreamName
+from dranspose.protocols import Kind, get_protocol
 from dranspose.services.base import SCAN_POLL_SECONDS, Component
 from dranspose.store import Store
 
 logger = logging.getLogger(__name__)
 
 
-def is_stins_series_start(frames: list[zmq.Frame]) -> bool:
-    """A STINS header message opens a series; anything before it belongs to an older one."""
-    head = frames[0].bytes if frames else b""
-    if b"header" not in head:  # cheap test first: this runs for every message
-        return False
-    try:
-        return bool(json.loads(head).get("htype") == "header")
-    except (ValueError, AttributeError, IndexError):
-        return False
-
-
 class Ingester(Component):
     def __init__(self, store: Store, stream: str, upstream: str, name: Optional[str] = None,
-                 typ: str = "STINS", dump: Optional[str] = None, sock_type: int = zmq.PULL) -> None:
+                 protocol: str = "stins", dump: Optional[str] = None,
+                 sock_type: Optional[int] = None) -> None:
         super().__init__(store, ComponentInfo(kind=ComponentKind.ingester,
                                               name=name or f"{stream}-ingester",
                                               streams=[StreamName(stream)]))
         self.stream = StreamName(stream)
         self.upstream_url = upstream
-        self.typ = typ
+        self.protocol = get_protocol(protocol)
+        self.typ = self.protocol.typ
+        self.framer = self.protocol.make_framer()
+        if sock_type is None:
+            sock_type = zmq.SUB if self.protocol.socket == "sub" else zmq.PULL
         self.dump_path = dump
         self.ctx = zmq.asyncio.Context(io_threads=2)  # receive and send large frames in parallel
         self.upstream = self.ctx.socket(sock_type)
@@ -63,6 +57,7 @@ class Ingester(Component):
         self.outboxes = Outboxes(self.ctx)
         self.forwarded = 0
         self.discarded = 0
+        self.skipped = 0
         self.carried: Optional[list[zmq.Frame]] = None
         """A message read during a scan that ended before it could be routed: the next scan's."""
 
@@ -161,21 +156,25 @@ class IngestSession:
                 if not ing.backlog:
                     # drain first, poll only when empty: the ZMQ fd is edge-triggered, so a
                     # poll started with messages already queued can sleep its whole timeout
-                    ing.backlog.extend(drain(ing.upstream_sync, 256))
+                    for message in drain(ing.upstream_sync, 256):
+                        ing.backlog.extend(ing.framer.feed(message))
                     if not ing.backlog:
                         await ing.upstream.poll(100, zmq.POLLIN)
                         continue
                 frames = ing.backlog.popleft()
-            if (ing.typ == "STINS" and is_stins_series_start(frames)
-                    and not await self._still_current()):
+            kind = ing.protocol.classify(frames)
+            if kind is Kind.SKIP:
+                ing.skipped += 1
+                continue
+            if kind is Kind.START and not await self._still_current():
                 # A series that starts after this scan was stopped or replaced is the next
                 # scan's: keep its header for that scan's session instead of consuming it here.
                 ing.carried = frames
                 break
             if not started:
-                if ing.typ == "STINS" and not is_stins_series_start(frames):
+                if kind is not Kind.START and ing.protocol.name != "raw":
                     ing.discarded += 1
-                    logger.warning("stream %s: message before the series header discarded",
+                    logger.warning("stream %s: message before the series start discarded",
                                    ing.stream)
                     continue
                 started = True

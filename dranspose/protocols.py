@@ -1,0 +1,140 @@
+"""What an ingester must know about each upstream protocol, and nothing more.
+
+The ingester's state machine is the same for every source: wait for the start of a series, forward
+each message as one event, finish at the series end, skip keep-alives. A :class:`Protocol` tells
+it, per upstream message, which of those it is (``classify``), which socket to read with, which
+``StreamData.typ`` to label frames with, and how to group transport messages into protocol
+messages when a device splits one message over several (``framer``). Classification only sniffs
+headers; decoding stays with the payload's parser in :mod:`dranspose.middlewares`.
+
+Pure code, no I/O: :func:`number_series` applies the same rules offline to turn a raw capture into
+an ingester dump.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+
+
+class Kind(enum.Enum):
+    START = "start"  # opens a series: becomes the scan's event 0
+    EVENT = "event"  # one event of the series
+    END = "end"  # closes the series: the scan's last event
+    SKIP = "skip"  # keep-alive or chatter: read, counted, not an event
+
+
+Frames = Sequence[Any]  # bytes, memoryview or zmq.Frame
+
+
+def frame_bytes(frame: Any) -> bytes:
+    if isinstance(frame, bytes):
+        return frame
+    raw = getattr(frame, "bytes", None)
+    return raw if isinstance(raw, bytes) else bytes(frame)
+
+
+class Framer:
+    """Groups transport messages into protocol messages; the default is one to one."""
+
+    def feed(self, frames: list[Any]) -> list[list[Any]]:
+        return [frames]
+
+
+def _json_head(frames: Frames, key: str, marker: bytes) -> Optional[str]:
+    """The ``key`` of a JSON first frame, parsed only when its bytes contain ``marker``."""
+    if not frames:
+        return None
+    head = frame_bytes(frames[0])
+    if marker not in head:
+        return None
+    try:
+        value = json.loads(head).get(key)
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def json_htype_classifier(start: str, end: str, key: str = "htype",
+                          skip: tuple[str, ...] = ()) -> Callable[[Frames], Kind]:
+    """Classify by a string field of a JSON first frame; anything else is an event."""
+    start_b, end_b = start.encode(), end.encode()
+    skip_b = tuple(s.encode() for s in skip)
+
+    def classify(frames: Frames) -> Kind:
+        head = frame_bytes(frames[0]) if frames else b""
+        if start_b in head and _json_head(frames, key, start_b) == start:
+            return Kind.START
+        if end_b in head and _json_head(frames, key, end_b) == end:
+            return Kind.END
+        for s in skip_b:
+            if s in head and _json_head(frames, key, s) == s.decode():
+                return Kind.SKIP
+        return Kind.EVENT
+
+    return classify
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    typ: str
+    socket: str  # "pull", "sub", "tcp" or "http"
+    classify: Callable[[Frames], Kind]
+    make_framer: Callable[[], Framer] = field(default=Framer)
+    description: str = ""
+
+
+def _everything_is_an_event(frames: Frames) -> Kind:
+    return Kind.EVENT
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in [
+        Protocol("stins", "STINS", "pull", json_htype_classifier("header", "series_end"),
+                 description="STINS/stream1 area detectors: header, images, series_end"),
+        Protocol("raw", "raw", "pull", _everything_is_an_event,
+                 description="no series structure: every message is an event from the scan start"),
+    ]
+}
+
+
+def register(protocol: Protocol) -> None:
+    """Add a protocol (used by the protocol modules; also open to site-specific plug-ins)."""
+    PROTOCOLS[protocol.name] = protocol
+
+
+def get_protocol(name: str) -> Protocol:
+    try:
+        return PROTOCOLS[name.lower()]
+    except KeyError:
+        raise KeyError(
+            f"unknown protocol {name!r}; known: {', '.join(sorted(PROTOCOLS))}") from None
+
+
+def number_series(protocol: Protocol, messages: Iterable[list[Any]],
+                  ) -> Iterator[tuple[int, list[Any]]]:
+    """Event numbers for the messages of the first series in a raw capture, as an ingester
+    running a scan with a simple trigger map would give them: the start is event 0, each event
+    message the next number, the end the last. Messages before the start and keep-alives are
+    dropped; so is everything after the end.
+    """
+    framer = protocol.make_framer()
+    started = protocol.classify is _everything_is_an_event
+    number = 0
+    for transport_message in messages:
+        for message in framer.feed(list(transport_message)):
+            kind = protocol.classify(message)
+            if kind is Kind.SKIP:
+                continue
+            if not started:
+                if kind is not Kind.START:
+                    continue
+                started = True
+            yield number, message
+            number += 1
+            if kind is Kind.END:
+                return

@@ -96,6 +96,12 @@ PROTOCOLS: dict[str, Protocol] = {
     for p in [
         Protocol("stins", "STINS", "pull", json_htype_classifier("header", "series_end"),
                  description="STINS/stream1 area detectors: header, images, series_end"),
+        Protocol("pcap", "PCAP", "sub",
+                 json_htype_classifier("series-start", "series-end", key="message_type"),
+                 description="PandA position capture over ZMQ: series-start, data, series-end"),
+        Protocol("albaem", "albaem", "sub",
+                 json_htype_classifier("series-start", "series-end", key="message_type"),
+                 description="AlbaEM electrometer: series-start, data, series-end"),
         Protocol("raw", "raw", "pull", _everything_is_an_event,
                  description="no series structure: every message is an event from the scan start"),
     ]

@@ -80,3 +80,22 @@ def test_convert_without_a_series_start_says_so(tmp_path):
          "--stream", "det"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "no series start" in result.stderr
+
+
+@pytest.mark.parametrize("protocol, capture, events", [
+    ("pcap", "pcap-zmq.cbors", 102),
+    ("albaem", "albaem-dump.cbors", 6),
+    ("stins", "xspress3-multipart.cbors", None),
+])
+def test_real_captures_number_into_one_series(protocol, capture, events):
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / capture
+    if not path.exists():
+        pytest.skip(f"{capture} not in tests/data")
+    numbered = list(number_series(get_protocol(protocol), read_raw_capture(path)))
+    assert [n for n, _ in numbered] == list(range(len(numbered)))
+    assert get_protocol(protocol).classify(numbered[0][1]) is Kind.START
+    assert get_protocol(protocol).classify(numbered[-1][1]) is Kind.END
+    if events is not None:
+        assert len(numbered) == events

@@ -102,14 +102,18 @@ class AlbaemEnd(AlbaemBase):
     message_type: Literal["series-end"]
 
 
-AlbaemPacket = Annotated[
+AlbaemPacketType = Annotated[
     Union[AlbaemStart, AlbaemData, AlbaemEnd], Field(discriminator="message_type")
 ]
 """Any AlbaEM message, told apart by ``message_type``."""
 
 AlbaemPacketAdapter: TypeAdapter[Union[AlbaemStart, AlbaemData, AlbaemEnd]] = TypeAdapter(
-    AlbaemPacket
+    AlbaemPacketType
 )
+
+AlbaemPacket = AlbaemPacketAdapter
+"""Validates any Albaem packet: ``AlbaemPacket.validate_json(...)`` (the name payloads
+written for earlier releases use; a TypeAdapter there too)."""
 """Validates a mapping or JSON bytes into the matching packet."""
 
 __all__ = [
@@ -119,5 +123,6 @@ __all__ = [
     "AlbaemEnd",
     "AlbaemPacket",
     "AlbaemPacketAdapter",
+    "AlbaemPacketType",
     "AlbaemStart",
 ]

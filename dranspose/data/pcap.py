@@ -175,10 +175,16 @@ class PCAPEnd(PCAPBase):
     message_type: Literal["series-end"]
 
 
-PCAPPacket = Annotated[Union[PCAPStart, PCAPData, PCAPEnd], Field(discriminator="message_type")]
+PCAPPacketType = Annotated[Union[PCAPStart, PCAPData, PCAPEnd], Field(discriminator="message_type")]
 """Any pcap message, told apart by ``message_type``."""
 
-PCAPPacketAdapter: TypeAdapter[Union[PCAPStart, PCAPData, PCAPEnd]] = TypeAdapter(PCAPPacket)
+PCAPPacketAdapter: TypeAdapter[Union[PCAPStart, PCAPData, PCAPEnd]] = TypeAdapter(
+    PCAPPacketType
+)
+
+PCAPPacket = PCAPPacketAdapter
+"""Validates any PCAP packet: ``PCAPPacket.validate_json(...)`` (the name payloads
+written for earlier releases use; a TypeAdapter there too)."""
 """Validates a mapping or JSON bytes into the matching packet."""
 
 __all__ = [
@@ -188,6 +194,7 @@ __all__ = [
     "PCAPEnd",
     "PCAPPacket",
     "PCAPPacketAdapter",
+    "PCAPPacketType",
     "PCAPStart",
     "as_column",
 ]

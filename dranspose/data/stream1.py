@@ -152,14 +152,18 @@ class Stream1End(Stream1Base):
     htype: Literal["series_end"]
 
 
-Stream1Packet = Annotated[
+Stream1PacketType = Annotated[
     Union[Stream1Start, Stream1Data, Stream1End], Field(discriminator="htype")
 ]
 """Any STINS packet, told apart by ``htype``."""
 
 Stream1PacketAdapter: TypeAdapter[Union[Stream1Start, Stream1Data, Stream1End]] = TypeAdapter(
-    Stream1Packet
+    Stream1PacketType
 )
+
+Stream1Packet = Stream1PacketAdapter
+"""Validates any Stream1 packet: ``Stream1Packet.validate_json(...)`` (the name payloads
+written for earlier releases use; a TypeAdapter there too)."""
 """Validates a mapping into the matching packet (image mappings must carry ``data``)."""
 
 __all__ = [
@@ -170,6 +174,7 @@ __all__ = [
     "Stream1End",
     "Stream1Packet",
     "Stream1PacketAdapter",
+    "Stream1PacketType",
     "Stream1Start",
     "default_block_size",
     "encode_bslz4",

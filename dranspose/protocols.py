@@ -91,6 +91,28 @@ def _everything_is_an_event(frames: Frames) -> Kind:
     return Kind.EVENT
 
 
+_CONTRAST_KINDS = {"started": Kind.START, "finished": Kind.END, "heartbeat": Kind.SKIP}
+
+
+def _classify_contrast(frames: Frames) -> Kind:
+    """Contrast sends pickled dicts; only the restricted unpickler may look inside."""
+    from dranspose.middlewares.errors import ParseError
+    from dranspose.middlewares.safe_pickle import safe_loads
+
+    try:
+        message = safe_loads(frame_bytes(frames[0]), "contrast frame 0")
+    except (ParseError, IndexError):
+        return Kind.EVENT  # the payload's parser reports what is wrong with it
+    status = message.get("status") if isinstance(message, dict) else None
+    return _CONTRAST_KINDS.get(status, Kind.EVENT) if isinstance(status, str) else Kind.EVENT
+
+
+def _xspress_framer() -> Framer:
+    from dranspose.middlewares.xspress import FrameGrouper
+
+    return FrameGrouper()  # type: ignore[return-value]
+
+
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in [
@@ -102,6 +124,13 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol("albaem", "albaem", "sub",
                  json_htype_classifier("series-start", "series-end", key="message_type"),
                  description="AlbaEM electrometer: series-start, data, series-end"),
+        Protocol("contrast", "contrast", "sub", _classify_contrast,
+                 description="Contrast scan controller: pickled started/running/finished, "
+                 "heartbeats skipped"),
+        Protocol("xspress", "xspress", "sub", json_htype_classifier("header", "series_end"),
+                 make_framer=_xspress_framer,
+                 description="Xspress3 fluorescence: header, image+spectra+meta (single-frame "
+                 "streams regrouped), series_end"),
         Protocol("raw", "raw", "pull", _everything_is_an_event,
                  description="no series structure: every message is an event from the scan start"),
     ]

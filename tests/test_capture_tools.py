@@ -85,7 +85,9 @@ def test_convert_without_a_series_start_says_so(tmp_path):
 @pytest.mark.parametrize("protocol, capture, events", [
     ("pcap", "pcap-zmq.cbors", 102),
     ("albaem", "albaem-dump.cbors", 6),
-    ("stins", "xspress3-multipart.cbors", None),
+    ("xspress", "xspress3-multipart.cbors", 7),
+    ("xspress", "xspress3-dump.cbors", 22),
+    ("contrast", "contrast-dump.cbors", 22),
 ])
 def test_real_captures_number_into_one_series(protocol, capture, events):
     from pathlib import Path

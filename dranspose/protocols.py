@@ -107,6 +107,18 @@ def _classify_contrast(frames: Frames) -> Kind:
     return _CONTRAST_KINDS.get(status, Kind.EVENT) if isinstance(status, str) else Kind.EVENT
 
 
+def _classify_lecroy(frames: Frames) -> Kind:
+    """LeCroy control messages carry a numeric ``what``: 0 prepare opens, 3 stop closes."""
+    head = frame_bytes(frames[0]) if frames else b""
+    if b'"msg"' not in head:
+        return Kind.EVENT
+    try:
+        what = json.loads(head).get("what")
+    except (ValueError, AttributeError):
+        return Kind.EVENT
+    return {0: Kind.START, 3: Kind.END}.get(what, Kind.EVENT)
+
+
 def _xspress_framer() -> Framer:
     from dranspose.middlewares.xspress import FrameGrouper
 
@@ -131,6 +143,11 @@ PROTOCOLS: dict[str, Protocol] = {
                  make_framer=_xspress_framer,
                  description="Xspress3 fluorescence: header, image+spectra+meta (single-frame "
                  "streams regrouped), series_end"),
+        Protocol("lecroy", "lecroy", "sub", _classify_lecroy,
+                 description="LeCroy oscilloscope: prepare, sequence start/traces/end, stop"),
+        Protocol("eiger_legacy", "EIGER_LEGACY", "pull",
+                 json_htype_classifier("dheader-1.0", "dseries_end-1.0"),
+                 description="Dectris Eiger stream v1: dheader, dimage (+bslz4), dseries_end"),
         Protocol("raw", "raw", "pull", _everything_is_an_event,
                  description="no series structure: every message is an event from the scan start"),
     ]

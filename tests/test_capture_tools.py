@@ -88,6 +88,9 @@ def test_convert_without_a_series_start_says_so(tmp_path):
     ("xspress", "xspress3-multipart.cbors", 7),
     ("xspress", "xspress3-dump.cbors", 22),
     ("contrast", "contrast-dump.cbors", 22),
+    ("lecroy", "maui-02-continuous-3.cbor.gz", 9),
+    ("lecroy", "maui-02-sequential-3.cbor.gz", 10),
+    ("eiger_legacy", "eiger-small.cbors", 5),
 ])
 def test_real_captures_number_into_one_series(protocol, capture, events):
     from pathlib import Path

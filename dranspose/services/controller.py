@@ -57,6 +57,7 @@ class ScanRun:
         self.progress = Progress(scan_id=scan.scan_id, total=len(trigger_map))
         self.accounted: set[int] = set()
         self.failed_events: set[int] = set()
+        self.failures_seen: set[tuple[int, str]] = set()
         self.rates: dict[WorkerName, collections.deque[tuple[float, int]]] = {
             w: collections.deque(maxlen=200) for w in workers}
         self.totals: dict[WorkerName, int] = {w: 0 for w in workers}
@@ -84,7 +85,8 @@ class ScanRun:
         try:
             self.assigner.complete(event, worker)
         except AssignmentError:
-            logger.warning("worker %s reported event %d it did not own", worker, event)
+            # reports are at-least-once: a resent completion is already counted
+            logger.debug("worker %s reported event %d again or without owning it", worker, event)
             return
         self.totals[worker] = self.totals.get(worker, 0) + 1
         if failed:
@@ -100,6 +102,11 @@ class ScanRun:
                 self.progress.completed += 1
 
     def failed(self, failure: FailedEvent) -> None:
+        # reports are at-least-once (a worker resends one interrupted mid-write): count once
+        key = (failure.event_number, failure.worker)
+        if key in self.failures_seen:
+            return
+        self.failures_seen.add(key)
         self.progress.failed.append(failure)
         self.completed(WorkerName(failure.worker), failure.event_number, failed=True)
 

@@ -90,6 +90,9 @@ ContrastPacket: TypeAdapter[
 """Validates an unpickled Contrast dict into the matching packet:
 ``ContrastPacket.validate_python(message)``."""
 
+ContrastPacketAdapter = ContrastPacket
+ContrastPacketType = ContrastMessage
+
 __all__ = [
     "CONTRAST_TYPE",
     "ContrastBase",
@@ -97,6 +100,8 @@ __all__ = [
     "ContrastHeartbeat",
     "ContrastMessage",
     "ContrastPacket",
+    "ContrastPacketAdapter",
+    "ContrastPacketType",
     "ContrastRunning",
     "ContrastStarted",
 ]

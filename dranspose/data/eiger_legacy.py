@@ -258,14 +258,18 @@ def _appendix_frame(appendix: Any) -> bytes:
     return json.dumps(appendix).encode()
 
 
-EigerLegacyPacket = Annotated[
+EigerLegacyPacketType = Annotated[
     Union[EigerLegacyHeader, EigerLegacyImage, EigerLegacyEnd], Field(discriminator="htype")
 ]
 """Any EIGER legacy message, told apart by the ``htype`` of its first frame."""
 
 EigerLegacyPacketAdapter: TypeAdapter[
     Union[EigerLegacyHeader, EigerLegacyImage, EigerLegacyEnd]
-] = TypeAdapter(EigerLegacyPacket)
+] = TypeAdapter(EigerLegacyPacketType)
+
+EigerLegacyPacket = EigerLegacyPacketAdapter
+"""Validates any packet of the protocol (``EigerLegacyPacket.validate_json(...)``), as in
+earlier releases; ``EigerLegacyPacketType`` is the union for annotations."""
 """Validates a mapping into the matching packet (image mappings must carry the descriptor
 fields and ``data``)."""
 
@@ -279,6 +283,7 @@ __all__ = [
     "EigerLegacyImage",
     "EigerLegacyPacket",
     "EigerLegacyPacketAdapter",
+    "EigerLegacyPacketType",
     "Encoding",
     "numpy_shape",
     "parse_encoding",

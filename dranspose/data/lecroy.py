@@ -161,12 +161,16 @@ LecroyControl = Annotated[
 ]
 """Any control message, told apart by ``what``."""
 
-LecroyPacket = Annotated[Union[LecroyControl, LecroyData], Field(discriminator="htype")]
+LecroyPacketType = Annotated[Union[LecroyControl, LecroyData], Field(discriminator="htype")]
 """The packet a LeCroy JSON frame describes, told apart by ``htype`` and then ``what``."""
 
 LecroyPacketAdapter: TypeAdapter[
     Union[LecroyPrepare, LecroySeqStart, LecroySeqEnd, LecroyEnd, LecroyData]
-] = TypeAdapter(LecroyPacket)
+] = TypeAdapter(LecroyPacketType)
+
+LecroyPacket = LecroyPacketAdapter
+"""Validates any packet of the protocol (``LecroyPacket.validate_json(...)``), as in
+earlier releases; ``LecroyPacketType`` is the union for annotations."""
 """Validates one JSON frame (a mapping) into the matching packet."""
 
 __all__ = [
@@ -182,6 +186,7 @@ __all__ = [
     "LecroyMessage",
     "LecroyPacket",
     "LecroyPacketAdapter",
+    "LecroyPacketType",
     "LecroyParsed",
     "LecroyPrepare",
     "LecroySeqEnd",

@@ -174,14 +174,18 @@ class PositionCapEnd(PositionCapBase):
         return f"END {self.samples} {self.status}\n".encode()
 
 
-PositionCapPacket = Annotated[
+PositionCapPacketType = Annotated[
     Union[PositionCapStart, PositionCapValues, PositionCapEnd], Field(discriminator="kind")
 ]
 """Any position capture packet, told apart by ``kind``."""
 
 PositionCapPacketAdapter: TypeAdapter[
     Union[PositionCapStart, PositionCapValues, PositionCapEnd]
-] = TypeAdapter(PositionCapPacket)
+] = TypeAdapter(PositionCapPacketType)
+
+PositionCapPacket = PositionCapPacketAdapter
+"""Validates any packet of the protocol (``PositionCapPacket.validate_json(...)``), as in
+earlier releases; ``PositionCapPacketType`` is the union for annotations."""
 """Validates a mapping with a ``kind`` into the matching packet."""
 
 
@@ -193,6 +197,7 @@ __all__ = [
     "PositionCapField",
     "PositionCapPacket",
     "PositionCapPacketAdapter",
+    "PositionCapPacketType",
     "PositionCapStart",
     "PositionCapValues",
 ]

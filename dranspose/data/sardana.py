@@ -132,7 +132,7 @@ class SardanaRecordEnd(SardanaBase):
     type: Literal["RecordEnd"] = "RecordEnd"
 
 
-SardanaPacket = Annotated[
+SardanaPacketType = Annotated[
     Union[SardanaDataDescription, SardanaRecordData, SardanaRecordEnd],
     Field(discriminator="type"),
 ]
@@ -140,7 +140,11 @@ SardanaPacket = Annotated[
 
 SardanaPacketAdapter: TypeAdapter[
     Union[SardanaDataDescription, SardanaRecordData, SardanaRecordEnd]
-] = TypeAdapter(SardanaPacket)
+] = TypeAdapter(SardanaPacketType)
+
+SardanaPacket = SardanaPacketAdapter
+"""Validates any packet of the protocol (``SardanaPacket.validate_json(...)``), as in
+earlier releases; ``SardanaPacketType`` is the union for annotations."""
 """Validates a tagged mapping or JSON bytes into the matching packet."""
 
 __all__ = [
@@ -151,6 +155,7 @@ __all__ = [
     "SardanaDataDescription",
     "SardanaPacket",
     "SardanaPacketAdapter",
+    "SardanaPacketType",
     "SardanaRecordData",
     "SardanaRecordEnd",
 ]

@@ -170,6 +170,9 @@ XspressPacket: TypeAdapter[Union[XspressStart, XspressImage, XspressEnd]] = Type
 )
 """Validates a mapping into the matching packet (image mappings must carry data and meta)."""
 
+XspressPacketAdapter = XspressPacket
+XspressPacketType = XspressMessage
+
 __all__ = [
     "META_NAMES",
     "WINDOW_COUNTS",
@@ -179,5 +182,7 @@ __all__ = [
     "XspressImage",
     "XspressMessage",
     "XspressPacket",
+    "XspressPacketAdapter",
+    "XspressPacketType",
     "XspressStart",
 ]

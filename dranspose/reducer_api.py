@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
+from dranspose.h5rest import create_h5_router
 from dranspose.parameters import ParameterError, ParameterSet
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,9 @@ def create_app(host: ReducerHost) -> FastAPI:
     def status() -> dict[str, Any]:
         return host.status()
 
+    # the same publish tree as an HDF5 domain for h5pyd and silx (served at the root)
+    app.include_router(create_h5_router(lambda: getattr(host.reducer, "publish", None),
+                                        lambda: publish_lock(host.reducer)))
     return app
 
 

@@ -176,3 +176,20 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         port = blocker.getsockname()[1]
         with pytest.raises(OSError, match=str(port)):
             replay(ScaleWorker, PublishReducer, None, GatedSource, None, port=port)
+
+
+def test_replay_results_open_with_h5pyd(live_replay):
+    h5pyd = pytest.importorskip("h5pyd")
+    import logging
+
+    client, _ = live_replay
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        with h5pyd.File(str(client.base_url).rstrip("/") + "/", "r", retries=1) as f:
+            np.testing.assert_array_equal(f["image"][...], np.arange(6).reshape(2, 3))
+            assert list(f["values"][...]) == [0, 0, 2, 4, 6]
+            assert f["info/ratio"][()] == 0.5
+    finally:  # h5pyd changes the root logger; give it back
+        root.setLevel(level)
+        root.handlers[:] = handlers

@@ -10,7 +10,6 @@ upstream reaches the worker without being copied in Python.
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any, Optional, Sequence, Union
 
 import zmq
@@ -22,11 +21,6 @@ from dranspose.protocol import EventNumber, StreamName
 FrameLike = Union[bytes, zmq.Frame, memoryview]
 COPY_THRESHOLD = 64 * 1024
 """Frames above this size are sent zero-copy; small ones are cheaper to copy."""
-
-
-def local_address() -> str:
-    """A host name other processes can connect to (the data plane's advertised address)."""
-    return socket.gethostname()
 
 
 class Inbox:
@@ -44,9 +38,6 @@ class Inbox:
         port = endpoint.rsplit(":", 1)[1]
         host = advertise_host or "127.0.0.1"
         self.url = f"tcp://{host}:{port}"
-
-    async def recv(self) -> list[zmq.Frame]:
-        return await self.socket.recv_multipart(copy=False)  # type: ignore[no-any-return]
 
     async def recv_batch(self, timeout_ms: int, limit: int = 256) -> list[list[zmq.Frame]]:
         """Every message waiting now (up to ``limit``); waits up to ``timeout_ms`` only if none is.
@@ -94,11 +85,6 @@ class Outboxes:
         except zmq.Again:
             await sock.send_multipart(parts, copy=not large)
 
-    def drop(self, url: str) -> None:
-        pair = self.sockets.pop(url, None)
-        if pair is not None:
-            pair[0].close(linger=0)
-
     def close(self) -> None:
         for url in list(self.sockets):
             self.sockets.pop(url)[0].close(linger=0)
@@ -128,11 +114,6 @@ class PartialHeader:
 
     def __call__(self, event_number: int) -> bytes:
         return (self._template % event_number).encode()
-
-
-def encode_partial(scan_id: str, event_number: int, stream: str, typ: str) -> bytes:
-    """Header frame of an ingester-to-worker message; the stream's frames follow it."""
-    return PartialHeader(scan_id, stream, typ)(event_number)
 
 
 def decode_partial(parts: list[zmq.Frame]) -> tuple[str, InternalWorkerMessage]:

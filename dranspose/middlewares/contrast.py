@@ -10,7 +10,7 @@ sender names. The frame is therefore decoded with
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Union
 
 import zmq
 from pydantic import ValidationError
@@ -23,6 +23,7 @@ from dranspose.data.contrast import (
     ContrastStarted,
 )
 from dranspose.event import StreamData
+from dranspose.middlewares._json import short as _short
 from dranspose.middlewares.errors import ParseError
 from dranspose.middlewares.safe_pickle import safe_loads
 
@@ -90,6 +91,3 @@ def _summarise(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -35,7 +35,8 @@ from dranspose.data.eiger_legacy import (
 )
 from dranspose.event import StreamData
 from dranspose.middlewares.errors import ParseError
-from dranspose.middlewares.stream1 import _decode_bslz4, _lookup_dtype, _short, _summarise
+from dranspose.middlewares._json import short as _short
+from dranspose.middlewares.stream1 import _decode_bslz4, _lookup_dtype, _summarise
 
 __all__ = ["ParseError", "parse"]
 

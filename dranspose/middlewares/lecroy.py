@@ -37,7 +37,8 @@ from dranspose.data.lecroy import (
 from dranspose.event import StreamData
 from dranspose.middlewares.errors import ParseError
 from dranspose.middlewares.safe_pickle import safe_loads
-from dranspose.middlewares.stream1 import _lookup_dtype, _short, _summarise
+from dranspose.middlewares._json import short as _short
+from dranspose.middlewares.stream1 import _lookup_dtype, _summarise
 
 __all__ = ["ParseError", "parse"]
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-import zmq
 from pydantic import BaseModel, ValidationError
-from pydantic_core import from_json
 
 from dranspose.data.pcap import PCAPData, PCAPEnd, PCAPStart
 from dranspose.event import StreamData
+from dranspose.middlewares._json import load_json_object, summarise
 from dranspose.middlewares.errors import ParseError
 
 __all__ = ["ParseError", "parse"]
@@ -60,59 +59,8 @@ def parse(stream_data: StreamData) -> Union[PCAPStart, PCAPData, PCAPEnd]:
 
 
 def _load_json(typ: str, frame: Any) -> dict[str, Any]:
-    if isinstance(frame, (bytes, bytearray, str)):
-        raw = frame
-    elif isinstance(frame, zmq.Frame):
-        raw = frame.bytes
-    else:
-        try:
-            raw = bytes(memoryview(frame))
-        except TypeError as exc:
-            raise ParseError(
-                f"{typ} frame 0: got a {type(frame).__name__}, expected bytes holding a JSON "
-                f"object"
-            ) from exc
-    try:
-        message = from_json(raw)
-    except ValueError as exc:
-        raise ParseError(
-            f"{typ} frame 0: not valid JSON ({exc}); expected a JSON object with a "
-            f"'message_type' field"
-        ) from exc
-    if type(message) is not dict:
-        raise ParseError(
-            f"{typ} frame 0: got a JSON {_json_kind(message)}, expected a JSON object with a "
-            f"'message_type' field"
-        )
-    return message
+    return load_json_object(frame, f"{typ} frame 0", "a JSON object with a 'message_type' field")
 
 
 def _summarise(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "missing":
-            parts.append(f"{loc} is missing")
-        elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
-            cause = str(err["ctx"]["error"])
-            parts.append(f"{loc}: {cause}" if loc else cause)
-        else:
-            parts.append(f"{loc or 'message'}: {err['msg']}, got {_short(err.get('input'))}")
-    return "; ".join(parts)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"
+    return summarise(exc, whole="message", dotted=True)

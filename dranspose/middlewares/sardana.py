@@ -23,6 +23,7 @@ from dranspose.data.sardana import (
     SardanaRecordEnd,
 )
 from dranspose.event import StreamData
+from dranspose.middlewares._json import short as _short, json_kind as _json_kind
 from dranspose.middlewares.errors import ParseError
 
 __all__ = ["ParseError", "parse"]
@@ -140,18 +141,3 @@ def _summarise(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"

@@ -18,7 +18,6 @@ import bitshuffle
 import numpy as np
 import zmq
 from pydantic import ValidationError
-from pydantic_core import from_json
 
 from dranspose.data.stream1 import (
     BSLZ4_HEADER,
@@ -29,6 +28,7 @@ from dranspose.data.stream1 import (
     default_block_size,
 )
 from dranspose.event import StreamData
+from dranspose.middlewares._json import load_json_object, summarise
 from dranspose.middlewares.errors import ParseError
 
 __all__ = ["ParseError", "parse"]
@@ -123,31 +123,11 @@ def _where(typ: str, packet: Stream1Data) -> str:
 
 
 def _load_header(typ: str, frame: Any) -> dict[str, Any]:
-    if isinstance(frame, (bytes, bytearray, str)):
-        raw = frame
-    elif isinstance(frame, zmq.Frame):
-        raw = frame.bytes
-    else:
-        try:
-            raw = bytes(memoryview(frame))
-        except TypeError as exc:
-            raise ParseError(
-                f"{typ} frame 0 (header): got a {type(frame).__name__}, expected bytes "
-                f"holding a JSON object"
-            ) from exc
-    try:
-        header = from_json(raw)
-    except ValueError as exc:
-        raise ParseError(
-            f"{typ} frame 0 (header): not valid JSON ({exc}); expected a JSON object with "
-            f"an 'htype' field"
-        ) from exc
-    if type(header) is not dict:
-        raise ParseError(
-            f"{typ} frame 0 (header): got a JSON {_json_kind(header)}, expected a JSON object "
-            f"with an 'htype' field"
-        )
-    return header
+    return load_json_object(frame, f"{typ} frame 0 (header)", "a JSON object with an 'htype' field")
+
+
+def _summarise(exc: ValidationError) -> str:
+    return summarise(exc, whole="header")
 
 
 def _validate(typ: str, cls: type[Stream1Base], htype: str, header: dict[str, Any]) -> Any:
@@ -157,35 +137,6 @@ def _validate(typ: str, cls: type[Stream1Base], htype: str, header: dict[str, An
         raise ParseError(
             f"{typ} frame 0 (header): invalid {htype!r} header: {_summarise(exc)}"
         ) from exc
-
-
-def _summarise(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        loc = loc.lstrip(".") or "header"
-        if err["type"] == "missing":
-            parts.append(f"{loc} is missing")
-        else:
-            parts.append(f"{loc}: {err['msg']}, got {_short(err.get('input'))}")
-    return "; ".join(parts)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"
 
 
 @functools.lru_cache(maxsize=128)

@@ -33,6 +33,7 @@ from dranspose.data.xspress3 import (
     XspressStart,
 )
 from dranspose.event import StreamData
+from dranspose.middlewares._json import short as _short
 from dranspose.middlewares.errors import ParseError
 from dranspose.middlewares.safe_pickle import safe_loads
 
@@ -167,11 +168,6 @@ def _summarise(exc: ValidationError) -> str:
         else:
             parts.append(f"{loc}: {err['msg']}, got {_short(err.get('input'))}")
     return "; ".join(parts)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @functools.lru_cache(maxsize=64)

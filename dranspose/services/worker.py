@@ -294,6 +294,10 @@ class ScanSession:
         """
         target = self._queue_target()
         queued = len(self.expected) + self.ready.qsize()
+        if queued == 0 and self.ask_pending_since is None:
+            # starved before the rate is known: grow like TCP slow start, so a fast worker
+            # reaches large batches within a few requests
+            self.target = target = min(target * 2, self.worker.capacity)
         want = target - queued
         if want < max(target // 4, 1):
             return 0

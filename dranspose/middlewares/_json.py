@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import zmq
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from dranspose.middlewares.errors import ParseError
@@ -76,3 +76,32 @@ def summarise(exc: ValidationError, whole: str = "message", dotted: bool = False
         else:
             parts.append(f"{loc or whole}: {err['msg']}, got {short(err.get('input'))}")
     return "; ".join(parts)
+
+
+def parse_single_json_message(stream_data: Any, packets: dict[str, type[BaseModel]],
+                              key: str = "message_type") -> Any:
+    """Decode a one-frame JSON message into the packet class its ``key`` field names.
+
+    The shared shape of several device protocols (PandA pcap, AlbaEM): the error says which
+    stream type and frame, and what was expected.
+    """
+    typ = stream_data.typ
+    frames = stream_data.frames
+    if len(frames) != 1:
+        got = "no frames" if not frames else f"{len(frames)} frames"
+        raise ParseError(f"{typ} stream: {got}; expected exactly one frame holding a JSON object")
+    message = load_json_object(frames[0], f"{typ} frame 0",
+                               f"a JSON object with a '{key}' field")
+    kind = message.get(key)
+    cls = packets.get(kind) if type(kind) is str else None
+    if cls is None:
+        got = f"{key} {kind!r}" if key in message else f"no '{key}' field"
+        known = ", ".join(repr(t) for t in packets)
+        raise ParseError(f"{typ} frame 0: {got}; expected {key} to be one of {known}")
+    try:
+        return cls.__pydantic_validator__.validate_python(message)
+    except ValidationError as exc:
+        raise ParseError(
+            f"{typ} frame 0: invalid {kind!r} message: "
+            f"{summarise(exc, whole='message', dotted=True)}"
+        ) from exc

@@ -9,13 +9,13 @@ more than one frame is refused rather than half understood.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Union
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from dranspose.data.pcap import PCAPData, PCAPEnd, PCAPStart
 from dranspose.event import StreamData
-from dranspose.middlewares._json import load_json_object, summarise
+from dranspose.middlewares._json import parse_single_json_message
 from dranspose.middlewares.errors import ParseError
 
 __all__ = ["ParseError", "parse"]
@@ -25,42 +25,13 @@ _PACKETS: dict[str, type[BaseModel]] = {
     "data": PCAPData,
     "series-end": PCAPEnd,
 }
-_KNOWN_TYPES = ", ".join(repr(t) for t in _PACKETS)
 
 
 def parse(stream_data: StreamData) -> Union[PCAPStart, PCAPData, PCAPEnd]:
-    """Decode one pcap message into :class:`PCAPStart`, :class:`PCAPData` or :class:`PCAPEnd`.
+    """Decode one pcap message into :class:`PCAPStart`, :class:`PCAPData` or
+    :class:`PCAPEnd`.
 
     Raises :class:`ParseError` naming the stream type, the frame and what was expected when the
     frames are not a valid pcap message. Any ``typ`` is accepted: only the frames matter.
     """
-    typ = stream_data.typ
-    frames = stream_data.frames
-    if len(frames) != 1:
-        got = "no frames" if not frames else f"{len(frames)} frames"
-        raise ParseError(f"{typ} stream: {got}; expected exactly one frame holding a JSON object")
-    message = _load_json(typ, frames[0])
-    message_type = message.get("message_type")
-    cls = _PACKETS.get(message_type) if type(message_type) is str else None
-    if cls is None:
-        got = (
-            f"message_type {message_type!r}" if "message_type" in message
-            else "no 'message_type' field"
-        )
-        raise ParseError(
-            f"{typ} frame 0: {got}; expected message_type to be one of {_KNOWN_TYPES}"
-        )
-    try:
-        return cls.__pydantic_validator__.validate_python(message)  # type: ignore[no-any-return]
-    except ValidationError as exc:
-        raise ParseError(
-            f"{typ} frame 0: invalid {message_type!r} message: {_summarise(exc)}"
-        ) from exc
-
-
-def _load_json(typ: str, frame: Any) -> dict[str, Any]:
-    return load_json_object(frame, f"{typ} frame 0", "a JSON object with a 'message_type' field")
-
-
-def _summarise(exc: ValidationError) -> str:
-    return summarise(exc, whole="message", dotted=True)
+    return parse_single_json_message(stream_data, _PACKETS)  # type: ignore[no-any-return]

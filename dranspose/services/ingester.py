@@ -112,6 +112,7 @@ class IngestSession:
 
     async def _read_assignments(self) -> None:
         last_id = "0"
+        checked = time.monotonic()
         store = self.ingester.store
         while True:
             last_id, events = await store.read_assignments(self.scan.scan_id, last_id)
@@ -120,6 +121,10 @@ class IngestSession:
                     self.queue.append(assigned)
             if events:
                 self.arrived.set()
+            # the scan's state changes rarely: look at it between batches, not after each one
+            if events and time.monotonic() - checked < SCAN_POLL_SECONDS:
+                continue
+            checked = time.monotonic()
             scan = await store.get_scan()
             if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
                 self.ended = True

@@ -141,6 +141,7 @@ class ScanSession:
 
     async def _read_assignments(self) -> None:
         last_id = "0"
+        checked = time.monotonic()
         while True:
             last_id, events = await self.worker.store.read_assignments(self.scan.scan_id, last_id)
             for assigned in events:
@@ -150,6 +151,10 @@ class ScanSession:
                     self._check(assigned.event_number)
             if events:
                 self.ask_pending_since = None
+            # the scan's state changes rarely: look at it between batches, not after each one
+            if events and time.monotonic() - checked < SCAN_POLL_SECONDS:
+                continue
+            checked = time.monotonic()
             scan = await self.worker.store.get_scan()
             if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
                 await self.ready.put(-1)  # tell the processing loop the scan ended early

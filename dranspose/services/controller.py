@@ -251,7 +251,7 @@ class Controller(Component):
                 run.progress.finished = True
             if run.progress.finished and not run.progress.reducer_finished:
                 run.progress.reducer_finished = await self.store.reducer_done(current)
-            if reports or now - last_progress > 0.2:
+            if now - last_progress > 0.2:  # a snapshot for a successor controller, not per batch
                 last_progress = now
                 await self.store.set_progress(run.progress)
 

@@ -486,6 +486,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_capture_tools(sub)
     args = parser.parse_args(argv)
     _configure_logging()
+    from dranspose.memory import keep_large_buffers
+
+    keep_large_buffers()
     from dranspose.capture import CaptureError
     from dranspose.parameters import ParameterError
     from dranspose.payload import PayloadError

@@ -1077,7 +1077,8 @@ def create_h5_router(
 
     def value_response(out: np.ndarray, vlen: bool, request: Request) -> Response:
         if _accepts_binary(request):
-            body = _vlen_bytes(out) if vlen else out.tobytes()
+            # the selection is already a private C-contiguous copy: send its memory as it is
+            body = _vlen_bytes(out) if vlen else memoryview(out.reshape(-1)).cast("B")
             return Response(body, media_type="application/octet-stream")
         return _json_response({"value": _jsonable(out.tolist()), "hrefs": []})
 

@@ -64,10 +64,6 @@ class Store:
             waited += delay
             delay = min(delay * 2, 1.0)
 
-    async def ping(self) -> None:
-        """Raises if Redis does not answer."""
-        await self.redis.ping()
-
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
@@ -89,6 +85,11 @@ class Store:
         )
         return bool(await self.redis.eval(script, 1, self.key("controller_lock"), owner,
                                           int(ttl * 1000)))
+
+    async def controller_lock_holder(self) -> Optional[str]:
+        """Owner id of the controller lock, None when nobody holds it."""
+        holder = await self.redis.get(self.key("controller_lock"))
+        return holder.decode() if holder else None
 
     async def release_controller_lock(self, owner: str) -> None:
         script = (

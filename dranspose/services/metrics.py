@@ -224,18 +224,20 @@ def observability_router(controller: "Controller") -> APIRouter:
 
     @router.get("/healthz")
     async def healthz() -> Any:
-        """200 while the controller holds its lock and Redis answers; 503 with the reason if not."""
+        """200 while Redis answers and says this controller holds the lock; else 503 and why."""
         name = controller.info.name
         try:
-            await asyncio.wait_for(controller.store.ping(), REDIS_TIMEOUT)
+            holder = await asyncio.wait_for(controller.store.controller_lock_holder(),
+                                            REDIS_TIMEOUT)
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "component": name,
                                  "detail": "Redis does not answer: "
                                            f"{str(exc) or type(exc).__name__}"}, status_code=503)
-        if not controller.acquired:
+        if not controller.acquired or holder != controller.owner:
+            held = f"held by {holder}" if holder else "held by nobody"
             return JSONResponse({"status": "unavailable", "component": name,
-                                 "detail": "this controller does not hold the controller lock"},
-                                status_code=503)
+                                 "detail": f"this controller ({controller.owner}) does not hold "
+                                           f"the controller lock ({held})"}, status_code=503)
         run = controller.run_state
         return {"status": "ok", "component": name, "redis": "ok",
                 "scan_id": run.scan.scan_id if run is not None else None}

@@ -9,7 +9,6 @@ numbers computed independently (the capture decoded with cbor2, the controller's
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -22,6 +21,7 @@ from dranspose.triggermap import TriggerMap
 from tests.conftest import XRD_CAPTURE, raw_xrd_events
 from tests.payloads.noisy import fails
 from tests.pipeline import Pipeline, free_port, push_capture, request_json, wait_for
+from tests.test_replay_http import live_replay  # noqa: F401  (fixture: a replay serving HTTP)
 
 N_IMAGES = 9
 TOTAL = N_IMAGES + 2  # the trigger map's reserved first and last events
@@ -217,6 +217,13 @@ def test_controller_healthz(observed):
 def test_reducer_healthz(observed):
     assert observed.reducer_health.status_code == 200
     assert observed.reducer_health.json() == {"status": "ok", "component": "reducer"}
+
+
+def test_replay_serves_healthz_on_its_reducer_port(live_replay):
+    client, _ = live_replay
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "component": "replay"}
 
 
 # -- /api/v1/logs --------------------------------------------------------------------------------

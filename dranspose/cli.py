@@ -13,16 +13,6 @@ from dranspose import __version__
 logger = logging.getLogger("dranspose.cli")
 
 
-def _configure_logging() -> None:
-    """``LOG_LEVEL`` (DEBUG, INFO, ...) sets verbosity; payload loggers print as ``LEVEL:name:msg``."""
-    level_name = os.environ.get("LOG_LEVEL", "INFO").upper()
-    level = logging.getLevelName(level_name)
-    if not isinstance(level, int):
-        print(f"dranspose: LOG_LEVEL={level_name!r} is not a log level, using INFO", file=sys.stderr)
-        level = logging.INFO
-    logging.basicConfig(level=level)
-
-
 def _add_replay(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "replay",
@@ -407,8 +397,10 @@ def _run_controller(args: argparse.Namespace) -> int:
     async def main() -> None:
         controller = Controller(Store(args.redis_url, args.prefix))
         await controller.acquire()  # refuse before serving anything if another one is active
+        # open log streams (server-sent events) must not hold up Ctrl-C for ever
         config = uvicorn.Config(controller.app, host=args.host, port=args.port,
-                                log_level="warning", access_log=False)
+                                log_level="warning", access_log=False,
+                                timeout_graceful_shutdown=3)
         print(f"dranspose controller: http://{args.host}:{args.port}/ (Redis {args.redis_url})",
               file=sys.stderr)
         await uvicorn.Server(config).serve()
@@ -457,7 +449,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     from dranspose.services.worker import Worker
     from dranspose.store import Store
 
-    name = args.name or f"worker-{socket.gethostname()}-{os.getpid()}"
+    name = args.name or f"worker-{socket.gethostname()}-{os.getpid()}"  # set by main already
     tags = [t.strip() for t in args.tags.split(",") if t.strip()]
     return _serve(lambda: Worker(Store(args.redis_url, args.prefix), args.cls, name=name,
                                  tags=tags, advertise_host=args.advertise))
@@ -470,6 +462,18 @@ def _run_reducer(args: argparse.Namespace) -> int:
     return _serve(lambda: Reducer(Store(args.redis_url, args.prefix), args.cls,
                                   worker_class=args.worker_class, advertise_host=args.advertise,
                                   http_port=args.port, http_host=args.host))
+
+
+def _component_name(args: argparse.Namespace) -> str:
+    """The name a process's log lines carry until one of its components takes over."""
+    name = getattr(args, "name", None)
+    if args.command == "worker":
+        import socket
+
+        args.name = name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
+    elif args.command == "ingester" and not name and len(args.stream) == 1:
+        name = f"{args.stream[0]}-ingester"
+    return name or args.command
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -485,9 +489,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_up(sub)
     _add_capture_tools(sub)
     args = parser.parse_args(argv)
-    _configure_logging()
+    from dranspose.logs import configure_logging
     from dranspose.memory import keep_large_buffers
 
+    configure_logging(_component_name(args))
     keep_large_buffers()
     from dranspose.capture import CaptureError
     from dranspose.parameters import ParameterError

@@ -43,6 +43,8 @@ class ReducerHost(Protocol):
 class ReplayHost:
     """Adapts a :class:`dranspose.replay.ReplayRun` to :class:`ReducerHost`."""
 
+    component_name = "replay"
+
     def __init__(self, run: Any) -> None:
         self._run = run
 
@@ -176,6 +178,11 @@ def create_app(host: ReducerHost) -> FastAPI:
     @app.get("/api/v1/status")
     def status() -> dict[str, Any]:
         return host.status()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        """Liveness and readiness: the API answers, so the reducer's event loop runs."""
+        return {"status": "ok", "component": getattr(host, "component_name", "reducer")}
 
     # the same publish tree as an HDF5 domain for h5pyd and silx (served at the root)
     app.include_router(create_h5_router(lambda: getattr(host.reducer, "publish", None),

@@ -15,6 +15,8 @@ Keys (``{p}`` is the prefix):
 - ``{p}:reducer_done:{scan}``        set by the reducer once ``finish`` has run
 - ``{p}:parameters``                 hash name -> raw bytes; ``{p}:parameters_version`` counter
 - ``{p}:descriptions``               hash component -> JSON list of parameter declarations
+- ``{p}:stats:{kind}:{name}``        ComponentStats JSON (counters for /metrics), expires
+- ``{p}:logs``                       capped stream of log records (LogEntry JSON) of all components
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ from typing import Any, Optional, Sequence
 import redis.asyncio as aioredis
 
 from dranspose.coordination import AssignedEvent, ComponentInfo, Progress, ScanInfo, WorkerReport
+from dranspose.logs import LogEntry
+from dranspose.stats import ComponentStats
 
 logger = logging.getLogger(__name__)
 
 STREAM_MAXLEN = 100_000
+LOG_STREAM_MAXLEN = 10_000
+"""Log records kept for /api/v1/logs (approximately: trimming happens in whole nodes)."""
 
 
 class Store:
@@ -79,6 +85,11 @@ class Store:
         )
         return bool(await self.redis.eval(script, 1, self.key("controller_lock"), owner,
                                           int(ttl * 1000)))
+
+    async def controller_lock_holder(self) -> Optional[str]:
+        """Owner id of the controller lock, None when nobody holds it."""
+        holder = await self.redis.get(self.key("controller_lock"))
+        return holder.decode() if holder else None
 
     async def release_controller_lock(self, owner: str) -> None:
         script = (
@@ -210,3 +221,52 @@ class Store:
     async def get_descriptions(self) -> dict[str, list[dict[str, Any]]]:
         raw = await self.redis.hgetall(self.key("descriptions"))
         return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    # -- statistics ---------------------------------------------------------------------------
+
+    async def set_stats(self, stats: ComponentStats, ttl: float) -> None:
+        await self.redis.set(self.key("stats", stats.kind.value, stats.name),
+                             stats.model_dump_json(), px=int(ttl * 1000))
+
+    async def all_stats(self) -> list[ComponentStats]:
+        keys = [k async for k in self.redis.scan_iter(match=self.key("stats", "*"), count=500)]
+        values = await self.redis.mget(keys) if keys else []
+        return sorted((ComponentStats.model_validate_json(v) for v in values if v is not None),
+                      key=lambda s: (s.kind.value, s.name))
+
+    # -- logs ---------------------------------------------------------------------------------
+
+    async def append_logs(self, entries: Sequence[str]) -> None:
+        """Append LogEntry JSON documents, in order, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for entry in entries:
+            pipe.xadd(self.key("logs"), {"r": entry}, maxlen=LOG_STREAM_MAXLEN, approximate=True)
+        await pipe.execute()
+
+    @staticmethod
+    def _log_entries(entries: Any) -> list[tuple[str, LogEntry]]:
+        out = []
+        for entry_id, fields in entries or []:
+            out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+                        LogEntry.model_validate_json(fields[b"r"])))
+        return out
+
+    async def logs_after(self, start: str, count: int) -> list[tuple[str, LogEntry]]:
+        """Up to ``count`` records with ids after ``start`` (exclusive), oldest first."""
+        return self._log_entries(await self.redis.xrange(self.key("logs"), min=f"({start}",
+                                                         count=count))
+
+    async def logs_before(self, end: Optional[str], count: int) -> list[tuple[str, LogEntry]]:
+        """Up to ``count`` records before ``end`` (exclusive; None: the newest), newest first."""
+        return self._log_entries(await self.redis.xrevrange(
+            self.key("logs"), max="+" if end is None else f"({end}", count=count))
+
+    async def last_log_id(self) -> str:
+        """Id of the newest record, ``0-0`` when there is none."""
+        newest = await self.logs_before(None, 1)
+        return newest[0][0] if newest else "0-0"
+
+    async def wait_logs(self, last_id: str, block_ms: int) -> list[tuple[str, LogEntry]]:
+        """Records after ``last_id``, waiting up to ``block_ms`` for one (none if Redis is away)."""
+        reply = await self._xread(self.key("logs"), last_id, block_ms)
+        return [item for _stream, entries in reply or [] for item in self._log_entries(entries)]

@@ -9,8 +9,10 @@ from typing import Any, Callable, Optional
 
 from dranspose import __version__
 from dranspose.coordination import ComponentInfo
+from dranspose.logs import LogShipper, bind_component, unbind_component
 from dranspose.parameters import ParameterDescription, ParameterSet, ParameterType, describe
 from dranspose.protocol import ParameterName, read_build_meta
+from dranspose.stats import ComponentStats, StatsRecorder
 from dranspose.store import Store
 
 logger = logging.getLogger(__name__)
@@ -18,6 +20,8 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 0.5
 REGISTRY_TTL_SECONDS = 3.0
 """A component whose entry was not renewed for this long is considered dead."""
+STATS_TTL_SECONDS = 30.0
+"""A dead component's counters stay visible in /metrics this long."""
 SCAN_POLL_SECONDS = 0.1
 PARAMETER_POLL_SECONDS = 0.2
 
@@ -32,6 +36,9 @@ class Component:
         self.info.pid = os.getpid()
         self.info.mapreduce_version = read_build_meta()
         self._stopping = asyncio.Event()
+        self.stats = StatsRecorder(info.kind, info.name)
+        """Counters the heartbeat publishes for the controller's /metrics."""
+        self.log_shipper = LogShipper(store, info.name)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -40,10 +47,14 @@ class Component:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    def stats_snapshot(self) -> ComponentStats:
+        return self.stats.snapshot(self.info.scan_id, self.log_shipper.dropped)
+
     async def _heartbeat(self) -> None:
         while not self._stopping.is_set():
             try:
                 await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+                await self.store.set_stats(self.stats_snapshot(), STATS_TTL_SECONDS)
             except Exception as exc:  # Redis away: keep trying, the entry simply expires
                 logger.warning("%s %s: heartbeat failed: %s", self.info.kind.value,
                                self.info.name, exc)
@@ -53,18 +64,26 @@ class Component:
                 pass
 
     async def run(self) -> None:
-        await self.store.wait_until_reachable()
-        await self.store.register(self.info, REGISTRY_TTL_SECONDS)
-        beat = asyncio.create_task(self._heartbeat())
+        # records of this task and the tasks it starts belong to this component
+        token = bind_component(self.info.name)
+        self.log_shipper.install()
         try:
-            await self.main()
-        finally:
-            self._stopping.set()
-            beat.cancel()
+            await self.store.wait_until_reachable()
+            await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+            beat = asyncio.create_task(self._heartbeat())
             try:
-                await self.store.unregister(self.info)
-            except Exception:
-                pass
+                await self.main()
+            finally:
+                self._stopping.set()
+                beat.cancel()
+                try:
+                    await self.store.set_stats(self.stats_snapshot(), STATS_TTL_SECONDS)
+                    await self.store.unregister(self.info)
+                except Exception:
+                    pass
+        finally:
+            await self.log_shipper.uninstall()
+            unbind_component(token)
 
     async def main(self) -> None:
         raise NotImplementedError

@@ -29,6 +29,8 @@ from dranspose.coordination import (
 from dranspose.parameters import ParameterDescription, ParameterError, ParameterSet
 from dranspose.protocol import EventNumber, WorkerName
 from dranspose.services.base import REGISTRY_TTL_SECONDS, Component
+from dranspose.services.logs_api import logs_router
+from dranspose.services.metrics import observability_router
 from dranspose.store import Store
 from dranspose.triggermap import (
     Assigner,
@@ -391,8 +393,6 @@ class Controller(Component):
             run = controller.run_state
             return {"scan_id": run.scan.scan_id if run else None, "stopped": run is not None}
 
-        @app.get("/healthz")
-        async def healthz() -> dict[str, str]:
-            return {"status": "ok"}
-
+        app.include_router(observability_router(controller))  # /metrics, /healthz
+        app.include_router(logs_router(controller.store))  # /api/v1/logs, /api/v1/log_stream
         return app

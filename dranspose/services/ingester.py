@@ -167,6 +167,7 @@ class IngestSession:
                         await ing.upstream.poll(100, zmq.POLLIN)
                         continue
                 frames = ing.backlog.popleft()
+                ing.stats.ingested(ing.stream, frames)
             kind = ing.protocol.classify(frames)
             if kind is Kind.SKIP:
                 ing.skipped += 1

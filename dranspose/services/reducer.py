@@ -22,6 +22,7 @@ import zmq.asyncio
 from dranspose.coordination import ComponentInfo, ComponentKind, ResultHeader, ScanInfo
 from dranspose.dataplane import Inbox
 from dranspose.event import ResultData
+from dranspose.logs import bind_component
 from dranspose.parameters import ParameterSet
 from dranspose.payload import ReducerPayload, import_class
 from dranspose.protocol import ReducerName, ReducerState
@@ -49,7 +50,8 @@ class Reducer(Component):
         self.info.url = self.inbox.url
         self.live = LiveParameters.for_classes(store, *classes)
         self.context: dict[str, Any] = {}
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="reducer")
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="reducer", initializer=bind_component, initargs=(name,))
         self.payload: Optional[ReducerPayload] = None
         self.http_port = http_port
         self.http_host = http_host
@@ -62,6 +64,10 @@ class Reducer(Component):
         reducer still waits for another worker to finish the previous one."""
 
     # ReducerHost for the HTTP API
+    @property
+    def component_name(self) -> str:
+        return self.info.name
+
     @property
     def reducer(self) -> Any:
         return self.payload.instance if self.payload is not None else None
@@ -188,8 +194,10 @@ class Reducer(Component):
         return pending
 
     def _process_batch(self, results: list[tuple[ResultHeader, bytes]]) -> None:
-        for header, body in results:
+        for done, (header, body) in enumerate(results):
+            self.stats.set_queue_depth(len(results) - done)  # this result and those after it
             self._process(header, body)
+        self.stats.set_queue_depth(0)
 
     def _process(self, header: ResultHeader, body: bytes) -> None:
         assert self.payload is not None and self.payload.process_result is not None
@@ -200,7 +208,11 @@ class Reducer(Component):
                 event_number=header.event_number, worker=header.worker,
                 parameters_hash=header.parameters_hash, payload=payload)
             self.results += 1
-            self.payload.process_result(result, self.live.current)
+            started = self.stats.begin()
+            try:
+                self.payload.process_result(result, self.live.current)
+            finally:
+                self.stats.end(started)
         except Exception as exc:
             logger.exception("process_result failed for event %s", header.event_number)
             self.failures.append(f"event {header.event_number}: {type(exc).__name__}: {exc}")

@@ -31,6 +31,7 @@ from dranspose.coordination import (
 )
 from dranspose.dataplane import Inbox, Outboxes, decode_partial
 from dranspose.event import EventData, InternalWorkerMessage, StreamData
+from dranspose.logs import bind_component
 from dranspose.parameters import ParameterSet
 from dranspose.payload import WorkerPayload, import_class
 from dranspose.protocol import EventNumber, StreamName, WorkerName, WorkerState, WorkerTag
@@ -60,7 +61,8 @@ class Worker(Component):
         self.outboxes = Outboxes(self.ctx)
         self.parameters = LiveParameters.for_classes(store, self.worker_class)
         self.context: dict[str, Any] = {}
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"payload-{name}")
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,))
         self.finished_scans: set[str] = set()
         self.early: dict[str, list[InternalWorkerMessage]] = {}
         """Frames of a scan this worker has not joined yet, read while it finished the previous."""
@@ -209,12 +211,15 @@ class ScanSession:
     def _process(self, event: EventData, params: ParameterSet) -> tuple[Any, Optional[str]]:
         """Runs in the payload thread: returns (pickled result or None, failure reason)."""
         assert self.payload is not None
+        started = self.worker.stats.begin()
         try:
             result = self.payload.process_event(event, params, self._tick(params))
         except Exception as exc:
             logger.error("event %d failed in process_event\n%s", event.event_number,
                          traceback.format_exc())
             return None, f"{type(exc).__name__}: {exc}"
+        finally:
+            self.worker.stats.end(started)
         if result is None:
             return None, None
         try:

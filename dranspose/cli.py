@@ -506,7 +506,8 @@ def _run_reducer(args: argparse.Namespace) -> int:
                                   bind=f"tcp://*:{args.data_port}"))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; deployment tests parse the Helm chart's container args with it."""
     parser = argparse.ArgumentParser(
         prog="dranspose", description="Distributed streaming map-reduce for detector streams."
     )
@@ -518,7 +519,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_services(sub)
     _add_up(sub)
     _add_capture_tools(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     _configure_logging()
     from dranspose.capture import CaptureError
     from dranspose.parameters import ParameterError

@@ -311,7 +311,9 @@ def test_build_stage_installs_a_complete_package(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     wheel, = (tmp_path / "wheels").glob("dranspose-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "dranspose").rglob("*.py")}
-    assert modules <= names, sorted(modules - names)
+    # every module and data file (e.g. web assets) of the package, as the image will run it
+    shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "dranspose").rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    assert shipped <= names, sorted(shipped - names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "dranspose = dranspose.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

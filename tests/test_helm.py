@@ -395,3 +395,52 @@ def test_helm_test_script_names_what_is_missing(pipeline):
     assert proc.returncode == 1
     assert "2 of 3 workers registered" in proc.stderr
     assert "no ingester registered for pcap" in proc.stderr
+
+
+# -- the rendered commands form a working pipeline -----------------------------------------------
+
+def test_default_values_commands_run_a_scan(payload_dir, tmp_path):
+    """Every pod's command line of the default values, run as local processes, completes a scan.
+
+    Only what Kubernetes would provide is filled in: the pod IP (127.0.0.1 here), Service names
+    (127.0.0.1), Redis; ports are moved to free ones because all pods share this one host.
+    """
+    import h5py
+    import httpx
+
+    from dranspose.local_redis import PrivateRedis
+    from dranspose.triggermap import TriggerMap
+    from tests.test_processes import Processes, wait_until
+    from tests.test_replay_http import free_port
+
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    api, results, worker_data, reducer_data, upstream = (free_port() for _ in range(5))
+    source = {**defaults["sources"][0], "port": upstream}
+    values = {"controller": {"port": api}, "workers": {"replicas": 1, "dataPort": worker_data},
+              "reducer": {"port": results, "dataPort": reducer_data}, "sources": [source]}
+    docs = render(values)
+    frames = int(source["args"][source["args"].index("--frames") + 1])
+    output = tmp_path / "xrd.h5"
+    with PrivateRedis() as redis_server:
+        procs = Processes(payload_dir, redis_server.url)
+        try:
+            for doc, cont in dranspose_containers(docs):
+                args = [a.replace("$(POD_IP)", "127.0.0.1")
+                         .replace("$(POD_NAME)", doc["metadata"]["name"] + "-0")
+                         .replace("dranspose-source-xrd", "127.0.0.1")
+                         .replace("/tmp/xrd.h5", str(output)) for a in cont["args"]]
+                procs.start(*args)
+            client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+            wait_until(lambda: len(client.get("/api/v1/config").json()) >= 4, 60, "registration")
+            request = TriggerMap.simple(["xrd"], frames).request.model_dump(mode="json")  # + start, end
+            response = client.post("/api/v1/sequence", content=json.dumps(request))
+            assert response.status_code == 200, response.text
+            wait_until(lambda: client.get("/api/v1/status").json()["finished"], 120, "scan end")
+            progress = client.get("/api/v1/progress").json()
+            assert progress["completed"] == frames + 2, progress
+            reduced = httpx.get(f"http://127.0.0.1:{results}/api/v1/result/reduced").json()
+            assert len(reduced) == frames + 1
+        finally:
+            procs.stop_all()
+    with h5py.File(tmp_path / "xrd_processed.h5") as fh:
+        assert fh["reduced"].shape == (frames + 1,)

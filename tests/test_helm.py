@@ -84,8 +84,9 @@ def dranspose_containers(docs: list[dict]) -> list[tuple[dict, dict]]:
 
 # -- the whole chart --------------------------------------------------------------------------
 
-def test_chart_lints_without_warnings():
-    report = helm.lint(str(CHART), strict=True)
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_chart_lints_without_warnings(example):
+    report = helm.lint(str(CHART), EXAMPLES[example], strict=True)
     assert report["errors"] == []
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
 

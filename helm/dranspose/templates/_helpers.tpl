@@ -1,5 +1,6 @@
 {{/*
-Names. Every object is "<release>-dranspose-<role>" (shortened to 63 characters), or
+Names. Every object is "<release>-dranspose-<role>" (the prefix cut to 30 characters, so that
+role names of up to 24 characters keep Service names within 63), or
 "<release>-<role>" when the release name already contains the chart name.
 */}}
 {{- define "dranspose.fullname" -}}

@@ -161,11 +161,31 @@ def _redis_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prefix", default="dranspose", help="Redis key prefix of this pipeline")
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return value
+
+
+def _data_port_option(p: argparse.ArgumentParser) -> None:
+    """A fixed data-plane port lets a firewall or a Kubernetes pod spec name it."""
+    p.add_argument("--data-port", type=_port, default=0, metavar="PORT",
+                   help="TCP port of the ZMQ data socket (default 0: any free port; the "
+                   "registry tells the senders which)")
+
+
 def _add_services(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("controller", help="run the controller (REST API, trigger map, progress)")
     _redis_option(p)
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--parameters", default=None, metavar="FILE",
+                   help="set these parameter values at start: JSON [{\"name\": ..., \"data\": "
+                   "...}] or {name: data}, CBOR or .pkl (the format of 'replay -p')")
     p.set_defaults(func=_run_controller)
 
     p = sub.add_parser(
@@ -195,6 +215,7 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tags", default="generic", help="comma-separated tags (default generic)")
     p.add_argument("--advertise", default="127.0.0.1",
                    help="address other hosts use to reach this worker's data socket")
+    _data_port_option(p)
     p.set_defaults(func=_run_worker)
 
     p = sub.add_parser("reducer", help="run the reducer class and serve its publish data")
@@ -206,6 +227,7 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--advertise", default="127.0.0.1",
                    help="address workers use to reach the reducer's data socket")
+    _data_port_option(p)
     p.set_defaults(func=_run_reducer)
 
 
@@ -394,9 +416,19 @@ def _run_controller(args: argparse.Namespace) -> int:
     from dranspose.services.controller import Controller
     from dranspose.store import Store
 
+    from dranspose.parameters import read_parameter_file
+
+    # a bad file stops the controller before it touches Redis
+    initial = read_parameter_file(args.parameters) if args.parameters else None
+
     async def main() -> None:
         controller = Controller(Store(args.redis_url, args.prefix))
         await controller.acquire()  # refuse before serving anything if another one is active
+        if initial is not None:
+            version = await controller.set_initial_parameters(initial)
+            print(f"dranspose controller: {len(initial)} parameter(s) from {args.parameters} "
+                  f"set ({', '.join(sorted(initial)) or 'none'}; version {version})",
+                  file=sys.stderr)
         # open log streams (server-sent events) must not hold up Ctrl-C for ever
         config = uvicorn.Config(controller.app, host=args.host, port=args.port,
                                 log_level="warning", access_log=False,
@@ -452,7 +484,8 @@ def _run_worker(args: argparse.Namespace) -> int:
     name = args.name or f"worker-{socket.gethostname()}-{os.getpid()}"  # set by main already
     tags = [t.strip() for t in args.tags.split(",") if t.strip()]
     return _serve(lambda: Worker(Store(args.redis_url, args.prefix), args.cls, name=name,
-                                 tags=tags, advertise_host=args.advertise))
+                                 tags=tags, advertise_host=args.advertise,
+                                 bind=f"tcp://*:{args.data_port}"))
 
 
 def _run_reducer(args: argparse.Namespace) -> int:
@@ -461,7 +494,8 @@ def _run_reducer(args: argparse.Namespace) -> int:
 
     return _serve(lambda: Reducer(Store(args.redis_url, args.prefix), args.cls,
                                   worker_class=args.worker_class, advertise_host=args.advertise,
-                                  http_port=args.port, http_host=args.host))
+                                  http_port=args.port, http_host=args.host,
+                                  bind=f"tcp://*:{args.data_port}"))
 
 
 def _component_name(args: argparse.Namespace) -> str:
@@ -476,7 +510,8 @@ def _component_name(args: argparse.Namespace) -> str:
     return name or args.command
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; deployment tests parse the Helm chart's container args with it."""
     parser = argparse.ArgumentParser(
         prog="dranspose", description="Distributed streaming map-reduce for detector streams."
     )
@@ -488,7 +523,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_services(sub)
     _add_up(sub)
     _add_capture_tools(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     from dranspose.logs import configure_logging
     from dranspose.memory import keep_large_buffers
 
@@ -499,11 +538,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dranspose.payload import PayloadError
     from dranspose.protocol import BuildMetaError
     from dranspose.coordination import ControllerBusy
+    from zmq import ZMQError  # e.g. a --data-port already in use
 
     try:
         return int(args.func(args) or 0)
     except (CaptureError, ParameterError, PayloadError, BuildMetaError, OSError,
-            ControllerBusy, ConnectionError) as exc:
+            ControllerBusy, ConnectionError, ZMQError) as exc:
         print(f"dranspose {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

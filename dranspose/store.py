@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import redis.asyncio as aioredis
 
@@ -200,6 +200,15 @@ class Store:
         pipe.hset(self.key("parameters"), name, data)
         pipe.incr(self.key("parameters_version"))
         _, version = await pipe.execute()
+        return int(version)
+
+    async def set_parameters(self, values: Mapping[str, bytes]) -> int:
+        """Store several raw values with one version bump, so nobody sees half of them."""
+        pipe = self.redis.pipeline(transaction=True)
+        if values:
+            pipe.hset(self.key("parameters"), mapping=dict(values))
+        pipe.incr(self.key("parameters_version"))
+        *_, version = await pipe.execute()
         return int(version)
 
     async def parameters_version(self) -> int:

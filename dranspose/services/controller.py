@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Mapping, Optional
 
 from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.responses import Response
@@ -26,7 +26,12 @@ from dranspose.coordination import (
     Progress,
     ScanInfo,
 )
-from dranspose.parameters import ParameterDescription, ParameterError, ParameterSet
+from dranspose.parameters import (
+    MAX_PARAMETER_BYTES,
+    ParameterDescription,
+    ParameterError,
+    ParameterSet,
+)
 from dranspose.protocol import EventNumber, WorkerName
 from dranspose.services.base import REGISTRY_TTL_SECONDS, Component
 from dranspose.services.logs_api import logs_router
@@ -153,6 +158,21 @@ class Controller(Component):
                 f"per Redis (its lock expires {LOCK_TTL_SECONDS:.0f} s after it stops)"
             )
         self.acquired = True
+
+    async def set_initial_parameters(self, raw: Mapping[str, bytes]) -> int:
+        """Set the values of a parameter file (e.g. a mounted ConfigMap) before serving.
+
+        The names are not checked against declarations: workers publish those only once they
+        run, which may be after the controller starts. Workers parse each value against its
+        declared type and log an error naming the parameter if it does not fit. All values are
+        written with one version bump, so no component sees half of the file.
+        """
+        for name, data in raw.items():
+            if len(data) > MAX_PARAMETER_BYTES:
+                raise ParameterError(
+                    f"parameter {name!r}: initial value of {len(data)} bytes exceeds the limit "
+                    f"of {MAX_PARAMETER_BYTES} bytes")
+        return await self.store.set_parameters(raw)
 
     async def main(self) -> None:
         tasks = [asyncio.create_task(self._renew_lock()), asyncio.create_task(self._scan_loop())]

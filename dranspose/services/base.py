@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import Any, Callable, Optional
 
 from dranspose import __version__
@@ -40,10 +41,14 @@ class Component:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    async def _register(self) -> None:
+        self.info.last_seen = time.time()  # what the dashboard shows as "last seen"
+        await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+
     async def _heartbeat(self) -> None:
         while not self._stopping.is_set():
             try:
-                await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+                await self._register()
             except Exception as exc:  # Redis away: keep trying, the entry simply expires
                 logger.warning("%s %s: heartbeat failed: %s", self.info.kind.value,
                                self.info.name, exc)
@@ -54,7 +59,7 @@ class Component:
 
     async def run(self) -> None:
         await self.store.wait_until_reachable()
-        await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+        await self._register()
         beat = asyncio.create_task(self._heartbeat())
         try:
             await self.main()
@@ -106,8 +111,7 @@ class LiveParameters:
             for item in items:
                 name = ParameterName(item["name"])
                 if name not in self.descriptions:
-                    self.descriptions[name] = ParameterDescription.model_validate(
-                        {"parameter": item}).parameter
+                    self.descriptions[name] = ParameterDescription.from_published(item)
         self.version = -1
         await self.refresh()
 

@@ -443,3 +443,18 @@ def test_log_tail_shows_the_controllers_log_records(system, running_scan, open_p
         "text => [...document.querySelectorAll('#log .message')].some(e => e.textContent === text)",
         arg=newest)
     assert page.get_attribute("#log-panel", "data-mode") in ("stream", "polling")
+
+
+def test_package_data_ships_every_dashboard_asset():
+    """``pip install .`` must carry the page: every served asset matches a package-data glob."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
+    from dranspose.services.dashboard import ASSETS
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["dranspose"]
+    on_disk = {p.name for p in (ROOT / "dranspose" / "dashboard").iterdir() if p.is_file()}
+    assert on_disk == set(ASSETS)
+    for name in ASSETS:
+        assert any(fnmatch.fnmatch(f"dashboard/{name}", g) for g in globs), name

@@ -416,7 +416,10 @@ function logVisible(r) {
 }
 
 function logLine(r) {
-  const stamp = new Date(r.time * 1000).toISOString().slice(11, 23);
+  const t = new Date(r.time * 1000);  // the viewer's local time, to the millisecond
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  const stamp = `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}` +
+    `.${pad(t.getMilliseconds(), 3)}`;
   return el("li", { class: `level-${r.level}`, "data-level": r.level },
     el("span", { class: "time", text: stamp }), " ",
     el("span", { class: "level", text: r.level.padEnd(7) }), " ",
@@ -456,10 +459,12 @@ function updateComponentFilter() {
   const select = $("log-component");
   const names = new Set(logState.components);
   for (const info of seenComponents.values()) names.add(info.name);
-  const have = new Set([...select.options].map((o) => o.value));
-  for (const name of [...names].sort()) {
-    if (!have.has(name)) select.append(el("option", { value: name, text: name }));
-  }
+  const have = [...select.options].map((o) => o.value).filter((v) => v);
+  if (names.size === have.length) return;
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "", text: "all" }),
+    ...[...names].sort().map((name) => el("option", { value: name, text: name })));
+  select.value = chosen;
 }
 
 function setLogStatus(text) {
@@ -488,9 +493,13 @@ function startLogStream() {
   if (typeof EventSource === "undefined") { startLogPolling(); return; }
   const source = new EventSource(API + "log_stream");
   logState.mode = "stream";
-  source.onopen = () => {
+  source.onopen = async () => {
     setLogStatus("live (stream)");
     $("log-panel").dataset.mode = "stream";
+    // records logged between the first fetch and the stream's start (duplicates are dropped)
+    const since = logState.lastTime;
+    const gap = await fetchLogs();
+    if (gap.ok) addLogRecords(gap.body.filter((r) => r.time >= since));
   };
   source.onmessage = (ev) => {
     try { addLogRecords([JSON.parse(ev.data)]); } catch (_) { /* ignore a malformed record */ }

@@ -151,7 +151,8 @@ function renderComponents(config, serverTime) {
   const rows = keys.map((key) => {
     const info = seenComponents.get(key);
     const gone = !present.has(key);
-    const age = serverTime - info.last_seen;
+    // clamped: the two reads are concurrent, and components may run on other hosts' clocks
+    const age = Math.max(serverTime - info.last_seen, 0);
     let state = gone ? "gone" : info.state;
     if (!gone && age > REGISTRY_TTL_S) state = "stale";
     const version = info.dranspose_version +
@@ -168,7 +169,7 @@ function renderComponents(config, serverTime) {
       el("td", { class: "num", text: info.pid ?? "–" }),
       el("td", { text: version }),
       el("td", { class: "last-seen num", "data-age": age.toFixed(3),
-                 text: `${formatSeconds(Math.max(age, 0))} ago` }));
+                 text: `${formatSeconds(age)} ago` }));
   });
   $("components").tBodies[0].replaceChildren(...rows);
   updateComponentFilter();

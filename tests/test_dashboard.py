@@ -261,7 +261,7 @@ def test_scan_overview_measures_rate_and_eta(system, running_scan):
         second["server_time"] - second["scan"]["started_at"], abs=1e-3)
 
 
-def test_components_panel_shows_every_component_alive(system, open_page):
+def test_components_panel_shows_every_component_alive(open_page, system):
     # outlive the registry entries' lifetime (3 s): a small age then means heartbeats refresh it
     time.sleep(max(0.0, system.ready_at + 4.0 - time.monotonic()))
     page = open_page()
@@ -282,7 +282,7 @@ def test_components_panel_shows_every_component_alive(system, open_page):
         assert state in ("idle", "scanning") and age < 3.0, (key, state, age)
 
 
-def test_progress_bar_advances_during_a_scan(system, running_scan, open_page):
+def test_progress_bar_advances_during_a_scan(open_page, system, running_scan):
     page = open_page()
     page.wait_for_function("document.getElementById('scan-state').textContent === 'running'")
     bar = page.locator("#scan-progress")
@@ -298,7 +298,7 @@ def test_progress_bar_advances_during_a_scan(system, running_scan, open_page):
     assert page.inner_text("#scan-id") == running_scan.scan_id
 
 
-def test_load_panel_lists_each_workers_completed_events(system, running_scan, open_page):
+def test_load_panel_lists_each_workers_completed_events(open_page, system, running_scan):
     page = open_page()
     page.wait_for_selector('#load tr[data-worker="w0"]')
     page.wait_for_selector('#load tr[data-worker="w1"]')
@@ -306,7 +306,7 @@ def test_load_panel_lists_each_workers_completed_events(system, running_scan, op
     assert shown <= system.client.get("/api/v1/load").json()["w0"]["completed"]
 
 
-def test_parameter_edit_in_the_page_reaches_the_workers(system, running_scan, open_page):
+def test_parameter_edit_in_the_page_reaches_the_workers(open_page, system, running_scan):
     old = int(system.client.get("/api/v1/parameter/factor").content)
     wait_until(lambda: published_factors(system) == {"w0": old, "w1": old}, 60,
                "results of both workers with the old factor")
@@ -327,7 +327,7 @@ def test_parameter_edit_in_the_page_reaches_the_workers(system, running_scan, op
                "results of both workers with the new factor")
 
 
-def test_client_side_check_blocks_an_obvious_type_error(system, open_page):
+def test_client_side_check_blocks_an_obvious_type_error(open_page, system):
     page = open_page(token=TOKEN)
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
@@ -342,7 +342,7 @@ def test_client_side_check_blocks_an_obvious_type_error(system, open_page):
     assert posts == []
 
 
-def test_server_rejection_is_shown_in_the_page(system, open_page):
+def test_server_rejection_is_shown_in_the_page(open_page, system):
     """``1e3`` is an integer to JavaScript, not to the server: its 422 reason is shown."""
     before = system.client.get("/api/v1/parameter/factor").content
     direct = system.client.post("/api/v1/parameter/factor", content=b"1e3", headers=AUTH)
@@ -360,7 +360,7 @@ def test_server_rejection_is_shown_in_the_page(system, open_page):
     assert system.client.get("/api/v1/parameter/factor").content == before
 
 
-def test_every_parameter_type_is_sent_as_the_server_reads_it(system, open_page, tmp_path):
+def test_every_parameter_type_is_sent_as_the_server_reads_it(open_page, system, tmp_path):
     page = open_page(token=TOKEN)
     parameter_row(page, "threshold").locator("input").fill(" 0.25")
     parameter_row(page, "label").locator("input").fill("hello wörld ")
@@ -381,7 +381,7 @@ def test_every_parameter_type_is_sent_as_the_server_reads_it(system, open_page, 
                            ".param-current code').textContent === '1024 bytes'")
 
 
-def test_missing_token_is_reported_as_401(system, open_page):
+def test_missing_token_is_reported_as_401(open_page, system):
     if not system.token_enforced:
         pytest.skip("this controller does not enforce $DRANSPOSE_TOKEN (bearer-token auth "
                     "not merged yet): POST without a token was accepted")
@@ -401,7 +401,7 @@ def test_missing_token_is_reported_as_401(system, open_page):
     assert system.client.get("/api/v1/parameter/label").content == b"no token"
 
 
-def test_stop_button_stops_the_running_scan(system, running_scan, open_page):
+def test_stop_button_stops_the_running_scan(open_page, system, running_scan):
     page = open_page(token=TOKEN)
     page.on("dialog", lambda dialog: dialog.accept())
     page.wait_for_selector("#stop-scan:not([disabled])")
@@ -414,7 +414,7 @@ def test_stop_button_stops_the_running_scan(system, running_scan, open_page):
                            ".includes(document.getElementById('scan-state').textContent)")
 
 
-def test_a_component_that_stops_is_shown_as_gone(system, open_page):
+def test_a_component_that_stops_is_shown_as_gone(open_page, system):
     extra = system.start("worker", "--class", "tests.payloads.dashboard:PacedWorker",
                          "--name", "w-extra")
     page = open_page()
@@ -425,7 +425,7 @@ def test_a_component_that_stops_is_shown_as_gone(system, open_page):
     assert "gone" in row.get_attribute("class")
 
 
-def test_log_tail_says_unavailable_without_a_log_endpoint(system, open_page):
+def test_log_tail_says_unavailable_without_a_log_endpoint(open_page, system):
     if system.client.get("/api/v1/logs").status_code != 404:
         pytest.skip("this controller serves /api/v1/logs: the log tail is available")
     page = open_page()
@@ -433,18 +433,21 @@ def test_log_tail_says_unavailable_without_a_log_endpoint(system, open_page):
                            ".startsWith('log tail unavailable')")
 
 
-def test_log_tail_shows_the_controllers_log_records(system, running_scan, open_page):
+def test_log_tail_shows_the_pipelines_log_records(open_page, system, running_scan):
     if system.client.get("/api/v1/logs").status_code == 404:
         pytest.skip("GET /api/v1/logs answers 404: the log endpoints are not part of this "
                     "controller yet, so there is no log tail to show")
-    records = wait_until(lambda: system.client.get("/api/v1/logs?limit=50").json(), 30,
-                         "a log record")
+    wait_until(lambda: system.client.get("/api/v1/logs?limit=1").json(), 30, "a log record")
     page = open_page()
     page.select_option("#log-level", "DEBUG")
-    newest = records[-1]["message"]
-    page.wait_for_function(
-        "text => [...document.querySelectorAll('#log .message')].some(e => e.textContent === text)",
-        arg=newest)
+
+    def newest_is_shown() -> bool:
+        newest = system.client.get("/api/v1/logs?limit=1").json()[-1]["message"]
+        return newest in page.eval_on_selector_all("#log .message",
+                                                   "els => els.map(e => e.textContent)")
+
+    # records keep coming while the scan runs: the page catches up with the newest one
+    wait_until(newest_is_shown, 30, "the newest log record in the page")
     assert page.get_attribute("#log-panel", "data-mode") in ("stream", "polling")
 
 
@@ -461,3 +464,34 @@ def test_package_data_ships_every_dashboard_asset():
     assert on_disk == set(ASSETS)
     for name in ASSETS:
         assert any(fnmatch.fnmatch(f"dashboard/{name}", g) for g in globs), name
+
+
+@pytest.mark.parametrize("stopped, finished, reducer_finished, state", [
+    (False, False, False, "running"),
+    (True, False, False, "stopping"),
+    (False, True, False, "reducing"),
+    (True, True, False, "reducing"),
+    (False, True, True, "finished"),
+    (True, True, True, "stopped"),
+])
+def test_scan_state_names_what_the_scan_waits_for(stopped, finished, reducer_finished, state):
+    from dranspose.coordination import Progress, ScanInfo
+    from dranspose.services.dashboard import _state
+
+    scan = ScanInfo(scan_id="s", streams=[], workers=[], n_events=3, stopped=stopped)
+    progress = Progress(scan_id="s", total=3, finished=finished, reducer_finished=reducer_finished)
+    assert _state(scan, progress) == state
+
+
+def test_rate_meter_uses_the_recent_window_and_starts_over_per_scan():
+    from dranspose.services.dashboard import RATE_WINDOW_SECONDS, RateMeter
+
+    meter = RateMeter()
+    assert meter.rate("a", 0, 100.0) is None  # one sample: no rate yet
+    assert meter.rate("a", 10, 100.2) is None  # too short a span to tell
+    assert meter.rate("a", 50, 102.0) == pytest.approx(25.0)
+    # samples older than the window drop out: the rate follows the recent pace
+    later = 102.0 + RATE_WINDOW_SECONDS + 1.0
+    meter.rate("a", 200, later - 1.0)
+    assert meter.rate("a", 210, later) == pytest.approx(10.0)
+    assert meter.rate("b", 5, later + 1.0) is None  # a new scan starts without samples

@@ -188,11 +188,16 @@ def browser_context() -> Iterator[Any]:
 
 @pytest.fixture
 def open_page(browser_context, system) -> Iterator[Any]:
-    """``open_page(token=...)`` opens the dashboard in a new tab (own sessionStorage)."""
+    """``open_page(token=...)`` opens the dashboard in a new tab (own sessionStorage).
+
+    An uncaught JavaScript error in any of the test's pages fails the test.
+    """
     pages = []
+    script_errors: list[str] = []
 
     def opener(token: Optional[str] = None) -> Any:
         page = browser_context.new_page()
+        page.on("pageerror", lambda exc: script_errors.append(str(exc)))
         pages.append(page)
         page.goto(system.api + "/")
         page.wait_for_selector("#connection.ok")
@@ -204,6 +209,7 @@ def open_page(browser_context, system) -> Iterator[Any]:
     yield opener
     for page in pages:
         page.close()
+    assert script_errors == [], "the page raised JavaScript errors"
 
 
 def parameter_row(page: Any, name: str) -> Any:

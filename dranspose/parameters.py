@@ -186,6 +186,15 @@ class ParameterDescription(BaseModel):
 
     parameter: ParameterType = Field(discriminator="dtype")
 
+    @classmethod
+    def from_published(cls, item: Mapping[str, Any]) -> "ParameterType":
+        """The declaration a component published as JSON (``model_dump(mode="json")``).
+
+        Read as JSON, not as Python objects: a binary default travels as a JSON string, which
+        the strict ``bytes`` field accepts only from JSON input.
+        """
+        return cls.model_validate_json(json.dumps({"parameter": dict(item)})).parameter
+
 
 def describe(classes: Iterable[Any]) -> dict[ParameterName, ParameterType]:
     """Collect the declarations of payload classes; conflicting declarations are an error."""

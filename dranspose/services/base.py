@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import Any, Callable, Optional
 
 from dranspose import __version__
@@ -50,10 +51,14 @@ class Component:
     def stats_snapshot(self) -> ComponentStats:
         return self.stats.snapshot(self.info.scan_id, self.log_shipper.dropped)
 
+    async def _register(self) -> None:
+        self.info.last_seen = time.time()  # what the dashboard shows as "last seen"
+        await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+
     async def _heartbeat(self) -> None:
         while not self._stopping.is_set():
             try:
-                await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+                await self._register()
                 await self.store.set_stats(self.stats_snapshot(), STATS_TTL_SECONDS)
             except Exception as exc:  # Redis away: keep trying, the entry simply expires
                 logger.warning("%s %s: heartbeat failed: %s", self.info.kind.value,
@@ -69,7 +74,7 @@ class Component:
         self.log_shipper.install()
         try:
             await self.store.wait_until_reachable()
-            await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+            await self._register()
             beat = asyncio.create_task(self._heartbeat())
             try:
                 await self.main()
@@ -125,8 +130,7 @@ class LiveParameters:
             for item in items:
                 name = ParameterName(item["name"])
                 if name not in self.descriptions:
-                    self.descriptions[name] = ParameterDescription.model_validate(
-                        {"parameter": item}).parameter
+                    self.descriptions[name] = ParameterDescription.from_published(item)
         self.version = -1
         await self.refresh()
 

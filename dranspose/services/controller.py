@@ -36,6 +36,7 @@ from dranspose.protocol import EventNumber, WorkerName
 from dranspose.services.base import REGISTRY_TTL_SECONDS, Component
 from dranspose.services.logs_api import logs_router
 from dranspose.services.metrics import observability_router
+from dranspose.services.dashboard import dashboard_router
 from dranspose.store import Store
 from dranspose.triggermap import (
     Assigner,
@@ -303,6 +304,7 @@ class Controller(Component):
                 pass
 
         app = FastAPI(title="dranspose controller", version="1", lifespan=lifespan)
+        app.include_router(dashboard_router(controller))  # the web page at / and /api/v1/scan
 
         @app.post("/api/v1/sequence")
         async def set_sequence(request: Request) -> dict[str, Any]:
@@ -377,7 +379,8 @@ class Controller(Component):
             out = []
             for name, desc in declared.items():
                 out.append({**desc, "data": raw.get(name, b"").decode("utf8", "backslashreplace")
-                            if name in raw else None})
+                            if name in raw else None,
+                            "size": len(raw[name]) if name in raw else None})  # exact bytes
             return out
 
         @app.get("/api/v1/parameter/{name}")
@@ -387,7 +390,7 @@ class Controller(Component):
             if name in raw:
                 return Response(raw[name], media_type="application/octet-stream")
             if name in declared:
-                desc = ParameterDescription.model_validate({"parameter": declared[name]}).parameter
+                desc = ParameterDescription.from_published(declared[name])
                 return Response(desc.to_bytes(desc.default), media_type="application/octet-stream")
             raise HTTPException(404, f"unknown parameter {name!r}")
 
@@ -398,7 +401,7 @@ class Controller(Component):
             if name not in declared:
                 known = ", ".join(sorted(declared)) or "none"
                 raise HTTPException(404, f"unknown parameter {name!r} (declared: {known})")
-            desc = ParameterDescription.model_validate({"parameter": declared[name]}).parameter
+            desc = ParameterDescription.from_published(declared[name])
             try:
                 value = desc.from_bytes(body)
             except ParameterError as exc:

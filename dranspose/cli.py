@@ -472,7 +472,8 @@ def _run_reducer(args: argparse.Namespace) -> int:
                                   http_port=args.port, http_host=args.host))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, without parsing anything (the docs render its help from it)."""
     parser = argparse.ArgumentParser(
         prog="dranspose", description="Distributed streaming map-reduce for detector streams."
     )
@@ -484,7 +485,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_services(sub)
     _add_up(sub)
     _add_capture_tools(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     _configure_logging()
     from dranspose.capture import CaptureError
     from dranspose.parameters import ParameterError

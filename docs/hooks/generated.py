@@ -83,23 +83,26 @@ OPENAPI: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
-def schema_type(schema: dict[str, Any]) -> str:
-    """A short human spelling of a JSON schema: ``array of object``, ``string | null``."""
+def schema_type(schema: dict[str, Any], anchors: str = "") -> str:
+    """A short human spelling of a JSON schema: ``array of object``, ``string | null``.
+
+    A reference links to the schema's section, whose anchor is ``{anchors}schema-{name}``.
+    """
     if not schema:
         return "any"
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
-        return f"[{name}](#schema-{name.lower()})"
+        return f"[{name}](#{anchors}schema-{name.lower()})"
     for combiner in ("anyOf", "oneOf"):
         if combiner in schema:
-            return " | ".join(schema_type(s) for s in schema[combiner])
+            return " | ".join(schema_type(s, anchors) for s in schema[combiner])
     kind = schema.get("type", "any")
     if isinstance(kind, list):
         return " | ".join(kind)
     if kind == "array":
-        return f"array of {schema_type(schema.get('items', {}))}"
+        return f"array of {schema_type(schema.get('items', {}), anchors)}"
     if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
-        return f"object of {schema_type(schema['additionalProperties'])}"
+        return f"object of {schema_type(schema['additionalProperties'], anchors)}"
     return str(kind)
 
 
@@ -107,7 +110,7 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _operation(method: str, path: str, op: dict[str, Any]) -> list[str]:
+def _operation(method: str, path: str, op: dict[str, Any], anchors: str) -> list[str]:
     lines = [f"### `{method.upper()} {path}`", ""]
     lines += [f"**{op.get('summary', '')}**", ""]
     if op.get("description"):
@@ -116,17 +119,18 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> list[str]:
     if params:
         lines += ["| parameter | in | type | required | description |", "|---|---|---|---|---|"]
         for p in params:
-            lines.append(f"| `{p['name']}` | {p['in']} | {schema_type(p.get('schema', {}))} | "
+            lines.append(f"| `{p['name']}` | {p['in']} | {schema_type(p.get('schema', {}), anchors)} | "
                          f"{'yes' if p.get('required') else 'no'} | "
                          f"{_cell(p.get('description', ''))} |")
         lines.append("")
     body = op.get("requestBody")
     if body:
         for media, content in body.get("content", {}).items():
-            lines += [f"Request body (`{media}`): {schema_type(content.get('schema', {}))}", ""]
+            lines += [f"Request body (`{media}`): "
+                      f"{schema_type(content.get('schema', {}), anchors)}", ""]
     lines += ["| status | meaning | body |", "|---|---|---|"]
     for status, response in op.get("responses", {}).items():
-        bodies = [f"`{media}` {schema_type(content.get('schema', {}))}"
+        bodies = [f"`{media}` {schema_type(content.get('schema', {}), anchors)}"
                   for media, content in response.get("content", {}).items()]
         lines.append(f"| {status} | {_cell(response.get('description', ''))} | "
                      f"{', '.join(bodies) or '-'} |")
@@ -134,8 +138,8 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _schema_section(name: str, schema: dict[str, Any]) -> list[str]:
-    lines = [f"#### {name} {{ #schema-{name.lower()} }}", ""]
+def _schema_section(name: str, schema: dict[str, Any], anchors: str) -> list[str]:
+    lines = [f"#### {name} {{ #{anchors}schema-{name.lower()} }}", ""]
     if schema.get("description"):
         lines += [schema["description"].strip(), ""]
     props = schema.get("properties", {})
@@ -143,14 +147,17 @@ def _schema_section(name: str, schema: dict[str, Any]) -> list[str]:
         required = set(schema.get("required", []))
         lines += ["| field | type | required |", "|---|---|---|"]
         for field, sub in props.items():
-            lines.append(f"| `{field}` | {schema_type(sub)} | "
+            lines.append(f"| `{field}` | {schema_type(sub, anchors)} | "
                          f"{'yes' if field in required else 'no'} |")
         lines.append("")
     return lines
 
 
-def openapi_markdown(schema: dict[str, Any], api_prefix: str = "/api/") -> str:
-    """Every operation of an OpenAPI document, the ``/api/`` ones first, then the others."""
+def openapi_markdown(schema: dict[str, Any], anchors: str = "", api_prefix: str = "/api/") -> str:
+    """Every operation of an OpenAPI document, the ``/api/`` ones first, then the others.
+
+    ``anchors`` prefixes the schema sections' anchors, so two documents fit on one page.
+    """
     info = schema.get("info", {})
     lines = [f"OpenAPI {schema.get('openapi', '')}: *{info.get('title', '')}*, "
              f"version {info.get('version', '')}.", ""]
@@ -164,12 +171,12 @@ def openapi_markdown(schema: dict[str, Any], api_prefix: str = "/api/") -> str:
             lines += [f"**{intro}**", ""]
         for path in group:
             for method, op in paths[path].items():
-                lines += _operation(method, path, op)
+                lines += _operation(method, path, op, anchors)
     schemas = schema.get("components", {}).get("schemas", {})
     if schemas:
         lines += ["### Schemas", ""]
         for name, sub in schemas.items():
-            lines += _schema_section(name, sub)
+            lines += _schema_section(name, sub, anchors)
     return "\n".join(lines)
 
 
@@ -198,7 +205,7 @@ def render(name: str, arg: str | None) -> str:
     if name == "cli" and arg is None:
         return cli_markdown()
     if name == "openapi" and arg in OPENAPI:
-        return openapi_markdown(OPENAPI[arg]())
+        return openapi_markdown(OPENAPI[arg](), anchors=f"{arg}-")
     if name == "protocols" and arg is None:
         return protocols_markdown()
     if name == "trigger-map-schema" and arg is None:

@@ -158,6 +158,8 @@ class Follower:
                     "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                                os.environ.get("PYTHONPATH")]))}
         self.env.pop("LOG_LEVEL", None)
+        assert shutil.which("dranspose", path=path), (
+            f"the dranspose command is not on PATH ({path}): install with pip install -e .")
         self.up: Optional[subprocess.Popen[bytes]] = None
         self.up_log_path = root / "up.log"
 

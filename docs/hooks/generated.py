@@ -8,6 +8,9 @@ A page asks for a generated section with an HTML comment on a line of its own::
     <!-- generated: protocols -->            the ingesters' protocol registry
     <!-- generated: trigger-map-schema -->   JSON schema of a trigger map (SequenceRequest)
 
+Docstrings rendered by mkdocstrings keep their Sphinx roles as text; ``on_page_content`` turns
+``:class:`X``` into plain code.
+
 On GitHub the comments are invisible and the page's text says where to look instead. An unknown
 name fails the build. The OpenAPI documents are also written to the site as
 ``controller-openapi.json`` and ``reducer-openapi.json``.
@@ -221,6 +224,19 @@ def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
             raise ValueError(f"{page.file.src_uri}: {exc}") from None
 
     return MARKER.sub(replace, markdown)
+
+
+SPHINX_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):<code>(~?)([\w.]+)</code>")
+
+
+def on_page_content(html: str, **kwargs: Any) -> str:
+    """Docstrings use Sphinx roles (``:class:`X```), which Markdown leaves as text: drop the role.
+
+    ``~a.b.C`` shows as ``C``, as Sphinx would.
+    """
+    return SPHINX_ROLE.sub(
+        lambda m: f"<code>{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}</code>",
+        html)
 
 
 def on_files(files: Any, config: Any, **kwargs: Any) -> Any:

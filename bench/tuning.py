@@ -7,6 +7,10 @@ Starts a private Redis, the controller, one ingester, two workers and the reduce
 * results of 8 bytes or of 80 kB;
 * the simple trigger map (every event its own constraint) or runs of 16 events per constraint.
 
+Settings are measured in rounds (every setting once per round), so a change of machine load
+affects all of them alike; the table gives the median and the range over the rounds. Used in
+docs/howto-high-rates.md.
+
     python bench/tuning.py [--events 20000] [--repeats 3]
 """
 
@@ -136,21 +140,29 @@ def main() -> None:
         ("result 1 in 100, 80 kB", "runs of 16", 100, 80_000),
     ]
     pipeline = Pipeline()
+    rates: dict[int, list[float]] = {i: [] for i in range(len(settings))}
     try:
-        print(f"{args.events} events of {FRAME_BYTES} B, 2 workers, median of {args.repeats}")
-        print(f"{'worker returns':<28} {'trigger map':<12} {'events/s':>9}")
-        for label, kind, every, size in settings:
-            pipeline.set("every", every)
-            pipeline.set("result_bytes", size)
-            time.sleep(1.0)  # parameters reach every component within a second
-            if kind == "simple":
-                request = TriggerMap.simple(["bench"], args.events).request.model_dump(mode="json")
-            else:
-                request = runs_map("bench", args.events, 16)
-            rates = [pipeline.scan(request, args.events) for _ in range(args.repeats)]
-            print(f"{label:<28} {kind:<12} {statistics.median(rates):>9,.0f}", flush=True)
+        # rounds over all settings, so a change of machine load affects every setting alike
+        for _ in range(args.repeats):
+            for index, (_, kind, every, size) in enumerate(settings):
+                pipeline.set("every", every)
+                pipeline.set("result_bytes", size)
+                time.sleep(1.0)  # parameters reach every component within a second
+                if kind == "simple":
+                    request = TriggerMap.simple(["bench"], args.events).request.model_dump(
+                        mode="json")
+                else:
+                    request = runs_map("bench", args.events, 16)
+                rates[index].append(pipeline.scan(request, args.events))
     finally:
         pipeline.close()
+    print(f"{args.events} events of {FRAME_BYTES} B, 2 workers, {args.repeats} rounds; "
+          f"load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"{'worker returns':<28} {'trigger map':<12} {'median ev/s':>11} {'min':>7} {'max':>7}")
+    for index, (label, kind, _, _) in enumerate(settings):
+        values = rates[index]
+        print(f"{label:<28} {kind:<12} {statistics.median(values):>11,.0f} "
+              f"{min(values):>7,.0f} {max(values):>7,.0f}")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ class TestReducer:
             self.last_value = intensity
             reduced = self.publish["reduced"]
             if len(reduced) <= result.event_number:
-                reduced.extend([None] * (1 + result.event_number - len(reduced)))
+                # NaN, not None, for events without a value yet: the list stays a float array
+                # for h5pyd and silx, and the JSON API still shows them as null
+                reduced.extend([float("nan")] * (1 + result.event_number - len(reduced)))
             reduced[result.event_number] = intensity
             if self._dset is not None:
                 oldsize = self._dset.shape[0]

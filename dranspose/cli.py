@@ -10,6 +10,9 @@ from typing import Optional, Sequence
 
 from dranspose import __version__
 
+STOP_GRACE_SECONDS = 3.0
+"""After Ctrl-C, a service's components get this long to stop by themselves before cancellation."""
+
 logger = logging.getLogger("dranspose.cli")
 
 
@@ -388,10 +391,29 @@ def _serve(*component_factories) -> int:  # type: ignore[no-untyped-def]
     async def main() -> None:
         components = [factory() for factory in component_factories]
         loop = asyncio.get_running_loop()
+        running = asyncio.gather(*(c.run() for c in components))
+        signals = 0
+
+        def on_signal() -> None:
+            # The first signal asks every component to stop; one in the middle of a scan may be
+            # waiting for frames that never come, so after a grace period (or at a second
+            # signal) its tasks are cancelled, which still runs their cleanup (unregistering).
+            nonlocal signals
+            signals += 1
+            for component in components:
+                component.stop()
+            if signals == 1:
+                loop.call_later(STOP_GRACE_SECONDS, running.cancel)
+            else:
+                running.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: [c.stop() for c in components])
+            loop.add_signal_handler(sig, on_signal)
         try:
-            await asyncio.gather(*(c.run() for c in components))
+            await running
+        except asyncio.CancelledError:
+            if not signals:
+                raise
         finally:
             for component in components:
                 await component.store.close()

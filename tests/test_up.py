@@ -63,6 +63,37 @@ def test_up_runs_the_tutorial_pipeline_and_stops_cleanly(payload_dir):
         ctx.term()
 
 
+def test_ctrl_c_during_a_scan_waiting_for_data_stops_everything_promptly(payload_dir):
+    """Workers in a scan whose detector never sends must not hold Ctrl-C up."""
+    api, results, upstream = free_port(), free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dranspose", "up", "-w", "src.worker:TestWorker",
+         "-r", "src.reducer:TestReducer", "--workers", "2",
+         "-i", f"xrd=tcp://127.0.0.1:{upstream}", "--controller-port", str(api),
+         "--reducer-port", str(results)],
+        cwd=payload_dir, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+        wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
+        request = TriggerMap.simple(["xrd"], 1000).request.model_dump(mode="json")
+        assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
+        wait_until(lambda: all(c["state"] == "scanning" for c in client.get("/api/v1/config").json()
+                               if c["kind"] == "worker"), 30, "workers joining the scan")
+        pids = [c["pid"] for c in client.get("/api/v1/config").json()]
+        assert len(pids) == 5 and all(pids)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=9)  # less than one grace period per child
+        assert proc.returncode == 0, stderr
+        assert "killed" not in stderr, stderr
+        alive = [pid for pid in pids if os.path.exists(f"/proc/{pid}")
+                 and "zombie" not in open(f"/proc/{pid}/status").read()]
+        assert alive == [], "components outlived `dranspose up`"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def test_up_reports_every_config_mistake(tmp_path):
     bad = tmp_path / "pipeline.yaml"
     bad.write_text("workers:\n  class: src.worker:W\n  count: 0\n"

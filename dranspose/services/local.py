@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dranspose.local_redis import PrivateRedis
 
+STOP_GRACE_SECONDS = 10.0
+"""After Ctrl-C, how long all children together get to exit before they are killed."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -182,10 +185,14 @@ def run_pipeline(config: PipelineConfig, ready_file: Optional[str] = None) -> in
         for _, child in reversed(children):
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
-        for _, child in reversed(children):
+        # one deadline for all: the children stop in parallel, not one grace period each
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for label, child in reversed(children):
             try:
-                child.wait(10)
+                child.wait(max(deadline - time.monotonic(), 0.0))
             except subprocess.TimeoutExpired:
+                print(f"dranspose up: {label} did not stop within {STOP_GRACE_SECONDS:.0f} s; "
+                      "killed", file=sys.stderr)
                 child.kill()
                 child.wait(5)
         if redis_server is not None:

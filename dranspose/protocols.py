@@ -97,11 +97,13 @@ class ByteSplitter:
 @dataclass(frozen=True)
 class TcpFraming:
     """A protocol read as a TCP client: what to send after connecting, how to check the
-    server's one-line reply, and how to cut the byte stream that follows into messages."""
+    server's one-line reply (``reply`` is what a server playing a capture back answers), and
+    how to cut the byte stream that follows into messages."""
 
     request: bytes
     check_reply: Callable[[bytes], None]  # raises ParseError (a ValueError) when refused
     make_splitter: Callable[[], ByteSplitter]
+    reply: bytes = b"OK\n"
 
 
 @dataclass(frozen=True)

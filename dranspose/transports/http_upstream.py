@@ -57,7 +57,9 @@ class HttpUpstream(Upstream):
         self.framing = protocol.http
         self.room_timeout = room_timeout
         host, port = host_port(url, "http", "listen address")
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto given explicitly: asyncio turns Nagle off only for sockets that say they are TCP,
+        # and without that every response waits ~40 ms for the client's delayed ACK
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.listener.bind((host or "0.0.0.0", port))

@@ -112,6 +112,8 @@ class Upstream:
                 missing = self.watch.see(kind, frames)
                 if missing:
                     self._count_missing(missing)
+                if kind is Kind.END:
+                    self._log_gaps("since the last report, up to the series end")
             self._queue((kind, frames))
 
     def _queue(self, item: Message) -> None:
@@ -144,19 +146,26 @@ class Upstream:
         state.dropped += missing
         state.gaps += 1
         earlier_missing, earlier_gaps = self._unlogged
-        now = time.monotonic()
-        if now - self._gap_logged_at < _GAP_LOG_SECONDS:
-            self._unlogged = (earlier_missing + missing, earlier_gaps + 1)
+        self._unlogged = (earlier_missing + missing, earlier_gaps + 1)
+        if time.monotonic() - self._gap_logged_at >= _GAP_LOG_SECONDS:
+            expected = self.watch.expected if self.watch is not None else None
+            self._log_gaps(f"before message number {expected - 1}" if expected is not None
+                           else "")
+
+    def _log_gaps(self, where: str) -> None:
+        """Log the gaps not logged yet (one line, however many there were)."""
+        missing, gaps = self._unlogged
+        if not gaps:
             return
-        self._gap_logged_at = now
+        self._gap_logged_at = time.monotonic()
         self._unlogged = (0, 0)
-        expected = self.watch.expected if self.watch is not None else None
-        since = (f" (and {earlier_missing} more in {earlier_gaps} gaps since the last report)"
-                 if earlier_gaps else "")
+        what = f"{missing} message{'s' if missing != 1 else ''}"
+        if gaps > 1:
+            what += f" in {gaps} gaps"
         logger.warning(
-            "stream %s: %d messages missing before message number %s%s; they were lost before "
-            "reaching the ingester (publisher high-water mark, network or reconnect)",
-            self.name, missing, (expected - 1) if expected is not None else "?", since)
+            "stream %s: %s missing %s (by the protocol's message counter); lost before reaching "
+            "the ingester (publisher high-water mark, network or reconnect); %d missing in all",
+            self.name, what, where, self.state.missing)
 
     def _connected(self, how: str) -> None:
         self.state.connected = True

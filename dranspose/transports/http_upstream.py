@@ -91,8 +91,8 @@ class HttpUpstream(Upstream):
             if self._task.done() or asyncio.get_running_loop().time() > deadline:
                 raise OSError(f"the HTTP server on {self.address} did not start")
             await asyncio.sleep(0.01)
-        self._connected(f"listening for {self.protocol.name} posts on {self.address}"
-                        f"{prefix_hint(self.framing.prefix, self.framing.endpoints)}")
+        self._connected(f"listening for {self.protocol.name} posts on {self.address} "
+                        f"({self._paths()})")
 
     async def close(self) -> None:
         if self._server is not None and self._task is not None:
@@ -108,7 +108,7 @@ class HttpUpstream(Upstream):
         if endpoint not in self.framing.endpoints:
             return JSONResponse(
                 {"detail": f"no endpoint {request.url.path}; this {self.protocol.name} ingester "
-                           f"takes POST {prefix_hint(self.framing.prefix, self.framing.endpoints)}"},
+                           f"takes POST to {self._paths()}"},
                 status_code=404)
         body = await request.body()
         try:
@@ -142,6 +142,5 @@ class HttpUpstream(Upstream):
         }
         return JSONResponse(body)
 
-
-def prefix_hint(prefix: str, endpoints: tuple[str, ...]) -> str:
-    return " (" + ", ".join(prefix + e for e in endpoints) + ")"
+    def _paths(self) -> str:
+        return ", ".join(self.framing.prefix + e for e in self.framing.endpoints)

@@ -239,7 +239,10 @@ class HttpPostSender(Sender):
     def send(self, frames: list[bytes], last: bool, check_stop: StopCheck) -> float:
         if len(frames) != 1:
             raise SenderError(f"an HTTP message is one frame, this one has {len(frames)}")
-        endpoint, body = self.framing.to_post(bytes(frames[0]))
+        try:
+            endpoint, body = self.framing.to_post(bytes(frames[0]))
+        except ValueError as exc:
+            raise SenderError(f"cannot post this message: {exc}") from exc
         path = self.framing.prefix + endpoint
         waiting_since: Optional[float] = None
         while True:

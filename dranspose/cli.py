@@ -322,8 +322,14 @@ def _add_capture_tools(sub: argparse._SubParsersAction) -> None:
 def _run_protocols(args: argparse.Namespace) -> int:
     from dranspose.protocols import PROTOCOLS
 
+    print(f"{'NAME':<14} {'READ':<5} {'TYPE':<13} {'COUNTER':<19} DESCRIPTION")
     for proto in sorted(PROTOCOLS.values(), key=lambda p: p.name):
-        print(f"{proto.name:<14} {proto.socket:<5} typ={proto.typ:<12} {proto.description}")
+        counter = proto.sequence.name if proto.sequence is not None else "-"
+        print(f"{proto.name:<14} {proto.socket:<5} {proto.typ:<13} {counter:<19} "
+              f"{proto.description}")
+    print("\nREAD: the ingester's transport (pull/sub: ZMQ socket, tcp: client, http: server). "
+          "COUNTER: the message\ncounter a SUB ingester checks to count messages lost "
+          "upstream ('dranspose ingester --sub').")
     return 0
 
 

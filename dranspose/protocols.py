@@ -130,6 +130,8 @@ class Sequence:
 
     number: Callable[[Frames], Optional[int]]
     first: Optional[int] = None
+    name: str = ""
+    """What the counter is, for people (``"message_id"``, ``"frame of images"``)."""
 
 
 class SequenceWatch:
@@ -269,15 +271,15 @@ PROTOCOLS: dict[str, Protocol] = {
     for p in [
         Protocol("stins", "STINS", "pull", json_htype_classifier("header", "series_end"),
                  description="STINS/stream1 area detectors: header, images, series_end",
-                 sequence=Sequence(json_counter("msg_number"), first=0)),
+                 sequence=Sequence(json_counter("msg_number"), first=0, name="msg_number")),
         Protocol("pcap", "PCAP", "sub",
                  json_htype_classifier("series-start", "series-end", key="message_type"),
                  description="PandA position capture over ZMQ: series-start, data, series-end",
-                 sequence=Sequence(json_counter("message_id"), first=1)),
+                 sequence=Sequence(json_counter("message_id"), first=1, name="message_id")),
         Protocol("albaem", "albaem", "sub",
                  json_htype_classifier("series-start", "series-end", key="message_type"),
                  description="AlbaEM electrometer: series-start, data, series-end",
-                 sequence=Sequence(json_counter("message_id"), first=1)),
+                 sequence=Sequence(json_counter("message_id"), first=1, name="message_id")),
         Protocol("contrast", "contrast", "sub", _classify_contrast,
                  description="Contrast scan controller: pickled started/running/finished, "
                  "heartbeats skipped"),
@@ -285,23 +287,24 @@ PROTOCOLS: dict[str, Protocol] = {
                  make_framer=_xspress_framer,
                  description="Xspress3 fluorescence: header, image+spectra+meta (single-frame "
                  "streams regrouped), series_end",
-                 sequence=Sequence(json_counter("frame", kinds=("image",)), first=0)),
+                 sequence=Sequence(json_counter("frame", kinds=("image",)), first=0,
+                                  name="frame of images")),
         Protocol("lecroy", "lecroy", "sub", _classify_lecroy,
                  description="LeCroy oscilloscope: prepare, sequence start/traces/end, stop",
-                 sequence=Sequence(json_counter("frame", kinds=("traces",)), first=0)),
+                 sequence=Sequence(json_counter("frame", kinds=("traces",)), first=0,
+                                  name="frame of traces")),
         Protocol("eiger_legacy", "EIGER_LEGACY", "pull",
                  json_htype_classifier("dheader-1.0", "dseries_end-1.0"),
                  description="Dectris Eiger stream v1: dheader, dimage (+bslz4), dseries_end",
-                 sequence=Sequence(json_counter("frame", kinds=("dimage-1.0",)), first=0)),
+                 sequence=Sequence(json_counter("frame", kinds=("dimage-1.0",)), first=0,
+                                  name="frame of dimage")),
         Protocol("positioncap", "PCAP_RAW", "tcp", _classify_positioncap,
                  tcp=_positioncap_tcp(),
                  description="PandA position capture over TCP (data port 8889): header block, "
                  "sample lines, END"),
         Protocol("sardana", "sardana", "http", _sardana_classifier(),
                  http=_sardana_http(),
-                 description="Sardana HTTP recorder posts: data_desc, record_data, record_end",
-                 sequence=Sequence(json_counter("point_nb", kind_key="type",
-                                                kinds=("RecordData",)), first=0)),
+                 description="Sardana HTTP recorder posts: data_desc, record_data, record_end"),
         Protocol("raw", "raw", "pull", _everything_is_an_event,
                  description="no series structure: every message is an event from the scan start"),
     ]

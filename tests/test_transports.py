@@ -171,8 +171,22 @@ def test_sub_drops_and_counts_what_arrives_while_the_backlog_is_full(caplog):
 def test_contrast_has_no_counter_so_only_overflow_can_be_counted():
     assert get_protocol("contrast").sequence is None
     assert all(get_protocol(p).sequence is not None
-               for p in ("pcap", "albaem", "xspress", "lecroy", "stins", "eiger_legacy",
-                         "sardana"))
+               for p in ("pcap", "albaem", "xspress", "lecroy", "stins", "eiger_legacy"))
+
+
+@pytest.mark.parametrize("protocol, message, number", [
+    ("stins", [b'{"htype": "image", "frame": 4, "msg_number": 5}', b"pixels"], 5),
+    ("xspress", [b'{"htype": "image", "frame": 4}', b"spectra", b"meta"], 4),
+    ("xspress", [b'{"htype": "header", "frame": 9}'], None),  # only images are counted
+    ("lecroy", [b'{"htype": "traces", "ch": 2, "frame": 3}', b"w", b"t"], 3),
+    ("lecroy", [b'{"htype": "msg", "what": 2, "frame": 4}'], None),
+    ("eiger_legacy", [b'{"htype": "dimage-1.0", "frame": 7, "series": 6}', b"{}", b"x"], 7),
+    ("pcap", [b'{"message_id": 12, "message_type": "data"}'], 12),
+    ("albaem", [b'{"message_type": "data", "message_id": "12"}'], None),  # not an integer
+    ("albaem", [b"\x80\x04not json"], None),
+])
+def test_message_counters_are_read_from_the_json_header(protocol, message, number):
+    assert get_protocol(protocol).sequence.number(message) == number
 
 
 # --- ZMQ PULL ------------------------------------------------------------------------------------
@@ -538,3 +552,23 @@ def test_http_listen_address_in_use_is_a_clear_error():
             await upstream.close()
 
     run(scenario)
+
+
+def test_sequence_watch_counts_skipped_numbers_but_not_a_counter_going_back():
+    from dranspose.protocols import SequenceWatch
+
+    watch = SequenceWatch(get_protocol("pcap").sequence)
+    seen = [watch.see(Kind.START, pcap_message(1, "series-start"))]
+    seen += [watch.see(Kind.EVENT, pcap_message(i)) for i in (2, 5, 6, 3, 4, 4, 9)]
+    # 5 after 2: two missing; 3 after 6: the upstream restarted, nothing lost; 4 after 4: a
+    # repeat; 9 after 4: four missing
+    assert seen == [0, 0, 2, 0, 0, 0, 0, 4]
+
+
+def test_sequence_watch_knows_the_first_number_of_a_series():
+    from dranspose.protocols import SequenceWatch
+
+    watch = SequenceWatch(get_protocol("xspress").sequence)
+    assert watch.see(Kind.START, [b'{"htype": "header"}']) == 0
+    # images count from 0: the first two images of the series never arrived
+    assert watch.see(Kind.EVENT, [b'{"htype": "image", "frame": 2}', b"s", b"m"]) == 2

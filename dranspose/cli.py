@@ -349,6 +349,9 @@ def _run_capture(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dranspose capture: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the capture loop took over Ctrl-C: nothing recorded
+        print("dranspose capture: interrupted before recording started", file=sys.stderr)
+        return 130
     print(f"{chr(10) if show else ''}dranspose capture: {summary}", file=sys.stderr)
     return 0
 

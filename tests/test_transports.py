@@ -572,3 +572,28 @@ def test_sequence_watch_knows_the_first_number_of_a_series():
     assert watch.see(Kind.START, [b'{"htype": "header"}']) == 0
     # images count from 0: the first two images of the series never arrived
     assert watch.see(Kind.EVENT, [b'{"htype": "image", "frame": 2}', b"s", b"m"]) == 2
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--protocol", "positioncap", "--sub", "--upstream", "tcp://panda:8889"],
+     "--sub: protocol 'positioncap' is read over TCP, not ZMQ"),
+    (["--protocol", "sardana", "--upstream", "tcp://0.0.0.0:5010"],
+     "error: listen address 'tcp://0.0.0.0:5010': expected http://host:port"),
+    (["--protocol", "positioncap", "--upstream", "tcp://panda"],
+     "error: upstream 'tcp://panda': expected tcp://host:port with a port number"),
+    (["--protocol", "stins", "--upstream", "tcp://det:9999", "--backlog", "0"],
+     "--backlog must be at least 1"),
+])
+def test_ingester_command_refuses_a_transport_it_cannot_use(args, message):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "dranspose", "ingester", "--redis-url", "redis://127.0.0.1:9/0",
+         "--stream", "s", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

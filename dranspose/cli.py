@@ -324,7 +324,7 @@ def _run_protocols(args: argparse.Namespace) -> int:
 
     print(f"{'NAME':<14} {'READ':<5} {'TYPE':<13} {'COUNTER':<19} DESCRIPTION")
     for proto in sorted(PROTOCOLS.values(), key=lambda p: p.name):
-        counter = proto.sequence.name if proto.sequence is not None else "-"
+        counter = proto.counter.name if proto.counter is not None else "-"
         print(f"{proto.name:<14} {proto.socket:<5} {proto.typ:<13} {counter:<19} "
               f"{proto.description}")
     print("\nREAD: the ingester's transport (pull/sub: ZMQ socket, tcp: client, http: server). "

@@ -7,8 +7,8 @@ it, per upstream message, which of those it is (``classify``), which transport t
 frames with, and how to group transport messages into protocol messages when a device splits one
 message over several (``framer``). A protocol spoken over TCP says how to cut the byte stream into
 messages (:class:`TcpFraming`), one posted over HTTP how requests become messages and back
-(:class:`HttpFraming`); one with a message counter says where it is (:class:`Sequence`), so a SUB
-ingester can count the messages it never received. Classification only sniffs headers; decoding
+(:class:`HttpFraming`); one that numbers its messages says where (:class:`MessageCounter`), so
+a SUB ingester can count the messages it never received. Classification only sniffs headers; decoding
 stays with the payload's parser in :mod:`dranspose.middlewares`, and so does every
 protocol-specific piece of framing (the plug-ins here only point to it).
 
@@ -122,7 +122,7 @@ class HttpFraming:
 
 
 @dataclass(frozen=True)
-class Sequence:
+class MessageCounter:
     """Where a protocol numbers its messages: ``number(frames)`` is a message's counter, or
     ``None`` for messages that carry none; consecutive numbered messages of a series count up
     by one, the first numbered one after the series start being ``first`` (``None``: unknown).
@@ -134,7 +134,7 @@ class Sequence:
     """What the counter is, for people (``"message_id"``, ``"frame of images"``)."""
 
 
-class SequenceWatch:
+class CounterWatch:
     """Finds messages missing from a protocol's counter, as a SUB reader sees them arrive.
 
     :meth:`see` returns how many numbers were skipped right before this message (0: none). A
@@ -142,14 +142,14 @@ class SequenceWatch:
     (an upstream restart) is not a loss and only resets it.
     """
 
-    def __init__(self, sequence: Sequence) -> None:
-        self.sequence = sequence
+    def __init__(self, counter: MessageCounter) -> None:
+        self.counter = counter
         self.expected: Optional[int] = None
 
     def see(self, kind: Kind, frames: Frames) -> int:
         if kind is Kind.START:
-            self.expected = self.sequence.first
-        number = self.sequence.number(frames)
+            self.expected = self.counter.first
+        number = self.counter.number(frames)
         if number is None:
             return 0
         missing = 0
@@ -196,7 +196,7 @@ class Protocol:
     classify: Callable[[Frames], Kind]
     make_framer: Callable[[], Framer] = field(default=Framer)
     description: str = ""
-    sequence: Optional[Sequence] = None
+    counter: Optional[MessageCounter] = None
     tcp: Optional[TcpFraming] = None
     http: Optional[HttpFraming] = None
 
@@ -271,15 +271,15 @@ PROTOCOLS: dict[str, Protocol] = {
     for p in [
         Protocol("stins", "STINS", "pull", json_htype_classifier("header", "series_end"),
                  description="STINS/stream1 area detectors: header, images, series_end",
-                 sequence=Sequence(json_counter("msg_number"), first=0, name="msg_number")),
+                 counter=MessageCounter(json_counter("msg_number"), first=0, name="msg_number")),
         Protocol("pcap", "PCAP", "sub",
                  json_htype_classifier("series-start", "series-end", key="message_type"),
                  description="PandA position capture over ZMQ: series-start, data, series-end",
-                 sequence=Sequence(json_counter("message_id"), first=1, name="message_id")),
+                 counter=MessageCounter(json_counter("message_id"), first=1, name="message_id")),
         Protocol("albaem", "albaem", "sub",
                  json_htype_classifier("series-start", "series-end", key="message_type"),
                  description="AlbaEM electrometer: series-start, data, series-end",
-                 sequence=Sequence(json_counter("message_id"), first=1, name="message_id")),
+                 counter=MessageCounter(json_counter("message_id"), first=1, name="message_id")),
         Protocol("contrast", "contrast", "sub", _classify_contrast,
                  description="Contrast scan controller: pickled started/running/finished, "
                  "heartbeats skipped"),
@@ -287,16 +287,16 @@ PROTOCOLS: dict[str, Protocol] = {
                  make_framer=_xspress_framer,
                  description="Xspress3 fluorescence: header, image+spectra+meta (single-frame "
                  "streams regrouped), series_end",
-                 sequence=Sequence(json_counter("frame", kinds=("image",)), first=0,
+                 counter=MessageCounter(json_counter("frame", kinds=("image",)), first=0,
                                   name="frame of images")),
         Protocol("lecroy", "lecroy", "sub", _classify_lecroy,
                  description="LeCroy oscilloscope: prepare, sequence start/traces/end, stop",
-                 sequence=Sequence(json_counter("frame", kinds=("traces",)), first=0,
+                 counter=MessageCounter(json_counter("frame", kinds=("traces",)), first=0,
                                   name="frame of traces")),
         Protocol("eiger_legacy", "EIGER_LEGACY", "pull",
                  json_htype_classifier("dheader-1.0", "dseries_end-1.0"),
                  description="Dectris Eiger stream v1: dheader, dimage (+bslz4), dseries_end",
-                 sequence=Sequence(json_counter("frame", kinds=("dimage-1.0",)), first=0,
+                 counter=MessageCounter(json_counter("frame", kinds=("dimage-1.0",)), first=0,
                                   name="frame of dimage")),
         Protocol("positioncap", "PCAP_RAW", "tcp", _classify_positioncap,
                  tcp=_positioncap_tcp(),

@@ -5,7 +5,6 @@ HTTP ingester upstream."""
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import subprocess
 import sys

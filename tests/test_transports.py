@@ -169,8 +169,8 @@ def test_sub_drops_and_counts_what_arrives_while_the_backlog_is_full(caplog):
 
 
 def test_contrast_has_no_counter_so_only_overflow_can_be_counted():
-    assert get_protocol("contrast").sequence is None
-    assert all(get_protocol(p).sequence is not None
+    assert get_protocol("contrast").counter is None
+    assert all(get_protocol(p).counter is not None
                for p in ("pcap", "albaem", "xspress", "lecroy", "stins", "eiger_legacy"))
 
 
@@ -186,7 +186,7 @@ def test_contrast_has_no_counter_so_only_overflow_can_be_counted():
     ("albaem", [b"\x80\x04not json"], None),
 ])
 def test_message_counters_are_read_from_the_json_header(protocol, message, number):
-    assert get_protocol(protocol).sequence.number(message) == number
+    assert get_protocol(protocol).counter.number(message) == number
 
 
 # --- ZMQ PULL ------------------------------------------------------------------------------------
@@ -555,9 +555,9 @@ def test_http_listen_address_in_use_is_a_clear_error():
 
 
 def test_sequence_watch_counts_skipped_numbers_but_not_a_counter_going_back():
-    from dranspose.protocols import SequenceWatch
+    from dranspose.protocols import CounterWatch
 
-    watch = SequenceWatch(get_protocol("pcap").sequence)
+    watch = CounterWatch(get_protocol("pcap").counter)
     seen = [watch.see(Kind.START, pcap_message(1, "series-start"))]
     seen += [watch.see(Kind.EVENT, pcap_message(i)) for i in (2, 5, 6, 3, 4, 4, 9)]
     # 5 after 2: two missing; 3 after 6: the upstream restarted, nothing lost; 4 after 4: a
@@ -566,9 +566,9 @@ def test_sequence_watch_counts_skipped_numbers_but_not_a_counter_going_back():
 
 
 def test_sequence_watch_knows_the_first_number_of_a_series():
-    from dranspose.protocols import SequenceWatch
+    from dranspose.protocols import CounterWatch
 
-    watch = SequenceWatch(get_protocol("xspress").sequence)
+    watch = CounterWatch(get_protocol("xspress").counter)
     assert watch.see(Kind.START, [b'{"htype": "header"}']) == 0
     # images count from 0: the first two images of the series never arrived
     assert watch.see(Kind.EVENT, [b'{"htype": "image", "frame": 2}', b"s", b"m"]) == 2

@@ -172,7 +172,9 @@ def frame_for_post(endpoint: str, body: bytes) -> Optional[bytes]:
     try:
         record = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ParseError(f"{where}: body is not valid JSON ({exc}); expected a JSON object") from exc
+        raise ParseError(
+            f"{where}: body is not valid JSON ({exc}); expected a JSON object"
+        ) from exc
     if type(record) is not dict:
         raise ParseError(f"{where}: body is a JSON {_json_kind(record)}, expected a JSON object")
     given = record.pop("type", kind)

@@ -597,10 +597,8 @@ class RawCaptureSource(_ZmqSource):
         if subscribers is None:
             subscribers = 1 if self.protocol is not None and kind == "PUB" else 0
         super().__init__(bind, kind, rate, hwm, subscribers=subscribers)
-        if kind == "TCP":
-            TcpServerSender(bind, self.protocol.tcp)  # type: ignore[union-attr,arg-type]
-        elif kind == "HTTP":
-            HttpPostSender(bind, self.protocol.http)  # type: ignore[union-attr,arg-type]
+        if kind in ("TCP", "HTTP"):
+            self._make_sender()  # checks the address now, not when the thread starts
         self.path = os.fspath(path)
         self.stream = stream
         self.kind: Optional[str] = None
@@ -643,10 +641,11 @@ class RawCaptureSource(_ZmqSource):
                 )
 
     def _make_sender(self) -> Sender:
-        if self.sock_type == "TCP":
-            return TcpServerSender(self.bind, self.protocol.tcp)  # type: ignore[union-attr,arg-type]
-        if self.sock_type == "HTTP":
-            return HttpPostSender(self.bind, self.protocol.http)  # type: ignore[union-attr,arg-type]
+        protocol = self.protocol
+        if self.sock_type == "TCP" and protocol is not None and protocol.tcp is not None:
+            return TcpServerSender(self.bind, protocol.tcp)
+        if self.sock_type == "HTTP" and protocol is not None and protocol.http is not None:
+            return HttpPostSender(self.bind, protocol.http)
         return super()._make_sender()
 
     def _release(self) -> None:

@@ -15,7 +15,7 @@ when nobody takes them:
 
 Everything an upstream sees is counted in its :class:`~dranspose.coordination.UpstreamState`,
 which the ingester reports with its heartbeat. A SUB upstream also watches the protocol's
-message counter (:class:`~dranspose.protocols.SequenceWatch`) and counts messages that never
+message counter (:class:`~dranspose.protocols.CounterWatch`) and counts messages that never
 arrived (``missing``).
 """
 
@@ -28,7 +28,7 @@ import time
 from typing import Any, ClassVar, Optional
 
 from dranspose.coordination import UpstreamState
-from dranspose.protocols import Framer, Kind, Protocol, SequenceWatch
+from dranspose.protocols import Framer, Kind, Protocol, CounterWatch
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Upstream:
     """Base of the transports: backlog, counting and logging; subclasses fill the backlog."""
 
     transport: ClassVar[str] = ""
-    watches_sequence: ClassVar[bool] = False
+    watches_counter: ClassVar[bool] = False
     """Whether messages can be lost on the way (only a SUB upstream): then gaps are counted."""
 
     def __init__(self, protocol: Protocol, url: str, *, name: str,
@@ -59,8 +59,8 @@ class Upstream:
         self.backlog: collections.deque[Message] = collections.deque()
         self.backlog_limit = backlog
         self.framer = protocol.make_framer() if regroup else Framer()
-        self.watch = (SequenceWatch(protocol.sequence)
-                      if self.watches_sequence and protocol.sequence is not None else None)
+        self.watch = (CounterWatch(protocol.counter)
+                      if self.watches_counter and protocol.counter is not None else None)
         self._arrived = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()

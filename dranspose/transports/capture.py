@@ -1,7 +1,7 @@
 """``dranspose capture``: record what an upstream sends, as an ingester would read it, to a raw
 capture file.
 
-The upstream is opened exactly as an ingester opens it (:func:`~dranspose.transports.open_upstream`),
+The upstream is opened exactly as an ingester opens it (:func:`dranspose.transports.open_upstream`),
 so every transport works and reconnects the same way, but messages are written as they came,
 not regrouped by the protocol's framer: one item per ZMQ message, per message cut from a TCP
 stream, per accepted HTTP post. A SUB upstream's counters say what was lost while recording.

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from typing import Optional
 
-from dranspose.protocols import Protocol
+from dranspose.protocols import ByteSplitter, Protocol
 from dranspose.transports.address import host_port
 from dranspose.transports.base import DEFAULT_BACKLOG, Upstream
 
@@ -113,7 +113,7 @@ class TcpUpstream(Upstream):
                          failures + 1)
         return None
 
-    async def _read(self, reader: asyncio.StreamReader, splitter) -> str:  # type: ignore[no-untyped-def]
+    async def _read(self, reader: asyncio.StreamReader, splitter: ByteSplitter) -> str:
         """Read until the upstream closes; returns why the connection ended."""
         while True:
             while self.full:

@@ -120,7 +120,7 @@ class ZmqSubUpstream(ZmqUpstream):
 
     transport = "sub"
     sock_type = zmq.SUB
-    watches_sequence = True
+    watches_counter = True
 
     async def start(self) -> None:
         await super().start()

@@ -94,7 +94,8 @@ def test_sub_counts_messages_missing_from_the_protocol_counter(caplog):
             await asyncio.wait_for(pub.recv(), 10)  # the subscription
             for message in pcap_series(ids):
                 await pub.send_multipart(message)
-            return upstream.state, await take(upstream, len(ids))
+            taken = await take(upstream, len(ids))
+            return upstream.state.model_copy(), taken
         finally:
             await upstream.close()
             pub.close()
@@ -127,7 +128,7 @@ def test_sub_series_start_resets_the_counter():
             for message in pcap_series(ids[:3]) + pcap_series(ids[3:]):
                 await pub.send_multipart(message)
             await take(upstream, 6)
-            return upstream.state
+            return upstream.state.model_copy()
         finally:
             await upstream.close()
             pub.close()
@@ -153,7 +154,7 @@ def test_sub_drops_and_counts_what_arrives_while_the_backlog_is_full(caplog):
             for i in range(13, 15):  # room again: accepted
                 await pub.send_multipart(pcap_message(i))
             second = await take(upstream, 2)
-            return upstream.state, first + second
+            return upstream.state.model_copy(), first + second
         finally:
             await upstream.close()
             pub.close()
@@ -219,7 +220,7 @@ def test_pull_reads_only_on_demand_and_never_drops():
             assert upstream.state.received == 0
             taken = await take(upstream, count, timeout=60)
             await sender
-            return upstream.state, taken
+            return upstream.state.model_copy(), taken
         finally:
             await upstream.close()
             push.close()
@@ -252,7 +253,7 @@ def test_zmq_upstream_logs_an_outage_and_reconnects_by_itself(caplog):
                 await until(lambda: upstream.state.disconnects == round_ + 1,
                             what="disconnect seen")
                 assert not upstream.state.connected
-            return upstream.state
+            return upstream.state.model_copy()
         finally:
             await upstream.close()
             ctx.term()
@@ -284,19 +285,24 @@ class PandaDataPort:
         self.reply = reply
         self.requests: list[bytes] = []
         self.connections: asyncio.Queue = asyncio.Queue()
+        self.writers: list[asyncio.StreamWriter] = []
         self.server = None
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
 
     async def _serve(self, reader, writer) -> None:
+        self.writers.append(writer)
         self.requests.append(await reader.readline())
         writer.write(self.reply)
         await writer.drain()
         await self.connections.put(writer)
 
     async def stop(self) -> None:
+        """Stop listening and close every connection (Python >= 3.12 waits for them)."""
         self.server.close()
+        for writer in self.writers:
+            writer.close()
         await self.server.wait_closed()
 
 
@@ -318,8 +324,7 @@ def test_tcp_upstream_retries_until_the_server_is_up_then_splits_the_stream(capl
                 writer.write(SESSION[start:start + 7])
                 await writer.drain()
             taken = await take(upstream, 8)
-            writer.close()
-            return upstream.state, panda.requests, taken
+            return upstream.state.model_copy(), panda.requests, taken
         finally:
             await upstream.close()
             await panda.stop()
@@ -330,9 +335,10 @@ def test_tcp_upstream_retries_until_the_server_is_up_then_splits_the_stream(capl
     assert [frames for _, frames in taken] == [[HEADER], *[[line] for line in LINES], [END]]
     assert [kind for kind, _ in taken] == [Kind.START] + [Kind.EVENT] * 6 + [Kind.END]
     assert state.connected and state.connects == 1 and state.received == 8
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "cannot connect" in warnings[0].getMessage()
-    assert "retrying with back-off up to every 5 s" in warnings[0].getMessage()
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and "cannot connect" in r.getMessage()]
+    assert len(warnings) == 1  # the first failure; the retries are debug lines
+    assert "retrying with back-off up to every 5 s" in warnings[0]
     assert "attempt 2" in caplog.text  # later attempts are debug lines
     assert "connected to TCP upstream" in caplog.text and "failed attempts" in caplog.text
 
@@ -357,8 +363,7 @@ def test_tcp_upstream_reconnects_after_a_lost_connection_and_drops_the_unfinishe
             writer.write(SESSION)
             await writer.drain()
             second = await take(upstream, 8)
-            writer.close()
-            return upstream.state, panda.requests, first, second
+            return upstream.state.model_copy(), panda.requests, first, second
         finally:
             await upstream.close()
             await panda.stop()
@@ -385,7 +390,7 @@ def test_tcp_upstream_reports_a_refused_request_and_keeps_trying():
         try:
             await upstream.start()
             await until(lambda: len(panda.requests) >= 3, what="three attempts")
-            return upstream.state
+            return upstream.state.model_copy()
         finally:
             await upstream.close()
             await panda.stop()
@@ -414,7 +419,7 @@ def test_tcp_upstream_stops_reading_while_the_backlog_is_full():
             held = len(upstream.backlog)
             taken = await take(upstream, 1 + len(lines), timeout=30)
             writer.close()
-            return held, upstream.state, taken
+            return held, upstream.state.model_copy(), taken
         finally:
             await upstream.close()
             await panda.stop()
@@ -465,7 +470,8 @@ def test_http_posts_become_tagged_frames_in_order():
             answers.append(await client.post("/v1/custom_data", content=b'{"note": "hi"}'))
             answers.append(await client.post("/v1/record_end", content=b"{}"))
             assert upstream.state.connected  # listening
-            return upstream.state, answers, await take(upstream, 5)
+            taken = await take(upstream, 5)
+            return upstream.state.model_copy(), answers, taken
         finally:
             await client.aclose()
             await upstream.close()

@@ -58,8 +58,8 @@ class Ingester(Component):
         except BaseException:
             self.ctx.term()
             raise
-        self.state = self.upstream.state
-        self.info.upstream = self.state
+        self.upstream_state = self.upstream.state
+        self.info.upstream = self.upstream_state
         self.outboxes = Outboxes(self.ctx)
         self.carried: Optional[Message] = None
         """A message read during a scan that ended before it could be routed: the next scan's."""
@@ -67,15 +67,15 @@ class Ingester(Component):
 
     @property
     def forwarded(self) -> int:
-        return self.state.forwarded
+        return self.upstream_state.forwarded
 
     @property
     def discarded(self) -> int:
-        return self.state.discarded
+        return self.upstream_state.discarded
 
     @property
     def skipped(self) -> int:
-        return self.state.skipped
+        return self.upstream_state.skipped
 
     async def main(self) -> None:
         done_scans: set[str] = set()
@@ -103,7 +103,7 @@ class Ingester(Component):
 
     def discard(self) -> None:
         """Count a message that arrived before the series start; log the first of a run."""
-        self.state.discarded += 1
+        self.upstream_state.discarded += 1
         if not self._discarding:
             logger.warning("stream %s: message before the series start discarded (the start "
                            "was missed, or this is the rest of an earlier series); discarding "
@@ -186,7 +186,7 @@ class IngestSession:
     async def _forward(self) -> None:
         ing = self.ingester
         upstream = ing.upstream
-        state = ing.state
+        state = ing.upstream_state
         started = False
         last_event = self.scan.n_events - 1
         while not ing.stopping and not self.ended:

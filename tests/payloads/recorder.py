@@ -6,6 +6,9 @@ the decoded STINS packets, the value of parameter ``x``). The reducer keeps ever
 (when set), so a test reads exactly what the reducer received and when ``finish`` ran. Worker
 ``finish`` calls are recorded in the same file. Each payload instance has its own ``instance`` id:
 the runtime makes new instances for every scan.
+
+:class:`ProtocolRecordingWorker` works for every protocol: per event and stream it records the
+stream type, a hash of each frame and a :func:`fingerprint` of what the protocol's parser yields.
 """
 
 from __future__ import annotations

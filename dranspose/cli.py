@@ -79,14 +79,17 @@ _SYNTHETIC_OPTIONS = ("shape", "dtype", "frames", "compression", "filename", "se
 def _add_source(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "source",
-        help="serve a synthetic STINS stream, or replay a capture, on a ZMQ socket",
-        description="Bind a ZMQ PUSH (or PUB) socket and stream like a detector: generated "
-        "STINS series (header, images, series_end), or the messages of a capture file with "
-        "--replay. PUSH waits for a receiver, so a PULL ingester loses nothing. Ctrl-C stops; "
-        "a one-line summary is printed at the end.",
+        help="serve a synthetic STINS stream, or replay a capture, like a detector",
+        description="Stream like a detector: generated STINS series (header, images, "
+        "series_end) on a ZMQ PUSH (or PUB) socket, or the messages of a capture file with "
+        "--replay, over the transport --protocol uses (PUSH, PUB, a TCP server, or an HTTP "
+        "client posting to the ingester). PUSH waits for a receiver, so a PULL ingester loses "
+        "nothing. Ctrl-C stops; a one-line summary is printed at the end.",
     )
     p.add_argument("--bind", required=True, metavar="URL",
-                   help="ZMQ address to bind, e.g. tcp://*:9999")
+                   help="address to bind, e.g. tcp://*:9999 (ZMQ, or the TCP server of a TCP "
+                   "protocol); for an HTTP protocol the ingester's address to post to, e.g. "
+                   "http://ingester-host:5010")
     p.add_argument("--pub", action="store_true",
                    help="PUB socket instead of PUSH (never waits, drops what nobody reads)")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
@@ -94,6 +97,12 @@ def _add_source(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replay", default=None, metavar="FILE",
                    help="send the messages of a raw capture or ingester dump (.cbors, .gz, "
                    ".pkls) instead of generated images")
+    p.add_argument("--protocol", default=None,
+                   help="with --replay: play the capture as this protocol's upstream, over its "
+                   "transport (see 'dranspose protocols'); default a PUSH (or --pub) socket")
+    p.add_argument("--subscribers", type=int, default=None, metavar="N",
+                   help="PUB: wait until N subscribers have subscribed before sending (default "
+                   "1 with --protocol, else 0)")
     p.add_argument("--stream", default=None, metavar="NAME",
                    help="with --replay of an ingester dump: the stream to send (default: first)")
     g = p.add_argument_group("generated images (not with --replay)")
@@ -125,12 +134,19 @@ def _run_source(args: argparse.Namespace) -> int:
     if args.replay is None and args.stream is not None:
         print("dranspose source: --stream needs --replay", file=sys.stderr)
         return 2
-    sock_type = "PUB" if args.pub else "PUSH"
+    if args.replay is None and args.protocol is not None:
+        print("dranspose source: --protocol needs --replay (generated series are STINS)",
+              file=sys.stderr)
+        return 2
+    sock_type = "PUB" if args.pub else None if args.protocol is not None else "PUSH"
     source = None
     try:
         if args.replay is not None:
             source = RawCaptureSource(args.bind, args.replay, sock_type=sock_type,
-                                      rate=args.rate, stream=args.stream)
+                                      rate=args.rate, stream=args.stream,
+                                      protocol=args.protocol, subscribers=args.subscribers)
+        elif args.subscribers is not None and not args.pub:
+            raise ValueError("--subscribers needs --pub")
         else:
             source = StinsSource(
                 args.bind,
@@ -144,6 +160,7 @@ def _run_source(args: argparse.Namespace) -> int:
                 sock_type=sock_type,
                 n_series=args.series if args.series is not None else 1,
                 pause=args.pause if args.pause is not None else 0.0,
+                subscribers=args.subscribers or 0,
             )
         source.run()
     except KeyboardInterrupt:
@@ -199,13 +216,19 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stream", required=True, action="append",
                    help="stream name used in trigger maps (repeatable)")
     p.add_argument("--upstream", required=True, action="append",
-                   help="upstream ZMQ address, e.g. tcp://det:9999 (one per --stream)")
+                   help="upstream address, one per --stream: the detector's ZMQ socket "
+                   "(tcp://det:9999), the TCP server of a TCP protocol (tcp://panda:8889), or "
+                   "for an HTTP protocol the address to listen on (http://0.0.0.0:5010)")
     p.add_argument("--name", default=None,
                    help="component name (default STREAM-ingester; single stream only)")
     p.add_argument("--protocol", default="stins",
                    help="upstream protocol (default stins; see 'dranspose protocols')")
     p.add_argument("--sub", action="store_true",
                    help="upstream is a PUB socket (default: what the protocol uses)")
+    p.add_argument("--backlog", type=int, default=None, metavar="N",
+                   help="messages held for the workers at most (default 1000); a SUB upstream "
+                   "drops and counts what comes while it is full, TCP and HTTP hold the sender "
+                   "back, PULL reads only when it is empty")
     p.add_argument("--dump", default=None, metavar="FILE",
                    help="also write everything forwarded to this .cbors capture (with several "
                    "streams, one file each: FILE-STREAM.cbors)")
@@ -283,11 +306,15 @@ def _run_up(args: argparse.Namespace) -> int:
 
 def _add_capture_tools(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("capture", help="record raw upstream messages to a .cbors file",
-                       description="Record every upstream ZMQ message (its frames) as one CBOR "
+                       description="Record every upstream message (the frames of a ZMQ "
+                       "message, one message cut from a TCP stream, one HTTP post) as one CBOR "
                        "item, e.g. at the beamline, to replay or test ingesters offline later. "
-                       "Ctrl-C stops cleanly.")
-    p.add_argument("--upstream", required=True, help="ZMQ address of the detector/source")
-    p.add_argument("--protocol", default="stins", help="selects PULL or SUB (default stins)")
+                       "The transport is the protocol's, as for an ingester. Ctrl-C stops "
+                       "cleanly.")
+    p.add_argument("--upstream", required=True,
+                   help="address as for 'dranspose ingester' (an HTTP protocol listens on it)")
+    p.add_argument("--protocol", default="stins",
+                   help="selects the transport: PULL, SUB, TCP or HTTP (default stins)")
     p.add_argument("--sub", action="store_true", help="force a SUB socket")
     p.add_argument("-o", "--output", required=True, metavar="FILE.cbors")
     p.add_argument("--count", type=int, default=None, help="stop after this many messages")
@@ -310,17 +337,19 @@ def _add_capture_tools(sub: argparse._SubParsersAction) -> None:
 def _run_protocols(args: argparse.Namespace) -> int:
     from dranspose.protocols import PROTOCOLS
 
+    print(f"{'NAME':<14} {'READ':<5} {'TYPE':<13} {'COUNTER':<19} DESCRIPTION")
     for proto in sorted(PROTOCOLS.values(), key=lambda p: p.name):
-        print(f"{proto.name:<14} {proto.socket:<5} typ={proto.typ:<12} {proto.description}")
+        counter = proto.counter.name if proto.counter is not None else "-"
+        print(f"{proto.name:<14} {proto.socket:<5} {proto.typ:<13} {counter:<19} "
+              f"{proto.description}")
+    print("\nREAD: the ingester's transport (pull/sub: ZMQ socket, tcp: client, http: server). "
+          "COUNTER: the message\ncounter a SUB ingester checks to count messages lost "
+          "upstream ('dranspose ingester --sub').")
     return 0
 
 
 def _run_capture(args: argparse.Namespace) -> int:
-    import time
-
-    import zmq
-
-    from dranspose.capture import RawCaptureWriter
+    from dranspose.transports.capture import capture_upstream
     from dranspose.protocols import get_protocol
 
     try:
@@ -328,33 +357,17 @@ def _run_capture(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"dranspose capture: {exc.args[0]}", file=sys.stderr)
         return 2
-    ctx = zmq.Context()
-    sub_socket = args.sub or protocol.socket == "sub"
-    sock = ctx.socket(zmq.SUB if sub_socket else zmq.PULL)
-    if sub_socket:
-        sock.setsockopt(zmq.SUBSCRIBE, b"")
-    sock.connect(args.upstream)
-    count, size, started = 0, 0, time.monotonic()
     show = not args.no_progress and sys.stderr.isatty()
     try:
-        with RawCaptureWriter(args.output) as out:
-            while args.count is None or count < args.count:
-                if not sock.poll(200):
-                    continue
-                frames = sock.recv_multipart(copy=False)
-                out.write(frames)
-                count += 1
-                size += sum(len(f) for f in frames)
-                if show and count % 100 == 0:
-                    print(f"\rcaptured {count} messages, {size / 1e6:.1f} MB", end="",
-                          file=sys.stderr)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sock.close(linger=0)
-        ctx.term()
-    print(f"{'' if not show else chr(10)}dranspose capture: {count} messages, {size / 1e6:.2f} MB "
-          f"in {time.monotonic() - started:.1f} s -> {args.output}", file=sys.stderr)
+        summary = capture_upstream(protocol, args.upstream, args.output, count=args.count,
+                                   sub=True if args.sub else None, progress=show)
+    except ValueError as exc:
+        print(f"dranspose capture: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before the capture loop took over Ctrl-C: nothing recorded
+        print("dranspose capture: interrupted before recording started", file=sys.stderr)
+        return 130
+    print(f"{chr(10) if show else ''}dranspose capture: {summary}", file=sys.stderr)
     return 0
 
 
@@ -471,9 +484,16 @@ def _run_ingester(args: argparse.Namespace) -> int:
     from dranspose.protocols import get_protocol
 
     try:
-        get_protocol(args.protocol)
+        protocol = get_protocol(args.protocol)
     except KeyError as exc:
         print(f"dranspose ingester: {exc.args[0]}", file=sys.stderr)
+        return 2
+    if args.sub and protocol.socket in ("tcp", "http"):
+        print(f"dranspose ingester: --sub: protocol {protocol.name!r} is read over "
+              f"{protocol.socket.upper()}, not ZMQ", file=sys.stderr)
+        return 2
+    if args.backlog is not None and args.backlog < 1:
+        print("dranspose ingester: --backlog must be at least 1", file=sys.stderr)
         return 2
     if len(args.stream) != len(args.upstream):
         print(f"dranspose ingester: {len(args.stream)} --stream but {len(args.upstream)} "
@@ -489,12 +509,17 @@ def _run_ingester(args: argparse.Namespace) -> int:
         stem, dot, ext = args.dump.partition(".")
         return f"{stem}-{stream}{dot}{ext}"
 
-    return _serve(*[
-        (lambda stream=stream, upstream=upstream: Ingester(
-            Store(args.redis_url, args.prefix), stream, upstream, name=args.name,
-            protocol=args.protocol, dump=dump_for(stream),
-            sock_type=zmq.SUB if args.sub else None))
-        for stream, upstream in zip(args.stream, args.upstream)])
+    backlog = {"backlog": args.backlog} if args.backlog is not None else {}
+    try:
+        return _serve(*[
+            (lambda stream=stream, upstream=upstream: Ingester(
+                Store(args.redis_url, args.prefix), stream, upstream, name=args.name,
+                protocol=args.protocol, dump=dump_for(stream),
+                sock_type=zmq.SUB if args.sub else None, **backlog))
+            for stream, upstream in zip(args.stream, args.upstream)])
+    except ValueError as exc:
+        print(f"dranspose ingester: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run_worker(args: argparse.Namespace) -> int:

@@ -26,6 +26,35 @@ class ComponentKind(str, Enum):
     reducer = "reducer"
 
 
+class UpstreamState(BaseModel):
+    """What an ingester knows about its upstream; part of its registry entry, so it shows in
+    ``GET /api/v1/config`` and is at most one heartbeat old.
+
+    Counts are of protocol messages since the ingester started. ``dropped`` is every message
+    known to be lost: ``overflow`` (read from a SUB upstream while the ingester's backlog was
+    full, and thrown away) plus ``missing`` (never received: numbers skipped in the protocol's
+    own message counter, lost at the publisher's high-water mark, in the network or during a
+    reconnect; only protocols with a counter can tell). ``discarded`` messages were received
+    but belong to no scan (before a series start), ``skipped`` ones are keep-alives.
+    """
+
+    url: str
+    transport: str = Field(description="pull, sub, tcp (client) or http (server)")
+    protocol: str
+    connected: bool = False
+    connects: int = Field(0, description="connections made (ZMQ: peers connected)")
+    disconnects: int = 0
+    received: int = 0
+    forwarded: int = 0
+    skipped: int = 0
+    discarded: int = 0
+    dropped: int = 0
+    overflow: int = 0
+    missing: int = 0
+    gaps: int = Field(0, description="places where the message counter skipped numbers")
+    last_error: Optional[str] = None
+
+
 class ComponentInfo(BaseModel):
     """A registry entry, refreshed by its component's heartbeat; it expires when the component dies."""
 
@@ -40,6 +69,7 @@ class ComponentInfo(BaseModel):
     mapreduce_version: Optional[BuildGitMeta] = None
     last_seen: float = Field(default_factory=time.time)
     pid: Optional[int] = None
+    upstream: Optional[UpstreamState] = Field(None, description="ingesters: their upstream")
 
 
 class ScanInfo(BaseModel):

@@ -35,7 +35,8 @@ class Pipeline:
 
     def __init__(self, redis_url: str, worker_class: str, reducer_class: str,
                  streams: list[str], n_workers: int = 2, prefix: str = "test",
-                 worker_tags: list[list[str]] | None = None) -> None:
+                 worker_tags: list[list[str]] | None = None,
+                 ingester_options: dict[str, dict] | None = None) -> None:
         self.redis_url = redis_url
         self.prefix = prefix
         self.api_port = free_port()
@@ -46,8 +47,10 @@ class Pipeline:
         self.workers = [Worker(self._store(), worker_class, name=f"worker{i}", tags=t)
                         for i, t in enumerate(tags)]
         self.reducer = Reducer(self._store(), reducer_class, worker_class=worker_class)
-        self.ingesters = [Ingester(self._store(), s, f"tcp://127.0.0.1:{p}")
-                          for s, p in self.upstream_ports.items()]
+        options = ingester_options or {}
+        self.ingesters = [
+            Ingester(self._store(), s, **{"upstream": f"tcp://127.0.0.1:{p}", **options.get(s, {})})
+            for s, p in self.upstream_ports.items()]
         self.tasks: list[asyncio.Task] = []
         self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.api_port}", timeout=10)
 

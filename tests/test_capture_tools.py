@@ -104,3 +104,43 @@ def test_real_captures_number_into_one_series(protocol, capture, events):
     assert get_protocol(protocol).classify(numbered[-1][1]) is Kind.END
     if events is not None:
         assert len(numbered) == events
+
+
+def test_capture_listens_for_http_posts_and_stops_cleanly_on_ctrl_c(tmp_path):
+    """An HTTP protocol's capture is the server; SIGINT ends it with a complete file."""
+    import signal
+    import time
+
+    import httpx
+
+    port = free_port()
+    raw = tmp_path / "sardana.cbors"
+    capture = subprocess.Popen(
+        [sys.executable, "-m", "dranspose", "capture", "--protocol", "sardana", "--upstream",
+         f"http://127.0.0.1:{port}", "-o", str(raw), "--no-progress"],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    client.get("/")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "the capture never listened"
+                    time.sleep(0.05)
+            answers = [client.post("/v1/data_desc", content=b'{"serialno": 1, "title": "t", '
+                                                            b'"column_desc": []}'),
+                       client.post("/v1/record_data", content=b'{"point_nb": 0}')]
+        assert [a.status_code for a in answers] == [200, 200]
+        capture.send_signal(signal.SIGINT)
+        _, stderr = capture.communicate(timeout=30)
+    finally:
+        if capture.poll() is None:
+            capture.kill()
+            capture.wait()
+    assert capture.returncode == 0, stderr
+    assert "dranspose capture: 2 messages" in stderr
+    assert list(read_raw_capture(raw)) == [
+        [b'{"type": "DataDescription", "serialno": 1, "title": "t", "column_desc": []}'],
+        [b'{"type": "RecordData", "point_nb": 0}']]

@@ -32,6 +32,7 @@ from dranspose.middlewares.errors import ParseError
 
 __all__ = [
     "CAPTURE_REQUEST",
+    "MessageSplitter",
     "ParseError",
     "PositioncapParser",
     "check_reply",
@@ -85,6 +86,22 @@ def split_messages(buffer: bytes) -> tuple[list[bytes], bytes]:
             messages.append(data[pos : eol + 1])
         pos = eol + 1
     return messages, data[pos:]
+
+
+class MessageSplitter:
+    """:func:`split_messages` for a connection: :meth:`feed` takes the bytes as they are read
+    and returns the messages they complete; :attr:`rest` holds an incomplete one meanwhile."""
+
+    def __init__(self) -> None:
+        self._rest = b""
+
+    @property
+    def rest(self) -> bytes:
+        return self._rest
+
+    def feed(self, data: bytes) -> list[bytes]:
+        messages, self._rest = split_messages(self._rest + data if self._rest else data)
+        return messages
 
 
 def _header_end(data: bytes, pos: int) -> int:

@@ -6,11 +6,16 @@ because an ingester that forwards bodies verbatim loses the endpoint. The envelo
 recorder uses elsewhere (``{"type": "record_data", "data": {...}, "macro_id": ...}``) is unwrapped
 too. The JSON is decoded with pydantic-core, which, like Python's ``json``, accepts the ``NaN`` and
 ``Infinity`` Sardana writes for missing readings.
+
+:func:`frame_for_post` is the HTTP ingester's half: it turns a body posted to ``/v1/<endpoint>``
+into the tagged frame it forwards; :func:`post_for_frame` turns such a frame back into the post,
+to play a capture to an ingester as Sardana would.
 """
 
 from __future__ import annotations
 
-from typing import Any, Union
+import json
+from typing import Any, Optional, Union
 
 import zmq
 from pydantic import BaseModel, ValidationError
@@ -18,6 +23,7 @@ from pydantic_core import from_json
 
 from dranspose.data.sardana import (
     SARDANA_ENDPOINTS,
+    SARDANA_TYPE,
     SardanaDataDescription,
     SardanaRecordData,
     SardanaRecordEnd,
@@ -26,7 +32,14 @@ from dranspose.event import StreamData
 from dranspose.middlewares._json import short as _short, json_kind as _json_kind
 from dranspose.middlewares.errors import ParseError
 
-__all__ = ["ParseError", "parse"]
+__all__ = ["IGNORED_ENDPOINTS", "POST_ENDPOINTS", "ParseError", "frame_for_post", "parse",
+           "post_for_frame"]
+
+IGNORED_ENDPOINTS = ("custom_data",)
+"""Endpoints Sardana posts to that carry no scan record: accepted, not forwarded."""
+POST_ENDPOINTS = (*SARDANA_ENDPOINTS, *IGNORED_ENDPOINTS)
+"""Every endpoint (``/v1/<endpoint>``) an HTTP ingester for Sardana accepts."""
+_ENDPOINT_OF = {kind: endpoint for endpoint, kind in SARDANA_ENDPOINTS.items()}
 
 _BY_TYPE: dict[str, type[BaseModel]] = {
     "DataDescription": SardanaDataDescription,
@@ -141,3 +154,43 @@ def _summarise(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def frame_for_post(endpoint: str, body: bytes) -> Optional[bytes]:
+    """The frame an ingester forwards for ``body`` posted to ``/v1/<endpoint>``: the JSON object
+    with a ``"type"`` key naming its packet first. ``None`` for endpoints that carry no record
+    (:data:`IGNORED_ENDPOINTS`). Raises :class:`ParseError` saying what is wrong with an unknown
+    endpoint, a body that is not one JSON object, or a ``type`` that contradicts the endpoint.
+    """
+    if endpoint in IGNORED_ENDPOINTS:
+        return None
+    kind = SARDANA_ENDPOINTS.get(endpoint)
+    if kind is None:
+        raise ParseError(
+            f"unknown Sardana endpoint {endpoint!r}; expected one of "
+            f"{', '.join(repr(e) for e in POST_ENDPOINTS)}"
+        )
+    where = f"POST /v1/{endpoint}"
+    try:
+        record = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError(
+            f"{where}: body is not valid JSON ({exc}); expected a JSON object"
+        ) from exc
+    if type(record) is not dict:
+        raise ParseError(f"{where}: body is a JSON {_json_kind(record)}, expected a JSON object")
+    given = record.pop("type", kind)
+    if given != kind:
+        raise ParseError(
+            f"{where}: body says type {_short(given)}, but this endpoint takes {kind!r}"
+        )
+    return json.dumps({"type": kind, **record}).encode()
+
+
+def post_for_frame(frame: bytes) -> tuple[str, bytes]:
+    """The endpoint and body Sardana would have posted for a forwarded frame (tagged, untagged
+    or a recorder envelope); the inverse of :func:`frame_for_post`. Raises :class:`ParseError`
+    when the frame is no Sardana record."""
+    typ = SARDANA_TYPE
+    body = _load_body(typ, frame)
+    kind, record = _classify(typ, body)
+    record = {key: value for key, value in record.items() if key != "type"}
+    return _ENDPOINT_OF[kind], json.dumps(record).encode()

@@ -5,6 +5,10 @@ stream a frame (``null`` entries are skipped, ``[]`` entries are read and droppe
 arrive in event order from the controller; the ingester waits for an event's assignment before
 sending, which with a PULL upstream is backpressure, not loss. Frames are forwarded as received
 (``zmq.Frame``, no copy); all frames of one upstream multipart message stay together.
+
+How the upstream is read (ZMQ PULL or SUB, TCP client, HTTP server), what is lost when nobody
+reads and how connections come back is the transport's business (:mod:`dranspose.transports`);
+its counters are reported in this component's registry entry (``info.upstream``).
 """
 
 from __future__ import annotations
@@ -13,27 +17,31 @@ import asyncio
 import collections
 import logging
 import time
-from typing import Any, Optional
+from typing import Optional
 
 import zmq
 import zmq.asyncio
 
 from dranspose.capture import CaptureWriter
 from dranspose.coordination import AssignedEvent, ComponentInfo, ComponentKind, ScanInfo
-from dranspose.dataplane import Outboxes, PartialHeader, drain
+from dranspose.dataplane import Outboxes, PartialHeader
 from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.protocol import EventNumber, StreamName
 from dranspose.protocols import Kind, get_protocol
 from dranspose.services.base import SCAN_POLL_SECONDS, Component
 from dranspose.store import Store
+from dranspose.transports import DEFAULT_BACKLOG, Message, open_upstream
 
 logger = logging.getLogger(__name__)
+
+_WAIT_SECONDS = 0.1
+"""Longest the forwarding loop waits for upstream before looking at the scan again."""
 
 
 class Ingester(Component):
     def __init__(self, store: Store, stream: str, upstream: str, name: Optional[str] = None,
                  protocol: str = "stins", dump: Optional[str] = None,
-                 sock_type: Optional[int] = None) -> None:
+                 sock_type: Optional[int] = None, backlog: int = DEFAULT_BACKLOG) -> None:
         super().__init__(store, ComponentInfo(kind=ComponentKind.ingester,
                                               name=name or f"{stream}-ingester",
                                               streams=[StreamName(stream)]))
@@ -41,30 +49,39 @@ class Ingester(Component):
         self.upstream_url = upstream
         self.protocol = get_protocol(protocol)
         self.typ = self.protocol.typ
-        self.framer = self.protocol.make_framer()
-        if sock_type is None:
-            sock_type = zmq.SUB if self.protocol.socket == "sub" else zmq.PULL
         self.dump_path = dump
         self.ctx = zmq.asyncio.Context(io_threads=2)  # receive and send large frames in parallel
-        self.upstream = self.ctx.socket(sock_type)
-        if sock_type == zmq.SUB:
-            self.upstream.setsockopt(zmq.SUBSCRIBE, b"")
-        self.upstream.setsockopt(zmq.RCVHWM, 1000)
-        self.upstream.connect(upstream)
-        self.upstream_sync = zmq.Socket.shadow(self.upstream.underlying)
-        # messages read from upstream but not yet forwarded; they outlive a scan session
-        self.backlog: collections.deque[list[zmq.Frame]] = collections.deque()
+        sub = None if sock_type is None else sock_type == zmq.SUB
+        try:
+            self.upstream = open_upstream(self.protocol, upstream, name=stream, ctx=self.ctx,
+                                          sub=sub, backlog=backlog)
+        except BaseException:
+            self.ctx.term()
+            raise
+        self.upstream_state = self.upstream.state
+        self.info.upstream = self.upstream_state
         self.outboxes = Outboxes(self.ctx)
-        self.forwarded = 0
-        self.discarded = 0
-        self.skipped = 0
-        self.carried: Optional[list[zmq.Frame]] = None
+        self.carried: Optional[Message] = None
         """A message read during a scan that ended before it could be routed: the next scan's."""
+        self._discarding = 0
+
+    @property
+    def forwarded(self) -> int:
+        return self.upstream_state.forwarded
+
+    @property
+    def discarded(self) -> int:
+        return self.upstream_state.discarded
+
+    @property
+    def skipped(self) -> int:
+        return self.upstream_state.skipped
 
     async def main(self) -> None:
         done_scans: set[str] = set()
         dump = CaptureWriter(self.dump_path) if self.dump_path else None
         try:
+            await self.upstream.start()
             while not self.stopping:
                 scan = await self.store.get_scan()
                 if (scan is not None and scan.scan_id not in done_scans and not scan.stopped
@@ -76,13 +93,28 @@ class Ingester(Component):
         finally:
             if dump is not None:
                 dump.close()
-            self.upstream.close(linger=0)
+            await self.upstream.close()
             self.outboxes.close()
             self.ctx.term()
 
     async def worker_urls(self) -> dict[str, str]:
         return {c.name: c.url for c in await self.store.components()
                 if c.kind == ComponentKind.worker and c.url}
+
+    def discard(self) -> None:
+        """Count a message that arrived before the series start; log the first of a run."""
+        self.upstream_state.discarded += 1
+        if not self._discarding:
+            logger.warning("stream %s: message before the series start discarded (the start "
+                           "was missed, or this is the rest of an earlier series); discarding "
+                           "until a series starts", self.stream)
+        self._discarding += 1
+
+    def discard_ended(self) -> None:
+        if self._discarding > 1:
+            logger.warning("stream %s: %d messages before the series start were discarded",
+                           self.stream, self._discarding)
+        self._discarding = 0
 
 
 class IngestSession:
@@ -108,6 +140,7 @@ class IngestSession:
             await self._forward()
         finally:
             reader.cancel()
+            ing.discard_ended()
             ing.info.state = "idle"
 
     async def _read_assignments(self) -> None:
@@ -152,43 +185,39 @@ class IngestSession:
 
     async def _forward(self) -> None:
         ing = self.ingester
+        upstream = ing.upstream
+        state = ing.upstream_state
         started = False
         last_event = self.scan.n_events - 1
         while not ing.stopping and not self.ended:
             if ing.carried is not None:
-                frames, ing.carried = ing.carried, None
+                item, ing.carried = ing.carried, None
             else:
-                if not ing.backlog:
-                    # drain first, poll only when empty: the ZMQ fd is edge-triggered, so a
-                    # poll started with messages already queued can sleep its whole timeout
-                    for message in drain(ing.upstream_sync, 256):
-                        ing.backlog.extend(ing.framer.feed(message))
-                    if not ing.backlog:
-                        await ing.upstream.poll(100, zmq.POLLIN)
-                        continue
-                frames = ing.backlog.popleft()
-                ing.stats.ingested(ing.stream, frames)
-            kind = ing.protocol.classify(frames)
+                item = upstream.pop()
+                if item is None:
+                    await upstream.wait(_WAIT_SECONDS)
+                    continue
+            kind, frames = item
+            ing.stats.ingested(ing.stream, frames)
             if kind is Kind.SKIP:
-                ing.skipped += 1
+                state.skipped += 1
                 continue
             if kind is Kind.START and not await self._still_current():
                 # A series that starts after this scan was stopped or replaced is the next
                 # scan's: keep its header for that scan's session instead of consuming it here.
-                ing.carried = frames
+                ing.carried = item
                 break
             if not started:
                 if kind is not Kind.START and ing.protocol.name != "raw":
-                    ing.discarded += 1
-                    logger.warning("stream %s: message before the series start discarded",
-                                   ing.stream)
+                    ing.discard()
                     continue
+                ing.discard_ended()
                 started = True
             assigned = await self._next_assignment()
             if assigned is None:
                 # The scan ended while this message waited for its event: the next session gets
                 # it (and discards it, unless it opens that scan's series).
-                ing.carried = frames
+                ing.carried = item
                 break
             header = self.header(assigned.event_number)
             for worker in assigned.streams[ing.stream]:
@@ -198,7 +227,7 @@ class IngestSession:
                                  assigned.event_number, worker)
                     continue
                 await ing.outboxes.send(url, [header, *frames])
-            ing.forwarded += 1
+            state.forwarded += 1
             if self.dump is not None:
                 self.dump.write(InternalWorkerMessage.model_construct(
                     event_number=EventNumber(assigned.event_number),

@@ -1,12 +1,15 @@
-"""Synthetic upstreams: ZMQ servers that stream like a detector, for demos, tests and benchmarks.
+"""Synthetic upstreams: servers that stream like a detector, for demos, tests and benchmarks.
 
 :class:`StinsSource` serves generated STINS ("stream1") series; :class:`RawCaptureSource` serves
 the messages of a capture file again. Both bind one ZMQ socket, PUSH by default (what an area
-detector's stream offers) or PUB.
+detector's stream offers) or PUB. Given a protocol, :class:`RawCaptureSource` plays the capture
+over the transport that protocol uses: PUSH, PUB, a TCP server (PandA data port) or an HTTP
+client posting to the ingester (Sardana); see :mod:`dranspose.transports.playback`.
 
 A PUSH socket only sends when a receiver is connected and below its high-water mark, so a PULL
 ingester never loses a message: the source simply waits. A PUB socket never waits and drops
-whatever no subscriber takes, including everything sent before a subscriber has connected.
+whatever no subscriber takes, including everything sent before a subscriber has connected,
+unless it is told to wait for ``subscribers`` first.
 
 Each source runs in a background thread, as a context manager or with
 ``start()``/``wait_done()``/``stop()``, or blocking with ``run()``. Every wait inside is bounded
@@ -40,6 +43,14 @@ import zmq
 
 from dranspose.capture import CaptureError, PathLike, read_capture, read_raw_capture
 from dranspose.data.stream1 import Stream1Data, Stream1End, Stream1Start
+from dranspose.protocols import get_protocol
+from dranspose.transports.playback import (
+    HttpPostSender,
+    Sender,
+    SenderError,
+    TcpServerSender,
+    ZmqSender,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +61,12 @@ POOL_SIZE = 8
 
 COMPRESSIONS = ("none", "bslz4")
 SOCKET_TYPES = {"PUSH": zmq.PUSH, "PUB": zmq.PUB}
+TRANSPORTS = ("PUSH", "PUB", "TCP", "HTTP")
+"""What a source can send over; TCP and HTTP need a protocol that says how."""
+_SOCKET_FOR = {"pull": "PUSH", "sub": "PUB", "tcp": "TCP", "http": "HTTP"}
 
 _WAIT_SECONDS = 0.1
 """Longest a source waits at once before looking at its stop flag again."""
-_FLUSH_LINGER_MS = 1000
-"""Linger when closing after the last message was written; only other PUSH peers' queues wait."""
 _NUMERIC_KINDS = "biufc"
 
 
@@ -105,7 +117,9 @@ _END = object()
 
 
 class _ZmqSource:
-    """Socket, thread, pacing and statistics shared by the sources; subclasses produce items."""
+    """Sender, thread, pacing and statistics shared by the sources; subclasses produce items."""
+
+    _transports: tuple[str, ...] = tuple(SOCKET_TYPES)
 
     def __init__(
         self,
@@ -113,12 +127,19 @@ class _ZmqSource:
         sock_type: str = "PUSH",
         rate: Optional[float] = None,
         hwm: Optional[int] = None,
+        *,
+        subscribers: int = 0,
     ) -> None:
         if not isinstance(bind, str) or not bind:
-            raise ValueError(f"bind must be a ZMQ address such as 'tcp://*:9999', got {bind!r}")
+            raise ValueError(f"bind must be an address such as 'tcp://*:9999', got {bind!r}")
         kind = sock_type.upper() if isinstance(sock_type, str) else sock_type
-        if kind not in SOCKET_TYPES:
-            raise ValueError(f"sock_type must be 'PUSH' or 'PUB', got {sock_type!r}")
+        if kind not in self._transports:
+            names = " or ".join(repr(t) for t in self._transports)
+            raise ValueError(f"sock_type must be {names}, got {sock_type!r}")
+        if _as_int(subscribers) is None or subscribers < 0:
+            raise ValueError(f"subscribers must be a non-negative integer, got {subscribers!r}")
+        if subscribers and kind != "PUB":
+            raise ValueError(f"subscribers only apply to a PUB source, not {kind}")
         if rate is not None:
             if isinstance(rate, bool) or not isinstance(rate, (int, float)):
                 raise ValueError(f"rate must be a number of messages per second, got {rate!r}")
@@ -130,11 +151,12 @@ class _ZmqSource:
         self.sock_type: str = kind
         self.rate: Optional[float] = float(rate) if rate is not None else None
         self.hwm = hwm
+        self.subscribers = int(subscribers)
+        """A PUB source waits until this many subscribers have subscribed before sending."""
         self.endpoint: Optional[str] = None
         """The address actually bound (wildcards and ``:*`` ports resolved), once started."""
 
-        self._ctx: Optional[zmq.Context] = None
-        self._sock: Optional[zmq.Socket] = None
+        self._sender: Optional[Sender] = None
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -252,22 +274,18 @@ class _ZmqSource:
         if exc_type is None and self._error is not None:
             raise self._error
 
-    # -- socket and sending thread ----------------------------------------------------------
+    # -- sender and sending thread ----------------------------------------------------------
+
+    def _make_sender(self) -> Sender:
+        return ZmqSender(self.bind, self.sock_type, self.hwm, self.subscribers)
 
     def _open(self) -> None:
-        ctx = zmq.Context()
-        sock = ctx.socket(SOCKET_TYPES[self.sock_type])
-        sock.linger = 0
-        if self.hwm is not None:
-            sock.sndhwm = self.hwm
+        sender = self._make_sender()
         try:
-            sock.bind(self.bind)
-            endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        except zmq.ZMQError as exc:
-            sock.close(linger=0)
-            ctx.term()
-            raise SourceError(f"cannot bind {self.bind}: {zmq.strerror(exc.errno)}") from exc
-        self._ctx, self._sock, self.endpoint = ctx, sock, endpoint
+            sender.open()
+        except SenderError as exc:
+            raise SourceError(str(exc)) from exc
+        self._sender, self.endpoint = sender, sender.endpoint
 
     def _serve(self) -> None:
         flushed = False
@@ -282,31 +300,31 @@ class _ZmqSource:
             if self._first_at is not None and self._end_at is None:
                 self._end_at = time.monotonic()
             self._release()
-            assert self._sock is not None and self._ctx is not None
-            self._sock.close(linger=_FLUSH_LINGER_MS if flushed else 0)
-            self._ctx.term()
-            self._sock = self._ctx = None
+            assert self._sender is not None
+            self._sender.close(flushed)
             self._done.set()
 
     def _transmit(self) -> None:
-        """Send every item; the last message is tracked so the end waits until it is out.
+        """Send every item; the end waits until the last message is out.
 
         Items are read one ahead to know which message is the last. An error while producing
         the next item is raised only after the current message was sent and written out.
         """
         items = self._items()
         current, failure = _advance(items)
-        tracker: Optional[zmq.MessageTracker] = None
+        sent = False
         while current is not _END:
             following, failure = _advance(items)
             if isinstance(current, _Pause):
                 self._pause(current.seconds)
             else:
                 frames, paced = current  # type: ignore[misc]
-                tracker = self._send(frames, paced, track=following is _END)
+                self._send(frames, paced, last=following is _END)
+                sent = True
             current = following
-        if tracker is not None:
-            self._flush(tracker)
+        if sent:
+            assert self._sender is not None
+            self._sender.flush(self._check_stop)
         self._end_at = time.monotonic()
         if failure is not None:
             raise failure
@@ -328,36 +346,20 @@ class _ZmqSource:
         self._sleep_until(time.monotonic() + seconds)
         self._pace_start = None  # pacing restarts after a pause instead of catching up
 
-    def _send(self, frames: list[bytes], paced: bool, track: bool) -> Optional[zmq.MessageTracker]:
-        sock = self._sock
-        assert sock is not None
+    def _send(self, frames: list[bytes], paced: bool, last: bool) -> None:
+        sender = self._sender
+        assert sender is not None
         self._check_stop()
         if paced and self.rate is not None:
             self._wait_for_slot(self.rate)
-        parts: list = list(frames)
-        tracker = None
-        if track:
-            # Always zero-copy, so the tracker reports when ZMQ has written the message out.
-            last = zmq.Frame(parts[-1], copy=False, track=True)
-            tracker = last.tracker
-            parts[-1] = last
-        size = sum(len(f) for f in frames)
-        while True:
-            try:
-                attempt = time.monotonic()
-                sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
-                if self._first_at is None:
-                    self._first_at = attempt
-                break
-            except zmq.Again:
-                # No receiver, or all at their high-water mark: wait in bounded steps. A
-                # multipart message is atomic, so Again always means nothing was queued.
-                while not sock.poll(int(_WAIT_SECONDS * 1000), zmq.POLLOUT):
-                    self._check_stop()
-                self._check_stop()
+        try:
+            handed = sender.send(frames, last, self._check_stop)
+        except SenderError as exc:
+            raise SourceError(f"{exc} (after {self._sent} messages)") from exc
+        if self._first_at is None:
+            self._first_at = handed
         self._sent += 1
-        self._bytes += size
-        return tracker
+        self._bytes += sum(len(f) for f in frames)
 
     def _wait_for_slot(self, rate: float) -> None:
         """Keep paced messages on a schedule of ``rate`` per second from the first one.
@@ -375,16 +377,6 @@ class _ZmqSource:
         else:
             self._sleep_until(due)
         self._paced += 1
-
-    def _flush(self, tracker: zmq.MessageTracker) -> None:
-        """Wait until ZMQ has written the last message out, looking at the stop flag."""
-        while True:
-            try:
-                tracker.wait(_WAIT_SECONDS)
-                return
-            except zmq.NotDone:
-                self._check_stop()
-
 
 def _advance(items: Iterator[_Item]) -> tuple[object, Optional[BaseException]]:
     try:
@@ -413,6 +405,7 @@ class StinsSource(_ZmqSource):
     ``rate`` limits image messages to that many per second (None: as fast as the receiver
     takes them); the schedule restarts after each pause and after a slow receiver held the
     source up, so there is no catch-up burst. See the module docstring for the pixel values.
+    A PUB source with ``subscribers`` waits until that many have subscribed before sending.
     """
 
     def __init__(
@@ -431,8 +424,9 @@ class StinsSource(_ZmqSource):
         pause: float = 0.0,
         pool_size: int = POOL_SIZE,
         hwm: Optional[int] = None,
+        subscribers: int = 0,
     ) -> None:
-        super().__init__(bind, sock_type, rate, hwm)
+        super().__init__(bind, sock_type, rate, hwm, subscribers=subscribers)
         self.shape = _check_shape(shape)
         self.dtype = _check_dtype(dtype)
         self.frames = _check_count("frames", frames, minimum=0)
@@ -564,19 +558,47 @@ class RawCaptureSource(_ZmqSource):
     The file is checked when the source starts: a missing file raises ``OSError``, a file that
     is neither kind raises :class:`~dranspose.capture.CaptureError`. Damage further on is
     raised by ``wait_done()`` after everything before it has been sent.
+
+    ``protocol`` (a name from :mod:`dranspose.protocols`) plays the capture as that protocol's
+    upstream: PUSH for PULL protocols, PUB for SUB ones (waiting for ``subscribers``, by default
+    one, so nothing is published into the void), a TCP server answering the client's request
+    for TCP ones (``bind`` is ``tcp://host:port``), an HTTP client posting each message to the
+    ingester for HTTP ones (``bind`` is then the ingester's ``http://host:port``).
     """
+
+    _transports = TRANSPORTS
 
     def __init__(
         self,
         bind: str,
         path: PathLike,
-        sock_type: str = "PUSH",
+        sock_type: Optional[str] = None,
         rate: Optional[float] = None,
         *,
         stream: Optional[str] = None,
         hwm: Optional[int] = None,
+        protocol: Optional[str] = None,
+        subscribers: Optional[int] = None,
     ) -> None:
-        super().__init__(bind, sock_type, rate, hwm)
+        self.protocol = None
+        if protocol is not None:
+            try:
+                self.protocol = get_protocol(protocol)
+            except KeyError as exc:
+                raise ValueError(exc.args[0]) from None
+        natural = _SOCKET_FOR[self.protocol.socket] if self.protocol is not None else "PUSH"
+        kind = sock_type.upper() if isinstance(sock_type, str) else (sock_type or natural)
+        if kind in ("TCP", "HTTP") or natural in ("TCP", "HTTP"):
+            if self.protocol is None:
+                raise ValueError(f"a {kind} source needs a protocol saying how to send messages")
+            if kind != natural:
+                raise ValueError(f"protocol {self.protocol.name!r} is sent over {natural}, "
+                                 f"not {kind}")
+        if subscribers is None:
+            subscribers = 1 if self.protocol is not None and kind == "PUB" else 0
+        super().__init__(bind, kind, rate, hwm, subscribers=subscribers)
+        if kind in ("TCP", "HTTP"):
+            self._make_sender()  # checks the address now, not when the thread starts
         self.path = os.fspath(path)
         self.stream = stream
         self.kind: Optional[str] = None
@@ -618,6 +640,14 @@ class RawCaptureSource(_ZmqSource):
                     f"(it has {', '.join(map(repr, streams)) or 'no streams'})"
                 )
 
+    def _make_sender(self) -> Sender:
+        protocol = self.protocol
+        if self.sock_type == "TCP" and protocol is not None and protocol.tcp is not None:
+            return TcpServerSender(self.bind, protocol.tcp)
+        if self.sock_type == "HTTP" and protocol is not None and protocol.http is not None:
+            return HttpPostSender(self.bind, protocol.http)
+        return super()._make_sender()
+
     def _release(self) -> None:
         iterator, self._iterator = self._iterator, None
         close = getattr(iterator, "close", None)
@@ -651,6 +681,8 @@ class RawCaptureSource(_ZmqSource):
             what += f" (ingester dump, stream {self.stream!r})"
         elif self.kind == "raw":
             what += " (raw capture)"
+        if self.protocol is not None:
+            what += f" as {self.protocol.name}"
         if self.rate is not None:
             what += f" at {self.rate:g} Hz"
         return f"{self.sock_type} source, {what}"

@@ -6,6 +6,9 @@ the decoded STINS packets, the value of parameter ``x``). The reducer keeps ever
 (when set), so a test reads exactly what the reducer received and when ``finish`` ran. Worker
 ``finish`` calls are recorded in the same file. Each payload instance has its own ``instance`` id:
 the runtime makes new instances for every scan.
+
+:class:`ProtocolRecordingWorker` works for every protocol: per event and stream it records the
+stream type, a hash of each frame and a :func:`fingerprint` of what the protocol's parser yields.
 """
 
 from __future__ import annotations
@@ -129,3 +132,91 @@ class SlowFinishWorker(RecordingWorker):
         if self.name == "worker1":
             time.sleep(self.FINISH_SECONDS)
         super().finish(parameters)
+
+
+# -- any protocol ---------------------------------------------------------------------------------
+
+
+def fingerprint(value: Any) -> Any:
+    """A JSON value standing for ``value`` exactly: arrays by shape, dtype and a hash of their
+    bytes, non-finite floats as text (NaN never equals itself), models by class and fields."""
+    import datetime
+    import hashlib
+    import math
+
+    import numpy as np
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return {"class": type(value).__name__,
+                "fields": {name: fingerprint(v) for name, v in value}}
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        return {"shape": list(data.shape), "dtype": data.dtype.str,
+                "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
+    if isinstance(value, np.generic):
+        return fingerprint(value.item())
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"bytes": hashlib.sha256(bytes(value)).hexdigest()}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): fingerprint(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [fingerprint(v) for v in value]
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    return {"repr": repr(value)}
+
+
+def frame_hash(frame: Any) -> str:
+    import hashlib
+
+    raw = frame.bytes if hasattr(frame, "bytes") else bytes(frame)
+    return hashlib.sha256(raw).hexdigest()
+
+
+class StreamParsers:
+    """The parser of every stream type, one per payload instance (position capture's is
+    stateful: it needs the header of the acquisition before its samples)."""
+
+    def __init__(self) -> None:
+        from dranspose.middlewares import (
+            albaem, contrast, eiger_legacy, lecroy, pcap, sardana, stream1, xspress,
+        )
+        from dranspose.middlewares.positioncap import PositioncapParser
+
+        self.by_typ = {
+            "STINS": stream1.parse, "EIGER_LEGACY": eiger_legacy.parse, "xspress": xspress.parse,
+            "contrast": contrast.parse, "PCAP": pcap.parse, "albaem": albaem.parse,
+            "lecroy": lecroy.parse, "sardana": sardana.parse,
+            "PCAP_RAW": PositioncapParser().parse,
+        }
+
+    def describe(self, data: Any) -> dict[str, Any]:
+        """The stream's type, a hash per frame, and the fingerprint of what its parser yields."""
+        parser = self.by_typ.get(data.typ)
+        try:
+            packet = fingerprint(parser(data)) if parser is not None else None
+        except ValueError as exc:  # ParseError: recorded, so a test sees what failed
+            packet = {"error": str(exc)}
+        return {"typ": data.typ, "frames": [frame_hash(f) for f in data.frames],
+                "packet": packet}
+
+
+class ProtocolRecordingWorker(RecordingWorker):
+    """Records, per event, every stream's frames (hashes) and its parsed packet (fingerprint)."""
+
+    def __init__(self, state: Any = None, parameters: Any = None, **kwargs: Any) -> None:
+        super().__init__(state, parameters, **kwargs)
+        self.parsers = StreamParsers()
+
+    def process_event(self, event: EventData, parameters: Optional[Any] = None) -> dict[str, Any]:
+        return {
+            "event": event.event_number,
+            "worker": self.name,
+            "streams": {name: self.parsers.describe(data)
+                        for name, data in sorted(event.streams.items())},
+        }

@@ -269,8 +269,10 @@ def _add_up(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-r", "--reducer-class", default=None, metavar="MODULE:CLASS")
     p.add_argument("--workers", type=int, default=None, metavar="N")
     p.add_argument("--tags", default=None, help="comma-separated worker tags")
-    p.add_argument("-i", "--ingester", action="append", default=None, metavar="STREAM=URL",
-                   help="an ingester for STREAM reading a PUSH upstream at URL (repeatable)")
+    p.add_argument("-i", "--ingester", action="append", default=None,
+                   metavar="STREAM[:PROTOCOL]=URL",
+                   help="an ingester for STREAM reading URL with PROTOCOL (default stins, a "
+                   "PUSH upstream); repeatable, e.g. -i pc:positioncap=tcp://panda:8889")
     p.add_argument("--controller-port", type=int, default=None)
     p.add_argument("--reducer-port", type=int, default=None)
     p.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
@@ -284,11 +286,13 @@ def _run_up(args: argparse.Namespace) -> int:
     if args.ingester:
         ingesters = []
         for spec in args.ingester:
-            stream, sep, url = spec.partition("=")
+            name, sep, url = spec.partition("=")
             if not sep:
-                print(f"dranspose up: --ingester {spec!r}: expected STREAM=URL", file=sys.stderr)
+                print(f"dranspose up: --ingester {spec!r}: expected STREAM[:PROTOCOL]=URL",
+                      file=sys.stderr)
                 return 2
-            ingesters.append({"stream": stream, "upstream": url})
+            stream, _, protocol = name.partition(":")
+            ingesters.append({"stream": stream, "upstream": url, "protocol": protocol or "stins"})
     overrides = {
         "redis_url": args.redis_url, "workers.class": args.worker_class,
         "workers.count": args.workers,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import h5py
+import pytest
 import httpx
 import numpy as np
 import redis
@@ -97,11 +98,39 @@ def test_ctrl_c_during_a_scan_waiting_for_data_stops_everything_promptly(payload
 def test_up_reports_every_config_mistake(tmp_path):
     bad = tmp_path / "pipeline.yaml"
     bad.write_text("workers:\n  class: src.worker:W\n  count: 0\n"
-                   "ingesters:\n  - {stream: xrd, upstream: 'http://x'}\n")
+                   "ingesters:\n  - {stream: xrd, upstream: 'ftp://x'}\n")
     result = subprocess.run([sys.executable, "-m", "dranspose", "up", "-c", str(bad)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "pipeline.yaml: 3 problem(s)" in result.stderr
     assert "reducer: Field required" in result.stderr
     assert "workers.count" in result.stderr and "ingesters.0.upstream" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ingester_protocols_reach_the_ingester_command_lines():
+    from dranspose.services.local import commands, load_config
+
+    config = load_config(None, {
+        "workers.class": "src.worker:W", "reducer.class": "src.reducer:R",
+        "ingesters": [{"stream": "xrd", "upstream": "tcp://det:9999"},
+                      {"stream": "pc", "upstream": "tcp://panda:8889", "protocol": "positioncap"},
+                      {"stream": "scan", "upstream": "http://0.0.0.0:5010", "protocol": "sardana"}]})
+    lines = {cmd[cmd.index("--stream") + 1]: cmd for cmd in commands(config) if cmd[0] == "ingester"}
+    assert lines["xrd"][lines["xrd"].index("--protocol") + 1] == "stins"
+    assert lines["pc"][lines["pc"].index("--protocol") + 1] == "positioncap"
+    assert lines["scan"][lines["scan"].index("--upstream") + 1] == "http://0.0.0.0:5010"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("pc:nosuch=tcp://panda:8889", "unknown protocol 'nosuch'; known:"),
+    ("scan:sardana=tcp://0.0.0.0:5010", "protocol sardana listens for HTTP posts"),
+    ("xrd=http://det:9999", "protocol stins reads a PULL upstream, not the HTTP address"),
+])
+def test_up_refuses_a_protocol_that_does_not_fit_its_upstream(tmp_path, spec, message):
+    result = subprocess.run([sys.executable, "-m", "dranspose", "up", "-w", "src.worker:W",
+                             "-r", "src.reducer:R", "-i", spec],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "ingesters.0" in result.stderr and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dranspose.local_redis import PrivateRedis
 
@@ -46,9 +46,27 @@ class WorkersConfig(_Strict):
 
 class IngesterConfig(_Strict):
     stream: str = Field(pattern=r"^[\w.-]+$")
-    upstream: str = Field(pattern=r"^(tcp|ipc|inproc)://.+")
+    upstream: str = Field(pattern=r"^(tcp|ipc|inproc|http)://.+")
+    protocol: str = "stins"
     sub: bool = False
     dump: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _protocol_fits_upstream(self) -> "IngesterConfig":
+        from dranspose.protocols import PROTOCOLS
+
+        protocol = PROTOCOLS.get(self.protocol.lower())
+        if protocol is None:
+            raise ValueError(f"unknown protocol {self.protocol!r}; known: "
+                             f"{', '.join(sorted(PROTOCOLS))}")
+        scheme = self.upstream.split("://", 1)[0]
+        if protocol.socket == "http" and scheme != "http":
+            raise ValueError(f"protocol {protocol.name} listens for HTTP posts: upstream must be "
+                             f"the http://HOST:PORT address to listen on, not {self.upstream!r}")
+        if protocol.socket != "http" and scheme == "http":
+            raise ValueError(f"protocol {protocol.name} reads a {protocol.socket.upper()} "
+                             f"upstream, not the HTTP address {self.upstream!r}")
+        return self
 
 
 class PipelineConfig(_Strict):
@@ -132,7 +150,8 @@ def commands(config: PipelineConfig) -> list[list[str]]:
                 "--worker-class", config.workers.cls,
                 "--host", config.reducer.host, "--port", str(config.reducer.port)])
     for ing in config.ingesters:
-        cmd = ["ingester", *base, "--stream", ing.stream, "--upstream", ing.upstream]
+        cmd = ["ingester", *base, "--stream", ing.stream, "--upstream", ing.upstream,
+               "--protocol", ing.protocol]
         if ing.sub:
             cmd.append("--sub")
         if ing.dump:

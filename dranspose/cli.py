@@ -203,6 +203,10 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
     _redis_option(p)
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--takeover-wait", type=float, default=0.0, metavar="SECONDS",
+                   help="if another controller holds the lock, wait this long for it to expire "
+                   "(a successor after a crash; a scan it left running is reported aborted) "
+                   "instead of refusing at once (default 0)")
     p.add_argument("--parameters", default=None, metavar="FILE",
                    help="set these parameter values at start: JSON [{\"name\": ..., \"data\": "
                    "...}] or {name: data}, CBOR or .pkl (the format of 'replay -p')")
@@ -462,7 +466,8 @@ def _run_controller(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         controller = Controller(Store(args.redis_url, args.prefix))
-        await controller.acquire()  # refuse before serving anything if another one is active
+        # refuse before serving anything if another one is active
+        await controller.acquire(wait=args.takeover_wait)
         if initial is not None:
             version = await controller.set_initial_parameters(initial)
             print(f"dranspose controller: {len(initial)} parameter(s) from {args.parameters} "

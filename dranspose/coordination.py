@@ -69,6 +69,8 @@ class ComponentInfo(BaseModel):
     mapreduce_version: Optional[BuildGitMeta] = None
     last_seen: float = Field(default_factory=time.time)
     pid: Optional[int] = None
+    instance: str = Field("", description="random id of this process: a restarted component with "
+                          "the same name is a different instance")
     upstream: Optional[UpstreamState] = Field(None, description="ingesters: their upstream")
 
 
@@ -85,6 +87,22 @@ class ScanInfo(BaseModel):
     n_events: int = Field(description="events including the reserved first and last")
     started_at: float = Field(default_factory=time.time)
     stopped: bool = False
+    aborted: Optional[str] = Field(None, description="why the scan was cut short by a fault "
+                                   "(a component died, the controller was replaced)")
+    instances: dict[str, str] = Field(
+        default_factory=dict,
+        description="component name -> instance of the workers and ingesters the scan started "
+                    "with; a restarted process (new instance) does not join the running scan")
+
+    def takes_part(self, info: "ComponentInfo") -> bool:
+        """Whether this process (not merely a component of that name) belongs to the scan.
+
+        A component that registered after the scan started, or was restarted since, waits for
+        the next scan: it could not know which frames and events its predecessor handled.
+        """
+        if not self.instances:  # a scan described without instances (tests, older controllers)
+            return True
+        return self.instances.get(info.name) == info.instance
 
 
 class FailedEvent(BaseModel):
@@ -118,6 +136,8 @@ class Progress(BaseModel):
     lost_reason: dict[str, str] = Field(default_factory=dict, description="event number -> reason")
     finished: bool = False
     reducer_finished: bool = False
+    aborted: Optional[str] = Field(None, description="why a fault cut the scan short; every "
+                                   "event not accounted for then is listed as lost")
 
 
 class ResultHeader(BaseModel):

@@ -34,6 +34,9 @@ from dranspose.stats import ComponentStats
 
 logger = logging.getLogger(__name__)
 
+UNAVAILABLE = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
+"""What a Store call raises while Redis is down or restarting: callers retry with back-off."""
+
 STREAM_MAXLEN = 100_000
 LOG_STREAM_MAXLEN = 10_000
 """Log records kept for /api/v1/logs (approximately: trimming happens in whole nodes)."""
@@ -78,10 +81,16 @@ class Store:
         return holder.decode() if holder else "unknown"
 
     async def renew_controller_lock(self, owner: str, ttl: float) -> bool:
-        """Extend the lock if we still hold it (atomically)."""
+        """Extend the lock if we still hold it, or take it again if it vanished (atomically).
+
+        A lock that vanished while its owner lives means Redis restarted empty; nobody else can
+        have taken it in between without this owner's renewal failing first.
+        """
         script = (
-            "if redis.call('get', KEYS[1]) == ARGV[1] then "
-            "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+            "local holder = redis.call('get', KEYS[1]) "
+            "if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
+            "if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end "
+            "return 0"
         )
         return bool(await self.redis.eval(script, 1, self.key("controller_lock"), owner,
                                           int(ttl * 1000)))
@@ -130,7 +139,7 @@ class Store:
         """XREAD that survives a Redis restart: callers loop, so an outage reads as "nothing new"."""
         try:
             return await self.redis.xread({key: last_id}, block=block_ms)
-        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+        except UNAVAILABLE as exc:
             logger.warning("Redis at %s unavailable (%s); retrying", self.url, exc)
             await asyncio.sleep(0.5)
             return None
@@ -160,6 +169,19 @@ class Store:
                     AssignedEvent.model_construct(event_number=number, streams=streams)
                     for number, streams in json.loads(fields[b"batch"]))
         return last_id, events
+
+    async def all_assignments(self, scan_id: str) -> list[AssignedEvent]:
+        """Every assignment of a scan published so far (a successor controller reads them back)."""
+        events: list[AssignedEvent] = []
+        for _entry_id, fields in await self.redis.xrange(self.key("assigned", scan_id)):
+            events.extend(
+                AssignedEvent.model_construct(event_number=number, streams=streams)
+                for number, streams in json.loads(fields[b"batch"]))
+        return events
+
+    async def server_run_id(self) -> str:
+        """Changes whenever the Redis server restarts (and forgets everything, without persistence)."""
+        return str((await self.redis.info("server")).get("run_id", ""))
 
     async def report(self, scan_id: str, report: WorkerReport) -> None:
         await self.redis.xadd(self.key("ready", scan_id), {"report": report.model_dump_json()},

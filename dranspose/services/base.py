@@ -6,14 +6,17 @@ import asyncio
 import logging
 import os
 import time
+import uuid
 from typing import Any, Callable, Optional
 
 from dranspose import __version__
-from dranspose.coordination import ComponentInfo
+
+from dranspose.coordination import ComponentInfo, ScanInfo
 from dranspose.logs import LogShipper, bind_component, unbind_component
 from dranspose.parameters import ParameterDescription, ParameterSet, ParameterType, describe
 from dranspose.protocol import ParameterName, read_build_meta
 from dranspose.stats import ComponentStats, StatsRecorder
+from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.store import Store
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ class Component:
         self.info = info
         self.info.dranspose_version = __version__
         self.info.pid = os.getpid()
+        self.info.instance = uuid.uuid4().hex
         self.info.mapreduce_version = read_build_meta()
         self._stopping = asyncio.Event()
         self.stats = StatsRecorder(info.kind, info.name)
@@ -56,13 +60,27 @@ class Component:
         await self.store.register(self.info, REGISTRY_TTL_SECONDS)
 
     async def _heartbeat(self) -> None:
+        server: Optional[str] = None
+        failing = False
         while not self._stopping.is_set():
             try:
                 await self._register()
                 await self.store.set_stats(self.stats_snapshot(), STATS_TTL_SECONDS)
+                run_id = await self.store.server_run_id()
+                if server is not None and run_id != server:
+                    logger.warning("%s %s: Redis restarted; restoring what it forgot",
+                                   self.info.kind.value, self.info.name)
+                    await self.redis_restarted()
+                server = run_id
+                if failing:
+                    logger.info("%s %s: Redis reachable again", self.info.kind.value,
+                                self.info.name)
+                failing = False
             except Exception as exc:  # Redis away: keep trying, the entry simply expires
-                logger.warning("%s %s: heartbeat failed: %s", self.info.kind.value,
-                               self.info.name, exc)
+                if not failing:  # once per outage, not twice a second
+                    logger.warning("%s %s: heartbeat failed: %s", self.info.kind.value,
+                                   self.info.name, exc)
+                failing = True
             try:
                 await asyncio.wait_for(self._stopping.wait(), HEARTBEAT_SECONDS)
             except asyncio.TimeoutError:
@@ -92,6 +110,17 @@ class Component:
 
     async def main(self) -> None:
         raise NotImplementedError
+
+    async def redis_restarted(self) -> None:
+        """Put back what this component keeps in Redis besides its registry entry."""
+
+    async def read_scan(self) -> Optional[ScanInfo]:
+        """The current scan, or None while Redis is unreachable (the caller polls again)."""
+        try:
+            return await self.store.get_scan()
+        except REDIS_UNAVAILABLE:
+            await self.sleep_or_stop(0.5)  # the heartbeat logs the outage
+            return None
 
     async def sleep_or_stop(self, seconds: float) -> bool:
         """Sleep; returns True if the component is stopping."""

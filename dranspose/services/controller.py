@@ -32,11 +32,12 @@ from dranspose.parameters import (
     ParameterError,
     ParameterSet,
 )
-from dranspose.protocol import EventNumber, WorkerName
+from dranspose.protocol import EventNumber, StreamName, WorkerName
 from dranspose.services.base import REGISTRY_TTL_SECONDS, Component
 from dranspose.services.logs_api import logs_router
 from dranspose.services.metrics import observability_router
 from dranspose.services.dashboard import dashboard_router
+from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.store import Store
 from dranspose.triggermap import (
     Assigner,
@@ -50,17 +51,28 @@ from dranspose.triggermap import (
 logger = logging.getLogger(__name__)
 
 LOCK_TTL_SECONDS = 5.0
+ABORT_GRACE_SECONDS = 10.0
+"""After an abort, how long the controller still counts late reports before it lists every event
+not accounted for as lost (it stops waiting earlier once the reducer has finished the scan)."""
 
 
 class ScanRun:
-    """The controller's view of one scan: assigner, per-event bookkeeping, progress."""
+    """The controller's view of one scan: assigner, per-event bookkeeping, progress.
 
-    def __init__(self, scan: ScanInfo, trigger_map: TriggerMap, request: SequenceRequest,
-                 workers: dict[WorkerName, set[str]]) -> None:
+    A run recovered from Redis by a successor controller has no assigner (the bindings of its
+    predecessor are gone): it is aborted at once and only counts what the workers still report.
+    """
+
+    def __init__(self, scan: ScanInfo, trigger_map: Optional[TriggerMap],
+                 request: Optional[SequenceRequest], workers: dict[WorkerName, set[str]],
+                 ingesters: Optional[dict[str, list[StreamName]]] = None) -> None:
         self.scan = scan
         self.trigger_map = trigger_map
         self.request = request
-        self.assigner = Assigner(trigger_map, workers)
+        self.assigner = Assigner(trigger_map, workers) if trigger_map is not None else None
+        self.ingesters = ingesters or {}
+        """Ingesters serving this scan: name -> streams (their instances are in ``scan``)."""
+        self.abort_deadline: Optional[float] = None
         self.pending: dict[int, set[WorkerName]] = {}
         self.progress = Progress(scan_id=scan.scan_id, total=len(trigger_map))
         self.accounted: set[int] = set()
@@ -90,12 +102,17 @@ class ScanRun:
 
     def completed(self, worker: WorkerName, event: int, failed: bool = False) -> None:
         """``worker`` is done with its share of ``event``; the event is done when all are."""
-        try:
-            self.assigner.complete(event, worker)
-        except AssignmentError:
-            # reports are at-least-once: a resent completion is already counted
-            logger.debug("worker %s reported event %d again or without owning it", worker, event)
-            return
+        if self.assigner is None:  # recovered run: ``pending`` alone says who still owes what
+            if worker not in self.pending.get(event, ()):
+                return
+        else:
+            try:
+                self.assigner.complete(event, worker)
+            except AssignmentError:
+                # reports are at-least-once: a resent completion is already counted
+                logger.debug("worker %s reported event %d again or without owning it", worker,
+                             event)
+                return
         self.totals[worker] = self.totals.get(worker, 0) + 1
         if failed:
             self.failed_events.add(event)
@@ -119,15 +136,34 @@ class ScanRun:
         self.completed(WorkerName(failure.worker), failure.event_number, failed=True)
 
     def lost(self, worker: WorkerName, reason: str) -> None:
-        events = self.assigner.forget_worker(worker)
+        events = self.assigner.forget_worker(worker) if self.assigner is not None else []
         for event in events:
             self.pending.get(event, set()).discard(worker)
             if not self.pending.get(event):
                 self.pending.pop(event, None)
-                if self._account(event):
-                    self.progress.lost.append(EventNumber(event))
-                    self.progress.lost_reason[str(event)] = reason
+                self._mark_lost(event, reason)
         self.scan.workers = [w for w in self.scan.workers if w != worker]
+
+    def _mark_lost(self, event: int, reason: str) -> None:
+        if self._account(event):
+            self.progress.lost.append(EventNumber(event))
+            self.progress.lost_reason[str(event)] = reason
+
+    def abort(self, reason: str) -> None:
+        """Cut the scan short after a fault; what is not reported within the grace is lost."""
+        if self.scan.aborted is None:
+            self.scan.aborted = reason
+            self.progress.aborted = reason
+        self.scan.stopped = True
+        if self.abort_deadline is None:
+            self.abort_deadline = time.monotonic() + ABORT_GRACE_SECONDS
+
+    def close_aborted(self) -> None:
+        """List every event not accounted for as lost, with the abort's reason."""
+        reason = f"scan aborted: {self.scan.aborted}"
+        for event in range(self.progress.total):
+            self._mark_lost(event, reason)
+        self.pending.clear()
 
     @property
     def all_accounted(self) -> bool:
@@ -144,21 +180,69 @@ class Controller(Component):
         self.batch_size = batch_size
         self.run_state: Optional[ScanRun] = None
         self.acquired = False
+        self.parameter_values: dict[str, bytes] = {}
+        """Every value set so far: put back if Redis restarts empty."""
         self.app = self._build_app()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def acquire(self) -> None:
+    async def acquire(self, wait: float = 0.0) -> None:
+        """Take the single-controller lock, waiting up to ``wait`` seconds for it to expire.
+
+        Waiting is for a successor: a controller that crashed leaves its lock behind for at most
+        LOCK_TTL_SECONDS. A scan it left running is then recovered and reported aborted.
+        """
         if self.acquired:
             return
         await self.store.wait_until_reachable()
-        holder = await self.store.acquire_controller_lock(self.owner, LOCK_TTL_SECONDS)
-        if holder is not None:
-            raise ControllerBusy(
-                f"another controller ({holder}) is active on {self.store.url}; only one may run "
-                f"per Redis (its lock expires {LOCK_TTL_SECONDS:.0f} s after it stops)"
-            )
+        deadline = time.monotonic() + wait
+        while True:
+            holder = await self.store.acquire_controller_lock(self.owner, LOCK_TTL_SECONDS)
+            if holder is None:
+                break
+            if time.monotonic() >= deadline:
+                raise ControllerBusy(
+                    f"another controller ({holder}) is active on {self.store.url}; only one may "
+                    f"run per Redis (its lock expires {LOCK_TTL_SECONDS:.0f} s after it stops)"
+                )
+            await asyncio.sleep(0.2)
         self.acquired = True
+        _, self.parameter_values = await self.store.get_parameters()
+        await self._recover_scan()
+
+    async def redis_restarted(self) -> None:
+        if self.parameter_values:
+            await self.store.set_parameters(self.parameter_values)
+        run = self.run_state
+        if run is not None and not run.progress.finished:
+            # the scan's assignment and report streams are gone with Redis' memory
+            run.abort("Redis restarted during the scan")
+            await self.store.set_scan(run.scan)
+
+    async def _recover_scan(self) -> None:
+        """Adopt a scan a previous controller left running: abort it and account for it.
+
+        The predecessor's constraint bindings died with it, so the scan cannot continue. Its
+        released events are read back from the assignment stream; the reports the workers sent
+        (and still send while they wind down) are counted by the scan loop as usual.
+        """
+        scan = await self.store.get_scan()
+        if scan is None or scan.stopped:
+            return
+        run = ScanRun(scan, None, None, {})
+        run.progress.total = scan.n_events
+        for assigned in await self.store.all_assignments(scan.scan_id):
+            destinations = {w for names in assigned.streams.values() for w in names}
+            if destinations:
+                run.pending[assigned.event_number] = destinations
+            elif run._account(assigned.event_number):
+                run.progress.completed += 1
+        run.abort(f"the controller was replaced during the scan ({self.owner} took over)")
+        self.run_state = run
+        await self.store.set_scan(scan)
+        await self.store.set_progress(run.progress)
+        logger.error("scan %s was left running by a previous controller; aborted it",
+                     scan.scan_id)
 
     async def set_initial_parameters(self, raw: Mapping[str, bytes]) -> int:
         """Set the values of a parameter file (e.g. a mounted ConfigMap) before serving.
@@ -173,7 +257,9 @@ class Controller(Component):
                 raise ParameterError(
                     f"parameter {name!r}: initial value of {len(data)} bytes exceeds the limit "
                     f"of {MAX_PARAMETER_BYTES} bytes")
-        return await self.store.set_parameters(raw)
+        version = await self.store.set_parameters(raw)
+        self.parameter_values.update(raw)
+        return version
 
     async def main(self) -> None:
         tasks = [asyncio.create_task(self._renew_lock()), asyncio.create_task(self._scan_loop())]
@@ -182,15 +268,23 @@ class Controller(Component):
         finally:
             for task in tasks:
                 task.cancel()
-            await self.store.release_controller_lock(self.owner)
+            try:
+                await self.store.release_controller_lock(self.owner)
+            except REDIS_UNAVAILABLE:
+                pass  # it expires by itself
             self.acquired = False
 
     async def _renew_lock(self) -> None:
         while not self.stopping:
-            if not await self.store.renew_controller_lock(self.owner, LOCK_TTL_SECONDS):
-                logger.error("controller lock lost; stopping")
-                self.stop()
-                return
+            try:
+                renewed = await self.store.renew_controller_lock(self.owner, LOCK_TTL_SECONDS)
+            except REDIS_UNAVAILABLE as exc:
+                logger.warning("cannot renew the controller lock, Redis unavailable (%s)", exc)
+            else:
+                if not renewed:
+                    logger.error("controller lock taken by another controller; stopping")
+                    self.stop()
+                    return
             await asyncio.sleep(LOCK_TTL_SECONDS / 3)
 
     # -- scans --------------------------------------------------------------------------------
@@ -201,12 +295,15 @@ class Controller(Component):
 
     async def start_scan(self, request: SequenceRequest) -> ScanInfo:
         trigger_map = TriggerMap(request)
-        workers = await self.workers()
+        components = await self.store.components()
+        workers = {WorkerName(c.name): set(c.tags) for c in components
+                   if c.kind == ComponentKind.worker}
         if not workers:
             raise TriggerMapError("no worker is registered; start workers before a scan")
         trigger_map.validate_against(workers)
-        served = {s for c in await self.store.components() if c.kind == ComponentKind.ingester
-                  for s in c.streams}
+        ingesters = [c for c in components if c.kind == ComponentKind.ingester
+                     and set(c.streams) & set(trigger_map.streams)]
+        served = {s for c in ingesters for s in c.streams}
         unserved = [s for s in trigger_map.streams if s not in served]
         if unserved:
             raise TriggerMapError(
@@ -215,9 +312,12 @@ class Controller(Component):
             )
         if self.run_state is not None and not self.run_state.scan.stopped:
             await self.stop_scan()
+        instances = {c.name: c.instance for c in components
+                     if c.kind == ComponentKind.worker or c in ingesters}
         scan = ScanInfo(scan_id=uuid.uuid4().hex, streams=list(trigger_map.streams),
-                        workers=sorted(workers), n_events=len(trigger_map))
-        self.run_state = ScanRun(scan, trigger_map, request, workers)
+                        workers=sorted(workers), n_events=len(trigger_map), instances=instances)
+        self.run_state = ScanRun(scan, trigger_map, request, workers,
+                                 {c.name: list(c.streams) for c in ingesters})
         await self.store.set_progress(self.run_state.progress)
         await self.store.set_scan(scan)
         logger.info("scan %s: %d events, streams %s, workers %s", scan.scan_id, scan.n_events,
@@ -245,47 +345,82 @@ class Controller(Component):
             if run.scan.scan_id != current:
                 current, last_id = run.scan.scan_id, "0"
             try:
-                last_id, reports = await self.store.read_reports(current, last_id, block_ms=50)
-            except Exception as exc:
-                logger.warning("reading worker reports failed: %s", exc)
-                await asyncio.sleep(0.2)
-                continue
-            if self.run_state is not run:
-                continue
-            batch: list[Assignment] = []
-            for report in reports:
-                for event in report.completed:
-                    run.completed(report.worker, event)
-                for failure in report.failed:
-                    run.failed(failure)
-                if report.want > 0 and not run.scan.stopped and report.worker in run.assigner.workers:
-                    batch.extend(run.released(run.assigner.request(report.worker, report.want)))
-                now = time.monotonic()
-                run.rates.setdefault(report.worker, collections.deque(maxlen=200)).append(
-                    (now, run.totals.get(report.worker, 0)))
-            if batch:
-                await self.store.publish_assignments(current, batch)
-            now = time.monotonic()
-            if now - last_health > REGISTRY_TTL_SECONDS / 3:
-                last_health = now
-                await self._check_workers(run)
-            finished = run.all_accounted or run.scan.stopped
-            if finished and not run.progress.finished:
-                run.progress.finished = True
-            if run.progress.finished and not run.progress.reducer_finished:
-                run.progress.reducer_finished = await self.store.reducer_done(current)
-            if now - last_progress > 0.2:  # a snapshot for a successor controller, not per batch
-                last_progress = now
-                await self.store.set_progress(run.progress)
+                last_id, last_health, last_progress = await self._scan_step(
+                    run, last_id, last_health, last_progress)
+            except REDIS_UNAVAILABLE as exc:
+                logger.warning("Redis unavailable during the scan loop (%s); retrying", exc)
+                await self.sleep_or_stop(0.5)
 
-    async def _check_workers(self, run: ScanRun) -> None:
-        alive = {c.name for c in await self.store.components() if c.kind == ComponentKind.worker}
-        for worker in list(run.assigner.workers):
-            if worker not in alive:
-                logger.error("worker %s stopped responding during scan %s", worker,
-                             run.scan.scan_id)
-                run.lost(worker, f"worker {worker} died")
+    async def _scan_step(self, run: ScanRun, last_id: str, last_health: float,
+                         last_progress: float) -> tuple[str, float, float]:
+        """Count one read of worker reports, answer their requests, check health and the end."""
+        current = run.scan.scan_id
+        last_id, reports = await self.store.read_reports(current, last_id, block_ms=50)
+        if self.run_state is not run:
+            return last_id, last_health, last_progress
+        batch: list[Assignment] = []
+        for report in reports:
+            for event in report.completed:
+                run.completed(report.worker, event)
+            for failure in report.failed:
+                run.failed(failure)
+            if (report.want > 0 and not run.scan.stopped and run.assigner is not None
+                    and report.worker in run.assigner.workers):
+                batch.extend(run.released(run.assigner.request(report.worker, report.want)))
+            now = time.monotonic()
+            run.rates.setdefault(report.worker, collections.deque(maxlen=200)).append(
+                (now, run.totals.get(report.worker, 0)))
+        if batch:
+            await self.store.publish_assignments(current, batch)
+        now = time.monotonic()
+        if now - last_health > REGISTRY_TTL_SECONDS / 3 and not run.scan.stopped:
+            last_health = now
+            await self._check_components(run)
+        if run.progress.finished:
+            pass
+        elif run.abort_deadline is not None:
+            # an aborted scan ends once the stragglers' reports are in (or the grace is over)
+            if run.all_accounted or now >= run.abort_deadline or await self.store.reducer_done(
+                    current):
+                run.close_aborted()
+                run.progress.finished = True
+        elif run.all_accounted or run.scan.stopped:
+            run.progress.finished = True
+        if run.progress.finished and not run.progress.reducer_finished:
+            run.progress.reducer_finished = await self.store.reducer_done(current)
+        if now - last_progress > 0.2:  # a snapshot for a successor controller, not per batch
+            last_progress = now
+            await self.store.set_progress(run.progress)
+        return last_id, last_health, last_progress
+
+    async def _check_components(self, run: ScanRun) -> None:
+        """Workers that died lose their events; an ingester that died aborts the scan."""
+        alive = {(c.kind, c.name): c.instance for c in await self.store.components()}
+        expected = run.scan.instances
+        if run.assigner is not None:
+            for worker in list(run.assigner.workers):
+                instance = alive.get((ComponentKind.worker, worker))
+                if instance is None or (worker in expected and instance != expected[worker]):
+                    how = "died" if instance is None else "was restarted"
+                    logger.error("worker %s %s during scan %s", worker, how, run.scan.scan_id)
+                    run.lost(worker, f"worker {worker} {how}")
+                    if not run.assigner.workers:
+                        run.abort("every worker of the scan died")
+                    else:
+                        try:  # can the survivors still take every kind of event?
+                            run.trigger_map.validate_against(run.assigner.workers)  # type: ignore[union-attr]
+                        except TriggerMapError as exc:
+                            run.abort(f"no remaining worker can take the rest of the scan ({exc})")
+                    await self.store.set_scan(run.scan)
+        for name, streams in run.ingesters.items():
+            instance = alive.get((ComponentKind.ingester, name))
+            if instance != expected.get(name):
+                how = "died" if instance is None else "was restarted"
+                logger.error("ingester %s (stream %s) %s during scan %s", name,
+                             ", ".join(streams), how, run.scan.scan_id)
+                run.abort(f"ingester {name} (stream {', '.join(streams)}) {how}")
                 await self.store.set_scan(run.scan)
+                return
 
     # -- REST ---------------------------------------------------------------------------------
 
@@ -322,6 +457,9 @@ class Controller(Component):
             run = controller.run_state
             if run is None:
                 raise HTTPException(404, "no sequence has been set")
+            if run.request is None:
+                raise HTTPException(404, f"scan {run.scan.scan_id} was started by a previous "
+                                    "controller; its trigger map is not known here")
             return {"scan_id": run.scan.scan_id, **run.request.model_dump(mode="json")}
 
         @app.get("/api/v1/config")
@@ -336,7 +474,8 @@ class Controller(Component):
             progress = run.progress
             finished = progress.finished and progress.reducer_finished
             return {"active": not finished, "finished": finished, "scan_id": run.scan.scan_id,
-                    "stopped": run.scan.stopped, "progress": progress.model_dump(mode="json")}
+                    "stopped": run.scan.stopped, "aborted": run.scan.aborted,
+                    "progress": progress.model_dump(mode="json")}
 
         @app.get("/api/v1/progress")
         async def progress() -> dict[str, Any]:
@@ -407,6 +546,7 @@ class Controller(Component):
             except ParameterError as exc:
                 raise HTTPException(422, str(exc))
             version = await controller.store.set_parameter(name, body)
+            controller.parameter_values[name] = body
             return {"name": name, "version": version,
                     "value": value if not isinstance(value, bytes) else None}
 

@@ -29,6 +29,7 @@ from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.protocol import EventNumber, StreamName
 from dranspose.protocols import Kind, get_protocol
 from dranspose.services.base import SCAN_POLL_SECONDS, Component
+from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.store import Store
 from dranspose.transports import DEFAULT_BACKLOG, Message, open_upstream
 
@@ -83,9 +84,9 @@ class Ingester(Component):
         try:
             await self.upstream.start()
             while not self.stopping:
-                scan = await self.store.get_scan()
+                scan = await self.read_scan()
                 if (scan is not None and scan.scan_id not in done_scans and not scan.stopped
-                        and self.stream in scan.streams):
+                        and self.stream in scan.streams and scan.takes_part(self.info)):
                     done_scans.add(scan.scan_id)
                     await IngestSession(self, scan, dump).run()
                 else:
@@ -158,7 +159,10 @@ class IngestSession:
             if events and time.monotonic() - checked < SCAN_POLL_SECONDS:
                 continue
             checked = time.monotonic()
-            scan = await store.get_scan()
+            try:
+                scan = await store.get_scan()
+            except REDIS_UNAVAILABLE:
+                continue  # _xread waits before the next attempt
             if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
                 self.ended = True
                 self.arrived.set()
@@ -180,7 +184,10 @@ class IngestSession:
         return url
 
     async def _still_current(self) -> bool:
-        scan = await self.ingester.store.get_scan()
+        try:
+            scan = await self.ingester.store.get_scan()
+        except REDIS_UNAVAILABLE:
+            return True  # nothing says otherwise; the assignment reader decides when it is back
         return scan is not None and scan.scan_id == self.scan.scan_id and not scan.stopped
 
     async def _forward(self) -> None:

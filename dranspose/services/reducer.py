@@ -28,6 +28,7 @@ from dranspose.payload import ReducerPayload, import_class
 from dranspose.protocol import ReducerName, ReducerState
 from dranspose.reducer_api import create_app
 from dranspose.services.base import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.store import Store
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class Reducer(Component):
         done_scans: set[str] = set()
         try:
             while not self.stopping:
-                scan = await self.store.get_scan()
+                scan = await self.read_scan()
                 if scan is not None and scan.scan_id not in done_scans:
                     done_scans.add(scan.scan_id)
                     await self.run_scan(scan)
@@ -106,6 +107,9 @@ class Reducer(Component):
             self.inbox.close()
             self.executor.shutdown(wait=False)
             self.ctx.term()
+
+    async def redis_restarted(self) -> None:
+        await self.live.publish_descriptions(f"reducer:{self.info.name}")
 
     @property
     def parameters(self) -> ParameterSet:
@@ -155,10 +159,18 @@ class Reducer(Component):
                 await loop.run_in_executor(self.executor, self._process_batch, results)
             if time.monotonic() - last_liveness > 1.0:
                 last_liveness = time.monotonic()
-                pending = await self._still_alive(pending, scan, absent)
+                try:
+                    pending = await self._still_alive(pending, scan, absent)
+                except REDIS_UNAVAILABLE:
+                    pass  # wait for the workers as before; look again in a second
         self.finished_scans.add(scan.scan_id)
         await loop.run_in_executor(self.executor, self._finish)
-        await self.store.set_reducer_done(scan.scan_id)
+        for attempt in range(20):  # the controller waits for this mark; Redis may be restarting
+            try:
+                await self.store.set_reducer_done(scan.scan_id)
+                break
+            except REDIS_UNAVAILABLE:
+                await self.sleep_or_stop(0.5)
         self.info.state = "idle"
 
     async def _still_alive(self, pending: set[str], scan: ScanInfo,

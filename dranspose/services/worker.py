@@ -36,6 +36,7 @@ from dranspose.parameters import ParameterSet
 from dranspose.payload import WorkerPayload, import_class
 from dranspose.protocol import EventNumber, StreamName, WorkerName, WorkerState, WorkerTag
 from dranspose.services.base import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.store import Store
 
 logger = logging.getLogger(__name__)
@@ -73,9 +74,9 @@ class Worker(Component):
         done_scans: set[str] = set()
         try:
             while not self.stopping:
-                scan = await self.store.get_scan()
+                scan = await self.read_scan()
                 if (scan is not None and scan.scan_id not in done_scans and not scan.stopped
-                        and self.info.name in scan.workers):
+                        and self.info.name in scan.workers and scan.takes_part(self.info)):
                     done_scans.add(scan.scan_id)
                     await ScanSession(self, scan).run()
                 else:
@@ -86,6 +87,9 @@ class Worker(Component):
             self.outboxes.close()
             self.executor.shutdown(wait=False)
             self.ctx.term()
+
+    async def redis_restarted(self) -> None:
+        await self.parameters.publish_descriptions(f"worker:{self.info.name}")
 
     async def reducer_url(self) -> Optional[str]:
         for comp in await self.store.components():
@@ -157,8 +161,13 @@ class ScanSession:
             if events and time.monotonic() - checked < SCAN_POLL_SECONDS:
                 continue
             checked = time.monotonic()
-            scan = await self.worker.store.get_scan()
-            if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
+            try:
+                scan = await self.worker.store.get_scan()
+            except REDIS_UNAVAILABLE:
+                continue  # _xread waits before the next attempt
+            # ended early: stopped, replaced, or this worker was declared dead and left out
+            if (scan is None or scan.scan_id != self.scan.scan_id or scan.stopped
+                    or self.name not in scan.workers):
                 await self.ready.put(-1)  # tell the processing loop the scan ended early
                 return
 

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Mapping, Optional
 
 from fastapi import Body, FastAPI, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from dranspose.coordination import (
     ControllerBusy,
@@ -73,8 +73,10 @@ class ScanRun:
         self.ingesters = ingesters or {}
         """Ingesters serving this scan: name -> streams (their instances are in ``scan``)."""
         self.abort_deadline: Optional[float] = None
+        self.redis_run_id: Optional[str] = None
+        """The Redis server that holds this scan's streams (a restart empties them)."""
         self.pending: dict[int, set[WorkerName]] = {}
-        self.progress = Progress(scan_id=scan.scan_id, total=len(trigger_map))
+        self.progress = Progress(scan_id=scan.scan_id, total=scan.n_events)
         self.accounted: set[int] = set()
         self.failed_events: set[int] = set()
         self.failures_seen: set[tuple[int, str]] = set()
@@ -214,7 +216,8 @@ class Controller(Component):
         if self.parameter_values:
             await self.store.set_parameters(self.parameter_values)
         run = self.run_state
-        if run is not None and not run.progress.finished:
+        if (run is not None and not run.progress.finished
+                and run.redis_run_id != await self.store.server_run_id()):
             # the scan's assignment and report streams are gone with Redis' memory
             run.abort("Redis restarted during the scan")
             await self.store.set_scan(run.scan)
@@ -230,7 +233,6 @@ class Controller(Component):
         if scan is None or scan.stopped:
             return
         run = ScanRun(scan, None, None, {})
-        run.progress.total = scan.n_events
         for assigned in await self.store.all_assignments(scan.scan_id):
             destinations = {w for names in assigned.streams.values() for w in names}
             if destinations:
@@ -318,6 +320,7 @@ class Controller(Component):
                         workers=sorted(workers), n_events=len(trigger_map), instances=instances)
         self.run_state = ScanRun(scan, trigger_map, request, workers,
                                  {c.name: list(c.streams) for c in ingesters})
+        self.run_state.redis_run_id = await self.store.server_run_id()
         await self.store.set_progress(self.run_state.progress)
         await self.store.set_scan(scan)
         logger.info("scan %s: %d events, streams %s, workers %s", scan.scan_id, scan.n_events,
@@ -439,6 +442,13 @@ class Controller(Component):
                 pass
 
         app = FastAPI(title="dranspose controller", version="1", lifespan=lifespan)
+
+        @app.exception_handler(REDIS_UNAVAILABLE[0])
+        @app.exception_handler(REDIS_UNAVAILABLE[1])
+        async def redis_unavailable(request: Request, exc: Exception) -> Response:
+            # an outage is the server's state, not a bug: say so, and that it is temporary
+            return JSONResponse({"detail": f"Redis at {controller.store.url} is unavailable "
+                                           f"({exc}); retry shortly"}, status_code=503)
         app.include_router(dashboard_router(controller))  # the web page at / and /api/v1/scan
 
         @app.post("/api/v1/sequence")

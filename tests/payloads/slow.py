@@ -16,6 +16,7 @@ class CountingReducer:
         self.publish = {"events": [], "finished": False}
 
     def process_result(self, result):
+        time.sleep(float(os.environ.get("SLOW_REDUCER_SECONDS", "0")))
         self.publish["events"].append(result.event_number)
 
     def finish(self):

@@ -161,6 +161,13 @@ class ScanSession:
             if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
                 await self.ready.put(-1)  # tell the processing loop the scan ended early
                 return
+            if self.name not in scan.workers:
+                # declared dead while cut off or stalled: its events are already reported lost
+                # and the scan goes on without it, so leave instead of waiting for its end
+                logger.warning("worker %s was dropped from scan %s (declared dead); leaving it",
+                               self.name, self.scan.scan_id)
+                await self.ready.put(-1)
+                return
 
     async def _receive(self) -> None:
         worker = self.worker

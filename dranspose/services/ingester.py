@@ -160,7 +160,13 @@ class IngestSession:
             if events and time.monotonic() - checked < SCAN_POLL_SECONDS:
                 continue
             checked = time.monotonic()
-            scan = await store.get_scan()
+            try:
+                scan = await store.get_scan()
+            except Exception as exc:  # Redis unreachable, e.g. this host's link is down
+                logger.warning("stream %s: cannot read the scan, retrying: %s",
+                               self.ingester.stream, exc)
+                await asyncio.sleep(SCAN_POLL_SECONDS)
+                continue
             if scan is not None and scan.scan_id == self.scan.scan_id:
                 self.members = set(scan.workers)
             if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:

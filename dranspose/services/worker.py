@@ -138,7 +138,10 @@ class ScanSession:
             worker.finished_scans.add(self.scan.scan_id)
             for task in tasks:
                 task.cancel()
-            await self._report(final=True)
+            try:
+                await self._report(final=True)
+            except Exception as exc:  # the controller counts the events of a dead worker lost
+                logger.warning("worker %s: final report failed: %s", self.name, exc)
             worker.info.state = "idle"
 
     async def _read_assignments(self) -> None:
@@ -157,7 +160,12 @@ class ScanSession:
             if events and time.monotonic() - checked < SCAN_POLL_SECONDS:
                 continue
             checked = time.monotonic()
-            scan = await self.worker.store.get_scan()
+            try:
+                scan = await self.worker.store.get_scan()
+            except Exception as exc:  # Redis unreachable, e.g. this host's link is down
+                logger.warning("worker %s: cannot read the scan, retrying: %s", self.name, exc)
+                await asyncio.sleep(SCAN_POLL_SECONDS)
+                continue
             if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
                 await self.ready.put(-1)  # tell the processing loop the scan ended early
                 return
@@ -339,7 +347,10 @@ class ScanSession:
     async def _report_loop(self) -> None:
         """Report at most every REPORT_INTERVAL, and right away when a batch was processed."""
         while True:
-            await self._report()
+            try:
+                await self._report()
+            except Exception as exc:  # Redis unreachable: what was not stored is sent again
+                logger.warning("worker %s: report failed, retrying: %s", self.name, exc)
             try:
                 await asyncio.wait_for(self.wake.wait(), REPORT_INTERVAL)
             except asyncio.TimeoutError:

@@ -47,9 +47,9 @@ class Cluster:
         self.api = httpx.Client(base_url=f"http://{core}:{API_PORT}", timeout=5)
 
     def dranspose(self, host: str, *args: str) -> subprocess.Popen[str]:
-        log = open(self.workdir / f"{host}-{args[0]}.log", "a")
-        return self.lab.start(host, [sys.executable, "-m", "dranspose", *args], self.env,
-                              cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+        with open(self.workdir / f"{host}-{args[0]}.log", "a") as log:  # the child keeps a copy
+            return self.lab.start(host, [sys.executable, "-m", "dranspose", *args], self.env,
+                                  cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
 
     def start(self) -> None:
         lab = self.lab

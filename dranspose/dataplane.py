@@ -2,15 +2,18 @@
 
 Every receiving component binds one PULL socket and advertises its address in the registry;
 senders keep one PUSH socket per peer. PUSH blocks at the high-water mark instead of dropping, so
-a slow worker slows its ingesters down (backpressure) and nothing is lost in transit. Frames are
+a slow worker slows its ingesters down (backpressure) and nothing is lost in transit. A sender
+that may give up (the peer left the scan: it died or its network is cut) waits in bounded steps
+and asks between them, so an unreachable peer cannot stall every other stream. Frames are
 passed through as ``zmq.Frame`` objects with ``copy=False``: a large detector frame read from
 upstream reaches the worker without being copied in Python.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import zmq
 import zmq.asyncio
@@ -21,6 +24,8 @@ from dranspose.protocol import EventNumber, StreamName
 FrameLike = Union[bytes, zmq.Frame, memoryview]
 COPY_THRESHOLD = 64 * 1024
 """Frames above this size are sent zero-copy; small ones are cheaper to copy."""
+GIVE_UP_CHECK_SECONDS = 0.25
+"""How often a send blocked at the high-water mark asks whether to give up."""
 
 
 class Inbox:
@@ -75,15 +80,36 @@ class Outboxes:
             pair = self.sockets[url] = (sock, zmq.Socket.shadow(sock.underlying))
         return pair
 
-    async def send(self, url: str, parts: Sequence[Any]) -> None:
-        """Send one multipart message; waits (backpressure) only when the peer's queue is full."""
+    async def send(self, url: str, parts: Sequence[Any],
+                   give_up: Optional[Callable[[], bool]] = None) -> bool:
+        """Send one multipart message; waits (backpressure) only when the peer's queue is full.
+
+        Without ``give_up`` the wait is unbounded: the peer is expected to read eventually.
+        With it, a full queue is retried in steps of ``GIVE_UP_CHECK_SECONDS`` and the message
+        is dropped (returns False) once ``give_up()`` is true, e.g. when the peer was declared
+        dead and its events are already reported lost. Returns True when the message was queued.
+        """
         sock, sync = self.socket_for(url)
-        large = any(isinstance(p, zmq.Frame) or len(p) > COPY_THRESHOLD for p in parts)
+        copy = not any(isinstance(p, zmq.Frame) or len(p) > COPY_THRESHOLD for p in parts)
         try:
             # the common case needs no future: the queue has room
-            sync.send_multipart(parts, zmq.NOBLOCK, copy=not large)
+            sync.send_multipart(parts, zmq.NOBLOCK, copy=copy)
+            return True
         except zmq.Again:
-            await sock.send_multipart(parts, copy=not large)
+            pass
+        if give_up is None:
+            await sock.send_multipart(parts, copy=copy)
+            return True
+        while True:
+            try:
+                # a send cancelled by the timeout is never sent later (pyzmq skips it), and a
+                # multipart message is queued whole or not at all, so a retry cannot duplicate
+                await asyncio.wait_for(sock.send_multipart(parts, copy=copy),
+                                       GIVE_UP_CHECK_SECONDS)
+                return True
+            except asyncio.TimeoutError:
+                if give_up():
+                    return False
 
     def close(self) -> None:
         for url in list(self.sockets):

@@ -130,6 +130,8 @@ class IngestSession:
         self.ended = False
         self.urls: dict[str, str] = {}
         self.header = PartialHeader(scan.scan_id, ingester.stream, ingester.typ)
+        self.members = set(scan.workers)
+        """Workers still in the scan: the controller drops dead ones (their events are lost)."""
 
     async def run(self) -> None:
         ing = self.ingester
@@ -161,8 +163,13 @@ class IngestSession:
             checked = time.monotonic()
             try:
                 scan = await store.get_scan()
-            except REDIS_UNAVAILABLE:
-                continue  # _xread waits before the next attempt
+            except REDIS_UNAVAILABLE as exc:  # Redis unreachable, e.g. this host's link is down
+                logger.warning("stream %s: cannot read the scan, retrying: %s",
+                               self.ingester.stream, exc)
+                await asyncio.sleep(SCAN_POLL_SECONDS)
+                continue
+            if scan is not None and scan.scan_id == self.scan.scan_id:
+                self.members = set(scan.workers)
             if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
                 self.ended = True
                 self.arrived.set()
@@ -182,6 +189,10 @@ class IngestSession:
             self.urls = await self.ingester.worker_urls()
             url = self.urls.get(worker)
         return url
+
+    def _gone(self, worker: str) -> bool:
+        """Stop waiting for a worker that is out of the scan, or for a scan that is over."""
+        return worker not in self.members or self.ended or self.ingester.stopping
 
     async def _still_current(self) -> bool:
         try:
@@ -233,7 +244,10 @@ class IngestSession:
                     logger.error("event %d: worker %s has no data address; frame not delivered",
                                  assigned.event_number, worker)
                     continue
-                await ing.outboxes.send(url, [header, *frames])
+                if not await ing.outboxes.send(url, [header, *frames],
+                                               give_up=lambda w=worker: self._gone(w)):
+                    logger.error("event %d: worker %s left the scan while its queue was full; "
+                                 "frame not delivered", assigned.event_number, worker)
             state.forwarded += 1
             if self.dump is not None:
                 self.dump.write(InternalWorkerMessage.model_construct(

@@ -142,7 +142,10 @@ class ScanSession:
             worker.finished_scans.add(self.scan.scan_id)
             for task in tasks:
                 task.cancel()
-            await self._report(final=True)
+            try:
+                await self._report(final=True)
+            except Exception as exc:  # the controller counts the events of a dead worker lost
+                logger.warning("worker %s: final report failed: %s", self.name, exc)
             worker.info.state = "idle"
 
     async def _read_assignments(self) -> None:
@@ -163,12 +166,19 @@ class ScanSession:
             checked = time.monotonic()
             try:
                 scan = await self.worker.store.get_scan()
-            except REDIS_UNAVAILABLE:
-                continue  # _xread waits before the next attempt
-            # ended early: stopped, replaced, or this worker was declared dead and left out
-            if (scan is None or scan.scan_id != self.scan.scan_id or scan.stopped
-                    or self.name not in scan.workers):
+            except REDIS_UNAVAILABLE as exc:  # Redis unreachable, e.g. this host's link is down
+                logger.warning("worker %s: cannot read the scan, retrying: %s", self.name, exc)
+                await asyncio.sleep(SCAN_POLL_SECONDS)
+                continue
+            if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
                 await self.ready.put(-1)  # tell the processing loop the scan ended early
+                return
+            if self.name not in scan.workers:
+                # declared dead while cut off or stalled: its events are already reported lost
+                # and the scan goes on without it, so leave instead of waiting for its end
+                logger.warning("worker %s was dropped from scan %s (declared dead); leaving it",
+                               self.name, self.scan.scan_id)
+                await self.ready.put(-1)
                 return
 
     async def _receive(self) -> None:
@@ -341,7 +351,10 @@ class ScanSession:
     async def _report_loop(self) -> None:
         """Report at most every REPORT_INTERVAL, and right away when a batch was processed."""
         while True:
-            await self._report()
+            try:
+                await self._report()
+            except Exception as exc:  # Redis unreachable: what was not stored is sent again
+                logger.warning("worker %s: report failed, retrying: %s", self.name, exc)
             try:
                 await asyncio.wait_for(self.wake.wait(), REPORT_INTERVAL)
             except asyncio.TimeoutError:

@@ -10,6 +10,7 @@ upstream reaches the worker without being copied in Python.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Optional, Sequence, Union
 
 import zmq
@@ -58,12 +59,16 @@ class Inbox:
 
 
 class Outboxes:
-    """One PUSH socket per peer address, connected on first use."""
+    """One PUSH socket per peer address, connected on first use.
+
+    ``blocked_seconds`` adds up the time sends waited for a full peer queue (backpressure).
+    """
 
     def __init__(self, ctx: zmq.asyncio.Context, hwm: int = 1000) -> None:
         self.ctx = ctx
         self.hwm = hwm
         self.sockets: dict[str, tuple[zmq.asyncio.Socket, zmq.Socket]] = {}
+        self.blocked_seconds = 0.0
 
     def socket_for(self, url: str) -> tuple[zmq.asyncio.Socket, zmq.Socket]:
         pair = self.sockets.get(url)
@@ -83,7 +88,11 @@ class Outboxes:
             # the common case needs no future: the queue has room
             sync.send_multipart(parts, zmq.NOBLOCK, copy=not large)
         except zmq.Again:
-            await sock.send_multipart(parts, copy=not large)
+            started = time.monotonic()
+            try:
+                await sock.send_multipart(parts, copy=not large)
+            finally:
+                self.blocked_seconds += time.monotonic() - started
 
     def close(self) -> None:
         for url in list(self.sockets):

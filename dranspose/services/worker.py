@@ -20,6 +20,7 @@ from typing import Any, Optional
 import zmq
 import zmq.asyncio
 
+from dranspose.backpressure import DEFAULT_BUFFER_BYTES, HeldEvents, frames_bytes
 from dranspose.coordination import (
     AssignedEvent,
     ComponentInfo,
@@ -36,6 +37,7 @@ from dranspose.parameters import ParameterSet
 from dranspose.payload import WorkerPayload, import_class
 from dranspose.protocol import EventNumber, StreamName, WorkerName, WorkerState, WorkerTag
 from dranspose.services.base import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.stats import QueueStats
 from dranspose.store import Store
 
 logger = logging.getLogger(__name__)
@@ -50,11 +52,14 @@ QUEUE_SECONDS = 0.25
 class Worker(Component):
     def __init__(self, store: Store, worker_class: Any, name: str,
                  tags: Optional[list[str]] = None, capacity: int = 256,
-                 bind: str = "tcp://*:0", advertise_host: str = "127.0.0.1") -> None:
+                 bind: str = "tcp://*:0", advertise_host: str = "127.0.0.1",
+                 buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
         super().__init__(store, ComponentInfo(kind=ComponentKind.worker, name=name,
                                               tags=tags or ["generic"]))
         self.worker_class = import_class(worker_class)
         self.capacity = capacity
+        self.buffer_bytes = buffer_bytes
+        """Byte budget of received, unprocessed frames: limits how many events it asks for."""
         self.ctx = zmq.asyncio.Context()
         self.inbox = Inbox(self.ctx, bind, advertise_host)
         self.info.url = self.inbox.url
@@ -116,6 +121,13 @@ class ScanSession:
         self.last_tick = time.monotonic()
         self.payload: Optional[WorkerPayload] = None
         self.closing = False
+        self.held = HeldEvents(worker.buffer_bytes)
+        self.in_process = 0
+        worker.stats.queues = self.queue_stats
+
+    def queue_stats(self) -> QueueStats:
+        assigned = len(self.expected.keys() | self.buffers.keys()) + self.in_process
+        return QueueStats(events_queued=assigned, buffered_bytes=self.held.bytes)
 
     async def run(self) -> None:
         worker = self.worker
@@ -138,6 +150,7 @@ class ScanSession:
             worker.finished_scans.add(self.scan.scan_id)
             for task in tasks:
                 task.cancel()
+            worker.stats.queues = None
             await self._report(final=True)
             worker.info.state = "idle"
 
@@ -186,6 +199,7 @@ class ScanSession:
 
     def _accept(self, message: InternalWorkerMessage) -> None:
         number = message.event_number
+        self.held.received(frames_bytes(message.streams))
         self.buffers.setdefault(number, {}).update(message.streams)
         self._check(number)
 
@@ -244,8 +258,14 @@ class ScanSession:
             events = [EventData.model_construct(event_number=EventNumber(n),
                                                 streams=self.buffers.pop(n)) for n in numbers]
             params = worker.parameters.current
-            outcomes = await loop.run_in_executor(worker.executor, self._process_batch, events,
-                                                  params) if events else []
+            sizes = [frames_bytes(event.streams) for event in events]
+            self.in_process = len(events)
+            try:
+                outcomes = await loop.run_in_executor(worker.executor, self._process_batch, events,
+                                                      params) if events else []
+            finally:
+                self.in_process = 0
+                self.held.processed(sizes)
             for number, (body, failure) in zip(numbers, outcomes):
                 if failure is not None:
                     self.failed.append(FailedEvent(event_number=EventNumber(number),
@@ -292,9 +312,12 @@ class ScanSession:
         elapsed = now - self.rate_since
         if elapsed >= 0.2:
             rate = self.processed_since / elapsed
-            self.target = int(min(max(rate * QUEUE_SECONDS, MIN_QUEUE), self.worker.capacity))
+            self.target = int(min(max(rate * QUEUE_SECONDS, MIN_QUEUE), self._capacity()))
             self.rate_since, self.processed_since = now, 0
         return self.target
+
+    def _capacity(self) -> int:
+        return self.held.max_events(self.worker.capacity)
 
     def _want(self) -> int:
         """How many events to ask for: refill to the target once a quarter of it is used up.
@@ -307,7 +330,7 @@ class ScanSession:
         if queued == 0 and self.ask_pending_since is None:
             # starved before the rate is known: grow like TCP slow start, so a fast worker
             # reaches large batches within a few requests
-            self.target = target = min(target * 2, self.worker.capacity)
+            self.target = target = min(target * 2, self._capacity())
         want = target - queued
         if want < max(target // 4, 1):
             return 0

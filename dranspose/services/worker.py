@@ -326,7 +326,8 @@ class ScanSession:
         second, in case the answer was nothing to assign yet).
         """
         target = self._queue_target()
-        queued = len(self.expected) + self.ready.qsize()
+        # events in process_event count too: the target bounds what the worker holds
+        queued = len(self.expected) + self.ready.qsize() + self.in_process
         if queued == 0 and self.ask_pending_since is None:
             # starved before the rate is known: grow like TCP slow start, so a fast worker
             # reaches large batches within a few requests

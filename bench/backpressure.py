@@ -199,11 +199,13 @@ def main() -> None:
     print("peak RSS per process (MiB): kernel VmHWM / max sampled every 0.1 s")
     for name in sampler.pids:
         print(f"  {name:<11} {sampler.hwm[name] / 1024:8.1f} / {sampler.peak[name] / 1024:8.1f}")
-    ingester_bound = (PULL_RCVHWM + DEFAULT_BACKLOG_BYTES // FRAME_BYTES + 1) * FRAME_BYTES
-    worker_bound = (DEFAULT_BUFFER_BYTES // FRAME_BYTES + 64) * FRAME_BYTES
+    read_ahead = max(2, min(256, DEFAULT_BACKLOG_BYTES // FRAME_BYTES))
+    ingester_bound = (PULL_RCVHWM + read_ahead + 1) * FRAME_BYTES
+    worker_bound = min(256, max(4, DEFAULT_BUFFER_BYTES // FRAME_BYTES)) * FRAME_BYTES
     print(f"stated bound of frame data (docs/delivery-guarantee.md), above each process's "
-          f"baseline: ingester <= {ingester_bound / MB:.0f} MiB + frames in flight to the "
-          f"workers, each worker <= {worker_bound / MB:.0f} MiB")
+          f"idle size: ingester <= {ingester_bound / MB:.0f} MiB plus the frames on their way "
+          f"to the workers (counted in the workers' bound), each worker <= "
+          f"{worker_bound / MB:.0f} MiB")
 
 
 def redis_pid(redis: PrivateRedis) -> int:

@@ -201,7 +201,7 @@ def main() -> None:
         print(f"  {name:<11} {sampler.hwm[name] / 1024:8.1f} / {sampler.peak[name] / 1024:8.1f}")
     read_ahead = max(2, min(256, DEFAULT_BACKLOG_BYTES // FRAME_BYTES))
     ingester_bound = (PULL_RCVHWM + read_ahead + 1) * FRAME_BYTES
-    worker_bound = min(256, max(4, DEFAULT_BUFFER_BYTES // FRAME_BYTES)) * FRAME_BYTES
+    worker_bound = 2 * min(256, max(4, DEFAULT_BUFFER_BYTES // FRAME_BYTES)) * FRAME_BYTES
     print(f"stated bound of frame data (docs/delivery-guarantee.md), above each process's "
           f"idle size: ingester <= {ingester_bound / MB:.0f} MiB plus the frames on their way "
           f"to the workers (counted in the workers' bound), each worker <= "

@@ -4,8 +4,8 @@ A worker asks the controller for events (``want``) instead of being sent whateve
 the number of events it holds is its own choice. :class:`HeldEvents` turns that number into a
 byte bound: it tracks the bytes of the frames the worker has received and not yet processed and
 the typical size of one event, and caps how many events the worker holds so that they fit in
-its byte budget. With 2 MB frames and the default 256 MiB that is 128 events, however fast the
-worker is.
+its byte budget. With 2 MB frames and the default 128 MiB that is 64 events queued (and at most
+as many more in ``process_event``), however fast the worker is.
 
 :class:`WaitClock` measures the time an ingester spends holding an upstream message that no
 worker has asked for yet: while it waits, it does not read its upstream, which is how a PUSH
@@ -18,8 +18,9 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable, Optional
 
-DEFAULT_BUFFER_BYTES = 256 * 1024 * 1024
-"""A worker's byte budget for received, not yet processed frames (see :class:`HeldEvents`)."""
+DEFAULT_BUFFER_BYTES = 128 * 1024 * 1024
+"""A worker's byte budget for the events it queues (see :class:`HeldEvents`); with the batch in
+``process_event`` it holds at most twice this."""
 MIN_EVENTS = 4
 """A worker always may hold this many events, whatever their size (else it could never ask)."""
 _SMOOTHING = 0.1

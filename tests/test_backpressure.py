@@ -185,7 +185,7 @@ def test_a_pull_upstream_reads_ahead_a_bounded_number_of_large_messages():
 
 
 def test_a_worker_holds_no_more_events_than_fit_in_its_byte_budget():
-    held = HeldEvents(budget_bytes=64 << 20)
+    held = HeldEvents(budget_bytes=64 << 20)  # explicit, not the default
     held.received(3 * (2 << 20))
     held.processed([2 << 20] * 3)
     assert held.max_events(capacity=256) == 32  # 64 MiB of 2 MiB events

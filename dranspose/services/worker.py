@@ -326,8 +326,9 @@ class ScanSession:
         second, in case the answer was nothing to assign yet).
         """
         target = self._queue_target()
-        # events in process_event count too: the target bounds what the worker holds
-        queued = len(self.expected) + self.ready.qsize() + self.in_process
+        # the batch in process_event (at most the target) is not counted: asking while it runs
+        # keeps the worker busy, and it bounds what is held to twice the target
+        queued = len(self.expected) + self.ready.qsize()
         if queued == 0 and self.ask_pending_since is None:
             # starved before the rate is known: grow like TCP slow start, so a fast worker
             # reaches large batches within a few requests

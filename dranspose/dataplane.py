@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any, Callable, Optional, Sequence, Union
 
 import zmq
@@ -63,12 +64,16 @@ class Inbox:
 
 
 class Outboxes:
-    """One PUSH socket per peer address, connected on first use."""
+    """One PUSH socket per peer address, connected on first use.
+
+    ``blocked_seconds`` adds up the time sends waited for a full peer queue (backpressure).
+    """
 
     def __init__(self, ctx: zmq.asyncio.Context, hwm: int = 1000) -> None:
         self.ctx = ctx
         self.hwm = hwm
         self.sockets: dict[str, tuple[zmq.asyncio.Socket, zmq.Socket]] = {}
+        self.blocked_seconds = 0.0
 
     def socket_for(self, url: str) -> tuple[zmq.asyncio.Socket, zmq.Socket]:
         pair = self.sockets.get(url)
@@ -97,19 +102,23 @@ class Outboxes:
             return True
         except zmq.Again:
             pass
-        if give_up is None:
-            await sock.send_multipart(parts, copy=copy)
-            return True
-        while True:
-            try:
-                # a send cancelled by the timeout is never sent later (pyzmq skips it), and a
-                # multipart message is queued whole or not at all, so a retry cannot duplicate
-                await asyncio.wait_for(sock.send_multipart(parts, copy=copy),
-                                       GIVE_UP_CHECK_SECONDS)
+        started = time.monotonic()
+        try:
+            if give_up is None:
+                await sock.send_multipart(parts, copy=copy)
                 return True
-            except asyncio.TimeoutError:
-                if give_up():
-                    return False
+            while True:
+                try:
+                    # a send cancelled by the timeout is never sent later (pyzmq skips it), and a
+                    # multipart message is queued whole or not at all, so a retry cannot duplicate
+                    await asyncio.wait_for(sock.send_multipart(parts, copy=copy),
+                                           GIVE_UP_CHECK_SECONDS)
+                    return True
+                except asyncio.TimeoutError:
+                    if give_up():
+                        return False
+        finally:
+            self.blocked_seconds += time.monotonic() - started
 
     def close(self) -> None:
         for url in list(self.sockets):

@@ -12,7 +12,7 @@ import bisect
 import collections
 import threading
 import time
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from pydantic import BaseModel, Field
 
@@ -53,6 +53,24 @@ class StreamCounters(BaseModel):
     bytes: int = 0
 
 
+class QueueStats(BaseModel):
+    """Where a component holds data it has not passed on yet: its share of the backpressure.
+
+    Gauges except ``blocked_seconds``; read by the heartbeat from the component's live state.
+    """
+
+    events_queued: int = Field(0, description="worker: events assigned to it and not yet "
+                               "processed (frames on the way, waiting, or in process_event)")
+    buffered_bytes: int = Field(0, description="worker: bytes of received frames not yet "
+                                "processed")
+    backlog_messages: int = Field(0, description="ingester: upstream messages read and not yet "
+                                  "forwarded (the upstream's backlog)")
+    backlog_bytes: int = Field(0, description="ingester: bytes of those messages")
+    blocked_seconds: float = Field(0.0, description="ingester: time spent holding an upstream "
+                                   "message while no worker had asked for its event, or while a "
+                                   "worker's queue was full; meanwhile it reads no upstream")
+
+
 class ComponentStats(BaseModel):
     """One component's counters at ``time``; counters run from the process start."""
 
@@ -68,6 +86,7 @@ class ComponentStats(BaseModel):
     processing: Optional[HistogramSnapshot] = Field(
         None, description="duration of each payload call (worker: event, reducer: result)")
     queue_depth: int = Field(0, description="reducer: results received, not yet folded")
+    queues: QueueStats = Field(default_factory=QueueStats)
     log_records_dropped: int = 0
 
 
@@ -102,6 +121,9 @@ class StatsRecorder:
         self._queue_depth = 0
         self._created = time.monotonic()
         self._samples: collections.deque[tuple[float, float]] = collections.deque()
+        self.queues: Optional[Callable[[], QueueStats]] = None
+        """Reads the component's queues for a snapshot; called in the heartbeat's thread, so it
+        must read state of that thread (the event loop) only."""
 
     def ingested(self, stream: str, frames: Iterable[object]) -> None:
         """One upstream message of ``stream`` (its frames) was read."""
@@ -144,9 +166,11 @@ class StatsRecorder:
             histogram = self._histogram.snapshot() if self._histogram is not None else None
             depth = self._queue_depth
             ratio = self._ratio(now, busy)
+        queues = self.queues() if self.queues is not None else QueueStats()
         return ComponentStats(kind=self.kind, name=self.name, scan_id=scan_id, streams=streams,
                               busy_seconds=busy, busy_ratio=ratio, processing=histogram,
-                              queue_depth=depth, log_records_dropped=log_records_dropped)
+                              queue_depth=depth, queues=queues,
+                              log_records_dropped=log_records_dropped)
 
     def _ratio(self, now: float, busy: float) -> float:
         """Busy time over wall time since the oldest sample of the window (lock held)."""

@@ -22,6 +22,7 @@ from typing import Optional
 import zmq
 import zmq.asyncio
 
+from dranspose.backpressure import WaitClock
 from dranspose.capture import CaptureWriter
 from dranspose.coordination import AssignedEvent, ComponentInfo, ComponentKind, ScanInfo
 from dranspose.dataplane import Outboxes, PartialHeader
@@ -30,6 +31,7 @@ from dranspose.protocol import EventNumber, StreamName
 from dranspose.protocols import Kind, get_protocol
 from dranspose.services.base import SCAN_POLL_SECONDS, Component
 from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
+from dranspose.stats import QueueStats
 from dranspose.store import Store
 from dranspose.transports import DEFAULT_BACKLOG, Message, open_upstream
 
@@ -65,6 +67,14 @@ class Ingester(Component):
         self.carried: Optional[Message] = None
         """A message read during a scan that ended before it could be routed: the next scan's."""
         self._discarding = 0
+        self.waiting = WaitClock()
+        """Time spent holding a message no worker has asked for yet (backpressure)."""
+        self.stats.queues = self.queue_stats
+
+    def queue_stats(self) -> QueueStats:
+        return QueueStats(backlog_messages=len(self.upstream.backlog),
+                          backlog_bytes=self.upstream.backlog_bytes,
+                          blocked_seconds=self.waiting.seconds + self.outboxes.blocked_seconds)
 
     @property
     def forwarded(self) -> int:
@@ -176,11 +186,16 @@ class IngestSession:
                 return
 
     async def _next_assignment(self) -> Optional[AssignedEvent]:
-        while not self.queue:
-            if self.ended or self.ingester.stopping:
-                return None
-            self.arrived.clear()
-            await self.arrived.wait()
+        waiting = self.ingester.waiting
+        try:
+            while not self.queue:
+                if self.ended or self.ingester.stopping:
+                    return None
+                waiting.start()
+                self.arrived.clear()
+                await self.arrived.wait()
+        finally:
+            waiting.stop()
         return self.queue.popleft()
 
     async def _url(self, worker: str) -> Optional[str]:

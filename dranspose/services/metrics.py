@@ -170,6 +170,17 @@ class PipelineCollector:
             ratio.add_metric([s.name], s.busy_ratio)
         yield busy
         yield ratio
+        queued = GaugeMetricFamily("dranspose_worker_events_queued",
+                                   "Events assigned to a worker and not yet processed",
+                                   labels=["worker"])
+        held = GaugeMetricFamily("dranspose_worker_frames_buffered_bytes",
+                                 "Bytes of frames a worker received and has not processed yet",
+                                 labels=["worker"])
+        for s in workers:
+            queued.add_metric([s.name], s.queues.events_queued)
+            held.add_metric([s.name], s.queues.buffered_bytes)
+        yield queued
+        yield held
         yield _histogram("dranspose_event_processing_seconds",
                          "Duration of one process_event call", "worker",
                          [(s.name, s.processing) for s in workers if s.processing is not None])
@@ -181,12 +192,37 @@ class PipelineCollector:
         size = CounterMetricFamily("dranspose_bytes_ingested",
                                    "Bytes of the upstream messages an ingester read for a stream",
                                    labels=["stream", "ingester"])
+        backlog = GaugeMetricFamily("dranspose_upstream_messages_backlogged",
+                                    "Upstream messages an ingester read and has not forwarded yet",
+                                    labels=["ingester"])
+        backlog_bytes = GaugeMetricFamily("dranspose_upstream_messages_backlogged_bytes",
+                                          "Bytes of the upstream messages an ingester read and "
+                                          "has not forwarded yet", labels=["ingester"])
+        blocked = CounterMetricFamily("dranspose_ingester_blocked_seconds",
+                                      "Time an ingester held a message waiting for a worker to "
+                                      "take it, reading no upstream (backpressure)",
+                                      labels=["ingester"])
         for s in self._of(ComponentKind.ingester):
             for stream, counters in sorted(s.streams.items()):
                 frames.add_metric([stream, s.name], counters.frames)
                 size.add_metric([stream, s.name], counters.bytes)
+            backlog.add_metric([s.name], s.queues.backlog_messages)
+            backlog_bytes.add_metric([s.name], s.queues.backlog_bytes)
+            blocked.add_metric([s.name], s.queues.blocked_seconds)
         yield frames
         yield size
+        yield backlog
+        yield backlog_bytes
+        yield blocked
+        dropped = CounterMetricFamily("dranspose_upstream_messages_dropped",
+                                      "Upstream messages known to be lost before an ingester "
+                                      "forwarded them (SUB: backlog overflow and gaps in the "
+                                      "message counter)", labels=["stream", "ingester"])
+        for info in self.view.components:
+            if info.kind == ComponentKind.ingester and info.upstream is not None:
+                for stream in info.streams:
+                    dropped.add_metric([stream, info.name], info.upstream.dropped)
+        yield dropped
 
     def _reducers(self) -> Iterator[Metric]:
         reducers = self._of(ComponentKind.reducer)

@@ -20,6 +20,7 @@ from typing import Any, Optional
 import zmq
 import zmq.asyncio
 
+from dranspose.backpressure import DEFAULT_BUFFER_BYTES, HeldEvents, frames_bytes
 from dranspose.coordination import (
     AssignedEvent,
     ComponentInfo,
@@ -37,6 +38,7 @@ from dranspose.payload import WorkerPayload, import_class
 from dranspose.protocol import EventNumber, StreamName, WorkerName, WorkerState, WorkerTag
 from dranspose.services.base import SCAN_POLL_SECONDS, Component, LiveParameters
 from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
+from dranspose.stats import QueueStats
 from dranspose.store import Store
 
 logger = logging.getLogger(__name__)
@@ -51,11 +53,14 @@ QUEUE_SECONDS = 0.25
 class Worker(Component):
     def __init__(self, store: Store, worker_class: Any, name: str,
                  tags: Optional[list[str]] = None, capacity: int = 256,
-                 bind: str = "tcp://*:0", advertise_host: str = "127.0.0.1") -> None:
+                 bind: str = "tcp://*:0", advertise_host: str = "127.0.0.1",
+                 buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
         super().__init__(store, ComponentInfo(kind=ComponentKind.worker, name=name,
                                               tags=tags or ["generic"]))
         self.worker_class = import_class(worker_class)
         self.capacity = capacity
+        self.buffer_bytes = buffer_bytes
+        """Byte budget of received, unprocessed frames: limits how many events it asks for."""
         self.ctx = zmq.asyncio.Context()
         self.inbox = Inbox(self.ctx, bind, advertise_host)
         self.info.url = self.inbox.url
@@ -120,6 +125,13 @@ class ScanSession:
         self.last_tick = time.monotonic()
         self.payload: Optional[WorkerPayload] = None
         self.closing = False
+        self.held = HeldEvents(worker.buffer_bytes)
+        self.in_process = 0
+        worker.stats.queues = self.queue_stats
+
+    def queue_stats(self) -> QueueStats:
+        assigned = len(self.expected.keys() | self.buffers.keys()) + self.in_process
+        return QueueStats(events_queued=assigned, buffered_bytes=self.held.bytes)
 
     async def run(self) -> None:
         worker = self.worker
@@ -142,6 +154,7 @@ class ScanSession:
             worker.finished_scans.add(self.scan.scan_id)
             for task in tasks:
                 task.cancel()
+            worker.stats.queues = None
             try:
                 await self._report(final=True)
             except Exception as exc:  # the controller counts the events of a dead worker lost
@@ -205,6 +218,7 @@ class ScanSession:
 
     def _accept(self, message: InternalWorkerMessage) -> None:
         number = message.event_number
+        self.held.received(frames_bytes(message.streams))
         self.buffers.setdefault(number, {}).update(message.streams)
         self._check(number)
 
@@ -263,8 +277,14 @@ class ScanSession:
             events = [EventData.model_construct(event_number=EventNumber(n),
                                                 streams=self.buffers.pop(n)) for n in numbers]
             params = worker.parameters.current
-            outcomes = await loop.run_in_executor(worker.executor, self._process_batch, events,
-                                                  params) if events else []
+            sizes = [frames_bytes(event.streams) for event in events]
+            self.in_process = len(events)
+            try:
+                outcomes = await loop.run_in_executor(worker.executor, self._process_batch, events,
+                                                      params) if events else []
+            finally:
+                self.in_process = 0
+                self.held.processed(sizes)
             for number, (body, failure) in zip(numbers, outcomes):
                 if failure is not None:
                     self.failed.append(FailedEvent(event_number=EventNumber(number),
@@ -311,9 +331,12 @@ class ScanSession:
         elapsed = now - self.rate_since
         if elapsed >= 0.2:
             rate = self.processed_since / elapsed
-            self.target = int(min(max(rate * QUEUE_SECONDS, MIN_QUEUE), self.worker.capacity))
+            self.target = int(min(max(rate * QUEUE_SECONDS, MIN_QUEUE), self._capacity()))
             self.rate_since, self.processed_since = now, 0
         return self.target
+
+    def _capacity(self) -> int:
+        return self.held.max_events(self.worker.capacity)
 
     def _want(self) -> int:
         """How many events to ask for: refill to the target once a quarter of it is used up.
@@ -322,11 +345,13 @@ class ScanSession:
         second, in case the answer was nothing to assign yet).
         """
         target = self._queue_target()
+        # the batch in process_event (at most the target) is not counted: asking while it runs
+        # keeps the worker busy, and it bounds what is held to twice the target
         queued = len(self.expected) + self.ready.qsize()
         if queued == 0 and self.ask_pending_since is None:
             # starved before the rate is known: grow like TCP slow start, so a fast worker
             # reaches large batches within a few requests
-            self.target = target = min(target * 2, self.worker.capacity)
+            self.target = target = min(target * 2, self._capacity())
         want = target - queued
         if want < max(target // 4, 1):
             return 0

@@ -13,6 +13,11 @@ when nobody takes them:
   holds the sender back;
 * HTTP accepts a post only when the backlog has room, waiting for it a bounded time.
 
+The backlog is bounded twice: by ``backlog`` messages and by ``backlog_bytes`` (whichever is
+reached first), so a stream of large frames cannot fill a thousand-message backlog with
+gigabytes. ZMQ upstreams also size their socket's receive high-water mark from the frames they
+see (:mod:`dranspose.transports.zmq_upstream`).
+
 Everything an upstream sees is counted in its :class:`~dranspose.coordination.UpstreamState`,
 which the ingester reports with its heartbeat. A SUB upstream also watches the protocol's
 message counter (:class:`~dranspose.protocols.CounterWatch`) and counts messages that never
@@ -37,6 +42,14 @@ Message = tuple[Kind, list[Any]]
 
 DEFAULT_BACKLOG = 1000
 """Messages an upstream holds for the ingester at most (ZMQ's default high-water mark)."""
+DEFAULT_BACKLOG_BYTES = 64 * 1024 * 1024
+"""Bytes an upstream holds for the ingester at most: 32 frames of 2 MB. One message is always
+accepted into an empty backlog, however large."""
+
+
+def message_bytes(frames: list[Any]) -> int:
+    """Size of one message's frames (``bytes``, ``zmq.Frame`` or memoryview)."""
+    return sum(len(f) for f in frames)
 _GAP_LOG_SECONDS = 1.0
 """Gaps are logged at most this often; the ones in between are summed into the next line."""
 
@@ -49,15 +62,21 @@ class Upstream:
     """Whether messages can be lost on the way (only a SUB upstream): then gaps are counted."""
 
     def __init__(self, protocol: Protocol, url: str, *, name: str,
-                 backlog: int = DEFAULT_BACKLOG, regroup: bool = True) -> None:
+                 backlog: int = DEFAULT_BACKLOG, regroup: bool = True,
+                 backlog_bytes: int = DEFAULT_BACKLOG_BYTES) -> None:
         if backlog < 1:
             raise ValueError(f"backlog must be at least 1 message, got {backlog}")
+        if backlog_bytes < 1:
+            raise ValueError(f"backlog_bytes must be at least 1, got {backlog_bytes}")
         self.protocol = protocol
         self.url = url
         self.name = name
         self.state = UpstreamState(url=url, transport=self.transport, protocol=protocol.name)
         self.backlog: collections.deque[Message] = collections.deque()
         self.backlog_limit = backlog
+        self.backlog_bytes_limit = backlog_bytes
+        self.backlog_bytes = 0
+        """Bytes of the messages in the backlog."""
         self.framer = protocol.make_framer() if regroup else Framer()
         self.watch = (CounterWatch(protocol.counter)
                       if self.watches_counter and protocol.counter is not None else None)
@@ -81,7 +100,8 @@ class Upstream:
         backlog = self.backlog
         if backlog:
             item = backlog.popleft()
-            if len(backlog) < self.backlog_limit:
+            self.backlog_bytes -= message_bytes(item[1])
+            if not self.full:
                 self._room.set()
             return item
         self._arrived.clear()
@@ -98,7 +118,9 @@ class Upstream:
 
     @property
     def full(self) -> bool:
-        return len(self.backlog) >= self.backlog_limit
+        """No room for another message: the message or the byte limit is reached."""
+        return (len(self.backlog) >= self.backlog_limit
+                or self.backlog_bytes >= self.backlog_bytes_limit)
 
     # -- what the transports call ---------------------------------------------------------------
 
@@ -118,8 +140,9 @@ class Upstream:
 
     def _queue(self, item: Message) -> None:
         self.backlog.append(item)
+        self.backlog_bytes += message_bytes(item[1])
         self._arrived.set()
-        if len(self.backlog) >= self.backlog_limit:
+        if self.full:
             self._room.clear()
 
     def _overflow(self, item: Message) -> None:
@@ -129,9 +152,9 @@ class Upstream:
         state.dropped += 1
         if not self._overflowing:
             logger.warning(
-                "stream %s: backlog full (%d messages: no scan is reading this stream, or the "
+                "stream %s: backlog full (%d messages or %d bytes: no scan is reading this stream, or the "
                 "workers are slower than the upstream); dropping new messages from %s",
-                self.name, self.backlog_limit, self.url)
+                self.name, self.backlog_limit, self.backlog_bytes_limit, self.url)
         self._overflowing += 1
 
     def _overflow_ended(self) -> None:

@@ -4,6 +4,14 @@ Both connect to the detector's bound socket; ZMQ reconnects by itself when the d
 away and comes back (here with back-off from 0.1 s up to 2 s), and a SUB socket subscribes again
 on its own. A socket monitor reports every connection and disconnection to the log and to the
 upstream's state, so an outage is visible while ZMQ retries quietly.
+
+ZMQ reads ahead into a socket's queue up to its receive high-water mark, which counts messages,
+not bytes: a thousand 2 MB frames would be 2 GB in the ingester. A PULL socket therefore starts
+with a small mark (:data:`PULL_RCVHWM`: a PUSH detector simply waits), a SUB socket with a large
+one (:data:`SUB_RCVHWM`: a publisher does not wait, it drops), and both lower their mark once they
+see messages so large that the queue would hold more than the upstream's byte budget
+(``backlog_bytes``). The mark is only ever lowered: libzmq applies a new mark to a connected
+peer, but a raised one can stall a peer that is already waiting for room.
 """
 
 from __future__ import annotations
@@ -18,11 +26,23 @@ from zmq.utils.monitor import parse_monitor_message
 
 from dranspose.dataplane import drain
 from dranspose.protocols import Protocol
-from dranspose.transports.base import DEFAULT_BACKLOG, Message, Upstream
+from dranspose.transports.base import (
+    DEFAULT_BACKLOG,
+    DEFAULT_BACKLOG_BYTES,
+    Message,
+    Upstream,
+    message_bytes,
+)
 
 logger = logging.getLogger(__name__)
 
 RCVHWM = 1000
+"""ZMQ's default mark; kept for SUB upstreams (:data:`SUB_RCVHWM`)."""
+PULL_RCVHWM = 16
+"""Messages a PULL socket queues at most: 32 MB of 2 MB frames; the detector holds the rest."""
+SUB_RCVHWM = RCVHWM
+"""Messages a SUB socket queues at most before it is read (it is read all the time)."""
+MIN_RCVHWM = 2
 RECONNECT_IVL_MS = 100
 RECONNECT_IVL_MAX_MS = 2000
 _DRAIN = 256
@@ -35,12 +55,18 @@ class ZmqUpstream(Upstream):
     sock_type: int = zmq.PULL
 
     def __init__(self, protocol: Protocol, url: str, ctx: zmq.asyncio.Context, *, name: str,
-                 backlog: int = DEFAULT_BACKLOG, regroup: bool = True) -> None:
-        super().__init__(protocol, url, name=name, backlog=backlog, regroup=regroup)
+                 backlog: int = DEFAULT_BACKLOG, regroup: bool = True,
+                 backlog_bytes: int = DEFAULT_BACKLOG_BYTES) -> None:
+        super().__init__(protocol, url, name=name, backlog=backlog, regroup=regroup,
+                         backlog_bytes=backlog_bytes)
         self.socket = ctx.socket(self.sock_type)
         if self.sock_type == zmq.SUB:
             self.socket.setsockopt(zmq.SUBSCRIBE, b"")
-        self.socket.setsockopt(zmq.RCVHWM, RCVHWM)
+        self.rcvhwm = SUB_RCVHWM if self.sock_type == zmq.SUB else PULL_RCVHWM
+        """The socket's current receive high-water mark (messages)."""
+        self.largest = 0
+        """The largest message seen so far (bytes): what the mark is sized for."""
+        self.socket.setsockopt(zmq.RCVHWM, self.rcvhwm)
         self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
         self.socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
         self.monitor = self.socket.get_monitor_socket(_MONITORED)
@@ -56,6 +82,28 @@ class ZmqUpstream(Upstream):
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._watch_connection()))
+
+    def _read_batch(self, limit: int) -> list[list[Any]]:
+        """Drain up to ``limit`` messages, but no more than the byte budget's worth."""
+        if self.largest:
+            limit = min(limit, max(MIN_RCVHWM, self.backlog_bytes_limit // self.largest))
+        batch = drain(self.sync, limit)
+        if batch:
+            self._fit_mark(max(message_bytes(m) for m in batch))
+        return batch
+
+    def _fit_mark(self, size: int) -> None:
+        """Lower the receive mark so the socket queue holds no more than ``backlog_bytes``.
+
+        Sized for the largest message seen; never raised (see the module docstring).
+        """
+        if size <= self.largest:
+            return
+        self.largest = size
+        fit = max(MIN_RCVHWM, self.backlog_bytes_limit // max(size, 1))
+        if fit < self.rcvhwm:
+            self.rcvhwm = fit
+            self.socket.setsockopt(zmq.RCVHWM, fit)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -99,7 +147,7 @@ class ZmqPullUpstream(ZmqUpstream):
 
     def pop(self) -> Optional[Message]:
         if not self.backlog:
-            for message in drain(self.sync, _DRAIN):
+            for message in self._read_batch(_DRAIN):
                 self._receive(message)
         return super().pop()
 
@@ -128,7 +176,7 @@ class ZmqSubUpstream(ZmqUpstream):
 
     async def _read(self) -> None:
         while True:
-            batch = drain(self.sync, _DRAIN)
+            batch = self._read_batch(_DRAIN)
             if not batch:
                 await self.socket.poll(1000, zmq.POLLIN)
                 continue

@@ -844,12 +844,50 @@ class Assigner:
         If no remaining worker has the tags some later event needs, the scan stalls there;
         ``trigger_map.validate_against(assigner.workers)`` tells.
         """
+        lost, _ = self._drop_worker(name, redeliver=False)
+        return lost
+
+    def reassign_worker(self, name: WorkerName) -> tuple[list[EventNumber], list[Assignment]]:
+        """Remove a dead worker and hand its unfinished events to live workers (re-delivery).
+
+        Each released event the worker had not completed goes to the live worker with all of
+        its tags that holds the fewest outstanding events. Returns the events nobody can take
+        (lost) and, for the others, the assignments to re-deliver: per event only the streams
+        the replacement did not already get (a broadcast it received itself needs nothing).
+        An event whose frames were shared with a constraint of several events is re-delivered
+        alone: the replacement processes it without the dead worker's earlier frames.
+        """
+        return self._drop_worker(name, redeliver=True)
+
+    def _replacement(self, tags: frozenset[str]) -> Optional[WorkerName]:
+        able = [w for w, have in self._workers.items() if tags <= have]
+        return min(able, key=lambda w: (len(self._outstanding[w]), w)) if able else None
+
+    def _drop_worker(self, name: WorkerName, redeliver: bool
+                     ) -> tuple[list[EventNumber], list[Assignment]]:
         if name not in self._workers:
             raise AssignmentError(f"unknown worker {name!r}")
-        del self._workers[name]
+        tags = self._workers.pop(name)
         self._targets_cache.clear()
-        lost = sorted(self._outstanding.pop(name))
-        for event in lost:
+        lost: list[EventNumber] = []
+        moved: list[Assignment] = []
+        for event in sorted(self._outstanding.pop(name)):
+            replacement = self._replacement(tags) if redeliver else None
+            if replacement is None:
+                lost.append(EventNumber(event))
+                self._done_by(event, name)
+                continue
+            kept = self._released[event]
+            fresh: dict[StreamName, list[WorkerName]] = {}
+            for stream, names in kept.streams.items():
+                if name in names:
+                    if replacement not in names:
+                        fresh[stream] = [replacement]
+                    kept.streams[stream] = sorted({*names, replacement} - {name})
+            if fresh:
+                self._waiting[event].add(replacement)
+                self._outstanding[replacement].add(event)
+                moved.append(Assignment(event_number=EventNumber(event), streams=fresh))
             self._done_by(event, name)
         for constraint in [c for c, w in self._bound.items() if w == name]:
             del self._bound[constraint]
@@ -859,4 +897,4 @@ class Assigner:
         self._open_events.clear()
         self._missing.clear()
         self._horizon = self._frontier
-        return [EventNumber(e) for e in lost]
+        return lost, moved

@@ -364,6 +364,40 @@ def test_forgotten_workers_unreleased_constraints_go_to_another_worker():
     }
 
 
+def test_reassigning_a_dead_workers_events_hands_them_to_a_live_worker():
+    assigner = Assigner(TriggerMap.simple(["s"], 6), GENERIC2)
+    assigner.request("a", 2)  # 0 (broadcast to a and b), 1, 2
+    assigner.request("b", 2)  # 3, 4
+    assigner.complete(1, "a")
+    lost, moved = assigner.reassign_worker("a")
+    assert lost == []
+    # event 0 was a broadcast b received itself: nothing to re-deliver; event 2 moves to b
+    assert routes(moved) == {2: {"s": ["b"]}}
+    assert "a" not in assigner.workers
+    assigner.complete(2, "b")  # b now owes event 2: its completion is accepted once
+    with pytest.raises(AssignmentError):
+        assigner.complete(2, "b")
+
+
+def test_reassignment_needs_a_worker_with_all_the_dead_workers_tags():
+    tm = TriggerMap.from_mapping({"s": [[vw(0, ["gpu"])], [vw(1)]]})
+    assigner = Assigner(tm, {"g": ["gpu", "generic"], "c": ["generic"]})
+    assigner.request("g", 1)  # g takes the gpu event 1
+    lost, moved = assigner.reassign_worker("g")
+    assert lost == [0, 1] and moved == []  # c lacks "gpu": nobody can take g's events
+
+
+def test_reassignment_spreads_over_the_least_loaded_workers():
+    assigner = Assigner(TriggerMap.simple(["s"], 8), {"a": ["generic"], "b": ["generic"],
+                                                      "c": ["generic"]})
+    assigner.request("a", 4)  # 0 (broadcast), 1..4
+    assigner.complete(0, "b")
+    assigner.complete(0, "c")
+    lost, moved = assigner.reassign_worker("a")
+    owners = [a.streams["s"][0] for a in moved if a.event_number != 0]
+    assert lost == [] and sorted(owners) == ["b", "b", "c", "c"]
+
+
 def test_completing_an_event_twice_is_refused():
     assigner = Assigner(TriggerMap.simple(["s"], 3), GENERIC2)
     assigner.request("a", 1)

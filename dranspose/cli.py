@@ -203,6 +203,10 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
     _redis_option(p)
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--retry-lost", action="store_true",
+                   help="re-deliver the unfinished events of a worker that dies to another "
+                   "worker with its tags (at-least-once for those events; results carry "
+                   "'redelivered'); a sequence request may override it with ?retry_lost=")
     p.add_argument("--takeover-wait", type=float, default=0.0, metavar="SECONDS",
                    help="if another controller holds the lock, wait this long for it to expire "
                    "(a successor after a crash; a scan it left running is reported aborted) "
@@ -465,7 +469,7 @@ def _run_controller(args: argparse.Namespace) -> int:
     initial = read_parameter_file(args.parameters) if args.parameters else None
 
     async def main() -> None:
-        controller = Controller(Store(args.redis_url, args.prefix))
+        controller = Controller(Store(args.redis_url, args.prefix), retry_lost=args.retry_lost)
         # refuse before serving anything if another one is active
         await controller.acquire(wait=args.takeover_wait)
         if initial is not None:

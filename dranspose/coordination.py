@@ -89,6 +89,8 @@ class ScanInfo(BaseModel):
     stopped: bool = False
     aborted: Optional[str] = Field(None, description="why the scan was cut short by a fault "
                                    "(a component died, the controller was replaced)")
+    retry_lost: bool = Field(False, description="re-deliver the events of a worker that dies "
+                             "to another worker with its tags (ingesters keep frames until done)")
     instances: dict[str, str] = Field(
         default_factory=dict,
         description="component name -> instance of the workers and ingesters the scan started "
@@ -118,13 +120,21 @@ class WorkerReport(BaseModel):
     want: int = 0
     completed: list[EventNumber] = []
     failed: list[FailedEvent] = []
+    lost: list[FailedEvent] = Field(
+        [], description="events the sender cannot deliver (an ingester asked to re-deliver "
+                        "frames it no longer holds); ``worker`` names the sender")
 
 
 class AssignedEvent(BaseModel):
-    """Which real workers get which stream's frame of one event (absent stream: no frame)."""
+    """Which real workers get which stream's frame of one event (absent stream: no frame).
+
+    A re-delivery (``redelivered``) names only the replacement of a dead worker, for the
+    streams it still needs; ingesters send those frames again from what they kept.
+    """
 
     event_number: EventNumber
     streams: dict[StreamName, list[WorkerName]]
+    redelivered: bool = False
 
 
 class Progress(BaseModel):
@@ -138,6 +148,8 @@ class Progress(BaseModel):
     reducer_finished: bool = False
     aborted: Optional[str] = Field(None, description="why a fault cut the scan short; every "
                                    "event not accounted for then is listed as lost")
+    redelivered: list[EventNumber] = Field(
+        [], description="events of dead workers given to another worker (--retry-lost)")
 
 
 class ResultHeader(BaseModel):
@@ -148,3 +160,4 @@ class ResultHeader(BaseModel):
     worker: WorkerName
     event_number: Optional[EventNumber] = None
     parameters_hash: Optional[str] = None
+    redelivered: bool = False

@@ -88,3 +88,6 @@ class ResultData(BaseModel):
     worker: WorkerName
     parameters_hash: Optional[Digest] = None
     payload: Any = None
+    redelivered: bool = False
+    """True when the worker that first had this event died and another one processed it
+    (``--retry-lost``): the first result may have reached the reducer too."""

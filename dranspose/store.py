@@ -11,6 +11,7 @@ Keys (``{p}`` is the prefix):
 - ``{p}:scan``                       ScanInfo JSON of the current scan
 - ``{p}:assigned:{scan}``            stream of assignment batches (AssignedEvent lists)
 - ``{p}:ready:{scan}``               stream of WorkerReports
+- ``{p}:confirmed:{scan}``           events below this number are accounted for (re-delivery)
 - ``{p}:progress``                   Progress JSON, written by the controller
 - ``{p}:reducer_done:{scan}``        set by the reducer once ``finish`` has run
 - ``{p}:parameters``                 hash name -> raw bytes; ``{p}:parameters_version`` counter
@@ -144,7 +145,8 @@ class Store:
             await asyncio.sleep(0.5)
             return None
 
-    async def publish_assignments(self, scan_id: str, batch: Sequence[AssignedEvent]) -> None:
+    async def publish_assignments(self, scan_id: str, batch: Sequence[AssignedEvent],
+                                  redelivery: bool = False) -> None:
         """One stream entry for the whole batch, as compact ``[[event, {stream: [worker]}]]``.
 
         Every ingester and worker reads every batch, so this is on the hot path: plain JSON
@@ -153,7 +155,8 @@ class Store:
         if batch:
             blob = json.dumps([[a.event_number, a.streams] for a in batch],
                               separators=(",", ":"))
-            await self.redis.xadd(self.key("assigned", scan_id), {"batch": blob},
+            fields = {"batch": blob, **({"redelivery": "1"} if redelivery else {})}
+            await self.redis.xadd(self.key("assigned", scan_id), fields,  # type: ignore[arg-type]
                                   maxlen=STREAM_MAXLEN, approximate=True)
 
     async def read_assignments(
@@ -165,19 +168,30 @@ class Store:
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
                 last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                events.extend(
-                    AssignedEvent.model_construct(event_number=number, streams=streams)
-                    for number, streams in json.loads(fields[b"batch"]))
+                events.extend(self._assigned(fields))
         return last_id, events
+
+    @staticmethod
+    def _assigned(fields: Mapping[bytes, bytes]) -> list[AssignedEvent]:
+        again = b"redelivery" in fields
+        return [AssignedEvent.model_construct(event_number=number, streams=streams,
+                                              redelivered=again)
+                for number, streams in json.loads(fields[b"batch"])]
 
     async def all_assignments(self, scan_id: str) -> list[AssignedEvent]:
         """Every assignment of a scan published so far (a successor controller reads them back)."""
         events: list[AssignedEvent] = []
         for _entry_id, fields in await self.redis.xrange(self.key("assigned", scan_id)):
-            events.extend(
-                AssignedEvent.model_construct(event_number=number, streams=streams)
-                for number, streams in json.loads(fields[b"batch"]))
+            events.extend(self._assigned(fields))
         return events
+
+    async def set_confirmed(self, scan_id: str, below: int) -> None:
+        """Every event below ``below`` is accounted for: ingesters may forget their frames."""
+        await self.redis.set(self.key("confirmed", scan_id), below, ex=24 * 3600)
+
+    async def confirmed(self, scan_id: str) -> int:
+        raw = await self.redis.get(self.key("confirmed", scan_id))
+        return int(raw) if raw else 0
 
     async def server_run_id(self) -> str:
         """Changes whenever the Redis server restarts (and forgets everything, without persistence)."""

@@ -171,6 +171,25 @@ def test_two_of_three_workers_killed_the_survivor_finishes_the_scan(make_pipelin
     p.run_full_scan()
 
 
+def test_with_retry_lost_a_killed_workers_events_are_redelivered(make_pipeline):
+    """At-least-once for a dead worker's events: every result arrives, flagged redelivered."""
+    p = make_pipeline(workers=2, controller_args=("--retry-lost",))
+    n = 300
+    assert p.start_scan(n)["retry_lost"] is True
+    with p.source(n):
+        p.wait_busy(["w0", "w1"])
+        p.workers["w0"].send_signal(signal.SIGKILL)
+        progress = p.wait_finished()
+    assert progress["lost"] == [] and progress["failed"] == []
+    assert progress["completed"] == n + 2
+    assert progress["redelivered"], "w0 held unfinished events when it died"
+    wait_until(lambda: p.out.exists(), 10, "the reducer's finish")
+    assert p.reduced_events() == set(range(n + 2))
+    flagged = set(json.loads(Path(f"{p.out}.redelivered").read_text().splitlines()[-1]))
+    assert flagged == set(progress["redelivered"])
+    p.run_full_scan()
+
+
 def test_worker_killed_while_the_reducer_is_slow(make_pipeline):
     p = make_pipeline(workers=2, env={"SLOW_REDUCER_SECONDS": "0.01",
                                       "SLOW_WORKER_SECONDS": "0.005"})

@@ -73,6 +73,8 @@ class ScanRun:
         self.ingesters = ingesters or {}
         """Ingesters serving this scan: name -> streams (their instances are in ``scan``)."""
         self.abort_deadline: Optional[float] = None
+        self.confirmed_below = 0
+        """Every event below this one is accounted for (ingesters drop kept frames below it)."""
         self.redis_run_id: Optional[str] = None
         """The Redis server that holds this scan's streams (a restart empties them)."""
         self.pending: dict[int, set[WorkerName]] = {}
@@ -100,6 +102,8 @@ class ScanRun:
         if event in self.accounted:
             return False
         self.accounted.add(event)
+        while self.confirmed_below in self.accounted:
+            self.confirmed_below += 1
         return True
 
     def completed(self, worker: WorkerName, event: int, failed: bool = False) -> None:
@@ -137,14 +141,35 @@ class ScanRun:
         self.progress.failed.append(failure)
         self.completed(WorkerName(failure.worker), failure.event_number, failed=True)
 
-    def lost(self, worker: WorkerName, reason: str) -> None:
-        events = self.assigner.forget_worker(worker) if self.assigner is not None else []
-        for event in events:
+    def lost(self, worker: WorkerName, reason: str) -> list[Assignment]:
+        """A worker died: its unfinished events are lost, or re-assigned with ``retry_lost``.
+
+        Returns the re-delivery assignments to publish.
+        """
+        moved: list[Assignment] = []
+        if self.assigner is None:
+            events: list[EventNumber] = []
+        elif self.scan.retry_lost:
+            events, moved = self.assigner.reassign_worker(worker)
+        else:
+            events = self.assigner.forget_worker(worker)
+        for assignment in moved:
+            waiting = self.pending.setdefault(assignment.event_number, set())
+            waiting.update(w for names in assignment.streams.values() for w in names)
+            self.progress.redelivered.append(assignment.event_number)
+        for event in [*events, *(a.event_number for a in moved)]:
             self.pending.get(event, set()).discard(worker)
+        for event in events:
             if not self.pending.get(event):
                 self.pending.pop(event, None)
                 self._mark_lost(event, reason)
         self.scan.workers = [w for w in self.scan.workers if w != worker]
+        return moved
+
+    def undeliverable(self, report: FailedEvent) -> None:
+        """A sender cannot deliver an event (e.g. an ingester no longer holds its frames)."""
+        self.pending.pop(report.event_number, None)
+        self._mark_lost(report.event_number, f"{report.worker}: {report.reason}")
 
     def _mark_lost(self, event: int, reason: str) -> None:
         if self._account(event):
@@ -176,10 +201,13 @@ class ScanRun:
 class Controller(Component):
     """The coordination service; ``app`` is its FastAPI application."""
 
-    def __init__(self, store: Store, name: str = "controller", batch_size: int = 64) -> None:
+    def __init__(self, store: Store, name: str = "controller", batch_size: int = 64,
+                 retry_lost: bool = False) -> None:
         super().__init__(store, ComponentInfo(kind=ComponentKind.controller, name=name))
         self.owner = f"{name}-{uuid.uuid4().hex[:8]}"
         self.batch_size = batch_size
+        self.retry_lost = retry_lost
+        """Default for scans whose sequence request does not say (``?retry_lost=``)."""
         self.run_state: Optional[ScanRun] = None
         self.acquired = False
         self.parameter_values: dict[str, bytes] = {}
@@ -295,7 +323,8 @@ class Controller(Component):
         return {WorkerName(c.name): set(c.tags) for c in await self.store.components()
                 if c.kind == ComponentKind.worker}
 
-    async def start_scan(self, request: SequenceRequest) -> ScanInfo:
+    async def start_scan(self, request: SequenceRequest,
+                         retry_lost: Optional[bool] = None) -> ScanInfo:
         trigger_map = TriggerMap(request)
         components = await self.store.components()
         workers = {WorkerName(c.name): set(c.tags) for c in components
@@ -317,7 +346,8 @@ class Controller(Component):
         instances = {c.name: c.instance for c in components
                      if c.kind == ComponentKind.worker or c in ingesters}
         scan = ScanInfo(scan_id=uuid.uuid4().hex, streams=list(trigger_map.streams),
-                        workers=sorted(workers), n_events=len(trigger_map), instances=instances)
+                        workers=sorted(workers), n_events=len(trigger_map), instances=instances,
+                        retry_lost=self.retry_lost if retry_lost is None else retry_lost)
         self.run_state = ScanRun(scan, trigger_map, request, workers,
                                  {c.name: list(c.streams) for c in ingesters})
         self.run_state.redis_run_id = await self.store.server_run_id()
@@ -367,6 +397,8 @@ class Controller(Component):
                 run.completed(report.worker, event)
             for failure in report.failed:
                 run.failed(failure)
+            for undeliverable in report.lost:
+                run.undeliverable(undeliverable)
             if (report.want > 0 and not run.scan.stopped and run.assigner is not None
                     and report.worker in run.assigner.workers):
                 batch.extend(run.released(run.assigner.request(report.worker, report.want)))
@@ -394,6 +426,8 @@ class Controller(Component):
         if now - last_progress > 0.2:  # a snapshot for a successor controller, not per batch
             last_progress = now
             await self.store.set_progress(run.progress)
+            if run.scan.retry_lost:
+                await self.store.set_confirmed(current, run.confirmed_below)
         return last_id, last_health, last_progress
 
     async def _check_components(self, run: ScanRun) -> None:
@@ -406,7 +440,12 @@ class Controller(Component):
                 if instance is None or (worker in expected and instance != expected[worker]):
                     how = "died" if instance is None else "was restarted"
                     logger.error("worker %s %s during scan %s", worker, how, run.scan.scan_id)
-                    run.lost(worker, f"worker {worker} {how}")
+                    moved = run.lost(worker, f"worker {worker} {how}")
+                    if moved:
+                        logger.warning("scan %s: %d event(s) of worker %s re-delivered",
+                                       run.scan.scan_id, len(moved), worker)
+                        await self.store.publish_assignments(run.scan.scan_id, moved,
+                                                             redelivery=True)
                     if not run.assigner.workers:
                         run.abort("every worker of the scan died")
                     else:
@@ -452,15 +491,21 @@ class Controller(Component):
         app.include_router(dashboard_router(controller))  # the web page at / and /api/v1/scan
 
         @app.post("/api/v1/sequence")
-        async def set_sequence(request: Request) -> dict[str, Any]:
-            """Set the trigger map (parts and their sequence) and start a scan."""
+        async def set_sequence(request: Request,
+                               retry_lost: Optional[bool] = None) -> dict[str, Any]:
+            """Set the trigger map (parts and their sequence) and start a scan.
+
+            ``retry_lost`` re-delivers the events of a worker that dies to another worker with
+            its tags (default: the controller's ``--retry-lost``).
+            """
             body = await request.body()
             try:
                 trigger_map = TriggerMap.from_request_json(body)
-                scan = await controller.start_scan(trigger_map.request)
+                scan = await controller.start_scan(trigger_map.request, retry_lost=retry_lost)
             except TriggerMapError as exc:
                 raise HTTPException(422, str(exc))
-            return {"scan_id": scan.scan_id, "events": scan.n_events, "workers": scan.workers}
+            return {"scan_id": scan.scan_id, "events": scan.n_events, "workers": scan.workers,
+                    "retry_lost": scan.retry_lost}
 
         @app.get("/api/v1/sequence")
         async def get_sequence() -> dict[str, Any]:

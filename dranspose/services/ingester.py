@@ -17,17 +17,24 @@ import asyncio
 import collections
 import logging
 import time
-from typing import Optional
+from typing import Any, Optional
 
 import zmq
 import zmq.asyncio
 
 from dranspose.backpressure import WaitClock
 from dranspose.capture import CaptureWriter
-from dranspose.coordination import AssignedEvent, ComponentInfo, ComponentKind, ScanInfo
+from dranspose.coordination import (
+    AssignedEvent,
+    ComponentInfo,
+    ComponentKind,
+    FailedEvent,
+    ScanInfo,
+    WorkerReport,
+)
 from dranspose.dataplane import Outboxes, PartialHeader
 from dranspose.event import InternalWorkerMessage, StreamData
-from dranspose.protocol import EventNumber, StreamName
+from dranspose.protocol import EventNumber, StreamName, WorkerName
 from dranspose.protocols import Kind, get_protocol
 from dranspose.services.base import SCAN_POLL_SECONDS, Component
 from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
@@ -38,6 +45,10 @@ from dranspose.transports import DEFAULT_BACKLOG, Message, open_upstream
 logger = logging.getLogger(__name__)
 
 _WAIT_SECONDS = 0.1
+KEEP_EVENTS = 10_000
+KEEP_BYTES = 256 * 1024 * 1024
+"""With re-delivery on, frames of unconfirmed events are kept up to these limits (the oldest go
+first); a re-delivery asking for frames no longer kept reports the event lost."""
 """Longest the forwarding loop waits for upstream before looking at the scan again."""
 
 
@@ -142,6 +153,12 @@ class IngestSession:
         self.header = PartialHeader(scan.scan_id, ingester.stream, ingester.typ)
         self.members = set(scan.workers)
         """Workers still in the scan: the controller drops dead ones (their events are lost)."""
+        self.kept: collections.OrderedDict[int, tuple[list[Any], int]] = collections.OrderedDict()
+        """With ``retry_lost``: frames (and their size) of forwarded, unconfirmed events."""
+        self.kept_bytes = 0
+        self.rerouted: dict[int, list[str]] = {}
+        """Re-deliveries of events not forwarded yet: extra destinations for when they are."""
+        self.forwarded_up_to = -1
 
     async def run(self) -> None:
         ing = self.ingester
@@ -163,7 +180,11 @@ class IngestSession:
         while True:
             last_id, events = await store.read_assignments(self.scan.scan_id, last_id)
             for assigned in events:
-                if self.ingester.stream in assigned.streams:
+                if self.ingester.stream not in assigned.streams:
+                    continue
+                if assigned.redelivered:
+                    await self._redeliver(assigned)
+                else:
                     self.queue.append(assigned)
             if events:
                 self.arrived.set()
@@ -180,6 +201,8 @@ class IngestSession:
                 continue
             if scan is not None and scan.scan_id == self.scan.scan_id:
                 self.members = set(scan.workers)
+                if self.scan.retry_lost:
+                    self._forget_below(await store.confirmed(self.scan.scan_id))
             if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
                 self.ended = True
                 self.arrived.set()
@@ -208,6 +231,51 @@ class IngestSession:
     def _gone(self, worker: str) -> bool:
         """Stop waiting for a worker that is out of the scan, or for a scan that is over."""
         return worker not in self.members or self.ended or self.ingester.stopping
+
+    def _keep(self, event: int, frames: list[Any]) -> None:
+        size = sum(len(f.buffer) if isinstance(f, zmq.Frame) else len(f) for f in frames)
+        self.kept[event] = (frames, size)
+        self.kept_bytes += size
+        while len(self.kept) > KEEP_EVENTS or (self.kept_bytes > KEEP_BYTES and len(self.kept) > 1):
+            _, (_, dropped) = self.kept.popitem(last=False)
+            self.kept_bytes -= dropped
+
+    def _forget_below(self, confirmed: int) -> None:
+        while self.kept and next(iter(self.kept)) < confirmed:
+            _, (_, dropped) = self.kept.popitem(last=False)
+            self.kept_bytes -= dropped
+
+    async def _redeliver(self, assigned: AssignedEvent) -> None:
+        """Send a dead worker's frames of one event to its replacement (``retry_lost``)."""
+        event, targets = assigned.event_number, assigned.streams[self.ingester.stream]
+        if event > self.forwarded_up_to:  # not read from upstream yet: route it there when it is
+            self.rerouted.setdefault(event, []).extend(targets)
+            return
+        kept = self.kept.get(event)
+        if kept is None:
+            reason = (f"stream {self.ingester.stream}: frames of event {event} no longer kept "
+                      f"for re-delivery (limits {KEEP_EVENTS} events, {KEEP_BYTES} bytes)")
+            logger.error(reason)
+            await self.ingester.store.report(self.scan.scan_id, WorkerReport(
+                worker=WorkerName(self.ingester.info.name), lost=[FailedEvent(
+                    event_number=EventNumber(event), worker=self.ingester.info.name,
+                    reason=reason)]))
+            return
+        await self._send(event, targets, kept[0])
+
+    async def _send(self, event: int, workers: list[str], frames: list[Any]) -> None:
+        ing = self.ingester
+        header = self.header(event)
+        for worker in workers:
+            url = await self._url(worker)
+            if url is None:
+                logger.error("event %d: worker %s has no data address; frame not delivered",
+                             event, worker)
+                continue
+            if not await ing.outboxes.send(url, [header, *frames],
+                                           give_up=lambda w=worker: self._gone(w)):
+                logger.error("event %d: worker %s left the scan while its queue was full; "
+                             "frame not delivered", event, worker)
 
     async def _still_current(self) -> bool:
         try:
@@ -252,17 +320,14 @@ class IngestSession:
                 # it (and discards it, unless it opens that scan's series).
                 ing.carried = item
                 break
-            header = self.header(assigned.event_number)
-            for worker in assigned.streams[ing.stream]:
-                url = await self._url(worker)
-                if url is None:
-                    logger.error("event %d: worker %s has no data address; frame not delivered",
-                                 assigned.event_number, worker)
-                    continue
-                if not await ing.outboxes.send(url, [header, *frames],
-                                               give_up=lambda w=worker: self._gone(w)):
-                    logger.error("event %d: worker %s left the scan while its queue was full; "
-                                 "frame not delivered", assigned.event_number, worker)
+            event = assigned.event_number
+            workers = assigned.streams[ing.stream]
+            if self.scan.retry_lost:
+                # a destination that died meanwhile is replaced by its re-delivery target
+                workers = [w for w in workers if w in self.members] + self.rerouted.pop(event, [])
+                self._keep(event, frames)
+                self.forwarded_up_to = event
+            await self._send(event, workers, frames)
             state.forwarded += 1
             if self.dump is not None:
                 self.dump.write(InternalWorkerMessage.model_construct(

@@ -218,7 +218,8 @@ class Reducer(Component):
             payload = pickle.loads(body)
             result = ResultData.model_construct(
                 event_number=header.event_number, worker=header.worker,
-                parameters_hash=header.parameters_hash, payload=payload)
+                parameters_hash=header.parameters_hash, payload=payload,
+                redelivered=header.redelivered)
             self.results += 1
             started = self.stats.begin()
             try:

@@ -111,6 +111,7 @@ class ScanSession:
         self.scan = scan
         self.name = WorkerName(worker.info.name)
         self.expected: dict[int, set[StreamName]] = {}
+        self.redelivered: set[int] = set()
         self.buffers: dict[int, dict[StreamName, StreamData]] = {}
         self.ready: asyncio.Queue[int] = asyncio.Queue()
         self.completed: list[EventNumber] = []
@@ -169,6 +170,8 @@ class ScanSession:
             for assigned in events:
                 mine = {s for s, names in assigned.streams.items() if self.name in names}
                 if mine:
+                    if assigned.redelivered:  # a dead worker's event, its frames sent again
+                        self.redelivered.add(assigned.event_number)
                     self.expected[assigned.event_number] = mine
                     self._check(assigned.event_number)
             if events:
@@ -298,7 +301,8 @@ class ScanSession:
                     else:
                         header = ResultHeader(scan_id=self.scan.scan_id, worker=self.name,
                                               event_number=EventNumber(number),
-                                              parameters_hash=params.hash)
+                                              parameters_hash=params.hash,
+                                              redelivered=number in self.redelivered)
                         await worker.outboxes.send(reducer, [header.model_dump_json().encode(), body])
                 self.completed.append(EventNumber(number))
             self.processed_since += len(numbers)

@@ -13,11 +13,13 @@ class SlowWorker:
 
 class CountingReducer:
     def __init__(self):
-        self.publish = {"events": [], "finished": False}
+        self.publish = {"events": [], "redelivered": [], "finished": False}
 
     def process_result(self, result):
         time.sleep(float(os.environ.get("SLOW_REDUCER_SECONDS", "0")))
         self.publish["events"].append(result.event_number)
+        if getattr(result, "redelivered", False):
+            self.publish["redelivered"].append(result.event_number)
 
     def finish(self):
         self.publish["finished"] = True
@@ -25,3 +27,5 @@ class CountingReducer:
         if path:
             with open(path, "a") as fh:
                 fh.write(json.dumps(sorted(self.publish["events"])) + "\n")
+            with open(path + ".redelivered", "a") as fh:
+                fh.write(json.dumps(sorted(self.publish["redelivered"])) + "\n")

@@ -125,7 +125,12 @@ def raw_pyzmq_forwarded(size: int, count: int) -> float:
 # -- the pipeline ----------------------------------------------------------------------------
 
 class LocalPipeline:
-    def __init__(self) -> None:
+    """Redis, controller, two workers, the reducer and one ingester (stream ``bench``) as
+    processes, fed by a PUSH socket; the payload classes are ``module:Class`` names in bench/."""
+
+    def __init__(self, worker: str = "throughput_payload:BenchWorker",
+                 reducer: str = "throughput_payload:BenchReducer",
+                 reducer_args: tuple[str, ...] = (), timeout: float = 10) -> None:
         self.redis = PrivateRedis().start()
         self.api = free_port()
         self.results = free_port()
@@ -134,9 +139,9 @@ class LocalPipeline:
                "PYTHONUNBUFFERED": "1"}
         commands = [
             ["controller", "--host", "127.0.0.1", "--port", str(self.api)],
-            ["worker", "--class", "throughput_payload:BenchWorker", "--name", "w0"],
-            ["worker", "--class", "throughput_payload:BenchWorker", "--name", "w1"],
-            ["reducer", "--class", "throughput_payload:BenchReducer", "--port", str(self.results)],
+            ["worker", "--class", worker, "--name", "w0"],
+            ["worker", "--class", worker, "--name", "w1"],
+            ["reducer", "--class", reducer, *reducer_args, "--port", str(self.results)],
             ["ingester", "--stream", "bench", "--upstream", f"tcp://127.0.0.1:{self.upstream}"],
         ]
         self.procs = []
@@ -145,7 +150,7 @@ class LocalPipeline:
                                                cwd=HERE, env=env))
             if cmd[0] == "controller":
                 time.sleep(0.5)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.api}", timeout=10)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.api}", timeout=timeout)
         self._wait(lambda: len(self.client.get("/api/v1/config").json()) >= 5, 60)
         self.ctx = zmq.Context()
         self.source = self.ctx.socket(zmq.PUSH)

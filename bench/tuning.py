@@ -19,30 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import zmq
 
-from dranspose.local_redis import PrivateRedis
 from dranspose.triggermap import TriggerMap
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from throughput import LocalPipeline  # noqa: E402
+
 FRAME_BYTES = 2048
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def runs_map(stream: str, events: int, run: int) -> dict:
@@ -53,41 +44,12 @@ def runs_map(stream: str, events: int, run: int) -> dict:
     return {"parts": {"run": part}, "sequence": ["run"] * (events // run)}
 
 
-class Pipeline:
-    def __init__(self) -> None:
-        self.redis = PrivateRedis().start()
-        self.api, self.results, self.upstream = free_port(), free_port(), free_port()
-        env = {**os.environ, "REDIS_URL": self.redis.url, "LOG_LEVEL": "WARNING"}
-        commands = [
-            ["controller", "--host", "127.0.0.1", "--port", str(self.api)],
-            ["worker", "--class", "tuning_payload:TuningWorker", "--name", "w0"],
-            ["worker", "--class", "tuning_payload:TuningWorker", "--name", "w1"],
-            ["reducer", "--class", "tuning_payload:TuningReducer",
-             "--worker-class", "tuning_payload:TuningWorker", "--port", str(self.results)],
-            ["ingester", "--stream", "bench", "--upstream", f"tcp://127.0.0.1:{self.upstream}"],
-        ]
-        self.procs = []
-        for cmd in commands:
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "dranspose", *cmd],
-                                               cwd=HERE, env=env))
-            if cmd[0] == "controller":
-                time.sleep(0.5)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.api}", timeout=30)
-        self._wait(lambda: len(self.client.get("/api/v1/config").json()) >= 5, 60)
-        self.ctx = zmq.Context()
-        self.source = self.ctx.socket(zmq.PUSH)
-        self.source.bind(f"tcp://127.0.0.1:{self.upstream}")
+class Pipeline(LocalPipeline):
+    """bench/throughput.py's pipeline with the tuning payload."""
 
-    def _wait(self, predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if predicate():
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("the pipeline did not get there in time")
+    def __init__(self) -> None:
+        super().__init__("tuning_payload:TuningWorker", "tuning_payload:TuningReducer",
+                         ("--worker-class", "tuning_payload:TuningWorker"), timeout=30)
 
     def set(self, name: str, value: int) -> None:
         self.client.post(f"/api/v1/parameter/{name}", content=str(value)).raise_for_status()
@@ -113,18 +75,6 @@ class Pipeline:
                                f"completed, {len(progress['failed'])} failed, "
                                f"{len(progress['lost'])} lost (machine overloaded?)")
         return events / elapsed
-
-    def close(self) -> None:
-        self.source.close(linger=0)
-        self.ctx.term()
-        for proc in self.procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        self.redis.stop()
 
 
 def main() -> None:

@@ -19,9 +19,10 @@ an ingester dump.
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+
+from pydantic_core import from_json
 
 
 class Kind(enum.Enum):
@@ -48,17 +49,24 @@ class Framer:
         return [frames]
 
 
-def _json_head(frames: Frames, key: str, marker: bytes) -> Optional[str]:
-    """The ``key`` of a JSON first frame, parsed only when its bytes contain ``marker``."""
+def _json_first_frame(frames: Frames, marker: bytes) -> Optional[dict]:
+    """A JSON object in the first frame, parsed only when its bytes contain ``marker``."""
     if not frames:
         return None
     head = frame_bytes(frames[0])
     if marker not in head:
         return None
     try:
-        value = json.loads(head).get(key)
-    except (ValueError, AttributeError):
+        message = from_json(head, allow_inf_nan=True)
+    except ValueError:
         return None
+    return message if type(message) is dict else None
+
+
+def _json_head(frames: Frames, key: str, marker: bytes) -> Optional[str]:
+    """The string ``key`` of a JSON first frame whose bytes contain ``marker``."""
+    message = _json_first_frame(frames, marker)
+    value = message.get(key) if message is not None else None
     return value if isinstance(value, str) else None
 
 
@@ -163,22 +171,12 @@ def json_counter(key: str, kind_key: str = "htype",
                  kinds: Optional[tuple[str, ...]] = None) -> Callable[[Frames], Optional[int]]:
     """The integer ``key`` of a JSON first frame, only for messages whose ``kind_key`` is one
     of ``kinds`` (all messages when ``kinds`` is None)."""
-    from pydantic_core import from_json
-
     wanted = set(kinds) if kinds is not None else None
     marker = f'"{key}"'.encode()
 
     def number(frames: Frames) -> Optional[int]:
-        if not frames:
-            return None
-        head = frame_bytes(frames[0])
-        if marker not in head:
-            return None
-        try:
-            message = from_json(head, allow_inf_nan=True)
-        except ValueError:
-            return None
-        if type(message) is not dict:
+        message = _json_first_frame(frames, marker)
+        if message is None:
             return None
         if wanted is not None and message.get(kind_key) not in wanted:
             return None
@@ -223,12 +221,9 @@ def _classify_contrast(frames: Frames) -> Kind:
 
 def _classify_lecroy(frames: Frames) -> Kind:
     """LeCroy control messages carry a numeric ``what``: 0 prepare opens, 3 stop closes."""
-    head = frame_bytes(frames[0]) if frames else b""
-    if b'"msg"' not in head:
-        return Kind.EVENT
-    try:
-        what = json.loads(head).get("what")
-    except (ValueError, AttributeError):
+    message = _json_first_frame(frames, b'"msg"')
+    what = message.get("what") if message is not None else None
+    if not isinstance(what, (int, float)):
         return Kind.EVENT
     return {0: Kind.START, 3: Kind.END}.get(what, Kind.EVENT)
 

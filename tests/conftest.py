@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -16,6 +17,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 XRD_CAPTURE = ROOT / "data" / "dump_xrd.cbors"
 TUTORIAL = ROOT / "examples" / "tutorial"
+
+
+@pytest.fixture(autouse=True)
+def _root_log_level_restored():
+    """Every test leaves the root logger's level as it found it.
+
+    h5pyd 1.x's ``File()`` sets the root logger of the whole process to ERROR, and silx opens
+    HTTP URLs with h5pyd: without this, the in-process pipelines of later tests
+    (test_logs.py, test_observability.py) never see their payloads' warnings.
+    """
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
 
 
 def raw_xrd_events() -> list[tuple[int, list[bytes]]]:

@@ -13,11 +13,12 @@ import zmq
 import zmq.asyncio
 
 from dranspose.event import StreamData
-from dranspose.local_redis import PrivateRedis
 from dranspose.services.source import StinsSource
-from tests.payloads.recorder import RECORD_ENV, StreamParsers, read_records
+from tests.payloads.recorder import StreamParsers, read_records
 from tests.pipeline import Pipeline, free_port
 from tests.test_distributed_semantics import check_complete, simple
+from tests.test_distributed_semantics import records, redis_url  # noqa: F401 (fixtures)
+from tests.test_distributed_semantics import run as run_scenario
 from tests.test_transports import HEADER, PandaDataPort
 
 WORKER = "tests.payloads.recorder:ProtocolRecordingWorker"
@@ -25,21 +26,8 @@ REDUCER = "tests.payloads.recorder:RecordingReducer"
 TIMEOUT = 60.0
 
 
-@pytest.fixture(scope="module")
-def redis_url():
-    with PrivateRedis() as server:
-        yield server.url
-
-
-@pytest.fixture
-def records(tmp_path, monkeypatch):
-    path = tmp_path / "records.jsonl"
-    monkeypatch.setenv(RECORD_ENV, str(path))
-    return str(path)
-
-
 def run(scenario, timeout: float = TIMEOUT):
-    return asyncio.run(asyncio.wait_for(scenario(), timeout))
+    return run_scenario(scenario, timeout)
 
 
 def received(path: str, stream: str, instance: str | None = None) -> dict[int, dict]:

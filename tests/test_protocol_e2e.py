@@ -5,7 +5,8 @@ protocol's transport, a real ``dranspose ingester --protocol P`` forwards it, tw
 parser yields applied directly to the capture file, with events numbered by rules written out
 here (not dranspose's). In the same round a second source plays the file to ``dranspose
 capture``; the capture must hold exactly what was sent, and ``dranspose convert`` then
-``dranspose replay`` of it must give the live run's results.
+``dranspose replay`` of it must give the live run's results, and the converted dump must equal
+what the live ingester wrote with ``--dump``.
 
 Position capture (TCP) and Sardana (HTTP) have no real capture: a small acquisition and a
 small scan are written out here.
@@ -30,7 +31,7 @@ import cbor2
 import httpx
 import pytest
 
-from dranspose.capture import RawCaptureWriter
+from dranspose.capture import RawCaptureWriter, read_capture
 from dranspose.event import StreamData
 from dranspose.local_redis import PrivateRedis
 from dranspose.triggermap import TriggerMap
@@ -334,6 +335,14 @@ def upstream_url(case: Case, port: int) -> str:
     return f"{'http' if case.transport == 'http' else 'tcp'}://127.0.0.1:{port}"
 
 
+def dump_contents(path: Path) -> list[tuple[int, dict[str, tuple[str, list[bytes]]]]]:
+    """An ingester dump's events: number, and per stream its type and frames."""
+    return [(message.event_number,
+             {name: (data.typ, [bytes(frame) for frame in data.frames])
+              for name, data in message.streams.items()})
+            for message in read_capture(path)]
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_protocol_end_to_end(runtime, tmp_path, case):
     path, sent, series = prepare(case, tmp_path)
@@ -341,13 +350,15 @@ def test_protocol_end_to_end(runtime, tmp_path, case):
     stream = f"{case.protocol}-{tmp_path.name[-8:]}".replace("_", "-")
     live_port, capture_port = free_port(), free_port()
     raw, dump = tmp_path / "raw.cbors", tmp_path / "dump.cbors"
+    ingester_dump = tmp_path / "ingester-dump.cbors"
     procs = Processes(tmp_path, runtime.env)
     play = ["source", "--replay", str(path), "--protocol", case.protocol, "--bind"]
     try:
         # the live round: source -> ingester -> workers -> reducer
         procs.start("source-live", *play, upstream_url(case, live_port))
         ingester = procs.start("ingester", "ingester", "--protocol", case.protocol, "--stream",
-                               stream, "--upstream", upstream_url(case, live_port))
+                               stream, "--upstream", upstream_url(case, live_port),
+                               "--dump", str(ingester_dump))
         # the capture round, alongside: a second source played to `dranspose capture`
         capture_source = procs.start("source-capture", *play, upstream_url(case, capture_port))
         capture = procs.start("capture", "capture", "--protocol", case.protocol, "--upstream",
@@ -385,6 +396,8 @@ def test_protocol_end_to_end(runtime, tmp_path, case):
          case.protocol, "--stream", stream], cwd=ROOT, env=runtime.env, capture_output=True,
         text=True, timeout=TIMEOUT)
     assert converted.returncode == 0, converted.stderr
+    # the live ingester's --dump holds what convert made of the capture: every forwarded event
+    assert dump_contents(ingester_dump) == dump_contents(dump)
     replay_records = tmp_path / "replay.jsonl"
     replayed = subprocess.run(
         [sys.executable, "-m", "dranspose", "replay", "-w", WORKER, "-r", REDUCER, "-f",

@@ -8,6 +8,7 @@ ingester would get (messages, kinds, order) and what it reports (counters, log l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -82,24 +83,31 @@ async def subscribed_publisher(ctx: zmq.asyncio.Context):
     return pub, f"tcp://127.0.0.1:{port}"
 
 
+@contextlib.asynccontextmanager
+async def pcap_sub_upstream(**options):
+    """A started pcap SUB upstream subscribed to a fresh publisher: yields (publisher, upstream)."""
+    ctx = zmq.asyncio.Context()
+    pub, url = await subscribed_publisher(ctx)
+    upstream = open_upstream(get_protocol("pcap"), url, name="pc", ctx=ctx, **options)
+    try:
+        await upstream.start()
+        await asyncio.wait_for(pub.recv(), 10)  # the subscription
+        yield pub, upstream
+    finally:
+        await upstream.close()
+        pub.close()
+        ctx.term()
+
+
 def test_sub_counts_messages_missing_from_the_protocol_counter(caplog):
     ids = [1, 2, 3, 5, 6, 9, 10]  # 4, 7 and 8 never arrive
 
     async def scenario():
-        ctx = zmq.asyncio.Context()
-        pub, url = await subscribed_publisher(ctx)
-        upstream = open_upstream(get_protocol("pcap"), url, name="pc", ctx=ctx)
-        try:
-            await upstream.start()
-            await asyncio.wait_for(pub.recv(), 10)  # the subscription
+        async with pcap_sub_upstream() as (pub, upstream):
             for message in pcap_series(ids):
                 await pub.send_multipart(message)
             taken = await take(upstream, len(ids))
             return upstream.state.model_copy(), taken
-        finally:
-            await upstream.close()
-            pub.close()
-            ctx.term()
 
     with caplog.at_level(logging.WARNING, logger="dranspose.transports"):
         state, taken = run(scenario)
@@ -119,20 +127,11 @@ def test_sub_series_start_resets_the_counter():
     ids = [1, 2, 3, 1, 2, 3]
 
     async def scenario():
-        ctx = zmq.asyncio.Context()
-        pub, url = await subscribed_publisher(ctx)
-        upstream = open_upstream(get_protocol("pcap"), url, name="pc", ctx=ctx)
-        try:
-            await upstream.start()
-            await asyncio.wait_for(pub.recv(), 10)
+        async with pcap_sub_upstream() as (pub, upstream):
             for message in pcap_series(ids[:3]) + pcap_series(ids[3:]):
                 await pub.send_multipart(message)
             await take(upstream, 6)
             return upstream.state.model_copy()
-        finally:
-            await upstream.close()
-            pub.close()
-            ctx.term()
 
     state = run(scenario)
     assert (state.received, state.missing, state.dropped) == (6, 0, 0)
@@ -140,12 +139,7 @@ def test_sub_series_start_resets_the_counter():
 
 def test_sub_drops_and_counts_what_arrives_while_the_backlog_is_full(caplog):
     async def scenario():
-        ctx = zmq.asyncio.Context()
-        pub, url = await subscribed_publisher(ctx)
-        upstream = open_upstream(get_protocol("pcap"), url, name="pc", ctx=ctx, backlog=5)
-        try:
-            await upstream.start()
-            await asyncio.wait_for(pub.recv(), 10)
+        async with pcap_sub_upstream(backlog=5) as (pub, upstream):
             for i in range(1, 13):
                 await pub.send_multipart(pcap_message(i))
             await until(lambda: upstream.state.received == 12, what="12 messages read")
@@ -155,10 +149,6 @@ def test_sub_drops_and_counts_what_arrives_while_the_backlog_is_full(caplog):
                 await pub.send_multipart(pcap_message(i))
             second = await take(upstream, 2)
             return upstream.state.model_copy(), first + second
-        finally:
-            await upstream.close()
-            pub.close()
-            ctx.term()
 
     with caplog.at_level(logging.WARNING, logger="dranspose.transports"):
         state, taken = run(scenario)

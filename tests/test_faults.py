@@ -166,6 +166,10 @@ def test_two_of_three_workers_killed_the_survivor_finishes_the_scan(make_pipelin
     assert progress["aborted"] is None
     # the survivor did the rest: every event not lost reached the reducer
     assert set(range(n + 2)) - lost <= p.reduced_events()
+    # and the reducer's finish saw the same account in context["scan_summary"]
+    summary = json.loads(Path(f"{p.out}.summary").read_text().splitlines()[-1])
+    assert summary["final"] and set(summary["lost"]) == lost
+    assert summary["completed"] == progress["completed"]
     p.workers["w0"] = p.start_worker("w0")
     p.wait_components(workers=2)  # w0 again and w2
     p.run_full_scan()

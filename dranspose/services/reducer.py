@@ -164,6 +164,7 @@ class Reducer(Component):
                 except REDIS_UNAVAILABLE:
                     pass  # wait for the workers as before; look again in a second
         self.finished_scans.add(scan.scan_id)
+        self.context["scan_summary"] = await self._scan_summary(scan.scan_id)
         await loop.run_in_executor(self.executor, self._finish)
         for attempt in range(20):  # the controller waits for this mark; Redis may be restarting
             try:
@@ -172,6 +173,28 @@ class Reducer(Component):
             except REDIS_UNAVAILABLE:
                 await self.sleep_or_stop(0.5)
         self.info.state = "idle"
+
+    async def _scan_summary(self, scan_id: str, wait: float = 2.0) -> dict[str, Any]:
+        """The controller's account of the scan (total, completed, failed, lost with reasons,
+        aborted, redelivered), for ``finish`` to read in ``context["scan_summary"]``.
+
+        The controller counts the workers' last reports a moment after they sent their results,
+        so this waits briefly for its final count; ``final`` says whether it arrived.
+        """
+        deadline = time.monotonic() + wait
+        progress = None
+        while True:
+            try:
+                progress = await self.store.get_progress()
+            except REDIS_UNAVAILABLE:
+                progress = None
+            final = progress is not None and progress.scan_id == scan_id and progress.finished
+            if final or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        if progress is None or progress.scan_id != scan_id:
+            return {"scan_id": scan_id, "final": False}
+        return {**progress.model_dump(mode="json"), "final": final}
 
     async def _still_alive(self, pending: set[str], scan: ScanInfo,
                            absent: Optional[dict[str, int]] = None) -> set[str]:

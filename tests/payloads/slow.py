@@ -12,7 +12,8 @@ class SlowWorker:
 
 
 class CountingReducer:
-    def __init__(self):
+    def __init__(self, context=None):
+        self.context = context if context is not None else {}
         self.publish = {"events": [], "redelivered": [], "finished": False}
 
     def process_result(self, result):
@@ -27,5 +28,7 @@ class CountingReducer:
         if path:
             with open(path, "a") as fh:
                 fh.write(json.dumps(sorted(self.publish["events"])) + "\n")
+            with open(path + ".summary", "a") as fh:
+                fh.write(json.dumps(self.context.get("scan_summary")) + "\n")
             with open(path + ".redelivered", "a") as fh:
                 fh.write(json.dumps(sorted(self.publish["redelivered"])) + "\n")

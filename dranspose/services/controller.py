@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Mapping, Optional
 from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
+from dranspose.auth import guard
 from dranspose.coordination import (
     ControllerBusy,
     ComponentInfo,
@@ -303,7 +304,8 @@ class Controller(Component):
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 pass
 
-        app = FastAPI(title="dranspose controller", version="1", lifespan=lifespan)
+        # the bearer token ($DRANSPOSE_TOKEN) guards every route added below (docs/security.md)
+        app = guard(FastAPI(title="dranspose controller", version="1", lifespan=lifespan))
         app.include_router(dashboard_router(controller))  # the web page at / and /api/v1/scan
 
         @app.post("/api/v1/sequence")

@@ -30,6 +30,7 @@ import httpx
 import numpy as np
 import zmq
 
+from dranspose.auth import bearer_headers
 from dranspose.local_redis import PrivateRedis
 from dranspose.triggermap import TriggerMap
 
@@ -72,7 +73,9 @@ class Pipeline:
                                                cwd=HERE, env=env))
             if cmd[0] == "controller":
                 time.sleep(0.5)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.api}", timeout=30)
+        # the controllers started here inherit $DRANSPOSE_TOKEN; send it when set
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.api}", timeout=30,
+                                   headers=bearer_headers())
         self._wait(lambda: len(self.client.get("/api/v1/config").json()) >= 5, 60)
         self.ctx = zmq.Context()
         self.source = self.ctx.socket(zmq.PUSH)

@@ -217,6 +217,26 @@ def _port(text: str) -> int:
     return value
 
 
+HOST_ENV = "DRANSPOSE_HOST"
+"""Default listen address of the controller's and reducer's HTTP APIs; the image sets 0.0.0.0."""
+
+
+def _host_option(p: argparse.ArgumentParser) -> None:
+    """Loopback unless told otherwise: on a laptop the API is not offered to the whole network;
+    in a container (the image sets $DRANSPOSE_HOST) loopback would be unreachable."""
+    default = os.environ.get(HOST_ENV) or "127.0.0.1"
+    p.add_argument("--host", default=default,
+                   help=f"address the HTTP API listens on (default ${HOST_ENV} or 127.0.0.1; "
+                   f"now {default}); 0.0.0.0 for every interface")
+
+
+def data_bind(advertise: str, port: int) -> str:
+    """The ZMQ data socket's bind address: a socket advertised at a loopback address is only
+    reachable there anyway, so it listens on loopback alone instead of every interface."""
+    loopback = advertise == "localhost" or advertise.startswith("127.")
+    return f"tcp://127.0.0.1:{port}" if loopback else f"tcp://*:{port}"
+
+
 def _data_port_option(p: argparse.ArgumentParser) -> None:
     """A fixed data-plane port lets a firewall or a Kubernetes pod spec name it."""
     p.add_argument("--data-port", type=_port, default=0, metavar="PORT",
@@ -227,7 +247,7 @@ def _data_port_option(p: argparse.ArgumentParser) -> None:
 def _add_services(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("controller", help="run the controller (REST API, trigger map, progress)")
     _redis_option(p)
-    p.add_argument("--host", default="0.0.0.0")
+    _host_option(p)
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--parameters", default=None, metavar="FILE",
                    help="set these parameter values at start: JSON [{\"name\": ..., \"data\": "
@@ -277,7 +297,7 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--worker-class", default=None, metavar="MODULE:CLASS",
                    help="worker class, so the reducer knows its parameters from the start")
     p.add_argument("--port", type=int, default=5001, help="HTTP port of the results API")
-    p.add_argument("--host", default="0.0.0.0")
+    _host_option(p)
     p.add_argument("--advertise", default="127.0.0.1",
                    help="address workers use to reach the reducer's data socket")
     _data_port_option(p)
@@ -568,7 +588,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     tags = [t.strip() for t in args.tags.split(",") if t.strip()]
     return _serve(lambda: Worker(Store(args.redis_url, args.prefix), args.cls, name=name,
                                  tags=tags, advertise_host=args.advertise,
-                                 bind=f"tcp://*:{args.data_port}"))
+                                 bind=data_bind(args.advertise, args.data_port)))
 
 
 def _run_reducer(args: argparse.Namespace) -> int:
@@ -579,7 +599,7 @@ def _run_reducer(args: argparse.Namespace) -> int:
     return _serve(lambda: Reducer(Store(args.redis_url, args.prefix), args.cls,
                                   worker_class=args.worker_class, advertise_host=args.advertise,
                                   http_port=args.port, http_host=args.host,
-                                  bind=f"tcp://*:{args.data_port}"))
+                                  bind=data_bind(args.advertise, args.data_port)))
 
 
 def _component_name(args: argparse.Namespace) -> str:

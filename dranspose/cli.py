@@ -227,7 +227,7 @@ def _host_option(p: argparse.ArgumentParser) -> None:
     default = os.environ.get(HOST_ENV) or "127.0.0.1"
     p.add_argument("--host", default=default,
                    help=f"address the HTTP API listens on (default ${HOST_ENV} or 127.0.0.1; "
-                   f"now {default}); 0.0.0.0 for every interface")
+                   "0.0.0.0 for every interface)")
 
 
 def data_bind(advertise: str, port: int) -> str:

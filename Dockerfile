@@ -21,7 +21,10 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="dranspose" \
       org.opencontainers.image.description="Distributed, streaming map-reduce over detector event streams" \
       org.opencontainers.image.licenses="BSD-3-Clause"
+# DRANSPOSE_HOST: the controller and reducer APIs listen on every interface of the container
+# (outside a container they default to loopback; docs/security.md)
 ENV PATH=/opt/dranspose/bin:$PATH \
+    DRANSPOSE_HOST=0.0.0.0 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \

@@ -33,6 +33,7 @@ import httpx
 import numpy as np
 import zmq
 
+from dranspose.auth import bearer_headers
 from dranspose.local_redis import PrivateRedis
 from dranspose.triggermap import TriggerMap
 
@@ -150,7 +151,9 @@ class LocalPipeline:
                                                cwd=HERE, env=env))
             if cmd[0] == "controller":
                 time.sleep(0.5)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.api}", timeout=timeout)
+        # the controllers started here inherit $DRANSPOSE_TOKEN; send it when set
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.api}", timeout=timeout,
+                                   headers=bearer_headers())
         self._wait(lambda: len(self.client.get("/api/v1/config").json()) >= 5, 60)
         self.ctx = zmq.Context()
         self.source = self.ctx.socket(zmq.PUSH)
@@ -186,7 +189,8 @@ class LocalPipeline:
                                                 "msg_number": events + 1}).encode()])
         self._wait(lambda: self.client.get("/api/v1/status").json()["finished"], 600)
         elapsed = time.time() - start
-        published = httpx.get(f"http://127.0.0.1:{self.results}/api/v1/result/", timeout=60).json()
+        published = httpx.get(f"http://127.0.0.1:{self.results}/api/v1/result/", timeout=60,
+                              headers=bearer_headers()).json()
         latency = np.array(published["latency"])
         progress = self.client.get("/api/v1/progress").json()
         assert progress["completed"] == events + 2, progress

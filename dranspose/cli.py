@@ -44,6 +44,7 @@ def _add_replay(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-alive", action="store_true",
                    help="with --port: keep serving after the replay until Ctrl-C")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
+    _access_options(p)
     p.set_defaults(func=_run_replay)
 
 
@@ -56,6 +57,9 @@ def _run_replay(args: argparse.Namespace) -> int:
     if args.keep_alive and args.port is None:
         print("dranspose replay: --keep-alive needs --port", file=sys.stderr)
         return 2
+    access = _apply_access(args)
+    if args.port is not None:
+        print(f"dranspose replay: {access}", file=sys.stderr)
     try:
         summary = run_replay(
             args.workerclass, args.reducerclass, zmq_files=args.files, source=args.source,
@@ -181,6 +185,28 @@ def _redis_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prefix", default="dranspose", help="Redis key prefix of this pipeline")
 
 
+def _access_options(p: argparse.ArgumentParser) -> None:
+    """The bearer token of the HTTP API (dranspose/auth.py, docs/security.md)."""
+    p.add_argument("--token", default=None,
+                   help="require 'Authorization: Bearer TOKEN' on mutating requests (default "
+                   "$DRANSPOSE_TOKEN; prefer the variable: options are visible in 'ps')")
+    p.add_argument("--protect-reads", action="store_true", default=None,
+                   help="require the token on reads too, except /healthz (default "
+                   "$DRANSPOSE_TOKEN_READS)")
+
+
+def _apply_access(args: argparse.Namespace) -> str:
+    """Put --token/--protect-reads into this process's environment, where the HTTP apps (and
+    the children of 'dranspose up') read them; return the start-up line that describes them."""
+    from dranspose.auth import PROTECT_READS_ENV, TOKEN_ENV, AccessPolicy
+
+    if args.token is not None:
+        os.environ[TOKEN_ENV] = args.token
+    if args.protect_reads:
+        os.environ[PROTECT_READS_ENV] = "1"
+    return AccessPolicy.from_env().describe()
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -189,6 +215,26 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
     return value
+
+
+HOST_ENV = "DRANSPOSE_HOST"
+"""Default listen address of the controller's and reducer's HTTP APIs; the image sets 0.0.0.0."""
+
+
+def _host_option(p: argparse.ArgumentParser) -> None:
+    """Loopback unless told otherwise: on a laptop the API is not offered to the whole network;
+    in a container (the image sets $DRANSPOSE_HOST) loopback would be unreachable."""
+    default = os.environ.get(HOST_ENV) or "127.0.0.1"
+    p.add_argument("--host", default=default,
+                   help=f"address the HTTP API listens on (default ${HOST_ENV} or 127.0.0.1; "
+                   "0.0.0.0 for every interface)")
+
+
+def data_bind(advertise: str, port: int) -> str:
+    """The ZMQ data socket's bind address: a socket advertised at a loopback address is only
+    reachable there anyway, so it listens on loopback alone instead of every interface."""
+    loopback = advertise == "localhost" or advertise.startswith("127.")
+    return f"tcp://127.0.0.1:{port}" if loopback else f"tcp://*:{port}"
 
 
 def _data_port_option(p: argparse.ArgumentParser) -> None:
@@ -201,7 +247,7 @@ def _data_port_option(p: argparse.ArgumentParser) -> None:
 def _add_services(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("controller", help="run the controller (REST API, trigger map, progress)")
     _redis_option(p)
-    p.add_argument("--host", default="0.0.0.0")
+    _host_option(p)
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--retry-lost", action="store_true",
                    help="re-deliver the unfinished events of a worker that dies to another "
@@ -214,6 +260,7 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parameters", default=None, metavar="FILE",
                    help="set these parameter values at start: JSON [{\"name\": ..., \"data\": "
                    "...}] or {name: data}, CBOR or .pkl (the format of 'replay -p')")
+    _access_options(p)
     p.set_defaults(func=_run_controller)
 
     p = sub.add_parser(
@@ -258,10 +305,11 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--worker-class", default=None, metavar="MODULE:CLASS",
                    help="worker class, so the reducer knows its parameters from the start")
     p.add_argument("--port", type=int, default=5001, help="HTTP port of the results API")
-    p.add_argument("--host", default="0.0.0.0")
+    _host_option(p)
     p.add_argument("--advertise", default="127.0.0.1",
                    help="address workers use to reach the reducer's data socket")
     _data_port_option(p)
+    _access_options(p)
     p.set_defaults(func=_run_reducer)
 
 
@@ -284,6 +332,7 @@ def _add_up(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--controller-port", type=int, default=None)
     p.add_argument("--reducer-port", type=int, default=None)
     p.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
+    _access_options(p)
     p.set_defaults(func=_run_up)
 
 
@@ -313,6 +362,8 @@ def _run_up(args: argparse.Namespace) -> int:
     except PipelineConfigError as exc:
         print(f"dranspose up: {exc}", file=sys.stderr)
         return 2
+    # the children inherit the environment: the token never appears on their command lines
+    print(f"dranspose up: {_apply_access(args)}", file=sys.stderr)
     return run_pipeline(config, ready_file=args.ready_file)
 
 
@@ -467,6 +518,7 @@ def _run_controller(args: argparse.Namespace) -> int:
 
     # a bad file stops the controller before it touches Redis
     initial = read_parameter_file(args.parameters) if args.parameters else None
+    access = _apply_access(args)  # before the app is built: it reads the environment
 
     async def main() -> None:
         controller = Controller(Store(args.redis_url, args.prefix), retry_lost=args.retry_lost)
@@ -481,8 +533,8 @@ def _run_controller(args: argparse.Namespace) -> int:
         config = uvicorn.Config(controller.app, host=args.host, port=args.port,
                                 log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=3)
-        print(f"dranspose controller: http://{args.host}:{args.port}/ (Redis {args.redis_url})",
-              file=sys.stderr)
+        print(f"dranspose controller: http://{args.host}:{args.port}/ (Redis {args.redis_url}); "
+              f"{access}", file=sys.stderr)
         await uvicorn.Server(config).serve()
 
     return _run_async(main)
@@ -545,17 +597,18 @@ def _run_worker(args: argparse.Namespace) -> int:
     tags = [t.strip() for t in args.tags.split(",") if t.strip()]
     return _serve(lambda: Worker(Store(args.redis_url, args.prefix), args.cls, name=name,
                                  tags=tags, advertise_host=args.advertise,
-                                 bind=f"tcp://*:{args.data_port}"))
+                                 bind=data_bind(args.advertise, args.data_port)))
 
 
 def _run_reducer(args: argparse.Namespace) -> int:
     from dranspose.services.reducer import Reducer
     from dranspose.store import Store
 
+    print(f"dranspose reducer: {_apply_access(args)}", file=sys.stderr)
     return _serve(lambda: Reducer(Store(args.redis_url, args.prefix), args.cls,
                                   worker_class=args.worker_class, advertise_host=args.advertise,
                                   http_port=args.port, http_host=args.host,
-                                  bind=f"tcp://*:{args.data_port}"))
+                                  bind=data_bind(args.advertise, args.data_port)))
 
 
 def _component_name(args: argparse.Namespace) -> str:

@@ -104,6 +104,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from dranspose.auth import READ
+
 __all__ = ["create_h5_router", "GrowingBuffer", "MAX_SELECTION_BYTES"]
 
 #: Default limit of one value request (elements times item size); larger ones answer 413.
@@ -1006,7 +1008,8 @@ def create_h5_router(
             links = [link for link in links if fnmatch.fnmatchcase(link["title"], pattern)]
         return _json_response({"links": _limit(links, request.query_params, "title"), "hrefs": []})
 
-    @router.post("/groups/{obj_id}/links")
+    # h5pyd's POSTs are queries: reads, for the access token (dranspose/auth.py)
+    @router.post("/groups/{obj_id}/links", openapi_extra=READ)
     async def post_links(obj_id: str, request: Request) -> Response:
         """Several links at once: body ``{"titles": [...]}`` (all links without it)."""
         titles = _name_list(await _json_body(request), "titles")
@@ -1089,7 +1092,7 @@ def create_h5_router(
         out, vlen = read_value(obj_id, request.query_params.get("select"))
         return value_response(out, vlen, request)
 
-    @router.post("/datasets/{obj_id}/value")
+    @router.post("/datasets/{obj_id}/value", openapi_extra=READ)
     async def post_value(obj_id: str, request: Request) -> Response:
         """Point selections (uint64 binary or ``{"points": ...}``) and long ``{"select": ...}``."""
         refuse_queries(request)
@@ -1157,7 +1160,7 @@ def _add_attribute_routes(
         attrs = _limit(attrs, request.query_params, "name")
         return _json_response({"attributes": attrs, "hrefs": []})
 
-    @router.post(prefix, name=f"{collection}_attributes_by_name")
+    @router.post(prefix, name=f"{collection}_attributes_by_name", openapi_extra=READ)
     async def post_attributes(obj_id: str, request: Request) -> Response:
         """Several attributes at once: body ``{"attr_names": [...]}``."""
         names = _name_list(await _json_body(request), "attr_names")

@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
+from dranspose.auth import PUBLIC, AccessPolicy, guard
 from dranspose.h5rest import create_h5_router
 from dranspose.parameters import ParameterError, ParameterSet
 
@@ -116,9 +117,9 @@ def _parameter_json(params: ParameterSet, name: str) -> dict[str, Any]:
     }
 
 
-def create_app(host: ReducerHost) -> FastAPI:
-    """The reducer API for one host."""
-    app = FastAPI(title="dranspose reducer", version="1")
+def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> FastAPI:
+    """The reducer API for one host; ``access`` defaults to ``$DRANSPOSE_TOKEN`` (docs/security.md)."""
+    app = guard(FastAPI(title="dranspose reducer", version="1"), access)
 
     @app.get("/api/v1/result/pickle")
     def result_pickle() -> Response:
@@ -179,7 +180,7 @@ def create_app(host: ReducerHost) -> FastAPI:
     def status() -> dict[str, Any]:
         return host.status()
 
-    @app.get("/healthz")
+    @app.get("/healthz", openapi_extra=PUBLIC)  # probes carry no token
     def healthz() -> dict[str, Any]:
         """Liveness and readiness: the API answers, so the reducer's event loop runs."""
         return {"status": "ok", "component": getattr(host, "component_name", "reducer")}
@@ -214,10 +215,12 @@ class RunningServer:
 
 
 def serve_in_thread(
-    reducer_host: ReducerHost, address: str = "127.0.0.1", port: int = 5000, timeout: float = 10.0
+    reducer_host: ReducerHost, address: str = "127.0.0.1", port: int = 5000, timeout: float = 10.0,
+    access: Optional[AccessPolicy] = None,
 ) -> RunningServer:
     """Start the reducer API; raise a clear error if it cannot listen (e.g. port in use)."""
-    config = uvicorn.Config(create_app(reducer_host), host=address, port=port, log_level="warning")
+    config = uvicorn.Config(create_app(reducer_host, access), host=address, port=port,
+                            log_level="warning")
     server = _Server(config)
     failure: list[BaseException] = []
 

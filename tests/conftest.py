@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 XRD_CAPTURE = ROOT / "data" / "dump_xrd.cbors"
 TUTORIAL = ROOT / "examples" / "tutorial"
 
+# A developer's shell may hold a real token; the suite's servers and clients (and the processes
+# they start, which inherit the environment) run without one unless a test sets it itself.
+for _variable in ("DRANSPOSE_TOKEN", "DRANSPOSE_TOKEN_READS"):
+    os.environ.pop(_variable, None)
+
 
 @pytest.fixture(autouse=True)
 def _root_log_level_restored():

@@ -501,3 +501,31 @@ def test_rate_meter_uses_the_recent_window_and_starts_over_per_scan():
     meter.rate("a", 200, later - 1.0)
     assert meter.rate("a", 210, later) == pytest.approx(10.0)
     assert meter.rate("b", 5, later + 1.0) is None  # a new scan starts without samples
+
+
+@pytest.fixture(scope="module")
+def reads_protected_api(system: System) -> str:
+    """A second controller (own prefix, same Redis) that wants the token on reads too."""
+    port = free_port()
+    system.start("controller", "--prefix", "reads-protected", "--host", "127.0.0.1",
+                 "--port", str(port), "--protect-reads")
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: httpx.get(url + "/healthz").status_code == 200, 60, "second controller")
+    return url
+
+
+def test_page_of_a_read_protected_controller_asks_for_the_token(browser_context,
+                                                                reads_protected_api):
+    page = browser_context.new_page()
+    try:
+        page.goto(reads_protected_api + "/")  # the page itself loads without a token
+        page.wait_for_selector("#connection.bad")
+        assert "401 Unauthorized" in page.inner_text("#connection")
+        assert "requires an access token" in page.inner_text("#connection")
+        page.fill("#token", TOKEN)
+        page.click("#token-save")
+        page.wait_for_selector("#connection.ok")
+        # what only an authorised read shows: the controller's own registry entry
+        page.wait_for_selector('#components tr[data-kind="controller"]')
+    finally:
+        page.close()

@@ -221,6 +221,11 @@ def test_runtime_stops_on_sigint_and_runs_dranspose_unbuffered():
     assert env["PATH"].split(":")[0] == "/opt/dranspose/bin"
 
 
+def test_runtime_serves_its_http_apis_on_every_interface_of_the_container():
+    """Outside a container the APIs default to loopback, which a container cannot be reached on."""
+    assert env_of(stages(DOCKERFILE)[-1])["DRANSPOSE_HOST"] == "0.0.0.0"
+
+
 def test_payload_pattern_extends_the_image_and_runs_as_its_user():
     groups = stages(PAYLOAD_DOCKERFILE)
     assert len(groups) == 1 and groups[0][0].args.startswith("dranspose:")

@@ -445,3 +445,71 @@ def test_default_values_commands_run_a_scan(payload_dir, tmp_path):
             procs.stop_all()
     with h5py.File(tmp_path / "xrd_processed.h5") as fh:
         assert fh["reduced"].shape == (frames + 1,)
+
+
+# -- the access token ---------------------------------------------------------------------------
+
+AUTH_VALUES = {"auth": {"existingSecret": "dranspose-token", "protectReads": True}}
+
+
+def test_access_token_comes_from_the_secret_into_controller_and_reducer_only():
+    docs = render(AUTH_VALUES)
+    secret = {"secretKeyRef": {"name": "dranspose-token", "key": "token"}}
+    for doc, cont in dranspose_containers(docs):
+        variables = env(cont)
+        if doc["metadata"]["name"] in ("dranspose-controller", "dranspose-reducer"):
+            assert variables["DRANSPOSE_TOKEN"] == secret
+            assert variables["DRANSPOSE_TOKEN_READS"] == "1"
+        else:  # workers, ingesters and sources serve no REST API
+            assert "DRANSPOSE_TOKEN" not in variables, doc["metadata"]["name"]
+        assert not any("token" in arg for arg in cont["args"])  # never visible in 'ps'
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_helm_test_pod_gets_the_token_to_read_a_protected_api():
+    pod = find(render(AUTH_VALUES), "Pod", "dranspose-test-connection")
+    assert env(container(pod))["DRANSPOSE_TOKEN"] == {
+        "secretKeyRef": {"name": "dranspose-token", "key": "token"}}
+
+
+def test_no_secret_means_no_token_anywhere():
+    for _, cont in dranspose_containers(render({})):
+        assert not {"DRANSPOSE_TOKEN", "DRANSPOSE_TOKEN_READS"} & env(cont).keys()
+
+
+def test_protected_reads_without_a_secret_are_refused():
+    message = render_error({"auth": {"protectReads": True}})
+    assert "auth.protectReads needs auth.existingSecret" in message
+
+
+def test_helm_test_script_reads_a_protected_api_with_the_release_token(payload_dir):
+    """Controller and reducer with the token on reads too: the script passes only with it."""
+    import httpx
+
+    from dranspose.local_redis import PrivateRedis
+    from tests.test_processes import Processes, wait_until
+    from tests.test_replay_http import free_port
+
+    token = "helm-test-token"
+    with PrivateRedis() as redis_server:
+        procs = Processes(payload_dir, redis_server.url)
+        procs.env.update({"DRANSPOSE_TOKEN": token, "DRANSPOSE_TOKEN_READS": "1"})
+        api, results = free_port(), free_port()
+        try:
+            procs.start("controller", "--host", "127.0.0.1", "--port", str(api))
+            procs.start("reducer", "--class", "src.reducer:TestReducer", "--port", str(results))
+            wait_until(lambda: httpx.get(f"http://127.0.0.1:{results}/healthz").status_code
+                       == 200, 60, "reducer API")
+            command, variables = connection_test(AUTH_VALUES)
+            urls = (f"http://127.0.0.1:{api}", f"http://127.0.0.1:{results}")
+            common = {"EXPECT_WORKERS": "0", "EXPECT_STREAMS": ""}
+            with_token = run_connection_test(command, variables, *urls, TIMEOUT_SECONDS="30",
+                                             DRANSPOSE_TOKEN=token, **common)
+            without = run_connection_test(command, variables, *urls, TIMEOUT_SECONDS="1",
+                                          DRANSPOSE_TOKEN="", **common)
+        finally:
+            procs.stop_all()
+    assert with_token.returncode == 0, with_token.stderr
+    assert without.returncode == 1
+    assert "401" in without.stderr

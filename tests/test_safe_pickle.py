@@ -386,6 +386,40 @@ def test_subprocess_popen_via_reduce_protocol4_is_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_getattr_import_chain_is_refused_and_not_run(tmp_path):
+    """The usual bypass of a name filter: getattr(__import__("os"), "system")("touch ...")."""
+    marker = tmp_path / "marker"
+    data = (f"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(Vos\ntRVsystem\ntR"
+            f"(Vtouch {marker}\ntR.").encode()
+    with pytest.raises(ParseError, match=r"refused pickle global 'builtins\.getattr'"):
+        safe_loads(data, "meta")
+    assert not marker.exists()
+
+
+def _short_unicode(text: str) -> bytes:
+    raw = text.encode()
+    return b"\x8c" + bytes([len(raw)]) + raw  # SHORT_BINUNICODE
+
+
+def test_stack_global_of_protocol_4_is_filtered_too(tmp_path):
+    """Protocol 4 names globals from the stack (STACK_GLOBAL), not inline: refused alike."""
+    marker = tmp_path / "marker"
+    data = (b"\x80\x04" + _short_unicode("os") + _short_unicode("system") + b"\x93"
+            + _short_unicode(f"touch {marker}") + b"\x85R.")  # TUPLE1, REDUCE, STOP
+    with pytest.raises(ParseError, match=r"refused pickle global 'os\.system'"):
+        safe_loads(data, "meta")
+    assert not marker.exists()
+
+
+def test_reduce_of_an_arbitrary_class_is_refused_and_not_constructed(tmp_path):
+    """A class whose constructor acts (here: creates a file) is never called."""
+    marker = tmp_path / "marker.log"
+    data = f"clogging\nFileHandler\n(V{marker}\ntR.".encode()
+    with pytest.raises(ParseError, match=r"refused pickle global 'logging\.FileHandler'"):
+        safe_loads(data, "meta")
+    assert not marker.exists()
+
+
 class Recorded:
     """A custom class whose construction and state-setting leave a trace."""
 
@@ -430,6 +464,20 @@ def test_refused_module_is_not_imported():
         ("numpy.lib.format", "read_array"),
         ("collections", "namedtuple"),
         ("pickle", "loads"),
+        ("builtins", "exec"),
+        ("builtins", "compile"),
+        ("builtins", "open"),
+        ("builtins", "type"),
+        ("builtins", "object"),
+        ("posix", "system"),
+        ("nt", "system"),
+        ("os", "popen"),
+        ("subprocess", "check_output"),
+        ("importlib", "import_module"),
+        ("operator", "attrgetter"),
+        ("functools", "partial"),
+        ("types", "FunctionType"),
+        ("runpy", "run_path"),
     ],
 )
 def test_other_globals_are_refused(module, name):

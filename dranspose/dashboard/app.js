@@ -59,7 +59,8 @@ function errorText(body) {
   return typeof body === "string" ? body : JSON.stringify(body);
 }
 
-// fetch with a timeout; POSTs carry the bearer token when one is set.
+// fetch with a timeout; every request carries the bearer token when one is set (reads need it
+// too when the controller runs with --protect-reads).
 // Resolves to {ok, status, body, error}; `error` is set when there was no HTTP answer.
 async function request(path, options = {}) {
   const controller = new AbortController();
@@ -67,7 +68,7 @@ async function request(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
   const method = options.method || "GET";
   const token = getToken();
-  if (method !== "GET" && token) headers["Authorization"] = `Bearer ${token}`;
+  if (token) headers["Authorization"] = `Bearer ${token}`;
   try {
     const response = await fetch(API + path, {
       method, headers, body: options.body, signal: controller.signal, cache: "no-store",
@@ -491,7 +492,8 @@ async function initLog() {
 }
 
 function startLogStream() {
-  if (typeof EventSource === "undefined") { startLogPolling(); return; }
+  // EventSource cannot send a header: with a token the log is polled, which can
+  if (typeof EventSource === "undefined" || getToken()) { startLogPolling(); return; }
   const source = new EventSource(API + "log_stream");
   logState.mode = "stream";
   source.onopen = async () => {
@@ -547,7 +549,7 @@ async function poll() {
   const failed = [config, scan, load].find((r) => !r.ok);
   if (failed) {
     setConnection(false, failed.error ? `controller unreachable: ${failed.error}`
-      : `controller error ${failed.status}`);
+      : failed.status === 401 ? describeFailure(failed) : `controller error ${failed.status}`);
   } else {
     setConnection(true, `live · updated ${new Date().toLocaleTimeString()}`);
   }

@@ -15,9 +15,10 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Mapping, Optional
 
-from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
+from dranspose.auth import guard
 from dranspose.coordination import (
     ControllerBusy,
     ComponentInfo,
@@ -30,7 +31,6 @@ from dranspose.parameters import (
     MAX_PARAMETER_BYTES,
     ParameterDescription,
     ParameterError,
-    ParameterSet,
 )
 from dranspose.protocol import EventNumber, StreamName, WorkerName
 from dranspose.services.base import REGISTRY_TTL_SECONDS, Component
@@ -480,7 +480,8 @@ class Controller(Component):
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 pass
 
-        app = FastAPI(title="dranspose controller", version="1", lifespan=lifespan)
+        # the bearer token ($DRANSPOSE_TOKEN) guards every route added below (docs/security.md)
+        app = guard(FastAPI(title="dranspose controller", version="1", lifespan=lifespan))
 
         @app.exception_handler(REDIS_UNAVAILABLE[0])
         @app.exception_handler(REDIS_UNAVAILABLE[1])

@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
+from dranspose.auth import PUBLIC
 from dranspose.coordination import Progress, ScanInfo
 
 if TYPE_CHECKING:  # the controller imports this module; import its type only for checking
@@ -125,11 +126,12 @@ def dashboard_router(controller: "Controller") -> APIRouter:
     router = APIRouter()
     meter = RateMeter()
 
-    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    # the page and its assets hold no data, and the page is where the token is entered
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False, openapi_extra=PUBLIC)
     async def page() -> Response:
         return _asset("index.html")
 
-    @router.get("/dashboard/{name}", include_in_schema=False)
+    @router.get("/dashboard/{name}", include_in_schema=False, openapi_extra=PUBLIC)
     async def asset(name: str) -> Response:
         return _asset(name)
 

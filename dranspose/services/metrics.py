@@ -27,6 +27,7 @@ from prometheus_client.core import (
 )
 from pydantic import BaseModel
 
+from dranspose.auth import PUBLIC
 from dranspose.coordination import ComponentInfo, ComponentKind
 from dranspose.stats import ComponentStats, HistogramSnapshot
 
@@ -258,7 +259,7 @@ def observability_router(controller: "Controller") -> APIRouter:
         """Prometheus text format: scan event counters and every component's statistics."""
         return Response(render(await gather_view(controller)), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/healthz")
+    @router.get("/healthz", openapi_extra=PUBLIC)  # probes carry no token
     async def healthz() -> Any:
         """200 while Redis answers and says this controller holds the lock; else 503 and why."""
         name = controller.info.name

@@ -22,7 +22,6 @@ import zmq.asyncio
 
 from dranspose.backpressure import DEFAULT_BUFFER_BYTES, HeldEvents, frames_bytes
 from dranspose.coordination import (
-    AssignedEvent,
     ComponentInfo,
     ComponentKind,
     FailedEvent,

@@ -13,8 +13,14 @@ streams = {s for s in os.environ["EXPECT_STREAMS"].split(",") if s}
 deadline = time.monotonic() + float(os.environ.get("TIMEOUT_SECONDS", "120"))
 
 
+# the release's access token, when it has one (reads may be protected too)
+token = os.environ.get("DRANSPOSE_TOKEN", "").strip()
+headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def get(url):
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                timeout=5) as response:
         return response.status, json.loads(response.read())
 
 

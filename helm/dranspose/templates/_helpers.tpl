@@ -134,3 +134,25 @@ livenessProbe:
   timeoutSeconds: 5
   failureThreshold: 6
 {{- end -}}
+
+{{/*
+The access token of the HTTP APIs, for the controller, the reducer and the helm test pod: the
+Secret's value as $DRANSPOSE_TOKEN (never on a command line, where "ps" would show it).
+*/}}
+{{- define "dranspose.authEnv" -}}
+{{- with .Values.auth }}
+{{- if .existingSecret }}
+- name: DRANSPOSE_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .existingSecretKey }}
+{{- if .protectReads }}
+- name: DRANSPOSE_TOKEN_READS
+  value: "1"
+{{- end }}
+{{- else if .protectReads }}
+{{- fail "auth.protectReads needs auth.existingSecret: the Secret holding the token" }}
+{{- end }}
+{{- end }}
+{{- end -}}

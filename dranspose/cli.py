@@ -330,6 +330,8 @@ def _add_up(sub: argparse._SubParsersAction) -> None:
                    help="an ingester for STREAM reading URL with PROTOCOL (default stins, a "
                    "PUSH upstream); repeatable, e.g. -i pc:positioncap=tcp://panda:8889")
     p.add_argument("--controller-port", type=int, default=None)
+    p.add_argument("--retry-lost", action="store_true", default=None,
+                   help="re-deliver the events of a worker that dies (controller --retry-lost)")
     p.add_argument("--reducer-port", type=int, default=None)
     p.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
     _access_options(p)
@@ -356,6 +358,7 @@ def _run_up(args: argparse.Namespace) -> int:
         "workers.tags": args.tags.split(",") if args.tags else None,
         "reducer.class": args.reducer_class, "ingesters": ingesters,
         "controller.port": args.controller_port, "reducer.port": args.reducer_port,
+        "controller.retry_lost": args.retry_lost,
     }
     try:
         config = load_config(args.config, overrides)

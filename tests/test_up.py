@@ -122,6 +122,17 @@ def test_ingester_protocols_reach_the_ingester_command_lines():
     assert lines["scan"][lines["scan"].index("--upstream") + 1] == "http://0.0.0.0:5010"
 
 
+def test_retry_lost_in_the_yaml_reaches_the_controller(tmp_path):
+    from dranspose.services.local import commands, load_config
+
+    path = tmp_path / "pipeline.yaml"
+    path.write_text("controller: {retry_lost: true}\nworkers: {class: 'src.worker:W'}\n"
+                    "reducer: {class: 'src.reducer:R'}\n")
+    assert "--retry-lost" in commands(load_config(str(path), {}))[0]
+    path.write_text("workers: {class: 'src.worker:W'}\nreducer: {class: 'src.reducer:R'}\n")
+    assert "--retry-lost" not in commands(load_config(str(path), {}))[0]
+
+
 @pytest.mark.parametrize("spec, message", [
     ("pc:nosuch=tcp://panda:8889", "unknown protocol 'nosuch'; known:"),
     ("scan:sardana=tcp://0.0.0.0:5010", "protocol sardana listens for HTTP posts"),

@@ -30,6 +30,7 @@ class _Strict(BaseModel):
 class ControllerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(5000, ge=1, le=65535)
+    retry_lost: bool = False
 
 
 class ReducerConfig(_Strict):
@@ -142,7 +143,8 @@ def commands(config: PipelineConfig) -> list[list[str]]:
     """The ``dranspose`` command lines of every component."""
     base = ["--prefix", config.prefix]
     out = [["controller", *base, "--host", config.controller.host,
-            "--port", str(config.controller.port)]]
+            "--port", str(config.controller.port),
+            *(["--retry-lost"] if config.controller.retry_lost else [])]]
     for i in range(config.workers.count):
         out.append(["worker", *base, "--class", config.workers.cls, "--name", f"worker{i}",
                     "--tags", ",".join(config.workers.tags)])

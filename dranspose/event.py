@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional, Union
 
 import zmq
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from dranspose.protocol import Digest, EventNumber, StreamName, WorkerName
 
@@ -88,6 +88,6 @@ class ResultData(BaseModel):
     worker: WorkerName
     parameters_hash: Optional[Digest] = None
     payload: Any = None
-    redelivered: bool = False
+    redelivered: bool = Field(False, repr=False)  # keeps the repr the tutorial shows
     """True when the worker that first had this event died and another one processed it
     (``--retry-lost``): the first result may have reached the reducer too."""

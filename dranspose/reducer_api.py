@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 
 from dranspose.h5rest import create_h5_router
 from dranspose.parameters import ParameterError, ParameterSet
+from dranspose.services.http_errors import RAW_BODY, install_error_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ def _parameter_json(params: ParameterSet, name: str) -> dict[str, Any]:
 def create_app(host: ReducerHost) -> FastAPI:
     """The reducer API for one host."""
     app = FastAPI(title="dranspose reducer", version="1")
+    install_error_handlers(app)
 
     @app.get("/api/v1/result/pickle")
     def result_pickle() -> Response:
@@ -163,7 +165,7 @@ def create_app(host: ReducerHost) -> FastAPI:
             raise HTTPException(404, f"unknown parameter {name!r}")
         return Response(params[name].data or b"", media_type="application/octet-stream")
 
-    @app.post("/api/v1/parameter/{name}")
+    @app.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
     async def set_parameter(name: str, request: Request) -> dict[str, Any]:
         """Set one declared parameter from the raw request body; 422 when it does not parse."""
         body = await request.body()

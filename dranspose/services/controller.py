@@ -37,6 +37,7 @@ from dranspose.services.base import REGISTRY_TTL_SECONDS, Component
 from dranspose.services.logs_api import logs_router
 from dranspose.services.metrics import observability_router
 from dranspose.services.dashboard import dashboard_router
+from dranspose.services.http_errors import RAW_BODY, install_error_handlers
 from dranspose.store import Store
 from dranspose.triggermap import (
     Assigner,
@@ -50,6 +51,26 @@ from dranspose.triggermap import (
 logger = logging.getLogger(__name__)
 
 LOCK_TTL_SECONDS = 5.0
+
+
+
+def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
+    """A JSON schema with its local ``$defs`` references replaced by the definitions, so it can
+    be embedded anywhere in the OpenAPI document."""
+    if defs is None and isinstance(schema, dict):
+        defs = schema.get("$defs", {})
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inlined(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+        return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(v, defs) for v in schema]
+    return schema
+
+
+SEQUENCE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": _inlined(SequenceRequest.model_json_schema())}}}}
+"""The documented body of ``POST /api/v1/sequence`` (parsed by hand, to word its errors)."""
 
 
 class ScanRun:
@@ -304,9 +325,10 @@ class Controller(Component):
                 pass
 
         app = FastAPI(title="dranspose controller", version="1", lifespan=lifespan)
+        install_error_handlers(app)
         app.include_router(dashboard_router(controller))  # the web page at / and /api/v1/scan
 
-        @app.post("/api/v1/sequence")
+        @app.post("/api/v1/sequence", openapi_extra=SEQUENCE_BODY)
         async def set_sequence(request: Request) -> dict[str, Any]:
             """Set the trigger map (parts and their sequence) and start a scan."""
             body = await request.body()
@@ -394,8 +416,9 @@ class Controller(Component):
                 return Response(desc.to_bytes(desc.default), media_type="application/octet-stream")
             raise HTTPException(404, f"unknown parameter {name!r}")
 
-        @app.post("/api/v1/parameter/{name}")
+        @app.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
         async def set_parameter(name: str, request: Request) -> dict[str, Any]:
+            """Set one declared parameter from the raw request body; 422 when it does not parse."""
             body = await request.body()
             declared = await descriptions()
             if name not in declared:

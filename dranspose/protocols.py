@@ -57,7 +57,7 @@ def _json_head(frames: Frames, key: str, marker: bytes) -> Optional[str]:
         return None
     try:
         value = json.loads(head).get(key)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     return value if isinstance(value, str) else None
 
@@ -176,11 +176,13 @@ def json_counter(key: str, kind_key: str = "htype",
             return None
         try:
             message = from_json(head, allow_inf_nan=True)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if type(message) is not dict:
             return None
-        if wanted is not None and message.get(kind_key) not in wanted:
+        kind = message.get(kind_key)
+        # the kind may be any JSON value in a garbled message: only a string can be wanted
+        if wanted is not None and (type(kind) is not str or kind not in wanted):
             return None
         value = message.get(key)
         return value if type(value) is int else None
@@ -228,7 +230,9 @@ def _classify_lecroy(frames: Frames) -> Kind:
         return Kind.EVENT
     try:
         what = json.loads(head).get("what")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
+        return Kind.EVENT
+    if type(what) is not int:  # a garbled header's what may be any JSON value, even unhashable
         return Kind.EVENT
     return {0: Kind.START, 3: Kind.END}.get(what, Kind.EVENT)
 

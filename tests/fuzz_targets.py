@@ -139,7 +139,7 @@ def _mutate_json(draw: Callable[..., Any], frame: bytes) -> Optional[bytes]:
     """A JSON object frame with one value replaced, removed or added; None if not JSON."""
     try:
         value = json.loads(frame)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, or already mutated past the nesting limit
         return None
     if not isinstance(value, dict) or not value:
         return None
@@ -149,7 +149,12 @@ def _mutate_json(draw: Callable[..., Any], frame: bytes) -> Optional[bytes]:
     if isinstance(target[key], dict) and target[key] and draw(st.booleans()):
         target = target[key]
         key = draw(st.sampled_from(list(target)))
-    action = draw(st.sampled_from(["replace", "remove", "add", "shape", "dtype"]))
+    action = draw(st.sampled_from(["replace", "remove", "add", "shape", "dtype", "deep"]))
+    if action == "deep":  # nesting past any recursion limit, closed or cut off
+        depth = draw(st.sampled_from([50, 5_000, 100_000]))
+        closing = b"]" * depth if draw(st.booleans()) else b""
+        target[key] = "\x00deep\x00"
+        return json.dumps(value).encode().replace(b'"\\u0000deep\\u0000"', b"[" * depth + closing)
     if action == "replace":
         target[key] = draw(json_values)
     elif action == "remove":

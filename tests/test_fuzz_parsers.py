@@ -8,6 +8,7 @@ target. ``DRANSPOSE_FUZZ_EXAMPLES`` sets the inputs per target (default 150, a q
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -39,3 +40,49 @@ def fuzz(name: str, examples: int) -> int:
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_malformed_input_raises_only_the_documented_error(name):
     assert fuzz(name, EXAMPLES) >= min(EXAMPLES, 50)
+
+
+# --- what the campaign found, kept as plain regression tests -------------------------------------
+
+from dranspose.protocols import Kind, get_protocol  # noqa: E402
+
+COUNTED = ["stins", "pcap", "albaem", "xspress", "lecroy", "eiger_legacy"]
+
+
+@pytest.mark.parametrize("protocol", COUNTED)
+@pytest.mark.parametrize("kind", [[], {}, 3, None])
+def test_message_counter_ignores_a_message_whose_kind_is_not_a_string(protocol, kind):
+    counter = get_protocol(protocol).counter
+    frame = {"htype": kind, "message_type": kind, "frame": 3, "msg_number": 3, "message_id": 3}
+    assert counter.number([json.dumps(frame).encode()]) in (None, 3)
+    if counter.number([json.dumps({**frame, "htype": "x", "message_type": "x"}).encode()]) is None:
+        # a protocol that counts only some kinds: a non-string kind is none of them
+        assert counter.number([json.dumps(frame).encode()]) is None
+
+
+@pytest.mark.parametrize("what", [[], {}, "0", 0.5, True])
+def test_lecroy_message_whose_what_is_not_an_integer_is_an_event(what):
+    frame = json.dumps({"msg": "control", "what": what}).encode()
+    assert get_protocol("lecroy").classify([frame]) is Kind.EVENT
+
+
+@pytest.mark.parametrize("protocol", ["stins", "pcap", "lecroy", "sardana"])
+def test_deeply_nested_json_is_classified_as_an_event(protocol):
+    proto = get_protocol(protocol)
+    marker = {"stins": b'"header"', "pcap": b'"series-start"', "lecroy": b'"msg"',
+              "sardana": b'"DataDescription"'}[protocol]
+    frame = b'{"htype": ' + marker + b', "message_type": ' + marker + b', "type": ' + marker \
+        + b', "msg": 1, "frame": 1, "x": ' + b"[" * 100_000
+    assert proto.classify([frame]) is Kind.EVENT
+    if proto.counter is not None:
+        assert proto.counter.number([frame]) is None
+
+
+def test_sardana_post_nested_too_deeply_is_a_parse_error():
+    from dranspose.middlewares.errors import ParseError
+    from dranspose.middlewares.sardana import frame_for_post
+
+    with pytest.raises(ParseError) as info:
+        frame_for_post("record_data", b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert str(info.value) == (
+        "POST /v1/record_data: body is JSON nested too deeply; expected a flat JSON object")

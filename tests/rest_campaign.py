@@ -15,7 +15,7 @@ import collections
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 import requests
 import schemathesis
@@ -120,28 +120,41 @@ def known_path_values(base_url: str) -> dict[str, list[str]]:
     return values
 
 
-def _passes(operation: Any, known: dict[str, list[str]]) -> list[dict[str, str]]:
-    """Fixed path parameters per pass: one pass generating all of them, one per known value."""
+def _passes(operation: Any, known: dict[str, list[str]],
+            limit: Optional[int] = None) -> list[dict[str, str]]:
+    """Fixed path parameters per pass: one pass generating all of them, one per known value
+    (at most ``limit`` per parameter)."""
     path_params = [p.name for p in operation.path_parameters]
     passes: list[dict[str, str]] = [{}]
     for name in path_params:
         kind = "g" if "/groups/" in operation.path else "d" if "/datasets/" in operation.path else ""
-        for value in known.get(name, []):
-            if name == "obj_id" and kind and not value.startswith(kind + "-"):
-                continue
-            passes.append({name: value})
+        values = [v for v in known.get(name, [])
+                  if not (name == "obj_id" and kind and not v.startswith(kind + "-"))]
+        passes.extend({name: value} for value in values[:limit])
     return passes
 
 
-def _breakable(operation: Any, fixed: dict[str, str]) -> bool:
-    """Whether negative generation has anything to break: a query, a body or a free path part."""
-    free_path = [p for p in operation.path_parameters if p.name not in fixed]
-    return bool(list(operation.query) or operation.body or free_path) and not (
-        free_path and not list(operation.query) and not operation.body)
+def _typed(schema: Any) -> bool:
+    """Whether a parameter schema asks for more than a string (a number, a bound, an enum)."""
+    if not isinstance(schema, dict):
+        return False
+    if any(_typed(branch) for branch in schema.get("anyOf", [])):
+        return True
+    return schema.get("type") not in (None, "string", "null") or "enum" in schema
+
+
+def _breakable(operation: Any) -> bool:
+    """Whether negative generation has anything to break: a typed query parameter or a JSON
+    body. Every path and query value is a string on the wire and any bytes fit a binary body,
+    so for those schemathesis searches long for a "wrong" value and finds none."""
+    typed_query = any(_typed(p.definition.get("schema")) for p in operation.query)
+    json_body = any(b.media_type == "application/json" for b in operation.body)
+    return typed_query or json_body
 
 
 def run_campaign(base_url: str, examples_per_pass: int, tally: Tally,
-                 skip: Iterable[tuple[str, str]] = ()) -> Tally:
+                 skip: Iterable[tuple[str, str]] = (),
+                 known_per_parameter: Optional[int] = None) -> Tally:
     """Send generated requests to every operation of the server at ``base_url`` and add what was
     seen to ``tally``. Each operation gets passes with its path parameters generated and fixed to
     known values; each pass sends up to ``examples_per_pass`` requests fitting the schema and as
@@ -156,9 +169,9 @@ def run_campaign(base_url: str, examples_per_pass: int, tally: Tally,
         key = f"{operation.method.upper()} {operation.path}"
         if (operation.method.upper(), operation.path) in skipped:
             continue
-        for fixed in _passes(operation, known):
+        for fixed in _passes(operation, known, known_per_parameter):
             modes = [GenerationMode.POSITIVE]
-            if _breakable(operation, fixed):
+            if _breakable(operation):
                 modes.append(GenerationMode.NEGATIVE)
             for mode in modes:
                 strategy = operation.as_strategy(generation_mode=mode,

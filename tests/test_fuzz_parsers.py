@@ -86,3 +86,31 @@ def test_sardana_post_nested_too_deeply_is_a_parse_error():
         frame_for_post("record_data", b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
     assert str(info.value) == (
         "POST /v1/record_data: body is JSON nested too deeply; expected a flat JSON object")
+
+
+@pytest.mark.parametrize("data, position", [(b"K\x8fr\xb8^\xc6\x0c", 2),
+                                            (b"K\x8fp214000000\n.", 2),
+                                            (b"\x80\x02K\x01r\x00\x00\x00\x10.", 4)])
+def test_pickle_with_a_huge_memo_index_is_refused_without_allocating(data, position):
+    import resource
+
+    from dranspose.middlewares.errors import ParseError
+    from dranspose.middlewares.safe_pickle import safe_loads
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with time_limit(1.0), pytest.raises(ParseError) as info:
+        safe_loads(data, "contrast frame 0")
+    assert str(info.value) == (
+        f"contrast frame 0: memo index at byte {position} is out of range for a "
+        f"{len(data)}-byte pickle; not a valid pickle")
+    # the C unpickler would have grown its memo to gigabytes; peak memory stays where it was
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB
+
+
+@pytest.mark.parametrize("data", [b"p-1\n", b"pabc\n.", b"p\n", b"r\x01"])
+def test_pickle_with_a_malformed_memo_index_is_a_parse_error(data):
+    from dranspose.middlewares.errors import ParseError
+    from dranspose.middlewares.safe_pickle import safe_loads
+
+    with pytest.raises(ParseError):
+        safe_loads(b"K\x01" + data, "frame")

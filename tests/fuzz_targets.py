@@ -15,10 +15,12 @@ plain random bytes. Used by ``tests/test_fuzz_parsers.py`` and ``bench/badinput.
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import json
 import os
 import pickle
+import shutil
 import signal
 import tempfile
 from collections import OrderedDict
@@ -354,6 +356,7 @@ def _pickle_inputs() -> st.SearchStrategy[Any]:
 # capture files: mutated bytes of real captures, written to a file the reader opens by name
 
 _CAPTURE_DIR = tempfile.mkdtemp(prefix="dranspose-fuzz-")
+atexit.register(shutil.rmtree, _CAPTURE_DIR, ignore_errors=True)
 
 
 @lru_cache(maxsize=None)

@@ -114,3 +114,12 @@ def test_pickle_with_a_malformed_memo_index_is_a_parse_error(data):
 
     with pytest.raises(ParseError):
         safe_loads(b"K\x01" + data, "frame")
+
+
+@pytest.mark.parametrize("data", [b"I1\nc", b"I1\ncmodule\n", b"\x80\x02I1\nh\x06c"])
+def test_pickle_cut_inside_a_global_is_refused_promptly(data):
+    from dranspose.middlewares.errors import ParseError
+    from dranspose.middlewares.safe_pickle import safe_loads
+
+    with time_limit(1.0), pytest.raises(ParseError):
+        safe_loads(data, "frame")

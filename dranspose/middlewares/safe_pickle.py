@@ -515,7 +515,8 @@ def _check_memo(raw: bytes, what: str) -> None:
                 break
             pos = eol + 1
         elif step == _TWO_LINES:
-            eol = find(b"\n", find(b"\n", pos) + 1)
+            first = find(b"\n", pos)
+            eol = find(b"\n", first + 1) if first >= 0 else -1
             if eol < 0:
                 return
             pos = eol + 1

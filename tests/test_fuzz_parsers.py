@@ -2,7 +2,7 @@
 
 Only the documented errors may come out (``ParseError``, ``CaptureError``), never another
 exception, a crash or a hang; see ``tests/fuzz_targets.py`` for the inputs and the contract per
-target. ``DRANSPOSE_FUZZ_EXAMPLES`` sets the inputs per target (default 150, a quick check in CI);
+target. ``DRANSPOSE_FUZZ_EXAMPLES`` sets the inputs per target (default 100, a quick check in CI);
 ``bench/badinput.py fuzz`` runs the full campaign of 10,000 per target.
 """
 
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.fuzz_targets import TARGETS, time_limit
 
-EXAMPLES = int(os.environ.get("DRANSPOSE_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("DRANSPOSE_FUZZ_EXAMPLES", "100"))
 
 
 def fuzz(name: str, examples: int) -> int:

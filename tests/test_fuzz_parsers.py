@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from dranspose.middlewares.errors import ParseError
+from dranspose.middlewares.safe_pickle import safe_loads
+from dranspose.middlewares.sardana import frame_for_post
+from dranspose.protocols import Kind, get_protocol
 from tests.fuzz_targets import TARGETS, time_limit
 
 EXAMPLES = int(os.environ.get("DRANSPOSE_FUZZ_EXAMPLES", "100"))
@@ -43,8 +48,6 @@ def test_malformed_input_raises_only_the_documented_error(name):
 
 
 # --- what the campaign found, kept as plain regression tests -------------------------------------
-
-from dranspose.protocols import Kind, get_protocol  # noqa: E402
 
 COUNTED = ["stins", "pcap", "albaem", "xspress", "lecroy", "eiger_legacy"]
 
@@ -79,8 +82,6 @@ def test_deeply_nested_json_is_classified_as_an_event(protocol):
 
 
 def test_sardana_post_nested_too_deeply_is_a_parse_error():
-    from dranspose.middlewares.errors import ParseError
-    from dranspose.middlewares.sardana import frame_for_post
 
     with pytest.raises(ParseError) as info:
         frame_for_post("record_data", b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
@@ -92,11 +93,6 @@ def test_sardana_post_nested_too_deeply_is_a_parse_error():
                                             (b"K\x8fp214000000\n.", 2),
                                             (b"\x80\x02K\x01r\x00\x00\x00\x10.", 4)])
 def test_pickle_with_a_huge_memo_index_is_refused_without_allocating(data, position):
-    import resource
-
-    from dranspose.middlewares.errors import ParseError
-    from dranspose.middlewares.safe_pickle import safe_loads
-
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with time_limit(1.0), pytest.raises(ParseError) as info:
         safe_loads(data, "contrast frame 0")
@@ -109,8 +105,6 @@ def test_pickle_with_a_huge_memo_index_is_refused_without_allocating(data, posit
 
 @pytest.mark.parametrize("data", [b"p-1\n", b"pabc\n.", b"p\n", b"r\x01"])
 def test_pickle_with_a_malformed_memo_index_is_a_parse_error(data):
-    from dranspose.middlewares.errors import ParseError
-    from dranspose.middlewares.safe_pickle import safe_loads
 
     with pytest.raises(ParseError):
         safe_loads(b"K\x01" + data, "frame")
@@ -118,8 +112,6 @@ def test_pickle_with_a_malformed_memo_index_is_a_parse_error(data):
 
 @pytest.mark.parametrize("data", [b"I1\nc", b"I1\ncmodule\n", b"\x80\x02I1\nh\x06c"])
 def test_pickle_cut_inside_a_global_is_refused_promptly(data):
-    from dranspose.middlewares.errors import ParseError
-    from dranspose.middlewares.safe_pickle import safe_loads
 
     with time_limit(1.0), pytest.raises(ParseError):
         safe_loads(data, "frame")

@@ -82,7 +82,6 @@ def test_deeply_nested_json_is_classified_as_an_event(protocol):
 
 
 def test_sardana_post_nested_too_deeply_is_a_parse_error():
-
     with pytest.raises(ParseError) as info:
         frame_for_post("record_data", b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
     assert str(info.value) == (
@@ -105,13 +104,11 @@ def test_pickle_with_a_huge_memo_index_is_refused_without_allocating(data, posit
 
 @pytest.mark.parametrize("data", [b"p-1\n", b"pabc\n.", b"p\n", b"r\x01"])
 def test_pickle_with_a_malformed_memo_index_is_a_parse_error(data):
-
     with pytest.raises(ParseError):
         safe_loads(b"K\x01" + data, "frame")
 
 
 @pytest.mark.parametrize("data", [b"I1\nc", b"I1\ncmodule\n", b"\x80\x02I1\nh\x06c"])
 def test_pickle_cut_inside_a_global_is_refused_promptly(data):
-
     with time_limit(1.0), pytest.raises(ParseError):
         safe_loads(data, "frame")

@@ -810,6 +810,29 @@ def _name_list(body: Any, key: str) -> Optional[list[str]]:
     return names
 
 
+# --------------------------------------------------------------------------- OpenAPI documentation
+# The handlers read their query parameters and bodies from the request (the HDF REST API names
+# and forms are h5pyd's); these entries only document them, so the schema tells clients, and the
+# schema-driven bad-input tests, what each route accepts.
+
+
+def _doc_query(*names: str) -> dict[str, Any]:
+    return {"parameters": [{"name": n, "in": "query", "required": False,
+                            "schema": {"type": "string"}} for n in names]}
+
+
+def _doc_json_body(properties: dict[str, Any], binary: bool = False) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/json": {"schema": {
+        "type": "object", "properties": properties}}}
+    if binary:
+        content["application/octet-stream"] = {"schema": {"type": "string", "format": "binary"}}
+    return {"requestBody": {"required": False, "content": content}}
+
+
+_NAMES = {"type": "array", "items": {"type": "string"}}
+_OBJECT_QUERY = _doc_query("domain", "include_links", "include_attrs", "getalias", "verbose")
+
+
 # --------------------------------------------------------------------------- the router
 
 
@@ -915,7 +938,7 @@ def create_h5_router(
 
     # ---------------------------------------------------------------- domain and server
 
-    @router.get("/")
+    @router.get("/", openapi_extra=_doc_query("domain", "verbose"))
     def get_domain(request: Request) -> Response:
         """The domain: its root group id (and object counts with ``verbose``)."""
         out: dict[str, Any] = {
@@ -990,7 +1013,7 @@ def create_h5_router(
 
     # ---------------------------------------------------------------- groups and links
 
-    @router.get("/groups/{obj_id}")
+    @router.get("/groups/{obj_id}", openapi_extra=_OBJECT_QUERY)
     def get_group(obj_id: str, request: Request) -> Response:
         return object_json("g", obj_id, request)
 
@@ -999,7 +1022,8 @@ def create_h5_router(
             path, node = ids.resolve(root_tree(), obj_id, "g")
             return links_of(path, node)
 
-    @router.get("/groups/{obj_id}/links")
+    @router.get("/groups/{obj_id}/links",
+                openapi_extra=_doc_query("pattern", "Limit", "Marker"))
     def get_links(obj_id: str, request: Request) -> Response:
         """The links in insertion order; ``pattern``, ``Marker`` and ``Limit`` apply."""
         links = group_links(obj_id)
@@ -1009,7 +1033,8 @@ def create_h5_router(
         return _json_response({"links": _limit(links, request.query_params, "title"), "hrefs": []})
 
     # h5pyd's POSTs are queries: reads, for the access token (dranspose/auth.py)
-    @router.post("/groups/{obj_id}/links", openapi_extra=READ)
+    @router.post("/groups/{obj_id}/links",
+                 openapi_extra={**READ, **_doc_json_body({"titles": _NAMES})})
     async def post_links(obj_id: str, request: Request) -> Response:
         """Several links at once: body ``{"titles": [...]}`` (all links without it)."""
         titles = _name_list(await _json_body(request), "titles")
@@ -1031,7 +1056,7 @@ def create_h5_router(
 
     # ---------------------------------------------------------------- datasets
 
-    @router.get("/datasets/{obj_id}")
+    @router.get("/datasets/{obj_id}", openapi_extra=_OBJECT_QUERY)
     def get_dataset(obj_id: str, request: Request) -> Response:
         return object_json("d", obj_id, request)
 
@@ -1085,14 +1110,16 @@ def create_h5_router(
             return Response(body, media_type="application/octet-stream")
         return _json_response({"value": _jsonable(out.tolist()), "hrefs": []})
 
-    @router.get("/datasets/{obj_id}/value")
+    @router.get("/datasets/{obj_id}/value", openapi_extra=_doc_query("select"))
     def get_value(obj_id: str, request: Request) -> Response:
         """A selection, as bytes when Accept asks for application/octet-stream, else JSON."""
         refuse_queries(request)
         out, vlen = read_value(obj_id, request.query_params.get("select"))
         return value_response(out, vlen, request)
 
-    @router.post("/datasets/{obj_id}/value", openapi_extra=READ)
+    @router.post("/datasets/{obj_id}/value", openapi_extra={
+        **READ, **_doc_query("select"),
+        **_doc_json_body({"points": {}, "select": {"type": "string"}}, binary=True)})
     async def post_value(obj_id: str, request: Request) -> Response:
         """Point selections (uint64 binary or ``{"points": ...}``) and long ``{"select": ...}``."""
         refuse_queries(request)
@@ -1154,13 +1181,16 @@ def _add_attribute_routes(
 
     prefix = f"/{collection}/{{obj_id}}/attributes"
 
-    @router.get(prefix, name=f"{collection}_attributes")
+    @router.get(prefix, name=f"{collection}_attributes",
+                openapi_extra=_doc_query("IncludeData", "Limit", "Marker"))
     def get_attributes(obj_id: str, request: Request) -> Response:
         attrs = attribute_list(obj_id, with_data(request))
         attrs = _limit(attrs, request.query_params, "name")
         return _json_response({"attributes": attrs, "hrefs": []})
 
-    @router.post(prefix, name=f"{collection}_attributes_by_name", openapi_extra=READ)
+    @router.post(prefix, name=f"{collection}_attributes_by_name",
+                 openapi_extra={**READ, **_doc_query("IncludeData"),
+                                **_doc_json_body({"attr_names": _NAMES})})
     async def post_attributes(obj_id: str, request: Request) -> Response:
         """Several attributes at once: body ``{"attr_names": [...]}``."""
         names = _name_list(await _json_body(request), "attr_names")
@@ -1172,7 +1202,8 @@ def _add_attribute_routes(
             attrs = [by_name[n] for n in names if n in by_name]
         return _json_response({"attributes": attrs, "hrefs": []})
 
-    @router.get(prefix + "/{name}", name=f"{collection}_attribute")
+    @router.get(prefix + "/{name}", name=f"{collection}_attribute",
+                openapi_extra=_doc_query("IncludeData"))
     def get_attribute(obj_id: str, name: str, request: Request) -> Response:
         return _json_response({**one(obj_id, name, with_data(request)), "hrefs": []})
 

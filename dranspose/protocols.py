@@ -58,7 +58,7 @@ def _json_first_frame(frames: Frames, marker: bytes) -> Optional[dict]:
         return None
     try:
         message = from_json(head, allow_inf_nan=True)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return message if type(message) is dict else None
 
@@ -178,7 +178,9 @@ def json_counter(key: str, kind_key: str = "htype",
         message = _json_first_frame(frames, marker)
         if message is None:
             return None
-        if wanted is not None and message.get(kind_key) not in wanted:
+        kind = message.get(kind_key)
+        # the kind may be any JSON value in a garbled message: only a string can be wanted
+        if wanted is not None and (type(kind) is not str or kind not in wanted):
             return None
         value = message.get(key)
         return value if type(value) is int else None

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from dranspose.auth import PUBLIC, AccessPolicy, guard
 from dranspose.h5rest import create_h5_router
 from dranspose.parameters import ParameterError, ParameterSet
+from dranspose.services.http_errors import RAW_BODY, install_error_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ def _parameter_json(params: ParameterSet, name: str) -> dict[str, Any]:
 def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> FastAPI:
     """The reducer API for one host; ``access`` defaults to ``$DRANSPOSE_TOKEN`` (docs/security.md)."""
     app = guard(FastAPI(title="dranspose reducer", version="1"), access)
+    install_error_handlers(app)
 
     @app.get("/api/v1/result/pickle")
     def result_pickle() -> Response:
@@ -164,7 +166,7 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
             raise HTTPException(404, f"unknown parameter {name!r}")
         return Response(params[name].data or b"", media_type="application/octet-stream")
 
-    @app.post("/api/v1/parameter/{name}")
+    @app.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
     async def set_parameter(name: str, request: Request) -> dict[str, Any]:
         """Set one declared parameter from the raw request body; 422 when it does not parse."""
         body = await request.body()

@@ -55,6 +55,11 @@ _SIMPLE_BLOCK = 1024
 _MAX_REPORTED_ERRORS = 3
 
 
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
+"""JSON's names for what ``json.loads`` returns, for messages to people who wrote JSON."""
+
+
 class TriggerMapError(ValueError):
     """A trigger map is malformed or cannot be served; the message names the place at fault."""
 
@@ -420,7 +425,7 @@ class TriggerMap:
         if not isinstance(raw, dict):
             raise TriggerMapError(
                 f"trigger map must be a JSON object with 'parts' and 'sequence', "
-                f"got {type(raw).__name__}"
+                f"got a JSON {_JSON_KINDS.get(type(raw), type(raw).__name__)}"
             )
         return cls(SequenceRequest.model_validate(raw))
 

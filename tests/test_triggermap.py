@@ -507,7 +507,7 @@ def test_request_json_that_is_not_an_object_is_refused():
     with pytest.raises(TriggerMapError) as info:
         TriggerMap.from_request_json(b"[1, 2]")
     assert str(info.value) == (
-        "trigger map must be a JSON object with 'parts' and 'sequence', got list"
+        "trigger map must be a JSON object with 'parts' and 'sequence', got a JSON array"
     )
 
 

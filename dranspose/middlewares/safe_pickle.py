@@ -28,6 +28,7 @@ import functools
 import io
 import math
 import pickle
+import pickletools
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -456,6 +457,80 @@ class _Finisher:
 _VISIT = frozenset({_PendingArray, _PendingDtype, list, dict, OrderedDict, tuple})
 
 
+_UNKNOWN, _TWO_LINES, _ONE_LINE, _LEN1, _LEN4, _LEN8 = -1, -2, -3, -4, -5, -6
+
+
+def _opcode_table() -> list[int]:
+    """Per opcode byte, how to step over its argument: a fixed byte count, or how to find it."""
+    table = [_UNKNOWN] * 256
+    lengths = {pickletools.TAKEN_FROM_ARGUMENT1: _LEN1, pickletools.TAKEN_FROM_ARGUMENT4: _LEN4,
+               pickletools.TAKEN_FROM_ARGUMENT4U: _LEN4, pickletools.TAKEN_FROM_ARGUMENT8U: _LEN8}
+    for op in pickletools.opcodes:
+        n = op.arg.n if op.arg is not None else 0
+        if n == pickletools.UP_TO_NEWLINE:
+            table[ord(op.code)] = _TWO_LINES if op.code in "ci" else _ONE_LINE
+        else:
+            table[ord(op.code)] = lengths.get(n, n)
+    return table
+
+
+_STEP = _opcode_table()
+_PUT, _LONG_BINPUT, _STOP = ord("p"), ord("r"), ord(".")
+
+
+def _check_memo(raw: bytes, what: str) -> None:
+    """Refuse memo indices no pickler writes, before the C unpickler sees them.
+
+    The C unpickler keeps its memo as an array as long as the largest index stored: seven bytes
+    (``K\x8fr\xb8^\xc6\x0c``) make it allocate gigabytes and spend seconds doing so, enough to
+    get a worker with a memory limit killed. A pickler numbers memo entries from 0, one per
+    opcode, so a real index is below the pickle's size. This steps over the opcodes without
+    decoding them (a few times faster than ``pickletools.genops``); whatever it cannot step over
+    is left to the unpickler to refuse in its own words.
+    """
+    size = len(raw)
+    pos = 0
+    find = raw.find
+    while pos < size:
+        code = raw[pos]
+        step = _STEP[code]
+        pos += 1
+        if step >= 0:
+            if code == _LONG_BINPUT and int.from_bytes(raw[pos:pos + 4], "little") >= size:
+                break
+            pos += step
+        elif step == _LEN1:
+            pos += 1 + (raw[pos] if pos < size else 0)
+        elif step == _LEN4:
+            pos += 4 + int.from_bytes(raw[pos:pos + 4], "little")
+        elif step == _LEN8:
+            pos += 8 + int.from_bytes(raw[pos:pos + 8], "little")
+        elif step == _ONE_LINE:
+            eol = find(b"\n", pos)
+            if eol < 0:
+                return
+            digits = raw[pos:eol]
+            if code == _PUT and digits.isdigit() and (
+                    len(digits) > len(str(size)) or int(digits) >= size):
+                break
+            pos = eol + 1
+        elif step == _TWO_LINES:
+            first = find(b"\n", pos)
+            eol = find(b"\n", first + 1) if first >= 0 else -1
+            if eol < 0:
+                return
+            pos = eol + 1
+        else:
+            return
+        if code == _STOP:
+            return
+    else:
+        return
+    raise ParseError(
+        f"{what}: memo index at byte {pos - 1} is out of range for a {size}-byte pickle; "
+        f"not a valid pickle")
+
+
 def safe_loads(data: Union[bytes, bytearray, memoryview], what: str) -> Any:
     """Unpickle ``data`` allowing only plain data, ``OrderedDict`` and numpy values.
 
@@ -472,6 +547,7 @@ def safe_loads(data: Union[bytes, bytearray, memoryview], what: str) -> Any:
     size = view.nbytes
     if size == 0:
         raise ParseError(f"{what}: empty frame, expected a pickle")
+    _check_memo(data if type(data) is bytes else view.tobytes(), what)
     stream = io.BytesIO(view)
     try:
         obj = _RestrictedUnpickler(stream, what).load()

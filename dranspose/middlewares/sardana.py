@@ -175,6 +175,9 @@ def frame_for_post(endpoint: str, body: bytes) -> Optional[bytes]:
         raise ParseError(
             f"{where}: body is not valid JSON ({exc}); expected a JSON object"
         ) from exc
+    except RecursionError as exc:  # a posted body is untrusted: nesting must not crash us
+        raise ParseError(f"{where}: body is JSON nested too deeply; expected a flat JSON object"
+                         ) from exc
     if type(record) is not dict:
         raise ParseError(f"{where}: body is a JSON {_json_kind(record)}, expected a JSON object")
     given = record.pop("type", kind)

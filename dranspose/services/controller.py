@@ -38,6 +38,7 @@ from dranspose.services.logs_api import logs_router
 from dranspose.services.metrics import observability_router
 from dranspose.services.dashboard import dashboard_router
 from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
+from dranspose.services.http_errors import RAW_BODY, install_error_handlers
 from dranspose.store import Store
 from dranspose.triggermap import (
     Assigner,
@@ -54,6 +55,25 @@ LOCK_TTL_SECONDS = 5.0
 ABORT_GRACE_SECONDS = 10.0
 """After an abort, how long the controller still counts late reports before it lists every event
 not accounted for as lost (it stops waiting earlier once the reducer has finished the scan)."""
+
+
+def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
+    """A JSON schema with its local ``$defs`` references replaced by the definitions, so it can
+    be embedded anywhere in the OpenAPI document."""
+    if defs is None and isinstance(schema, dict):
+        defs = schema.get("$defs", {})
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inlined(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+        return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(v, defs) for v in schema]
+    return schema
+
+
+SEQUENCE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": _inlined(SequenceRequest.model_json_schema())}}}}
+"""The documented body of ``POST /api/v1/sequence`` (parsed by hand, to word its errors)."""
 
 
 class ScanRun:
@@ -482,6 +502,7 @@ class Controller(Component):
 
         # the bearer token ($DRANSPOSE_TOKEN) guards every route added below (docs/security.md)
         app = guard(FastAPI(title="dranspose controller", version="1", lifespan=lifespan))
+        install_error_handlers(app)
 
         @app.exception_handler(REDIS_UNAVAILABLE[0])
         @app.exception_handler(REDIS_UNAVAILABLE[1])
@@ -491,7 +512,7 @@ class Controller(Component):
                                            f"({exc}); retry shortly"}, status_code=503)
         app.include_router(dashboard_router(controller))  # the web page at / and /api/v1/scan
 
-        @app.post("/api/v1/sequence")
+        @app.post("/api/v1/sequence", openapi_extra=SEQUENCE_BODY)
         async def set_sequence(request: Request,
                                retry_lost: Optional[bool] = None) -> dict[str, Any]:
             """Set the trigger map (parts and their sequence) and start a scan.
@@ -589,8 +610,9 @@ class Controller(Component):
                 return Response(desc.to_bytes(desc.default), media_type="application/octet-stream")
             raise HTTPException(404, f"unknown parameter {name!r}")
 
-        @app.post("/api/v1/parameter/{name}")
+        @app.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
         async def set_parameter(name: str, request: Request) -> dict[str, Any]:
+            """Set one declared parameter from the raw request body; 422 when it does not parse."""
             body = await request.body()
             declared = await descriptions()
             if name not in declared:

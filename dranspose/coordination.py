@@ -89,6 +89,8 @@ class ScanInfo(BaseModel):
     stopped: bool = False
     aborted: Optional[str] = Field(None, description="why the scan was cut short by a fault "
                                    "(a component died, the controller was replaced)")
+    complete: bool = Field(False, description="every event is accounted for: sessions that "
+                           "stayed open for re-deliveries (retry_lost) end")
     retry_lost: bool = Field(False, description="re-deliver the events of a worker that dies "
                              "to another worker with its tags (ingesters keep frames until done)")
     instances: dict[str, str] = Field(

@@ -175,13 +175,23 @@ def test_two_of_three_workers_killed_the_survivor_finishes_the_scan(make_pipelin
     p.run_full_scan()
 
 
-def test_with_retry_lost_a_killed_workers_events_are_redelivered(make_pipeline):
-    """At-least-once for a dead worker's events: every result arrives, flagged redelivered."""
+@pytest.mark.parametrize("when", ["early", "late"])
+def test_with_retry_lost_a_killed_workers_events_are_redelivered(make_pipeline, when):
+    """At-least-once for a dead worker's events: every result arrives, flagged redelivered.
+
+    Killed late, the survivor has already processed the scan's last event when the death is
+    noticed: it and the ingester must still be there for the re-deliveries.
+    """
     p = make_pipeline(workers=2, controller_args=("--retry-lost",))
-    n = 300
+    n = 300 if when == "early" else 60
     assert p.start_scan(n)["retry_lost"] is True
     with p.source(n):
-        p.wait_busy(["w0", "w1"])
+        p.wait_busy(["w0", "w1"], at_least=2)
+        if when == "late":
+            # w0 stops with its queue held; w1 runs the rest, the last event included, well
+            # within the 3 s before w0's silence counts as death
+            p.workers["w0"].send_signal(signal.SIGSTOP)
+            time.sleep(2.0)
         p.workers["w0"].send_signal(signal.SIGKILL)
         progress = p.wait_finished()
     assert progress["lost"] == [] and progress["failed"] == []

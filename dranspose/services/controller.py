@@ -167,8 +167,8 @@ class ScanRun:
         Returns the re-delivery assignments to publish.
         """
         moved: list[Assignment] = []
-        if self.assigner is None:
-            events: list[EventNumber] = []
+        if self.assigner is None:  # nobody to hand anything to: all it owed is lost
+            events = [EventNumber(e) for e, waiting in self.pending.items() if worker in waiting]
         elif self.scan.retry_lost:
             events, moved = self.assigner.reassign_worker(worker)
         else:
@@ -177,12 +177,19 @@ class ScanRun:
             waiting = self.pending.setdefault(assignment.event_number, set())
             waiting.update(w for names in assignment.streams.values() for w in names)
             self.progress.redelivered.append(assignment.event_number)
-        for event in [*events, *(a.event_number for a in moved)]:
-            self.pending.get(event, set()).discard(worker)
-        for event in events:
-            if not self.pending.get(event):
-                self.pending.pop(event, None)
+        lost = set(events)
+        # every event still waiting for the dead worker: lost, moved, or (a broadcast share that
+        # a survivor also got, under re-delivery) no longer waiting for it
+        for event in [e for e, waiting in self.pending.items() if worker in waiting]:
+            waiting = self.pending[event]
+            waiting.discard(worker)
+            if waiting:
+                continue
+            del self.pending[event]
+            if event in lost:
                 self._mark_lost(event, reason)
+            elif self._account(event) and event not in self.failed_events:
+                self.progress.completed += 1
         self.scan.workers = [w for w in self.scan.workers if w != worker]
         return moved
 
@@ -441,6 +448,10 @@ class Controller(Component):
                 run.progress.finished = True
         elif run.all_accounted or run.scan.stopped:
             run.progress.finished = True
+            if run.scan.retry_lost and not run.scan.stopped:
+                # workers and ingesters stayed in the scan for re-deliveries: release them
+                run.scan.complete = True
+                await self.store.set_scan(run.scan)
         if run.progress.finished and not run.progress.reducer_finished:
             run.progress.reducer_finished = await self.store.reducer_done(current)
         if now - last_progress > 0.2:  # a snapshot for a successor controller, not per batch

@@ -168,6 +168,12 @@ class IngestSession:
         reader = asyncio.create_task(self._read_assignments())
         try:
             await self._forward()
+            if self.scan.retry_lost and not ing.stopping:
+                # re-deliveries may come after the last event was forwarded: serve them until
+                # the scan is complete, stopped or replaced (the reader returns then)
+                stopping = asyncio.create_task(ing._stopping.wait())
+                await asyncio.wait([reader, stopping], return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
         finally:
             reader.cancel()
             ing.discard_ended()
@@ -203,7 +209,8 @@ class IngestSession:
                 self.members = set(scan.workers)
                 if self.scan.retry_lost:
                     self._forget_below(await store.confirmed(self.scan.scan_id))
-            if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
+            if (scan is None or scan.scan_id != self.scan.scan_id or scan.stopped
+                    or scan.complete):
                 self.ended = True
                 self.arrived.set()
                 return

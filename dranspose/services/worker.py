@@ -185,8 +185,9 @@ class ScanSession:
                 logger.warning("worker %s: cannot read the scan, retrying: %s", self.name, exc)
                 await asyncio.sleep(SCAN_POLL_SECONDS)
                 continue
-            if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped:
-                await self.ready.put(-1)  # tell the processing loop the scan ended early
+            if (scan is None or scan.scan_id != self.scan.scan_id or scan.stopped
+                    or scan.complete):
+                await self.ready.put(-1)  # tell the processing loop the scan ended
                 return
             if self.name not in scan.workers:
                 # declared dead while cut off or stalled: its events are already reported lost
@@ -306,7 +307,9 @@ class ScanSession:
                 self.completed.append(EventNumber(number))
             self.processed_since += len(numbers)
             self.wake.set()
-            if ended or self.last_event in numbers:
+            # With re-delivery a dead worker's events may still come after the last event: stay
+            # until the controller says every event is accounted for (``scan.complete``).
+            if ended or (self.last_event in numbers and not self.scan.retry_lost):
                 break
         await self._finish(reducer)
 

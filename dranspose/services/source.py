@@ -237,9 +237,11 @@ class _ZmqSource:
         On ``KeyboardInterrupt`` the source is stopped and the interrupt re-raised; ``stats``
         still tells what was sent.
         """
-        self.start()
-        logger.info("%s on %s", self.describe(), self.endpoint)
         try:
+            # Ctrl-C may come at any point after start(), even while the line below logs: the
+            # sending thread must be stopped whenever it does, or it keeps the process alive
+            self.start()
+            logger.info("%s on %s", self.describe(), self.endpoint)
             while not self.wait_done(_WAIT_SECONDS):
                 pass
         except KeyboardInterrupt:

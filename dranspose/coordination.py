@@ -122,6 +122,7 @@ class WorkerReport(BaseModel):
     want: int = 0
     completed: list[EventNumber] = []
     failed: list[FailedEvent] = []
+    final: bool = Field(False, description="the worker's last report of the scan")
     lost: list[FailedEvent] = Field(
         [], description="events the sender cannot deliver (an ingester asked to re-deliver "
                         "frames it no longer holds); ``worker`` names the sender")
@@ -152,6 +153,10 @@ class Progress(BaseModel):
                                    "event not accounted for then is listed as lost")
     redelivered: list[EventNumber] = Field(
         [], description="events of dead workers given to another worker (--retry-lost)")
+    unprocessed: list[list[int]] = Field(
+        [], description="after POST /api/v1/stop: [first, last] ranges (inclusive) of the events "
+                        "the scan never processed")
+    unprocessed_reason: Optional[str] = None
 
 
 class ResultHeader(BaseModel):

@@ -559,6 +559,29 @@ def test_stop_mid_scan_finishes_workers_and_reducer(redis_url, records):
     assert elapsed < 3.0
 
 
+def test_a_stopped_scan_lists_the_events_it_never_processed(redis_url, records):
+    """Nothing disappears silently, not even after a stop: total = completed + failed + lost +
+    the events in the ``unprocessed`` ranges, and no unprocessed event reached the reducer."""
+    n = 20
+
+    async def scenario():
+        async with Pipeline(redis_url, WORKER, REDUCER, ["a"], prefix="stop-ranges") as pipe:
+            with Upstreams(pipe) as up:
+                await pipe.start_scan(simple(["a"], n))
+                await up["a"].header()
+                await up["a"].images(5)
+                await wait_results(records, 2 + 5)
+                await pipe.client.post("/api/v1/stop")
+                return await pipe.wait_finished(5)
+
+    progress = run(scenario)
+    unprocessed = {e for first, last in progress["unprocessed"] for e in range(first, last + 1)}
+    failed = {f["event_number"] for f in progress["failed"]}
+    assert progress["completed"] + len(failed) + len(progress["lost"]) + len(unprocessed) == n + 2
+    assert n + 1 in unprocessed and progress["unprocessed_reason"].startswith("the scan was stopped")
+    assert not unprocessed & {r["event"] for r in results(records)}
+
+
 # --- 11. consecutive scans ---------------------------------------------------------------------
 
 

@@ -93,6 +93,9 @@ class ScanRun:
         self.ingesters = ingesters or {}
         """Ingesters serving this scan: name -> streams (their instances are in ``scan``)."""
         self.abort_deadline: Optional[float] = None
+        self.reporters: set[str] = set()
+        """Workers that reported in this scan (asking for work is the first report)."""
+        self.final_reports: set[str] = set()
         self.confirmed_below = 0
         """Every event below this one is accounted for (ingesters drop kept frames below it)."""
         self.redis_run_id: Optional[str] = None
@@ -212,12 +215,44 @@ class ScanRun:
         if self.abort_deadline is None:
             self.abort_deadline = time.monotonic() + ABORT_GRACE_SECONDS
 
-    def close_aborted(self) -> None:
-        """List every event not accounted for as lost, with the abort's reason."""
-        reason = f"scan aborted: {self.scan.aborted}"
-        for event in range(self.progress.total):
-            self._mark_lost(event, reason)
+    def stop(self) -> None:
+        """The operator ends the scan; what is not reported within the grace is unprocessed."""
+        self.scan.stopped = True
+        if self.abort_deadline is None:
+            self.abort_deadline = time.monotonic() + ABORT_GRACE_SECONDS
+
+    def close(self) -> None:
+        """Account for every event not accounted for yet: lost after an abort (with its reason),
+        listed as unprocessed ranges after an operator's stop (a long scan stopped early would
+        otherwise make millions of entries)."""
+        if self.scan.aborted is not None:
+            reason = f"scan aborted: {self.scan.aborted}"
+            for event in range(self.progress.total):
+                self._mark_lost(event, reason)
+        else:
+            ranges: list[list[int]] = []
+            for event in range(self.progress.total):
+                if event in self.accounted:
+                    continue
+                if ranges and ranges[-1][1] == event - 1:
+                    ranges[-1][1] = event
+                else:
+                    ranges.append([event, event])
+            self.progress.unprocessed = ranges
+            if ranges:
+                self.progress.unprocessed_reason = ("the scan was stopped before these events "
+                                                    "were processed")
         self.pending.clear()
+
+    @property
+    def reports_in(self) -> bool:
+        """After a stop or abort: no report that could still count an event is outstanding.
+
+        Only a worker that asked for work can have been given any; each of those still in the
+        scan sends a final report when it leaves it.
+        """
+        live = self.reporters & set(self.scan.workers)
+        return self.all_accounted or live <= self.final_reports
 
     @property
     def all_accounted(self) -> bool:
@@ -388,7 +423,7 @@ class Controller(Component):
         run = self.run_state
         if run is None:
             return
-        run.scan.stopped = True
+        run.stop()
         await self.store.set_scan(run.scan)
         await self.store.set_progress(run.progress)
 
@@ -426,6 +461,7 @@ class Controller(Component):
                 run.failed(failure)
             for undeliverable in report.lost:
                 run.undeliverable(undeliverable)
+            (run.final_reports if report.final else run.reporters).add(report.worker)
             if (report.want > 0 and not run.scan.stopped and run.assigner is not None
                     and report.worker in run.assigner.workers):
                 batch.extend(run.released(run.assigner.request(report.worker, report.want)))
@@ -441,12 +477,13 @@ class Controller(Component):
         if run.progress.finished:
             pass
         elif run.abort_deadline is not None:
-            # an aborted scan ends once the stragglers' reports are in (or the grace is over)
-            if run.all_accounted or now >= run.abort_deadline or await self.store.reducer_done(
+            # a stopped or aborted scan ends once the stragglers' reports are in (or the grace
+            # is over); then every event is accounted for, one way or another
+            if run.reports_in or now >= run.abort_deadline or await self.store.reducer_done(
                     current):
-                run.close_aborted()
+                run.close()
                 run.progress.finished = True
-        elif run.all_accounted or run.scan.stopped:
+        elif run.all_accounted:
             run.progress.finished = True
             if run.scan.retry_lost and not run.scan.stopped:
                 # workers and ingesters stayed in the scan for re-deliveries: release them

@@ -367,14 +367,14 @@ class ScanSession:
 
     async def _report(self, final: bool = False) -> None:
         want = 0 if final else self._want()
-        if not (self.completed or self.failed or want):
+        if not (self.completed or self.failed or want or final):
             return
         if want:
             self.ask_pending_since = time.monotonic()
         # clear what was reported only once it is in Redis: a cancelled report is resent
         completed, failed = len(self.completed), len(self.failed)
         report = WorkerReport(worker=self.name, want=want, completed=self.completed[:completed],
-                              failed=self.failed[:failed])
+                              failed=self.failed[:failed], final=final)
         await self.worker.store.report(self.scan.scan_id, report)
         del self.completed[:completed]
         del self.failed[:failed]

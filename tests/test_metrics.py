@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dranspose.coordination import ComponentKind, FailedEvent, ScanInfo
 from dranspose.protocol import WorkerName
-from dranspose.services.controller import ScanRun
+from dranspose.scan_account import ScanRun
 from dranspose.services.metrics import PipelineView, ScanCounters, render
 from dranspose.stats import PROCESSING_BUCKETS, ComponentStats, Histogram, StatsRecorder
 from dranspose.triggermap import TriggerMap

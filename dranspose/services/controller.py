@@ -23,7 +23,6 @@ from dranspose.coordination import (
     ControllerBusy,
     ComponentInfo,
     ComponentKind,
-    FailedEvent,
     Progress,
     ScanInfo,
 )
@@ -32,7 +31,8 @@ from dranspose.parameters import (
     ParameterDescription,
     ParameterError,
 )
-from dranspose.protocol import EventNumber, StreamName, WorkerName
+from dranspose.protocol import WorkerName
+from dranspose.scan_account import ScanRun
 from dranspose.services.base import REGISTRY_TTL_SECONDS, Component
 from dranspose.services.logs_api import logs_router
 from dranspose.services.metrics import observability_router
@@ -41,9 +41,7 @@ from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.services.http_errors import RAW_BODY, install_error_handlers
 from dranspose.store import Store
 from dranspose.triggermap import (
-    Assigner,
     Assignment,
-    AssignmentError,
     SequenceRequest,
     TriggerMap,
     TriggerMapError,
@@ -52,9 +50,7 @@ from dranspose.triggermap import (
 logger = logging.getLogger(__name__)
 
 LOCK_TTL_SECONDS = 5.0
-ABORT_GRACE_SECONDS = 10.0
-"""After an abort, how long the controller still counts late reports before it lists every event
-not accounted for as lost (it stops waiting earlier once the reducer has finished the scan)."""
+
 
 
 def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
@@ -74,190 +70,6 @@ def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
 SEQUENCE_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": _inlined(SequenceRequest.model_json_schema())}}}}
 """The documented body of ``POST /api/v1/sequence`` (parsed by hand, to word its errors)."""
-
-
-class ScanRun:
-    """The controller's view of one scan: assigner, per-event bookkeeping, progress.
-
-    A run recovered from Redis by a successor controller has no assigner (the bindings of its
-    predecessor are gone): it is aborted at once and only counts what the workers still report.
-    """
-
-    def __init__(self, scan: ScanInfo, trigger_map: Optional[TriggerMap],
-                 request: Optional[SequenceRequest], workers: dict[WorkerName, set[str]],
-                 ingesters: Optional[dict[str, list[StreamName]]] = None) -> None:
-        self.scan = scan
-        self.trigger_map = trigger_map
-        self.request = request
-        self.assigner = Assigner(trigger_map, workers) if trigger_map is not None else None
-        self.ingesters = ingesters or {}
-        """Ingesters serving this scan: name -> streams (their instances are in ``scan``)."""
-        self.abort_deadline: Optional[float] = None
-        self.reporters: set[str] = set()
-        """Workers that reported in this scan (asking for work is the first report)."""
-        self.final_reports: set[str] = set()
-        self.confirmed_below = 0
-        """Every event below this one is accounted for (ingesters drop kept frames below it)."""
-        self.redis_run_id: Optional[str] = None
-        """The Redis server that holds this scan's streams (a restart empties them)."""
-        self.pending: dict[int, set[WorkerName]] = {}
-        self.progress = Progress(scan_id=scan.scan_id, total=scan.n_events)
-        self.accounted: set[int] = set()
-        self.failed_events: set[int] = set()
-        self.failures_seen: set[tuple[int, str]] = set()
-        self.rates: dict[WorkerName, collections.deque[tuple[float, int]]] = {
-            w: collections.deque(maxlen=200) for w in workers}
-        self.totals: dict[WorkerName, int] = {w: 0 for w in workers}
-
-    def released(self, assignments: list[Assignment]) -> list[Assignment]:
-        batch = []
-        for a in assignments:
-            destinations = {w for names in a.streams.values() for w in names}
-            if destinations:
-                self.pending[a.event_number] = destinations
-            else:  # every frame of this event is discarded: nothing to wait for
-                self._account(a.event_number)
-                self.progress.completed += 1
-            batch.append(a)
-        return batch
-
-    def _account(self, event: int) -> bool:
-        if event in self.accounted:
-            return False
-        self.accounted.add(event)
-        while self.confirmed_below in self.accounted:
-            self.confirmed_below += 1
-        return True
-
-    def completed(self, worker: WorkerName, event: int, failed: bool = False) -> None:
-        """``worker`` is done with its share of ``event``; the event is done when all are."""
-        if self.assigner is None:  # recovered run: ``pending`` alone says who still owes what
-            if worker not in self.pending.get(event, ()):
-                return
-        else:
-            try:
-                self.assigner.complete(event, worker)
-            except AssignmentError:
-                # reports are at-least-once: a resent completion is already counted
-                logger.debug("worker %s reported event %d again or without owning it", worker,
-                             event)
-                return
-        self.totals[worker] = self.totals.get(worker, 0) + 1
-        if failed:
-            self.failed_events.add(event)
-        waiting = self.pending.get(event)
-        if waiting is None:
-            return
-        waiting.discard(worker)
-        if not waiting:
-            del self.pending[event]
-            # total = completed + failed + lost: a failed event is reported, not counted as done
-            if self._account(event) and event not in self.failed_events:
-                self.progress.completed += 1
-
-    def failed(self, failure: FailedEvent) -> None:
-        # reports are at-least-once (a worker resends one interrupted mid-write): count once
-        key = (failure.event_number, failure.worker)
-        if key in self.failures_seen:
-            return
-        self.failures_seen.add(key)
-        self.progress.failed.append(failure)
-        self.completed(WorkerName(failure.worker), failure.event_number, failed=True)
-
-    def lost(self, worker: WorkerName, reason: str) -> list[Assignment]:
-        """A worker died: its unfinished events are lost, or re-assigned with ``retry_lost``.
-
-        Returns the re-delivery assignments to publish.
-        """
-        moved: list[Assignment] = []
-        if self.assigner is None:  # nobody to hand anything to: all it owed is lost
-            events = [EventNumber(e) for e, waiting in self.pending.items() if worker in waiting]
-        elif self.scan.retry_lost:
-            events, moved = self.assigner.reassign_worker(worker)
-        else:
-            events = self.assigner.forget_worker(worker)
-        for assignment in moved:
-            waiting = self.pending.setdefault(assignment.event_number, set())
-            waiting.update(w for names in assignment.streams.values() for w in names)
-            self.progress.redelivered.append(assignment.event_number)
-        lost = set(events)
-        # every event still waiting for the dead worker: lost, moved, or (a broadcast share that
-        # a survivor also got, under re-delivery) no longer waiting for it
-        for event in [e for e, waiting in self.pending.items() if worker in waiting]:
-            waiting = self.pending[event]
-            waiting.discard(worker)
-            if waiting:
-                continue
-            del self.pending[event]
-            if event in lost:
-                self._mark_lost(event, reason)
-            elif self._account(event) and event not in self.failed_events:
-                self.progress.completed += 1
-        self.scan.workers = [w for w in self.scan.workers if w != worker]
-        return moved
-
-    def undeliverable(self, report: FailedEvent) -> None:
-        """A sender cannot deliver an event (e.g. an ingester no longer holds its frames)."""
-        self.pending.pop(report.event_number, None)
-        self._mark_lost(report.event_number, f"{report.worker}: {report.reason}")
-
-    def _mark_lost(self, event: int, reason: str) -> None:
-        if self._account(event):
-            self.progress.lost.append(EventNumber(event))
-            self.progress.lost_reason[str(event)] = reason
-
-    def abort(self, reason: str) -> None:
-        """Cut the scan short after a fault; what is not reported within the grace is lost."""
-        if self.scan.aborted is None:
-            self.scan.aborted = reason
-            self.progress.aborted = reason
-        self.scan.stopped = True
-        if self.abort_deadline is None:
-            self.abort_deadline = time.monotonic() + ABORT_GRACE_SECONDS
-
-    def stop(self) -> None:
-        """The operator ends the scan; what is not reported within the grace is unprocessed."""
-        self.scan.stopped = True
-        if self.abort_deadline is None:
-            self.abort_deadline = time.monotonic() + ABORT_GRACE_SECONDS
-
-    def close(self) -> None:
-        """Account for every event not accounted for yet: lost after an abort (with its reason),
-        listed as unprocessed ranges after an operator's stop (a long scan stopped early would
-        otherwise make millions of entries)."""
-        if self.scan.aborted is not None:
-            reason = f"scan aborted: {self.scan.aborted}"
-            for event in range(self.progress.total):
-                self._mark_lost(event, reason)
-        else:
-            ranges: list[list[int]] = []
-            for event in range(self.progress.total):
-                if event in self.accounted:
-                    continue
-                if ranges and ranges[-1][1] == event - 1:
-                    ranges[-1][1] = event
-                else:
-                    ranges.append([event, event])
-            self.progress.unprocessed = ranges
-            if ranges:
-                self.progress.unprocessed_reason = ("the scan was stopped before these events "
-                                                    "were processed")
-        self.pending.clear()
-
-    @property
-    def reports_in(self) -> bool:
-        """After a stop or abort: no report that could still count an event is outstanding.
-
-        Only a worker that asked for work can have been given any; each of those still in the
-        scan sends a final report when it leaves it.
-        """
-        live = self.reporters & set(self.scan.workers)
-        return self.all_accounted or live <= self.final_reports
-
-    @property
-    def all_accounted(self) -> bool:
-        return len(self.accounted) >= self.progress.total
-
 
 
 class Controller(Component):
@@ -381,10 +193,6 @@ class Controller(Component):
 
     # -- scans --------------------------------------------------------------------------------
 
-    async def workers(self) -> dict[WorkerName, set[str]]:
-        return {WorkerName(c.name): set(c.tags) for c in await self.store.components()
-                if c.kind == ComponentKind.worker}
-
     async def start_scan(self, request: SequenceRequest,
                          retry_lost: Optional[bool] = None) -> ScanInfo:
         trigger_map = TriggerMap(request)
@@ -476,10 +284,10 @@ class Controller(Component):
             await self._check_components(run)
         if run.progress.finished:
             pass
-        elif run.abort_deadline is not None:
+        elif run.closing_deadline is not None:
             # a stopped or aborted scan ends once the stragglers' reports are in (or the grace
             # is over); then every event is accounted for, one way or another
-            if run.reports_in or now >= run.abort_deadline or await self.store.reducer_done(
+            if run.reports_in or now >= run.closing_deadline or await self.store.reducer_done(
                     current):
                 run.close()
                 run.progress.finished = True

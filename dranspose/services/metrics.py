@@ -32,7 +32,8 @@ from dranspose.coordination import ComponentInfo, ComponentKind
 from dranspose.stats import ComponentStats, HistogramSnapshot
 
 if TYPE_CHECKING:
-    from dranspose.services.controller import Controller, ScanRun
+    from dranspose.scan_account import ScanRun
+    from dranspose.services.controller import Controller
 
 REDIS_TIMEOUT = 2.0
 """/metrics and /healthz answer within about this long even when Redis hangs."""

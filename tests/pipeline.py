@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import httpx
 import uvicorn
@@ -22,12 +21,9 @@ from dranspose.services.reducer import Reducer
 from dranspose.services.worker import Worker
 from dranspose.store import Store
 from dranspose.triggermap import TriggerMap
+from tests.test_replay_http import free_port  # noqa: F401  (re-exported for the tests)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Pipeline:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import socket
 import statistics
 import time
 from multiprocessing import shared_memory
@@ -31,14 +30,9 @@ from typing import Optional
 
 import numpy as np
 import zmq
+from throughput import free_port  # bench/ is the script's directory, first on sys.path
 
 RING_SLOTS = 64
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _source(url: str, size: int, count: int) -> None:

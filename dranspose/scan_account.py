@@ -25,8 +25,14 @@ from dranspose.triggermap import (
 logger = logging.getLogger(__name__)
 
 ABORT_GRACE_SECONDS = 10.0
-"""After an abort, how long the controller still counts late reports before it lists every event
-not accounted for as lost (it stops waiting earlier once the reducer has finished the scan)."""
+"""After an abort or a stop, how long the controller still counts late reports before it closes
+the account (it stops waiting earlier once every final report is in or the reducer has finished
+the scan)."""
+
+
+def _destinations(assignment: Assignment) -> set[WorkerName]:
+    """Every worker that gets a frame of this event."""
+    return {w for names in assignment.streams.values() for w in names}
 
 
 class ScanRun:
@@ -65,7 +71,7 @@ class ScanRun:
     def released(self, assignments: list[Assignment]) -> list[Assignment]:
         batch = []
         for a in assignments:
-            destinations = {w for names in a.streams.values() for w in names}
+            destinations = _destinations(a)
             if destinations:
                 self.pending[a.event_number] = destinations
             else:  # every frame of this event is discarded: nothing to wait for
@@ -81,6 +87,14 @@ class ScanRun:
         while self.confirmed_below in self.accounted:
             self.confirmed_below += 1
         return True
+
+    def _settle(self, event: int) -> None:
+        """No share of ``event`` is outstanding: it is done, unless a share of it failed.
+
+        total = completed + failed + lost: a failed event is reported, not counted as done.
+        """
+        if self._account(event) and event not in self.failed_events:
+            self.progress.completed += 1
 
     def completed(self, worker: WorkerName, event: int, failed: bool = False) -> None:
         """``worker`` is done with its share of ``event``; the event is done when all are."""
@@ -104,9 +118,7 @@ class ScanRun:
         waiting.discard(worker)
         if not waiting:
             del self.pending[event]
-            # total = completed + failed + lost: a failed event is reported, not counted as done
-            if self._account(event) and event not in self.failed_events:
-                self.progress.completed += 1
+            self._settle(event)
 
     def failed(self, failure: FailedEvent) -> None:
         # reports are at-least-once (a worker resends one interrupted mid-write): count once
@@ -131,7 +143,7 @@ class ScanRun:
             events = self.assigner.forget_worker(worker)
         for assignment in moved:
             waiting = self.pending.setdefault(assignment.event_number, set())
-            waiting.update(w for names in assignment.streams.values() for w in names)
+            waiting.update(_destinations(assignment))
             self.progress.redelivered.append(assignment.event_number)
         lost = set(events)
         # every event still waiting for the dead worker: lost, moved, or (a broadcast share that
@@ -144,8 +156,8 @@ class ScanRun:
             del self.pending[event]
             if event in lost:
                 self._mark_lost(event, reason)
-            elif self._account(event) and event not in self.failed_events:
-                self.progress.completed += 1
+            else:
+                self._settle(event)
         self.scan.workers = [w for w in self.scan.workers if w != worker]
         return moved
 
@@ -164,9 +176,7 @@ class ScanRun:
         if self.scan.aborted is None:
             self.scan.aborted = reason
             self.progress.aborted = reason
-        self.scan.stopped = True
-        if self.closing_deadline is None:
-            self.closing_deadline = time.monotonic() + ABORT_GRACE_SECONDS
+        self.stop()
 
     def stop(self) -> None:
         """The operator ends the scan; what is not reported within the grace is unprocessed."""

@@ -52,7 +52,6 @@ logger = logging.getLogger(__name__)
 LOCK_TTL_SECONDS = 5.0
 
 
-
 def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
     """A JSON schema with its local ``$defs`` references replaced by the definitions, so it can
     be embedded anywhere in the OpenAPI document."""

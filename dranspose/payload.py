@@ -177,4 +177,4 @@ class ReducerPayload:
         if self.process_result is None:
             raise PayloadError(f"reducer class {cls.__qualname__} has no process_result method")
         self.finish = optional_method(self.instance, "finish", ["parameters"])
-        self.timer = optional_method(self.instance, "timer", [])
+        self.timer = optional_method(self.instance, "timer", ["parameters"])

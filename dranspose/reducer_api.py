@@ -52,7 +52,7 @@ class ReplayHost:
 
     @property
     def reducer(self) -> Any:
-        return self._run.reducer.instance
+        return self._run.reducer.payload.instance
 
     @property
     def parameters(self) -> ParameterSet:

@@ -16,11 +16,19 @@ import pickle
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 from dranspose import __version__
+from dranspose.calling import (
+    DEFAULT_TICK_INTERVAL,
+    DEFAULT_TIMER_INTERVAL,
+    Outcome,
+    ReducerCalls,
+    ReplayDispatch,
+    WorkerCalls,
+    pickle_result,
+)
 from dranspose.capture import CaptureError, read_capture
 from dranspose.event import EventData, InternalWorkerMessage, ResultData
 from dranspose.parameters import ParameterSet, describe, read_parameter_file
@@ -35,12 +43,6 @@ from dranspose.protocol import (
 )
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_TICK_INTERVAL = 1.0
-"""Seconds between ``tick=True`` events for workers without ``get_tick_interval``."""
-
-DEFAULT_TIMER_INTERVAL = 1.0
-"""Seconds until the next reducer ``timer()`` call when it returns ``None``."""
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -144,7 +146,8 @@ class ReplayRun:
     """One replay: payload instances, the current parameters and the running tally.
 
     ``parameters`` may be replaced from another thread (the HTTP API); each event reads the
-    reference once, so it is processed with one consistent parameter set.
+    reference once, so it is processed with one consistent parameter set. How each payload
+    method is called is :mod:`dranspose.calling`'s, the same as in the live worker and reducer.
     """
 
     def __init__(
@@ -154,45 +157,46 @@ class ReplayRun:
         parameter_file: Optional[PathLike] = None,
         nworkers: int = 2,
         broadcast_first: bool = True,
+        summary: Optional[ReplaySummary] = None,
     ) -> None:
-        if nworkers < 1:
-            raise ValueError(f"nworkers must be at least 1, got {nworkers}")
+        self.summary = summary if summary is not None else ReplaySummary()
+        self.dispatch = ReplayDispatch(nworkers, broadcast_first)
         self.worker_class = import_class(wclass)
         self.reducer_class = import_class(rclass)
         descriptions = describe([self.worker_class, self.reducer_class])
         raw = read_parameter_file(parameter_file) if parameter_file else {}
         self.parameters = ParameterSet.from_raw(descriptions, raw)
         self.parameter_lock = threading.Lock()
-        self.broadcast_first = broadcast_first
         meta = read_build_meta()
+        self.worker_names = [WorkerName(f"development{i}") for i in range(nworkers)]
+        now = time.monotonic()
         self.workers = [
-            WorkerPayload(
-                self.worker_class,
+            WorkerCalls(
+                WorkerPayload(
+                    self.worker_class,
+                    parameters=self.parameters,
+                    context={},
+                    state=WorkerState(
+                        name=name, dranspose_version=__version__, mapreduce_version=meta
+                    ),
+                ),
+                name,
+            )
+            for name in self.worker_names
+        ]
+        self.reducer = ReducerCalls(
+            ReducerPayload(
+                self.reducer_class,
                 parameters=self.parameters,
                 context={},
-                state=WorkerState(
-                    name=WorkerName(f"development{i}"),
+                state=ReducerState(
+                    name=ReducerName("development_reducer"),
                     dranspose_version=__version__,
                     mapreduce_version=meta,
                 ),
-            )
-            for i in range(nworkers)
-        ]
-        self.worker_names = [WorkerName(f"development{i}") for i in range(nworkers)]
-        self.reducer = ReducerPayload(
-            self.reducer_class,
-            parameters=self.parameters,
-            context={},
-            state=ReducerState(
-                name=ReducerName("development_reducer"),
-                dranspose_version=__version__,
-                mapreduce_version=meta,
             ),
+            now,
         )
-        self.summary = ReplaySummary()
-        self._last_tick = [time.monotonic()] * nworkers
-        self._next_timer = time.monotonic()
-        self._round_robin = 0
 
     # -- parameters -------------------------------------------------------------------------
 
@@ -205,112 +209,94 @@ class ReplayRun:
 
     # -- processing -------------------------------------------------------------------------
 
-    def _fail(self, event_number: Optional[int], component: str, stage: str, exc: BaseException) -> None:
-        failure = Failure(event_number, component, stage, f"{type(exc).__name__}: {exc}")
-        self.summary.failures.append(failure)
-        logger.error("%s\n%s", failure.describe(), traceback.format_exc())
-
-    def _tick(self, index: int, parameters: ParameterSet) -> bool:
-        worker = self.workers[index]
-        interval = DEFAULT_TICK_INTERVAL
-        if worker.get_tick_interval is not None:
-            try:
-                interval = float(worker.get_tick_interval(parameters))
-            except Exception as exc:  # a broken tick interval must not stop the replay
-                self._fail(None, self.worker_names[index], "get_tick_interval", exc)
-                worker.get_tick_interval = None
-        now = time.monotonic()
-        if now - self._last_tick[index] >= interval:
-            self._last_tick[index] = now
+    def _record(self, event_number: Optional[int], component: str, stage: str,
+                outcome: Outcome) -> bool:
+        """Add a failed outcome to the summary (the calling policy has logged it already)."""
+        if outcome.failure is None:
             return True
+        self.summary.failures.append(Failure(event_number, component, stage, outcome.failure))
         return False
 
-    def _run_worker(self, index: int, event: EventData, parameters: ParameterSet) -> None:
-        name = self.worker_names[index]
-        try:
-            payload = self.workers[index].process_event(event, parameters, self._tick(index, parameters))
-        except Exception as exc:
-            self._fail(event.event_number, name, "process_event", exc)
+    def _collect_notes(self) -> None:
+        for calls in (*self.workers, self.reducer):
+            component = calls.name if isinstance(calls, WorkerCalls) else "reducer"
+            for stage, message in calls.notes:
+                self.summary.failures.append(Failure(None, component, stage, message))
+            calls.notes.clear()
+
+    def _run_worker(self, calls: WorkerCalls, event: EventData, parameters: ParameterSet) -> None:
+        number = event.event_number
+        outcome = calls.process_event(event, parameters, time.monotonic())
+        self._collect_notes()
+        if not self._record(number, calls.name, "process_event", outcome) or outcome.value is None:
             return
-        if payload is None:
-            return
-        try:
-            # The distributed system pickles results on their way to the reducer; do the same so
-            # an unpicklable result fails here and not first at the beamline.
-            payload = pickle.loads(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
-        except Exception as exc:
-            self._fail(event.event_number, name, "result pickling", exc)
+        # The distributed system pickles results on their way to the reducer; so does replay.
+        pickled = pickle_result(outcome.value)
+        if not self._record(number, calls.name, "result pickling", pickled):
             return
         result = ResultData.model_construct(
-            event_number=event.event_number,
-            worker=name,
+            event_number=number,
+            worker=calls.name,
             parameters_hash=parameters.hash,
-            payload=payload,
+            payload=pickle.loads(pickled.value),
         )
         self.summary.results += 1
-        try:
-            self.reducer.process_result(result, parameters)
-        except Exception as exc:
-            self._fail(event.event_number, "reducer", "process_result", exc)
+        self._record(number, "reducer", "process_result",
+                     self.reducer.process_result(result, parameters))
 
     def maybe_call_timer(self) -> None:
         """Call the reducer's ``timer()`` when due; it returns the seconds until the next call."""
-        if self.reducer.timer is None or time.monotonic() < self._next_timer:
-            return
-        delay: Any = None
-        try:
-            delay = self.reducer.timer()
-        except Exception as exc:
-            self._fail(None, "reducer", "timer", exc)
-        try:
-            seconds = DEFAULT_TIMER_INTERVAL if delay is None else max(float(delay), 0.0)
-        except (TypeError, ValueError):
-            logger.error("reducer timer() returned %r, expected seconds; using %s s",
-                         delay, DEFAULT_TIMER_INTERVAL)
-            seconds = DEFAULT_TIMER_INTERVAL
-        self._next_timer = time.monotonic() + seconds
+        if self.reducer.timer_due(time.monotonic()):
+            self._record(None, "reducer", "timer",
+                         self.reducer.call_timer(self.parameters, time.monotonic()))
+            self._collect_notes()
 
-    def process(self, partials: list[InternalWorkerMessage], first: bool) -> None:
-        """Assemble one event and run it through the workers it is assigned to and the reducer."""
+    def process(self, partials: list[InternalWorkerMessage], first: bool = False) -> None:
+        """Assemble one event and run it through the workers it is assigned to and the reducer.
+
+        ``first`` is accepted for callers of earlier versions; the dispatch knows the first event.
+        """
         parameters = self.parameters
         number = partials[0].event_number
         try:
             event = EventData.from_internals(partials)
         except ValueError as exc:
-            self._fail(number, "replay", "event assembly", exc)
+            logger.error("event %s cannot be assembled: %s", number, exc)
+            self.summary.failures.append(Failure(number, "replay", "event assembly", str(exc)))
             return
         self.summary.events += 1
-        if first and self.broadcast_first:
-            targets: Iterable[int] = range(len(self.workers))
-        else:
-            targets = (self._round_robin,)
-            self._round_robin = (self._round_robin + 1) % len(self.workers)
-        for index in targets:
-            self._run_worker(index, event, parameters)
+        for index in self.dispatch.targets():
+            self._run_worker(self.workers[index], event, parameters)
         self.maybe_call_timer()
 
     def finish(self) -> None:
         parameters = self.parameters
-        for name, worker in zip(self.worker_names, self.workers):
-            if worker.finish is not None:
-                try:
-                    worker.finish(parameters)
-                except Exception as exc:
-                    self._fail(None, name, "finish", exc)
-        if self.reducer.finish is not None:
-            try:
-                self.reducer.finish(parameters)
-            except Exception as exc:
-                self._fail(None, "reducer", "finish", exc)
+        for calls in self.workers:
+            self._record(None, calls.name, "finish", calls.finish(parameters))
+        self._record(None, "reducer", "finish", self.reducer.finish(parameters))
 
 
-def _wait_until_stopped(stop_event: Optional[threading.Event]) -> None:
-    """Block until ``stop_event`` is set, or forever (until Ctrl-C) without one."""
+def _wait_until_stopped(stop_event: Optional[threading.Event], run: ReplayRun) -> None:
+    """Block until ``stop_event`` is set, or forever (until Ctrl-C) without one.
+
+    The reducer's ``timer()`` keeps being called meanwhile, as in the original dranspose, so a
+    payload that refreshes ``publish`` from its timer does so while the results are served.
+    """
     while stop_event is None or not stop_event.is_set():
         if stop_event is None:
-            time.sleep(0.2)
+            time.sleep(0.05)
         else:
-            stop_event.wait(0.2)
+            stop_event.wait(0.05)
+        run.maybe_call_timer()
+
+
+def _wait_for_start(start_event: threading.Event, stop_event: Optional[threading.Event]) -> None:
+    """Wait until the caller opens the gate (or stops the replay)."""
+    if not start_event.is_set():
+        logger.info("replay ready; waiting for start_event before the first event")
+    while not start_event.wait(0.05):
+        if stop_event is not None and stop_event.is_set():
+            return
 
 
 def _progress(enabled: bool):  # type: ignore[no-untyped-def]
@@ -340,54 +326,78 @@ def run_replay(
     broadcast_first: bool = True,
     done_event: Optional[threading.Event] = None,
     start_event: Optional[threading.Event] = None,
+    latency: Optional[float] = None,
     keep_alive: bool = False,
     show_progress: Optional[bool] = None,
     host: str = "127.0.0.1",
 ) -> ReplaySummary:
-    """Replay and return the summary; see :func:`replay` for the arguments."""
-    run = ReplayRun(wclass, rclass, parameter_file, nworkers, broadcast_first)
-    iterators = _source_iterators(zmq_files, source)
-    server = None
-    if port is not None:
-        from dranspose.reducer_api import ReplayHost, serve_in_thread
+    """Replay and return the summary; see :func:`replay` for the arguments.
 
-        server = serve_in_thread(ReplayHost(run), address=host, port=port)
-    if show_progress is None:
-        show_progress = sys.stderr.isatty()
-    progress = _progress(show_progress)
+    Whatever fails (the payload does not import, the parameter file cannot be read, the port is
+    taken, a source raises), ``done_event`` is set and the HTTP port released before this
+    returns or raises, so a payload test waiting on ``done_event`` in another thread fails at
+    once with the real error instead of waiting forever. Errors before the first event are
+    logged, put in the summary and raised; a source failing mid-run is logged and reported in
+    the summary, and ``finish`` still runs so output files are complete up to the damage.
+    """
+    summary = ReplaySummary()
+    server = None
+    progress = None
     started = time.monotonic()
     try:
+        run = ReplayRun(wclass, rclass, parameter_file, nworkers, broadcast_first, summary)
+        iterators = _source_iterators(zmq_files, source)
+        if port is not None:
+            from dranspose.reducer_api import ReplayHost, serve_in_thread
+
+            server = serve_in_thread(ReplayHost(run), address=host, port=port)
+    except Exception as exc:
+        summary.failures.append(Failure(None, "replay", "setup", f"{type(exc).__name__}: {exc}"))
+        logger.error("replay cannot start: %s: %s", type(exc).__name__, exc, exc_info=True)
+        if done_event is not None:
+            done_event.set()
+        raise
+    try:
+        if show_progress is None:
+            show_progress = sys.stderr.isatty()
+        progress = _progress(show_progress)
         if start_event is not None:
-            start_event.set()
+            _wait_for_start(start_event, stop_event)
         task = progress.add_task("replay", total=None, rate=0.0) if progress else None
         if progress:
             progress.start()
         try:
             for index, partials in enumerate(merge_partials(iterators)):
                 if stop_event is not None and stop_event.is_set():
-                    run.summary.stopped_early = True
-                    logger.warning("replay stopped on request after %d events", run.summary.events)
+                    summary.stopped_early = True
+                    logger.warning("replay stopped on request after %d events", summary.events)
                     break
-                run.process(partials, first=index == 0)
+                run.process(partials)
+                if latency:
+                    time.sleep(latency)
                 if progress and index % 64 == 0:
                     elapsed = time.monotonic() - started
-                    progress.update(task, completed=run.summary.events,
-                                    rate=run.summary.events / elapsed if elapsed > 0 else 0.0)
+                    progress.update(task, completed=summary.events,
+                                    rate=summary.events / elapsed if elapsed > 0 else 0.0)
         except CaptureError as exc:
             # The events read so far are processed and finish() still runs, so output files are
             # complete up to the damage; the failure is reported and the exit code says so.
-            run.summary.failures.append(Failure(None, "capture", "read", str(exc)))
-            logger.error("capture read failed after %d events: %s", run.summary.events, exc)
+            summary.failures.append(Failure(None, "capture", "read", str(exc)))
+            logger.error("capture read failed after %d events: %s", summary.events, exc)
+        except Exception as exc:  # a source class's generator raised
+            summary.failures.append(Failure(None, "source", "read", f"{type(exc).__name__}: {exc}"))
+            logger.error("source failed after %d events: %s: %s", summary.events,
+                         type(exc).__name__, exc, exc_info=True)
         if progress:
             progress.stop()
         run.finish()
-        run.summary.seconds = time.monotonic() - started
+        summary.seconds = time.monotonic() - started
         if done_event is not None:
             done_event.set()
         if server is not None and (keep_alive or stop_event is not None):
             logger.info("serving results on http://%s:%d/api/v1/result/ until stopped", host, port)
             try:
-                _wait_until_stopped(stop_event)
+                _wait_until_stopped(stop_event, run)
             except KeyboardInterrupt:  # Ctrl-C is how a user ends --keep-alive
                 logger.info("stopping the results server")
     finally:
@@ -397,7 +407,7 @@ def run_replay(
             server.stop()
         if done_event is not None:
             done_event.set()
-    return run.summary
+    return summary
 
 
 def replay(
@@ -412,6 +422,7 @@ def replay(
     broadcast_first: bool = True,
     done_event: Optional[threading.Event] = None,
     start_event: Optional[threading.Event] = None,
+    latency: Optional[float] = None,
     *,
     keep_alive: bool = False,
 ) -> ReplaySummary:
@@ -423,11 +434,14 @@ def replay(
     :class:`~dranspose.event.InternalWorkerMessage`). With ``port``, the reducer's ``publish``
     and the parameters are served over HTTP; the server stays up after the replay until
     ``stop_event`` is set when one is given (or with ``keep_alive``). ``done_event`` is set once
-    ``finish`` has run, ``start_event`` once the replay is ready to process.
+    ``finish`` has run, and also when the replay fails, so a caller waiting on it never hangs.
+    ``start_event``, as in the original dranspose, is a gate the caller opens: the replay (with
+    its HTTP server already up) waits for it before the first event. ``latency`` sleeps that many
+    seconds after each event, to watch results arrive at a beamline-like pace.
     """
     summary = run_replay(
         wclass, rclass, zmq_files, source, parameter_file, port, stop_event, nworkers,
-        broadcast_first, done_event, start_event, keep_alive=keep_alive,
+        broadcast_first, done_event, start_event, latency, keep_alive=keep_alive,
     )
     logger.info("%s", summary.describe())
     for failure in summary.failures:
@@ -435,4 +449,7 @@ def replay(
     return summary
 
 
-__all__ = ["replay", "run_replay", "ReplaySummary", "Failure", "merge_partials", "EventNumber"]
+__all__ = [
+    "replay", "run_replay", "ReplaySummary", "Failure", "merge_partials", "EventNumber",
+    "DEFAULT_TICK_INTERVAL", "DEFAULT_TIMER_INTERVAL",
+]

@@ -243,12 +243,21 @@ def test_truncated_capture_processes_what_precedes_and_finishes(tmp_path):
 
 def test_replay_keywords_and_events_work_from_a_thread(tmp_path):
     done, start = threading.Event(), threading.Event()
+    before = len(Collector.instances)
     thread = threading.Thread(
         target=replay, args=(WhoWorker, Collector, [XRD_CAPTURE], None, None),
         kwargs={"done_event": done, "start_event": start, "nworkers": 2},
     )
     thread.start()
-    assert start.wait(10) and done.wait(30)
+    # the payloads exist before the gate opens; no event is processed until it does
+    deadline = time.monotonic() + 10
+    while len(Collector.instances) == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(Collector.instances) == before + 1
+    time.sleep(0.2)
+    assert not done.is_set() and last_collector().results == []
+    start.set()
+    assert done.wait(30)
     thread.join(10)
     numbers = [r.payload[1] for r in last_collector().results]
     assert numbers == [0, 0] + [n for n, _ in raw_xrd_events()][1:]

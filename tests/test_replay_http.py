@@ -89,7 +89,7 @@ def live_replay():
                 "nworkers": 2},
     )
     thread.start()
-    assert start.wait(20)
+    start.set()  # the replay waits for this gate before its first event
     assert GatedSource.reached.wait(20)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
     yield client, done

@@ -24,6 +24,7 @@ from dranspose.dataplane import Inbox
 from dranspose.event import ResultData
 from dranspose.logs import bind_component
 from dranspose.parameters import ParameterSet
+from dranspose.calling import ReducerCalls
 from dranspose.payload import ReducerPayload, import_class
 from dranspose.protocol import ReducerName, ReducerState
 from dranspose.reducer_api import create_app
@@ -32,8 +33,6 @@ from dranspose.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.store import Store
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_TIMER_INTERVAL = 1.0
 
 
 class Reducer(Component):
@@ -53,7 +52,7 @@ class Reducer(Component):
         self.context: dict[str, Any] = {}
         self.executor = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="reducer", initializer=bind_component, initargs=(name,))
-        self.payload: Optional[ReducerPayload] = None
+        self.calls: Optional[ReducerCalls] = None
         self.http_port = http_port
         self.http_host = http_host
         self.results = 0
@@ -71,7 +70,7 @@ class Reducer(Component):
 
     @property
     def reducer(self) -> Any:
-        return self.payload.instance if self.payload is not None else None
+        return self.calls.payload.instance if self.calls is not None else None
 
     def set_parameter(self, name: str, data: bytes) -> ParameterSet:
         raise KeyError(f"parameters are set through the controller, not the reducer ({name!r})")
@@ -125,19 +124,18 @@ class Reducer(Component):
                              mapreduce_version=self.info.mapreduce_version)
         await self.live.adopt_published_descriptions()
         params = self.live.current
-        self.payload = await loop.run_in_executor(
+        payload = await loop.run_in_executor(
             self.executor,
             lambda: ReducerPayload(self.reducer_class, params, self.context, state))
+        self.calls = ReducerCalls(payload, time.monotonic())
         pending = set(scan.workers)
         absent: dict[str, int] = {}
         early = self.early.pop(scan.scan_id, [])
         self.early.clear()  # scans replaced before this reducer started them
-        next_timer = time.monotonic()
         last_liveness = time.monotonic()
         while pending and not self.stopping:
-            if self.payload.timer is not None and time.monotonic() >= next_timer:
-                delay = await loop.run_in_executor(self.executor, self._timer)
-                next_timer = time.monotonic() + delay
+            if self.calls.timer_due(time.monotonic()):
+                await loop.run_in_executor(self.executor, self._timer)
             results: list[tuple[ResultHeader, bytes]] = []
             messages, early = early or await self.inbox.recv_batch(50), []
             for parts in messages:
@@ -235,37 +233,35 @@ class Reducer(Component):
         self.stats.set_queue_depth(0)
 
     def _process(self, header: ResultHeader, body: bytes) -> None:
-        assert self.payload is not None and self.payload.process_result is not None
+        assert self.calls is not None
         try:
             # Results come from this pipeline's own workers over its private data plane.
             payload = pickle.loads(body)
-            result = ResultData.model_construct(
-                event_number=header.event_number, worker=header.worker,
-                parameters_hash=header.parameters_hash, payload=payload,
-                redelivered=header.redelivered)
-            self.results += 1
-            started = self.stats.begin()
-            try:
-                self.payload.process_result(result, self.live.current)
-            finally:
-                self.stats.end(started)
         except Exception as exc:
-            logger.exception("process_result failed for event %s", header.event_number)
+            logger.error("result of event %s cannot be unpickled: %s", header.event_number, exc)
             self.failures.append(f"event {header.event_number}: {type(exc).__name__}: {exc}")
-
-    def _timer(self) -> float:
-        assert self.payload is not None and self.payload.timer is not None
+            return
+        result = ResultData.model_construct(
+            event_number=header.event_number, worker=header.worker,
+            parameters_hash=header.parameters_hash, payload=payload,
+            redelivered=header.redelivered)
+        self.results += 1
+        started = self.stats.begin()
         try:
-            delay = self.payload.timer()
-            return DEFAULT_TIMER_INTERVAL if delay is None else max(float(delay), 0.0)
-        except Exception:
-            logger.exception("reducer timer failed")
-            return DEFAULT_TIMER_INTERVAL
+            outcome = self.calls.process_result(result, self.live.current)
+        finally:
+            self.stats.end(started)
+        if outcome.failure is not None:
+            self.failures.append(f"event {header.event_number}: {outcome.failure}")
+
+    def _timer(self) -> None:
+        assert self.calls is not None
+        outcome = self.calls.call_timer(self.live.current, time.monotonic())
+        if outcome.failure is not None:
+            self.failures.append(f"timer: {outcome.failure}")
 
     def _finish(self) -> None:
-        if self.payload is not None and self.payload.finish is not None:
-            try:
-                self.payload.finish(self.live.current)
-            except Exception as exc:
-                logger.exception("reducer finish failed")
-                self.failures.append(f"finish: {type(exc).__name__}: {exc}")
+        if self.calls is not None:
+            outcome = self.calls.finish(self.live.current)
+            if outcome.failure is not None:
+                self.failures.append(f"finish: {outcome.failure}")

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import pickle
 import time
-import traceback
 from typing import Any, Optional
 
 import zmq
@@ -33,6 +31,7 @@ from dranspose.dataplane import Inbox, Outboxes, decode_partial
 from dranspose.event import EventData, InternalWorkerMessage, StreamData
 from dranspose.logs import bind_component
 from dranspose.parameters import ParameterSet
+from dranspose.calling import WorkerCalls, pickle_result
 from dranspose.payload import WorkerPayload, import_class
 from dranspose.protocol import EventNumber, StreamName, WorkerName, WorkerState, WorkerTag
 from dranspose.services.base import SCAN_POLL_SECONDS, Component, LiveParameters
@@ -42,7 +41,6 @@ from dranspose.store import Store
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TICK_INTERVAL = 1.0
 REPORT_INTERVAL = 0.02
 MIN_QUEUE = 4
 QUEUE_SECONDS = 0.25
@@ -122,8 +120,7 @@ class ScanSession:
         self.wake = asyncio.Event()
         self.last_event = scan.n_events - 1
         self.finished = asyncio.Event()
-        self.last_tick = time.monotonic()
-        self.payload: Optional[WorkerPayload] = None
+        self.calls: Optional[WorkerCalls] = None
         self.closing = False
         self.held = HeldEvents(worker.buffer_bytes)
         self.in_process = 0
@@ -143,8 +140,9 @@ class ScanSession:
                             mapreduce_version=worker.info.mapreduce_version,
                             tags=[WorkerTag(t) for t in worker.info.tags])
         loop = asyncio.get_running_loop()
-        self.payload = await loop.run_in_executor(
+        payload = await loop.run_in_executor(
             worker.executor, lambda: WorkerPayload(worker.worker_class, params, worker.context, state))
+        self.calls = WorkerCalls(payload, self.name)
         reducer = await worker.reducer_url()
         tasks = [asyncio.create_task(c) for c in
                  (self._read_assignments(), self._receive(), self._report_loop())]
@@ -231,37 +229,18 @@ class ScanSession:
             del self.expected[number]
             self.ready.put_nowait(number)
 
-    def _tick(self, params: ParameterSet) -> bool:
-        interval = DEFAULT_TICK_INTERVAL
-        if self.payload is not None and self.payload.get_tick_interval is not None:
-            try:
-                interval = float(self.payload.get_tick_interval(params))
-            except Exception:
-                logger.exception("get_tick_interval failed")
-        now = time.monotonic()
-        if now - self.last_tick >= interval:
-            self.last_tick = now
-            return True
-        return False
-
     def _process(self, event: EventData, params: ParameterSet) -> tuple[Any, Optional[str]]:
         """Runs in the payload thread: returns (pickled result or None, failure reason)."""
-        assert self.payload is not None
+        assert self.calls is not None
         started = self.worker.stats.begin()
         try:
-            result = self.payload.process_event(event, params, self._tick(params))
-        except Exception as exc:
-            logger.error("event %d failed in process_event\n%s", event.event_number,
-                         traceback.format_exc())
-            return None, f"{type(exc).__name__}: {exc}"
+            outcome = self.calls.process_event(event, params, time.monotonic())
         finally:
             self.worker.stats.end(started)
-        if result is None:
-            return None, None
-        try:
-            return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), None
-        except Exception as exc:
-            return None, f"result cannot be pickled: {type(exc).__name__}: {exc}"
+        if outcome.failure is not None or outcome.value is None:
+            return None, outcome.failure
+        pickled = pickle_result(outcome.value)
+        return pickled.value, pickled.failure
 
     def _process_batch(self, events: list[EventData], params: ParameterSet
                        ) -> list[tuple[Any, Optional[str]]]:
@@ -317,11 +296,8 @@ class ScanSession:
         self.closing = True
         loop = asyncio.get_running_loop()
         params = self.worker.parameters.current
-        if self.payload is not None and self.payload.finish is not None:
-            try:
-                await loop.run_in_executor(self.worker.executor, self.payload.finish, params)
-            except Exception:
-                logger.exception("worker finish failed")
+        if self.calls is not None:
+            await loop.run_in_executor(self.worker.executor, self.calls.finish, params)
         reducer = reducer or await self.worker.reducer_url()
         if reducer is not None:
             done = ResultHeader(kind="worker_done", scan_id=self.scan.scan_id, worker=self.name)

@@ -93,7 +93,7 @@ def merge_partials(
 
     Each source is read lazily and in order, so memory stays constant whatever the capture size.
     A source whose numbers go backwards still has every message replayed (as separate events) and
-    a warning says where.
+    a warning says where; so has a stream that comes twice with one event number.
     """
     def checked(index: int, source: Iterable[InternalWorkerMessage]) -> Iterator[InternalWorkerMessage]:
         last = None
@@ -110,12 +110,24 @@ def merge_partials(
         *(checked(i, s) for i, s in enumerate(sources)), key=lambda m: m.event_number
     )
     pending: list[InternalWorkerMessage] = []
+    streams: set[str] = set()
     try:
         for partial in merged:
             if pending and partial.event_number != pending[0].event_number:
                 yield pending
-                pending = []
+                pending, streams = [], set()
+            elif pending and streams & partial.streams.keys():
+                # A source sent this stream twice with one event number (sources of the original
+                # dranspose's era do): replay both, as separate events, as the original did.
+                logger.warning(
+                    "event %d: stream(s) %s arrived again with the same event number; "
+                    "replaying them as a separate event",
+                    partial.event_number, ", ".join(sorted(streams & partial.streams.keys())),
+                )
+                yield pending
+                pending, streams = [], set()
             pending.append(partial)
+            streams.update(partial.streams.keys())
     except Exception:
         # A source failed while we held a complete earlier event: hand it out before the error.
         if pending:

@@ -109,32 +109,36 @@ def merge_partials(
     merged = heapq.merge(
         *(checked(i, s) for i, s in enumerate(sources)), key=lambda m: m.event_number
     )
-    pending: list[InternalWorkerMessage] = []
-    streams: set[str] = set()
+    # The partials of the current event number. A stream that comes again under the same number
+    # (sources of the original dranspose's era do that) starts a second event, which the other
+    # streams' later partials of that number join in turn, as the original replay paired them.
+    groups: list[list[InternalWorkerMessage]] = []
+    names: list[set[str]] = []
     try:
         for partial in merged:
-            if pending and partial.event_number != pending[0].event_number:
-                yield pending
-                pending, streams = [], set()
-            elif pending and streams & partial.streams.keys():
-                # A source sent this stream twice with one event number (sources of the original
-                # dranspose's era do): replay both, as separate events, as the original did.
-                logger.warning(
-                    "event %d: stream(s) %s arrived again with the same event number; "
-                    "replaying them as a separate event",
-                    partial.event_number, ", ".join(sorted(streams & partial.streams.keys())),
-                )
-                yield pending
-                pending, streams = [], set()
-            pending.append(partial)
-            streams.update(partial.streams.keys())
+            if groups and partial.event_number != groups[0][0].event_number:
+                yield from groups
+                groups, names = [], []
+            streams = partial.streams.keys()
+            for group, seen in zip(groups, names):
+                if not seen & streams:
+                    group.append(partial)
+                    seen.update(streams)
+                    break
+            else:
+                if groups:
+                    logger.warning(
+                        "event %d: stream(s) %s arrived again with the same event number; "
+                        "replaying them as a separate event", partial.event_number,
+                        ", ".join(sorted(names[-1] & streams)),
+                    )
+                groups.append([partial])
+                names.append(set(streams))
     except Exception:
-        # A source failed while we held a complete earlier event: hand it out before the error.
-        if pending:
-            yield pending
+        # A source failed while we held complete earlier events: hand them out before the error.
+        yield from groups
         raise
-    if pending:
-        yield pending
+    yield from groups
 
 
 def _source_iterators(

@@ -208,6 +208,39 @@ def test_two_streams_get_one_ingester_each():
     assert any("_" in stream[0] for stream, _, _ in seen.values())
 
 
+# Device ports whose transport is fixed by the device: the PandA's position-capture data port
+# is a raw TCP byte stream, not ZMQ.
+_KNOWN_DEVICE_PORTS = {8889: "tcp"}
+_SCHEMES = {"pull": ("tcp", "ipc"), "sub": ("tcp", "ipc"), "tcp": ("tcp",), "http": ("http", "https")}
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_each_ingester_protocol_matches_its_upstream(example):
+    """An ingester's protocol decides its transport (ZMQ PULL/SUB, raw TCP, HTTP); the upstream
+    URL must be one that transport reads, and a device port with a fixed transport must get a
+    protocol spoken over it."""
+    from urllib.parse import urlsplit
+
+    from dranspose.protocols import get_protocol
+
+    docs = render(EXAMPLES[example])
+    ingesters = [d for d in docs if d["kind"] == "Deployment"
+                 and d["metadata"]["labels"]["app.kubernetes.io/component"] == "ingester"]
+    assert ingesters
+    for doc in ingesters:
+        args = cli_args(container(doc))
+        transport = get_protocol(args.protocol).socket
+        for upstream in args.upstream:
+            url = urlsplit(upstream)
+            assert url.scheme in _SCHEMES[transport], (
+                f"{doc['metadata']['name']}: protocol {args.protocol} reads {transport}, "
+                f"upstream {upstream}")
+            fixed = _KNOWN_DEVICE_PORTS.get(url.port or 0)
+            assert fixed in (None, transport), (
+                f"{doc['metadata']['name']}: port {url.port} is a {fixed} port, "
+                f"protocol {args.protocol} reads {transport}")
+
+
 def test_two_streams_use_the_external_redis_and_payload_image():
     values = EXAMPLES["two-streams"]
     docs = render(values, release="xrd")

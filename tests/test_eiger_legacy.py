@@ -3,12 +3,13 @@ independent decoders, building frames, and every malformed case."""
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import struct
 import sys
 from pathlib import Path
 
-import bitshuffle
 import cbor2
 import h5py
 import numpy as np
@@ -28,6 +29,7 @@ from dranspose.data.stream1 import encode_bslz4
 from dranspose.event import StreamData
 from dranspose.middlewares.eiger_legacy import parse
 from dranspose.middlewares.errors import ParseError
+from tests.compat.bslz4_reference import decode_bslz4
 
 CAPTURE = Path(__file__).parent / "data" / "eiger-small.cbors"
 # EIGER2 CdTe 9M: Dectris shapes are [x, y], numpy arrays (y, x)
@@ -61,6 +63,15 @@ def eiger(*frames: object, typ: str = EIGER_LEGACY_TYPE) -> StreamData:
 def parse_error(stream: StreamData) -> str:
     with pytest.raises(ParseError) as info:
         parse(stream)
+    return str(info.value)
+
+
+def data_error(stream: StreamData) -> str:
+    """Parsing succeeds (the frame is structurally sound); reading ``data`` raises."""
+    image = parse(stream)
+    assert "data" not in image.__dict__
+    with pytest.raises(ParseError) as info:
+        _ = image.data
     return str(info.value)
 
 
@@ -104,9 +115,10 @@ def trimmed_header(frames: list[bytes]) -> list[bytes]:
 
 
 def hdf5_decode(chunk: bytes, shape: tuple[int, ...], dtype: str) -> np.ndarray:
-    """Decode one bslz4 chunk with the HDF5 bitshuffle filter (hdf5plugin), not bitshuffle's
-    Python binding: write it as the only chunk of a dataset and read the dataset back."""
-    hdf5plugin = pytest.importorskip("hdf5plugin")
+    """Decode one bslz4 chunk with the HDF5 bitshuffle filter (hdf5plugin), not the decoder
+    dranspose uses: write it as the only chunk of a dataset and read the dataset back."""
+    import hdf5plugin  # a dependency of dranspose (its encoder)
+
     with h5py.File("in-memory.h5", "w", driver="core", backing_store=False) as fh:
         dset = fh.create_dataset(
             "x", shape=shape, dtype=dtype, chunks=shape, **hdf5plugin.Bitshuffle(cname="lz4")
@@ -117,7 +129,8 @@ def hdf5_decode(chunk: bytes, shape: tuple[int, ...], dtype: str) -> np.ndarray:
 
 def hdf5_encode(array: np.ndarray) -> bytes:
     """The chunk the HDF5 bitshuffle/LZ4 filter writes for ``array``: an independent encoder."""
-    hdf5plugin = pytest.importorskip("hdf5plugin")
+    import hdf5plugin
+
     with h5py.File("in-memory.h5", "w", driver="core", backing_store=False) as fh:
         dset = fh.create_dataset(
             "x", data=array, chunks=array.shape, **hdf5plugin.Bitshuffle(cname="lz4")
@@ -229,15 +242,11 @@ def test_capture_image_blocks_decode(raw, number):
 
 
 @pytest.mark.parametrize("number", [1, 2, 3])
-def test_capture_image_blocks_match_bitshuffle(raw, number):
+def test_capture_image_blocks_match_a_numpy_decoder(raw, number):
     frames, blocks = trimmed_image(raw[number])
     blob = frames[2]
-    reference = bitshuffle.decompress_lz4(
-        np.frombuffer(blob, dtype=np.uint8, offset=12),
-        (blocks, BLOCK_PIXELS),
-        np.dtype("<u4"),
-        BLOCK_PIXELS,
-    )
+    # LZ4 from the lz4 package, the bit transpose in numpy: no C bitshuffle code at all
+    reference = decode_bslz4(blob, np.dtype("<u4")).reshape(blocks, BLOCK_PIXELS)
     data = parse(eiger(*frames)).data
     np.testing.assert_array_equal(data, reference)
     assert data.sum(dtype=np.uint64) == reference.sum(dtype=np.uint64)
@@ -385,7 +394,7 @@ def test_lz4_needs_the_optional_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "lz4", None)
     monkeypatch.setitem(sys.modules, "lz4.block", None)
     frames = image_frames(b"\x00" * 10, [2, 2], "uint32", "lz4<")
-    assert parse_error(eiger(*frames)) == (
+    assert data_error(eiger(*frames)) == (
         "EIGER_LEGACY image series=2 frame=7: encoding 'lz4<' (plain LZ4) needs the optional "
         "'lz4' package, which is not installed"
     )
@@ -399,9 +408,17 @@ def test_lz4_images_decode():
     np.testing.assert_array_equal(image.data, array)
 
 
+def test_lz4_frame_too_short_for_its_image():
+    frames = image_frames(b"\x00" * 3, [40, 40], "uint32", "lz4<")
+    assert parse_error(eiger(*frames)) == (
+        "EIGER_LEGACY image series=2 frame=7: frame 2 (image data) of 3 bytes cannot be an LZ4 "
+        "block of 6400 bytes (LZ4 expands at most 255x); the frame is truncated or corrupt"
+    )
+
+
 def test_lz4_corrupt():
     pytest.importorskip("lz4.block")
-    message = parse_error(eiger(*image_frames(b"\xff" * 20, [2, 2], "uint32", "lz4<")))
+    message = data_error(eiger(*image_frames(b"\xff" * 20, [2, 2], "uint32", "lz4<")))
     assert message.startswith(
         "EIGER_LEGACY image series=2 frame=7: frame 2 (image data) is not a valid LZ4 block of "
         "16 bytes ("
@@ -653,8 +670,53 @@ def test_bslz4_corrupt_block():
     array = np.random.default_rng(4).integers(0, 9, size=(64, 64)).astype("<u4")
     blob = bytearray(hdf5_encode(array))
     blob[16:40] = b"\xff" * 24
-    message = parse_error(eiger(*image_frames(bytes(blob), [64, 64])))
-    assert message.startswith("EIGER_LEGACY image series=2 frame=7: bslz4 frame 2 (image data)")
+    message = data_error(eiger(*image_frames(bytes(blob), [64, 64])))
+    assert message.startswith(
+        "EIGER_LEGACY image series=2 frame=7: bslz4 frame 2 (image data) is corrupt: block 0 of 2 "
+    )
+    assert "dectris-compression failed" in message
+    assert "frame 1" not in message
+
+
+# --- decoding on first access -------------------------------------------------------------------
+
+
+def test_compressed_image_is_decoded_on_first_access():
+    array = np.random.default_rng(6).integers(0, 9, size=(64, 64)).astype("<u4")
+    image = parse(eiger(*image_frames(hdf5_encode(array), [64, 64])))
+    assert "data" not in image.__dict__
+    data = image.data
+    assert image.data is data and data.flags.writeable
+    np.testing.assert_array_equal(data, array)
+
+
+def test_lazy_image_repr_keeps_the_field_order():
+    array = np.arange(64, dtype="<u4").reshape(8, 8)
+    frames = image_frames(hdf5_encode(array), [8, 8])
+    lazy, eager = parse(eiger(*frames)), parse(eiger(*frames))
+    _ = eager.data  # decoded before repr
+    assert repr(lazy) == repr(eager)
+    names = [name for name, _ in lazy.__repr_args__()]
+    assert names.index("data") < names.index("config")
+
+
+def test_lazy_image_pickles_and_copies():
+    array = np.arange(300, dtype="<u2").reshape(15, 20)
+    frames = image_frames(hdf5_encode(array), [20, 15], "uint16", "bs16-lz4<")
+    image = parse(eiger(*frames))
+    for clone in (pickle.loads(pickle.dumps(image)), copy.deepcopy(image), copy.copy(image)):
+        np.testing.assert_array_equal(clone.data, array)
+        assert clone.config == image.config
+
+
+def test_lz4_image_is_decoded_on_first_access():
+    block = pytest.importorskip("lz4.block")
+    array = np.arange(600, dtype="<u2").reshape(20, 30) % 7
+    image = parse(eiger(*image_frames(block.compress(array.tobytes(), store_size=False),
+                                      [30, 20], "uint16", "lz4<")))
+    assert "data" not in image.__dict__
+    np.testing.assert_array_equal(image.data, array)
+    assert image.data.flags.writeable
 
 
 def test_header_wrong_frame_count():

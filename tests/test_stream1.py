@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
+import pickle
 import struct
 from pathlib import Path
 
@@ -20,10 +22,17 @@ from dranspose.data.stream1 import (
     Stream1PacketAdapter,
     Stream1Start,
     encode_bslz4,
+    encode_frame,
 )
 from dranspose.event import StreamData
 from dranspose.middlewares.errors import ParseError
 from dranspose.middlewares.stream1 import parse
+from tests.compat.bslz4_reference import (
+    decode_bslz4,
+    decode_lz4,
+    hdf5_decode,
+    hdf5_encode,
+)
 
 DUMP = Path(__file__).resolve().parent.parent / "data" / "dump_xrd.cbors"
 EVENT_TAG = 42877
@@ -76,8 +85,8 @@ def image_header(**fields: object) -> bytes:
 
 def hdf5_bslz4_chunk(array: np.ndarray, path: Path) -> bytes:
     """The raw chunk the HDF5 bitshuffle/LZ4 filter writes for ``array``: what Dectris sends."""
-    # hdf5plugin is not a declared dependency (it arrives with the examples' pyFAI)
-    hdf5plugin = pytest.importorskip("hdf5plugin")
+    import hdf5plugin  # a dependency of dranspose (its encoder)
+
     with h5py.File(path, "w") as fh:
         dset = fh.create_dataset(
             "x", data=array, chunks=array.shape, **hdf5plugin.Bitshuffle(cname="lz4")
@@ -274,6 +283,228 @@ def test_bslz4_header_counts_uncompressed_bytes_and_block_bytes():
     assert struct.unpack(">QI", frame[:12]) == (37 * 53 * 4, 2048 * 4)
 
 
+def test_bslz4_header_block_size_zero_means_the_default():
+    expected = random_image((64, 129), "uint16", seed=8)
+    frame = bytearray(encode_bslz4(expected))
+    assert struct.unpack_from(">I", frame, 8) == (4096 * 2,)
+    frame[8:12] = bytes(4)  # the HDF5 bitshuffle filter reads 0 as its default block size
+    packet = parse(stins(image_header(shape=[64, 129], compression="bslz4"), bytes(frame)))
+    np.testing.assert_array_equal(packet.data, expected)
+
+
+# --- the real detector blocks of the EIGER capture, sent as STINS images ------------------------
+
+EIGER_CAPTURE = Path(__file__).parent / "data" / "eiger-small.cbors"
+
+
+def eiger_capture_frames() -> list[tuple[bytes, int]]:
+    """The bslz4 data frames of the capture's three images, cut to their whole blocks (the
+    capture keeps only 20000 bytes of each) with the header's byte count set to match."""
+    out = []
+    with EIGER_CAPTURE.open("rb") as fh:
+        decoder = cbor2.CBORDecoder(fh)
+        while True:
+            try:
+                frames = decoder.decode()
+            except cbor2.CBORDecodeEOF:
+                return out
+            if json.loads(frames[0])["htype"] != "dimage-1.0":
+                continue
+            blob, pos, blocks = frames[2], 12, 0
+            while pos + 4 <= len(blob):
+                (length,) = struct.unpack_from(">I", blob, pos)
+                if pos + 4 + length > len(blob):
+                    break
+                pos += 4 + length
+                blocks += 1
+            out.append((struct.pack(">QI", blocks * 8192, 8192) + blob[12:pos], blocks))
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_detector_blocks_decode_as_the_reference_decoders_do(index):
+    frame, blocks = eiger_capture_frames()[index]
+    assert blocks == 123
+    header = image_header(shape=[blocks, 2048], type="uint32", compression="bslz4")
+    data = parse(stins(header, frame)).data
+    by_hdf5 = hdf5_decode(frame, "bslz4", (blocks, 2048), "<u4")
+    by_numpy = decode_bslz4(frame, np.dtype("<u4")).reshape(blocks, 2048)
+    np.testing.assert_array_equal(data, by_hdf5)
+    np.testing.assert_array_equal(data, by_numpy)
+    # real detector data: module gaps (0xFFFFFFFF) and a few counts
+    assert (data == 0xFFFFFFFF).any() and (data < 10).sum() > 100_000
+
+
+# --- bszstd and lz4 ---------------------------------------------------------------------------
+
+OTHER_CASES = [((37, 53), "uint16"), ((64, 129), "uint16"), ((3, 1000), "uint32"),
+               ((1, 7), "uint16"), ((11, 13), "int8"), ((20, 30), "float64")]
+
+
+@pytest.mark.parametrize("compression", ["bszstd", "lz4"])
+@pytest.mark.parametrize(("shape", "dtype"), OTHER_CASES)
+def test_other_compressions_decode_hdf5_chunks(compression, shape, dtype):
+    expected = random_image(shape, dtype, seed=11)
+    chunk = hdf5_encode(expected, compression)
+    packet = parse(stins(image_header(shape=list(shape), type=dtype, compression=compression),
+                         chunk))
+    assert packet.data.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(packet.data, expected)
+
+
+@pytest.mark.parametrize("compression", ["bslz4", "bszstd", "lz4"])
+@pytest.mark.parametrize(("shape", "dtype"), OTHER_CASES + [((0, 4), "uint16"), ((), "uint32")])
+def test_compressed_round_trip(compression, shape, dtype):
+    expected = random_image(shape, dtype, seed=12)
+    packet = Stream1Data.from_array(expected, msg_number=4, frame=3, compression=compression)
+    stream = packet.to_stream_data()
+    assert json.loads(stream.frames[0])["compression"] == compression
+    parsed = parse(stream)
+    assert parsed.data.shape == expected.shape
+    np.testing.assert_array_equal(parsed.data, expected)
+    if expected.size:
+        by_hdf5 = hdf5_decode(stream.frames[1], compression, shape, dtype)
+        np.testing.assert_array_equal(by_hdf5.reshape(expected.shape), expected)
+
+
+def test_lz4_frames_with_small_blocks_and_stored_blocks():
+    # noise does not compress: the HDF5 LZ4 layout then stores a block as it is
+    expected = np.random.default_rng(0).integers(0, 2**32, size=(50, 40), dtype=np.uint32)
+    frame = encode_frame(expected, "lz4", block_size=256)
+    assert struct.unpack_from(">QI", frame) == (50 * 40 * 4, 1024)
+    lengths, pos = [], 12
+    while pos < len(frame):
+        (length,) = struct.unpack_from(">I", frame, pos)
+        lengths.append(length)
+        pos += 4 + length
+    assert len(lengths) == 8 and 1024 in lengths
+    np.testing.assert_array_equal(decode_lz4(frame, np.dtype("uint32")).reshape(50, 40), expected)
+    packet = parse(stins(image_header(shape=[50, 40], type="uint32", compression="lz4"), frame))
+    np.testing.assert_array_equal(packet.data, expected)
+
+
+def test_error_lz4_block_size_zero():
+    frame = struct.pack(">QI", 200, 0) + struct.pack(">I", 3) + b"abc"
+    message = parse_error(stins(image_header(compression="lz4"), frame))
+    assert message.endswith(
+        "lz4 header gives block size 0 for 200 bytes; expected the size in bytes of the blocks"
+    )
+
+
+def test_error_lz4_truncated():
+    frame = encode_frame(random_image((37, 53), "uint16"), "lz4", block_size=512)
+    message = parse_error(stins(image_header(shape=[37, 53], compression="lz4"), frame[:-3]))
+    assert "lz4 frame 1 (image data) is truncated or corrupt: block 3 of 4 declares" in message
+
+
+def test_error_bszstd_trailing_bytes():
+    frame = encode_frame(random_image((37, 53), "uint16"), "bszstd")
+    header = image_header(shape=[37, 53], compression="bszstd")
+    message = parse_error(stins(header, frame + b"\0"))
+    assert f"bszstd frame 1 (image data) has {len(frame) + 1} bytes" in message
+
+
+def test_error_bszstd_corrupt_block():
+    frame = bytearray(encode_frame(random_image((37, 53), "uint16"), "bszstd"))
+    frame[16:20] = b"\0\0\0\0"  # the Zstandard magic number of the first block
+    message = data_error(stins(image_header(shape=[37, 53], compression="bszstd"), bytes(frame)))
+    assert "bszstd frame 1 (image data) is corrupt: block 0 of 1" in message
+
+
+def test_error_block_size_beyond_int32():
+    header = image_header(shape=[10, 10], type="uint32", compression="bslz4")
+    frame = struct.pack(">QI", 400, 2**31) + bytes(100)
+    message = parse_error(stins(header, frame))
+    assert "bslz4 block size 2147483648 bytes exceeds the limit of 2147483647 bytes" in message
+
+
+# --- decoding on first access -------------------------------------------------------------------
+
+
+def bslz4_packet(seed: int = 0, frame_type=bytes) -> tuple[Stream1Data, np.ndarray, StreamData]:
+    expected = random_image((37, 53), "uint32", seed=seed)
+    header = image_header(shape=[37, 53], type="uint32", compression="bslz4")
+    stream = stins(header, frame_type(encode_bslz4(expected)))
+    return parse(stream), expected, stream
+
+
+def test_parse_does_not_decode():
+    packet, expected, _ = bslz4_packet()
+    assert "data" not in packet.__dict__
+    data = packet.data
+    assert packet.__dict__["data"] is data  # kept: later reads are plain attribute reads
+    assert packet.data is data
+    np.testing.assert_array_equal(data, expected)
+
+
+def test_decoded_image_is_writable_and_its_own():
+    packet, expected, stream = bslz4_packet()
+    assert packet.data.flags.writeable and packet.data.flags.c_contiguous
+    packet.data[0, 0] = 7
+    assert packet.data[0, 0] == 7
+    assert parse(stream).data[0, 0] == expected[0, 0]
+
+
+def test_lazy_image_from_a_zmq_frame_outlives_its_stream_data():
+    packet, expected, stream = bslz4_packet(seed=2, frame_type=zmq.Frame)
+    del stream
+    gc.collect()
+    np.testing.assert_array_equal(packet.data, expected)
+
+
+def test_lazy_image_repr_and_str_are_those_of_a_decoded_one():
+    packet, expected, stream = bslz4_packet(seed=3)
+    eager = Stream1Data.from_array(expected, msg_number=1, frame=0, compression="bslz4")
+    text = str(packet)
+    assert text == str(eager)
+    assert text.endswith(f"data={expected!r}")
+    assert repr(parse(stream)) == repr(eager)
+
+
+def test_repr_of_an_undecodable_image_names_the_error():
+    frame = bytearray(encode_bslz4(random_image((37, 53), "uint16", seed=42)))
+    frame[16] = 0
+    packet = parse(stins(image_header(shape=[37, 53], compression="bslz4"), bytes(frame)))
+    assert "data=<not decodable: STINS image msg_number=1 frame=0: bslz4 frame 1" in repr(packet)
+
+
+def test_lazy_image_model_dump_leaves_out_data_without_decoding():
+    packet, _, _ = bslz4_packet()
+    dumped = packet.model_dump()
+    assert dumped == {"msg_number": 1, "htype": "image", "frame": 0, "shape": [37, 53],
+                      "type": "uint32", "compression": "bslz4"}
+    assert json.loads(packet.model_dump_json()) == dumped
+    assert "data" not in packet.__dict__
+
+
+def test_lazy_image_pickles_with_its_pixels():
+    packet, expected, _ = bslz4_packet(seed=4)
+    clone = pickle.loads(pickle.dumps(packet))
+    assert "data" in clone.__dict__
+    np.testing.assert_array_equal(clone.data, expected)
+    assert clone.model_dump() == packet.model_dump()
+
+
+def test_lazy_image_copies():
+    packet, expected, _ = bslz4_packet(seed=5)
+    for clone in (copy.copy(packet), copy.deepcopy(packet), packet.model_copy()):
+        np.testing.assert_array_equal(clone.data, expected)
+    assert "data" not in packet.__dict__  # each copy decoded for itself
+
+
+def test_assigned_data_replaces_the_pending_image():
+    packet, _, _ = bslz4_packet()
+    packet.data = np.ones((37, 53), np.uint32)
+    assert packet.data.sum() == 37 * 53
+    assert pickle.loads(pickle.dumps(packet)).data.sum() == 37 * 53
+
+
+def test_raw_frame_is_untouched_by_parsing():
+    packet, _, stream = bslz4_packet(seed=6)
+    raw = stream.frames[1]
+    assert isinstance(raw, bytes) and struct.unpack_from(">QI", raw) == (37 * 53 * 4, 8192)
+    assert "data" not in packet.__dict__
+
+
 # --- to_stream_data round trips -----------------------------------------------------------------
 
 
@@ -464,7 +695,7 @@ def test_error_unknown_dtype(dtype):
 
 def test_error_unknown_compression():
     message = parse_error(stins(image_header(compression="zstd"), bytes(200)))
-    assert "unknown compression 'zstd'; expected 'none' or 'bslz4'" in message
+    assert "unknown compression 'zstd'; expected 'none', 'bslz4', 'bszstd' or 'lz4'" in message
 
 
 def test_error_bslz4_shorter_than_its_header():
@@ -509,13 +740,55 @@ def test_error_bslz4_claims_more_than_lz4_can_expand():
     assert "100 compressed bytes cannot hold 67108864 uncompressed bytes" in message
 
 
+def data_error(stream: StreamData) -> str:
+    """Parsing succeeds (the frame is structurally sound); reading ``data`` raises."""
+    packet = parse(stream)
+    assert "data" not in packet.__dict__
+    with pytest.raises(ParseError) as info:
+        _ = packet.data
+    return str(info.value)
+
+
 def test_error_bslz4_corrupt_block():
     frame = bytearray(encode_bslz4(random_image((37, 53), "uint16", seed=42)))
     frame[16] = 0  # the first LZ4 token of the first block
     header = image_header(shape=[37, 53], compression="bslz4")
-    message = parse_error(stins(header, bytes(frame)))
-    assert "bslz4 frame 1 (image data) is corrupt: bitshuffle failed (error code" in message
-    assert "3922 bytes for shape [37, 53] of uint16" in message
+    (length,) = struct.unpack_from(">I", frame, 12)
+    message = data_error(stins(header, bytes(frame)))
+    assert message == (
+        f"STINS image msg_number=1 frame=0: bslz4 frame 1 (image data) is corrupt: block 0 of 1 "
+        f"({length} compressed bytes at byte 12) does not decode to 3920 bytes; "
+        f"dectris-compression failed (error decompressing stream) decoding 3922 bytes for "
+        f"shape [37, 53] of uint16 (2 bytes each) in blocks of 4096 elements"
+    )
+
+
+def test_error_bslz4_corrupt_block_is_named_among_several():
+    frame = bytearray(encode_bslz4(random_image((64, 129), "uint16", seed=5)))
+    # walk to the third block and break its first LZ4 token
+    pos = 12
+    for _ in range(2):
+        (length,) = struct.unpack_from(">I", frame, pos)
+        pos += 4 + length
+    (length,) = struct.unpack_from(">I", frame, pos)
+    frame[pos + 4] = 0xF0  # 15+ literals announced where few are
+    frame[pos + 5] = 0xFF
+    header = image_header(shape=[64, 129], compression="bslz4")
+    message = data_error(stins(header, bytes(frame)))
+    assert f"block 2 of 3 ({length} compressed bytes at byte {pos}) does not decode to" in message
+
+
+def test_decode_error_is_raised_again_on_the_next_read():
+    frame = bytearray(encode_bslz4(random_image((37, 53), "uint16", seed=42)))
+    frame[16] = 0
+    packet = parse(stins(image_header(shape=[37, 53], compression="bslz4"), bytes(frame)))
+    messages = []
+    for _ in range(2):
+        with pytest.raises(ParseError) as info:
+            _ = packet.data
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert "is corrupt" in messages[0]
 
 
 def test_error_names_the_stream_type():

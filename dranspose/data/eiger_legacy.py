@@ -20,7 +20,8 @@ order (rows, columns), so an EIGER2 9M image of shape ``[3108, 3262]`` is an arr
 
 ``encoding`` is ``[bs<bits>-][lz4]<byte order>``: ``"<"`` raw little-endian, ``"lz4<"`` one LZ4
 block, ``"bs32-lz4<"`` (``bs16``, ``bs8``) bitshuffle/LZ4 with the 12-byte header of the HDF5
-bitshuffle filter (see :mod:`dranspose.data.stream1`); the bit count is the pixel size.
+bitshuffle filter (``bslz4``, see :mod:`dranspose.data.stream1`); the bit count is the pixel
+size. Parsed compressed images are decoded on the first read of ``data``.
 
 :func:`dranspose.middlewares.eiger_legacy.parse` decodes received frames, the data included;
 ``to_stream_data`` builds frames for synthetic sources and tests.
@@ -33,9 +34,9 @@ import re
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Optional, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
-from dranspose.data.stream1 import encode_bslz4
+from dranspose.data.stream1 import LazyData, PendingData, encode_bslz4
 from dranspose.event import StreamData
 
 EIGER_LEGACY_TYPE = "EIGER_LEGACY"
@@ -142,13 +143,17 @@ class EigerLegacyHeader(EigerLegacyBase):
         return StreamData(typ=typ, frames=frames)
 
 
-class EigerLegacyImage(EigerLegacyBase):
+class EigerLegacyImage(LazyData, EigerLegacyBase):
     """One image of series ``series``.
 
     ``shape`` (``[x, y]``), ``type``, ``encoding`` and ``size`` (bytes of the data frame) come
     from the ``"dimage_d-1.0"`` descriptor; ``data`` is the decoded image in numpy order, of
     dtype ``type`` in the encoding's byte order. For the raw encodings it is a view of the
-    received frame, read-only when the frame is ``bytes``. ``config`` is the ``"dconfig-1.0"``
+    received frame, read-only when the frame is ``bytes``. A parsed compressed image
+    (``bs<bits>-lz4``, ``lz4``) is decoded on the first read of ``data`` into a writable array
+    that is kept; a frame that does not decode raises the
+    :class:`~dranspose.middlewares.errors.ParseError` from that read, so a payload reading only
+    the raw frame (``event.streams[...].frames[2]``) never pays for or sees our decoding. ``config`` is the ``"dconfig-1.0"``
     object (``start_time``, ``stop_time``, ``real_time``, ns) without its ``htype``; ``appendix``
     is the image appendix as for the header.
     """
@@ -165,6 +170,7 @@ class EigerLegacyImage(EigerLegacyBase):
     size: Optional[int] = None
     data: np.ndarray = Field(exclude=True)
     config: dict[str, Any] = Field(default_factory=dict)
+    _pending_data: Optional[PendingData] = PrivateAttr(default=None)
     appendix: Any = Field(default=None, exclude=True)
 
     @classmethod

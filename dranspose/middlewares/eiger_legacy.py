@@ -2,15 +2,16 @@
 into a packet with its binary frames decoded.
 
 A worker receives every image, so the image path is short: three small JSON frames are decoded
-with pydantic-core, the header is validated once, raw data becomes a numpy view of the frame,
-and bitshuffle/LZ4 data is decompressed by the same checked helper the STINS parser uses
-(:mod:`dranspose.middlewares.stream1`), which walks the block layout before calling
-``bitshuffle`` so a truncated or corrupt frame is a :class:`ParseError`, not a read past the
-buffer. The descriptor's ``size`` is compared with the data frame first, which catches the usual
-damage (a cut frame) with a message that says so.
+with pydantic-core, the header is validated once and raw data becomes a numpy view of the frame.
+Compressed data is checked when parsing and decoded on the first read of ``image.data``: for
+bitshuffle/LZ4 the header and block layout are checked by the same helper the STINS parser uses
+(:mod:`dranspose.middlewares.stream1`), so a truncated or corrupt frame is a :class:`ParseError`,
+not a read past the buffer, and the vendor's ``dectris-compression`` decodes it (the ``bitshuffle``
+module is not used). The descriptor's ``size`` is compared with the data frame first, which
+catches the usual damage (a cut frame) with a message that says so.
 
-Plain ``lz4<`` data needs the optional ``lz4`` package; without it such images raise a
-:class:`ParseError` saying so.
+Plain ``lz4<`` data needs the optional ``lz4`` package; without it reading such an image's
+``data`` raises a :class:`ParseError` saying so.
 """
 
 from __future__ import annotations
@@ -33,19 +34,25 @@ from dranspose.data.eiger_legacy import (
     numpy_shape,
     parse_encoding,
 )
+from dranspose.data.stream1 import PendingData
 from dranspose.event import StreamData
-from dranspose.middlewares.errors import ParseError
 from dranspose.middlewares._json import short as _short
-from dranspose.middlewares.stream1 import _decode_bslz4, _lookup_dtype, _summarise
+from dranspose.middlewares.errors import ParseError
+from dranspose.middlewares.stream1 import (
+    _lookup_dtype,
+    _summarise,
+    check_compressed,
+    set_data,
+)
 
 __all__ = ["ParseError", "parse"]
 
 _HTYPES = "'dheader-1.0', 'dimage-1.0' or 'dseries_end-1.0'"
 _IMAGE_FRAMES = 4  # dimage-1.0, dimage_d-1.0, data, dconfig-1.0; an appendix makes 5
 _DESCRIPTOR_KEYS = ("shape", "type", "encoding")
-# The STINS helper names its data frame "frame 1"; here the data is frame 2.
-_STINS_DATA_FRAME = "frame 1 (image data)"
 _DATA_FRAME = "frame 2 (image data)"
+# LZ4 cannot expand input by more than a factor 255; anything claiming more is corrupt.
+_LZ4_MAX_RATIO = 255
 
 # Stands in for ``data`` while the image header is validated; replaced before returning.
 _NO_DATA = np.empty(0, dtype=np.uint8)
@@ -117,13 +124,15 @@ def _image(typ: str, frames: Any, first: dict[str, Any]) -> EigerLegacyImage:
         typ, "frames 0-1 (dimage-1.0 and dimage_d-1.0)", EigerLegacyImage, fields
     )
     where = f"{typ} image series={image.series} frame={image.frame}"
-    image.__dict__["data"] = _decode_image(where, image, frames[2])
+    set_data(image, _decode_image(where, image, frames[2]))
     if count > _IMAGE_FRAMES:
         image.__dict__["appendix"] = _appendix(frames[_IMAGE_FRAMES])
     return image
 
 
-def _decode_image(where: str, image: EigerLegacyImage, frame: Any) -> np.ndarray:
+def _decode_image(
+    where: str, image: EigerLegacyImage, frame: Any
+) -> Union[np.ndarray, PendingData]:
     shape = image.shape
     if shape and min(shape) < 0:
         raise ParseError(f"{where}: descriptor shape {shape} has a negative dimension")
@@ -154,13 +163,21 @@ def _decode_image(where: str, image: EigerLegacyImage, frame: Any) -> np.ndarray
                 f"{where}: encoding {image.encoding!r} shuffles {encoding.bitshuffle_bits}-bit "
                 f"elements but type {image.type!r} has {8 * dtype.itemsize}-bit pixels"
             )
-        try:
-            return _decode_bslz4(where, buf, list(array_shape), dtype)
-        except ParseError as exc:
-            raise ParseError(str(exc).replace(_STINS_DATA_FRAME, _DATA_FRAME)) from exc
+        return check_compressed(where, _DATA_FRAME, "bslz4", buf, list(array_shape), dtype)
     expected = math.prod(array_shape) * dtype.itemsize
     if encoding.lz4:
-        return _decode_lz4(where, image.encoding, buf, array_shape, dtype, expected)
+        if expected > _LZ4_MAX_RATIO * len(buf):
+            raise ParseError(
+                f"{where}: {_DATA_FRAME} of {len(buf)} bytes cannot be an LZ4 block of "
+                f"{expected} bytes (LZ4 expands at most {_LZ4_MAX_RATIO}x); the frame is "
+                f"truncated or corrupt"
+            )
+        encoding_name = image.encoding
+
+        def decode() -> np.ndarray:
+            return _decode_lz4(where, encoding_name, buf, array_shape, dtype, expected)
+
+        return PendingData(decode)
     if len(buf) != expected:
         raise ParseError(
             f"{where}: {_DATA_FRAME} has {len(buf)} bytes, expected {expected} for shape "
@@ -189,7 +206,7 @@ def _decode_lz4(
         raise ParseError(
             f"{where}: {_DATA_FRAME} decompresses to {len(raw)} bytes, expected {expected}"
         )
-    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)  # a bytearray: writable
 
 
 # --- series header -------------------------------------------------------------------------------

@@ -2,9 +2,15 @@
 
 This runs once per event in every worker, so it avoids copies: the header is decoded with
 pydantic-core's JSON parser and validated by the packet model in one pass, and an uncompressed
-image is a numpy view of the received frame. ``bslz4`` images are decompressed with ``bitshuffle``
-after their block layout has been checked, so a truncated or corrupt frame becomes a
-:class:`ParseError` instead of a read past the end of the buffer.
+image is a numpy view of the received frame.
+
+Compressed images (``bslz4``, ``bszstd``, ``lz4``; layouts in :mod:`dranspose.data.stream1`)
+are checked when parsing: the 12-byte header against the image header's shape and type, the
+block size, and the chain of compressed blocks walked to the end of the frame, so a truncated or
+corrupt frame is a :class:`ParseError` from :func:`parse` instead of a read past the end of the
+buffer. Decoding waits for the first read of ``packet.data`` and is done by the vendor's
+``dectris-compression`` (bounds-checked decoders); a block that does not decode raises a
+:class:`ParseError` naming it from that read. Nothing here imports the ``bitshuffle`` module.
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ import math
 import struct
 from typing import Any, Optional, Union
 
-import bitshuffle
+import dectris.compression  # type: ignore[import-untyped]
 import numpy as np
 import zmq
 from pydantic import ValidationError
 
 from dranspose.data.stream1 import (
     BSLZ4_HEADER,
+    COMPRESSIONS,
+    PendingData,
     Stream1Base,
     Stream1Data,
     Stream1End,
@@ -46,14 +54,17 @@ _NO_DATA.flags.writeable = False
 
 _NUMERIC_KINDS = frozenset("biufc")
 _BLOCK_PREFIX = struct.Struct(">I")
-_BSLZ4_PREFIX = BSLZ4_HEADER.size
+_PREFIX = BSLZ4_HEADER.size
+_DATA_FRAME = "frame 1 (image data)"
+_EXPECTED_COMPRESSIONS = "'none', " + ", ".join(repr(c) for c in COMPRESSIONS[:-1]) + (
+    f" or {COMPRESSIONS[-1]!r}"
+)
+# Bitshuffled layouts: blocks of a multiple of 8 elements, the last count % 8 stored as they are.
+_BITSHUFFLED = frozenset({"bslz4", "bszstd"})
 # LZ4 cannot expand input by more than a factor 255; anything claiming more is corrupt.
 _LZ4_MAX_RATIO = 255
-# bitshuffle counts elements in a C int.
-_BITSHUFFLE_MAX_ELEMENTS = 2**31 - 1
-# Zero bytes after the compressed blocks: bitshuffle decodes with LZ4_decompress_fast, which
-# trusts the data and may read past a corrupt block before noticing.
-_PAD_SLACK = 64
+# dectris-compression (like the HDF5 filters) keeps block sizes in a signed 32-bit int.
+_MAX_BLOCK_BYTES = 2**31 - 1
 
 
 def parse(stream_data: StreamData) -> Union[Stream1Start, Stream1Data, Stream1End]:
@@ -106,16 +117,28 @@ def parse(stream_data: StreamData) -> Union[Stream1Start, Stream1Data, Stream1En
                 f"{_where(typ, packet)}: frame 1 (image data) has {len(buf)} bytes, expected "
                 f"{_describe(shape, dtype)}"
             )
-        data = np.frombuffer(buf, dtype=dtype).reshape(shape)
-    elif compression == "bslz4":
-        data = _decode_bslz4(_where(typ, packet), buf, shape, dtype)
+        packet.__dict__["data"] = np.frombuffer(buf, dtype=dtype).reshape(shape)
+    elif compression in COMPRESSIONS:
+        set_data(
+            packet,
+            check_compressed(_where(typ, packet), _DATA_FRAME, compression, buf, shape, dtype),
+        )
     else:
         raise ParseError(
             f"{_where(typ, packet)}: unknown compression {compression!r}; "
-            f"expected 'none' or 'bslz4'"
+            f"expected {_EXPECTED_COMPRESSIONS}"
         )
-    packet.__dict__["data"] = data
     return packet
+
+
+def set_data(packet: Any, data: Union[np.ndarray, PendingData]) -> None:
+    """Give a packet validated with a placeholder ``data`` its array, or the decoder that makes
+    it on first access (see :class:`dranspose.data.stream1.LazyData`)."""
+    if isinstance(data, PendingData):
+        packet.__dict__.pop("data", None)
+        packet.__pydantic_private__["_pending_data"] = data
+    else:
+        packet.__dict__["data"] = data
 
 
 def _where(typ: str, packet: Stream1Data) -> str:
@@ -173,14 +196,26 @@ def _buffer(typ: str, packet: Stream1Data, frame: Any) -> Union[bytes, memoryvie
     return view
 
 
-def _decode_bslz4(
-    where: str, buf: Union[bytes, memoryview], shape: list[int], dtype: np.dtype
-) -> np.ndarray:
+def check_compressed(
+    where: str,
+    label: str,
+    compression: str,
+    buf: Union[bytes, memoryview],
+    shape: list[int],
+    dtype: np.dtype,
+) -> Union[np.ndarray, PendingData]:
+    """Check a ``compression`` frame (``"bslz4"``, ``"bszstd"`` or ``"lz4"``) of an image of
+    ``shape`` and ``dtype``; the decoder for it, to be called on first access.
+
+    Raises :class:`ParseError` starting with ``where`` and naming the frame as ``label`` when the
+    header does not match the image or the blocks do not fill the frame exactly. An empty image
+    needs no decoding and is returned as an array.
+    """
     size = len(buf)
-    if size < _BSLZ4_PREFIX:
+    if size < _PREFIX:
         raise ParseError(
-            f"{where}: bslz4 frame 1 (image data) has {size} bytes, shorter than the "
-            f"{_BSLZ4_PREFIX}-byte bslz4 header"
+            f"{where}: {compression} {label} has {size} bytes, shorter than the "
+            f"{_PREFIX}-byte {compression} header"
         )
     nbytes, block_bytes = BSLZ4_HEADER.unpack_from(buf, 0)
     itemsize = dtype.itemsize
@@ -188,87 +223,175 @@ def _decode_bslz4(
     expected = count * itemsize
     if nbytes != expected:
         raise ParseError(
-            f"{where}: bslz4 header announces {nbytes} uncompressed bytes, expected "
+            f"{where}: {compression} header announces {nbytes} uncompressed bytes, expected "
             f"{_describe(shape, dtype)}"
         )
     if count == 0:
-        if size != _BSLZ4_PREFIX:
+        if size != _PREFIX:
             raise ParseError(
-                f"{where}: bslz4 frame of an empty image has {size} bytes, expected only "
-                f"the {_BSLZ4_PREFIX}-byte header"
+                f"{where}: {compression} frame of an empty image has {size} bytes, expected "
+                f"only the {_PREFIX}-byte header"
             )
         return np.empty(shape, dtype=dtype)
-    if block_bytes == 0:
-        block = default_block_size(itemsize)
-    else:
+    shuffled = compression in _BITSHUFFLED
+    default_block = block_bytes == 0
+    if default_block:
+        if not shuffled:
+            raise ParseError(
+                f"{where}: {compression} header gives block size 0 for {expected} bytes; "
+                f"expected the size in bytes of the blocks"
+            )
+        block_bytes = default_block_size(itemsize) * itemsize
+    elif shuffled:
         if block_bytes % itemsize:
             raise ParseError(
-                f"{where}: bslz4 block size {block_bytes} bytes is not a multiple of the "
-                f"{itemsize}-byte {dtype.name} item size"
+                f"{where}: {compression} block size {block_bytes} bytes is not a multiple of "
+                f"the {itemsize}-byte {dtype.name} item size"
             )
-        block = block_bytes // itemsize
-        if block % 8:
+        if (block_bytes // itemsize) % 8:
             raise ParseError(
-                f"{where}: bslz4 block size {block} elements ({block_bytes} bytes) is not a "
-                f"multiple of 8 elements"
+                f"{where}: {compression} block size {block_bytes // itemsize} elements "
+                f"({block_bytes} bytes) is not a multiple of 8 elements"
             )
-    if count > _BITSHUFFLE_MAX_ELEMENTS:
+    if block_bytes > _MAX_BLOCK_BYTES:
         raise ParseError(
-            f"{where}: bslz4 image of {count} elements exceeds bitshuffle's limit of "
-            f"{_BITSHUFFLE_MAX_ELEMENTS}"
+            f"{where}: {compression} block size {block_bytes} bytes exceeds the limit of "
+            f"{_MAX_BLOCK_BYTES} bytes"
         )
-    body = size - _BSLZ4_PREFIX
-    if expected > _LZ4_MAX_RATIO * body:
+    body = size - _PREFIX
+    if compression != "bszstd" and expected > _LZ4_MAX_RATIO * body:
         raise ParseError(
-            f"{where}: bslz4 data of {body} compressed bytes cannot hold {expected} "
+            f"{where}: {compression} data of {body} compressed bytes cannot hold {expected} "
             f"uncompressed bytes (LZ4 expands at most {_LZ4_MAX_RATIO}x); the frame is "
             f"truncated or corrupt"
         )
-    _check_blocks(where, buf, count, itemsize, block)
+    layout = _Layout(compression, itemsize, expected, block_bytes, default_block)
+    _check_blocks(where, label, buf, layout)
 
-    padded = np.zeros(body + min(block * itemsize, expected) + _PAD_SLACK, dtype=np.uint8)
-    padded[:body] = np.frombuffer(buf, dtype=np.uint8, offset=_BSLZ4_PREFIX)
-    out_shape = tuple(shape) or (1,)
+    def decode() -> np.ndarray:
+        return _decode(where, label, buf, shape, dtype, layout)
+
+    return PendingData(decode)
+
+
+class _Layout:
+    """How a compressed frame is cut into blocks."""
+
+    __slots__ = ("block_bytes", "compression", "default_block", "expected", "itemsize", "tail")
+
+    def __init__(
+        self, compression: str, itemsize: int, expected: int, block_bytes: int, default_block: bool
+    ) -> None:
+        self.compression = compression
+        self.itemsize = itemsize
+        self.expected = expected
+        self.block_bytes = block_bytes
+        self.default_block = default_block
+        # bitshuffle leaves the last count % 8 elements uncompressed after the blocks
+        shuffled = compression in _BITSHUFFLED
+        self.tail = expected % (8 * itemsize) if shuffled else 0
+
+    def block_sizes(self) -> list[int]:
+        """The uncompressed bytes of each block, in order."""
+        full, rest = divmod(self.expected - self.tail, self.block_bytes)
+        return [self.block_bytes] * full + ([rest] if rest else [])
+
+    def block_text(self) -> str:
+        if self.compression in _BITSHUFFLED:
+            return f"blocks of {self.block_bytes // self.itemsize} elements"
+        return f"blocks of {self.block_bytes} bytes"
+
+
+def _decompress(src: Union[bytes, memoryview], layout: _Layout) -> bytes:
+    result: bytes = dectris.compression.decompress(
+        src, layout.compression, elem_size=layout.itemsize
+    )
+    return result
+
+
+def _decode(
+    where: str,
+    label: str,
+    buf: Union[bytes, memoryview],
+    shape: list[int],
+    dtype: np.dtype,
+    layout: _Layout,
+) -> np.ndarray:
+    src: Union[bytes, memoryview] = buf
+    if layout.default_block:
+        # a header block size of 0 means the default; dectris-compression wants it written out
+        src = BSLZ4_HEADER.pack(layout.expected, layout.block_bytes) + bytes(buf[_PREFIX:])
+    compression = layout.compression
     try:
-        data = bitshuffle.decompress_lz4(padded[:body], out_shape, dtype, block)
+        raw = _decompress(src, layout)
     except (RuntimeError, ValueError) as exc:
-        args = exc.args
-        detail = f"error code {args[1]}" if len(args) > 1 and type(args[1]) is int else str(exc)
+        if "unknown algorithm" in str(exc):
+            raise ParseError(
+                f"{where}: {compression} {label} cannot be decoded: the installed "
+                f"dectris-compression does not know {compression!r} ({exc}); version 0.4 or "
+                f"later does"
+            ) from exc
+        failing = _failing_block(buf, layout)
         raise ParseError(
-            f"{where}: bslz4 frame 1 (image data) is corrupt: bitshuffle failed ({detail}) "
-            f"decoding {_describe(shape, dtype)} in blocks of {block} elements"
+            f"{where}: {compression} {label} is corrupt: {failing}dectris-compression failed "
+            f"({exc}) decoding {_describe(shape, dtype)} in {layout.block_text()}"
         ) from exc
-    return data if shape else data.reshape(())
+    if len(raw) != layout.expected:
+        raise ParseError(
+            f"{where}: {compression} {label} decoded to {len(raw)} bytes, expected "
+            f"{_describe(shape, dtype)}"
+        )
+    # a writable array of its own, as payloads modifying decoded images in place expect
+    return np.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
+
+
+def _failing_block(buf: Union[bytes, memoryview], layout: _Layout) -> str:
+    """Decode the blocks one by one to say which one is corrupt (only on the error path)."""
+    sizes = layout.block_sizes()
+    pos = _PREFIX
+    for index, nbytes in enumerate(sizes):
+        (length,) = _BLOCK_PREFIX.unpack_from(buf, pos)
+        one = BSLZ4_HEADER.pack(nbytes, layout.block_bytes) + bytes(buf[pos : pos + 4 + length])
+        try:
+            _decompress(one, layout)
+        except (RuntimeError, ValueError):
+            return (
+                f"block {index} of {len(sizes)} ({length} compressed bytes at byte {pos}) does "
+                f"not decode to {nbytes} bytes; "
+            )
+        pos += 4 + length
+    return ""
 
 
 def _check_blocks(
-    where: str, buf: Union[bytes, memoryview], count: int, itemsize: int, block: int
+    where: str, label: str, buf: Union[bytes, memoryview], layout: _Layout
 ) -> None:
     """Walk the chain of compressed blocks: each must lie inside the frame, and together with
-    the uncompressed tail (the last ``count % 8`` elements) they must fill it exactly."""
-    full, rest = divmod(count, block)
-    blocks = full + (1 if rest >= 8 else 0)
-    end = len(buf) - (count % 8) * itemsize
-    pos = _BSLZ4_PREFIX
+    the uncompressed tail (the last ``count % 8`` elements of bitshuffled data) they must fill
+    it exactly."""
+    blocks = len(layout.block_sizes())
+    compression = layout.compression
+    end = len(buf) - layout.tail
+    pos = _PREFIX
     unpack = _BLOCK_PREFIX.unpack_from
     for index in range(blocks):
         if pos + 4 > end:
             raise ParseError(
-                f"{where}: bslz4 frame 1 (image data) is truncated: block {index} of {blocks} "
+                f"{where}: {compression} {label} is truncated: block {index} of {blocks} "
                 f"starts at byte {pos} but the blocks end at byte {end}"
             )
         (length,) = unpack(buf, pos)
         pos += 4 + length
         if pos > end:
             raise ParseError(
-                f"{where}: bslz4 frame 1 (image data) is truncated or corrupt: block {index} "
-                f"of {blocks} declares {length} compressed bytes, running to byte {pos} past "
-                f"the end of the blocks at byte {end}"
+                f"{where}: {compression} {label} is truncated or corrupt: block {index} of "
+                f"{blocks} declares {length} compressed bytes, running to byte {pos} past the "
+                f"end of the blocks at byte {end}"
             )
     if pos != end:
-        tail = len(buf) - end
+        tail = layout.tail
         raise ParseError(
-            f"{where}: bslz4 frame 1 (image data) has {len(buf)} bytes, but its header, "
-            f"{blocks} compressed blocks and {tail} uncompressed tail bytes take "
-            f"{pos + tail}; expected them to fill the frame exactly"
+            f"{where}: {compression} {label} has {len(buf)} bytes, but its header, {blocks} "
+            f"compressed blocks and {tail} uncompressed tail bytes take {pos + tail}; expected "
+            f"them to fill the frame exactly"
         )

@@ -14,6 +14,7 @@ from typing import Optional
 
 from dranspose.coordination import FailedEvent, Progress, ScanInfo
 from dranspose.protocol import EventNumber, StreamName, WorkerName
+from dranspose.ranges import RangeSet
 from dranspose.triggermap import (
     Assigner,
     Assignment,
@@ -61,7 +62,8 @@ class ScanRun:
         """The Redis server that holds this scan's streams (a restart empties them)."""
         self.pending: dict[int, set[WorkerName]] = {}
         self.progress = Progress(scan_id=scan.scan_id, total=scan.n_events)
-        self.accounted: set[int] = set()
+        self.accounted = RangeSet()
+        """Settled events, as ranges: memory grows with the gaps, not with the scan's length."""
         self.failed_events: set[int] = set()
         self.failures_seen: set[tuple[int, str]] = set()
         self.rates: dict[WorkerName, collections.deque[tuple[float, int]]] = {
@@ -81,11 +83,9 @@ class ScanRun:
         return batch
 
     def _account(self, event: int) -> bool:
-        if event in self.accounted:
+        if not self.accounted.add(event):
             return False
-        self.accounted.add(event)
-        while self.confirmed_below in self.accounted:
-            self.confirmed_below += 1
+        self.confirmed_below = self.accounted.first_missing()
         return True
 
     def _settle(self, event: int) -> None:
@@ -190,17 +190,11 @@ class ScanRun:
         otherwise make millions of entries)."""
         if self.scan.aborted is not None:
             reason = f"scan aborted: {self.scan.aborted}"
-            for event in range(self.progress.total):
-                self._mark_lost(event, reason)
+            for first, last in list(self.accounted.missing(self.progress.total)):
+                for event in range(first, last + 1):
+                    self._mark_lost(event, reason)
         else:
-            ranges: list[list[int]] = []
-            for event in range(self.progress.total):
-                if event in self.accounted:
-                    continue
-                if ranges and ranges[-1][1] == event - 1:
-                    ranges[-1][1] = event
-                else:
-                    ranges.append([event, event])
+            ranges = [[first, last] for first, last in self.accounted.missing(self.progress.total)]
             self.progress.unprocessed = ranges
             if ranges:
                 self.progress.unprocessed_reason = ("the scan was stopped before these events "

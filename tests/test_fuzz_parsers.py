@@ -12,8 +12,10 @@ import json
 import os
 import resource
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dranspose.middlewares.errors import ParseError
 from dranspose.middlewares.safe_pickle import safe_loads
@@ -112,3 +114,85 @@ def test_pickle_with_a_malformed_memo_index_is_a_parse_error(data):
 def test_pickle_cut_inside_a_global_is_refused_promptly(data):
     with time_limit(1.0), pytest.raises(ParseError):
         safe_loads(data, "frame")
+
+
+# --- compressed images: decoded on first access, so fuzz the read of ``data`` too ---------------
+
+
+def _compressed_seeds() -> list[tuple[str, list[int], str, bytes]]:
+    from dranspose.data.stream1 import encode_frame
+
+    rng = np.random.default_rng(0)
+    seeds = []
+    for compression in ("bslz4", "bszstd", "lz4"):
+        for shape, dtype in (((37, 53), "uint16"), ((3, 1000), "uint32"), ((1, 7), "int8")):
+            array = rng.integers(0, 300, size=shape).astype(dtype)
+            block = 256 if compression == "lz4" else 0
+            seeds.append((compression, list(shape), dtype, encode_frame(array, compression, block)))
+    return seeds
+
+
+COMPRESSED_SEEDS = _compressed_seeds()
+
+
+@st.composite
+def _mutated_compressed(draw):
+    compression, shape, dtype, frame = draw(st.sampled_from(COMPRESSED_SEEDS))
+    blob = bytearray(frame)
+    for _ in range(draw(st.integers(1, 4))):
+        action = draw(st.sampled_from(["flip", "scramble", "scramble", "cut", "grow", "header"]))
+        if action == "flip" and blob:
+            blob[draw(st.integers(0, len(blob) - 1))] = draw(st.integers(0, 255))
+        elif action == "scramble" and len(blob) > 17:
+            # inside the first block's compressed bytes: the layout stays, the content breaks
+            at = draw(st.integers(16, len(blob) - 1))
+            noise = draw(st.binary(min_size=1, max_size=8))
+            blob[at : at + len(noise)] = noise[: len(blob) - at]
+        elif action == "cut":
+            del blob[draw(st.integers(0, len(blob))):]
+        elif action == "grow":
+            blob += draw(st.binary(max_size=16))
+        elif len(blob) >= 12:
+            blob[draw(st.integers(0, 11))] = draw(st.integers(0, 255))
+    return compression, shape, dtype, bytes(blob)
+
+
+def test_malformed_compressed_images_raise_only_parse_errors_also_on_first_access():
+    from dranspose.event import StreamData
+    from dranspose.middlewares import eiger_legacy, stream1
+
+    count = 0
+
+    @settings(max_examples=EXAMPLES * 3, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(_mutated_compressed())
+    def run(value):
+        nonlocal count
+        count += 1
+        compression, shape, dtype, blob = value
+        header = json.dumps({"htype": "image", "msg_number": 1, "frame": 0, "shape": shape,
+                             "type": dtype, "compression": compression}).encode()
+        streams = [(stream1.parse, StreamData.model_construct(typ="STINS",
+                                                              frames=[header, blob]))]
+        if compression == "bslz4":
+            bits = 8 * np.dtype(dtype).itemsize
+            descriptor = json.dumps({"htype": "dimage_d-1.0", "shape": shape[::-1],
+                                     "type": dtype, "encoding": f"bs{bits}-lz4<"}).encode()
+            frames = [b'{"htype": "dimage-1.0", "series": 1, "frame": 0}', descriptor, blob,
+                      b'{"htype": "dconfig-1.0"}']
+            streams.append((eiger_legacy.parse,
+                            StreamData.model_construct(typ="EIGER_LEGACY", frames=frames)))
+        for parse, stream in streams:
+            with time_limit():
+                try:
+                    packet = parse(stream)
+                except ParseError:
+                    continue
+                try:
+                    data = packet.data
+                except ParseError:
+                    continue
+                assert data.size == int(np.prod(shape))
+
+    run()
+    assert count >= min(EXAMPLES, 50)

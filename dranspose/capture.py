@@ -4,7 +4,10 @@ Two layouts share the same container (a plain concatenation of CBOR items, optio
 
 * an *ingester dump* holds one partial event per item, CBOR tag 42877 wrapping
   ``[event_number, {stream: tag 42878 wrapping [typ, [frame, ...]]}, created_at?]``;
-  this is what :func:`read_capture` turns back into :class:`InternalWorkerMessage` objects;
+  this is what :func:`read_capture` turns back into :class:`InternalWorkerMessage` objects.
+  ``created_at`` is read in every form a release wrote (UNIX time, or a datetime: CBOR tag 0 or
+  1) as UNIX time; untagged items and streams, and fields after the known ones, are accepted too
+  (docs/capture-files.md lists the layouts);
 * a *raw capture* holds, per item, the frames of one upstream ZMQ multipart message, before any
   protocol parsing; :func:`read_raw_capture` gives them back so parsers can be tested offline.
 
@@ -19,11 +22,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import numbers
 import os
 import pickle
+import re
 import zlib
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional, Sequence, TypeVar, Union
 
@@ -37,6 +43,9 @@ MESSAGE_TAG = 42877
 
 STREAM_TAG = 42878
 """CBOR tag of one stream's data inside a partial event."""
+
+DATETIME_STRING_TAG = 0
+"""RFC 8949 tag of a date/time string; the original's later releases store ``created_at`` so."""
 
 PathLike = Union[str, "os.PathLike[str]"]
 FrameLike = Union[bytes, bytearray, memoryview, zmq.Frame]
@@ -163,15 +172,34 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+def _keep_datetime_string(value: Any, immutable: bool = False) -> cbor2.CBORTag:
+    return cbor2.CBORTag(DATETIME_STRING_TAG, value)
+
+
+def _dump_decoder(fp: BinaryIO) -> cbor2.CBORDecoder:
+    """A decoder that hands tag 0 (date/time string) over undecoded.
+
+    cbor2 refuses a tag 0 string without a UTC offset while decoding, which would make the whole
+    item unreadable; :func:`_created_at` reads such a time itself. cbor2 5 cannot be told so, and
+    there a zone-less tag 0 string stays a decoding error of its item.
+    """
+    try:
+        return cbor2.CBORDecoder(fp, semantic_decoders={DATETIME_STRING_TAG: _keep_datetime_string})
+    except TypeError:
+        return cbor2.CBORDecoder(fp)
+
+
 def _decode_items(
-    path: PathLike, convert: Callable[[Any, PathLike, int, int], _T]
+    path: PathLike,
+    convert: Callable[[Any, PathLike, int, int], _T],
+    make_decoder: Callable[[BinaryIO], cbor2.CBORDecoder] = cbor2.CBORDecoder,
 ) -> Iterator[_T]:
     """Decode CBOR items one at a time; ``convert`` checks and shapes each one."""
     compressed = _is_gzip_name(path)
     with _open_for_reading(path) as fp:
         peek = fp.peek
         tell = fp.tell
-        decode = cbor2.CBORDecoder(fp).decode
+        decode = make_decoder(fp).decode  # type: ignore[arg-type]
         index = 0
         offset = 0
         try:
@@ -232,84 +260,169 @@ def _not_a_dump(path: PathLike, index: int, offset: int, detail: str) -> Capture
     return CaptureError(path, index, offset, f"is not an ingester dump item ({detail})")
 
 
-def _to_message(item: Any, path: PathLike, index: int, offset: int) -> InternalWorkerMessage:
-    """Check one decoded dump item and build the message without pydantic validation.
+class _Bad(Exception):
+    """One detail of a dump item that cannot be read; becomes a :class:`CaptureError`."""
+
+
+def _is_map(value: Any) -> bool:
+    return type(value) in _MAP_TYPES or isinstance(value, Mapping)
+
+
+_ISO_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _parse_iso(text: str) -> datetime:
+    """An ISO 8601 / RFC 3339 time, ``Z`` and sub-microsecond digits included, on Python 3.10."""
+    norm = text.strip()
+    if norm[-1:] in ("Z", "z"):
+        norm = norm[:-1] + "+00:00"
+    norm = _ISO_FRACTION.sub(r"\1", norm, count=1)
+    return datetime.fromisoformat(norm)
+
+
+def _epoch(value: datetime) -> float:
+    """UNIX time of ``value``; a naive datetime is taken to be UTC, as dranspose writes them."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def _created_at(value: Any) -> Optional[float]:
+    """``created_at`` as every release wrote it, as UNIX time: absent/null, a float or integer
+    (this reimplementation), a datetime (the original's later releases: CBOR tag 0 or tag 1),
+    an ISO 8601 string (tag 0 without a zone, or untagged)."""
+    if value is None or value is cbor2.undefined:
+        return None
+    kind = type(value)
+    if kind is float:
+        if not math.isfinite(value):
+            raise _Bad(f"created_at must be a finite time, got {value!r}")
+        return value
+    if kind is int:
+        return float(value)
+    if isinstance(value, datetime):
+        return _epoch(value)
+    text = value
+    if isinstance(value, cbor2.CBORTag):
+        if value.tag != DATETIME_STRING_TAG or type(value.value) is not str:
+            raise _Bad(
+                "created_at must be a datetime (CBOR tag 0 or 1), a UNIX time or null, "
+                f"got {_describe(value)}"
+                + (f" wrapping {_describe(value.value)}" if value.tag == 0 else "")
+            )
+        text = value.value
+    if type(text) is str:
+        try:
+            return _epoch(_parse_iso(text))
+        except (ValueError, IndexError):
+            raise _Bad(
+                f"created_at {text[:60]!r} is not an ISO 8601 date and time"
+            ) from None
+    raise _Bad(
+        f"created_at must be a datetime (CBOR tag 0 or 1), a UNIX time or null, "
+        f"got {_describe(value)}"
+    )
+
+
+def _fields_of(body: Any, names: tuple[str, ...], required: int, what: str) -> list[Any]:
+    """The positional fields of a list, or the named ones of a map (later ones optional).
+
+    Fields after the known ones, and unknown keys of a map, are ignored: they would come from a
+    newer writer and carry nothing this reader uses.
+    """
+    shape = ", ".join(name + ("?" if i >= required else "") for i, name in enumerate(names))
+    if isinstance(body, (list, tuple)):
+        if len(body) < required:
+            raise _Bad(f"{what} must wrap [{shape}], got a list of {len(body)}")
+        return [body[i] if i < len(body) else None for i in range(len(names))]
+    if _is_map(body):
+        missing = [name for name in names[:required] if name not in body]
+        if missing:
+            raise _Bad(f"{what} has no {' or '.join(repr(m) for m in missing)}")
+        return [body.get(name) for name in names]
+    raise _Bad(f"{what} must wrap [{shape}], got {_describe(body)}")
+
+
+def _looks_like_message(item: Any) -> bool:
+    """An untagged item shaped like a partial event: ``[int, map, ...]`` or a map of its fields."""
+    if isinstance(item, (list, tuple)):
+        return len(item) >= 2 and type(item[0]) is int and _is_map(item[1])
+    return _is_map(item) and "event_number" in item and "streams" in item
+
+
+def _stream(name: str, tagged: Any) -> StreamData:
+    if isinstance(tagged, cbor2.CBORTag):
+        if tagged.tag != STREAM_TAG:
+            raise _Bad(f"stream {name!r}: expected CBOR tag {STREAM_TAG}, got {_describe(tagged)}")
+        body, what = tagged.value, f"stream {name!r}: tag {STREAM_TAG}"
+    elif (isinstance(tagged, (list, tuple)) and len(tagged) >= 2 and type(tagged[0]) is str) or (
+        _is_map(tagged) and "typ" in tagged
+    ):
+        body, what = tagged, f"stream {name!r}"
+    else:
+        raise _Bad(
+            f"stream {name!r}: expected CBOR tag {STREAM_TAG} wrapping [typ, frames], "
+            f"got {_describe(tagged)}"
+        )
+    typ, frames = _fields_of(body, ("typ", "frames"), 2, what)
+    if type(typ) is not str:
+        raise _Bad(f"stream {name!r}: typ must be a string, got {_describe(typ)}")
+    if not isinstance(frames, (list, tuple)):
+        raise _Bad(f"stream {name!r}: frames must be a list, got {_describe(frames)}")
+    checked = []
+    for number, frame in enumerate(frames):
+        if type(frame) is not bytes:
+            if not isinstance(frame, (bytearray, memoryview)):
+                raise _Bad(
+                    f"stream {name!r}: frames must be byte strings, got {_describe(frame)} "
+                    f"as frame {number}"
+                )
+            frame = bytes(frame)
+        checked.append(frame)
+    return StreamData.model_construct(typ=typ, frames=checked)
+
+
+def _message(event_number: Any, raw_streams: Any, created_at: Any) -> InternalWorkerMessage:
+    """Check the three parts of a partial event and build it without pydantic validation.
 
     Validation per item would dominate replay time; these checks cover exactly the shapes a
     payload relies on, and the containers are rebuilt as ``list``/``dict`` because cbor2 6 hands
     out tuples and frozendicts where cbor2 5 gave lists and dicts.
     """
-    if not isinstance(item, cbor2.CBORTag) or item.tag != MESSAGE_TAG:
+    if type(event_number) is not int:
+        raise _Bad(f"event_number must be an int, got {_describe(event_number)}")
+    if raw_streams is None:
+        raw_streams = {}
+    if not _is_map(raw_streams):
+        raise _Bad(f"streams must be a map, got {_describe(raw_streams)}")
+    streams: dict[str, StreamData] = {}
+    for name, tagged in raw_streams.items():
+        if type(name) is not str:
+            raise _Bad(f"stream names must be strings, got {_describe(name)}")
+        streams[name] = _stream(name, tagged)
+    return InternalWorkerMessage.model_construct(
+        event_number=event_number, streams=streams, created_at=_created_at(created_at)
+    )
+
+
+def _to_message(item: Any, path: PathLike, index: int, offset: int) -> InternalWorkerMessage:
+    """One decoded dump item, in any layout a release wrote, as a partial event."""
+    if isinstance(item, cbor2.CBORTag) and item.tag == MESSAGE_TAG:
+        body, what = item.value, f"tag {MESSAGE_TAG}"
+    elif _looks_like_message(item):
+        body, what = item, "item"
+    else:
         hint = ""
         if isinstance(item, (list, tuple)) and item and all(type(f) is bytes for f in item):
             hint = "; it looks like a raw capture, read it with read_raw_capture"
         raise _not_a_dump(
             path, index, offset, f"expected CBOR tag {MESSAGE_TAG}, got {_describe(item)}{hint}"
         )
-    fields = item.value
-    if not isinstance(fields, (list, tuple)) or not 2 <= len(fields) <= 3:
-        got = (
-            f"a list of {len(fields)}" if isinstance(fields, (list, tuple)) else _describe(fields)
-        )
-        raise _not_a_dump(
-            path, index, offset,
-            f"tag {MESSAGE_TAG} must wrap [event_number, streams, created_at?], got {got}",
-        )
-    event_number = fields[0]
-    if type(event_number) is not int:
-        raise _not_a_dump(
-            path, index, offset, f"event_number must be an int, got {_describe(event_number)}"
-        )
-    created_at = fields[2] if len(fields) == 3 else None
-    if created_at is not None and type(created_at) is not float:
-        if type(created_at) is not int:
-            raise _not_a_dump(
-                path, index, offset,
-                f"created_at must be a float or null, got {_describe(created_at)}",
-            )
-        created_at = float(created_at)
-    raw_streams = fields[1]
-    if type(raw_streams) not in _MAP_TYPES and not isinstance(raw_streams, Mapping):
-        raise _not_a_dump(
-            path, index, offset, f"streams must be a map, got {_describe(raw_streams)}"
-        )
-    streams: dict[str, StreamData] = {}
-    for name, tagged in raw_streams.items():
-        if type(name) is not str:
-            raise _not_a_dump(
-                path, index, offset, f"stream names must be strings, got {_describe(name)}"
-            )
-        if not isinstance(tagged, cbor2.CBORTag) or tagged.tag != STREAM_TAG:
-            raise _not_a_dump(
-                path, index, offset,
-                f"stream {name!r}: expected CBOR tag {STREAM_TAG}, got {_describe(tagged)}",
-            )
-        data = tagged.value
-        if not isinstance(data, (list, tuple)) or len(data) != 2:
-            raise _not_a_dump(
-                path, index, offset,
-                f"stream {name!r}: tag {STREAM_TAG} must wrap [typ, frames], got {_describe(data)}",
-            )
-        typ, frames = data
-        if type(typ) is not str:
-            raise _not_a_dump(
-                path, index, offset, f"stream {name!r}: typ must be a string, got {_describe(typ)}"
-            )
-        if not isinstance(frames, (list, tuple)):
-            raise _not_a_dump(
-                path, index, offset,
-                f"stream {name!r}: frames must be a list, got {_describe(frames)}",
-            )
-        for frame in frames:
-            if type(frame) is not bytes:
-                raise _not_a_dump(
-                    path, index, offset,
-                    f"stream {name!r}: frames must be byte strings, got {_describe(frame)}",
-                )
-        streams[name] = StreamData.model_construct(typ=typ, frames=list(frames))
-    return InternalWorkerMessage.model_construct(
-        event_number=event_number, streams=streams, created_at=created_at
-    )
+    try:
+        fields = _fields_of(body, ("event_number", "streams", "created_at"), 2, what)
+        return _message(*fields)
+    except _Bad as exc:
+        raise _not_a_dump(path, index, offset, str(exc)) from None
 
 
 def _to_frames(item: Any, path: PathLike, index: int, offset: int) -> list[bytes]:
@@ -359,8 +472,32 @@ def _unpickle_messages(path: PathLike) -> Iterator[InternalWorkerMessage]:
                     path, index, offset,
                     f"is not an InternalWorkerMessage (got {type(message).__name__})",
                 )
+            try:
+                message = _from_pickled(message)
+            except _Bad as exc:
+                raise CaptureError(
+                    path, index, offset, f"is not a valid InternalWorkerMessage ({exc})"
+                ) from None
             yield message
             index += 1
+
+
+def _from_pickled(message: InternalWorkerMessage) -> InternalWorkerMessage:
+    """A pickled message as this release's model, whichever release pickled it.
+
+    Unpickling restores the attributes the writer had, without validation: the original's
+    releases pickled no ``created_at`` (or a datetime), and a stream's frames may not be bytes.
+    """
+    state = message.__dict__
+    streams = {}
+    raw_streams = state.get("streams") or {}
+    if not _is_map(raw_streams):
+        raise _Bad(f"streams must be a map, got {_describe(raw_streams)}")
+    for name, data in raw_streams.items():
+        if isinstance(data, StreamData):
+            data = [data.__dict__.get("typ"), data.__dict__.get("frames")]
+        streams[name] = data
+    return _message(state.get("event_number"), streams, state.get("created_at"))
 
 
 def read_capture(path: PathLike) -> Iterator[InternalWorkerMessage]:
@@ -378,7 +515,7 @@ def read_capture(path: PathLike) -> Iterator[InternalWorkerMessage]:
     """
     if _format_suffix(path) == ".pkls":
         return _unpickle_messages(path)
-    return _decode_items(path, _to_message)
+    return _decode_items(path, _to_message, _dump_decoder)
 
 
 def read_raw_capture(path: PathLike) -> Iterator[list[bytes]]:

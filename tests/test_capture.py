@@ -353,15 +353,23 @@ def stream(typ="T", frames=(b"f",)):
         (["0", {"s": stream()}], "event_number must be an int, got str"),
         ([True, {"s": stream()}], "event_number must be an int, got bool"),
         ([0], "must wrap [event_number, streams, created_at?], got a list of 1"),
-        ([0, {"s": stream()}, 1.0, "extra"], "got a list of 4"),
         ([0, [stream()]], "streams must be a map, got list"),
         ([0, {1: stream()}], "stream names must be strings, got int"),
-        ([0, {"s": ["T", [b"f"]]}], "stream 's': expected CBOR tag 42878, got list"),
+        ([0, {"s": 5}], "stream 's': expected CBOR tag 42878 wrapping [typ, frames], got int"),
+        ([0, {"s": ["T"]}], "stream 's': expected CBOR tag 42878 wrapping [typ, frames], got list"),
+        ([0, {"s": cbor2.CBORTag(40000, ["T", []])}], "stream 's': expected CBOR tag 42878, got "
+                                                     "CBOR tag 40000"),
         ([0, {"s": cbor2.CBORTag(STREAM_TAG, ["T"])}], "tag 42878 must wrap [typ, frames]"),
         ([0, {"s": stream(typ=3)}], "stream 's': typ must be a string, got int"),
         ([0, {"s": cbor2.CBORTag(STREAM_TAG, ["T", b"f"])}], "frames must be a list, got bytes"),
         ([0, {"s": stream(frames=[b"ok", "text"])}], "frames must be byte strings, got str"),
-        ([0, {"s": stream()}, "noon"], "created_at must be a float or null, got str"),
+        ([0, {"s": stream()}, "noon"], "created_at 'noon' is not an ISO 8601 date and time"),
+        ([0, {"s": stream()}, cbor2.CBORTag(0, "noon")], "created_at 'noon' is not an ISO 8601"),
+        ([0, {"s": stream()}, [1, 2]], "created_at must be a datetime (CBOR tag 0 or 1), a UNIX "
+                                       "time or null, got list"),
+        ([0, {"s": stream()}, cbor2.CBORTag(40000, 1)], "a UNIX time or null, got CBOR tag 40000"),
+        ([0, {"s": stream()}, float("nan")], "created_at must be a finite time, got nan"),
+        ([0, {"s": stream()}, True], "a UNIX time or null, got bool"),
     ],
 )
 def test_wrong_inner_structure_is_named(tmp_path, fields, fragment):

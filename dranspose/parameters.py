@@ -293,72 +293,136 @@ class ParameterSet(Mapping[ParameterName, WorkParameter]):
         return f"ParameterSet({shown})"
 
 
+def _raw_value(value: Any) -> Optional[bytes]:
+    """A record's raw value as bytes, or ``None`` when it is no raw value."""
+    if isinstance(value, str):
+        return value.encode("utf8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        # A JSON number or boolean written without quotes: its JSON text is the raw value.
+        return json.dumps(value).encode("utf8")
+    return None
+
+
 def _raw_from_record(record: Any, where: str) -> tuple[str, bytes]:
-    if isinstance(record, WorkParameter):
-        return record.name, record.data if record.data is not None else b""
-    if isinstance(record, BaseModel):  # a WorkParameter pickled by another release
-        record = record.model_dump()
+    if isinstance(record, BaseModel):  # a WorkParameter, also one pickled by another release
+        record = {**(record.__dict__ or {})}
     if not isinstance(record, Mapping) or "name" not in record:
-        raise ParameterError(f"{where}: expected an object with 'name' and 'data', got {record!r}")
+        raise ParameterError(
+            f"{where}: expected a record {{\"name\": ..., \"data\": ...}}, got {_short(record)}"
+        )
     name, data = record["name"], record.get("data")
     if not isinstance(name, str):
-        raise ParameterError(f"{where}: 'name' must be a string, got {name!r}")
-    if isinstance(data, str):
-        return name, data.encode("utf8")
-    if isinstance(data, (bytes, bytearray)):
-        return name, bytes(data)
-    if isinstance(data, bool) or isinstance(data, (int, float)):
-        # A JSON number or boolean written without quotes: its JSON text is the raw value.
-        return name, json.dumps(data).encode("utf8")
+        raise ParameterError(f"{where}: 'name' must be a string, got {_short(name)}")
+    if data is None and record.get("value") is not None:
+        # Records that carry only the typed value, as a WorkParameter can: its text is the raw
+        # value, as the parameter classes' to_bytes writes it.
+        raw = _raw_value(record["value"])
+        if raw is not None:
+            return name, raw
+    if data is None:
+        raise ParameterError(f"{where}: parameter {name!r} has no 'data' (its raw value)")
+    raw = _raw_value(data)
+    if raw is None:
+        raise ParameterError(
+            f"{where}: parameter {name!r} has 'data' {_short(data)}; expected a string or bytes "
+            f"(the raw value)"
+        )
+    return name, raw
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _brief(exc: BaseException, limit: int = 100) -> str:
+    text = str(exc) or type(exc).__name__
+    text = text.splitlines()[0] if text.strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _as_json(blob: bytes) -> Any:
+    try:
+        text = blob.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"not UTF-8 text (byte {blob[exc.start]:#04x} at offset {exc.start})"
+        ) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+
+
+def _as_pickle(blob: bytes) -> Any:
+    if not blob:
+        raise ValueError("the file is empty")
+    try:
+        return pickle.loads(blob)
+    except Exception as exc:  # unpickling runs constructors: anything can fail
+        raise ValueError(_brief(exc)) from exc
+
+
+def _as_cbor(blob: bytes) -> Any:
+    if not blob:
+        raise ValueError("the file is empty")
+    try:
+        return cbor2.loads(blob)
+    except Exception as exc:
+        raise ValueError(_brief(exc)) from exc
+
+
+PARAMETER_FILE_FORMATS = (("JSON", _as_json), ("pickle", _as_pickle), ("CBOR", _as_cbor))
+"""How a parameter file is read, in the order tried (the original dranspose's order): its content,
+never its name, decides."""
+
+
+def _load_records(path: Path, blob: bytes) -> tuple[str, Any]:
+    failures = []
+    for name, load in PARAMETER_FILE_FORMATS:
+        try:
+            return name, load(blob)
+        except ValueError as exc:
+            failures.append(f"{name}: {exc}")
     raise ParameterError(
-        f"{where}: parameter {name!r} has 'data' {data!r}; expected a string (the raw value)"
+        f"parameter file {str(path)!r} is not valid JSON, pickle or CBOR "
+        f"({'; '.join(failures)}); expected a list of records such as "
+        '[{"name": "till_x", "data": "3"}]'
     )
 
 
 def read_parameter_file(path: Union[str, Path]) -> dict[str, bytes]:
-    """Read raw parameter values from a JSON, CBOR or pickle (``.pkl``) parameter file.
+    """Read raw parameter values from a parameter file in JSON, pickle or CBOR, whatever its name.
 
-    JSON is ``[{"name": "till_x", "data": "3"}, ...]``; CBOR holds the same records; pickles are
-    accepted for files written by existing payload tooling. A pickle executes code when loaded, so
-    only files the user names on the command line are read this way, never network data.
+    The content decides the format, tried in the original dranspose's order: JSON, then pickle,
+    then CBOR; the first that decodes is used, so ``params.pkl`` holding CBOR loads. The records
+    are ``[{"name": "till_x", "data": "3"}, ...]``: ``data`` is the raw value (a string or bytes;
+    a record with only ``value`` uses that value's text); pickles may hold ``WorkParameter``
+    objects; a map ``{name: data}`` is read too. A pickle executes code when loaded, so only files
+    the user names on the command line are read this way, never network data.
     """
     path = Path(path)
     try:
         blob = path.read_bytes()
     except OSError as exc:
         raise ParameterError(f"parameter file {str(path)!r}: cannot read ({exc.strerror})") from exc
-    suffix = path.suffix.lower()
-    if suffix in (".pkl", ".pickle"):
-        try:
-            records = pickle.loads(blob)
-        except Exception as exc:
-            raise ParameterError(f"parameter file {str(path)!r}: not a valid pickle ({exc})") from exc
-    elif suffix == ".cbor":
-        try:
-            records = cbor2.loads(blob)
-        except Exception as exc:
-            raise ParameterError(f"parameter file {str(path)!r}: not valid CBOR ({exc})") from exc
-    else:
-        try:
-            records = json.loads(blob)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ParameterError(
-                f"parameter file {str(path)!r}: not valid JSON ({exc}); expected "
-                '[{"name": "...", "data": "..."}, ...]'
-            ) from exc
+    kind, records = _load_records(path, blob)
+    where = f"parameter file {str(path)!r} ({kind})"
     if isinstance(records, Mapping):
-        records = list(records.values()) if all(
+        records = list(records.values()) if records and all(
             isinstance(v, (Mapping, BaseModel)) for v in records.values()) else [
             {"name": k, "data": v} for k, v in records.items()]
     if not isinstance(records, (list, tuple)):
         raise ParameterError(
-            f"parameter file {str(path)!r}: expected a list of parameter records, "
-            f"got {type(records).__name__}"
+            f"{where}: expected a list of parameter records such as "
+            f'[{{"name": "till_x", "data": "3"}}], got {type(records).__name__}'
         )
     raw: dict[str, bytes] = {}
     for index, record in enumerate(records):
-        name, data = _raw_from_record(record, f"parameter file {str(path)!r}, record {index}")
+        name, data = _raw_from_record(record, f"{where}, record {index}")
         if name in raw:
-            raise ParameterError(f"parameter file {str(path)!r}: parameter {name!r} appears twice")
+            raise ParameterError(f"{where}: parameter {name!r} appears twice")
         raw[name] = data
     return raw

@@ -7,9 +7,10 @@ passed, how ``get_tick_interval`` and ``timer()`` return values are read and wha
 they raise, how a result is pickled on its way to the reducer, how ``finish`` is called, and which
 replay worker instances see an event (the first one goes to all of them).
 
-Every call returns what happened instead of raising: a failing payload method is logged once here,
-with its traceback, and the caller records the reason where it accounts for events (the replay
-summary, the worker's failed-event report, the reducer's failure list). This module holds no
+Every call returns what happened instead of raising: the reason and the payload's traceback, which
+the caller logs and records where it accounts for events (the replay summary, the worker's
+failed-event report, the reducer's failure list). Failures that concern no event (a broken
+``get_tick_interval`` or ``timer`` return value) are logged here, once. This module holds no
 sockets, files or threads; the caller passes the clock reading in, so the policy is tested alone.
 """
 
@@ -39,15 +40,16 @@ class Outcome:
 
     value: Any = None
     failure: Optional[str] = None
+    traceback: str = ""
+    """The payload's traceback when it raised, for the caller's log."""
 
     @property
     def ok(self) -> bool:
         return self.failure is None
 
 
-def _failed(what: str, exc: BaseException) -> Outcome:
-    logger.error("%s failed: %s: %s\n%s", what, type(exc).__name__, exc, traceback.format_exc())
-    return Outcome(failure=f"{type(exc).__name__}: {exc}")
+def _failed(exc: BaseException) -> Outcome:
+    return Outcome(failure=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
 
 
 def _seconds(value: Any) -> Optional[float]:
@@ -95,8 +97,9 @@ class WorkerCalls:
         try:
             value = method(parameters)
         except Exception as exc:
-            outcome = _failed(f"worker {self.name}: get_tick_interval", exc)
-            reason = f"{outcome.failure}; ticking every {DEFAULT_TICK_INTERVAL} s"
+            reason = f"{type(exc).__name__}: {exc}; ticking every {DEFAULT_TICK_INTERVAL} s"
+            logger.error("worker %s: get_tick_interval failed: %s\n%s", self.name, reason,
+                         traceback.format_exc())
         else:
             seconds = _seconds(value)
             if seconds is not None:
@@ -123,7 +126,7 @@ class WorkerCalls:
         try:
             return Outcome(method(event, parameters, tick))
         except Exception as exc:
-            return _failed(f"worker {self.name}: event {event.event_number}: process_event", exc)
+            return _failed(exc)
 
     def finish(self, parameters: Any) -> Outcome:
         if self.payload.finish is None:
@@ -131,7 +134,7 @@ class WorkerCalls:
         try:
             return Outcome(self.payload.finish(parameters))
         except Exception as exc:
-            return _failed(f"worker {self.name}: finish", exc)
+            return _failed(exc)
 
 
 class ReducerCalls:
@@ -153,7 +156,7 @@ class ReducerCalls:
         try:
             return Outcome(method(result, parameters))
         except Exception as exc:
-            return _failed(f"reducer: event {result.event_number}: process_result", exc)
+            return _failed(exc)
 
     def timer_due(self, now: float) -> bool:
         return self.payload.timer is not None and now >= self.next_timer
@@ -165,8 +168,7 @@ class ReducerCalls:
         try:
             value = self.payload.timer(parameters)
         except Exception as exc:
-            outcome = _failed("reducer: timer", exc)
-            self.notes.append(("timer", outcome.failure or ""))
+            outcome = _failed(exc)
         else:
             outcome = Outcome(value)
             if value is not None:
@@ -187,7 +189,7 @@ class ReducerCalls:
         try:
             return Outcome(self.payload.finish(parameters))
         except Exception as exc:
-            return _failed("reducer: finish", exc)
+            return _failed(exc)
 
 
 class ReplayDispatch:

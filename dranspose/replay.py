@@ -148,6 +148,8 @@ def _source_iterators(
     if zmq_files:
         if isinstance(zmq_files, (str, os.PathLike)):
             zmq_files = [zmq_files]
+        for path in zmq_files:
+            open(path, "rb").close()  # a missing or unreadable file fails the setup, not the run
         iterators.extend(read_capture(path) for path in zmq_files)
     if source is not None:
         if isinstance(source, (str, type)):
@@ -227,16 +229,18 @@ class ReplayRun:
 
     def _record(self, event_number: Optional[int], component: str, stage: str,
                 outcome: Outcome) -> bool:
-        """Add a failed outcome to the summary (the calling policy has logged it already)."""
+        """Log a failed outcome and add it to the summary."""
         if outcome.failure is None:
             return True
-        self.summary.failures.append(Failure(event_number, component, stage, outcome.failure))
+        failure = Failure(event_number, component, stage, outcome.failure)
+        self.summary.failures.append(failure)
+        logger.error("%s\n%s", failure.describe(), outcome.traceback)
         return False
 
     def _collect_notes(self) -> None:
         for calls in (*self.workers, self.reducer):
             component = calls.name if isinstance(calls, WorkerCalls) else "reducer"
-            for stage, message in calls.notes:
+            for stage, message in calls.notes:  # logged by the calling policy already
                 self.summary.failures.append(Failure(None, component, stage, message))
             calls.notes.clear()
 
@@ -369,7 +373,8 @@ def run_replay(
             server = serve_in_thread(ReplayHost(run), address=host, port=port)
     except Exception as exc:
         summary.failures.append(Failure(None, "replay", "setup", f"{type(exc).__name__}: {exc}"))
-        logger.error("replay cannot start: %s: %s", type(exc).__name__, exc, exc_info=True)
+        # no traceback here: the exception is raised to the caller, which has it
+        logger.error("replay cannot start: %s: %s", type(exc).__name__, exc)
         if done_event is not None:
             done_event.set()
         raise

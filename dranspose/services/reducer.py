@@ -252,16 +252,20 @@ class Reducer(Component):
         finally:
             self.stats.end(started)
         if outcome.failure is not None:
+            logger.error("process_result failed for event %s\n%s", header.event_number,
+                         outcome.traceback)
             self.failures.append(f"event {header.event_number}: {outcome.failure}")
 
     def _timer(self) -> None:
         assert self.calls is not None
         outcome = self.calls.call_timer(self.live.current, time.monotonic())
         if outcome.failure is not None:
+            logger.error("reducer timer failed\n%s", outcome.traceback)
             self.failures.append(f"timer: {outcome.failure}")
 
     def _finish(self) -> None:
         if self.calls is not None:
             outcome = self.calls.finish(self.live.current)
             if outcome.failure is not None:
+                logger.error("reducer finish failed\n%s", outcome.traceback)
                 self.failures.append(f"finish: {outcome.failure}")

@@ -237,8 +237,12 @@ class ScanSession:
             outcome = self.calls.process_event(event, params, time.monotonic())
         finally:
             self.worker.stats.end(started)
-        if outcome.failure is not None or outcome.value is None:
+        if outcome.failure is not None:
+            logger.error("event %d failed in process_event\n%s", event.event_number,
+                         outcome.traceback)
             return None, outcome.failure
+        if outcome.value is None:
+            return None, None
         pickled = pickle_result(outcome.value)
         return pickled.value, pickled.failure
 
@@ -297,7 +301,9 @@ class ScanSession:
         loop = asyncio.get_running_loop()
         params = self.worker.parameters.current
         if self.calls is not None:
-            await loop.run_in_executor(self.worker.executor, self.calls.finish, params)
+            outcome = await loop.run_in_executor(self.worker.executor, self.calls.finish, params)
+            if outcome.failure is not None:
+                logger.error("worker finish failed\n%s", outcome.traceback)
         reducer = reducer or await self.worker.reducer_url()
         if reducer is not None:
             done = ResultHeader(kind="worker_done", scan_id=self.scan.scan_id, worker=self.name)

@@ -202,9 +202,11 @@ def test_session_packet_types(parser):
 def test_header_times(parser):
     start = parser.parse(pcap(HEADER))
     assert isinstance(start, PositionCapStart)
-    # nanoseconds are cut to Python's microseconds
-    assert start.arm_time == datetime(2024, 3, 5, 10, 12, 3, 257841, tzinfo=timezone.utc)
-    assert start.start_time == datetime(2024, 3, 5, 10, 12, 3, 258875, tzinfo=timezone.utc)
+    # nanoseconds are cut to Python's microseconds; the times are naive UTC (the "Z" dropped),
+    # as the original dranspose gives them
+    assert start.arm_time == datetime(2024, 3, 5, 10, 12, 3, 257841)
+    assert start.start_time == datetime(2024, 3, 5, 10, 12, 3, 258875)
+    assert start.arm_time.tzinfo is None and start.start_time.tzinfo is None
     assert start.hw_time_offset_ns == 100555
     assert parser.arm_time == start.arm_time
 
@@ -296,7 +298,7 @@ def test_end_status_with_spaces(armed):
 
 def test_old_firmware_header_and_integer_values(parser):
     start = parser.parse(pcap(OLD_HEADER))
-    assert start.arm_time == datetime(2023, 12, 19, 7, 51, 12, 754000, tzinfo=timezone.utc)
+    assert start.arm_time == datetime(2023, 12, 19, 7, 51, 12, 754000)
     assert start.start_time is None
     assert start.hw_time_offset_ns is None
     assert (start.missed, start.process) == (3, "Unscaled")
@@ -339,7 +341,7 @@ def test_next_header_replaces_the_fields(armed):
     assert [f.key for f in armed.fields] == [
         "PCAP.TS_TRIG.Value", "INENC1.VAL.Value", "PCAP.BITS0.Value"
     ]
-    assert armed.arm_time == datetime(2023, 12, 19, 7, 51, 12, 754000, tzinfo=timezone.utc)
+    assert armed.arm_time == datetime(2023, 12, 19, 7, 51, 12, 754000)
     assert armed.parse(pcap(b" 8 -5 3\n")).as_dict()["INENC1.VAL.Value"] == -5
 
 
@@ -424,6 +426,8 @@ def test_start_from_scratch():
         b"arm_time: 2024-01-02T03:04:05.678Z\nmissed: 0\nprocess: Scaled\nformat: ASCII\n"
         b"fields:\n INENC2.VAL double Value\n\n"
     ]
+    # an aware time given by the caller is kept as the same instant, in UTC without a zone
+    assert start.arm_time == datetime(2024, 1, 2, 3, 4, 5, 678000)
 
 
 def test_adapter_validates_any_packet():
@@ -433,6 +437,7 @@ def test_adapter_validates_any_packet():
         {"kind": "start", "arm_time": "2024-03-05T10:12:03.257Z"}
     )
     assert isinstance(start, PositionCapStart)
+    assert start.arm_time == datetime(2024, 3, 5, 10, 12, 3, 257000)
     with pytest.raises(ValidationError):
         PositionCapPacketAdapter.validate_python({"kind": "values", "fields": [1]})
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from dranspose.event import StreamData
 
@@ -50,6 +50,14 @@ def _number(value: float) -> str:
     """``value`` as the PandA writes numbers: integral floats without ``.0``."""
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
+
+
+def utc_naive(value: Optional[datetime]) -> Optional[datetime]:
+    """``value`` as a naive datetime in UTC: an aware one is converted to UTC and loses its zone,
+    a naive one is taken to be UTC already. The PandA sends UTC times with a trailing ``Z``."""
+    if value is not None and value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
 
 
 def _timestamp(value: datetime) -> str:
@@ -107,7 +115,11 @@ class PositionCapBase(BaseModel):
 class PositionCapStart(PositionCapBase):
     """Start of an acquisition: the header block.
 
-    ``arm_time`` is when the PandA was armed (``None`` on firmware that does not send it).
+    ``arm_time`` is when the PandA was armed (``None`` on firmware that does not send it),
+    ``start_time`` when it started capturing; both are naive datetimes in UTC, as the original
+    dranspose gives them: the PandA's trailing ``Z`` is dropped and a time with another offset is
+    converted to UTC, so ``arm_time + timedelta(seconds=ts)`` and ``isoformat()`` work as payloads
+    written for the original expect.
     ``fields`` lists the captured values in the order every sample line holds them; their
     ``value`` is ``None``. Unknown header keys are kept as string extras.
     """
@@ -121,6 +133,11 @@ class PositionCapStart(PositionCapBase):
     format: str = "ASCII"
     sample_bytes: Optional[int] = None
     fields: list[PositionCapField] = []
+
+    @field_validator("arm_time", "start_time")
+    @classmethod
+    def _in_utc_without_zone(cls, value: Optional[datetime]) -> Optional[datetime]:
+        return utc_naive(value)
 
     def message(self) -> bytes:
         lines = []
@@ -200,4 +217,5 @@ __all__ = [
     "PositionCapPacketType",
     "PositionCapStart",
     "PositionCapValues",
+    "utc_naive",
 ]

@@ -52,6 +52,16 @@ def _failed(exc: BaseException) -> Outcome:
     return Outcome(failure=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
 
 
+def _call(method: Optional[Any], *args: Any) -> Outcome:
+    """Call an optional payload method (``None``: the payload does not define it)."""
+    if method is None:
+        return Outcome()
+    try:
+        return Outcome(method(*args))
+    except Exception as exc:
+        return _failed(exc)
+
+
 def _seconds(value: Any) -> Optional[float]:
     """A non-negative finite number of seconds from a payload's return value, or None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -129,12 +139,7 @@ class WorkerCalls:
             return _failed(exc)
 
     def finish(self, parameters: Any) -> Outcome:
-        if self.payload.finish is None:
-            return Outcome()
-        try:
-            return Outcome(self.payload.finish(parameters))
-        except Exception as exc:
-            return _failed(exc)
+        return _call(self.payload.finish, parameters)
 
 
 class ReducerCalls:
@@ -184,12 +189,7 @@ class ReducerCalls:
         return outcome
 
     def finish(self, parameters: Any) -> Outcome:
-        if self.payload.finish is None:
-            return Outcome()
-        try:
-            return Outcome(self.payload.finish(parameters))
-        except Exception as exc:
-            return _failed(exc)
+        return _call(self.payload.finish, parameters)
 
 
 class ReplayDispatch:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 import cbor2
 import numpy as np
@@ -36,6 +37,18 @@ def _root_log_level_restored():
     level = root.level
     yield
     root.setLevel(level)
+
+
+@pytest.fixture
+def h5pyd() -> Iterator[Any]:
+    """The h5pyd module; the root logger is restored afterwards (h5pyd 1.x ``File()`` sets its
+    level to ERROR, and its module-level ``logging.warning`` calls add a stderr handler)."""
+    module = pytest.importorskip("h5pyd")
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield module
+    root.setLevel(level)
+    root.handlers[:] = handlers
 
 
 def raw_xrd_events() -> list[tuple[int, list[bytes]]]:

@@ -9,7 +9,6 @@ installed; they pass with h5pyd 0.18 and with 1.x (which differ in what they cac
 from __future__ import annotations
 
 import contextlib
-import logging
 import socket
 import threading
 import time
@@ -78,18 +77,6 @@ def publish(tree: dict[str, Any]) -> None:
 def client(url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=url) as http:
         yield http
-
-
-@pytest.fixture
-def h5pyd() -> Iterator[Any]:
-    """The h5pyd module; the root logger is restored afterwards (h5pyd 1.x ``File()`` sets its
-    level to ERROR, and its module-level ``logging.warning`` calls add a stderr handler)."""
-    module = pytest.importorskip("h5pyd")
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    yield module
-    root.setLevel(level)
-    root.handlers[:] = handlers
 
 
 def h5pyd_major(h5pyd: Any) -> int:

@@ -13,24 +13,9 @@ import pytest
 from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.parameters import FloatParameter, IntParameter
 from dranspose.replay import replay
+from tests.ports import free_port  # noqa: F401  (other test modules import it from here)
 
 
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nothing listens on now, and never one this test run handed out before.
-
-    The kernel may give the same free port to two back-to-back requests (the first one is not
-    bound yet by the process it was meant for): two servers would then race for it.
-    """
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
 
 
 class GatedSource:

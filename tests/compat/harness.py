@@ -11,33 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 from typing import Any, Iterator, Optional
 
 from dranspose.replay import replay
+from tests.ports import free_port, port_is_free  # noqa: F401  (for the compat tests)
 
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nothing listens on now, never handed out twice in one run."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ CI runs this folder under both)."""
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import numpy as np
@@ -16,16 +15,6 @@ from tests.compat.harness import open_domain, replay_like_a_payload_test, text
 from tests.conftest import XRD_CAPTURE, raw_xrd_events, xrd_images
 
 STYLES = "tests.compat.styles"
-
-
-@pytest.fixture
-def h5pyd():
-    module = pytest.importorskip("h5pyd")
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    yield module
-    root.setLevel(level)
-    root.handlers[:] = handlers
 
 
 def expected_sums(rows: int) -> dict[int, float]:

@@ -18,7 +18,7 @@ SECURITY_PAGE = ROOT / "docs" / "security.md"
 
 UNPICKLING = {
     "dranspose/capture.py": "`.pkls` capture files the user names",
-    "dranspose/parameters.py": "`.pkl` parameter files the user names",
+    "dranspose/parameters.py": "parameter files the user names (any name: format by content)",
     "dranspose/replay.py": "a round trip of the payload's own result",
     "dranspose/services/reducer.py": "results of the pipeline's own workers",
     "dranspose/middlewares/safe_pickle.py": "the restricted unpickler for network data",

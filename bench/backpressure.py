@@ -29,11 +29,11 @@ from typing import Optional
 
 import httpx
 
-from dranspose.backpressure import DEFAULT_BUFFER_BYTES
-from dranspose.local_redis import PrivateRedis
-from dranspose.transports.base import DEFAULT_BACKLOG_BYTES
-from dranspose.transports.zmq_upstream import PULL_RCVHWM
-from dranspose.triggermap import TriggerMap
+from dranspose.core.backpressure import DEFAULT_BUFFER_BYTES
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.io.transports.base import DEFAULT_BACKLOG_BYTES
+from dranspose.io.transports.zmq_upstream import PULL_RCVHWM
+from dranspose.core.triggermap import TriggerMap
 
 HERE = Path(__file__).resolve().parent
 SHAPE = (1024, 1024)

@@ -2,7 +2,7 @@
 
     python bench/controller_account.py [--events 10000000] [--batch 10000]
 
-Drives the pure account (dranspose.scan_account.ScanRun with its assigner) the way the
+Drives the pure account (dranspose.core.scan_account.ScanRun with its assigner) the way the
 controller does, four workers asking for ``--batch`` events each and reporting them done, and
 prints the resident memory before, at 10 % and at the end, and the controller CPU per 1,000
 events. Baseline of the same run: the same number of events added to a plain Python ``set``
@@ -23,10 +23,10 @@ def rss_mb() -> float:
 
 
 def account(events: int, batch: int) -> None:
-    from dranspose.coordination import ScanInfo
-    from dranspose.protocol import WorkerName
-    from dranspose.scan_account import ScanRun
-    from dranspose.triggermap import TriggerMap
+    from dranspose.core.coordination import ScanInfo
+    from dranspose.core.protocol import WorkerName
+    from dranspose.core.scan_account import ScanRun
+    from dranspose.core.triggermap import TriggerMap
 
     workers = [WorkerName(f"w{i}") for i in range(4)]
     scan = ScanInfo(scan_id="bench", n_events=events, workers=list(workers), streams=["eiger"])

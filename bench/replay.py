@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dranspose.capture import read_capture, write_capture
-from dranspose.event import InternalWorkerMessage, StreamData
-from dranspose.replay import run_replay
+from dranspose.io.capture import read_capture, write_capture
+from dranspose.core.event import InternalWorkerMessage, StreamData
+from dranspose.tools.replay import run_replay
 
 
 class NoopWorker:

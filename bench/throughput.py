@@ -33,9 +33,9 @@ import httpx
 import numpy as np
 import zmq
 
-from dranspose.auth import bearer_headers
-from dranspose.local_redis import PrivateRedis
-from dranspose.triggermap import TriggerMap
+from dranspose.http.auth import bearer_headers
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.core.triggermap import TriggerMap
 
 HERE = Path(__file__).resolve().parent
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from dranspose.triggermap import TriggerMap
+from dranspose.core.triggermap import TriggerMap
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -5,7 +5,7 @@ Both are run-time parameters, so one pipeline measures every combination.
 
 import numpy as np
 
-from dranspose.parameters import IntParameter
+from dranspose.core.parameters import IntParameter
 
 
 class TuningWorker:

@@ -2,11 +2,11 @@
 
 The package is split by responsibility:
 
-* pure models and algorithms, no I/O: :mod:`dranspose.protocol`, :mod:`dranspose.event`,
-  :mod:`dranspose.parameters`, :mod:`dranspose.data` (protocol packets)
+* pure models and algorithms, no I/O: :mod:`dranspose.core.protocol`, :mod:`dranspose.core.event`,
+  :mod:`dranspose.core.parameters`, :mod:`dranspose.data` (protocol packets)
 * protocol parsers: :mod:`dranspose.middlewares`
-* file formats: :mod:`dranspose.capture` (``.cbors`` ingester dumps)
-* running user payloads: :mod:`dranspose.payload` and the offline runner :mod:`dranspose.replay`
+* file formats: :mod:`dranspose.io.capture` (``.cbors`` ingester dumps)
+* running user payloads: :mod:`dranspose.core.payload` and the offline runner :mod:`dranspose.tools.replay`
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -1,5 +1,5 @@
 import sys
 
-from dranspose.cli import main
+from dranspose.cli.main import main
 
 sys.exit(main())

@@ -1,93 +1,20 @@
-"""The data a payload receives and returns: streams, events, results.
+"""``dranspose.event``: a public import path kept for payloads; the code lives in
+:mod:`dranspose.core.event`."""
 
-These are the public payload-facing types. They are pure data (pydantic models, no I/O); hot paths
-build them with ``model_construct`` to skip validation of frames that were already checked.
-"""
+from dranspose.core.event import (  # noqa: F401
+    Frame,
+    StreamData,
+    InternalWorkerMessage,
+    DuplicateStreamError,
+    EventData,
+    ResultData,
+)
 
-from __future__ import annotations
-
-from typing import Any, Iterable, Optional, Union
-
-import zmq
-from pydantic import BaseModel, ConfigDict, Field, computed_field
-
-from dranspose.protocol import Digest, EventNumber, StreamName, WorkerName
-
-Frame = Union[bytes, zmq.Frame]
-
-
-class StreamData(BaseModel):
-    """All frames one stream contributed to one event (one upstream multipart message)."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    typ: str
-    frames: list[Frame]
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def length(self) -> int:
-        return len(self.frames)
-
-    def frame_bytes(self) -> list[bytes]:
-        """The frames as ``bytes`` (copies ``zmq.Frame`` payloads, leaves ``bytes`` as they are)."""
-        return [f.bytes if isinstance(f, zmq.Frame) else bytes(f) for f in self.frames]
-
-
-class InternalWorkerMessage(BaseModel):
-    """One ingester's part of an event: the streams it read for ``event_number``."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    event_number: EventNumber
-    streams: dict[StreamName, StreamData] = {}
-    created_at: Optional[float] = None
-
-
-class DuplicateStreamError(ValueError):
-    """Two partial events claim the same stream for the same event."""
-
-
-class EventData(BaseModel):
-    """A full event: every stream's frames for one event number, as ``process_event`` gets it."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    event_number: EventNumber
-    streams: dict[StreamName, StreamData]
-
-    @classmethod
-    def from_internals(cls, internals: Iterable[InternalWorkerMessage]) -> "EventData":
-        """Assemble the partial events of one event number into a full event."""
-        parts = list(internals)
-        if not parts:
-            raise ValueError("cannot build an event from zero partial events")
-        number = parts[0].event_number
-        streams: dict[StreamName, StreamData] = {}
-        for part in parts:
-            if part.event_number != number:
-                raise ValueError(
-                    f"partial events of different events cannot form one event: "
-                    f"{number} and {part.event_number}"
-                )
-            for name, data in part.streams.items():
-                if name in streams:
-                    raise DuplicateStreamError(
-                        f"event {number}: stream {name!r} arrived twice"
-                    )
-                streams[name] = data
-        return cls.model_construct(event_number=number, streams=streams)
-
-
-class ResultData(BaseModel):
-    """What the reducer's ``process_result`` gets: a worker's return value and its provenance."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    event_number: EventNumber
-    worker: WorkerName
-    parameters_hash: Optional[Digest] = None
-    payload: Any = None
-    redelivered: bool = Field(False, repr=False)  # keeps the repr the tutorial shows
-    """True when the worker that first had this event died and another one processed it
-    (``--retry-lost``): the first result may have reached the reducer too."""
+__all__ = [
+    "Frame",
+    "StreamData",
+    "InternalWorkerMessage",
+    "DuplicateStreamError",
+    "EventData",
+    "ResultData",
+]

@@ -20,7 +20,7 @@ from typing import Iterator
 
 import httpx
 
-from dranspose.local_redis import PrivateRedis
+from dranspose.io.local_redis import PrivateRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = "tests.payloads.badinput:ParsingWorker"
@@ -120,7 +120,7 @@ def run_scan(servers: Servers, messages: list[list[bytes]], timeout: float = 60)
 
     import zmq
 
-    from dranspose.triggermap import TriggerMap
+    from dranspose.core.triggermap import TriggerMap
 
     request = TriggerMap.simple(["xrd"], len(messages) - 2).request.model_dump(mode="json")
     response = httpx.post(f"{servers.controller_url}/api/v1/sequence",

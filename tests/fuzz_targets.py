@@ -34,8 +34,8 @@ import numpy as np
 import zmq
 from hypothesis import strategies as st
 
-from dranspose.capture import CaptureError, read_capture, read_raw_capture
-from dranspose.event import StreamData
+from dranspose.io.capture import CaptureError, read_capture, read_raw_capture
+from dranspose.core.event import StreamData
 from dranspose.middlewares import (
     albaem,
     contrast,
@@ -47,9 +47,9 @@ from dranspose.middlewares import (
     stream1,
     xspress,
 )
-from dranspose.middlewares.errors import ParseError
-from dranspose.middlewares.safe_pickle import safe_loads
-from dranspose.protocols import Kind, get_protocol
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.safe_pickle import safe_loads
+from dranspose.protocols.registry import Kind, get_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

@@ -14,13 +14,13 @@ import uvicorn
 import zmq
 import zmq.asyncio
 
-from dranspose.capture import read_capture
-from dranspose.services.controller import Controller
-from dranspose.services.ingester import Ingester
-from dranspose.services.reducer import Reducer
-from dranspose.services.worker import Worker
-from dranspose.store import Store
-from dranspose.triggermap import TriggerMap
+from dranspose.io.capture import read_capture
+from dranspose.runtime.controller import Controller
+from dranspose.runtime.ingester import Ingester
+from dranspose.runtime.reducer import Reducer
+from dranspose.runtime.worker import Worker
+from dranspose.io.store import Store
+from dranspose.core.triggermap import TriggerMap
 from tests.test_replay_http import free_port  # noqa: F401  (re-exported for the tests)
 
 

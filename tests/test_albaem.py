@@ -12,16 +12,16 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
-from dranspose.data.albaem import (
+from dranspose.protocols.albaem.packets import (
     ALBAEM_TYPE,
     AlbaemData,
     AlbaemEnd,
     AlbaemPacketAdapter,
     AlbaemStart,
 )
-from dranspose.event import StreamData
-from dranspose.middlewares.albaem import parse
-from dranspose.middlewares.errors import ParseError
+from dranspose.core.event import StreamData
+from dranspose.protocols.albaem.parser import parse
+from dranspose.protocols.common.errors import ParseError
 
 CAPTURE = Path(__file__).parent / "data" / "albaem-dump.cbors"
 CHANNELS = ["channel1", "channel2", "channel3", "channel4"]

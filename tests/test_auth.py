@@ -18,11 +18,11 @@ from typing import Iterator
 import httpx
 import pytest
 
-from dranspose.auth import AccessPolicy, bearer_headers
-from dranspose.local_redis import PrivateRedis
-from dranspose.reducer_api import ReplayHost, serve_in_thread
-from dranspose.replay import ReplayRun
-from dranspose.triggermap import TriggerMap
+from dranspose.http.auth import AccessPolicy, bearer_headers
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.http.reducer_api import ReplayHost, serve_in_thread
+from dranspose.tools.replay import ReplayRun
+from dranspose.core.triggermap import TriggerMap
 from tests.test_processes import Processes, wait_until
 from tests.test_replay_http import PublishReducer, ScaleWorker, free_port
 

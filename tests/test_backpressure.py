@@ -20,15 +20,15 @@ import zmq
 import zmq.asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
-from dranspose.backpressure import HeldEvents
-from dranspose.coordination import ComponentInfo, ComponentKind, UpstreamState
-from dranspose.local_redis import PrivateRedis
-from dranspose.protocols import get_protocol
-from dranspose.services.metrics import PipelineView, render
-from dranspose.services.source import StinsSource
-from dranspose.transports import open_upstream
-from dranspose.transports.zmq_upstream import PULL_RCVHWM
-from dranspose.triggermap import TriggerMap
+from dranspose.core.backpressure import HeldEvents
+from dranspose.core.coordination import ComponentInfo, ComponentKind, UpstreamState
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.protocols.registry import get_protocol
+from dranspose.http.metrics import PipelineView, render
+from dranspose.tools.source import StinsSource
+from dranspose.io.transports import open_upstream
+from dranspose.io.transports.zmq_upstream import PULL_RCVHWM
+from dranspose.core.triggermap import TriggerMap
 from tests.pipeline import Pipeline, request_json, wait_for
 
 IMAGES = 300

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import zmq
 
-from dranspose.capture import (
+from dranspose.io.capture import (
     MESSAGE_TAG,
     STREAM_TAG,
     CaptureError,
@@ -23,7 +23,7 @@ from dranspose.capture import (
     read_raw_capture,
     write_capture,
 )
-from dranspose.event import InternalWorkerMessage, StreamData
+from dranspose.core.event import InternalWorkerMessage, StreamData
 
 REPO = Path(__file__).parent.parent
 DUMP_XRD = REPO / "data" / "dump_xrd.cbors"

@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from dranspose.capture import read_capture, read_raw_capture
-from dranspose.middlewares.stream1 import parse
-from dranspose.protocols import Kind, get_protocol, number_series
-from dranspose.services.source import StinsSource
+from dranspose.io.capture import read_capture, read_raw_capture
+from dranspose.protocols.stream1.parser import parse
+from dranspose.protocols.registry import Kind, get_protocol, number_series
+from dranspose.tools.source import StinsSource
 from tests.test_replay_http import free_port
 
 
@@ -70,7 +70,7 @@ def test_capture_records_every_message_and_convert_makes_a_replayable_dump(tmp_p
 
 
 def test_convert_without_a_series_start_says_so(tmp_path):
-    from dranspose.capture import RawCaptureWriter
+    from dranspose.io.capture import RawCaptureWriter
 
     raw = tmp_path / "raw.cbors"
     with RawCaptureWriter(raw) as out:

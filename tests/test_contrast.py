@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zmq
 
-from dranspose.data.contrast import (
+from dranspose.protocols.contrast.packets import (
     CONTRAST_TYPE,
     ContrastFinished,
     ContrastHeartbeat,
@@ -18,9 +18,9 @@ from dranspose.data.contrast import (
     ContrastRunning,
     ContrastStarted,
 )
-from dranspose.event import StreamData
-from dranspose.middlewares.contrast import parse
-from dranspose.middlewares.errors import ParseError
+from dranspose.core.event import StreamData
+from dranspose.protocols.contrast.parser import parse
+from dranspose.protocols.common.errors import ParseError
 from tests.test_safe_pickle import raw_items, reference_loads
 
 CAPTURE = "contrast-dump.cbors"

@@ -24,8 +24,8 @@ from typing import Any, Iterator, Optional
 import httpx
 import pytest
 
-from dranspose.local_redis import PrivateRedis
-from dranspose.triggermap import TriggerMap
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.core.triggermap import TriggerMap
 from tests.test_processes import wait_until
 from tests.test_replay_http import free_port
 
@@ -143,7 +143,7 @@ class Scan:
 @pytest.fixture
 def running_scan(system: System) -> Iterator[Scan]:
     """A scan in progress (fed at SOURCE_RATE); stopped and fully wound down afterwards."""
-    from dranspose.services.source import StinsSource
+    from dranspose.tools.source import StinsSource
 
     request = TriggerMap.simple(["det"], SCAN_EVENTS).request.model_dump(mode="json")
     response = system.client.post("/api/v1/sequence", content=json.dumps(request), headers=AUTH)
@@ -462,7 +462,7 @@ def test_package_data_ships_every_dashboard_asset():
     import fnmatch
 
     tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
-    from dranspose.services.dashboard import ASSETS
+    from dranspose.http.dashboard import ASSETS
 
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"]["dranspose"]
@@ -481,8 +481,8 @@ def test_package_data_ships_every_dashboard_asset():
     (True, True, True, "stopped"),
 ])
 def test_scan_state_names_what_the_scan_waits_for(stopped, finished, reducer_finished, state):
-    from dranspose.coordination import Progress, ScanInfo
-    from dranspose.services.dashboard import _state
+    from dranspose.core.coordination import Progress, ScanInfo
+    from dranspose.http.dashboard import _state
 
     scan = ScanInfo(scan_id="s", streams=[], workers=[], n_events=3, stopped=stopped)
     progress = Progress(scan_id="s", total=3, finished=finished, reducer_finished=reducer_finished)
@@ -490,7 +490,7 @@ def test_scan_state_names_what_the_scan_waits_for(stopped, finished, reducer_fin
 
 
 def test_rate_meter_uses_the_recent_window_and_starts_over_per_scan():
-    from dranspose.services.dashboard import RATE_WINDOW_SECONDS, RateMeter
+    from dranspose.http.dashboard import RATE_WINDOW_SECONDS, RateMeter
 
     meter = RateMeter()
     assert meter.rate("a", 0, 100.0) is None  # one sample: no rate yet

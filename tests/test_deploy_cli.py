@@ -13,13 +13,13 @@ import pytest
 import redis
 import zmq
 
-from dranspose.capture import read_capture
-from dranspose.cli import main
-from dranspose.local_redis import PrivateRedis
-from dranspose.parameters import MAX_PARAMETER_BYTES, ParameterError
-from dranspose.services.controller import Controller
-from dranspose.store import Store
-from dranspose.triggermap import TriggerMap
+from dranspose.io.capture import read_capture
+from dranspose.cli.main import main
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.core.parameters import MAX_PARAMETER_BYTES, ParameterError
+from dranspose.runtime.controller import Controller
+from dranspose.io.store import Store
+from dranspose.core.triggermap import TriggerMap
 from tests.conftest import XRD_CAPTURE
 from tests.test_processes import Processes, wait_until
 from tests.test_replay_http import free_port

@@ -8,9 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from dranspose.local_redis import PrivateRedis
-from dranspose.replay import run_replay
-from dranspose.triggermap import TriggerMap
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.tools.replay import run_replay
+from dranspose.core.triggermap import TriggerMap
 from tests.conftest import XRD_CAPTURE
 from tests.pipeline import Pipeline, push_capture, request_json
 

@@ -22,8 +22,8 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from dranspose.data.stream1 import Stream1Data, Stream1End, Stream1Start
-from dranspose.local_redis import PrivateRedis
+from dranspose.protocols.stream1.packets import Stream1Data, Stream1End, Stream1Start
+from dranspose.io.local_redis import PrivateRedis
 from tests.payloads.recorder import FAIL_EVENT, RECORD_ENV, read_records
 from tests.pipeline import Pipeline, wait_for
 

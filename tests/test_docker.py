@@ -242,8 +242,8 @@ def test_payload_pattern_extends_the_image_and_runs_as_its_user():
 
 def test_build_context_holds_the_package_and_no_dev_files():
     context = build_context(dockerignore_rules(ROOT / ".dockerignore"))
-    assert {"pyproject.toml", "README.md", "dranspose/cli.py",
-            "dranspose/services/controller.py"} <= context
+    assert {"pyproject.toml", "README.md", "dranspose/cli/main.py",
+            "dranspose/runtime/controller.py"} <= context
     for prefix in ("tests/", "data/", "bench/", "docs/", "examples/", ".git", "helm/", ".ci"):
         assert not [f for f in context if f.startswith(prefix)], prefix
     assert not [f for f in context if "__pycache__" in f or f.endswith(".pyc")]
@@ -321,4 +321,4 @@ def test_build_stage_installs_a_complete_package(tmp_path):
                if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
     assert shipped <= names, sorted(shipped - names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "dranspose = dranspose.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "dranspose = dranspose.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from dranspose.capture import CaptureWriter, RawCaptureWriter, read_raw_capture
-from dranspose.event import InternalWorkerMessage, StreamData
-from dranspose.middlewares.errors import ParseError
-from dranspose.protocols import PROTOCOLS, Kind, get_protocol, number_series
-from dranspose.replay import run_replay
+from dranspose.io.capture import CaptureWriter, RawCaptureWriter, read_raw_capture
+from dranspose.core.event import InternalWorkerMessage, StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.registry import PROTOCOLS, Kind, get_protocol, number_series
+from dranspose.tools.replay import run_replay
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "protocol_parser" / "thermo.py"
 

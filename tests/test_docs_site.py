@@ -61,7 +61,7 @@ def test_strict_build_succeeds_offline(site):
 
 
 def test_cli_page_shows_every_subcommands_help(site):
-    from dranspose.cli import build_parser
+    from dranspose.cli.main import build_parser
 
     text = page_text(site, "cli")
     parser = build_parser()
@@ -77,9 +77,9 @@ def test_cli_page_shows_every_subcommands_help(site):
 
 
 def openapi_documents() -> dict[str, dict]:
-    from dranspose.reducer_api import create_app
-    from dranspose.services.controller import Controller
-    from dranspose.store import Store
+    from dranspose.http.reducer_api import create_app
+    from dranspose.runtime.controller import Controller
+    from dranspose.io.store import Store
 
     return {"controller": Controller(Store("redis://127.0.0.1:1/0")).app.openapi(),
             "reducer": create_app(None).openapi()}
@@ -100,7 +100,7 @@ def test_openapi_documents_are_published_with_the_site(site):
 
 
 def test_protocol_reference_lists_the_registry(site):
-    from dranspose.protocols import PROTOCOLS
+    from dranspose.protocols.registry import PROTOCOLS
 
     text = page_text(site, "protocols")
     for proto in PROTOCOLS.values():
@@ -108,7 +108,7 @@ def test_protocol_reference_lists_the_registry(site):
 
 
 def test_payload_reference_is_rendered_from_docstrings(site):
-    from dranspose.event import EventData, ResultData
+    from dranspose.core.event import EventData, ResultData
 
     text = " ".join(page_text(site, "payload-api").split())
     for cls in (EventData, ResultData):
@@ -117,7 +117,7 @@ def test_payload_reference_is_rendered_from_docstrings(site):
 
 
 def test_parameters_reference_is_rendered_from_docstrings(site):
-    from dranspose.parameters import BinaryParameter, read_parameter_file
+    from dranspose.core.parameters import BinaryParameter, read_parameter_file
 
     text = " ".join(page_text(site, "parameters").split())
     assert " ".join(BinaryParameter.__doc__.replace("``", "").split()) in text
@@ -134,7 +134,7 @@ TRIGGER_MAP = re.compile(r"<!-- trigger-map: (\d+) events -->\n```json\n(.*?)^``
 
 
 def test_trigger_map_examples_are_valid_maps_of_the_stated_length():
-    from dranspose.triggermap import TriggerMap
+    from dranspose.core.triggermap import TriggerMap
 
     examples = TRIGGER_MAP.findall((DOCS / "trigger-maps.md").read_text())
     assert len(examples) >= 4

@@ -17,7 +17,7 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
-from dranspose.data.eiger_legacy import (
+from dranspose.protocols.eiger_legacy.packets import (
     EIGER_LEGACY_TYPE,
     EigerLegacyEnd,
     EigerLegacyHeader,
@@ -25,10 +25,10 @@ from dranspose.data.eiger_legacy import (
     EigerLegacyPacketAdapter,
     parse_encoding,
 )
-from dranspose.data.stream1 import encode_bslz4
-from dranspose.event import StreamData
-from dranspose.middlewares.eiger_legacy import parse
-from dranspose.middlewares.errors import ParseError
+from dranspose.protocols.stream1.packets import encode_bslz4
+from dranspose.core.event import StreamData
+from dranspose.protocols.eiger_legacy.parser import parse
+from dranspose.protocols.common.errors import ParseError
 from tests.compat.bslz4_reference import decode_bslz4
 
 CAPTURE = Path(__file__).parent / "data" / "eiger-small.cbors"

@@ -21,7 +21,7 @@ pytest.importorskip(
     "pyFAI", reason='pyFAI is an optional extra: pip install -e ".[examples]"'
 )
 
-from dranspose.replay import replay  # noqa: E402
+from dranspose.tools.replay import replay  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURE = ROOT / "data" / "dump_xrd.cbors"

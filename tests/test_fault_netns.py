@@ -20,8 +20,8 @@ import httpx
 import pytest
 import redis
 
-from dranspose.local_redis import find_redis_server
-from dranspose.triggermap import TriggerMap
+from dranspose.io.local_redis import find_redis_server
+from dranspose.core.triggermap import TriggerMap
 from tests import netlab
 from tests.test_processes import wait_until
 

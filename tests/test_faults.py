@@ -15,9 +15,9 @@ from typing import Any, Optional
 import httpx
 import pytest
 
-from dranspose.local_redis import PrivateRedis
-from dranspose.services.source import StinsSource
-from dranspose.triggermap import TriggerMap
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.tools.source import StinsSource
+from dranspose.core.triggermap import TriggerMap
 from tests.test_processes import Processes, wait_until
 from tests.test_replay_http import free_port
 

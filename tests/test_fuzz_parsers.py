@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dranspose.middlewares.errors import ParseError
-from dranspose.middlewares.safe_pickle import safe_loads
-from dranspose.middlewares.sardana import frame_for_post
-from dranspose.protocols import Kind, get_protocol
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.safe_pickle import safe_loads
+from dranspose.protocols.sardana.parser import frame_for_post
+from dranspose.protocols.registry import Kind, get_protocol
 from tests.fuzz_targets import TARGETS, time_limit
 
 EXAMPLES = int(os.environ.get("DRANSPOSE_FUZZ_EXAMPLES", "100"))
@@ -120,7 +120,7 @@ def test_pickle_cut_inside_a_global_is_refused_promptly(data):
 
 
 def _compressed_seeds() -> list[tuple[str, list[int], str, bytes]]:
-    from dranspose.data.stream1 import encode_frame
+    from dranspose.protocols.stream1.packets import encode_frame
 
     rng = np.random.default_rng(0)
     seeds = []
@@ -158,7 +158,7 @@ def _mutated_compressed(draw):
 
 
 def test_malformed_compressed_images_raise_only_parse_errors_also_on_first_access():
-    from dranspose.event import StreamData
+    from dranspose.core.event import StreamData
     from dranspose.middlewares import eiger_legacy, stream1
 
     count = 0

@@ -1,4 +1,4 @@
-"""dranspose.h5rest: the publish tree as an HDF5 domain, read with the real h5pyd client.
+"""dranspose.http.h5rest: the publish tree as an HDF5 domain, read with the real h5pyd client.
 
 A real uvicorn server runs the router in a background thread and serves ``STATE["tree"]``,
 which the tests replace or mutate under ``LOCK``. The h5pyd tests skip when h5pyd is not
@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from dranspose.h5rest import MAX_SELECTION_BYTES, GrowingBuffer, create_h5_router
+from dranspose.http.h5rest import MAX_SELECTION_BYTES, GrowingBuffer, create_h5_router
 
 LOCK = threading.RLock()
 STATE: dict[str, Any] = {"tree": {}}

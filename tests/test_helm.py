@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from dranspose.cli import build_parser
-from dranspose.parameters import read_parameter_file
+from dranspose.cli.main import build_parser
+from dranspose.core.parameters import read_parameter_file
 
 helm = pytest.importorskip(
     "helm_python", reason="helm-python-sdk not installed (pip install -e '.[test]'; it ships "
@@ -221,7 +221,7 @@ def test_each_ingester_protocol_matches_its_upstream(example):
     protocol spoken over it."""
     from urllib.parse import urlsplit
 
-    from dranspose.protocols import get_protocol
+    from dranspose.protocols.registry import get_protocol
 
     docs = render(EXAMPLES[example])
     ingesters = [d for d in docs if d["kind"] == "Deployment"
@@ -373,7 +373,7 @@ def test_helm_test_pod_expects_what_the_values_deploy():
 @pytest.fixture
 def pipeline(payload_dir):
     """The tutorial pipeline as real processes, as the default values deploy it."""
-    from dranspose.local_redis import PrivateRedis
+    from dranspose.io.local_redis import PrivateRedis
     from tests.test_processes import Processes, wait_until
     from tests.test_replay_http import free_port
 
@@ -442,8 +442,8 @@ def test_default_values_commands_run_a_scan(payload_dir, tmp_path):
     import h5py
     import httpx
 
-    from dranspose.local_redis import PrivateRedis
-    from dranspose.triggermap import TriggerMap
+    from dranspose.io.local_redis import PrivateRedis
+    from dranspose.core.triggermap import TriggerMap
     from tests.test_processes import Processes, wait_until
     from tests.test_replay_http import free_port
 
@@ -520,7 +520,7 @@ def test_helm_test_script_reads_a_protected_api_with_the_release_token(payload_d
     """Controller and reducer with the token on reads too: the script passes only with it."""
     import httpx
 
-    from dranspose.local_redis import PrivateRedis
+    from dranspose.io.local_redis import PrivateRedis
     from tests.test_processes import Processes, wait_until
     from tests.test_replay_http import free_port
 

@@ -12,8 +12,8 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from dranspose.event import StreamData
-from dranspose.services.source import StinsSource
+from dranspose.core.event import StreamData
+from dranspose.tools.source import StinsSource
 from tests.payloads.recorder import StreamParsers, read_records
 from tests.pipeline import Pipeline, free_port
 from tests.test_distributed_semantics import check_complete, simple
@@ -197,7 +197,7 @@ def test_pull_ingester_reconnects_to_a_restarted_detector(redis_url, records, ca
                 # the detector is gone until the next round binds again
             return progresses, await ingester_upstream(pipe, 14)
 
-    with caplog.at_level("INFO", logger="dranspose.transports"):
+    with caplog.at_level("INFO", logger="dranspose.io.transports"):
         progresses, upstream = run(scenario)
     for progress in progresses:
         check_complete(progress, 7)

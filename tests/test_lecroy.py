@@ -17,8 +17,8 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
-from dranspose.capture import read_raw_capture
-from dranspose.data.lecroy import (
+from dranspose.io.capture import read_raw_capture
+from dranspose.protocols.lecroy.packets import (
     LECROY_TYPE,
     LecroyData,
     LecroyEnd,
@@ -28,9 +28,9 @@ from dranspose.data.lecroy import (
     LecroySeqEnd,
     LecroySeqStart,
 )
-from dranspose.event import StreamData
-from dranspose.middlewares.errors import ParseError
-from dranspose.middlewares.lecroy import parse
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.lecroy.parser import parse
 
 DATA = Path(__file__).parent / "data"
 CONTINUOUS = DATA / "maui-02-continuous-3.cbor.gz"

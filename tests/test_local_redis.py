@@ -3,7 +3,7 @@
 import redis
 import pytest
 
-from dranspose.local_redis import PrivateRedis, RedisServerError
+from dranspose.io.local_redis import PrivateRedis, RedisServerError
 
 
 def test_private_redis_serves_and_stops():

@@ -20,14 +20,14 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from dranspose.coordination import ComponentInfo, ComponentKind
-from dranspose.local_redis import PrivateRedis
-from dranspose.logs import LogEntry, StructuredFormatter, bind_component, unbind_component
-from dranspose.services.base import Component
-from dranspose.services.controller import Controller
-from dranspose.services.logs_api import logs_router
-from dranspose.store import Store
-from dranspose.triggermap import TriggerMap
+from dranspose.core.coordination import ComponentInfo, ComponentKind
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.runtime.logs import LogEntry, StructuredFormatter, bind_component, unbind_component
+from dranspose.runtime.component import Component
+from dranspose.runtime.controller import Controller
+from dranspose.http.logs_api import logs_router
+from dranspose.io.store import Store
+from dranspose.core.triggermap import TriggerMap
 from tests.conftest import XRD_CAPTURE
 from tests.pipeline import Pipeline, free_port, push_capture, request_json, wait_for
 

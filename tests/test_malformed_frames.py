@@ -16,8 +16,8 @@ import time
 import httpx
 import pytest
 
-from dranspose.capture import RawCaptureWriter
-from dranspose.triggermap import TriggerMap
+from dranspose.io.capture import RawCaptureWriter
+from dranspose.core.triggermap import TriggerMap
 from tests.badinput_servers import ROOT, running_pipeline
 from tests.conftest import raw_xrd_events
 

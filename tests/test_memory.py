@@ -9,7 +9,7 @@ import pytest
 PROBE = r"""
 import resource, sys
 import numpy as np
-from dranspose.memory import keep_large_buffers
+from dranspose.io.memory import keep_large_buffers
 
 tuned = keep_large_buffers()
 src = np.ones(4 * 1024 * 1024, dtype=np.uint8)

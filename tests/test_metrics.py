@@ -10,12 +10,12 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from dranspose.coordination import ComponentKind, FailedEvent, ScanInfo
-from dranspose.protocol import WorkerName
-from dranspose.scan_account import ScanRun
-from dranspose.services.metrics import PipelineView, ScanCounters, render
-from dranspose.stats import PROCESSING_BUCKETS, ComponentStats, Histogram, StatsRecorder
-from dranspose.triggermap import TriggerMap
+from dranspose.core.coordination import ComponentKind, FailedEvent, ScanInfo
+from dranspose.core.protocol import WorkerName
+from dranspose.core.scan_account import ScanRun
+from dranspose.http.metrics import PipelineView, ScanCounters, render
+from dranspose.core.stats import PROCESSING_BUCKETS, ComponentStats, Histogram, StatsRecorder
+from dranspose.core.triggermap import TriggerMap
 
 
 def samples_of(view: PipelineView) -> dict[tuple[str, frozenset], float]:

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dranspose.local_redis import PrivateRedis
-from dranspose.triggermap import TriggerMap
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.core.triggermap import TriggerMap
 from tests.conftest import XRD_CAPTURE, raw_xrd_events
 from tests.payloads.noisy import fails
 from tests.pipeline import Pipeline, free_port, push_capture, request_json, wait_for

@@ -16,9 +16,9 @@ import pytest
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
-from dranspose.capture import read_capture
-from dranspose.local_redis import PrivateRedis
-from dranspose.triggermap import TriggerMap
+from dranspose.io.capture import read_capture
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.core.triggermap import TriggerMap
 from tests.conftest import ROOT, XRD_CAPTURE, raw_xrd_events
 from tests.test_processes import Processes, wait_until
 from tests.test_replay_http import free_port

@@ -7,7 +7,7 @@ import pickle
 import cbor2
 import pytest
 
-from dranspose.parameters import (
+from dranspose.core.parameters import (
     MAX_PARAMETER_BYTES,
     BinaryParameter,
     BoolParameter,
@@ -21,7 +21,7 @@ from dranspose.parameters import (
     describe,
     read_parameter_file,
 )
-from dranspose.protocol import WorkParameter
+from dranspose.core.protocol import WorkParameter
 
 
 @pytest.mark.parametrize(

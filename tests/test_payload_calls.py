@@ -2,7 +2,7 @@
 
 import pytest
 
-from dranspose.payload import LenientCall, PayloadError, import_class, instantiate
+from dranspose.core.payload import LenientCall, PayloadError, import_class, instantiate
 
 OFFER = ["event", "parameters", "tick"]
 
@@ -115,7 +115,7 @@ def test_import_class_errors(spec, fragment):
 
 
 def test_constructor_exception_names_the_class_and_cause():
-    from dranspose.payload import PayloadInitError
+    from dranspose.core.payload import PayloadInitError
 
     class Broken:
         def __init__(self):

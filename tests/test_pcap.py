@@ -13,16 +13,16 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
-from dranspose.data.pcap import (
+from dranspose.protocols.pcap.packets import (
     PCAP_TYPE,
     PCAPData,
     PCAPEnd,
     PCAPPacketAdapter,
     PCAPStart,
 )
-from dranspose.event import StreamData
-from dranspose.middlewares.errors import ParseError
-from dranspose.middlewares.pcap import parse
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.pcap.parser import parse
 
 CAPTURE = Path(__file__).parent / "data" / "pcap-zmq.cbors"
 FIELDS = ["inttime", "triggernumber", "repeatindex", "energy", "INENC3.VAL.Mean"]

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import zmq
 
-from dranspose.capture import RawCaptureWriter, read_raw_capture
-from dranspose.middlewares.positioncap import CAPTURE_REQUEST
-from dranspose.protocols import get_protocol
-from dranspose.services.source import RawCaptureSource, SourceError
-from dranspose.transports.http_upstream import HttpUpstream
+from dranspose.io.capture import RawCaptureWriter, read_raw_capture
+from dranspose.protocols.positioncap.parser import CAPTURE_REQUEST
+from dranspose.protocols.registry import get_protocol
+from dranspose.tools.source import RawCaptureSource, SourceError
+from dranspose.io.transports.http_upstream import HttpUpstream
 from tests.test_replay_http import free_port
 
 DATA = Path(__file__).parent / "data"

@@ -8,7 +8,7 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
-from dranspose.data.positioncap import (
+from dranspose.protocols.positioncap.packets import (
     POSITIONCAP_TYPE,
     PositionCapEnd,
     PositionCapField,
@@ -16,9 +16,9 @@ from dranspose.data.positioncap import (
     PositionCapStart,
     PositionCapValues,
 )
-from dranspose.event import StreamData
-from dranspose.middlewares.errors import ParseError
-from dranspose.middlewares.positioncap import (
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.positioncap.parser import (
     CAPTURE_REQUEST,
     PositioncapParser,
     check_reply,

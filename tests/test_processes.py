@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import zmq
 
-from dranspose.capture import read_capture
-from dranspose.local_redis import PrivateRedis
-from dranspose.triggermap import TriggerMap
+from dranspose.io.capture import read_capture
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.core.triggermap import TriggerMap
 from tests.conftest import XRD_CAPTURE
 from tests.test_tutorial_example import expected_reduced
 from tests.test_replay_http import free_port
@@ -106,7 +106,7 @@ def test_tutorial_pipeline_as_processes(payload_dir, redis_url):
 
 def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, redis_url):
     """kill -9 a worker mid-scan: the scan ends, its unfinished events are reported lost."""
-    from dranspose.services.source import StinsSource
+    from dranspose.tools.source import StinsSource
 
     out = tmp_path / "scans.jsonl"
     procs = Processes(tmp_path, redis_url)
@@ -164,8 +164,8 @@ def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, red
 
 
 def test_one_ingester_serves_two_streams_and_dumps_what_replay_reads(tmp_path, redis_url):
-    from dranspose.replay import run_replay
-    from dranspose.services.source import StinsSource
+    from dranspose.tools.replay import run_replay
+    from dranspose.tools.source import StinsSource
 
     out = tmp_path / "scans.jsonl"
     procs = Processes(tmp_path, redis_url)

@@ -31,10 +31,10 @@ import cbor2
 import httpx
 import pytest
 
-from dranspose.capture import RawCaptureWriter, read_capture
-from dranspose.event import StreamData
-from dranspose.local_redis import PrivateRedis
-from dranspose.triggermap import TriggerMap
+from dranspose.io.capture import RawCaptureWriter, read_capture
+from dranspose.core.event import StreamData
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.core.triggermap import TriggerMap
 from tests.payloads.recorder import RECORD_ENV, StreamParsers, read_records
 from tests.test_replay_http import free_port
 

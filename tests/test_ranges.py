@@ -9,11 +9,11 @@ import tracemalloc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dranspose.coordination import ScanInfo
-from dranspose.protocol import WorkerName
-from dranspose.ranges import RangeSet
-from dranspose.scan_account import ScanRun
-from dranspose.triggermap import TriggerMap
+from dranspose.core.coordination import ScanInfo
+from dranspose.core.protocol import WorkerName
+from dranspose.core.ranges import RangeSet
+from dranspose.core.scan_account import ScanRun
+from dranspose.core.triggermap import TriggerMap
 
 
 @settings(max_examples=300, deadline=None)
@@ -45,10 +45,10 @@ def test_rangeset_answers_like_a_set(numbers, total):
 
 ACCOUNT_SCRIPT = """
 import sys
-from dranspose.coordination import ScanInfo
-from dranspose.protocol import WorkerName
-from dranspose.scan_account import ScanRun
-from dranspose.triggermap import TriggerMap
+from dranspose.core.coordination import ScanInfo
+from dranspose.core.protocol import WorkerName
+from dranspose.core.scan_account import ScanRun
+from dranspose.core.triggermap import TriggerMap
 
 def rss():
     with open("/proc/self/statm") as fh:

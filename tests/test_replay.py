@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from dranspose.capture import write_capture
-from dranspose.event import InternalWorkerMessage, StreamData
-from dranspose.parameters import IntParameter
-from dranspose.replay import replay, run_replay
+from dranspose.io.capture import write_capture
+from dranspose.core.event import InternalWorkerMessage, StreamData
+from dranspose.core.parameters import IntParameter
+from dranspose.tools.replay import replay, run_replay
 from tests.conftest import XRD_CAPTURE, raw_xrd_events
 
 

@@ -10,9 +10,9 @@ import httpx
 import numpy as np
 import pytest
 
-from dranspose.event import InternalWorkerMessage, StreamData
-from dranspose.parameters import FloatParameter, IntParameter
-from dranspose.replay import replay
+from dranspose.core.event import InternalWorkerMessage, StreamData
+from dranspose.core.parameters import FloatParameter, IntParameter
+from dranspose.tools.replay import replay
 from tests.ports import free_port  # noqa: F401  (other test modules import it from here)
 
 

@@ -15,7 +15,7 @@ import json
 import httpx
 import pytest
 
-from dranspose.parameters import MAX_PARAMETER_BYTES
+from dranspose.core.parameters import MAX_PARAMETER_BYTES
 from tests.badinput_servers import running_pipeline, run_scan
 from tests.conftest import raw_xrd_events
 from tests.test_triggermap import INVALID

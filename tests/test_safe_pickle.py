@@ -16,8 +16,8 @@ import cbor2
 import numpy as np
 import pytest
 
-from dranspose.middlewares.errors import ParseError
-from dranspose.middlewares.safe_pickle import ALLOWED_GLOBALS, safe_loads
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.safe_pickle import ALLOWED_GLOBALS, safe_loads
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = [

@@ -9,7 +9,7 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
-from dranspose.data.sardana import (
+from dranspose.protocols.sardana.packets import (
     SARDANA_ENDPOINTS,
     SARDANA_TYPE,
     SardanaDataDescription,
@@ -17,9 +17,9 @@ from dranspose.data.sardana import (
     SardanaRecordData,
     SardanaRecordEnd,
 )
-from dranspose.event import StreamData
-from dranspose.middlewares.errors import ParseError
-from dranspose.middlewares.sardana import parse
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.sardana.parser import parse
 
 # An "ascan sam_x 0 1 2 0.1" as a Sardana recorder posts it: the body to /v1/data_desc ...
 DATA_DESC = (

@@ -10,18 +10,18 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from dranspose.cli import build_parser, data_bind
-from dranspose.dataplane import Inbox
+from dranspose.cli.main import build_parser, data_bind
+from dranspose.io.dataplane import Inbox
 
 ROOT = Path(__file__).resolve().parent.parent
 SECURITY_PAGE = ROOT / "docs" / "security.md"
 
 UNPICKLING = {
-    "dranspose/capture.py": "`.pkls` capture files the user names",
-    "dranspose/parameters.py": "parameter files the user names (any name: format by content)",
-    "dranspose/replay.py": "a round trip of the payload's own result",
-    "dranspose/services/reducer.py": "results of the pipeline's own workers",
-    "dranspose/middlewares/safe_pickle.py": "the restricted unpickler for network data",
+    "dranspose/io/capture.py": "`.pkls` capture files the user names",
+    "dranspose/core/parameters.py": "parameter files the user names (any name: format by content)",
+    "dranspose/tools/replay.py": "a round trip of the payload's own result",
+    "dranspose/runtime/reducer.py": "results of the pipeline's own workers",
+    "dranspose/protocols/common/safe_pickle.py": "the restricted unpickler for network data",
 }
 """Every module that unpickles, with what it unpickles; docs/security.md explains each."""
 

@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 import zmq
 
-from dranspose.capture import (
+from dranspose.io.capture import (
     CaptureError,
     CaptureWriter,
     RawCaptureWriter,
     read_capture,
     read_raw_capture,
 )
-from dranspose.data.stream1 import Stream1Data, Stream1End, Stream1Start
-from dranspose.event import InternalWorkerMessage, StreamData
-from dranspose.middlewares.stream1 import parse
-from dranspose.services.source import RawCaptureSource, SourceError, StinsSource
+from dranspose.protocols.stream1.packets import Stream1Data, Stream1End, Stream1Start
+from dranspose.core.event import InternalWorkerMessage, StreamData
+from dranspose.protocols.stream1.parser import parse
+from dranspose.tools.source import RawCaptureSource, SourceError, StinsSource
 from tests.compat.bslz4_reference import decode_bslz4
 
 ROOT = Path(__file__).resolve().parent.parent

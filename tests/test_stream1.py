@@ -16,7 +16,7 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
-from dranspose.data.stream1 import (
+from dranspose.protocols.stream1.packets import (
     Stream1Data,
     Stream1End,
     Stream1PacketAdapter,
@@ -24,9 +24,9 @@ from dranspose.data.stream1 import (
     encode_bslz4,
     encode_frame,
 )
-from dranspose.event import StreamData
-from dranspose.middlewares.errors import ParseError
-from dranspose.middlewares.stream1 import parse
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.stream1.parser import parse
 from tests.compat.bslz4_reference import (
     decode_bslz4,
     decode_lz4,

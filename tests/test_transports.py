@@ -1,6 +1,6 @@
 """Ingester transports on real sockets: ZMQ PULL and SUB, the TCP client, the HTTP server.
 
-Each test drives one :class:`~dranspose.transports.base.Upstream` directly, with the other end
+Each test drives one :class:`~dranspose.io.transports.base.Upstream` directly, with the other end
 played by plain pyzmq, asyncio streams or an HTTP client written here, and checks what the
 ingester would get (messages, kinds, order) and what it reports (counters, log lines).
 """
@@ -17,12 +17,12 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from dranspose.middlewares.positioncap import CAPTURE_REQUEST
-from dranspose.protocols import Kind, get_protocol
-from dranspose.transports import open_upstream
-from dranspose.transports.address import host_port
-from dranspose.transports.http_upstream import HttpUpstream
-from dranspose.transports.tcp_upstream import TcpUpstream
+from dranspose.protocols.positioncap.parser import CAPTURE_REQUEST
+from dranspose.protocols.registry import Kind, get_protocol
+from dranspose.io.transports import open_upstream
+from dranspose.io.transports.address import host_port
+from dranspose.io.transports.http_upstream import HttpUpstream
+from dranspose.io.transports.tcp_upstream import TcpUpstream
 from tests.test_replay_http import free_port
 
 TIMEOUT = 20.0
@@ -109,7 +109,7 @@ def test_sub_counts_messages_missing_from_the_protocol_counter(caplog):
             taken = await take(upstream, len(ids))
             return upstream.state.model_copy(), taken
 
-    with caplog.at_level(logging.WARNING, logger="dranspose.transports"):
+    with caplog.at_level(logging.WARNING, logger="dranspose.io.transports"):
         state, taken = run(scenario)
     assert [body(frames)["message_id"] for _, frames in taken] == ids
     assert [kind for kind, _ in taken] == [Kind.START] + [Kind.EVENT] * 5 + [Kind.END]
@@ -150,7 +150,7 @@ def test_sub_drops_and_counts_what_arrives_while_the_backlog_is_full(caplog):
             second = await take(upstream, 2)
             return upstream.state.model_copy(), first + second
 
-    with caplog.at_level(logging.WARNING, logger="dranspose.transports"):
+    with caplog.at_level(logging.WARNING, logger="dranspose.io.transports"):
         state, taken = run(scenario)
     assert [body(f)["message_id"] for _, f in taken] == [1, 2, 3, 4, 5, 13, 14]
     # the dropped messages are counted as overflow, not again as missing from the counter
@@ -248,7 +248,7 @@ def test_zmq_upstream_logs_an_outage_and_reconnects_by_itself(caplog):
             await upstream.close()
             ctx.term()
 
-    with caplog.at_level(logging.INFO, logger="dranspose.transports"):
+    with caplog.at_level(logging.INFO, logger="dranspose.io.transports"):
         state = run(scenario)
     assert (state.connects, state.disconnects) == (2, 2)
     assert f"stream det: connected to PULL upstream {url}" in caplog.text
@@ -319,7 +319,7 @@ def test_tcp_upstream_retries_until_the_server_is_up_then_splits_the_stream(capl
             await upstream.close()
             await panda.stop()
 
-    with caplog.at_level(logging.DEBUG, logger="dranspose.transports"):
+    with caplog.at_level(logging.DEBUG, logger="dranspose.io.transports"):
         state, requests, taken = run(scenario)
     assert requests == [CAPTURE_REQUEST]
     assert [frames for _, frames in taken] == [[HEADER], *[[line] for line in LINES], [END]]
@@ -358,7 +358,7 @@ def test_tcp_upstream_reconnects_after_a_lost_connection_and_drops_the_unfinishe
             await upstream.close()
             await panda.stop()
 
-    with caplog.at_level(logging.INFO, logger="dranspose.transports"):
+    with caplog.at_level(logging.INFO, logger="dranspose.io.transports"):
         state, requests, first, second = run(scenario)
     assert [f for _, f in first] == [[HEADER], [LINES[0]]]
     assert [f for _, f in second] == [[HEADER], *[[line] for line in LINES], [END]]
@@ -551,7 +551,7 @@ def test_http_listen_address_in_use_is_a_clear_error():
 
 
 def test_sequence_watch_counts_skipped_numbers_but_not_a_counter_going_back():
-    from dranspose.protocols import CounterWatch
+    from dranspose.protocols.registry import CounterWatch
 
     watch = CounterWatch(get_protocol("pcap").counter)
     seen = [watch.see(Kind.START, pcap_message(1, "series-start"))]
@@ -562,7 +562,7 @@ def test_sequence_watch_counts_skipped_numbers_but_not_a_counter_going_back():
 
 
 def test_sequence_watch_knows_the_first_number_of_a_series():
-    from dranspose.protocols import CounterWatch
+    from dranspose.protocols.registry import CounterWatch
 
     watch = CounterWatch(get_protocol("xspress").counter)
     assert watch.see(Kind.START, [b'{"htype": "header"}']) == 0

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dranspose.triggermap import (
+from dranspose.core.triggermap import (
     Assigner,
     Assignment,
     AssignmentError,

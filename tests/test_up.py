@@ -15,8 +15,8 @@ import numpy as np
 import redis
 import zmq
 
-from dranspose.capture import read_capture
-from dranspose.triggermap import TriggerMap
+from dranspose.io.capture import read_capture
+from dranspose.core.triggermap import TriggerMap
 from tests.conftest import XRD_CAPTURE
 from tests.test_processes import wait_until
 from tests.test_replay_http import free_port
@@ -109,7 +109,7 @@ def test_up_reports_every_config_mistake(tmp_path):
 
 
 def test_ingester_protocols_reach_the_ingester_command_lines():
-    from dranspose.services.local import commands, load_config
+    from dranspose.tools.up import commands, load_config
 
     config = load_config(None, {
         "workers.class": "src.worker:W", "reducer.class": "src.reducer:R",
@@ -123,7 +123,7 @@ def test_ingester_protocols_reach_the_ingester_command_lines():
 
 
 def test_retry_lost_in_the_yaml_reaches_the_controller(tmp_path):
-    from dranspose.services.local import commands, load_config
+    from dranspose.tools.up import commands, load_config
 
     path = tmp_path / "pipeline.yaml"
     path.write_text("controller: {retry_lost: true}\nworkers: {class: 'src.worker:W'}\n"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zmq
 
-from dranspose.data.xspress3 import (
+from dranspose.protocols.xspress3.packets import (
     META_NAMES,
     XSPRESS_TYPE,
     XspressEnd,
@@ -18,9 +18,9 @@ from dranspose.data.xspress3 import (
     XspressPacket,
     XspressStart,
 )
-from dranspose.event import StreamData
-from dranspose.middlewares.errors import ParseError
-from dranspose.middlewares.xspress import FrameGrouper, group_single_frames, parse
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.xspress3.parser import FrameGrouper, group_single_frames, parse
 from tests.test_safe_pickle import raw_items, reference_loads
 
 SINGLE = "xspress3-dump.cbors"

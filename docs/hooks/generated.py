@@ -50,7 +50,7 @@ def subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argpars
 
 
 def cli_markdown() -> str:
-    from dranspose.cli import build_parser
+    from dranspose.cli.main import build_parser
 
     parser = build_parser()
     _fixed_width(parser)
@@ -68,14 +68,14 @@ def cli_markdown() -> str:
 # -- REST APIs ---------------------------------------------------------------------------------
 
 def controller_openapi() -> dict[str, Any]:
-    from dranspose.services.controller import Controller
-    from dranspose.store import Store
+    from dranspose.runtime.controller import Controller
+    from dranspose.io.store import Store
 
     return Controller(Store(UNUSED_REDIS)).app.openapi()
 
 
 def reducer_openapi() -> dict[str, Any]:
-    from dranspose.reducer_api import create_app
+    from dranspose.http.reducer_api import create_app
 
     return create_app(None).openapi()  # type: ignore[arg-type]  # the host is only used per request
 
@@ -186,7 +186,7 @@ def openapi_markdown(schema: dict[str, Any], anchors: str = "", api_prefix: str 
 # -- protocols and trigger maps ----------------------------------------------------------------
 
 def protocols_markdown() -> str:
-    from dranspose.protocols import PROTOCOLS
+    from dranspose.protocols.registry import PROTOCOLS
 
     lines = ["| `--protocol` | socket | `StreamData.typ` | messages |", "|---|---|---|---|"]
     for proto in sorted(PROTOCOLS.values(), key=lambda p: p.name):
@@ -196,7 +196,7 @@ def protocols_markdown() -> str:
 
 
 def trigger_map_schema_markdown() -> str:
-    from dranspose.triggermap import SequenceRequest
+    from dranspose.core.triggermap import SequenceRequest
 
     schema = SequenceRequest.model_json_schema()
     return "```json\n" + json.dumps(schema, indent=2) + "\n```\n"

@@ -1,6 +1,4 @@
-"""Typed packet models for the detector stream protocols dranspose understands.
-
-Everything in this package is pure data: pydantic models and small encoders that build the frames
-an ingester would forward. Nothing here does I/O; turning received frames into packets is the job
-of :mod:`dranspose.middlewares`.
+"""Public import paths for the protocols' packet models (``dranspose.data.stream1`` and the
+others), as payloads written for the original dranspose import them. The code lives in
+:mod:`dranspose.protocols`, one package per protocol.
 """

@@ -1,188 +1,30 @@
-"""Packets of the Xspress3 fluorescence detector's ZMQ stream.
+"""``dranspose.data.xspress3``: a public import path kept for payloads; the code lives in
+:mod:`dranspose.protocols.xspress3.packets`."""
 
-A series is a start message, one message per image, and an end message; each starts with a
-JSON header whose ``htype`` says what it is:
-
-* ``"header"``: start of a series (:class:`XspressStart`), one frame;
-* ``"image"``: one acquisition (:class:`XspressImage`), three frames: the header, the spectra
-  (``shape`` ``[channels, bins]`` of ``type``, uncompressed) and a pickled list of per-channel
-  arrays, in this order: output count rate, all events, all good events, clock ticks, total
-  ticks, reset ticks, event widths, dead-time correction factor, and on newer servers the counts
-  of each window ``[windows, channels]``;
-* ``"series_end"``: end of the series (:class:`XspressEnd`), one frame.
-
-Older servers send every frame as its own ZMQ message; newer ones send an image as one
-three-frame multipart message. Ingesters hand over all frames of a message either way (see
-:func:`dranspose.middlewares.xspress.group_single_frames`), and
-:func:`dranspose.middlewares.xspress.parse` decodes them, unpickling the meta frame with the
-restricted :func:`dranspose.middlewares.safe_pickle.safe_loads`. The meta values are named as in
-the original dranspose project (``ocr``, ``AllEvents``, ..., ``dtc``). ``to_stream_data`` builds
-the frames of a packet, for synthetic sources and tests.
-"""
-
-from __future__ import annotations
-
-import pickle
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Optional, Union
-
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-
-from dranspose.event import StreamData
-
-XSPRESS_TYPE = "xspress"
-"""The stream type ingesters give Xspress3 streams."""
-
-META_NAMES = (
-    "ocr",
-    "AllEvents",
-    "AllGood",
-    "ClockTicks",
-    "TotalTicks",
-    "ResetTicks",
-    "event_widths",
-    "dtc",
+from dranspose.protocols.xspress3.packets import (  # noqa: F401
+    XSPRESS_TYPE,
+    META_NAMES,
+    WINDOW_COUNTS,
+    XspressBase,
+    XspressStart,
+    XspressImage,
+    XspressEnd,
+    XspressMessage,
+    XspressPacket,
+    XspressPacketAdapter,
+    XspressPacketType,
 )
-"""The per-channel arrays every meta pickle starts with, in order."""
-
-WINDOW_COUNTS = "window_counts"
-"""The optional ninth meta item: counts per window and channel, ``[windows, channels]``."""
-
-
-class XspressBase(BaseModel):
-    """Fields every Xspress3 packet has; unknown header fields are kept as extras."""
-
-    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
-
-    def header_frame(self) -> bytes:
-        """The JSON header frame of this packet (without spectra or meta)."""
-        return self.model_dump_json().encode()
-
-    def to_stream_data(self, typ: str = XSPRESS_TYPE) -> StreamData:
-        """The frames of this packet's message."""
-        return StreamData(typ=typ, frames=[self.header_frame()])
-
-
-class XspressStart(XspressBase):
-    """Start of a series; ``filename`` is where the detector server writes."""
-
-    htype: Literal["header"] = "header"
-    filename: str
-
-
-class XspressImage(XspressBase):
-    """One acquisition: ``data`` are the spectra, ``[channels, bins]``, plus per-channel meta.
-
-    A parsed ``data`` is a view of the received frame, not a copy: it is read-only when the frame
-    is ``bytes``. The meta arrays each hold one value per channel; :attr:`meta` gives them as a
-    dict, as the original project did.
-    """
-
-    htype: Literal["image"] = "image"
-    frame: int
-    shape: list[int]
-    exptime: Optional[float] = None
-    type: str
-    compression: Optional[str] = "none"
-    data: np.ndarray = Field(exclude=True)
-    ocr: np.ndarray = Field(exclude=True)
-    """Output count rate per channel."""
-    AllEvents: np.ndarray = Field(exclude=True)
-    AllGood: np.ndarray = Field(exclude=True)
-    ClockTicks: np.ndarray = Field(exclude=True)
-    TotalTicks: np.ndarray = Field(exclude=True)
-    ResetTicks: np.ndarray = Field(exclude=True)
-    event_widths: np.ndarray = Field(exclude=True)
-    dtc: np.ndarray = Field(exclude=True)
-    """Dead-time correction factor per channel (multiply the spectra by it)."""
-    window_counts: Optional[np.ndarray] = Field(default=None, exclude=True)
-    extra_meta: list[Any] = Field(default_factory=list, exclude=True)
-    """Meta items after the known ones, if a server sends more."""
-
-    @classmethod
-    def from_array(
-        cls,
-        array: Any,
-        *,
-        frame: int,
-        meta: Mapping[str, Any],
-        exptime: Optional[float] = None,
-        **extra: Any,
-    ) -> "XspressImage":
-        """An image whose ``shape`` and ``type`` are taken from ``array``; ``meta`` maps the
-        names in :data:`META_NAMES` (and optionally ``window_counts``) to arrays."""
-        arr = np.asarray(array)
-        dtype = arr.dtype
-        return cls(
-            frame=frame,
-            shape=list(arr.shape),
-            exptime=exptime,
-            type=dtype.name if dtype.isnative else dtype.str,
-            compression="none",
-            data=arr,
-            **{name: np.asarray(value) for name, value in meta.items()},
-            **extra,
-        )
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        """The meta arrays by name, in the order the detector sends them."""
-        values = {name: getattr(self, name) for name in META_NAMES}
-        if self.window_counts is not None:
-            values[WINDOW_COUNTS] = self.window_counts
-        return values
-
-    def meta_list(self) -> list[Any]:
-        """The meta items as the detector pickles them: a list in :data:`META_NAMES` order."""
-        return list(self.meta.values()) + list(self.extra_meta)
-
-    def payload_frames(self) -> list[bytes]:
-        """The spectra frame (C order, as ``type`` and ``shape`` say) and the meta pickle."""
-        arr = np.asarray(self.data)
-        dtype = np.dtype(self.type)
-        if arr.dtype != dtype:
-            raise ValueError(f"image type is {self.type!r} but data has dtype {arr.dtype}")
-        if list(arr.shape) != list(self.shape):
-            raise ValueError(f"image shape is {self.shape} but data has shape {list(arr.shape)}")
-        if self.compression not in (None, "none"):
-            raise ValueError(f"cannot encode compression {self.compression!r}; expected 'none'")
-        return [arr.tobytes(), pickle.dumps(self.meta_list(), protocol=4)]
-
-    def to_stream_data(self, typ: str = XSPRESS_TYPE) -> StreamData:
-        """Header, spectra and meta frames, as one grouped message."""
-        return StreamData(typ=typ, frames=[self.header_frame(), *self.payload_frames()])
-
-
-class XspressEnd(XspressBase):
-    """End of a series."""
-
-    htype: Literal["series_end"] = "series_end"
-
-
-XspressMessage = Annotated[
-    Union[XspressStart, XspressImage, XspressEnd], Field(discriminator="htype")
-]
-"""Any Xspress3 packet, told apart by ``htype`` (a type for annotations)."""
-
-XspressPacket: TypeAdapter[Union[XspressStart, XspressImage, XspressEnd]] = TypeAdapter(
-    XspressMessage
-)
-"""Validates a mapping into the matching packet (image mappings must carry data and meta)."""
-
-XspressPacketAdapter = XspressPacket
-XspressPacketType = XspressMessage
 
 __all__ = [
+    "XSPRESS_TYPE",
     "META_NAMES",
     "WINDOW_COUNTS",
-    "XSPRESS_TYPE",
     "XspressBase",
-    "XspressEnd",
+    "XspressStart",
     "XspressImage",
+    "XspressEnd",
     "XspressMessage",
     "XspressPacket",
     "XspressPacketAdapter",
     "XspressPacketType",
-    "XspressStart",
 ]

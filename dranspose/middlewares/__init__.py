@@ -1,5 +1,4 @@
-"""Protocol parsers: turn the raw frames of a :class:`~dranspose.event.StreamData` into typed packets.
-
-Each module handles one stream protocol (``stream1`` for STINS) and exposes a ``parse`` function.
-Malformed input raises :class:`dranspose.middlewares.errors.ParseError`.
+"""Public import paths for the protocols' parsers (``dranspose.middlewares.stream1.parse`` and
+the others), as payloads written for the original dranspose import them. The code lives in
+:mod:`dranspose.protocols`, one package per protocol.
 """

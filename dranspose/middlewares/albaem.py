@@ -1,36 +1,12 @@
-"""Parser for AlbaEM electrometer streams: :func:`parse` turns a ``StreamData`` into a packet.
+"""``dranspose.middlewares.albaem``: a public import path kept for payloads; the code lives in
+:mod:`dranspose.protocols.albaem.parser`."""
 
-An AlbaEM message is one frame of JSON. It is decoded with pydantic-core's JSON parser and
-validated by the packet model in one pass, which also checks that every ``channelN`` reading is a
-number (see :mod:`dranspose.data.albaem`). A message of more than one frame is refused rather
-than half understood.
-"""
+from dranspose.protocols.albaem.parser import (  # noqa: F401
+    parse,
+    ParseError,
+)
 
-from __future__ import annotations
-
-from typing import Union
-
-from pydantic import BaseModel
-
-from dranspose.data.albaem import AlbaemData, AlbaemEnd, AlbaemStart
-from dranspose.event import StreamData
-from dranspose.middlewares._json import parse_single_json_message
-from dranspose.middlewares.errors import ParseError
-
-__all__ = ["ParseError", "parse"]
-
-_PACKETS: dict[str, type[BaseModel]] = {
-    "series-start": AlbaemStart,
-    "data": AlbaemData,
-    "series-end": AlbaemEnd,
-}
-
-
-def parse(stream_data: StreamData) -> Union[AlbaemStart, AlbaemData, AlbaemEnd]:
-    """Decode one AlbaEM message into :class:`AlbaemStart`, :class:`AlbaemData` or
-    :class:`AlbaemEnd`.
-
-    Raises :class:`ParseError` naming the stream type, the frame and what was expected when the
-    frames are not a valid AlbaEM message. Any ``typ`` is accepted: only the frames matter.
-    """
-    return parse_single_json_message(stream_data, _PACKETS)  # type: ignore[no-any-return]
+__all__ = [
+    "parse",
+    "ParseError",
+]

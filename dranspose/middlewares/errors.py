@@ -1,11 +1,10 @@
-"""The error every protocol parser raises for input it cannot make sense of."""
+"""``dranspose.middlewares.errors``: a public import path kept for payloads; the code lives in
+:mod:`dranspose.protocols.common.errors`."""
 
-from __future__ import annotations
+from dranspose.protocols.common.errors import (  # noqa: F401
+    ParseError,
+)
 
-
-class ParseError(ValueError):
-    """A stream's frames do not form a valid packet of the expected protocol.
-
-    The message names the stream type, the frame that is wrong and what was expected there, so a
-    payload can log it as is. The underlying decoder error, if any, is chained as ``__cause__``.
-    """
+__all__ = [
+    "ParseError",
+]

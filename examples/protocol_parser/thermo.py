@@ -9,7 +9,7 @@ it is:
 
 In the dranspose source the three parts live apart: the packet models in
 ``dranspose/data/thermo.py``, ``parse`` in ``dranspose/middlewares/thermo.py``, the ingester's
-:class:`~dranspose.protocols.Protocol` in the registry of ``dranspose/protocols.py``.
+:class:`~dranspose.protocols.registry.Protocol` in the registry of ``dranspose/protocols/registry.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from dranspose.event import StreamData
 from dranspose.middlewares.errors import ParseError
-from dranspose.protocols import Protocol, json_htype_classifier
+from dranspose.protocols.registry import Protocol, json_htype_classifier
 
 THERMO_TYPE = "THERMO"
 """The ``StreamData.typ`` ingesters give this protocol's streams."""

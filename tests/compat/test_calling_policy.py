@@ -1,6 +1,6 @@
 """One payload, two runners: replay and the live pipeline call it the same way.
 
-Both use :mod:`dranspose.calling`; this pins the observable policy: constructor keywords,
+Both use :mod:`dranspose.core.calling`; this pins the observable policy: constructor keywords,
 ``tick`` on the first event, a raising ``get_tick_interval`` reported once and the default used,
 ``timer()`` without parameters, ``finish`` with the parameters, results in event order.
 """
@@ -12,9 +12,9 @@ import logging
 
 import pytest
 
-from dranspose.local_redis import PrivateRedis
+from dranspose.io.local_redis import PrivateRedis
 from dranspose.replay import run_replay
-from dranspose.triggermap import TriggerMap
+from dranspose.core.triggermap import TriggerMap
 from tests.compat import recording
 from tests.conftest import XRD_CAPTURE, raw_xrd_events
 from tests.pipeline import Pipeline, push_capture, request_json

@@ -24,7 +24,7 @@ from typing import Any
 import cbor2
 import pytest
 
-from dranspose.capture import MESSAGE_TAG, STREAM_TAG, CaptureError, read_capture
+from dranspose.io.capture import MESSAGE_TAG, STREAM_TAG, CaptureError, read_capture
 from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.replay import replay
 

@@ -17,7 +17,7 @@ from typing import Any
 import cbor2
 import pytest
 
-from dranspose.capture import MESSAGE_TAG, STREAM_TAG, read_raw_capture
+from dranspose.io.capture import MESSAGE_TAG, STREAM_TAG, read_raw_capture
 from dranspose.data.pcap import PCAPStart
 from dranspose.data.positioncap import (
     POSITIONCAP_TYPE,

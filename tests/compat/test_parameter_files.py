@@ -17,7 +17,7 @@ import cbor2
 import numpy as np
 import pytest
 
-from dranspose.capture import MESSAGE_TAG, STREAM_TAG
+from dranspose.io.capture import MESSAGE_TAG, STREAM_TAG
 from dranspose.parameters import (
     IntParameter,
     ParameterError,

@@ -1,0 +1,170 @@
+"""Records that components exchange through Redis: registry entries, scans, readiness, progress.
+
+Pure pydantic models, no I/O. :mod:`dranspose.io.store` moves them in and out of Redis; the services
+only ever see these typed objects.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Literal, Optional
+
+from pydantic import BaseModel, Field
+
+from dranspose.core.protocol import BuildGitMeta, EventNumber, StreamName, WorkerName
+
+
+class ControllerBusy(RuntimeError):
+    """Another controller holds the lock on this Redis."""
+
+
+class ComponentKind(str, Enum):
+    controller = "controller"
+    ingester = "ingester"
+    worker = "worker"
+    reducer = "reducer"
+
+
+class UpstreamState(BaseModel):
+    """What an ingester knows about its upstream; part of its registry entry, so it shows in
+    ``GET /api/v1/config`` and is at most one heartbeat old.
+
+    Counts are of protocol messages since the ingester started. ``dropped`` is every message
+    known to be lost: ``overflow`` (read from a SUB upstream while the ingester's backlog was
+    full, and thrown away) plus ``missing`` (never received: numbers skipped in the protocol's
+    own message counter, lost at the publisher's high-water mark, in the network or during a
+    reconnect; only protocols with a counter can tell). ``discarded`` messages were received
+    but belong to no scan (before a series start), ``skipped`` ones are keep-alives.
+    """
+
+    url: str
+    transport: str = Field(description="pull, sub, tcp (client) or http (server)")
+    protocol: str
+    connected: bool = False
+    connects: int = Field(0, description="connections made (ZMQ: peers connected)")
+    disconnects: int = 0
+    received: int = 0
+    forwarded: int = 0
+    skipped: int = 0
+    discarded: int = 0
+    dropped: int = 0
+    overflow: int = 0
+    missing: int = 0
+    gaps: int = Field(0, description="places where the message counter skipped numbers")
+    last_error: Optional[str] = None
+
+
+class ComponentInfo(BaseModel):
+    """A registry entry, refreshed by its component's heartbeat; it expires when the component dies."""
+
+    kind: ComponentKind
+    name: str
+    state: str = "idle"
+    url: Optional[str] = Field(None, description="data-plane address other components connect to")
+    streams: list[StreamName] = []
+    tags: list[str] = []
+    scan_id: Optional[str] = Field(None, description="the scan this component has prepared for")
+    dranspose_version: str = ""
+    mapreduce_version: Optional[BuildGitMeta] = None
+    last_seen: float = Field(default_factory=time.time)
+    pid: Optional[int] = None
+    instance: str = Field("", description="random id of this process: a restarted component with "
+                          "the same name is a different instance")
+    upstream: Optional[UpstreamState] = Field(None, description="ingesters: their upstream")
+
+
+class ScanInfo(BaseModel):
+    """The active scan as every component sees it.
+
+    The trigger map itself travels in the assignment stream (in batches); what components need up
+    front is which streams and workers take part and how many events there are.
+    """
+
+    scan_id: str
+    streams: list[StreamName]
+    workers: list[WorkerName]
+    n_events: int = Field(description="events including the reserved first and last")
+    started_at: float = Field(default_factory=time.time)
+    stopped: bool = False
+    aborted: Optional[str] = Field(None, description="why the scan was cut short by a fault "
+                                   "(a component died, the controller was replaced)")
+    complete: bool = Field(False, description="every event is accounted for: sessions that "
+                           "stayed open for re-deliveries (retry_lost) end")
+    retry_lost: bool = Field(False, description="re-deliver the events of a worker that dies "
+                             "to another worker with its tags (ingesters keep frames until done)")
+    instances: dict[str, str] = Field(
+        default_factory=dict,
+        description="component name -> instance of the workers and ingesters the scan started "
+                    "with; a restarted process (new instance) does not join the running scan")
+
+    def takes_part(self, info: "ComponentInfo") -> bool:
+        """Whether this process (not merely a component of that name) belongs to the scan.
+
+        A component that registered after the scan started, or was restarted since, waits for
+        the next scan: it could not know which frames and events its predecessor handled.
+        """
+        if not self.instances:  # a scan described without instances (tests, older controllers)
+            return True
+        return self.instances.get(info.name) == info.instance
+
+
+class FailedEvent(BaseModel):
+    event_number: EventNumber
+    worker: str
+    reason: str
+
+
+class WorkerReport(BaseModel):
+    """A worker asking for more work and reporting what it finished since its last report."""
+
+    worker: WorkerName
+    want: int = 0
+    completed: list[EventNumber] = []
+    failed: list[FailedEvent] = []
+    final: bool = Field(False, description="the worker's last report of the scan")
+    lost: list[FailedEvent] = Field(
+        [], description="events the sender cannot deliver (an ingester asked to re-deliver "
+                        "frames it no longer holds); ``worker`` names the sender")
+
+
+class AssignedEvent(BaseModel):
+    """Which real workers get which stream's frame of one event (absent stream: no frame).
+
+    A re-delivery (``redelivered``) names only the replacement of a dead worker, for the
+    streams it still needs; ingesters send those frames again from what they kept.
+    """
+
+    event_number: EventNumber
+    streams: dict[StreamName, list[WorkerName]]
+    redelivered: bool = False
+
+
+class Progress(BaseModel):
+    scan_id: Optional[str] = None
+    total: int = 0
+    completed: int = 0
+    failed: list[FailedEvent] = []
+    lost: list[EventNumber] = []
+    lost_reason: dict[str, str] = Field(default_factory=dict, description="event number -> reason")
+    finished: bool = False
+    reducer_finished: bool = False
+    aborted: Optional[str] = Field(None, description="why a fault cut the scan short; every "
+                                   "event not accounted for then is listed as lost")
+    redelivered: list[EventNumber] = Field(
+        [], description="events of dead workers given to another worker (--retry-lost)")
+    unprocessed: list[list[int]] = Field(
+        [], description="after POST /api/v1/stop: [first, last] ranges (inclusive) of the events "
+                        "the scan never processed")
+    unprocessed_reason: Optional[str] = None
+
+
+class ResultHeader(BaseModel):
+    """Header frame of a worker-to-reducer message; the pickled payload follows it."""
+
+    kind: Literal["result", "worker_done"] = "result"
+    scan_id: str
+    worker: WorkerName
+    event_number: Optional[EventNumber] = None
+    parameters_hash: Optional[str] = None
+    redelivered: bool = False

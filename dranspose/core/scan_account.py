@@ -1,0 +1,216 @@
+"""The controller's account of one scan: which events are released, done, failed, lost.
+
+Pure bookkeeping, no I/O: the controller feeds it worker reports and deaths and publishes what
+it returns. It holds the rules of the delivery guarantee (docs/delivery-guarantee.md): every
+event ends up completed, failed, lost (with a reason) or, after an operator's stop, unprocessed.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from typing import Optional
+
+from dranspose.core.coordination import FailedEvent, Progress, ScanInfo
+from dranspose.core.protocol import EventNumber, StreamName, WorkerName
+from dranspose.core.ranges import RangeSet
+from dranspose.core.triggermap import (
+    Assigner,
+    Assignment,
+    AssignmentError,
+    SequenceRequest,
+    TriggerMap,
+)
+
+logger = logging.getLogger(__name__)
+
+ABORT_GRACE_SECONDS = 10.0
+"""After an abort or a stop, how long the controller still counts late reports before it closes
+the account (it stops waiting earlier once every final report is in or the reducer has finished
+the scan)."""
+
+
+def _destinations(assignment: Assignment) -> set[WorkerName]:
+    """Every worker that gets a frame of this event."""
+    return {w for names in assignment.streams.values() for w in names}
+
+
+class ScanRun:
+    """The controller's view of one scan: assigner, per-event bookkeeping, progress.
+
+    A run recovered from Redis by a successor controller has no assigner (the bindings of its
+    predecessor are gone): it is aborted at once and only counts what the workers still report.
+    """
+
+    def __init__(self, scan: ScanInfo, trigger_map: Optional[TriggerMap],
+                 request: Optional[SequenceRequest], workers: dict[WorkerName, set[str]],
+                 ingesters: Optional[dict[str, list[StreamName]]] = None) -> None:
+        self.scan = scan
+        self.trigger_map = trigger_map
+        self.request = request
+        self.assigner = Assigner(trigger_map, workers) if trigger_map is not None else None
+        self.ingesters = ingesters or {}
+        """Ingesters serving this scan: name -> streams (their instances are in ``scan``)."""
+        self.closing_deadline: Optional[float] = None
+        self.reporters: set[str] = set()
+        """Workers that reported in this scan (asking for work is the first report)."""
+        self.final_reports: set[str] = set()
+        self.confirmed_below = 0
+        """Every event below this one is accounted for (ingesters drop kept frames below it)."""
+        self.redis_run_id: Optional[str] = None
+        """The Redis server that holds this scan's streams (a restart empties them)."""
+        self.pending: dict[int, set[WorkerName]] = {}
+        self.progress = Progress(scan_id=scan.scan_id, total=scan.n_events)
+        self.accounted = RangeSet()
+        """Settled events, as ranges: memory grows with the gaps, not with the scan's length."""
+        self.failed_events: set[int] = set()
+        self.failures_seen: set[tuple[int, str]] = set()
+        self.rates: dict[WorkerName, collections.deque[tuple[float, int]]] = {
+            w: collections.deque(maxlen=200) for w in workers}
+        self.totals: dict[WorkerName, int] = {w: 0 for w in workers}
+
+    def released(self, assignments: list[Assignment]) -> list[Assignment]:
+        batch = []
+        for a in assignments:
+            destinations = _destinations(a)
+            if destinations:
+                self.pending[a.event_number] = destinations
+            else:  # every frame of this event is discarded: nothing to wait for
+                self._account(a.event_number)
+                self.progress.completed += 1
+            batch.append(a)
+        return batch
+
+    def _account(self, event: int) -> bool:
+        if not self.accounted.add(event):
+            return False
+        self.confirmed_below = self.accounted.first_missing()
+        return True
+
+    def _settle(self, event: int) -> None:
+        """No share of ``event`` is outstanding: it is done, unless a share of it failed.
+
+        total = completed + failed + lost: a failed event is reported, not counted as done.
+        """
+        if self._account(event) and event not in self.failed_events:
+            self.progress.completed += 1
+
+    def completed(self, worker: WorkerName, event: int, failed: bool = False) -> None:
+        """``worker`` is done with its share of ``event``; the event is done when all are."""
+        if self.assigner is None:  # recovered run: ``pending`` alone says who still owes what
+            if worker not in self.pending.get(event, ()):
+                return
+        else:
+            try:
+                self.assigner.complete(event, worker)
+            except AssignmentError:
+                # reports are at-least-once: a resent completion is already counted
+                logger.debug("worker %s reported event %d again or without owning it", worker,
+                             event)
+                return
+        self.totals[worker] = self.totals.get(worker, 0) + 1
+        if failed:
+            self.failed_events.add(event)
+        waiting = self.pending.get(event)
+        if waiting is None:
+            return
+        waiting.discard(worker)
+        if not waiting:
+            del self.pending[event]
+            self._settle(event)
+
+    def failed(self, failure: FailedEvent) -> None:
+        # reports are at-least-once (a worker resends one interrupted mid-write): count once
+        key = (failure.event_number, failure.worker)
+        if key in self.failures_seen:
+            return
+        self.failures_seen.add(key)
+        self.progress.failed.append(failure)
+        self.completed(WorkerName(failure.worker), failure.event_number, failed=True)
+
+    def lost(self, worker: WorkerName, reason: str) -> list[Assignment]:
+        """A worker died: its unfinished events are lost, or re-assigned with ``retry_lost``.
+
+        Returns the re-delivery assignments to publish.
+        """
+        moved: list[Assignment] = []
+        if self.assigner is None:  # nobody to hand anything to: all it owed is lost
+            events = [EventNumber(e) for e, waiting in self.pending.items() if worker in waiting]
+        elif self.scan.retry_lost:
+            events, moved = self.assigner.reassign_worker(worker)
+        else:
+            events = self.assigner.forget_worker(worker)
+        for assignment in moved:
+            waiting = self.pending.setdefault(assignment.event_number, set())
+            waiting.update(_destinations(assignment))
+            self.progress.redelivered.append(assignment.event_number)
+        lost = set(events)
+        # every event still waiting for the dead worker: lost, moved, or (a broadcast share that
+        # a survivor also got, under re-delivery) no longer waiting for it
+        for event in [e for e, waiting in self.pending.items() if worker in waiting]:
+            waiting = self.pending[event]
+            waiting.discard(worker)
+            if waiting:
+                continue
+            del self.pending[event]
+            if event in lost:
+                self._mark_lost(event, reason)
+            else:
+                self._settle(event)
+        self.scan.workers = [w for w in self.scan.workers if w != worker]
+        return moved
+
+    def undeliverable(self, report: FailedEvent) -> None:
+        """A sender cannot deliver an event (e.g. an ingester no longer holds its frames)."""
+        self.pending.pop(report.event_number, None)
+        self._mark_lost(report.event_number, f"{report.worker}: {report.reason}")
+
+    def _mark_lost(self, event: int, reason: str) -> None:
+        if self._account(event):
+            self.progress.lost.append(EventNumber(event))
+            self.progress.lost_reason[str(event)] = reason
+
+    def abort(self, reason: str) -> None:
+        """Cut the scan short after a fault; what is not reported within the grace is lost."""
+        if self.scan.aborted is None:
+            self.scan.aborted = reason
+            self.progress.aborted = reason
+        self.stop()
+
+    def stop(self) -> None:
+        """The operator ends the scan; what is not reported within the grace is unprocessed."""
+        self.scan.stopped = True
+        if self.closing_deadline is None:
+            self.closing_deadline = time.monotonic() + ABORT_GRACE_SECONDS
+
+    def close(self) -> None:
+        """Account for every event not accounted for yet: lost after an abort (with its reason),
+        listed as unprocessed ranges after an operator's stop (a long scan stopped early would
+        otherwise make millions of entries)."""
+        if self.scan.aborted is not None:
+            reason = f"scan aborted: {self.scan.aborted}"
+            for first, last in list(self.accounted.missing(self.progress.total)):
+                for event in range(first, last + 1):
+                    self._mark_lost(event, reason)
+        else:
+            ranges = [[first, last] for first, last in self.accounted.missing(self.progress.total)]
+            self.progress.unprocessed = ranges
+            if ranges:
+                self.progress.unprocessed_reason = ("the scan was stopped before these events "
+                                                    "were processed")
+        self.pending.clear()
+
+    @property
+    def reports_in(self) -> bool:
+        """After a stop or abort: no report that could still count an event is outstanding.
+
+        Only a worker that asked for work can have been given any; each of those still in the
+        scan sends a final report when it leaves it.
+        """
+        live = self.reporters & set(self.scan.workers)
+        return self.all_accounted or live <= self.final_reports
+
+    @property
+    def all_accounted(self) -> bool:
+        return len(self.accounted) >= self.progress.total

@@ -1,0 +1,247 @@
+"""The reducer's HTTP API: its ``publish`` data (read-only) and the run-time parameters.
+
+The same app serves a replay (``dranspose replay --port``) and, later, the distributed reducer;
+both plug in through :class:`ReducerHost`. Reading ``publish`` holds the reducer's
+``publish_rlock`` when the payload defines one, so clients never see a half-updated tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import pickle
+import threading
+import time
+from typing import Any, Iterator, Optional, Protocol
+
+import numpy as np
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+
+from dranspose.http.auth import PUBLIC, AccessPolicy, guard
+from dranspose.http.h5rest import create_h5_router
+from dranspose.core.parameters import ParameterError, ParameterSet
+from dranspose.http.errors import RAW_BODY, install_error_handlers
+
+logger = logging.getLogger(__name__)
+
+
+class ReducerHost(Protocol):
+    """What the API needs from whatever runs the reducer."""
+
+    @property
+    def reducer(self) -> Any: ...
+
+    @property
+    def parameters(self) -> ParameterSet: ...
+
+    def set_parameter(self, name: str, data: bytes) -> ParameterSet: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+class ReplayHost:
+    """Adapts a :class:`dranspose.tools.replay.ReplayRun` to :class:`ReducerHost`."""
+
+    component_name = "replay"
+
+    def __init__(self, run: Any) -> None:
+        self._run = run
+
+    @property
+    def reducer(self) -> Any:
+        return self._run.reducer.payload.instance
+
+    @property
+    def parameters(self) -> ParameterSet:
+        return self._run.parameters
+
+    def set_parameter(self, name: str, data: bytes) -> ParameterSet:
+        return self._run.set_parameter(name, data)
+
+    def status(self) -> dict[str, Any]:
+        summary = self._run.summary
+        return {
+            "events": summary.events,
+            "results": summary.results,
+            "failures": [f.describe() for f in summary.failures],
+        }
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Turn a ``publish`` tree into JSON data; NaN and infinities become ``null``.
+
+    JSON has no NaN; browsers reject the ``NaN`` literal, so ``null`` is the portable choice.
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "fc":
+            return to_jsonable(obj.tolist())
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, complex):
+        return [to_jsonable(obj.real), to_jsonable(obj.imag)]
+    if isinstance(obj, (bytes, bytearray)):
+        return bytes(obj).decode("utf8", errors="backslashreplace")
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return repr(obj)
+
+
+@contextlib.contextmanager
+def publish_lock(reducer: Any) -> Iterator[None]:
+    lock = getattr(reducer, "publish_rlock", None)
+    if lock is None:
+        yield
+    else:
+        with lock:
+            yield
+
+
+def _parameter_json(params: ParameterSet, name: str) -> dict[str, Any]:
+    param = params[name]
+    desc = params.descriptions.get(param.name)
+    return {
+        "name": param.name,
+        "dtype": desc.dtype if desc else None,
+        "description": desc.description if desc else None,
+        "value": to_jsonable(param.value),
+        "declared": desc is not None,
+    }
+
+
+def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> FastAPI:
+    """The reducer API for one host; ``access`` defaults to ``$DRANSPOSE_TOKEN`` (docs/security.md)."""
+    app = guard(FastAPI(title="dranspose reducer", version="1"), access)
+    install_error_handlers(app)
+
+    @app.get("/api/v1/result/pickle")
+    def result_pickle() -> Response:
+        """The whole ``publish`` tree, pickled (for the payload's own Python tests)."""
+        reducer = host.reducer
+        with publish_lock(reducer):
+            data = pickle.dumps(getattr(reducer, "publish", None))
+        return Response(data, media_type="application/x.pickle")
+
+    @app.get("/api/v1/result/{path:path}")
+    def result(path: str) -> JSONResponse:
+        """A subtree of ``publish`` as JSON; ``a/b`` selects ``publish["a"]["b"]``."""
+        reducer = host.reducer
+        if not hasattr(reducer, "publish"):
+            raise HTTPException(404, "the reducer has no 'publish' attribute")
+        with publish_lock(reducer):
+            node = reducer.publish
+            walked = []
+            for part in [p for p in path.split("/") if p]:
+                walked.append(part)
+                if isinstance(node, dict) and part in node:
+                    node = node[part]
+                elif isinstance(node, (list, tuple, np.ndarray)) and part.lstrip("-").isdigit() \
+                        and -len(node) <= int(part) < len(node):
+                    node = node[int(part)]
+                else:
+                    raise HTTPException(404, f"publish has no entry '{'/'.join(walked)}'")
+            content = to_jsonable(node)
+        return JSONResponse(content)
+
+    @app.get("/api/v1/parameters")
+    def parameters() -> list[dict[str, Any]]:
+        """Every parameter with its type, description and current value."""
+        params = host.parameters
+        return [_parameter_json(params, name) for name in params]
+
+    @app.get("/api/v1/parameter/{name}")
+    def get_parameter(name: str) -> Response:
+        """The raw bytes of one parameter."""
+        params = host.parameters
+        if name not in params:
+            raise HTTPException(404, f"unknown parameter {name!r}")
+        return Response(params[name].data or b"", media_type="application/octet-stream")
+
+    @app.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
+    async def set_parameter(name: str, request: Request) -> dict[str, Any]:
+        """Set one declared parameter from the raw request body; 422 when it does not parse."""
+        body = await request.body()
+        try:
+            params = host.set_parameter(name, body)
+        except KeyError as exc:
+            raise HTTPException(404, str(exc.args[0]) if exc.args else f"unknown parameter {name!r}")
+        except ParameterError as exc:
+            raise HTTPException(422, str(exc))
+        return {**_parameter_json(params, name), "parameters_hash": params.hash}
+
+    @app.get("/api/v1/status")
+    def status() -> dict[str, Any]:
+        return host.status()
+
+    @app.get("/healthz", openapi_extra=PUBLIC)  # probes carry no token
+    def healthz() -> dict[str, Any]:
+        """Liveness and readiness: the API answers, so the reducer's event loop runs."""
+        return {"status": "ok", "component": getattr(host, "component_name", "reducer")}
+
+    # the same publish tree as an HDF5 domain for h5pyd and silx (served at the root)
+    app.include_router(create_h5_router(lambda: getattr(host.reducer, "publish", None),
+                                        lambda: publish_lock(host.reducer)))
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn in a background thread: signals stay with the main thread."""
+
+    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
+        pass
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
+        yield
+
+
+class RunningServer:
+    """A started HTTP server; ``stop()`` shuts it down and joins its thread."""
+
+    def __init__(self, server: _Server, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+
+def serve_in_thread(
+    reducer_host: ReducerHost, address: str = "127.0.0.1", port: int = 5000, timeout: float = 10.0,
+    access: Optional[AccessPolicy] = None,
+) -> RunningServer:
+    """Start the reducer API; raise a clear error if it cannot listen (e.g. port in use)."""
+    config = uvicorn.Config(create_app(reducer_host, access), host=address, port=port,
+                            log_level="warning")
+    server = _Server(config)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run()
+        except BaseException as exc:  # SystemExit from uvicorn when bind fails
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=f"reducer-api-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise OSError(
+                f"cannot serve the reducer API on {address}:{port} "
+                f"(port in use or not allowed?{' ' + repr(failure[0]) if failure else ''})"
+            )
+        time.sleep(0.01)
+    logger.info("reducer API on http://%s:%d/api/v1/result/", address, port)
+    return RunningServer(server, thread)

@@ -1,0 +1,164 @@
+"""The ZeroMQ data plane: frames from ingesters to workers, results from workers to the reducer.
+
+Every receiving component binds one PULL socket and advertises its address in the registry;
+senders keep one PUSH socket per peer. PUSH blocks at the high-water mark instead of dropping, so
+a slow worker slows its ingesters down (backpressure) and nothing is lost in transit. A sender
+that may give up (the peer left the scan: it died or its network is cut) waits in bounded steps
+and asks between them, so an unreachable peer cannot stall every other stream. Frames are
+passed through as ``zmq.Frame`` objects with ``copy=False``: a large detector frame read from
+upstream reaches the worker without being copied in Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Callable, Optional, Sequence, Union
+
+import zmq
+import zmq.asyncio
+
+from dranspose.core.event import InternalWorkerMessage, StreamData
+from dranspose.core.protocol import EventNumber, StreamName
+
+FrameLike = Union[bytes, zmq.Frame, memoryview]
+COPY_THRESHOLD = 64 * 1024
+"""Frames above this size are sent zero-copy; small ones are cheaper to copy."""
+GIVE_UP_CHECK_SECONDS = 0.25
+"""How often a send blocked at the high-water mark asks whether to give up."""
+
+
+class Inbox:
+    """A bound PULL socket: where a worker or the reducer receives its messages."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, bind: str = "tcp://*:0",
+                 advertise_host: Optional[str] = None, hwm: int = 1000) -> None:
+        self.socket = ctx.socket(zmq.PULL)
+        self.socket.setsockopt(zmq.RCVHWM, hwm)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.bind(bind)
+        # a blocking-API view of the same socket, for draining without a coroutine per message
+        self._sync = zmq.Socket.shadow(self.socket.underlying)
+        endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        port = endpoint.rsplit(":", 1)[1]
+        host = advertise_host or "127.0.0.1"
+        self.url = f"tcp://{host}:{port}"
+
+    async def recv_batch(self, timeout_ms: int, limit: int = 256) -> list[list[zmq.Frame]]:
+        """Every message waiting now (up to ``limit``); waits up to ``timeout_ms`` only if none is.
+
+        Draining before polling matters: the ZMQ file descriptor is edge-triggered, so a poll
+        started while messages are already queued may sleep for its whole timeout.
+        """
+        batch = drain(self._sync, limit)
+        if not batch and await self.socket.poll(timeout_ms, zmq.POLLIN):
+            batch = drain(self._sync, limit)
+        return batch
+
+    async def poll(self, timeout_ms: int) -> bool:
+        return bool(await self.socket.poll(timeout_ms, zmq.POLLIN))
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+
+
+class Outboxes:
+    """One PUSH socket per peer address, connected on first use.
+
+    ``blocked_seconds`` adds up the time sends waited for a full peer queue (backpressure).
+    """
+
+    def __init__(self, ctx: zmq.asyncio.Context, hwm: int = 1000) -> None:
+        self.ctx = ctx
+        self.hwm = hwm
+        self.sockets: dict[str, tuple[zmq.asyncio.Socket, zmq.Socket]] = {}
+        self.blocked_seconds = 0.0
+
+    def socket_for(self, url: str) -> tuple[zmq.asyncio.Socket, zmq.Socket]:
+        pair = self.sockets.get(url)
+        if pair is None:
+            sock = self.ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.SNDHWM, self.hwm)
+            sock.setsockopt(zmq.LINGER, 2000)
+            sock.connect(url)
+            pair = self.sockets[url] = (sock, zmq.Socket.shadow(sock.underlying))
+        return pair
+
+    async def send(self, url: str, parts: Sequence[Any],
+                   give_up: Optional[Callable[[], bool]] = None) -> bool:
+        """Send one multipart message; waits (backpressure) only when the peer's queue is full.
+
+        Without ``give_up`` the wait is unbounded: the peer is expected to read eventually.
+        With it, a full queue is retried in steps of ``GIVE_UP_CHECK_SECONDS`` and the message
+        is dropped (returns False) once ``give_up()`` is true, e.g. when the peer was declared
+        dead and its events are already reported lost. Returns True when the message was queued.
+        """
+        sock, sync = self.socket_for(url)
+        copy = not any(isinstance(p, zmq.Frame) or len(p) > COPY_THRESHOLD for p in parts)
+        try:
+            # the common case needs no future: the queue has room
+            sync.send_multipart(parts, zmq.NOBLOCK, copy=copy)
+            return True
+        except zmq.Again:
+            pass
+        started = time.monotonic()
+        try:
+            if give_up is None:
+                await sock.send_multipart(parts, copy=copy)
+                return True
+            while True:
+                try:
+                    # a send cancelled by the timeout is never sent later (pyzmq skips it), and a
+                    # multipart message is queued whole or not at all, so a retry cannot duplicate
+                    await asyncio.wait_for(sock.send_multipart(parts, copy=copy),
+                                           GIVE_UP_CHECK_SECONDS)
+                    return True
+                except asyncio.TimeoutError:
+                    if give_up():
+                        return False
+        finally:
+            self.blocked_seconds += time.monotonic() - started
+
+    def close(self) -> None:
+        for url in list(self.sockets):
+            self.sockets.pop(url)[0].close(linger=0)
+
+
+def drain(sock: zmq.Socket, limit: int) -> list[list[zmq.Frame]]:
+    """Receive without blocking until the queue is empty or ``limit`` messages were read."""
+    batch: list[list[zmq.Frame]] = []
+    while len(batch) < limit:
+        try:
+            batch.append(sock.recv_multipart(zmq.NOBLOCK, copy=False))
+        except zmq.Again:
+            break
+    return batch
+
+
+class PartialHeader:
+    """Builds the header frame of ingester-to-worker messages for one scan and stream.
+
+    The JSON text is assembled from a precomputed prefix: one string format per event instead of
+    a ``json.dumps`` call on the hot path.
+    """
+
+    def __init__(self, scan_id: str, stream: str, typ: str) -> None:
+        prefix = json.dumps({"scan": scan_id, "stream": stream, "typ": typ})[:-1]
+        self._template = prefix + ', "event": %d}'
+
+    def __call__(self, event_number: int) -> bytes:
+        return (self._template % event_number).encode()
+
+
+def decode_partial(parts: list[zmq.Frame]) -> tuple[str, InternalWorkerMessage]:
+    """Scan id and the partial event carried by one data-plane message."""
+    header = json.loads(parts[0].bytes)
+    frames = [f.bytes if len(f) <= COPY_THRESHOLD else f for f in parts[1:]]
+    message = InternalWorkerMessage.model_construct(
+        event_number=EventNumber(header["event"]),
+        streams={StreamName(header["stream"]): StreamData.model_construct(
+            typ=header["typ"], frames=frames)},
+        created_at=None,
+    )
+    return header["scan"], message

@@ -1,0 +1,317 @@
+"""The one place that talks to Redis.
+
+Every key lives under one prefix so several pipelines can share a Redis. Coordination is batched:
+assignments for many events travel in one stream entry, workers report many completions at once,
+so Redis round trips scale with batches, not with events.
+
+Keys (``{p}`` is the prefix):
+
+- ``{p}:controller_lock``            owner id of the active controller (expires unless renewed)
+- ``{p}:component:{kind}:{name}``    ComponentInfo JSON, expires unless the heartbeat renews it
+- ``{p}:scan``                       ScanInfo JSON of the current scan
+- ``{p}:assigned:{scan}``            stream of assignment batches (AssignedEvent lists)
+- ``{p}:ready:{scan}``               stream of WorkerReports
+- ``{p}:confirmed:{scan}``           events below this number are accounted for (re-delivery)
+- ``{p}:progress``                   Progress JSON, written by the controller
+- ``{p}:reducer_done:{scan}``        set by the reducer once ``finish`` has run
+- ``{p}:parameters``                 hash name -> raw bytes; ``{p}:parameters_version`` counter
+- ``{p}:descriptions``               hash component -> JSON list of parameter declarations
+- ``{p}:stats:{kind}:{name}``        ComponentStats JSON (counters for /metrics), expires
+- ``{p}:logs``                       capped stream of log records (LogEntry JSON) of all components
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Mapping, Optional, Sequence
+
+import redis.asyncio as aioredis
+
+from dranspose.core.coordination import AssignedEvent, ComponentInfo, Progress, ScanInfo, WorkerReport
+from dranspose.runtime.logs import LogEntry
+from dranspose.core.stats import ComponentStats
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
+"""What a Store call raises while Redis is down or restarting: callers retry with back-off."""
+
+STREAM_MAXLEN = 100_000
+LOG_STREAM_MAXLEN = 10_000
+"""Log records kept for /api/v1/logs (approximately: trimming happens in whole nodes)."""
+
+
+class Store:
+    """Typed access to the coordination data of one pipeline."""
+
+    def __init__(self, url: str, prefix: str = "dranspose") -> None:
+        self.url = url
+        self.prefix = prefix
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_connect_timeout=2)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def wait_until_reachable(self, timeout: float = 30.0) -> None:
+        """Ping with back-off; raises ConnectionError naming the URL after ``timeout``."""
+        delay, waited = 0.05, 0.0
+        while True:
+            try:
+                await self.redis.ping()
+                return
+            except (aioredis.ConnectionError, OSError) as exc:
+                if waited >= timeout:
+                    raise ConnectionError(f"Redis at {self.url} unreachable: {exc}") from exc
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 1.0)
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # -- controller lock ----------------------------------------------------------------------
+
+    async def acquire_controller_lock(self, owner: str, ttl: float) -> Optional[str]:
+        """Take the lock; returns ``None`` on success or the current holder's id."""
+        key = self.key("controller_lock")
+        if await self.redis.set(key, owner, nx=True, px=int(ttl * 1000)):
+            return None
+        holder = await self.redis.get(key)
+        return holder.decode() if holder else "unknown"
+
+    async def renew_controller_lock(self, owner: str, ttl: float) -> bool:
+        """Extend the lock if we still hold it, or take it again if it vanished (atomically).
+
+        A lock that vanished while its owner lives means Redis restarted empty; nobody else can
+        have taken it in between without this owner's renewal failing first.
+        """
+        script = (
+            "local holder = redis.call('get', KEYS[1]) "
+            "if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
+            "if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end "
+            "return 0"
+        )
+        return bool(await self.redis.eval(script, 1, self.key("controller_lock"), owner,
+                                          int(ttl * 1000)))
+
+    async def controller_lock_holder(self) -> Optional[str]:
+        """Owner id of the controller lock, None when nobody holds it."""
+        holder = await self.redis.get(self.key("controller_lock"))
+        return holder.decode() if holder else None
+
+    async def release_controller_lock(self, owner: str) -> None:
+        script = (
+            "if redis.call('get', KEYS[1]) == ARGV[1] then "
+            "return redis.call('del', KEYS[1]) else return 0 end"
+        )
+        await self.redis.eval(script, 1, self.key("controller_lock"), owner)
+
+    # -- registry -----------------------------------------------------------------------------
+
+    async def register(self, info: ComponentInfo, ttl: float) -> None:
+        await self.redis.set(self.key("component", info.kind.value, info.name),
+                             info.model_dump_json(), px=int(ttl * 1000))
+
+    async def unregister(self, info: ComponentInfo) -> None:
+        await self.redis.delete(self.key("component", info.kind.value, info.name))
+
+    async def components(self) -> list[ComponentInfo]:
+        keys = [k async for k in self.redis.scan_iter(match=self.key("component", "*"), count=500)]
+        if not keys:
+            return []
+        values = await self.redis.mget(keys)
+        return sorted(
+            (ComponentInfo.model_validate_json(v) for v in values if v is not None),
+            key=lambda c: (c.kind.value, c.name),
+        )
+
+    # -- scans --------------------------------------------------------------------------------
+
+    async def set_scan(self, scan: ScanInfo) -> None:
+        await self.redis.set(self.key("scan"), scan.model_dump_json())
+
+    async def get_scan(self) -> Optional[ScanInfo]:
+        raw = await self.redis.get(self.key("scan"))
+        return ScanInfo.model_validate_json(raw) if raw else None
+
+    async def _xread(self, key: str, last_id: str, block_ms: int) -> Any:
+        """XREAD that survives a Redis restart: callers loop, so an outage reads as "nothing new"."""
+        try:
+            return await self.redis.xread({key: last_id}, block=block_ms)
+        except UNAVAILABLE as exc:
+            logger.warning("Redis at %s unavailable (%s); retrying", self.url, exc)
+            await asyncio.sleep(0.5)
+            return None
+
+    async def publish_assignments(self, scan_id: str, batch: Sequence[AssignedEvent],
+                                  redelivery: bool = False) -> None:
+        """One stream entry for the whole batch, as compact ``[[event, {stream: [worker]}]]``.
+
+        Every ingester and worker reads every batch, so this is on the hot path: plain JSON
+        lists, built and parsed by the C json module, instead of per-event model documents.
+        """
+        if batch:
+            blob = json.dumps([[a.event_number, a.streams] for a in batch],
+                              separators=(",", ":"))
+            fields = {"batch": blob, **({"redelivery": "1"} if redelivery else {})}
+            await self.redis.xadd(self.key("assigned", scan_id), fields,  # type: ignore[arg-type]
+                                  maxlen=STREAM_MAXLEN, approximate=True)
+
+    async def read_assignments(
+        self, scan_id: str, last_id: str = "0", block_ms: int = 200
+    ) -> tuple[str, list[AssignedEvent]]:
+        """Assignment batches after ``last_id``; returns the new last id and the events."""
+        reply = await self._xread(self.key("assigned", scan_id), last_id, block_ms)
+        events: list[AssignedEvent] = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                events.extend(self._assigned(fields))
+        return last_id, events
+
+    @staticmethod
+    def _assigned(fields: Mapping[bytes, bytes]) -> list[AssignedEvent]:
+        again = b"redelivery" in fields
+        return [AssignedEvent.model_construct(event_number=number, streams=streams,
+                                              redelivered=again)
+                for number, streams in json.loads(fields[b"batch"])]
+
+    async def all_assignments(self, scan_id: str) -> list[AssignedEvent]:
+        """Every assignment of a scan published so far (a successor controller reads them back)."""
+        events: list[AssignedEvent] = []
+        for _entry_id, fields in await self.redis.xrange(self.key("assigned", scan_id)):
+            events.extend(self._assigned(fields))
+        return events
+
+    async def set_confirmed(self, scan_id: str, below: int) -> None:
+        """Every event below ``below`` is accounted for: ingesters may forget their frames."""
+        await self.redis.set(self.key("confirmed", scan_id), below, ex=24 * 3600)
+
+    async def confirmed(self, scan_id: str) -> int:
+        raw = await self.redis.get(self.key("confirmed", scan_id))
+        return int(raw) if raw else 0
+
+    async def server_run_id(self) -> str:
+        """Changes whenever the Redis server restarts (and forgets everything, without persistence)."""
+        return str((await self.redis.info("server")).get("run_id", ""))
+
+    async def report(self, scan_id: str, report: WorkerReport) -> None:
+        await self.redis.xadd(self.key("ready", scan_id), {"report": report.model_dump_json()},
+                              maxlen=STREAM_MAXLEN, approximate=True)
+
+    async def read_reports(
+        self, scan_id: str, last_id: str = "0", block_ms: int = 100
+    ) -> tuple[str, list[WorkerReport]]:
+        reply = await self._xread(self.key("ready", scan_id), last_id, block_ms)
+        reports: list[WorkerReport] = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                reports.append(WorkerReport.model_validate_json(fields[b"report"]))
+        return last_id, reports
+
+    async def set_progress(self, progress: Progress) -> None:
+        await self.redis.set(self.key("progress"), progress.model_dump_json())
+
+    async def get_progress(self) -> Optional[Progress]:
+        raw = await self.redis.get(self.key("progress"))
+        return Progress.model_validate_json(raw) if raw else None
+
+    async def set_reducer_done(self, scan_id: str) -> None:
+        await self.redis.set(self.key("reducer_done", scan_id), b"1", ex=24 * 3600)
+
+    async def reducer_done(self, scan_id: str) -> bool:
+        return bool(await self.redis.exists(self.key("reducer_done", scan_id)))
+
+    async def drop_scan_streams(self, scan_id: str) -> None:
+        await self.redis.delete(self.key("assigned", scan_id), self.key("ready", scan_id))
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    async def set_parameter(self, name: str, data: bytes) -> int:
+        """Store a raw value and bump the version every component watches."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.key("parameters"), name, data)
+        pipe.incr(self.key("parameters_version"))
+        _, version = await pipe.execute()
+        return int(version)
+
+    async def set_parameters(self, values: Mapping[str, bytes]) -> int:
+        """Store several raw values with one version bump, so nobody sees half of them."""
+        pipe = self.redis.pipeline(transaction=True)
+        if values:
+            pipe.hset(self.key("parameters"), mapping=dict(values))
+        pipe.incr(self.key("parameters_version"))
+        *_, version = await pipe.execute()
+        return int(version)
+
+    async def parameters_version(self) -> int:
+        raw = await self.redis.get(self.key("parameters_version"))
+        return int(raw) if raw else 0
+
+    async def get_parameters(self) -> tuple[int, dict[str, bytes]]:
+        """Version and raw values, read together so they match."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.get(self.key("parameters_version"))
+        pipe.hgetall(self.key("parameters"))
+        version, values = await pipe.execute()
+        return (int(version) if version else 0,
+                {k.decode(): bytes(v) for k, v in (values or {}).items()})
+
+    async def set_descriptions(self, component: str, descriptions: list[dict[str, Any]]) -> None:
+        await self.redis.hset(self.key("descriptions"), component, json.dumps(descriptions))
+
+    async def get_descriptions(self) -> dict[str, list[dict[str, Any]]]:
+        raw = await self.redis.hgetall(self.key("descriptions"))
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    # -- statistics ---------------------------------------------------------------------------
+
+    async def set_stats(self, stats: ComponentStats, ttl: float) -> None:
+        await self.redis.set(self.key("stats", stats.kind.value, stats.name),
+                             stats.model_dump_json(), px=int(ttl * 1000))
+
+    async def all_stats(self) -> list[ComponentStats]:
+        keys = [k async for k in self.redis.scan_iter(match=self.key("stats", "*"), count=500)]
+        values = await self.redis.mget(keys) if keys else []
+        return sorted((ComponentStats.model_validate_json(v) for v in values if v is not None),
+                      key=lambda s: (s.kind.value, s.name))
+
+    # -- logs ---------------------------------------------------------------------------------
+
+    async def append_logs(self, entries: Sequence[str]) -> None:
+        """Append LogEntry JSON documents, in order, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for entry in entries:
+            pipe.xadd(self.key("logs"), {"r": entry}, maxlen=LOG_STREAM_MAXLEN, approximate=True)
+        await pipe.execute()
+
+    @staticmethod
+    def _log_entries(entries: Any) -> list[tuple[str, LogEntry]]:
+        out = []
+        for entry_id, fields in entries or []:
+            out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+                        LogEntry.model_validate_json(fields[b"r"])))
+        return out
+
+    async def logs_after(self, start: str, count: int) -> list[tuple[str, LogEntry]]:
+        """Up to ``count`` records with ids after ``start`` (exclusive), oldest first."""
+        return self._log_entries(await self.redis.xrange(self.key("logs"), min=f"({start}",
+                                                         count=count))
+
+    async def logs_before(self, end: Optional[str], count: int) -> list[tuple[str, LogEntry]]:
+        """Up to ``count`` records before ``end`` (exclusive; None: the newest), newest first."""
+        return self._log_entries(await self.redis.xrevrange(
+            self.key("logs"), max="+" if end is None else f"({end}", count=count))
+
+    async def last_log_id(self) -> str:
+        """Id of the newest record, ``0-0`` when there is none."""
+        newest = await self.logs_before(None, 1)
+        return newest[0][0] if newest else "0-0"
+
+    async def wait_logs(self, last_id: str, block_ms: int) -> list[tuple[str, LogEntry]]:
+        """Records after ``last_id``, waiting up to ``block_ms`` for one (none if Redis is away)."""
+        reply = await self._xread(self.key("logs"), last_id, block_ms)
+        return [item for _stream, entries in reply or [] for item in self._log_entries(entries)]

@@ -1,0 +1,1 @@
+"""The albaem protocol: its packets (``packets``) and its parser (``parser``)."""

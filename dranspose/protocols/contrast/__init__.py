@@ -1,0 +1,1 @@
+"""The contrast protocol: its packets (``packets``) and its parser (``parser``)."""

@@ -1,0 +1,1 @@
+"""The eiger_legacy protocol: its packets (``packets``) and its parser (``parser``)."""

@@ -1,0 +1,296 @@
+"""Packets of the Dectris EIGER "legacy" stream: the SIMPLON stream interface, version 1.
+
+Dectris detectors push ZMQ multipart messages whose frames are JSON objects tagged by ``htype``
+(plus binary frames). The first frame says which message it is:
+
+* ``"dheader-1.0"`` (:class:`EigerLegacyHeader`) opens series ``series``. How many frames follow
+  depends on ``header_detail``: ``"none"`` nothing; ``"basic"`` the detector configuration (a
+  JSON object); ``"all"`` the configuration and then three descriptor/data pairs: flatfield
+  (``"dflatfield-1.0"``), pixel mask (``"dpixelmask-1.0"``) and count-rate table
+  (``"dcountrate_table-1.0"``), each a JSON ``shape``/``type`` followed by the raw
+  little-endian values. A header appendix, if configured, comes last.
+* ``"dimage-1.0"`` (:class:`EigerLegacyImage`) is one image: the ``"dimage_d-1.0"`` descriptor
+  (``shape``, ``type``, ``encoding``, ``size``), the data frame, the ``"dconfig-1.0"`` timing
+  (``start_time``, ``stop_time``, ``real_time`` in ns) and, if configured, the image appendix.
+* ``"dseries_end-1.0"`` (:class:`EigerLegacyEnd`) closes the series.
+
+Dectris gives shapes as ``[x, y]``, fastest axis first; the numpy arrays here have the reverse
+order (rows, columns), so an EIGER2 9M image of shape ``[3108, 3262]`` is an array of shape
+``(3262, 3108)``.
+
+``encoding`` is ``[bs<bits>-][lz4]<byte order>``: ``"<"`` raw little-endian, ``"lz4<"`` one LZ4
+block, ``"bs32-lz4<"`` (``bs16``, ``bs8``) bitshuffle/LZ4 with the 12-byte header of the HDF5
+bitshuffle filter (``bslz4``, see :mod:`dranspose.protocols.stream1.packets`); the bit count is the pixel
+size. Parsed compressed images are decoded on the first read of ``data``.
+
+:func:`dranspose.protocols.eiger_legacy.parser.parse` decodes received frames, the data included;
+``to_stream_data`` builds frames for synthetic sources and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Optional, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
+
+from dranspose.protocols.stream1.packets import LazyData, PendingData, encode_bslz4
+from dranspose.core.event import StreamData
+
+EIGER_LEGACY_TYPE = "EIGER_LEGACY"
+"""The stream type ingesters give EIGER legacy streams."""
+
+HEADER_DETAIL_FRAMES = {"none": 1, "basic": 2, "all": 8}
+"""Frames of a series header for each ``header_detail``, not counting an appendix."""
+
+HEADER_ARRAYS = (
+    ("flatfield", "dflatfield-1.0"),
+    ("pixel_mask", "dpixelmask-1.0"),
+    ("countrate_table", "dcountrate_table-1.0"),
+)
+"""The header's array attributes in frame order, with the ``htype`` of their descriptors."""
+
+_ENCODING = re.compile(r"(?:bs(8|16|32|64)-)?(lz4)?([<>])\Z")
+
+
+class Encoding(NamedTuple):
+    """An ``encoding`` string taken apart."""
+
+    bitshuffle_bits: Optional[int]
+    """Element size in bits for bitshuffle/LZ4, ``None`` if not bitshuffled."""
+    lz4: bool
+    byteorder: str
+    """``"<"`` or ``">"``."""
+
+
+def parse_encoding(encoding: str) -> Optional[Encoding]:
+    """Split an ``encoding`` such as ``"bs32-lz4<"``; ``None`` if it is not of that form."""
+    match = _ENCODING.match(encoding)
+    if match is None:
+        return None
+    bits, lz4, order = match.groups()
+    if bits is not None and lz4 is None:
+        return None
+    return Encoding(int(bits) if bits else None, lz4 is not None, order)
+
+
+def numpy_shape(shape: list[int]) -> tuple[int, ...]:
+    """The numpy shape of data Dectris describes as ``shape`` (``[x, y]`` becomes ``(y, x)``)."""
+    return tuple(reversed(shape))
+
+
+class EigerLegacyBase(BaseModel):
+    """Common behaviour; unknown fields of the first JSON frame are kept as extras."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    _later_frames: ClassVar[frozenset[str]] = frozenset()
+
+    def header_frame(self) -> bytes:
+        """The first JSON frame of this message (fields from later frames left out)."""
+        return self.model_dump_json(exclude=set(self._later_frames)).encode()
+
+    def to_stream_data(self, typ: str = EIGER_LEGACY_TYPE) -> StreamData:
+        """The frames the detector sends for this message."""
+        return StreamData(typ=typ, frames=[self.header_frame()])
+
+
+class EigerLegacyHeader(EigerLegacyBase):
+    """Start of series ``series``.
+
+    ``info`` is the detector configuration (``"basic"`` and ``"all"``); ``flatfield``
+    (float32), ``pixel_mask`` (uint32) and ``countrate_table`` (float32) are set for ``"all"``
+    and are views of the received frames in numpy order. ``appendix`` is the header appendix:
+    its JSON value, or the raw bytes when it is not JSON; ``None`` when there is none.
+    """
+
+    _later_frames = frozenset({"info"})
+
+    htype: Literal["dheader-1.0"] = "dheader-1.0"
+    series: int
+    header_detail: Literal["all", "basic", "none"]
+    info: Optional[dict[str, Any]] = None
+    flatfield: Optional[np.ndarray] = Field(default=None, exclude=True)
+    pixel_mask: Optional[np.ndarray] = Field(default=None, exclude=True)
+    countrate_table: Optional[np.ndarray] = Field(default=None, exclude=True)
+    appendix: Any = Field(default=None, exclude=True)
+
+    def to_stream_data(self, typ: str = EIGER_LEGACY_TYPE) -> StreamData:
+        """The header frames ``header_detail`` calls for, then the appendix if there is one."""
+        frames: list[Any] = [self.header_frame()]
+        if self.header_detail != "none":
+            if self.info is None:
+                raise ValueError(f"header_detail {self.header_detail!r} needs info")
+            frames.append(json.dumps(self.info).encode())
+        if self.header_detail == "all":
+            for name, htype in HEADER_ARRAYS:
+                value = getattr(self, name)
+                if value is None:
+                    raise ValueError(f"header_detail 'all' needs {name}")
+                arr = np.asarray(value)
+                little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+                descriptor = {
+                    "htype": htype,
+                    "shape": list(numpy_shape(list(arr.shape))),
+                    "type": arr.dtype.name,
+                }
+                frames.append(json.dumps(descriptor).encode())
+                frames.append(np.ascontiguousarray(little).tobytes())
+        if self.appendix is not None:
+            frames.append(_appendix_frame(self.appendix))
+        return StreamData(typ=typ, frames=frames)
+
+
+class EigerLegacyImage(LazyData, EigerLegacyBase):
+    """One image of series ``series``.
+
+    ``shape`` (``[x, y]``), ``type``, ``encoding`` and ``size`` (bytes of the data frame) come
+    from the ``"dimage_d-1.0"`` descriptor; ``data`` is the decoded image in numpy order, of
+    dtype ``type`` in the encoding's byte order. For the raw encodings it is a view of the
+    received frame, read-only when the frame is ``bytes``. A parsed compressed image
+    (``bs<bits>-lz4``, ``lz4``) is decoded on the first read of ``data`` into a writable array
+    that is kept; a frame that does not decode raises the
+    :class:`~dranspose.protocols.common.errors.ParseError` from that read, so a payload reading only
+    the raw frame (``event.streams[...].frames[2]``) never pays for or sees our decoding. ``config`` is the ``"dconfig-1.0"``
+    object (``start_time``, ``stop_time``, ``real_time``, ns) without its ``htype``; ``appendix``
+    is the image appendix as for the header.
+    """
+
+    _later_frames = frozenset({"shape", "type", "encoding", "size", "config"})
+
+    htype: Literal["dimage-1.0"] = "dimage-1.0"
+    series: int
+    frame: int
+    hash: Optional[str] = None
+    shape: list[int]
+    type: str
+    encoding: str
+    size: Optional[int] = None
+    data: np.ndarray = Field(exclude=True)
+    config: dict[str, Any] = Field(default_factory=dict)
+    _pending_data: Optional[PendingData] = PrivateAttr(default=None)
+    appendix: Any = Field(default=None, exclude=True)
+
+    @classmethod
+    def from_array(
+        cls,
+        array: Any,
+        *,
+        series: int,
+        frame: int,
+        encoding: str = "bs32-lz4<",
+        **extra: Any,
+    ) -> "EigerLegacyImage":
+        """An image whose ``shape`` and ``type`` are taken from ``array`` (numpy order)."""
+        arr = np.asarray(array)
+        return cls(
+            series=series,
+            frame=frame,
+            shape=list(numpy_shape(list(arr.shape))),
+            type=arr.dtype.name,
+            encoding=encoding,
+            data=arr,
+            **extra,
+        )
+
+    def payload_frame(self) -> bytes:
+        """The data frame: ``data`` encoded as ``encoding`` says."""
+        enc = parse_encoding(self.encoding)
+        if enc is None:
+            raise ValueError(f"cannot encode {self.encoding!r}; expected e.g. 'bs32-lz4<'")
+        try:
+            dtype = np.dtype(self.type).newbyteorder(enc.byteorder)
+        except TypeError as exc:
+            raise ValueError(f"image type {self.type!r} is not a numpy dtype") from exc
+        arr = np.asarray(self.data)
+        if arr.shape != numpy_shape(self.shape):
+            raise ValueError(
+                f"image shape {self.shape} needs data of numpy shape "
+                f"{list(numpy_shape(self.shape))}, got {list(arr.shape)}"
+            )
+        if arr.dtype.newbyteorder("=") != dtype.newbyteorder("="):
+            raise ValueError(f"image type is {self.type!r} but data has dtype {arr.dtype}")
+        arr = np.ascontiguousarray(arr.astype(dtype, copy=False))
+        if enc.bitshuffle_bits is not None:
+            if enc.bitshuffle_bits != 8 * dtype.itemsize:
+                raise ValueError(
+                    f"encoding {self.encoding!r} is for {enc.bitshuffle_bits}-bit pixels but "
+                    f"{self.type!r} has {8 * dtype.itemsize}"
+                )
+            return encode_bslz4(arr)
+        if enc.lz4:
+            import lz4.block  # optional: only plain-LZ4 streams need it
+
+            return bytes(lz4.block.compress(arr.tobytes(), store_size=False))
+        return arr.tobytes()
+
+    def descriptor_frame(self, size: int) -> bytes:
+        """The ``"dimage_d-1.0"`` frame for a data frame of ``size`` bytes."""
+        descriptor = {
+            "htype": "dimage_d-1.0",
+            "shape": self.shape,
+            "type": self.type,
+            "encoding": self.encoding,
+            "size": size,
+        }
+        return json.dumps(descriptor).encode()
+
+    def to_stream_data(self, typ: str = EIGER_LEGACY_TYPE) -> StreamData:
+        """The four image frames (five with an appendix), data encoded as ``encoding``."""
+        payload = self.payload_frame()
+        frames: list[Any] = [
+            self.header_frame(),
+            self.descriptor_frame(len(payload)),
+            payload,
+            json.dumps({"htype": "dconfig-1.0", **self.config}).encode(),
+        ]
+        if self.appendix is not None:
+            frames.append(_appendix_frame(self.appendix))
+        return StreamData(typ=typ, frames=frames)
+
+
+class EigerLegacyEnd(EigerLegacyBase):
+    """End of series ``series``."""
+
+    htype: Literal["dseries_end-1.0"] = "dseries_end-1.0"
+    series: int
+
+
+def _appendix_frame(appendix: Any) -> bytes:
+    if isinstance(appendix, (bytes, bytearray, memoryview)):
+        return bytes(appendix)
+    return json.dumps(appendix).encode()
+
+
+EigerLegacyPacketType = Annotated[
+    Union[EigerLegacyHeader, EigerLegacyImage, EigerLegacyEnd], Field(discriminator="htype")
+]
+"""Any EIGER legacy message, told apart by the ``htype`` of its first frame."""
+
+EigerLegacyPacketAdapter: TypeAdapter[
+    Union[EigerLegacyHeader, EigerLegacyImage, EigerLegacyEnd]
+] = TypeAdapter(EigerLegacyPacketType)
+
+EigerLegacyPacket = EigerLegacyPacketAdapter
+"""Validates any packet of the protocol (``EigerLegacyPacket.validate_json(...)``), as in
+earlier releases; ``EigerLegacyPacketType`` is the union for annotations."""
+"""Validates a mapping into the matching packet (image mappings must carry the descriptor
+fields and ``data``)."""
+
+__all__ = [
+    "EIGER_LEGACY_TYPE",
+    "HEADER_ARRAYS",
+    "HEADER_DETAIL_FRAMES",
+    "EigerLegacyBase",
+    "EigerLegacyEnd",
+    "EigerLegacyHeader",
+    "EigerLegacyImage",
+    "EigerLegacyPacket",
+    "EigerLegacyPacketAdapter",
+    "EigerLegacyPacketType",
+    "Encoding",
+    "numpy_shape",
+    "parse_encoding",
+]

@@ -1,0 +1,1 @@
+"""The lecroy protocol: its packets (``packets``) and its parser (``parser``)."""

@@ -1,0 +1,194 @@
+"""Packets of the LeCroy oscilloscope stream (the MAUI Tango device's ZMQ PUB socket).
+
+The device publishes JSON-headed messages; ``htype`` tells control messages from traces:
+
+* ``"msg"`` messages are one frame; ``what`` says which: 0 :class:`LecroyPrepare` (a run is
+  armed), 1 :class:`LecroySeqStart` (a sequence of ``ntriggers`` triggers on ``channels``
+  begins; ``ntriggers`` is -1 in continuous mode), 2 :class:`LecroySeqEnd` (the traces of one
+  sequence are all sent), 3 :class:`LecroyEnd` (the run stopped after ``frames`` trace
+  messages).
+* ``"traces"`` messages are three frames, one message per channel: the JSON header
+  (:class:`LecroyData`), the waveforms as raw ``dtype`` values of ``shape``
+  ``[triggers, points]``, and a pickled list with one timestamp per trigger.
+
+``frame`` counts trace messages: a sequence end carries the count so far, the stop message the
+total. In sequential mode every sequence starts with its own :class:`LecroySeqStart` (``seqno``
+counting up) and a trace holds all ``ntriggers`` triggers; in continuous mode a single
+:class:`LecroySeqStart` opens the run and each trigger is a sequence of one-row traces closed by
+a :class:`LecroySeqEnd`.
+
+:func:`dranspose.protocols.lecroy.parser.parse` returns the control packets as they are and turns
+trace messages into a :class:`LecroyParsed`: the headers, the waveforms as numpy arrays and the
+timestamps. It also accepts a sequence start, the traces of all channels and a sequence end
+forwarded as one message, as the original dranspose ingester groups them. ``to_stream_data``
+builds frames for synthetic sources and tests.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Annotated, Any, Literal, Optional, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from dranspose.core.event import StreamData
+
+LECROY_TYPE = "lecroy"
+"""The stream type ingesters give LeCroy streams."""
+
+PREPARE, SEQ_START, SEQ_END, STOP = 0, 1, 2, 3
+"""The values of ``what`` in control messages."""
+
+
+class LecroyBase(BaseModel):
+    """What every LeCroy packet has: the trace-message counter ``frame``; extras are kept."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    frame: int
+
+    def header_frame(self) -> bytes:
+        """The JSON frame of this packet (without waveform or timestamp frames)."""
+        return self.model_dump_json().encode()
+
+
+class LecroyMessage(LecroyBase):
+    """A one-frame control message (``htype`` ``"msg"``)."""
+
+    htype: Literal["msg"] = "msg"
+
+    def to_stream_data(self, typ: str = LECROY_TYPE) -> StreamData:
+        """The single frame the device sends for this message."""
+        return StreamData(typ=typ, frames=[self.header_frame()])
+
+
+class LecroyPrepare(LecroyMessage):
+    """A run is prepared; nothing else is announced."""
+
+    what: Literal[0] = PREPARE
+
+
+class LecroySeqStart(LecroyMessage):
+    """A sequence starts: ``ntriggers`` triggers (-1: continuous) recorded on ``channels``."""
+
+    what: Literal[1] = SEQ_START
+    ntriggers: int
+    seqno: int
+    channels: list[int]
+
+
+class LecroySeqEnd(LecroyMessage):
+    """All traces of the current sequence have been sent."""
+
+    what: Literal[2] = SEQ_END
+
+
+class LecroyEnd(LecroyMessage):
+    """The run stopped after ``frames`` trace messages."""
+
+    what: Literal[3] = STOP
+    frames: int
+
+
+class LecroyData(LecroyBase):
+    """Header of one channel's trace message.
+
+    The waveforms have ``shape`` ``[triggers, points]`` of ``dtype``; sample ``i`` lies at
+    ``horiz_offset + i * horiz_interval`` seconds from the trigger. ``ts`` is the time of the
+    first trigger (seconds since the epoch).
+    """
+
+    htype: Literal["traces"] = "traces"
+    ch: int
+    ts: float
+    shape: list[int]
+    dtype: str
+    horiz_offset: float
+    horiz_interval: float
+
+
+class LecroyParsed(LecroyBase):
+    """Decoded trace messages: per trace, its header, waveforms and trigger timestamps.
+
+    The lists are parallel, one entry per trace message in the order received: ``channels[i]``
+    is ``meta[i].ch``, ``data[i]`` the waveforms of shape ``meta[i].shape`` (one row per
+    trigger) and ``timestamps[i]`` one time per row. ``frame`` is the first trace's counter.
+    ``data`` arrays are views of the received frames, not copies; they are read-only when the
+    frames are ``bytes``.
+
+    When the message began with a sequence start, ``start`` is it and ``ntriggers``/``seqno``
+    are copied from it, and the traces cover exactly its channels; ``end`` is the sequence end
+    when the message included it. A single trace message has neither.
+    """
+
+    channels: list[int]
+    meta: list[LecroyData]
+    data: list[np.ndarray] = Field(exclude=True)
+    timestamps: list[list[float]]
+    ntriggers: Optional[int] = None
+    seqno: Optional[int] = None
+    start: Optional[LecroySeqStart] = None
+    end: Optional[LecroySeqEnd] = None
+
+    def to_stream_data(self, typ: str = LECROY_TYPE) -> StreamData:
+        """The frames of these traces: the sequence start if any, three frames per trace
+        (header, waveforms in ``dtype``, timestamps pickled as a list of floats as the device
+        does), then the sequence end if any."""
+        if not len(self.meta) == len(self.data) == len(self.timestamps):
+            raise ValueError(
+                f"meta, data and timestamps must have one entry per trace, got "
+                f"{len(self.meta)}, {len(self.data)} and {len(self.timestamps)}"
+            )
+        frames: list[Any] = [self.start.header_frame()] if self.start is not None else []
+        for meta, waveforms, times in zip(self.meta, self.data, self.timestamps):
+            arr = np.ascontiguousarray(waveforms, dtype=np.dtype(meta.dtype))
+            if list(arr.shape) != list(meta.shape):
+                raise ValueError(
+                    f"channel {meta.ch}: header shape is {meta.shape} but data has shape "
+                    f"{list(arr.shape)}"
+                )
+            frames.append(meta.header_frame())
+            frames.append(arr.tobytes())
+            frames.append(pickle.dumps([float(t) for t in times], protocol=4))
+        if self.end is not None:
+            frames.append(self.end.header_frame())
+        return StreamData(typ=typ, frames=frames)
+
+
+LecroyControl = Annotated[
+    Union[LecroyPrepare, LecroySeqStart, LecroySeqEnd, LecroyEnd], Field(discriminator="what")
+]
+"""Any control message, told apart by ``what``."""
+
+LecroyPacketType = Annotated[Union[LecroyControl, LecroyData], Field(discriminator="htype")]
+"""The packet a LeCroy JSON frame describes, told apart by ``htype`` and then ``what``."""
+
+LecroyPacketAdapter: TypeAdapter[
+    Union[LecroyPrepare, LecroySeqStart, LecroySeqEnd, LecroyEnd, LecroyData]
+] = TypeAdapter(LecroyPacketType)
+
+LecroyPacket = LecroyPacketAdapter
+"""Validates any packet of the protocol (``LecroyPacket.validate_json(...)``), as in
+earlier releases; ``LecroyPacketType`` is the union for annotations."""
+"""Validates one JSON frame (a mapping) into the matching packet."""
+
+__all__ = [
+    "LECROY_TYPE",
+    "PREPARE",
+    "SEQ_END",
+    "SEQ_START",
+    "STOP",
+    "LecroyBase",
+    "LecroyControl",
+    "LecroyData",
+    "LecroyEnd",
+    "LecroyMessage",
+    "LecroyPacket",
+    "LecroyPacketAdapter",
+    "LecroyPacketType",
+    "LecroyParsed",
+    "LecroyPrepare",
+    "LecroySeqEnd",
+    "LecroySeqStart",
+]

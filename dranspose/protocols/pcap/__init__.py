@@ -1,0 +1,1 @@
+"""The pcap protocol: its packets (``packets``) and its parser (``parser``)."""

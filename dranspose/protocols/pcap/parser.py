@@ -1,0 +1,37 @@
+"""Parser for PandA position capture ("pcap") streams: :func:`parse` turns a ``StreamData`` into a
+packet.
+
+A pcap message is one frame of JSON. It is decoded with pydantic-core's JSON parser and validated
+by the packet model in one pass; the captured fields of a data message become 1-D numpy arrays
+there (see :mod:`dranspose.protocols.pcap.packets`). The device never sends binary frames, so a message of
+more than one frame is refused rather than half understood.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from pydantic import BaseModel
+
+from dranspose.protocols.pcap.packets import PCAPData, PCAPEnd, PCAPStart
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.json_header import parse_single_json_message
+from dranspose.protocols.common.errors import ParseError
+
+__all__ = ["ParseError", "parse"]
+
+_PACKETS: dict[str, type[BaseModel]] = {
+    "series-start": PCAPStart,
+    "data": PCAPData,
+    "series-end": PCAPEnd,
+}
+
+
+def parse(stream_data: StreamData) -> Union[PCAPStart, PCAPData, PCAPEnd]:
+    """Decode one pcap message into :class:`PCAPStart`, :class:`PCAPData` or
+    :class:`PCAPEnd`.
+
+    Raises :class:`ParseError` naming the stream type, the frame and what was expected when the
+    frames are not a valid pcap message. Any ``typ`` is accepted: only the frames matter.
+    """
+    return parse_single_json_message(stream_data, _PACKETS)  # type: ignore[no-any-return]

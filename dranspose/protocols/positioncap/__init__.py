@@ -1,0 +1,1 @@
+"""The positioncap protocol: its packets (``packets``) and its parser (``parser``)."""

@@ -1,0 +1,1 @@
+"""The sardana protocol: its packets (``packets``) and its parser (``parser``)."""

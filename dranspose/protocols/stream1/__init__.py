@@ -1,0 +1,1 @@
+"""The stream1 protocol: its packets (``packets``) and its parser (``parser``)."""

@@ -1,0 +1,1 @@
+"""The xspress3 protocol: its packets (``packets``) and its parser (``parser``)."""

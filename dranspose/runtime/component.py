@@ -1,0 +1,188 @@
+"""What every long-running component shares: registration with heartbeat, and live parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from typing import Any, Callable, Optional
+
+from dranspose import __version__
+
+from dranspose.core.coordination import ComponentInfo, ScanInfo
+from dranspose.runtime.logs import LogShipper, bind_component, unbind_component
+from dranspose.core.parameters import ParameterDescription, ParameterSet, ParameterType, describe
+from dranspose.core.protocol import ParameterName, read_build_meta
+from dranspose.core.stats import ComponentStats, StatsRecorder
+from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
+from dranspose.io.store import Store
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 0.5
+REGISTRY_TTL_SECONDS = 3.0
+"""A component whose entry was not renewed for this long is considered dead."""
+STATS_TTL_SECONDS = 30.0
+"""A dead component's counters stay visible in /metrics this long."""
+SCAN_POLL_SECONDS = 0.1
+PARAMETER_POLL_SECONDS = 0.2
+
+
+class Component:
+    """Registers ``info`` in Redis and keeps it alive while ``run`` executes."""
+
+    def __init__(self, store: Store, info: ComponentInfo) -> None:
+        self.store = store
+        self.info = info
+        self.info.dranspose_version = __version__
+        self.info.pid = os.getpid()
+        self.info.instance = uuid.uuid4().hex
+        self.info.mapreduce_version = read_build_meta()
+        self._stopping = asyncio.Event()
+        self.stats = StatsRecorder(info.kind, info.name)
+        """Counters the heartbeat publishes for the controller's /metrics."""
+        self.log_shipper = LogShipper(store, info.name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stats_snapshot(self) -> ComponentStats:
+        return self.stats.snapshot(self.info.scan_id, self.log_shipper.dropped)
+
+    async def _register(self) -> None:
+        self.info.last_seen = time.time()  # what the dashboard shows as "last seen"
+        await self.store.register(self.info, REGISTRY_TTL_SECONDS)
+
+    async def _heartbeat(self) -> None:
+        server: Optional[str] = None
+        failing = False
+        while not self._stopping.is_set():
+            try:
+                await self._register()
+                await self.store.set_stats(self.stats_snapshot(), STATS_TTL_SECONDS)
+                run_id = await self.store.server_run_id()
+                if server is not None and run_id != server:
+                    logger.warning("%s %s: Redis restarted; restoring what it forgot",
+                                   self.info.kind.value, self.info.name)
+                    await self.redis_restarted()
+                server = run_id
+                if failing:
+                    logger.info("%s %s: Redis reachable again", self.info.kind.value,
+                                self.info.name)
+                failing = False
+            except Exception as exc:  # Redis away: keep trying, the entry simply expires
+                if not failing:  # once per outage, not twice a second
+                    logger.warning("%s %s: heartbeat failed: %s", self.info.kind.value,
+                                   self.info.name, exc)
+                failing = True
+            try:
+                await asyncio.wait_for(self._stopping.wait(), HEARTBEAT_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+
+    async def run(self) -> None:
+        # records of this task and the tasks it starts belong to this component
+        token = bind_component(self.info.name)
+        self.log_shipper.install()
+        try:
+            await self.store.wait_until_reachable()
+            await self._register()
+            beat = asyncio.create_task(self._heartbeat())
+            try:
+                await self.main()
+            finally:
+                self._stopping.set()
+                beat.cancel()
+                try:
+                    await self.store.set_stats(self.stats_snapshot(), STATS_TTL_SECONDS)
+                    await self.store.unregister(self.info)
+                except Exception:
+                    pass
+        finally:
+            await self.log_shipper.uninstall()
+            unbind_component(token)
+
+    async def main(self) -> None:
+        raise NotImplementedError
+
+    async def redis_restarted(self) -> None:
+        """Put back what this component keeps in Redis besides its registry entry."""
+
+    async def read_scan(self) -> Optional[ScanInfo]:
+        """The current scan, or None while Redis is unreachable (the caller polls again)."""
+        try:
+            return await self.store.get_scan()
+        except REDIS_UNAVAILABLE:
+            await self.sleep_or_stop(0.5)  # the heartbeat logs the outage
+            return None
+
+    async def sleep_or_stop(self, seconds: float) -> bool:
+        """Sleep; returns True if the component is stopping."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+
+class LiveParameters:
+    """The current :class:`ParameterSet`, refreshed when the controller bumps the version.
+
+    Readers take ``current`` once per event, so one event never sees a mix of old and new values.
+    """
+
+    def __init__(self, store: Store, descriptions: dict[ParameterName, ParameterType],
+                 on_change: Optional[Callable[[ParameterSet], None]] = None) -> None:
+        self.store = store
+        self.descriptions = descriptions
+        self.version = -1
+        self.current = ParameterSet.from_raw(descriptions, {})
+        self.on_change = on_change
+
+    @classmethod
+    def for_classes(cls, store: Store, *classes: Any) -> "LiveParameters":
+        return cls(store, describe(classes))
+
+    async def publish_descriptions(self, component: str) -> None:
+        await self.store.set_descriptions(
+            component, [d.model_dump(mode="json") for d in self.descriptions.values()])
+
+    async def adopt_published_descriptions(self) -> None:
+        """Also know the parameters other components declared (a reducer reads the workers')."""
+        for items in (await self.store.get_descriptions()).values():
+            for item in items:
+                name = ParameterName(item["name"])
+                if name not in self.descriptions:
+                    self.descriptions[name] = ParameterDescription.from_published(item)
+        self.version = -1
+        await self.refresh()
+
+    async def refresh(self) -> bool:
+        """Reload if the version changed; returns True when the values changed."""
+        version = await self.store.parameters_version()
+        if version == self.version:
+            return False
+        version, raw = await self.store.get_parameters()
+        try:
+            self.current = ParameterSet.from_raw(self.descriptions, raw)
+        except ValueError as exc:
+            logger.error("parameters version %d rejected, keeping the previous set: %s",
+                         version, exc)
+        self.version = version
+        if self.on_change is not None:
+            self.on_change(self.current)
+        return True
+
+    async def watch(self, stopping: Callable[[], bool]) -> None:
+        while not stopping():
+            try:
+                await self.refresh()
+            except Exception as exc:
+                logger.warning("parameter refresh failed: %s", exc)
+            await asyncio.sleep(PARAMETER_POLL_SECONDS)

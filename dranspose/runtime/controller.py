@@ -1,0 +1,494 @@
+"""The controller: holds the trigger map, hands events to workers in batches, tracks progress.
+
+Only one controller may be active against one Redis (a lock renewed while it runs). The REST API
+is the operator's entry point; the scan loop turns worker reports into assignment batches, so
+Redis traffic grows with batches, not with events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Mapping, Optional
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+
+from dranspose.http.auth import guard
+from dranspose.core.coordination import (
+    ControllerBusy,
+    ComponentInfo,
+    ComponentKind,
+    Progress,
+    ScanInfo,
+)
+from dranspose.core.parameters import (
+    MAX_PARAMETER_BYTES,
+    ParameterDescription,
+    ParameterError,
+)
+from dranspose.core.protocol import WorkerName
+from dranspose.core.scan_account import ScanRun
+from dranspose.runtime.component import REGISTRY_TTL_SECONDS, Component
+from dranspose.http.logs_api import logs_router
+from dranspose.http.metrics import observability_router
+from dranspose.http.dashboard import dashboard_router
+from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
+from dranspose.http.errors import RAW_BODY, install_error_handlers
+from dranspose.io.store import Store
+from dranspose.core.triggermap import (
+    Assignment,
+    SequenceRequest,
+    TriggerMap,
+    TriggerMapError,
+)
+
+logger = logging.getLogger(__name__)
+
+LOCK_TTL_SECONDS = 5.0
+
+
+def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
+    """A JSON schema with its local ``$defs`` references replaced by the definitions, so it can
+    be embedded anywhere in the OpenAPI document."""
+    if defs is None and isinstance(schema, dict):
+        defs = schema.get("$defs", {})
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inlined(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+        return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(v, defs) for v in schema]
+    return schema
+
+
+SEQUENCE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": _inlined(SequenceRequest.model_json_schema())}}}}
+"""The documented body of ``POST /api/v1/sequence`` (parsed by hand, to word its errors)."""
+
+
+class Controller(Component):
+    """The coordination service; ``app`` is its FastAPI application."""
+
+    def __init__(self, store: Store, name: str = "controller", batch_size: int = 64,
+                 retry_lost: bool = False) -> None:
+        super().__init__(store, ComponentInfo(kind=ComponentKind.controller, name=name))
+        self.owner = f"{name}-{uuid.uuid4().hex[:8]}"
+        self.batch_size = batch_size
+        self.retry_lost = retry_lost
+        """Default for scans whose sequence request does not say (``?retry_lost=``)."""
+        self.run_state: Optional[ScanRun] = None
+        self.acquired = False
+        self.parameter_values: dict[str, bytes] = {}
+        """Every value set so far: put back if Redis restarts empty."""
+        self.app = self._build_app()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def acquire(self, wait: float = 0.0) -> None:
+        """Take the single-controller lock, waiting up to ``wait`` seconds for it to expire.
+
+        Waiting is for a successor: a controller that crashed leaves its lock behind for at most
+        LOCK_TTL_SECONDS. A scan it left running is then recovered and reported aborted.
+        """
+        if self.acquired:
+            return
+        await self.store.wait_until_reachable()
+        deadline = time.monotonic() + wait
+        while True:
+            holder = await self.store.acquire_controller_lock(self.owner, LOCK_TTL_SECONDS)
+            if holder is None:
+                break
+            if time.monotonic() >= deadline:
+                raise ControllerBusy(
+                    f"another controller ({holder}) is active on {self.store.url}; only one may "
+                    f"run per Redis (its lock expires {LOCK_TTL_SECONDS:.0f} s after it stops)"
+                )
+            await asyncio.sleep(0.2)
+        self.acquired = True
+        _, self.parameter_values = await self.store.get_parameters()
+        await self._recover_scan()
+
+    async def redis_restarted(self) -> None:
+        if self.parameter_values:
+            await self.store.set_parameters(self.parameter_values)
+        run = self.run_state
+        if (run is not None and not run.progress.finished
+                and run.redis_run_id != await self.store.server_run_id()):
+            # the scan's assignment and report streams are gone with Redis' memory
+            run.abort("Redis restarted during the scan")
+            await self.store.set_scan(run.scan)
+
+    async def _recover_scan(self) -> None:
+        """Adopt a scan a previous controller left running: abort it and account for it.
+
+        The predecessor's constraint bindings died with it, so the scan cannot continue. Its
+        released events are read back from the assignment stream; the reports the workers sent
+        (and still send while they wind down) are counted by the scan loop as usual.
+        """
+        scan = await self.store.get_scan()
+        if scan is None or scan.stopped:
+            return
+        run = ScanRun(scan, None, None, {})
+        for assigned in await self.store.all_assignments(scan.scan_id):
+            destinations = {w for names in assigned.streams.values() for w in names}
+            if destinations:
+                run.pending[assigned.event_number] = destinations
+            elif run._account(assigned.event_number):
+                run.progress.completed += 1
+        run.abort(f"the controller was replaced during the scan ({self.owner} took over)")
+        self.run_state = run
+        await self.store.set_scan(scan)
+        await self.store.set_progress(run.progress)
+        logger.error("scan %s was left running by a previous controller; aborted it",
+                     scan.scan_id)
+
+    async def set_initial_parameters(self, raw: Mapping[str, bytes]) -> int:
+        """Set the values of a parameter file (e.g. a mounted ConfigMap) before serving.
+
+        The names are not checked against declarations: workers publish those only once they
+        run, which may be after the controller starts. Workers parse each value against its
+        declared type and log an error naming the parameter if it does not fit. All values are
+        written with one version bump, so no component sees half of the file.
+        """
+        for name, data in raw.items():
+            if len(data) > MAX_PARAMETER_BYTES:
+                raise ParameterError(
+                    f"parameter {name!r}: initial value of {len(data)} bytes exceeds the limit "
+                    f"of {MAX_PARAMETER_BYTES} bytes")
+        version = await self.store.set_parameters(raw)
+        self.parameter_values.update(raw)
+        return version
+
+    async def main(self) -> None:
+        tasks = [asyncio.create_task(self._renew_lock()), asyncio.create_task(self._scan_loop())]
+        try:
+            await self._stopping.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            try:
+                await self.store.release_controller_lock(self.owner)
+            except REDIS_UNAVAILABLE:
+                pass  # it expires by itself
+            self.acquired = False
+
+    async def _renew_lock(self) -> None:
+        while not self.stopping:
+            try:
+                renewed = await self.store.renew_controller_lock(self.owner, LOCK_TTL_SECONDS)
+            except REDIS_UNAVAILABLE as exc:
+                logger.warning("cannot renew the controller lock, Redis unavailable (%s)", exc)
+            else:
+                if not renewed:
+                    logger.error("controller lock taken by another controller; stopping")
+                    self.stop()
+                    return
+            await asyncio.sleep(LOCK_TTL_SECONDS / 3)
+
+    # -- scans --------------------------------------------------------------------------------
+
+    async def start_scan(self, request: SequenceRequest,
+                         retry_lost: Optional[bool] = None) -> ScanInfo:
+        trigger_map = TriggerMap(request)
+        components = await self.store.components()
+        workers = {WorkerName(c.name): set(c.tags) for c in components
+                   if c.kind == ComponentKind.worker}
+        if not workers:
+            raise TriggerMapError("no worker is registered; start workers before a scan")
+        trigger_map.validate_against(workers)
+        ingesters = [c for c in components if c.kind == ComponentKind.ingester
+                     and set(c.streams) & set(trigger_map.streams)]
+        served = {s for c in ingesters for s in c.streams}
+        unserved = [s for s in trigger_map.streams if s not in served]
+        if unserved:
+            raise TriggerMapError(
+                f"stream(s) {', '.join(map(repr, unserved))} have no registered ingester "
+                f"(served: {', '.join(map(repr, sorted(served))) or 'none'}); the scan could not end"
+            )
+        if self.run_state is not None and not self.run_state.scan.stopped:
+            await self.stop_scan()
+        instances = {c.name: c.instance for c in components
+                     if c.kind == ComponentKind.worker or c in ingesters}
+        scan = ScanInfo(scan_id=uuid.uuid4().hex, streams=list(trigger_map.streams),
+                        workers=sorted(workers), n_events=len(trigger_map), instances=instances,
+                        retry_lost=self.retry_lost if retry_lost is None else retry_lost)
+        self.run_state = ScanRun(scan, trigger_map, request, workers,
+                                 {c.name: list(c.streams) for c in ingesters})
+        self.run_state.redis_run_id = await self.store.server_run_id()
+        await self.store.set_progress(self.run_state.progress)
+        await self.store.set_scan(scan)
+        logger.info("scan %s: %d events, streams %s, workers %s", scan.scan_id, scan.n_events,
+                    scan.streams, scan.workers)
+        return scan
+
+    async def stop_scan(self) -> None:
+        run = self.run_state
+        if run is None:
+            return
+        run.stop()
+        await self.store.set_scan(run.scan)
+        await self.store.set_progress(run.progress)
+
+    async def _scan_loop(self) -> None:
+        last_id = "0"
+        current: Optional[str] = None
+        last_health = 0.0
+        last_progress = 0.0
+        while not self.stopping:
+            run = self.run_state
+            if run is None:
+                await asyncio.sleep(0.05)
+                continue
+            if run.scan.scan_id != current:
+                current, last_id = run.scan.scan_id, "0"
+            try:
+                last_id, last_health, last_progress = await self._scan_step(
+                    run, last_id, last_health, last_progress)
+            except REDIS_UNAVAILABLE as exc:
+                logger.warning("Redis unavailable during the scan loop (%s); retrying", exc)
+                await self.sleep_or_stop(0.5)
+
+    async def _scan_step(self, run: ScanRun, last_id: str, last_health: float,
+                         last_progress: float) -> tuple[str, float, float]:
+        """Count one read of worker reports, answer their requests, check health and the end."""
+        current = run.scan.scan_id
+        last_id, reports = await self.store.read_reports(current, last_id, block_ms=50)
+        if self.run_state is not run:
+            return last_id, last_health, last_progress
+        batch: list[Assignment] = []
+        for report in reports:
+            for event in report.completed:
+                run.completed(report.worker, event)
+            for failure in report.failed:
+                run.failed(failure)
+            for undeliverable in report.lost:
+                run.undeliverable(undeliverable)
+            (run.final_reports if report.final else run.reporters).add(report.worker)
+            if (report.want > 0 and not run.scan.stopped and run.assigner is not None
+                    and report.worker in run.assigner.workers):
+                batch.extend(run.released(run.assigner.request(report.worker, report.want)))
+            now = time.monotonic()
+            run.rates.setdefault(report.worker, collections.deque(maxlen=200)).append(
+                (now, run.totals.get(report.worker, 0)))
+        if batch:
+            await self.store.publish_assignments(current, batch)
+        now = time.monotonic()
+        if now - last_health > REGISTRY_TTL_SECONDS / 3 and not run.scan.stopped:
+            last_health = now
+            await self._check_components(run)
+        if run.progress.finished:
+            pass
+        elif run.closing_deadline is not None:
+            # a stopped or aborted scan ends once the stragglers' reports are in (or the grace
+            # is over); then every event is accounted for, one way or another
+            if run.reports_in or now >= run.closing_deadline or await self.store.reducer_done(
+                    current):
+                run.close()
+                run.progress.finished = True
+        elif run.all_accounted:
+            run.progress.finished = True
+            if run.scan.retry_lost and not run.scan.stopped:
+                # workers and ingesters stayed in the scan for re-deliveries: release them
+                run.scan.complete = True
+                await self.store.set_scan(run.scan)
+        if run.progress.finished and not run.progress.reducer_finished:
+            run.progress.reducer_finished = await self.store.reducer_done(current)
+        if now - last_progress > 0.2:  # a snapshot for a successor controller, not per batch
+            last_progress = now
+            await self.store.set_progress(run.progress)
+            if run.scan.retry_lost:
+                await self.store.set_confirmed(current, run.confirmed_below)
+        return last_id, last_health, last_progress
+
+    async def _check_components(self, run: ScanRun) -> None:
+        """Workers that died lose their events; an ingester that died aborts the scan."""
+        alive = {(c.kind, c.name): c.instance for c in await self.store.components()}
+        expected = run.scan.instances
+        if run.assigner is not None:
+            for worker in list(run.assigner.workers):
+                instance = alive.get((ComponentKind.worker, worker))
+                if instance is None or (worker in expected and instance != expected[worker]):
+                    how = "died" if instance is None else "was restarted"
+                    logger.error("worker %s %s during scan %s", worker, how, run.scan.scan_id)
+                    moved = run.lost(worker, f"worker {worker} {how}")
+                    if moved:
+                        logger.warning("scan %s: %d event(s) of worker %s re-delivered",
+                                       run.scan.scan_id, len(moved), worker)
+                        await self.store.publish_assignments(run.scan.scan_id, moved,
+                                                             redelivery=True)
+                    if not run.assigner.workers:
+                        run.abort("every worker of the scan died")
+                    else:
+                        try:  # can the survivors still take every kind of event?
+                            run.trigger_map.validate_against(run.assigner.workers)  # type: ignore[union-attr]
+                        except TriggerMapError as exc:
+                            run.abort(f"no remaining worker can take the rest of the scan ({exc})")
+                    await self.store.set_scan(run.scan)
+        for name, streams in run.ingesters.items():
+            instance = alive.get((ComponentKind.ingester, name))
+            if instance != expected.get(name):
+                how = "died" if instance is None else "was restarted"
+                logger.error("ingester %s (stream %s) %s during scan %s", name,
+                             ", ".join(streams), how, run.scan.scan_id)
+                run.abort(f"ingester {name} (stream {', '.join(streams)}) {how}")
+                await self.store.set_scan(run.scan)
+                return
+
+    # -- REST ---------------------------------------------------------------------------------
+
+    def _build_app(self) -> FastAPI:
+        controller = self
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await controller.acquire()
+            task = asyncio.create_task(controller.run())
+            yield
+            controller.stop()
+            try:
+                await asyncio.wait_for(task, 5)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+
+        # the bearer token ($DRANSPOSE_TOKEN) guards every route added below (docs/security.md)
+        app = guard(FastAPI(title="dranspose controller", version="1", lifespan=lifespan))
+        install_error_handlers(app)
+
+        @app.exception_handler(REDIS_UNAVAILABLE[0])
+        @app.exception_handler(REDIS_UNAVAILABLE[1])
+        async def redis_unavailable(request: Request, exc: Exception) -> Response:
+            # an outage is the server's state, not a bug: say so, and that it is temporary
+            return JSONResponse({"detail": f"Redis at {controller.store.url} is unavailable "
+                                           f"({exc}); retry shortly"}, status_code=503)
+        app.include_router(dashboard_router(controller))  # the web page at / and /api/v1/scan
+
+        @app.post("/api/v1/sequence", openapi_extra=SEQUENCE_BODY)
+        async def set_sequence(request: Request,
+                               retry_lost: Optional[bool] = None) -> dict[str, Any]:
+            """Set the trigger map (parts and their sequence) and start a scan.
+
+            ``retry_lost`` re-delivers the events of a worker that dies to another worker with
+            its tags (default: the controller's ``--retry-lost``).
+            """
+            body = await request.body()
+            try:
+                trigger_map = TriggerMap.from_request_json(body)
+                scan = await controller.start_scan(trigger_map.request, retry_lost=retry_lost)
+            except TriggerMapError as exc:
+                raise HTTPException(422, str(exc))
+            return {"scan_id": scan.scan_id, "events": scan.n_events, "workers": scan.workers,
+                    "retry_lost": scan.retry_lost}
+
+        @app.get("/api/v1/sequence")
+        async def get_sequence() -> dict[str, Any]:
+            run = controller.run_state
+            if run is None:
+                raise HTTPException(404, "no sequence has been set")
+            if run.request is None:
+                raise HTTPException(404, f"scan {run.scan.scan_id} was started by a previous "
+                                    "controller; its trigger map is not known here")
+            return {"scan_id": run.scan.scan_id, **run.request.model_dump(mode="json")}
+
+        @app.get("/api/v1/config")
+        async def config() -> list[dict[str, Any]]:
+            return [c.model_dump(mode="json") for c in await controller.store.components()]
+
+        @app.get("/api/v1/status")
+        async def status() -> dict[str, Any]:
+            run = controller.run_state
+            if run is None:
+                return {"active": False, "finished": False, "scan_id": None}
+            progress = run.progress
+            finished = progress.finished and progress.reducer_finished
+            return {"active": not finished, "finished": finished, "scan_id": run.scan.scan_id,
+                    "stopped": run.scan.stopped, "aborted": run.scan.aborted,
+                    "progress": progress.model_dump(mode="json")}
+
+        @app.get("/api/v1/progress")
+        async def progress() -> dict[str, Any]:
+            run = controller.run_state
+            if run is None:
+                return Progress().model_dump(mode="json")
+            return run.progress.model_dump(mode="json")
+
+        @app.get("/api/v1/load")
+        async def load() -> dict[str, Any]:
+            run = controller.run_state
+            if run is None:
+                return {}
+            now = time.monotonic()
+            out: dict[str, Any] = {}
+            for worker, samples in run.rates.items():
+                entry: dict[str, Any] = {"completed": run.totals.get(worker, 0)}
+                for window in (1.0, 10.0):
+                    recent = [s for s in samples if now - s[0] <= window]
+                    if len(recent) >= 2:
+                        span = recent[-1][0] - recent[0][0]
+                        entry[f"rate_{int(window)}s"] = (
+                            (recent[-1][1] - recent[0][1]) / span if span > 0 else 0.0)
+                    else:
+                        entry[f"rate_{int(window)}s"] = 0.0
+                out[worker] = entry
+            return out
+
+        async def descriptions() -> dict[str, Any]:
+            merged: dict[str, Any] = {}
+            for component, items in (await controller.store.get_descriptions()).items():
+                for item in items:
+                    merged[item["name"]] = item
+            return merged
+
+        @app.get("/api/v1/parameters")
+        async def parameters() -> list[dict[str, Any]]:
+            declared = await descriptions()
+            _, raw = await controller.store.get_parameters()
+            out = []
+            for name, desc in declared.items():
+                out.append({**desc, "data": raw.get(name, b"").decode("utf8", "backslashreplace")
+                            if name in raw else None,
+                            "size": len(raw[name]) if name in raw else None})  # exact bytes
+            return out
+
+        @app.get("/api/v1/parameter/{name}")
+        async def get_parameter(name: str) -> Response:
+            _, raw = await controller.store.get_parameters()
+            declared = await descriptions()
+            if name in raw:
+                return Response(raw[name], media_type="application/octet-stream")
+            if name in declared:
+                desc = ParameterDescription.from_published(declared[name])
+                return Response(desc.to_bytes(desc.default), media_type="application/octet-stream")
+            raise HTTPException(404, f"unknown parameter {name!r}")
+
+        @app.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
+        async def set_parameter(name: str, request: Request) -> dict[str, Any]:
+            """Set one declared parameter from the raw request body; 422 when it does not parse."""
+            body = await request.body()
+            declared = await descriptions()
+            if name not in declared:
+                known = ", ".join(sorted(declared)) or "none"
+                raise HTTPException(404, f"unknown parameter {name!r} (declared: {known})")
+            desc = ParameterDescription.from_published(declared[name])
+            try:
+                value = desc.from_bytes(body)
+            except ParameterError as exc:
+                raise HTTPException(422, str(exc))
+            version = await controller.store.set_parameter(name, body)
+            controller.parameter_values[name] = body
+            return {"name": name, "version": version,
+                    "value": value if not isinstance(value, bytes) else None}
+
+        @app.post("/api/v1/stop")
+        async def stop() -> dict[str, Any]:
+            await controller.stop_scan()
+            run = controller.run_state
+            return {"scan_id": run.scan.scan_id if run else None, "stopped": run is not None}
+
+        app.include_router(observability_router(controller))  # /metrics, /healthz
+        app.include_router(logs_router(controller.store))  # /api/v1/logs, /api/v1/log_stream
+        return app

@@ -1,0 +1,347 @@
+"""The ingester: reads one upstream stream and forwards each message to the workers the map names.
+
+The k-th upstream message of a scan belongs to the k-th event in which the trigger map gives this
+stream a frame (``null`` entries are skipped, ``[]`` entries are read and dropped). Assignments
+arrive in event order from the controller; the ingester waits for an event's assignment before
+sending, which with a PULL upstream is backpressure, not loss. Frames are forwarded as received
+(``zmq.Frame``, no copy); all frames of one upstream multipart message stay together.
+
+How the upstream is read (ZMQ PULL or SUB, TCP client, HTTP server), what is lost when nobody
+reads and how connections come back is the transport's business (:mod:`dranspose.io.transports`);
+its counters are reported in this component's registry entry (``info.upstream``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from typing import Any, Optional
+
+import zmq
+import zmq.asyncio
+
+from dranspose.core.backpressure import WaitClock
+from dranspose.io.capture import CaptureWriter
+from dranspose.core.coordination import (
+    AssignedEvent,
+    ComponentInfo,
+    ComponentKind,
+    FailedEvent,
+    ScanInfo,
+    WorkerReport,
+)
+from dranspose.io.dataplane import Outboxes, PartialHeader
+from dranspose.core.event import InternalWorkerMessage, StreamData
+from dranspose.core.protocol import EventNumber, StreamName, WorkerName
+from dranspose.protocols.registry import Kind, get_protocol
+from dranspose.runtime.component import SCAN_POLL_SECONDS, Component
+from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
+from dranspose.core.stats import QueueStats
+from dranspose.io.store import Store
+from dranspose.io.transports import DEFAULT_BACKLOG, Message, open_upstream
+
+logger = logging.getLogger(__name__)
+
+_WAIT_SECONDS = 0.1
+KEEP_EVENTS = 10_000
+KEEP_BYTES = 256 * 1024 * 1024
+"""With re-delivery on, frames of unconfirmed events are kept up to these limits (the oldest go
+first); a re-delivery asking for frames no longer kept reports the event lost."""
+"""Longest the forwarding loop waits for upstream before looking at the scan again."""
+
+
+class Ingester(Component):
+    def __init__(self, store: Store, stream: str, upstream: str, name: Optional[str] = None,
+                 protocol: str = "stins", dump: Optional[str] = None,
+                 sock_type: Optional[int] = None, backlog: int = DEFAULT_BACKLOG) -> None:
+        super().__init__(store, ComponentInfo(kind=ComponentKind.ingester,
+                                              name=name or f"{stream}-ingester",
+                                              streams=[StreamName(stream)]))
+        self.stream = StreamName(stream)
+        self.upstream_url = upstream
+        self.protocol = get_protocol(protocol)
+        self.typ = self.protocol.typ
+        self.dump_path = dump
+        self.ctx = zmq.asyncio.Context(io_threads=2)  # receive and send large frames in parallel
+        sub = None if sock_type is None else sock_type == zmq.SUB
+        try:
+            self.upstream = open_upstream(self.protocol, upstream, name=stream, ctx=self.ctx,
+                                          sub=sub, backlog=backlog)
+        except BaseException:
+            self.ctx.term()
+            raise
+        self.upstream_state = self.upstream.state
+        self.info.upstream = self.upstream_state
+        self.outboxes = Outboxes(self.ctx)
+        self.carried: Optional[Message] = None
+        """A message read during a scan that ended before it could be routed: the next scan's."""
+        self._discarding = 0
+        self.waiting = WaitClock()
+        """Time spent holding a message no worker has asked for yet (backpressure)."""
+        self.stats.queues = self.queue_stats
+
+    def queue_stats(self) -> QueueStats:
+        return QueueStats(backlog_messages=len(self.upstream.backlog),
+                          backlog_bytes=self.upstream.backlog_bytes,
+                          blocked_seconds=self.waiting.seconds + self.outboxes.blocked_seconds)
+
+    @property
+    def forwarded(self) -> int:
+        return self.upstream_state.forwarded
+
+    @property
+    def discarded(self) -> int:
+        return self.upstream_state.discarded
+
+    @property
+    def skipped(self) -> int:
+        return self.upstream_state.skipped
+
+    async def main(self) -> None:
+        done_scans: set[str] = set()
+        dump = CaptureWriter(self.dump_path) if self.dump_path else None
+        try:
+            await self.upstream.start()
+            while not self.stopping:
+                scan = await self.read_scan()
+                if (scan is not None and scan.scan_id not in done_scans and not scan.stopped
+                        and self.stream in scan.streams and scan.takes_part(self.info)):
+                    done_scans.add(scan.scan_id)
+                    await IngestSession(self, scan, dump).run()
+                else:
+                    await self.sleep_or_stop(SCAN_POLL_SECONDS)
+        finally:
+            if dump is not None:
+                dump.close()
+            await self.upstream.close()
+            self.outboxes.close()
+            self.ctx.term()
+
+    async def worker_urls(self) -> dict[str, str]:
+        return {c.name: c.url for c in await self.store.components()
+                if c.kind == ComponentKind.worker and c.url}
+
+    def discard(self) -> None:
+        """Count a message that arrived before the series start; log the first of a run."""
+        self.upstream_state.discarded += 1
+        if not self._discarding:
+            logger.warning("stream %s: message before the series start discarded (the start "
+                           "was missed, or this is the rest of an earlier series); discarding "
+                           "until a series starts", self.stream)
+        self._discarding += 1
+
+    def discard_ended(self) -> None:
+        if self._discarding > 1:
+            logger.warning("stream %s: %d messages before the series start were discarded",
+                           self.stream, self._discarding)
+        self._discarding = 0
+
+
+class IngestSession:
+    """One ingester's part of one scan."""
+
+    def __init__(self, ingester: Ingester, scan: ScanInfo, dump: Optional[CaptureWriter]) -> None:
+        self.ingester = ingester
+        self.scan = scan
+        self.dump = dump
+        self.queue: collections.deque[AssignedEvent] = collections.deque()
+        self.arrived = asyncio.Event()
+        self.ended = False
+        self.urls: dict[str, str] = {}
+        self.header = PartialHeader(scan.scan_id, ingester.stream, ingester.typ)
+        self.members = set(scan.workers)
+        """Workers still in the scan: the controller drops dead ones (their events are lost)."""
+        self.kept: collections.OrderedDict[int, tuple[list[Any], int]] = collections.OrderedDict()
+        """With ``retry_lost``: frames (and their size) of forwarded, unconfirmed events."""
+        self.kept_bytes = 0
+        self.rerouted: dict[int, list[str]] = {}
+        """Re-deliveries of events not forwarded yet: extra destinations for when they are."""
+        self.forwarded_up_to = -1
+
+    async def run(self) -> None:
+        ing = self.ingester
+        ing.info.scan_id = self.scan.scan_id
+        ing.info.state = "scanning"
+        self.urls = await ing.worker_urls()
+        reader = asyncio.create_task(self._read_assignments())
+        try:
+            await self._forward()
+            if self.scan.retry_lost and not ing.stopping:
+                # re-deliveries may come after the last event was forwarded: serve them until
+                # the scan is complete, stopped or replaced (the reader returns then)
+                stopping = asyncio.create_task(ing._stopping.wait())
+                await asyncio.wait([reader, stopping], return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+        finally:
+            reader.cancel()
+            ing.discard_ended()
+            ing.info.state = "idle"
+
+    async def _read_assignments(self) -> None:
+        last_id = "0"
+        checked = time.monotonic()
+        store = self.ingester.store
+        while True:
+            last_id, events = await store.read_assignments(self.scan.scan_id, last_id)
+            for assigned in events:
+                if self.ingester.stream not in assigned.streams:
+                    continue
+                if assigned.redelivered:
+                    await self._redeliver(assigned)
+                else:
+                    self.queue.append(assigned)
+            if events:
+                self.arrived.set()
+            # the scan's state changes rarely: look at it between batches, not after each one
+            if events and time.monotonic() - checked < SCAN_POLL_SECONDS:
+                continue
+            checked = time.monotonic()
+            try:
+                scan = await store.get_scan()
+            except REDIS_UNAVAILABLE as exc:  # Redis unreachable, e.g. this host's link is down
+                logger.warning("stream %s: cannot read the scan, retrying: %s",
+                               self.ingester.stream, exc)
+                await asyncio.sleep(SCAN_POLL_SECONDS)
+                continue
+            if scan is not None and scan.scan_id == self.scan.scan_id:
+                self.members = set(scan.workers)
+                if self.scan.retry_lost:
+                    self._forget_below(await store.confirmed(self.scan.scan_id))
+            if (scan is None or scan.scan_id != self.scan.scan_id or scan.stopped
+                    or scan.complete):
+                self.ended = True
+                self.arrived.set()
+                return
+
+    async def _next_assignment(self) -> Optional[AssignedEvent]:
+        waiting = self.ingester.waiting
+        try:
+            while not self.queue:
+                if self.ended or self.ingester.stopping:
+                    return None
+                waiting.start()
+                self.arrived.clear()
+                await self.arrived.wait()
+        finally:
+            waiting.stop()
+        return self.queue.popleft()
+
+    async def _url(self, worker: str) -> Optional[str]:
+        url = self.urls.get(worker)
+        if url is None:
+            self.urls = await self.ingester.worker_urls()
+            url = self.urls.get(worker)
+        return url
+
+    def _gone(self, worker: str) -> bool:
+        """Stop waiting for a worker that is out of the scan, or for a scan that is over."""
+        return worker not in self.members or self.ended or self.ingester.stopping
+
+    def _keep(self, event: int, frames: list[Any]) -> None:
+        size = sum(len(f.buffer) if isinstance(f, zmq.Frame) else len(f) for f in frames)
+        self.kept[event] = (frames, size)
+        self.kept_bytes += size
+        while len(self.kept) > KEEP_EVENTS or (self.kept_bytes > KEEP_BYTES and len(self.kept) > 1):
+            _, (_, dropped) = self.kept.popitem(last=False)
+            self.kept_bytes -= dropped
+
+    def _forget_below(self, confirmed: int) -> None:
+        while self.kept and next(iter(self.kept)) < confirmed:
+            _, (_, dropped) = self.kept.popitem(last=False)
+            self.kept_bytes -= dropped
+
+    async def _redeliver(self, assigned: AssignedEvent) -> None:
+        """Send a dead worker's frames of one event to its replacement (``retry_lost``)."""
+        event, targets = assigned.event_number, assigned.streams[self.ingester.stream]
+        if event > self.forwarded_up_to:  # not read from upstream yet: route it there when it is
+            self.rerouted.setdefault(event, []).extend(targets)
+            return
+        kept = self.kept.get(event)
+        if kept is None:
+            reason = (f"stream {self.ingester.stream}: frames of event {event} no longer kept "
+                      f"for re-delivery (limits {KEEP_EVENTS} events, {KEEP_BYTES} bytes)")
+            logger.error(reason)
+            await self.ingester.store.report(self.scan.scan_id, WorkerReport(
+                worker=WorkerName(self.ingester.info.name), lost=[FailedEvent(
+                    event_number=EventNumber(event), worker=self.ingester.info.name,
+                    reason=reason)]))
+            return
+        await self._send(event, targets, kept[0])
+
+    async def _send(self, event: int, workers: list[str], frames: list[Any]) -> None:
+        ing = self.ingester
+        header = self.header(event)
+        for worker in workers:
+            url = await self._url(worker)
+            if url is None:
+                logger.error("event %d: worker %s has no data address; frame not delivered",
+                             event, worker)
+                continue
+            if not await ing.outboxes.send(url, [header, *frames],
+                                           give_up=lambda w=worker: self._gone(w)):
+                logger.error("event %d: worker %s left the scan while its queue was full; "
+                             "frame not delivered", event, worker)
+
+    async def _still_current(self) -> bool:
+        try:
+            scan = await self.ingester.store.get_scan()
+        except REDIS_UNAVAILABLE:
+            return True  # nothing says otherwise; the assignment reader decides when it is back
+        return scan is not None and scan.scan_id == self.scan.scan_id and not scan.stopped
+
+    async def _forward(self) -> None:
+        ing = self.ingester
+        upstream = ing.upstream
+        state = ing.upstream_state
+        started = False
+        last_event = self.scan.n_events - 1
+        while not ing.stopping and not self.ended:
+            if ing.carried is not None:
+                item, ing.carried = ing.carried, None
+            else:
+                item = upstream.pop()
+                if item is None:
+                    await upstream.wait(_WAIT_SECONDS)
+                    continue
+            kind, frames = item
+            ing.stats.ingested(ing.stream, frames)
+            if kind is Kind.SKIP:
+                state.skipped += 1
+                continue
+            if kind is Kind.START and not await self._still_current():
+                # A series that starts after this scan was stopped or replaced is the next
+                # scan's: keep its header for that scan's session instead of consuming it here.
+                ing.carried = item
+                break
+            if not started:
+                if kind is not Kind.START and ing.protocol.name != "raw":
+                    ing.discard()
+                    continue
+                ing.discard_ended()
+                started = True
+            assigned = await self._next_assignment()
+            if assigned is None:
+                # The scan ended while this message waited for its event: the next session gets
+                # it (and discards it, unless it opens that scan's series).
+                ing.carried = item
+                break
+            event = assigned.event_number
+            workers = assigned.streams[ing.stream]
+            if self.scan.retry_lost:
+                # a destination that died meanwhile is replaced by its re-delivery target
+                workers = [w for w in workers if w in self.members] + self.rerouted.pop(event, [])
+                self._keep(event, frames)
+                self.forwarded_up_to = event
+            await self._send(event, workers, frames)
+            state.forwarded += 1
+            if self.dump is not None:
+                self.dump.write(InternalWorkerMessage.model_construct(
+                    event_number=EventNumber(assigned.event_number),
+                    streams={ing.stream: StreamData.model_construct(typ=ing.typ, frames=frames)},
+                    created_at=time.time()))
+            if assigned.event_number >= last_event:
+                break
+        if self.dump is not None:
+            self.dump.flush()

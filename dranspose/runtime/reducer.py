@@ -1,0 +1,271 @@
+"""The reducer: folds every worker result with the payload's ``process_result`` and serves ``publish``.
+
+Results arrive on one PULL socket from all workers. The payload (process_result, timer, finish)
+runs in one dedicated thread, so its calls never overlap and it needs no locks of its own, while
+the event loop keeps receiving and serving HTTP. A scan ends for the reducer when every worker of
+the scan said it is done (or is no longer registered: it died, and the controller reports its
+events as lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import pickle
+import time
+from typing import Any, Optional
+
+import uvicorn
+import zmq.asyncio
+
+from dranspose.core.coordination import ComponentInfo, ComponentKind, ResultHeader, ScanInfo
+from dranspose.io.dataplane import Inbox
+from dranspose.core.event import ResultData
+from dranspose.runtime.logs import bind_component
+from dranspose.core.parameters import ParameterSet
+from dranspose.core.calling import ReducerCalls
+from dranspose.core.payload import ReducerPayload, import_class
+from dranspose.core.protocol import ReducerName, ReducerState
+from dranspose.http.reducer_api import create_app
+from dranspose.runtime.component import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
+from dranspose.io.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class Reducer(Component):
+    def __init__(self, store: Store, reducer_class: Any, worker_class: Any = None,
+                 name: str = "reducer", bind: str = "tcp://*:0",
+                 advertise_host: str = "127.0.0.1", http_port: Optional[int] = None,
+                 http_host: str = "127.0.0.1") -> None:
+        super().__init__(store, ComponentInfo(kind=ComponentKind.reducer, name=name))
+        self.reducer_class = import_class(reducer_class)
+        classes = [self.reducer_class]
+        if worker_class is not None:  # the reducer sees the workers' parameters too
+            classes.insert(0, import_class(worker_class))
+        self.ctx = zmq.asyncio.Context()
+        self.inbox = Inbox(self.ctx, bind, advertise_host, hwm=10_000)
+        self.info.url = self.inbox.url
+        self.live = LiveParameters.for_classes(store, *classes)
+        self.context: dict[str, Any] = {}
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="reducer", initializer=bind_component, initargs=(name,))
+        self.calls: Optional[ReducerCalls] = None
+        self.http_port = http_port
+        self.http_host = http_host
+        self.results = 0
+        self.failures: list[str] = []
+        self.current_scan: Optional[str] = None
+        self.finished_scans: set[str] = set()
+        self.early: dict[str, list[list[zmq.Frame]]] = {}
+        """Messages of scans not started yet: a worker may begin the next scan while this
+        reducer still waits for another worker to finish the previous one."""
+
+    # ReducerHost for the HTTP API
+    @property
+    def component_name(self) -> str:
+        return self.info.name
+
+    @property
+    def reducer(self) -> Any:
+        return self.calls.payload.instance if self.calls is not None else None
+
+    def set_parameter(self, name: str, data: bytes) -> ParameterSet:
+        raise KeyError(f"parameters are set through the controller, not the reducer ({name!r})")
+
+    def status(self) -> dict[str, Any]:
+        return {"scan_id": self.current_scan, "results": self.results, "failures": self.failures}
+
+    async def main(self) -> None:
+        await self.live.publish_descriptions(f"reducer:{self.info.name}")
+        watcher = asyncio.create_task(self.live.watch(lambda: self.stopping))
+        server: Optional[uvicorn.Server] = None
+        server_task = None
+        if self.http_port is not None:
+            config = uvicorn.Config(create_app(self), host=self.http_host, port=self.http_port,
+                                    log_level="warning")
+            server = uvicorn.Server(config)
+            server_task = asyncio.create_task(server.serve())
+        done_scans: set[str] = set()
+        try:
+            while not self.stopping:
+                scan = await self.read_scan()
+                if scan is not None and scan.scan_id not in done_scans:
+                    done_scans.add(scan.scan_id)
+                    await self.run_scan(scan)
+                else:
+                    await self.sleep_or_stop(SCAN_POLL_SECONDS)
+        finally:
+            watcher.cancel()
+            if server is not None:
+                server.should_exit = True
+                if server_task is not None:
+                    await asyncio.wait([server_task], timeout=5)
+            self.inbox.close()
+            self.executor.shutdown(wait=False)
+            self.ctx.term()
+
+    async def redis_restarted(self) -> None:
+        await self.live.publish_descriptions(f"reducer:{self.info.name}")
+
+    @property
+    def parameters(self) -> ParameterSet:
+        return self.live.current
+
+    async def run_scan(self, scan: ScanInfo) -> None:
+        loop = asyncio.get_running_loop()
+        self.current_scan = scan.scan_id
+        self.info.scan_id = scan.scan_id
+        self.info.state = "scanning"
+        state = ReducerState(name=ReducerName(self.info.name),
+                             dranspose_version=self.info.dranspose_version,
+                             mapreduce_version=self.info.mapreduce_version)
+        await self.live.adopt_published_descriptions()
+        params = self.live.current
+        payload = await loop.run_in_executor(
+            self.executor,
+            lambda: ReducerPayload(self.reducer_class, params, self.context, state))
+        self.calls = ReducerCalls(payload, time.monotonic())
+        pending = set(scan.workers)
+        absent: dict[str, int] = {}
+        early = self.early.pop(scan.scan_id, [])
+        self.early.clear()  # scans replaced before this reducer started them
+        last_liveness = time.monotonic()
+        while pending and not self.stopping:
+            if self.calls.timer_due(time.monotonic()):
+                await loop.run_in_executor(self.executor, self._timer)
+            results: list[tuple[ResultHeader, bytes]] = []
+            messages, early = early or await self.inbox.recv_batch(50), []
+            for parts in messages:
+                try:
+                    header = ResultHeader.model_validate_json(parts[0].bytes)
+                except Exception as exc:
+                    logger.error("malformed result message dropped: %s", exc)
+                    continue
+                if header.scan_id in self.finished_scans:
+                    logger.warning("result of scan %s arrived after it ended; dropped",
+                                   header.scan_id)
+                elif header.scan_id != scan.scan_id:  # a later scan's: kept until it starts
+                    self.early.setdefault(header.scan_id, []).append(parts)
+                elif header.kind == "worker_done":
+                    pending.discard(header.worker)
+                else:
+                    results.append((header, parts[1].bytes))
+            if results:
+                await loop.run_in_executor(self.executor, self._process_batch, results)
+            if time.monotonic() - last_liveness > 1.0:
+                last_liveness = time.monotonic()
+                try:
+                    pending = await self._still_alive(pending, scan, absent)
+                except REDIS_UNAVAILABLE:
+                    pass  # wait for the workers as before; look again in a second
+        self.finished_scans.add(scan.scan_id)
+        self.context["scan_summary"] = await self._scan_summary(scan.scan_id)
+        await loop.run_in_executor(self.executor, self._finish)
+        for attempt in range(20):  # the controller waits for this mark; Redis may be restarting
+            try:
+                await self.store.set_reducer_done(scan.scan_id)
+                break
+            except REDIS_UNAVAILABLE:
+                await self.sleep_or_stop(0.5)
+        self.info.state = "idle"
+
+    async def _scan_summary(self, scan_id: str, wait: float = 2.0) -> dict[str, Any]:
+        """The controller's account of the scan (total, completed, failed, lost with reasons,
+        aborted, redelivered), for ``finish`` to read in ``context["scan_summary"]``.
+
+        The controller counts the workers' last reports a moment after they sent their results,
+        so this waits briefly for its final count; ``final`` says whether it arrived.
+        """
+        deadline = time.monotonic() + wait
+        progress = None
+        while True:
+            try:
+                progress = await self.store.get_progress()
+            except REDIS_UNAVAILABLE:
+                progress = None
+            final = progress is not None and progress.scan_id == scan_id and progress.finished
+            if final or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        if progress is None or progress.scan_id != scan_id:
+            return {"scan_id": scan_id, "final": False}
+        return {**progress.model_dump(mode="json"), "final": final}
+
+    async def _still_alive(self, pending: set[str], scan: ScanInfo,
+                           absent: Optional[dict[str, int]] = None) -> set[str]:
+        """Stop waiting for workers that died, left the scan, or never joined it.
+
+        A worker joins a scan only while it is current and not stopped, so once the scan is
+        stopped or replaced a worker that has not joined never will, and never sends
+        ``worker_done``. Such a worker is one whose registry entry does not name this scan on two
+        checks in a row (``absent`` counts them; the heartbeat publishes a join well within the
+        second between checks). It is dropped only while the inbox is empty: a worker that did
+        join and moved on sent its ``worker_done`` before its entry changed.
+        """
+        workers = {c.name: c for c in await self.store.components()
+                   if c.kind == ComponentKind.worker}
+        current = await self.store.get_scan()
+        in_scan = set(current.workers) if current and current.scan_id == scan.scan_id else pending
+        for gone in pending - (workers.keys() & in_scan):
+            logger.error("worker %s is gone; not waiting for its remaining results", gone)
+        pending = pending & workers.keys() & in_scan
+        ended = current is None or current.scan_id != scan.scan_id or current.stopped
+        if ended and absent is not None:
+            for name in pending:
+                if workers[name].scan_id == scan.scan_id:
+                    absent.pop(name, None)
+                else:
+                    absent[name] = absent.get(name, 0) + 1
+            never = {name for name in pending if absent.get(name, 0) >= 2}
+            if never and not await self.inbox.poll(0):
+                logger.warning("scan %s ended before workers %s joined it; not waiting for them",
+                               scan.scan_id, ", ".join(sorted(never)))
+                pending -= never
+        return pending
+
+    def _process_batch(self, results: list[tuple[ResultHeader, bytes]]) -> None:
+        for done, (header, body) in enumerate(results):
+            self.stats.set_queue_depth(len(results) - done)  # this result and those after it
+            self._process(header, body)
+        self.stats.set_queue_depth(0)
+
+    def _process(self, header: ResultHeader, body: bytes) -> None:
+        assert self.calls is not None
+        try:
+            # Results come from this pipeline's own workers over its private data plane.
+            payload = pickle.loads(body)
+        except Exception as exc:
+            logger.error("result of event %s cannot be unpickled: %s", header.event_number, exc)
+            self.failures.append(f"event {header.event_number}: {type(exc).__name__}: {exc}")
+            return
+        result = ResultData.model_construct(
+            event_number=header.event_number, worker=header.worker,
+            parameters_hash=header.parameters_hash, payload=payload,
+            redelivered=header.redelivered)
+        self.results += 1
+        started = self.stats.begin()
+        try:
+            outcome = self.calls.process_result(result, self.live.current)
+        finally:
+            self.stats.end(started)
+        if outcome.failure is not None:
+            logger.error("process_result failed for event %s\n%s", header.event_number,
+                         outcome.traceback)
+            self.failures.append(f"event {header.event_number}: {outcome.failure}")
+
+    def _timer(self) -> None:
+        assert self.calls is not None
+        outcome = self.calls.call_timer(self.live.current, time.monotonic())
+        if outcome.failure is not None:
+            logger.error("reducer timer failed\n%s", outcome.traceback)
+            self.failures.append(f"timer: {outcome.failure}")
+
+    def _finish(self) -> None:
+        if self.calls is not None:
+            outcome = self.calls.finish(self.live.current)
+            if outcome.failure is not None:
+                logger.error("reducer finish failed\n%s", outcome.traceback)
+                self.failures.append(f"finish: {outcome.failure}")

@@ -1,0 +1,375 @@
+"""The worker: assembles full events from the ingesters' partial events and runs the payload.
+
+The worker learns from the assignment stream which events are its own and which streams each
+carries; partial events arriving before their assignment wait in a buffer. The payload runs in one
+dedicated thread so the event loop keeps receiving, heart-beating and reporting while a slow
+``process_event`` computes. Completions go to the controller in batches together with the request
+for more work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from typing import Any, Optional
+
+import zmq
+import zmq.asyncio
+
+from dranspose.core.backpressure import DEFAULT_BUFFER_BYTES, HeldEvents, frames_bytes
+from dranspose.core.coordination import (
+    ComponentInfo,
+    ComponentKind,
+    FailedEvent,
+    ResultHeader,
+    ScanInfo,
+    WorkerReport,
+)
+from dranspose.io.dataplane import Inbox, Outboxes, decode_partial
+from dranspose.core.event import EventData, InternalWorkerMessage, StreamData
+from dranspose.runtime.logs import bind_component
+from dranspose.core.parameters import ParameterSet
+from dranspose.core.calling import WorkerCalls, pickle_result
+from dranspose.core.payload import WorkerPayload, import_class
+from dranspose.core.protocol import EventNumber, StreamName, WorkerName, WorkerState, WorkerTag
+from dranspose.runtime.component import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
+from dranspose.core.stats import QueueStats
+from dranspose.io.store import Store
+
+logger = logging.getLogger(__name__)
+
+REPORT_INTERVAL = 0.02
+MIN_QUEUE = 4
+QUEUE_SECONDS = 0.25
+"""A worker asks for enough events to keep it busy this long at its measured rate."""
+
+
+class Worker(Component):
+    def __init__(self, store: Store, worker_class: Any, name: str,
+                 tags: Optional[list[str]] = None, capacity: int = 256,
+                 bind: str = "tcp://*:0", advertise_host: str = "127.0.0.1",
+                 buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
+        super().__init__(store, ComponentInfo(kind=ComponentKind.worker, name=name,
+                                              tags=tags or ["generic"]))
+        self.worker_class = import_class(worker_class)
+        self.capacity = capacity
+        self.buffer_bytes = buffer_bytes
+        """Byte budget of received, unprocessed frames: limits how many events it asks for."""
+        self.ctx = zmq.asyncio.Context()
+        self.inbox = Inbox(self.ctx, bind, advertise_host)
+        self.info.url = self.inbox.url
+        self.outboxes = Outboxes(self.ctx)
+        self.parameters = LiveParameters.for_classes(store, self.worker_class)
+        self.context: dict[str, Any] = {}
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,))
+        self.finished_scans: set[str] = set()
+        self.early: dict[str, list[InternalWorkerMessage]] = {}
+        """Frames of a scan this worker has not joined yet, read while it finished the previous."""
+
+    async def main(self) -> None:
+        await self.parameters.publish_descriptions(f"worker:{self.info.name}")
+        watcher = asyncio.create_task(self.parameters.watch(lambda: self.stopping))
+        done_scans: set[str] = set()
+        try:
+            while not self.stopping:
+                scan = await self.read_scan()
+                if (scan is not None and scan.scan_id not in done_scans and not scan.stopped
+                        and self.info.name in scan.workers and scan.takes_part(self.info)):
+                    done_scans.add(scan.scan_id)
+                    await ScanSession(self, scan).run()
+                else:
+                    await self.sleep_or_stop(SCAN_POLL_SECONDS)
+        finally:
+            watcher.cancel()
+            self.inbox.close()
+            self.outboxes.close()
+            self.executor.shutdown(wait=False)
+            self.ctx.term()
+
+    async def redis_restarted(self) -> None:
+        await self.parameters.publish_descriptions(f"worker:{self.info.name}")
+
+    async def reducer_url(self) -> Optional[str]:
+        for comp in await self.store.components():
+            if comp.kind == ComponentKind.reducer and comp.url:
+                return comp.url
+        return None
+
+
+class ScanSession:
+    """One worker's part of one scan."""
+
+    def __init__(self, worker: Worker, scan: ScanInfo) -> None:
+        self.worker = worker
+        self.scan = scan
+        self.name = WorkerName(worker.info.name)
+        self.expected: dict[int, set[StreamName]] = {}
+        self.redelivered: set[int] = set()
+        self.buffers: dict[int, dict[StreamName, StreamData]] = {}
+        self.ready: asyncio.Queue[int] = asyncio.Queue()
+        self.completed: list[EventNumber] = []
+        self.failed: list[FailedEvent] = []
+        self.ask_pending_since: Optional[float] = None
+        self.target = MIN_QUEUE
+        self.rate_since = time.monotonic()
+        self.processed_since = 0
+        self.wake = asyncio.Event()
+        self.last_event = scan.n_events - 1
+        self.finished = asyncio.Event()
+        self.calls: Optional[WorkerCalls] = None
+        self.closing = False
+        self.held = HeldEvents(worker.buffer_bytes)
+        self.in_process = 0
+        worker.stats.queues = self.queue_stats
+
+    def queue_stats(self) -> QueueStats:
+        assigned = len(self.expected.keys() | self.buffers.keys()) + self.in_process
+        return QueueStats(events_queued=assigned, buffered_bytes=self.held.bytes)
+
+    async def run(self) -> None:
+        worker = self.worker
+        worker.info.scan_id = self.scan.scan_id
+        worker.info.state = "scanning"
+        await worker.parameters.adopt_published_descriptions()
+        params = worker.parameters.current
+        state = WorkerState(name=self.name, dranspose_version=worker.info.dranspose_version,
+                            mapreduce_version=worker.info.mapreduce_version,
+                            tags=[WorkerTag(t) for t in worker.info.tags])
+        loop = asyncio.get_running_loop()
+        payload = await loop.run_in_executor(
+            worker.executor, lambda: WorkerPayload(worker.worker_class, params, worker.context, state))
+        self.calls = WorkerCalls(payload, self.name)
+        reducer = await worker.reducer_url()
+        tasks = [asyncio.create_task(c) for c in
+                 (self._read_assignments(), self._receive(), self._report_loop())]
+        try:
+            await self._process_loop(reducer)
+        finally:
+            worker.finished_scans.add(self.scan.scan_id)
+            for task in tasks:
+                task.cancel()
+            worker.stats.queues = None
+            try:
+                await self._report(final=True)
+            except Exception as exc:  # the controller counts the events of a dead worker lost
+                logger.warning("worker %s: final report failed: %s", self.name, exc)
+            worker.info.state = "idle"
+
+    async def _read_assignments(self) -> None:
+        last_id = "0"
+        checked = time.monotonic()
+        while True:
+            last_id, events = await self.worker.store.read_assignments(self.scan.scan_id, last_id)
+            for assigned in events:
+                mine = {s for s, names in assigned.streams.items() if self.name in names}
+                if mine:
+                    if assigned.redelivered:  # a dead worker's event, its frames sent again
+                        self.redelivered.add(assigned.event_number)
+                    self.expected[assigned.event_number] = mine
+                    self._check(assigned.event_number)
+            if events:
+                self.ask_pending_since = None
+            # the scan's state changes rarely: look at it between batches, not after each one
+            if events and time.monotonic() - checked < SCAN_POLL_SECONDS:
+                continue
+            checked = time.monotonic()
+            try:
+                scan = await self.worker.store.get_scan()
+            except REDIS_UNAVAILABLE as exc:  # Redis unreachable, e.g. this host's link is down
+                logger.warning("worker %s: cannot read the scan, retrying: %s", self.name, exc)
+                await asyncio.sleep(SCAN_POLL_SECONDS)
+                continue
+            if (scan is None or scan.scan_id != self.scan.scan_id or scan.stopped
+                    or scan.complete):
+                await self.ready.put(-1)  # tell the processing loop the scan ended
+                return
+            if self.name not in scan.workers:
+                # declared dead while cut off or stalled: its events are already reported lost
+                # and the scan goes on without it, so leave instead of waiting for its end
+                logger.warning("worker %s was dropped from scan %s (declared dead); leaving it",
+                               self.name, self.scan.scan_id)
+                await self.ready.put(-1)
+                return
+
+    async def _receive(self) -> None:
+        worker = self.worker
+        early = worker.early.pop(self.scan.scan_id, [])
+        worker.early.clear()  # scans replaced before this worker joined them
+        for message in early:
+            self._accept(message)
+        # Stops once the session finishes: later frames are the next scan's and stay queued in
+        # the inbox (backpressure) for the next session instead of being read and dropped here.
+        while not self.closing:
+            for parts in await worker.inbox.recv_batch(100):
+                try:
+                    scan_id, message = decode_partial(parts)
+                except Exception as exc:
+                    logger.error("malformed data-plane message dropped: %s", exc)
+                    continue
+                if scan_id == self.scan.scan_id:
+                    self._accept(message)
+                elif scan_id in worker.finished_scans:
+                    logger.debug("dropping a frame of scan %s", scan_id)
+                else:  # the ingesters already serve a scan this worker has not joined yet
+                    worker.early.setdefault(scan_id, []).append(message)
+
+    def _accept(self, message: InternalWorkerMessage) -> None:
+        number = message.event_number
+        self.held.received(frames_bytes(message.streams))
+        self.buffers.setdefault(number, {}).update(message.streams)
+        self._check(number)
+
+    def _check(self, number: int) -> None:
+        wanted = self.expected.get(number)
+        if wanted is not None and wanted <= self.buffers.get(number, {}).keys():
+            del self.expected[number]
+            self.ready.put_nowait(number)
+
+    def _process(self, event: EventData, params: ParameterSet) -> tuple[Any, Optional[str]]:
+        """Runs in the payload thread: returns (pickled result or None, failure reason)."""
+        assert self.calls is not None
+        started = self.worker.stats.begin()
+        try:
+            outcome = self.calls.process_event(event, params, time.monotonic())
+        finally:
+            self.worker.stats.end(started)
+        if outcome.failure is not None:
+            logger.error("event %d failed in process_event\n%s", event.event_number,
+                         outcome.traceback)
+            return None, outcome.failure
+        if outcome.value is None:
+            return None, None
+        pickled = pickle_result(outcome.value)
+        return pickled.value, pickled.failure
+
+    def _process_batch(self, events: list[EventData], params: ParameterSet
+                       ) -> list[tuple[Any, Optional[str]]]:
+        return [self._process(event, params) for event in events]
+
+    async def _process_loop(self, reducer: Optional[str]) -> None:
+        """Process ready events in batches: one hop to the payload thread per batch."""
+        loop = asyncio.get_running_loop()
+        worker = self.worker
+        while True:
+            numbers = [await self.ready.get()]
+            while not self.ready.empty() and len(numbers) < 64:
+                numbers.append(self.ready.get_nowait())
+            ended = -1 in numbers
+            numbers = [n for n in numbers if n >= 0]
+            events = [EventData.model_construct(event_number=EventNumber(n),
+                                                streams=self.buffers.pop(n)) for n in numbers]
+            params = worker.parameters.current
+            sizes = [frames_bytes(event.streams) for event in events]
+            self.in_process = len(events)
+            try:
+                outcomes = await loop.run_in_executor(worker.executor, self._process_batch, events,
+                                                      params) if events else []
+            finally:
+                self.in_process = 0
+                self.held.processed(sizes)
+            for number, (body, failure) in zip(numbers, outcomes):
+                if failure is not None:
+                    self.failed.append(FailedEvent(event_number=EventNumber(number),
+                                                   worker=self.name, reason=failure))
+                    continue
+                if body is not None:
+                    if reducer is None:
+                        reducer = await worker.reducer_url()
+                    if reducer is None:
+                        logger.error("no reducer registered: result of event %d dropped", number)
+                    else:
+                        header = ResultHeader(scan_id=self.scan.scan_id, worker=self.name,
+                                              event_number=EventNumber(number),
+                                              parameters_hash=params.hash,
+                                              redelivered=number in self.redelivered)
+                        await worker.outboxes.send(reducer, [header.model_dump_json().encode(), body])
+                self.completed.append(EventNumber(number))
+            self.processed_since += len(numbers)
+            self.wake.set()
+            # With re-delivery a dead worker's events may still come after the last event: stay
+            # until the controller says every event is accounted for (``scan.complete``).
+            if ended or (self.last_event in numbers and not self.scan.retry_lost):
+                break
+        await self._finish(reducer)
+
+    async def _finish(self, reducer: Optional[str]) -> None:
+        self.closing = True
+        loop = asyncio.get_running_loop()
+        params = self.worker.parameters.current
+        if self.calls is not None:
+            outcome = await loop.run_in_executor(self.worker.executor, self.calls.finish, params)
+            if outcome.failure is not None:
+                logger.error("worker finish failed\n%s", outcome.traceback)
+        reducer = reducer or await self.worker.reducer_url()
+        if reducer is not None:
+            done = ResultHeader(kind="worker_done", scan_id=self.scan.scan_id, worker=self.name)
+            await self.worker.outboxes.send(reducer, [done.model_dump_json().encode()])
+
+    def _queue_target(self) -> int:
+        """How many events to hold: enough for QUEUE_SECONDS at the measured rate.
+
+        A fresh worker holds few, so a short scan spreads over all workers; a fast one grows its
+        queue (up to ``capacity``) so requests, and Redis round trips, stay rare.
+        """
+        now = time.monotonic()
+        elapsed = now - self.rate_since
+        if elapsed >= 0.2:
+            rate = self.processed_since / elapsed
+            self.target = int(min(max(rate * QUEUE_SECONDS, MIN_QUEUE), self._capacity()))
+            self.rate_since, self.processed_since = now, 0
+        return self.target
+
+    def _capacity(self) -> int:
+        return self.held.max_events(self.worker.capacity)
+
+    def _want(self) -> int:
+        """How many events to ask for: refill to the target once a quarter of it is used up.
+
+        One request at a time: the next goes out when assignments answered it (or after a
+        second, in case the answer was nothing to assign yet).
+        """
+        target = self._queue_target()
+        # the batch in process_event (at most the target) is not counted: asking while it runs
+        # keeps the worker busy, and it bounds what is held to twice the target
+        queued = len(self.expected) + self.ready.qsize()
+        if queued == 0 and self.ask_pending_since is None:
+            # starved before the rate is known: grow like TCP slow start, so a fast worker
+            # reaches large batches within a few requests
+            self.target = target = min(target * 2, self._capacity())
+        want = target - queued
+        if want < max(target // 4, 1):
+            return 0
+        if self.ask_pending_since is not None and time.monotonic() - self.ask_pending_since < 1.0:
+            return 0
+        return want
+
+    async def _report(self, final: bool = False) -> None:
+        want = 0 if final else self._want()
+        if not (self.completed or self.failed or want or final):
+            return
+        if want:
+            self.ask_pending_since = time.monotonic()
+        # clear what was reported only once it is in Redis: a cancelled report is resent
+        completed, failed = len(self.completed), len(self.failed)
+        report = WorkerReport(worker=self.name, want=want, completed=self.completed[:completed],
+                              failed=self.failed[:failed], final=final)
+        await self.worker.store.report(self.scan.scan_id, report)
+        del self.completed[:completed]
+        del self.failed[:failed]
+
+    async def _report_loop(self) -> None:
+        """Report at most every REPORT_INTERVAL, and right away when a batch was processed."""
+        while True:
+            try:
+                await self._report()
+            except Exception as exc:  # Redis unreachable: what was not stored is sent again
+                logger.warning("worker %s: report failed, retrying: %s", self.name, exc)
+            try:
+                await asyncio.wait_for(self.wake.wait(), REPORT_INTERVAL)
+            except asyncio.TimeoutError:
+                pass
+            self.wake.clear()

@@ -1,1 +1,0 @@
-"""Services: the processes that do I/O (controller, ingester, worker, reducer, sources)."""

@@ -1,0 +1,476 @@
+"""Offline replay: run worker and reducer classes on captured streams, without any servers.
+
+Replay is what a user runs first and what payload test suites call. It follows the distributed
+system's rules so that a payload behaving here behaves there: the first event is broadcast to all
+worker instances, every other event goes to one of them, results take the same pickle round-trip,
+and the reducer sees results in event order. Everything runs in the calling thread except the
+optional HTTP server, so payloads need no locks in replay.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import pickle
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+
+from dranspose import __version__
+from dranspose.core.calling import (
+    DEFAULT_TICK_INTERVAL,
+    DEFAULT_TIMER_INTERVAL,
+    Outcome,
+    ReducerCalls,
+    ReplayDispatch,
+    WorkerCalls,
+    pickle_result,
+)
+from dranspose.io.capture import CaptureError, read_capture
+from dranspose.core.event import EventData, InternalWorkerMessage, ResultData
+from dranspose.core.parameters import ParameterSet, describe, read_parameter_file
+from dranspose.core.payload import ReducerPayload, WorkerPayload, import_class, instantiate
+from dranspose.core.protocol import (
+    EventNumber,
+    ReducerName,
+    ReducerState,
+    WorkerName,
+    WorkerState,
+    read_build_meta,
+)
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class Failure:
+    """An event (or end-of-scan step) the payload did not complete, and why."""
+
+    event_number: Optional[int]
+    component: str
+    stage: str
+    message: str
+
+    def describe(self) -> str:
+        where = f"event {self.event_number}" if self.event_number is not None else "end of scan"
+        return f"{where}: {self.component} {self.stage} failed: {self.message}"
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay did, for the final report and for tests."""
+
+    events: int = 0
+    results: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def describe(self) -> str:
+        rate = self.events / self.seconds if self.seconds > 0 else float("nan")
+        text = (
+            f"replay: {self.events} events, {self.results} results, "
+            f"{len(self.failures)} failures in {self.seconds:.2f} s ({rate:.0f} events/s)"
+        )
+        if self.stopped_early:
+            text += "; stopped early on request"
+        return text
+
+
+def merge_partials(
+    sources: Sequence[Iterable[InternalWorkerMessage]],
+) -> Iterator[list[InternalWorkerMessage]]:
+    """Group the partial events of several sources (one per ingester) by event number.
+
+    Each source is read lazily and in order, so memory stays constant whatever the capture size.
+    A source whose numbers go backwards still has every message replayed (as separate events) and
+    a warning says where; so has a stream that comes twice with one event number.
+    """
+    def checked(index: int, source: Iterable[InternalWorkerMessage]) -> Iterator[InternalWorkerMessage]:
+        last = None
+        for message in source:
+            if last is not None and message.event_number < last:
+                logger.warning(
+                    "source %d: event %d follows event %d; captures should be in event order",
+                    index, message.event_number, last,
+                )
+            last = message.event_number
+            yield message
+
+    merged = heapq.merge(
+        *(checked(i, s) for i, s in enumerate(sources)), key=lambda m: m.event_number
+    )
+    # The partials of the current event number. A stream that comes again under the same number
+    # (sources of the original dranspose's era do that) starts a second event, which the other
+    # streams' later partials of that number join in turn, as the original replay paired them.
+    groups: list[list[InternalWorkerMessage]] = []
+    names: list[set[str]] = []
+    try:
+        for partial in merged:
+            if groups and partial.event_number != groups[0][0].event_number:
+                yield from groups
+                groups, names = [], []
+            streams = partial.streams.keys()
+            for group, seen in zip(groups, names):
+                if not seen & streams:
+                    group.append(partial)
+                    seen.update(streams)
+                    break
+            else:
+                if groups:
+                    logger.warning(
+                        "event %d: stream(s) %s arrived again with the same event number; "
+                        "replaying them as a separate event", partial.event_number,
+                        ", ".join(sorted(names[-1] & streams)),
+                    )
+                groups.append([partial])
+                names.append(set(streams))
+    except Exception:
+        # A source failed while we held complete earlier events: hand them out before the error.
+        yield from groups
+        raise
+    yield from groups
+
+
+def _source_iterators(
+    zmq_files: Optional[Sequence[PathLike]], source: Optional[Union[str, type, Any]]
+) -> list[Iterable[InternalWorkerMessage]]:
+    iterators: list[Iterable[InternalWorkerMessage]] = []
+    if zmq_files:
+        if isinstance(zmq_files, (str, os.PathLike)):
+            zmq_files = [zmq_files]
+        for path in zmq_files:
+            open(path, "rb").close()  # a missing or unreadable file fails the setup, not the run
+        iterators.extend(read_capture(path) for path in zmq_files)
+    if source is not None:
+        if isinstance(source, (str, type)):
+            source = instantiate(import_class(source))
+        iterators.extend(source.get_source_generators())
+    if not iterators:
+        raise ValueError("replay needs capture files (-f) or a source class (--source)")
+    return iterators
+
+
+class ReplayRun:
+    """One replay: payload instances, the current parameters and the running tally.
+
+    ``parameters`` may be replaced from another thread (the HTTP API); each event reads the
+    reference once, so it is processed with one consistent parameter set. How each payload
+    method is called is :mod:`dranspose.core.calling`'s, the same as in the live worker and reducer.
+    """
+
+    def __init__(
+        self,
+        wclass: Union[str, type],
+        rclass: Union[str, type],
+        parameter_file: Optional[PathLike] = None,
+        nworkers: int = 2,
+        broadcast_first: bool = True,
+        summary: Optional[ReplaySummary] = None,
+    ) -> None:
+        self.summary = summary if summary is not None else ReplaySummary()
+        self.dispatch = ReplayDispatch(nworkers, broadcast_first)
+        self.worker_class = import_class(wclass)
+        self.reducer_class = import_class(rclass)
+        descriptions = describe([self.worker_class, self.reducer_class])
+        raw = read_parameter_file(parameter_file) if parameter_file else {}
+        self.parameters = ParameterSet.from_raw(descriptions, raw)
+        self.parameter_lock = threading.Lock()
+        meta = read_build_meta()
+        self.worker_names = [WorkerName(f"development{i}") for i in range(nworkers)]
+        now = time.monotonic()
+        self.workers = [
+            WorkerCalls(
+                WorkerPayload(
+                    self.worker_class,
+                    parameters=self.parameters,
+                    context={},
+                    state=WorkerState(
+                        name=name, dranspose_version=__version__, mapreduce_version=meta
+                    ),
+                ),
+                name,
+            )
+            for name in self.worker_names
+        ]
+        self.reducer = ReducerCalls(
+            ReducerPayload(
+                self.reducer_class,
+                parameters=self.parameters,
+                context={},
+                state=ReducerState(
+                    name=ReducerName("development_reducer"),
+                    dranspose_version=__version__,
+                    mapreduce_version=meta,
+                ),
+            ),
+            now,
+        )
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def set_parameter(self, name: str, data: bytes) -> ParameterSet:
+        """Validate and apply a new raw value; the next event uses it."""
+        with self.parameter_lock:
+            self.parameters = self.parameters.with_data(name, data)
+            logger.info("parameter %s set to %r", name, self.parameters[name].value)
+            return self.parameters
+
+    # -- processing -------------------------------------------------------------------------
+
+    def _record(self, event_number: Optional[int], component: str, stage: str,
+                outcome: Outcome) -> bool:
+        """Log a failed outcome and add it to the summary."""
+        if outcome.failure is None:
+            return True
+        failure = Failure(event_number, component, stage, outcome.failure)
+        self.summary.failures.append(failure)
+        logger.error("%s\n%s", failure.describe(), outcome.traceback)
+        return False
+
+    def _collect_notes(self) -> None:
+        for calls in (*self.workers, self.reducer):
+            component = calls.name if isinstance(calls, WorkerCalls) else "reducer"
+            for stage, message in calls.notes:  # logged by the calling policy already
+                self.summary.failures.append(Failure(None, component, stage, message))
+            calls.notes.clear()
+
+    def _run_worker(self, calls: WorkerCalls, event: EventData, parameters: ParameterSet) -> None:
+        number = event.event_number
+        outcome = calls.process_event(event, parameters, time.monotonic())
+        self._collect_notes()
+        if not self._record(number, calls.name, "process_event", outcome) or outcome.value is None:
+            return
+        # The distributed system pickles results on their way to the reducer; so does replay.
+        pickled = pickle_result(outcome.value)
+        if not self._record(number, calls.name, "result pickling", pickled):
+            return
+        result = ResultData.model_construct(
+            event_number=number,
+            worker=calls.name,
+            parameters_hash=parameters.hash,
+            payload=pickle.loads(pickled.value),
+        )
+        self.summary.results += 1
+        self._record(number, "reducer", "process_result",
+                     self.reducer.process_result(result, parameters))
+
+    def maybe_call_timer(self) -> None:
+        """Call the reducer's ``timer()`` when due; it returns the seconds until the next call."""
+        if self.reducer.timer_due(time.monotonic()):
+            self._record(None, "reducer", "timer",
+                         self.reducer.call_timer(self.parameters, time.monotonic()))
+            self._collect_notes()
+
+    def process(self, partials: list[InternalWorkerMessage], first: bool = False) -> None:
+        """Assemble one event and run it through the workers it is assigned to and the reducer.
+
+        ``first`` is accepted for callers of earlier versions; the dispatch knows the first event.
+        """
+        parameters = self.parameters
+        number = partials[0].event_number
+        try:
+            event = EventData.from_internals(partials)
+        except ValueError as exc:
+            logger.error("event %s cannot be assembled: %s", number, exc)
+            self.summary.failures.append(Failure(number, "replay", "event assembly", str(exc)))
+            return
+        self.summary.events += 1
+        for index in self.dispatch.targets():
+            self._run_worker(self.workers[index], event, parameters)
+        self.maybe_call_timer()
+
+    def finish(self) -> None:
+        parameters = self.parameters
+        for calls in self.workers:
+            self._record(None, calls.name, "finish", calls.finish(parameters))
+        self._record(None, "reducer", "finish", self.reducer.finish(parameters))
+
+
+def _wait_until_stopped(stop_event: Optional[threading.Event], run: ReplayRun) -> None:
+    """Block until ``stop_event`` is set, or forever (until Ctrl-C) without one.
+
+    The reducer's ``timer()`` keeps being called meanwhile, as in the original dranspose, so a
+    payload that refreshes ``publish`` from its timer does so while the results are served.
+    """
+    while stop_event is None or not stop_event.is_set():
+        if stop_event is None:
+            time.sleep(0.05)
+        else:
+            stop_event.wait(0.05)
+        run.maybe_call_timer()
+
+
+def _wait_for_start(start_event: threading.Event, stop_event: Optional[threading.Event]) -> None:
+    """Wait until the caller opens the gate (or stops the replay)."""
+    if not start_event.is_set():
+        logger.info("replay ready; waiting for start_event before the first event")
+    while not start_event.wait(0.05):
+        if stop_event is not None and stop_event.is_set():
+            return
+
+
+def _progress(enabled: bool):  # type: ignore[no-untyped-def]
+    """A live events/s display on a terminal, nothing otherwise."""
+    if not enabled:
+        return None
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("replay: {task.completed} events"),
+        TextColumn("{task.fields[rate]:.0f} events/s"),
+        TimeElapsedColumn(),
+        transient=True,
+    )
+
+
+def run_replay(
+    wclass: Union[str, type],
+    rclass: Union[str, type],
+    zmq_files: Optional[Sequence[PathLike]] = None,
+    source: Optional[Union[str, type, Any]] = None,
+    parameter_file: Optional[PathLike] = None,
+    port: Optional[int] = None,
+    stop_event: Optional[threading.Event] = None,
+    nworkers: int = 2,
+    broadcast_first: bool = True,
+    done_event: Optional[threading.Event] = None,
+    start_event: Optional[threading.Event] = None,
+    latency: Optional[float] = None,
+    keep_alive: bool = False,
+    show_progress: Optional[bool] = None,
+    host: str = "127.0.0.1",
+) -> ReplaySummary:
+    """Replay and return the summary; see :func:`replay` for the arguments.
+
+    Whatever fails (the payload does not import, the parameter file cannot be read, the port is
+    taken, a source raises), ``done_event`` is set and the HTTP port released before this
+    returns or raises, so a payload test waiting on ``done_event`` in another thread fails at
+    once with the real error instead of waiting forever. Errors before the first event are
+    logged, put in the summary and raised; a source failing mid-run is logged and reported in
+    the summary, and ``finish`` still runs so output files are complete up to the damage.
+    """
+    summary = ReplaySummary()
+    server = None
+    progress = None
+    started = time.monotonic()
+    try:
+        run = ReplayRun(wclass, rclass, parameter_file, nworkers, broadcast_first, summary)
+        iterators = _source_iterators(zmq_files, source)
+        if port is not None:
+            from dranspose.http.reducer_api import ReplayHost, serve_in_thread
+
+            server = serve_in_thread(ReplayHost(run), address=host, port=port)
+    except Exception as exc:
+        summary.failures.append(Failure(None, "replay", "setup", f"{type(exc).__name__}: {exc}"))
+        # no traceback here: the exception is raised to the caller, which has it
+        logger.error("replay cannot start: %s: %s", type(exc).__name__, exc)
+        if done_event is not None:
+            done_event.set()
+        raise
+    try:
+        if show_progress is None:
+            show_progress = sys.stderr.isatty()
+        progress = _progress(show_progress)
+        if start_event is not None:
+            _wait_for_start(start_event, stop_event)
+        task = progress.add_task("replay", total=None, rate=0.0) if progress else None
+        if progress:
+            progress.start()
+        try:
+            for index, partials in enumerate(merge_partials(iterators)):
+                if stop_event is not None and stop_event.is_set():
+                    summary.stopped_early = True
+                    logger.warning("replay stopped on request after %d events", summary.events)
+                    break
+                run.process(partials)
+                if latency:
+                    time.sleep(latency)
+                if progress and index % 64 == 0:
+                    elapsed = time.monotonic() - started
+                    progress.update(task, completed=summary.events,
+                                    rate=summary.events / elapsed if elapsed > 0 else 0.0)
+        except CaptureError as exc:
+            # The events read so far are processed and finish() still runs, so output files are
+            # complete up to the damage; the failure is reported and the exit code says so.
+            summary.failures.append(Failure(None, "capture", "read", str(exc)))
+            logger.error("capture read failed after %d events: %s", summary.events, exc)
+        except Exception as exc:  # a source class's generator raised
+            summary.failures.append(Failure(None, "source", "read", f"{type(exc).__name__}: {exc}"))
+            logger.error("source failed after %d events: %s: %s", summary.events,
+                         type(exc).__name__, exc, exc_info=True)
+        if progress:
+            progress.stop()
+        run.finish()
+        summary.seconds = time.monotonic() - started
+        if done_event is not None:
+            done_event.set()
+        if server is not None and (keep_alive or stop_event is not None):
+            logger.info("serving results on http://%s:%d/api/v1/result/ until stopped", host, port)
+            try:
+                _wait_until_stopped(stop_event, run)
+            except KeyboardInterrupt:  # Ctrl-C is how a user ends --keep-alive
+                logger.info("stopping the results server")
+    finally:
+        if progress and progress.live.is_started:
+            progress.stop()
+        if server is not None:
+            server.stop()
+        if done_event is not None:
+            done_event.set()
+    return summary
+
+
+def replay(
+    wclass: Union[str, type],
+    rclass: Union[str, type],
+    zmq_files: Optional[Sequence[PathLike]] = None,
+    source: Optional[Union[str, type, Any]] = None,
+    parameter_file: Optional[PathLike] = None,
+    port: Optional[int] = None,
+    stop_event: Optional[threading.Event] = None,
+    nworkers: int = 2,
+    broadcast_first: bool = True,
+    done_event: Optional[threading.Event] = None,
+    start_event: Optional[threading.Event] = None,
+    latency: Optional[float] = None,
+    *,
+    keep_alive: bool = False,
+) -> ReplaySummary:
+    """Run ``wclass`` workers and the ``rclass`` reducer over captured events.
+
+    ``wclass``/``rclass`` are classes or ``"module:Class"`` strings (imported from the current
+    directory). Events come from ``zmq_files`` (capture files, one per ingester, merged by event
+    number) and/or ``source`` (a class whose ``get_source_generators()`` returns iterators of
+    :class:`~dranspose.core.event.InternalWorkerMessage`). With ``port``, the reducer's ``publish``
+    and the parameters are served over HTTP; the server stays up after the replay until
+    ``stop_event`` is set when one is given (or with ``keep_alive``). ``done_event`` is set once
+    ``finish`` has run, and also when the replay fails, so a caller waiting on it never hangs.
+    ``start_event``, as in the original dranspose, is a gate the caller opens: the replay (with
+    its HTTP server already up) waits for it before the first event. ``latency`` sleeps that many
+    seconds after each event, to watch results arrive at a beamline-like pace.
+    """
+    summary = run_replay(
+        wclass, rclass, zmq_files, source, parameter_file, port, stop_event, nworkers,
+        broadcast_first, done_event, start_event, latency, keep_alive=keep_alive,
+    )
+    logger.info("%s", summary.describe())
+    for failure in summary.failures:
+        logger.error("FAILED %s", failure.describe())
+    return summary
+
+
+__all__ = [
+    "replay", "run_replay", "ReplaySummary", "Failure", "merge_partials", "EventNumber",
+    "DEFAULT_TICK_INTERVAL", "DEFAULT_TIMER_INTERVAL",
+]

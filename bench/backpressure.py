@@ -30,10 +30,10 @@ from typing import Optional
 import httpx
 
 from dranspose.core.backpressure import DEFAULT_BUFFER_BYTES
+from dranspose.core.triggermap import TriggerMap
 from dranspose.io.local_redis import PrivateRedis
 from dranspose.io.transports.base import DEFAULT_BACKLOG_BYTES
 from dranspose.io.transports.zmq_upstream import PULL_RCVHWM
-from dranspose.core.triggermap import TriggerMap
 
 HERE = Path(__file__).resolve().parent
 SHAPE = (1024, 1024)
@@ -75,8 +75,8 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pids = pids
         self.interval = interval
-        self.peak: dict[str, int] = {name: 0 for name in pids}
-        self.hwm: dict[str, int] = {name: 0 for name in pids}
+        self.peak: dict[str, int] = dict.fromkeys(pids, 0)
+        self.hwm: dict[str, int] = dict.fromkeys(pids, 0)
         self.halt = threading.Event()
 
     def sample(self) -> None:
@@ -119,10 +119,18 @@ def stop(procs: dict[str, subprocess.Popen]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0,
-                        help="how long the workers need for the scan (default 60)")
-    parser.add_argument("--cost", type=float, default=0.05,
-                        help="seconds each worker spends per event (default 0.05)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=60.0,
+        help="how long the workers need for the scan (default 60)",
+    )
+    parser.add_argument(
+        "--cost",
+        type=float,
+        default=0.05,
+        help="seconds each worker spends per event (default 0.05)",
+    )
     args = parser.parse_args()
     workers = 2
     consumed_rate = workers / args.cost
@@ -131,33 +139,61 @@ def main() -> None:
 
     redis = PrivateRedis().start()
     api, results, upstream = free_port(), free_port(), free_port()
-    env = {**os.environ, "REDIS_URL": redis.url, "LOG_LEVEL": "WARNING",
-           "PYTHONUNBUFFERED": "1", "BACKPRESSURE_COST_SECONDS": str(args.cost)}
+    env = {
+        **os.environ,
+        "REDIS_URL": redis.url,
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        "BACKPRESSURE_COST_SECONDS": str(args.cost),
+    }
     commands = {
         "controller": ["controller", "--host", "127.0.0.1", "--port", str(api)],
         "worker w0": ["worker", "--class", "backpressure_payload:CostWorker", "--name", "w0"],
         "worker w1": ["worker", "--class", "backpressure_payload:CostWorker", "--name", "w1"],
-        "reducer": ["reducer", "--class", "backpressure_payload:CountingReducer",
-                    "--port", str(results)],
-        "ingester": ["ingester", "--stream", "bench", "--upstream",
-                     f"tcp://127.0.0.1:{upstream}"],
+        "reducer": [
+            "reducer",
+            "--class",
+            "backpressure_payload:CountingReducer",
+            "--port",
+            str(results),
+        ],
+        "ingester": ["ingester", "--stream", "bench", "--upstream", f"tcp://127.0.0.1:{upstream}"],
     }
     procs: dict[str, subprocess.Popen] = {}
     client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
     try:
         for name, cmd in commands.items():
-            procs[name] = subprocess.Popen([sys.executable, "-m", "dranspose", *cmd],
-                                           cwd=HERE, env=env)
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "dranspose", *cmd], cwd=HERE, env=env
+            )
         wait_for(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
         request = TriggerMap.simple(["bench"], images).request.model_dump(mode="json")
         client.post("/api/v1/sequence", content=json.dumps(request)).raise_for_status()
         pids = {name: proc.pid for name, proc in procs.items()}
         pids["redis"] = redis_pid(redis)
         procs["source"] = subprocess.Popen(
-            [sys.executable, "-m", "dranspose", "source", "--bind", f"tcp://*:{upstream}",
-             "--shape", *map(str, SHAPE), "--dtype", "uint16", "--frames", str(images),
-             "--rate", f"{offered_rate:g}"],
-            cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "dranspose",
+                "source",
+                "--bind",
+                f"tcp://*:{upstream}",
+                "--shape",
+                *map(str, SHAPE),
+                "--dtype",
+                "uint16",
+                "--frames",
+                str(images),
+                "--rate",
+                f"{offered_rate:g}",
+            ],
+            cwd=HERE,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         pids["source"] = procs["source"].pid
         sampler = Sampler({k: v for k, v in pids.items() if v})
         sampler.start()
@@ -185,27 +221,37 @@ def main() -> None:
         client.close()
         redis.stop()
 
-    print(f"frames {FRAME_BYTES / MB:.0f} MiB, {images} images, 2 workers at {args.cost:g} s "
-          f"per event")
-    print(f"source offered {offered_rate:g} images/s ({offered_rate * FRAME_BYTES / 1e6:.0f} MB/s);"
-          f" workers consume {consumed_rate:g}/s nominal")
+    print(
+        f"frames {FRAME_BYTES / MB:.0f} MiB, {images} images, 2 workers at {args.cost:g} s "
+        f"per event"
+    )
+    print(
+        f"source offered {offered_rate:g} images/s ({offered_rate * FRAME_BYTES / 1e6:.0f} MB/s);"
+        f" workers consume {consumed_rate:g}/s nominal"
+    )
     print(f"source: {summary.strip().splitlines()[-1] if summary.strip() else '?'}")
-    print(f"workers consumed {consumed:.1f} images/s (measured; offered/consumed = "
-          f"{offered_rate / consumed:.2f}); scan took {elapsed:.1f} s")
-    print(f"completed {progress['completed']} of {progress['total']} events, "
-          f"failed {len(progress['failed'])}, lost {len(progress['lost'])}; "
-          f"reducer received {published['results']} results, "
-          f"{published['bytes'] / 1e6:.0f} MB of frames")
+    print(
+        f"workers consumed {consumed:.1f} images/s (measured; offered/consumed = "
+        f"{offered_rate / consumed:.2f}); scan took {elapsed:.1f} s"
+    )
+    print(
+        f"completed {progress['completed']} of {progress['total']} events, "
+        f"failed {len(progress['failed'])}, lost {len(progress['lost'])}; "
+        f"reducer received {published['results']} results, "
+        f"{published['bytes'] / 1e6:.0f} MB of frames"
+    )
     print("peak RSS per process (MiB): kernel VmHWM / max sampled every 0.1 s")
     for name in sampler.pids:
         print(f"  {name:<11} {sampler.hwm[name] / 1024:8.1f} / {sampler.peak[name] / 1024:8.1f}")
     read_ahead = max(2, min(256, DEFAULT_BACKLOG_BYTES // FRAME_BYTES))
     ingester_bound = (PULL_RCVHWM + read_ahead + 1) * FRAME_BYTES
     worker_bound = 2 * min(256, max(4, DEFAULT_BUFFER_BYTES // FRAME_BYTES)) * FRAME_BYTES
-    print(f"stated bound of frame data (docs/delivery-guarantee.md), above each process's "
-          f"idle size: ingester <= {ingester_bound / MB:.0f} MiB plus the frames on their way "
-          f"to the workers (counted in the workers' bound), each worker <= "
-          f"{worker_bound / MB:.0f} MiB")
+    print(
+        f"stated bound of frame data (docs/delivery-guarantee.md), above each process's "
+        f"idle size: ingester <= {ingester_bound / MB:.0f} MiB plus the frames on their way "
+        f"to the workers (counted in the workers' bound), each worker <= "
+        f"{worker_bound / MB:.0f} MiB"
+    )
 
 
 def redis_pid(redis: PrivateRedis) -> int:

@@ -51,8 +51,10 @@ def run_rest(examples: int, controller_examples: int) -> bool:
     ok = True
     with running_pipeline() as servers:
         run_scan(servers, [frames for _, frames in raw_xrd_events()])
-        for name, url, n in [("controller", servers.controller_url, controller_examples),
-                             ("reducer", servers.reducer_url, examples)]:
+        for name, url, n in [
+            ("controller", servers.controller_url, controller_examples),
+            ("reducer", servers.reducer_url, examples),
+        ]:
             tally = run_campaign(url, n, Tally())
             print(f"{name}: {tally.summary()}", flush=True)
             for operation, count in sorted(tally.per_operation.items()):
@@ -70,10 +72,15 @@ def main() -> int:
     p.add_argument("--examples", type=int, default=10_000, help="inputs per target")
     p.add_argument("--target", action="append", default=[], help="only this target (repeatable)")
     p = sub.add_parser("rest", help="schemathesis against the controller and reducer")
-    p.add_argument("--examples", type=int, default=25,
-                   help="requests per operation and pass for the reducer")
-    p.add_argument("--controller-examples", type=int, default=100,
-                   help="the same for the controller (fewer operations take input)")
+    p.add_argument(
+        "--examples", type=int, default=25, help="requests per operation and pass for the reducer"
+    )
+    p.add_argument(
+        "--controller-examples",
+        type=int,
+        default=100,
+        help="the same for the controller (fewer operations take input)",
+    )
     args = parser.parse_args()
     if args.what == "fuzz":
         return 0 if run_fuzz(args.examples, args.target) else 1

@@ -30,8 +30,9 @@ def account(events: int, batch: int) -> None:
 
     workers = [WorkerName(f"w{i}") for i in range(4)]
     scan = ScanInfo(scan_id="bench", n_events=events, workers=list(workers), streams=["eiger"])
-    run = ScanRun(scan, TriggerMap.simple(["eiger"], events - 2), None,
-                  {w: {"generic"} for w in workers})
+    run = ScanRun(
+        scan, TriggerMap.simple(["eiger"], events - 2), None, {w: {"generic"} for w in workers}
+    )
     start = rss_mb()
     marks = []
     done, cpu = 0, time.process_time()
@@ -46,9 +47,11 @@ def account(events: int, batch: int) -> None:
             marks.append(rss_mb())
     cpu = time.process_time() - cpu
     assert run.progress.completed == events and run.all_accounted
-    print(f"account : {events} events, RSS {start:.0f} MB at start, {marks[0]:.0f} MB at 10 %, "
-          f"{rss_mb():.0f} MB at the end; {1000 * cpu / events * 1000:.1f} ms CPU per 1,000 "
-          f"events; {run.accounted.ranges} range(s) held")
+    print(
+        f"account : {events} events, RSS {start:.0f} MB at start, {marks[0]:.0f} MB at 10 %, "
+        f"{rss_mb():.0f} MB at the end; {1000 * cpu / events * 1000:.1f} ms CPU per 1,000 "
+        f"events; {run.accounted.ranges} range(s) held"
+    )
 
 
 def baseline(events: int) -> None:
@@ -71,8 +74,19 @@ def main() -> None:
         baseline(args.events)
     else:  # each part in a fresh interpreter, so neither sees the other's heap
         for part in ("baseline", "account"):
-            subprocess.run([sys.executable, __file__, "--part", part, "--events",
-                            str(args.events), "--batch", str(args.batch)], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--part",
+                    part,
+                    "--events",
+                    str(args.events),
+                    "--batch",
+                    str(args.batch),
+                ],
+                check=True,
+            )
 
 
 if __name__ == "__main__":

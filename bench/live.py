@@ -76,13 +76,31 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "dranspose", "replay", "-w", "live_payload:LiveWorker",
-         "-r", "live_payload:LiveReducer", "-f", str(ROOT / "data" / "dump_xrd.cbors"),
-         "--port", str(port), "--keep-alive", "--no-progress"],
-        cwd=HERE, stdout=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "replay",
+            "-w",
+            "live_payload:LiveWorker",
+            "-r",
+            "live_payload:LiveReducer",
+            "-f",
+            str(ROOT / "data" / "dump_xrd.cbors"),
+            "--port",
+            str(port),
+            "--keep-alive",
+            "--no-progress",
+        ],
+        cwd=HERE,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         wait_for(f"{base}/api/v1/status")
-        with tempfile.TemporaryDirectory() as tmp, httpx.Client(base_url=base, timeout=30) as client:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            httpx.Client(base_url=base, timeout=30) as client,
+        ):
             path = Path(tmp) / "image.h5"
             with h5py.File(path, "w") as f:
                 f["image"] = image
@@ -118,14 +136,16 @@ def main() -> None:
             except ImportError:
                 print("h5pyd not installed: h5pyd column skipped")
             rates: dict[str, list[float]] = {name: [] for name in readers}
-            for name, read in readers.items():  # warm-up: connections, caches, imports
+            for name, read in readers.items():  # warm-up: connections, caches, imports  # noqa: B007
                 timed(read, image)
             for _ in range(args.repeats):
                 for name, read in readers.items():
                     rates[name].append(timed(read, image))
             local.close()
         base_rate = statistics.median(rates["h5py"])
-        print(f"1000x1000 float32 ({image.nbytes / 1e6:.1f} MB), {args.repeats} alternating reads each")
+        print(
+            f"1000x1000 float32 ({image.nbytes / 1e6:.1f} MB), {args.repeats} alternating reads each"
+        )
         for name, values in rates.items():
             med = statistics.median(values)
             print(f"{name:>6}: {med:9,.1f} MB/s  ({med / base_rate:6.1%} of h5py)")

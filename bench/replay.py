@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from dranspose.io.capture import read_capture, write_capture
 from dranspose.core.event import InternalWorkerMessage, StreamData
+from dranspose.io.capture import read_capture, write_capture
 from dranspose.tools.replay import run_replay
 
 
@@ -45,8 +45,16 @@ class NoopReducer:
 def synthetic_messages(n: int):
     payload = bytes(range(256))
     for i in range(n):
-        header = json.dumps({"htype": "image", "frame": i, "shape": [16, 8], "type": "uint16",
-                             "compression": "none", "msg_number": i}).encode()
+        header = json.dumps(
+            {
+                "htype": "image",
+                "frame": i,
+                "shape": [16, 8],
+                "type": "uint16",
+                "compression": "none",
+                "msg_number": i,
+            }
+        ).encode()
         yield InternalWorkerMessage.model_construct(
             event_number=i,
             streams={"bench": StreamData.model_construct(typ="STINS", frames=[header, payload])},
@@ -86,11 +94,15 @@ def main() -> None:
         print(f"{'mode':<16}{'median events/s':>18}{'min':>12}{'max':>12}{'vs read':>10}")
         for mode, rates in runs.items():
             median = statistics.median(rates)
-            print(f"{mode:<16}{median:>18,.0f}{min(rates):>12,.0f}{max(rates):>12,.0f}"
-                  f"{median / base:>9.0%}")
+            print(
+                f"{mode:<16}{median:>18,.0f}{min(rates):>12,.0f}{max(rates):>12,.0f}"
+                f"{median / base:>9.0%}"
+            )
         ratio = statistics.median(runs["replay"]) / base
-        print(f"replay reaches {ratio:.0%} of the read-only rate (target >= 50 %): "
-              f"{'OK' if ratio >= 0.5 else 'BELOW TARGET'}")
+        print(
+            f"replay reaches {ratio:.0%} of the read-only rate (target >= 50 %): "
+            f"{'OK' if ratio >= 0.5 else 'BELOW TARGET'}"
+        )
 
 
 if __name__ == "__main__":

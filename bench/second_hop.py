@@ -46,8 +46,7 @@ def _source(url: str, size: int, count: int) -> None:
     ctx.term()
 
 
-def _forwarder(upstream: str, downstream: str, count: int, ring: Optional[str],
-               size: int) -> None:
+def _forwarder(upstream: str, downstream: str, count: int, ring: Optional[str], size: int) -> None:
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 16)  # as the ingester's PULL upstream for large frames
@@ -62,7 +61,7 @@ def _forwarder(upstream: str, downstream: str, count: int, ring: Optional[str],
             continue
         data = parts[1].buffer
         offset = (i % RING_SLOTS) * size
-        shm.buf[offset:offset + len(data)] = data
+        shm.buf[offset : offset + len(data)] = data
         push.send_multipart([parts[0].bytes, b"%d %d" % (offset, len(data))])
     pull.close(linger=0)
     push.close(linger=-1)
@@ -86,7 +85,7 @@ def _receiver(url: str, count: int, ring: Optional[str], result: multiprocessing
         if shm is not None:
             offset, length = map(int, parts[1].bytes.split())
             out = bytearray(length)
-            out[:] = shm.buf[offset:offset + length]
+            out[:] = shm.buf[offset : offset + length]
             received += length
         else:
             received += len(parts[1].buffer)
@@ -106,14 +105,21 @@ def measure(mode: str, size: int, events: int) -> float:
         ring = shared_memory.SharedMemory(create=True, size=RING_SLOTS * size)
     result: multiprocessing.Queue = multiprocessing.Queue()
     receive_at = f"tcp://127.0.0.1:{first if mode == 'raw' else second}"
-    procs = [multiprocessing.Process(target=_receiver,
-                                     args=(receive_at, count, ring and ring.name, result))]
+    procs = [
+        multiprocessing.Process(
+            target=_receiver, args=(receive_at, count, ring and ring.name, result)
+        )
+    ]
     if mode != "raw":
-        procs.append(multiprocessing.Process(
-            target=_forwarder, args=(f"tcp://127.0.0.1:{first}", receive_at, count,
-                                     ring and ring.name, size)))
-    procs.append(multiprocessing.Process(target=_source,
-                                         args=(f"tcp://127.0.0.1:{first}", size, count)))
+        procs.append(
+            multiprocessing.Process(
+                target=_forwarder,
+                args=(f"tcp://127.0.0.1:{first}", receive_at, count, ring and ring.name, size),
+            )
+        )
+    procs.append(
+        multiprocessing.Process(target=_source, args=(f"tcp://127.0.0.1:{first}", size, count))
+    )
     for proc in procs:
         proc.start()
     received, seconds = result.get(timeout=300)
@@ -140,9 +146,11 @@ def main() -> None:
     raw = statistics.median(runs["raw"])
     print(f"frame {args.size} bytes, {args.events} events, median of {args.repeats} runs")
     print(f"{'path':<40} {'MB/s':>8} {'of raw':>7}")
-    labels = {"raw": "raw pyzmq, one hop",
-              "tcp": "two hops, zero-copy TCP forward",
-              "shm": "two hops, shared-memory second hop"}
+    labels = {
+        "raw": "raw pyzmq, one hop",
+        "tcp": "two hops, zero-copy TCP forward",
+        "shm": "two hops, shared-memory second hop",
+    }
     for mode, label in labels.items():
         value = statistics.median(runs[mode])
         print(f"{label:<40} {value:8.1f} {value / raw:7.0%}")

@@ -33,9 +33,9 @@ import httpx
 import numpy as np
 import zmq
 
+from dranspose.core.triggermap import TriggerMap
 from dranspose.http.auth import bearer_headers
 from dranspose.io.local_redis import PrivateRedis
-from dranspose.core.triggermap import TriggerMap
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,6 +51,7 @@ def default_events(size: int) -> int:
 
 
 # -- raw pyzmq baseline ----------------------------------------------------------------------
+
 
 def _raw_receiver(url: str, count: int) -> None:
     ctx = zmq.Context()
@@ -68,8 +69,9 @@ def raw_pyzmq(size: int, count: int) -> float:
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUSH)
     sock.bind(f"tcp://127.0.0.1:{port}")
-    receiver = multiprocessing.Process(target=_raw_receiver,
-                                       args=(f"tcp://127.0.0.1:{port}", count + 1))
+    receiver = multiprocessing.Process(
+        target=_raw_receiver, args=(f"tcp://127.0.0.1:{port}", count + 1)
+    )
     receiver.start()
     payload = zmq.Frame(np.random.default_rng(0).bytes(size))
     header = b'{"htype": "image"}'
@@ -103,10 +105,12 @@ def raw_pyzmq_forwarded(size: int, count: int) -> float:
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUSH)
     sock.bind(f"tcp://127.0.0.1:{port}")
-    procs = [multiprocessing.Process(target=_raw_forwarder,
-                                     args=(f"tcp://127.0.0.1:{port}", mid, count + 1)),
-             multiprocessing.Process(target=_raw_receiver,
-                                     args=(f"tcp://127.0.0.1:{mid}", count + 1))]
+    procs = [
+        multiprocessing.Process(
+            target=_raw_forwarder, args=(f"tcp://127.0.0.1:{port}", mid, count + 1)
+        ),
+        multiprocessing.Process(target=_raw_receiver, args=(f"tcp://127.0.0.1:{mid}", count + 1)),
+    ]
     for proc in procs:
         proc.start()
     payload = zmq.Frame(np.random.default_rng(0).bytes(size))
@@ -125,19 +129,28 @@ def raw_pyzmq_forwarded(size: int, count: int) -> float:
 
 # -- the pipeline ----------------------------------------------------------------------------
 
+
 class LocalPipeline:
     """Redis, controller, two workers, the reducer and one ingester (stream ``bench``) as
     processes, fed by a PUSH socket; the payload classes are ``module:Class`` names in bench/."""
 
-    def __init__(self, worker: str = "throughput_payload:BenchWorker",
-                 reducer: str = "throughput_payload:BenchReducer",
-                 reducer_args: tuple[str, ...] = (), timeout: float = 10) -> None:
+    def __init__(
+        self,
+        worker: str = "throughput_payload:BenchWorker",
+        reducer: str = "throughput_payload:BenchReducer",
+        reducer_args: tuple[str, ...] = (),
+        timeout: float = 10,
+    ) -> None:
         self.redis = PrivateRedis().start()
         self.api = free_port()
         self.results = free_port()
         self.upstream = free_port()
-        env = {**os.environ, "REDIS_URL": self.redis.url, "LOG_LEVEL": "WARNING",
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "REDIS_URL": self.redis.url,
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
         commands = [
             ["controller", "--host", "127.0.0.1", "--port", str(self.api)],
             ["worker", "--class", worker, "--name", "w0"],
@@ -147,13 +160,15 @@ class LocalPipeline:
         ]
         self.procs = []
         for cmd in commands:
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "dranspose", *cmd],
-                                               cwd=HERE, env=env))
+            self.procs.append(
+                subprocess.Popen([sys.executable, "-m", "dranspose", *cmd], cwd=HERE, env=env)
+            )
             if cmd[0] == "controller":
                 time.sleep(0.5)
         # the controllers started here inherit $DRANSPOSE_TOKEN; send it when set
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.api}", timeout=timeout,
-                                   headers=bearer_headers())
+        self.client = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.api}", timeout=timeout, headers=bearer_headers()
+        )
         self._wait(lambda: len(self.client.get("/api/v1/config").json()) >= 5, 60)
         self.ctx = zmq.Context()
         self.source = self.ctx.socket(zmq.PUSH)
@@ -177,26 +192,40 @@ class LocalPipeline:
         response = self.client.post("/api/v1/sequence", content=json.dumps(request))
         response.raise_for_status()
         payload = zmq.Frame(np.random.default_rng(1).bytes(size))
-        self.source.send_multipart([json.dumps({"htype": "header", "filename": "",
-                                                "msg_number": 0}).encode()])
+        self.source.send_multipart(
+            [json.dumps({"htype": "header", "filename": "", "msg_number": 0}).encode()]
+        )
         start = time.time()
         for i in range(events):
-            header = json.dumps({"htype": "image", "frame": i, "shape": [size], "type": "uint8",
-                                 "compression": "none", "msg_number": i + 1,
-                                 "t_send": time.time()}).encode()
+            header = json.dumps(
+                {
+                    "htype": "image",
+                    "frame": i,
+                    "shape": [size],
+                    "type": "uint8",
+                    "compression": "none",
+                    "msg_number": i + 1,
+                    "t_send": time.time(),
+                }
+            ).encode()
             self.source.send_multipart([header, payload], copy=False)
-        self.source.send_multipart([json.dumps({"htype": "series_end",
-                                                "msg_number": events + 1}).encode()])
+        self.source.send_multipart(
+            [json.dumps({"htype": "series_end", "msg_number": events + 1}).encode()]
+        )
         self._wait(lambda: self.client.get("/api/v1/status").json()["finished"], 600)
         elapsed = time.time() - start
-        published = httpx.get(f"http://127.0.0.1:{self.results}/api/v1/result/", timeout=60,
-                              headers=bearer_headers()).json()
+        published = httpx.get(
+            f"http://127.0.0.1:{self.results}/api/v1/result/", timeout=60, headers=bearer_headers()
+        ).json()
         latency = np.array(published["latency"])
         progress = self.client.get("/api/v1/progress").json()
         assert progress["completed"] == events + 2, progress
-        return {"events_s": events / elapsed, "mb_s": events * size / elapsed / 1e6,
-                "p50_ms": float(np.percentile(latency, 50) * 1e3),
-                "p99_ms": float(np.percentile(latency, 99) * 1e3)}
+        return {
+            "events_s": events / elapsed,
+            "mb_s": events * size / elapsed / 1e6,
+            "p50_ms": float(np.percentile(latency, 50) * 1e3),
+            "p99_ms": float(np.percentile(latency, 99) * 1e3),
+        }
 
     def close(self) -> None:
         self.source.close(linger=0)
@@ -214,14 +243,18 @@ class LocalPipeline:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 131072, 2097152])
-    parser.add_argument("--events", type=int, default=None, help="events per scan (default by size)")
+    parser.add_argument(
+        "--events", type=int, default=None, help="events per scan (default by size)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     pipeline = LocalPipeline()
     try:
-        print(f"{'frame':>9} {'events':>7} | {'events/s':>9} {'MB/s':>8} {'p50 ms':>8} "
-              f"{'p99 ms':>8} | {'raw MB/s':>9} {'raw ev/s':>9} {'ratio':>6} | "
-              f"{'2-hop MB/s':>10} {'ratio':>6}")
+        print(
+            f"{'frame':>9} {'events':>7} | {'events/s':>9} {'MB/s':>8} {'p50 ms':>8} "
+            f"{'p99 ms':>8} | {'raw MB/s':>9} {'raw ev/s':>9} {'ratio':>6} | "
+            f"{'2-hop MB/s':>10} {'ratio':>6}"
+        )
         for size in args.sizes:
             events = args.events or default_events(size)
             runs, raws, hops = [], [], []
@@ -232,10 +265,13 @@ def main() -> None:
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             raw = statistics.median(raws)
             hop = statistics.median(hops)
-            print(f"{size:>9} {events:>7} | {med['events_s']:>9,.0f} {med['mb_s']:>8,.1f} "
-                  f"{med['p50_ms']:>8.1f} {med['p99_ms']:>8.1f} | {raw:>9,.1f} "
-                  f"{raw * 1e6 / size:>9,.0f} {med['mb_s'] / raw:>6.0%} | {hop:>10,.1f} "
-                  f"{med['mb_s'] / hop:>6.0%}", flush=True)
+            print(
+                f"{size:>9} {events:>7} | {med['events_s']:>9,.0f} {med['mb_s']:>8,.1f} "
+                f"{med['p50_ms']:>8.1f} {med['p99_ms']:>8.1f} | {raw:>9,.1f} "
+                f"{raw * 1e6 / size:>9,.0f} {med['mb_s'] / raw:>6.0%} | {hop:>10,.1f} "
+                f"{med['mb_s'] / hop:>6.0%}",
+                flush=True,
+            )
     finally:
         pipeline.close()
 

@@ -48,8 +48,12 @@ class Pipeline(LocalPipeline):
     """bench/throughput.py's pipeline with the tuning payload."""
 
     def __init__(self) -> None:
-        super().__init__("tuning_payload:TuningWorker", "tuning_payload:TuningReducer",
-                         ("--worker-class", "tuning_payload:TuningWorker"), timeout=30)
+        super().__init__(
+            "tuning_payload:TuningWorker",
+            "tuning_payload:TuningReducer",
+            ("--worker-class", "tuning_payload:TuningWorker"),
+            timeout=30,
+        )
 
     def set(self, name: str, value: int) -> None:
         self.client.post(f"/api/v1/parameter/{name}", content=str(value)).raise_for_status()
@@ -61,19 +65,29 @@ class Pipeline(LocalPipeline):
         self.source.send_multipart([b'{"htype": "header", "filename": "", "msg_number": 0}'])
         start = time.monotonic()
         for i in range(events):
-            header = json.dumps({"htype": "image", "frame": i, "shape": [FRAME_BYTES],
-                                 "type": "uint8", "compression": "none",
-                                 "msg_number": i + 1}).encode()
+            header = json.dumps(
+                {
+                    "htype": "image",
+                    "frame": i,
+                    "shape": [FRAME_BYTES],
+                    "type": "uint8",
+                    "compression": "none",
+                    "msg_number": i + 1,
+                }
+            ).encode()
             self.source.send_multipart([header, frame], copy=False)
-        self.source.send_multipart([json.dumps({"htype": "series_end",
-                                                "msg_number": events + 1}).encode()])
+        self.source.send_multipart(
+            [json.dumps({"htype": "series_end", "msg_number": events + 1}).encode()]
+        )
         self._wait(lambda: self.client.get("/api/v1/status").json()["finished"], 900)
         elapsed = time.monotonic() - start
         progress = self.client.get("/api/v1/progress").json()
         if progress["completed"] != events + 2:  # a rate of an incomplete scan means nothing
-            raise RuntimeError(f"scan incomplete: {progress['completed']} of {events + 2} "
-                               f"completed, {len(progress['failed'])} failed, "
-                               f"{len(progress['lost'])} lost (machine overloaded?)")
+            raise RuntimeError(
+                f"scan incomplete: {progress['completed']} of {events + 2} "
+                f"completed, {len(progress['failed'])} failed, "
+                f"{len(progress['lost'])} lost (machine overloaded?)"
+            )
         return events / elapsed
 
 
@@ -100,19 +114,24 @@ def main() -> None:
                 time.sleep(1.0)  # parameters reach every component within a second
                 if kind == "simple":
                     request = TriggerMap.simple(["bench"], args.events).request.model_dump(
-                        mode="json")
+                        mode="json"
+                    )
                 else:
                     request = runs_map("bench", args.events, 16)
                 rates[index].append(pipeline.scan(request, args.events))
     finally:
         pipeline.close()
-    print(f"{args.events} events of {FRAME_BYTES} B, 2 workers, {args.repeats} rounds; "
-          f"load average {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"{args.events} events of {FRAME_BYTES} B, 2 workers, {args.repeats} rounds; "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    )
     print(f"{'worker returns':<28} {'trigger map':<12} {'median ev/s':>11} {'min':>7} {'max':>7}")
     for index, (label, kind, _, _) in enumerate(settings):
         values = rates[index]
-        print(f"{label:<28} {kind:<12} {statistics.median(values):>11,.0f} "
-              f"{min(values):>7,.0f} {max(values):>7,.0f}")
+        print(
+            f"{label:<28} {kind:<12} {statistics.median(values):>11,.0f} "
+            f"{min(values):>7,.0f} {max(values):>7,.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -12,10 +12,14 @@ class TuningWorker:
     @staticmethod
     def describe_parameters():
         return [
-            IntParameter(name="every", default=1,
-                         description="return a result for one event in this many (1: all)"),
-            IntParameter(name="result_bytes", default=8,
-                         description="size of each result (a float64 array)"),
+            IntParameter(
+                name="every",
+                default=1,
+                description="return a result for one event in this many (1: all)",
+            ),
+            IntParameter(
+                name="result_bytes", default=8, description="size of each result (a float64 array)"
+            ),
         ]
 
     def process_event(self, event, parameters=None):

@@ -1,20 +1,20 @@
 """``dranspose.event``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.core.event`."""
 
-from dranspose.core.event import (  # noqa: F401
-    Frame,
-    StreamData,
-    InternalWorkerMessage,
+from dranspose.core.event import (
     DuplicateStreamError,
     EventData,
+    Frame,
+    InternalWorkerMessage,
     ResultData,
+    StreamData,
 )
 
 __all__ = [
-    "Frame",
-    "StreamData",
-    "InternalWorkerMessage",
     "DuplicateStreamError",
     "EventData",
+    "Frame",
+    "InternalWorkerMessage",
     "ResultData",
+    "StreamData",
 ]

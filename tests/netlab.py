@@ -64,7 +64,7 @@ class NetLab:
     def address(self, host: str) -> str:
         return self.addresses[host]
 
-    def __enter__(self) -> "NetLab":
+    def __enter__(self) -> NetLab:
         try:
             self._build()
         except BaseException:
@@ -84,13 +84,35 @@ class NetLab:
             port = self.ports[host]
             _ip("netns", "add", ns)
             _ip("-n", ns, "link", "set", "lo", "up")
-            _ip("-n", self.hub, "link", "add", port, "type", "veth", "peer", "name", "eth0",
-                "netns", ns)
+            _ip(
+                "-n",
+                self.hub,
+                "link",
+                "add",
+                port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                ns,
+            )
             _ip("-n", self.hub, "link", "set", port, "master", "br0", "up")
             _ip("-n", ns, "addr", "add", f"{self.addresses[host]}/24", "dev", "eth0")
             _ip("-n", ns, "link", "set", "eth0", "up")
-        _ip("link", "add", self.test_link, "type", "veth", "peer", "name", "ptest",
-            "netns", self.hub)
+        _ip(
+            "link",
+            "add",
+            self.test_link,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "ptest",
+            "netns",
+            self.hub,
+        )
         _ip("-n", self.hub, "link", "set", "ptest", "master", "br0", "up")
         _ip("addr", "add", f"{self.gateway}/24", "dev", self.test_link)
         _ip("link", "set", self.test_link, "up")
@@ -102,11 +124,13 @@ class NetLab:
     def restore(self, host: str) -> None:
         _ip("-n", self.hub, "link", "set", self.ports[host], "up")
 
-    def start(self, host: str, argv: Sequence[str], env: dict[str, str],
-              **popen: object) -> subprocess.Popen[str]:
+    def start(
+        self, host: str, argv: Sequence[str], env: dict[str, str], **popen: object
+    ) -> subprocess.Popen[str]:
         """Run ``argv`` inside ``host``'s namespace (``ip netns exec`` execs it: same pid)."""
-        proc = subprocess.Popen(["ip", "netns", "exec", self.namespaces[host], *argv], env=env,
-                                text=True, **popen)  # type: ignore[call-overload]
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.namespaces[host], *argv], env=env, text=True, **popen
+        )  # type: ignore[call-overload]
         self.processes.append(proc)
         return proc
 

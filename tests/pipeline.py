@@ -14,25 +14,30 @@ import uvicorn
 import zmq
 import zmq.asyncio
 
+from dranspose.core.triggermap import TriggerMap
 from dranspose.io.capture import read_capture
+from dranspose.io.store import Store
 from dranspose.runtime.controller import Controller
 from dranspose.runtime.ingester import Ingester
 from dranspose.runtime.reducer import Reducer
 from dranspose.runtime.worker import Worker
-from dranspose.io.store import Store
-from dranspose.core.triggermap import TriggerMap
-from tests.test_replay_http import free_port  # noqa: F401  (re-exported for the tests)
-
-
+from tests.ports import free_port
 
 
 class Pipeline:
     """All components of one pipeline as tasks in the running loop."""
 
-    def __init__(self, redis_url: str, worker_class: str, reducer_class: str,
-                 streams: list[str], n_workers: int = 2, prefix: str = "test",
-                 worker_tags: list[list[str]] | None = None,
-                 ingester_options: dict[str, dict] | None = None) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        worker_class: str,
+        reducer_class: str,
+        streams: list[str],
+        n_workers: int = 2,
+        prefix: str = "test",
+        worker_tags: list[list[str]] | None = None,
+        ingester_options: dict[str, dict] | None = None,
+    ) -> None:
         self.redis_url = redis_url
         self.prefix = prefix
         self.api_port = free_port()
@@ -40,13 +45,16 @@ class Pipeline:
         self.stores: list[Store] = []
         self.controller = Controller(self._store())
         tags = worker_tags or [["generic"]] * n_workers
-        self.workers = [Worker(self._store(), worker_class, name=f"worker{i}", tags=t)
-                        for i, t in enumerate(tags)]
+        self.workers = [
+            Worker(self._store(), worker_class, name=f"worker{i}", tags=t)
+            for i, t in enumerate(tags)
+        ]
         self.reducer = Reducer(self._store(), reducer_class, worker_class=worker_class)
         options = ingester_options or {}
         self.ingesters = [
             Ingester(self._store(), s, **{"upstream": f"tcp://127.0.0.1:{p}", **options.get(s, {})})
-            for s, p in self.upstream_ports.items()]
+            for s, p in self.upstream_ports.items()
+        ]
         self.tasks: list[asyncio.Task] = []
         self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.api_port}", timeout=10)
 
@@ -55,10 +63,11 @@ class Pipeline:
         self.stores.append(store)
         return store
 
-    async def __aenter__(self) -> "Pipeline":
+    async def __aenter__(self) -> Pipeline:
         await self.stores[0].redis.flushdb()
-        config = uvicorn.Config(self.controller.app, host="127.0.0.1", port=self.api_port,
-                                log_level="warning")
+        config = uvicorn.Config(
+            self.controller.app, host="127.0.0.1", port=self.api_port, log_level="warning"
+        )
         self.server = uvicorn.Server(config)
         self.tasks.append(asyncio.create_task(self.server.serve()))
         for comp in [*self.workers, self.reducer, *self.ingesters]:
@@ -68,12 +77,14 @@ class Pipeline:
 
     async def wait_registered(self, timeout: float = 20) -> None:
         want = len(self.workers) + len(self.ingesters) + 1
+
         async def registered() -> bool:
             try:
                 config = (await self.client.get("/api/v1/config")).json()
             except httpx.TransportError:
                 return False
             return sum(c["kind"] in ("worker", "ingester", "reducer") for c in config) >= want
+
         await wait_for(registered, timeout)
 
     async def __aexit__(self, *exc) -> None:
@@ -93,6 +104,7 @@ class Pipeline:
     async def wait_finished(self, timeout: float = 30) -> dict:
         async def finished() -> bool:
             return (await self.client.get("/api/v1/status")).json()["finished"]
+
         await wait_for(finished, timeout)
         return (await self.client.get("/api/v1/progress")).json()
 
@@ -121,5 +133,3 @@ async def push_capture(port: int, path, stream: str = "xrd") -> None:
 
 def request_json(trigger_map: TriggerMap) -> dict:
     return trigger_map.request.model_dump(mode="json")
-
-

@@ -41,9 +41,11 @@ class Tally:
 
     def summary(self) -> str:
         statuses = ", ".join(f"{code}: {n}" for code, n in sorted(self.statuses.items()))
-        return (f"{self.requests} requests in {self.seconds:.1f} s over "
-                f"{len(self.per_operation)} operations; statuses {statuses}; "
-                f"{len(self.problems)} problems")
+        return (
+            f"{self.requests} requests in {self.seconds:.1f} s over "
+            f"{len(self.per_operation)} operations; statuses {statuses}; "
+            f"{len(self.problems)} problems"
+        )
 
 
 def load_schema(base_url: str) -> Any:
@@ -110,7 +112,9 @@ def known_path_values(base_url: str) -> dict[str, list[str]]:
     values["name"] = names[:3]
     root = session.get(f"{base_url}/", timeout=10)
     is_json = root.headers.get("content-type", "").startswith("application/json")
-    if root.status_code == 200 and is_json and "root" in root.json():  # the reducer: publish tree and HDF5
+    if (
+        root.status_code == 200 and is_json and "root" in root.json()
+    ):  # the reducer: publish tree and HDF5
         values["path"] = ["info", "info/nested/list", "image/1"]
         groups, datasets = [root.json()["root"]], []
         for link in session.get(f"{base_url}/groups/{groups[0]}/links", timeout=10).json()["links"]:
@@ -120,16 +124,22 @@ def known_path_values(base_url: str) -> dict[str, list[str]]:
     return values
 
 
-def _passes(operation: Any, known: dict[str, list[str]],
-            limit: Optional[int] = None) -> list[dict[str, str]]:
+def _passes(
+    operation: Any, known: dict[str, list[str]], limit: Optional[int] = None
+) -> list[dict[str, str]]:
     """Fixed path parameters per pass: one pass generating all of them, one per known value
     (at most ``limit`` per parameter)."""
     path_params = [p.name for p in operation.path_parameters]
     passes: list[dict[str, str]] = [{}]
     for name in path_params:
-        kind = "g" if "/groups/" in operation.path else "d" if "/datasets/" in operation.path else ""
-        values = [v for v in known.get(name, [])
-                  if not (name == "obj_id" and kind and not v.startswith(kind + "-"))]
+        kind = (
+            "g" if "/groups/" in operation.path else "d" if "/datasets/" in operation.path else ""
+        )
+        values = [
+            v
+            for v in known.get(name, [])
+            if not (name == "obj_id" and kind and not v.startswith(kind + "-"))
+        ]
         passes.extend({name: value} for value in values[:limit])
     return passes
 
@@ -152,9 +162,13 @@ def _breakable(operation: Any) -> bool:
     return typed_query or json_body
 
 
-def run_campaign(base_url: str, examples_per_pass: int, tally: Tally,
-                 skip: Iterable[tuple[str, str]] = (),
-                 known_per_parameter: Optional[int] = None) -> Tally:
+def run_campaign(
+    base_url: str,
+    examples_per_pass: int,
+    tally: Tally,
+    skip: Iterable[tuple[str, str]] = (),
+    known_per_parameter: Optional[int] = None,
+) -> Tally:
     """Send generated requests to every operation of the server at ``base_url`` and add what was
     seen to ``tally``. Each operation gets passes with its path parameters generated and fixed to
     known values; each pass sends up to ``examples_per_pass`` requests fitting the schema and as
@@ -174,19 +188,26 @@ def run_campaign(base_url: str, examples_per_pass: int, tally: Tally,
             if _breakable(operation):
                 modes.append(GenerationMode.NEGATIVE)
             for mode in modes:
-                strategy = operation.as_strategy(generation_mode=mode,
-                                                 path_parameters=fixed or None)
+                strategy = operation.as_strategy(
+                    generation_mode=mode, path_parameters=fixed or None
+                )
 
-                @settings(max_examples=examples_per_pass, deadline=None, database=None,
-                          phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+                @settings(
+                    max_examples=examples_per_pass,
+                    deadline=None,
+                    database=None,
+                    phases=[Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
                 @given(case=strategy)
                 def send(case: Any) -> None:
                     response = _send(case, base_url, session)
                     tally.requests += 1
                     tally.statuses[response.status_code] += 1
-                    tally.per_operation[key] += 1
-                    tally.problems.extend(judge(response.status_code, response.content,
-                                                _describe(response)))
+                    tally.per_operation[key] += 1  # noqa: B023
+                    tally.problems.extend(
+                        judge(response.status_code, response.content, _describe(response))
+                    )
 
                 t0 = time.monotonic()
                 try:

@@ -12,6 +12,7 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
+from dranspose.core.event import StreamData
 from dranspose.protocols.albaem.packets import (
     ALBAEM_TYPE,
     AlbaemData,
@@ -19,7 +20,6 @@ from dranspose.protocols.albaem.packets import (
     AlbaemPacketAdapter,
     AlbaemStart,
 )
-from dranspose.core.event import StreamData
 from dranspose.protocols.albaem.parser import parse
 from dranspose.protocols.common.errors import ParseError
 
@@ -91,7 +91,12 @@ def test_capture_is_one_series_of_single_frame_messages(raw, decoded):
 
 def test_every_message_parses_to_its_packet_class(parsed):
     assert [type(packet) for packet in parsed] == [
-        AlbaemStart, AlbaemData, AlbaemData, AlbaemData, AlbaemData, AlbaemEnd
+        AlbaemStart,
+        AlbaemData,
+        AlbaemData,
+        AlbaemData,
+        AlbaemData,
+        AlbaemEnd,
     ]
     assert [packet.message_id for packet in parsed] == [1, 2, 3, 4, 5, 6]
     assert all(packet.version == 1 for packet in parsed)

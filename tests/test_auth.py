@@ -18,13 +18,14 @@ from typing import Iterator
 import httpx
 import pytest
 
-from dranspose.http.auth import AccessPolicy, bearer_headers
-from dranspose.io.local_redis import PrivateRedis
-from dranspose.http.reducer_api import ReplayHost, serve_in_thread
-from dranspose.tools.replay import ReplayRun
 from dranspose.core.triggermap import TriggerMap
+from dranspose.http.auth import AccessPolicy, bearer_headers
+from dranspose.http.reducer_api import ReplayHost, serve_in_thread
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.tools.replay import ReplayRun
+from tests.payloads.gated import PublishReducer, ScaleWorker
+from tests.ports import free_port
 from tests.test_processes import Processes, wait_until
-from tests.test_replay_http import PublishReducer, ScaleWorker, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "s3cret-token-for-tests"
@@ -33,14 +34,25 @@ WRONG = {"Authorization": "Bearer not-the-token"}
 NO_TOKEN: dict[str, str] = {}
 
 CONTROLLER_WRITES = [
-    ("/api/v1/sequence", json.dumps(
-        TriggerMap.simple(["s"], 3).request.model_dump(mode="json")).encode()),
+    (
+        "/api/v1/sequence",
+        json.dumps(TriggerMap.simple(["s"], 3).request.model_dump(mode="json")).encode(),
+    ),
     ("/api/v1/parameter/scale", b"5"),
     ("/api/v1/stop", b""),
 ]
-CONTROLLER_READS = ["/api/v1/status", "/api/v1/progress", "/api/v1/config", "/api/v1/load",
-                    "/api/v1/scan", "/api/v1/parameters", "/api/v1/parameter/scale",
-                    "/api/v1/logs", "/metrics", "/"]
+CONTROLLER_READS = [
+    "/api/v1/status",
+    "/api/v1/progress",
+    "/api/v1/config",
+    "/api/v1/load",
+    "/api/v1/scan",
+    "/api/v1/parameters",
+    "/api/v1/parameter/scale",
+    "/api/v1/logs",
+    "/metrics",
+    "/",
+]
 
 
 @dataclass
@@ -65,29 +77,71 @@ def controllers() -> Iterator[Controllers]:
         clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=10) for p in ports]
         plain = dict(procs.env)
         try:
-            procs.start("controller", "--prefix", "guarded", "--host", "127.0.0.1",
-                        "--port", str(ports[0]), "--token", TOKEN)
-            procs.start("worker", "--prefix", "guarded", "--name", "w0",
-                        "--class", "tests.test_replay_http:ScaleWorker")
-            procs.start("ingester", "--prefix", "guarded", "--stream", "s",
-                        "--upstream", f"tcp://127.0.0.1:{free_port()}")
+            procs.start(
+                "controller",
+                "--prefix",
+                "guarded",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports[0]),
+                "--token",
+                TOKEN,
+            )
+            procs.start(
+                "worker",
+                "--prefix",
+                "guarded",
+                "--name",
+                "w0",
+                "--class",
+                "tests.test_replay_http:ScaleWorker",
+            )
+            procs.start(
+                "ingester",
+                "--prefix",
+                "guarded",
+                "--stream",
+                "s",
+                "--upstream",
+                f"tcp://127.0.0.1:{free_port()}",
+            )
             procs.env = {**plain, "DRANSPOSE_TOKEN": TOKEN, "DRANSPOSE_TOKEN_READS": "1"}
-            procs.start("controller", "--prefix", "reads", "--host", "127.0.0.1",
-                        "--port", str(ports[1]))
+            procs.start(
+                "controller", "--prefix", "reads", "--host", "127.0.0.1", "--port", str(ports[1])
+            )
             procs.env = {**plain, "DRANSPOSE_TOKEN": TOKEN}
-            procs.start("reducer", "--prefix", "reducer", "--host", "127.0.0.1",
-                        "--port", str(ports[3]), "--class", "tests.test_replay_http:PublishReducer")
+            procs.start(
+                "reducer",
+                "--prefix",
+                "reducer",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports[3]),
+                "--class",
+                "tests.test_replay_http:PublishReducer",
+            )
             procs.env = plain
-            procs.start("controller", "--prefix", "open", "--host", "127.0.0.1",
-                        "--port", str(ports[2]))
+            procs.start(
+                "controller", "--prefix", "open", "--host", "127.0.0.1", "--port", str(ports[2])
+            )
             guarded = clients[0]
-            wait_until(lambda: any(p["name"] == "scale"
-                                   for p in guarded.get("/api/v1/parameters").json()),
-                       60, "the worker's parameter declaration")
-            wait_until(lambda: {c["kind"] for c in guarded.get("/api/v1/config").json()}
-                       >= {"worker", "ingester"}, 60, "worker and ingester registration")
+            wait_until(
+                lambda: any(p["name"] == "scale" for p in guarded.get("/api/v1/parameters").json()),
+                60,
+                "the worker's parameter declaration",
+            )
+            wait_until(
+                lambda: (
+                    {c["kind"] for c in guarded.get("/api/v1/config").json()}
+                    >= {"worker", "ingester"}
+                ),
+                60,
+                "worker and ingester registration",
+            )
             for client in clients[1:]:
-                wait_until(lambda: client.get("/healthz").status_code == 200, 60, "healthz")
+                wait_until(lambda: client.get("/healthz").status_code == 200, 60, "healthz")  # noqa: B023
             yield Controllers(*clients)
         finally:
             for client in clients:
@@ -101,11 +155,13 @@ def assert_refused(response: httpx.Response, wrong: bool) -> None:
     assert challenge.startswith("Bearer")
     assert ('error="invalid_token"' in challenge) is wrong
     detail = response.json()["detail"]
-    assert ("not the one this server was given" if wrong
-            else "Authorization: Bearer <token>") in detail
+    assert (
+        "not the one this server was given" if wrong else "Authorization: Bearer <token>"
+    ) in detail
 
 
 # -- the controller ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path,body", CONTROLLER_WRITES, ids=[p for p, _ in CONTROLLER_WRITES])
 def test_controller_refuses_a_mutating_request_without_token(controllers, path, body):
@@ -150,8 +206,9 @@ def test_controller_reads_stay_open_by_default(controllers, path):
     assert controllers.guarded.get(path).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/api/v1/status", "/api/v1/config", "/metrics",
-                                  "/api/v1/logs", "/api/v1/log_stream"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/status", "/api/v1/config", "/metrics", "/api/v1/logs", "/api/v1/log_stream"]
+)
 def test_controller_reads_need_the_token_when_protected(controllers, path):
     assert_refused(controllers.reads_guarded.get(path), wrong=False)
 
@@ -182,20 +239,22 @@ def test_openapi_schema_declares_the_bearer_scheme(controllers):
 
 # -- the distributed reducer ------------------------------------------------------------------
 
+
 def test_distributed_reducer_refuses_a_parameter_post_without_token(controllers):
-    assert_refused(controllers.reducer.post("/api/v1/parameter/threshold", content=b"1"),
-                   wrong=False)
+    assert_refused(
+        controllers.reducer.post("/api/v1/parameter/threshold", content=b"1"), wrong=False
+    )
 
 
 def test_distributed_reducer_lets_the_token_through_to_its_answer(controllers):
-    response = controllers.reducer.post("/api/v1/parameter/threshold", content=b"1",
-                                        headers=RIGHT)
+    response = controllers.reducer.post("/api/v1/parameter/threshold", content=b"1", headers=RIGHT)
     # its parameters are set through the controller: the handler's own 404 explains that
     assert response.status_code == 404
     assert "through the controller" in response.json()["detail"]
 
 
 # -- the replay's reducer API -----------------------------------------------------------------
+
 
 def serve_replay(policy: AccessPolicy) -> Iterator[httpx.Client]:
     run = ReplayRun(ScaleWorker, PublishReducer, nworkers=1)
@@ -218,8 +277,9 @@ def replay_api_reads() -> Iterator[httpx.Client]:
     yield from serve_replay(AccessPolicy.from_env(token=TOKEN, protect_reads=True))
 
 
-@pytest.mark.parametrize("headers,wrong", [(NO_TOKEN, False), (WRONG, True)],
-                         ids=["missing", "wrong"])
+@pytest.mark.parametrize(
+    "headers,wrong", [(NO_TOKEN, False), (WRONG, True)], ids=["missing", "wrong"]
+)
 def test_replay_api_refuses_a_parameter_post(replay_api, headers, wrong):
     response = replay_api.post("/api/v1/parameter/scale", content=b"4", headers=headers)
     assert_refused(response, wrong=wrong)
@@ -232,8 +292,10 @@ def test_replay_api_sets_a_parameter_with_the_token(replay_api):
     assert replay_api.get("/api/v1/parameter/threshold").content == b"0.75"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/result/", "/api/v1/result/pickle", "/api/v1/status",
-                                  "/api/v1/parameters", "/"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/result/", "/api/v1/result/pickle", "/api/v1/status", "/api/v1/parameters", "/"],
+)
 def test_replay_api_reads_stay_open_by_default(replay_api, path):
     assert replay_api.get(path).status_code == 200
 
@@ -263,6 +325,7 @@ def test_replay_api_healthz_stays_open_when_reads_are_protected(replay_api_reads
 
 # -- the policy --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", ["", "   ", "\n"])
 def test_an_empty_token_means_no_protection(value):
     assert not AccessPolicy.from_env(token=value).enabled
@@ -272,8 +335,10 @@ def test_a_token_from_a_secret_file_loses_its_newline():
     assert AccessPolicy.from_env(token=f"{TOKEN}\n").accepts(TOKEN)
 
 
-@pytest.mark.parametrize("value,expected", [("1", True), ("true", True), ("ON", True),
-                                            ("0", False), ("", False), ("no", False)])
+@pytest.mark.parametrize(
+    "value,expected",
+    [("1", True), ("true", True), ("ON", True), ("0", False), ("", False), ("no", False)],
+)
 def test_protect_reads_variable(monkeypatch, value, expected):
     monkeypatch.setenv("DRANSPOSE_TOKEN_READS", value)
     assert AccessPolicy.from_env(token=TOKEN).protect_reads is expected

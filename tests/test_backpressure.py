@@ -22,13 +22,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dranspose.core.backpressure import HeldEvents
 from dranspose.core.coordination import ComponentInfo, ComponentKind, UpstreamState
-from dranspose.io.local_redis import PrivateRedis
-from dranspose.protocols.registry import get_protocol
+from dranspose.core.triggermap import TriggerMap
 from dranspose.http.metrics import PipelineView, render
-from dranspose.tools.source import StinsSource
+from dranspose.io.local_redis import PrivateRedis
 from dranspose.io.transports import open_upstream
 from dranspose.io.transports.zmq_upstream import PULL_RCVHWM
-from dranspose.core.triggermap import TriggerMap
+from dranspose.protocols.registry import get_protocol
+from dranspose.tools.source import StinsSource
 from tests.pipeline import Pipeline, request_json, wait_for
 
 IMAGES = 300
@@ -39,8 +39,11 @@ CLASSES = ("tests.payloads.frame_sums:SlowSumWorker", "tests.payloads.frame_sums
 
 
 def parse_samples(text: str) -> dict[tuple[str, frozenset], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 @dataclass
@@ -67,18 +70,21 @@ async def _scenario(redis_url: str) -> Run:
         pipe = Pipeline(redis_url, *CLASSES, ["det"], prefix="backpressure")
         async with pipe:
             await pipe.start_scan(request_json(TriggerMap.simple(["det"], IMAGES)))
-            source = StinsSource(f"tcp://127.0.0.1:{pipe.upstream_ports['det']}", shape=SHAPE,
-                                 frames=IMAGES, hwm=2)
+            source = StinsSource(
+                f"tcp://127.0.0.1:{pipe.upstream_ports['det']}", shape=SHAPE, frames=IMAGES, hwm=2
+            )
             expected = {i: int(source.image(i).sum(dtype=np.int64)) for i in range(IMAGES)}
             observed = Run(progress={}, sums={}, expected_sums=expected)
             source.start()
             try:
+
                 async def finished() -> bool:
                     progress = (await pipe.client.get("/api/v1/progress")).json()
                     status = (await pipe.client.get("/api/v1/status")).json()
                     if not status["finished"]:
-                        observed.sent_mid_scan.append((source.stats.messages,
-                                                       progress["completed"]))
+                        observed.sent_mid_scan.append(
+                            (source.stats.messages, progress["completed"])
+                        )
                         metrics = await pipe.client.get("/metrics")
                         observed.scrapes.append(parse_samples(metrics.text))
                     return status["finished"]
@@ -99,6 +105,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 
 # -- a PUSH source is held back, and nothing is lost ----------------------------------------------
+
 
 def test_a_push_source_is_held_back_while_the_workers_are_behind(run):
     """The source never gets far ahead of the workers: the ingester stops pulling.
@@ -125,49 +132,70 @@ def test_results_of_a_held_back_source_equal_the_sums_of_the_images_sent(run):
 
 # -- the queues show in /metrics ----------------------------------------------------------------
 
+
 def test_worker_queue_depth_shows_events_waiting_for_a_slow_payload(run):
-    depths = [value(s, "dranspose_worker_events_queued", worker=w)
-              for s in run.scrapes for w in ("worker0", "worker1")]
+    depths = [
+        value(s, "dranspose_worker_events_queued", worker=w)
+        for s in run.scrapes
+        for w in ("worker0", "worker1")
+    ]
     assert max(depths) > 0
 
 
 def test_worker_buffered_bytes_show_the_frames_it_holds(run):
-    held = [value(s, "dranspose_worker_frames_buffered_bytes", worker=w)
-            for s in run.scrapes for w in ("worker0", "worker1")]
+    held = [
+        value(s, "dranspose_worker_frames_buffered_bytes", worker=w)
+        for s in run.scrapes
+        for w in ("worker0", "worker1")
+    ]
     assert max(held) >= SHAPE[0] * SHAPE[1] * 2  # at least one image
 
 
 def test_ingester_blocked_time_grows_while_the_workers_are_behind(run):
-    blocked = [value(s, "dranspose_ingester_blocked_seconds_total", ingester="det-ingester")
-               for s in run.scrapes]
+    blocked = [
+        value(s, "dranspose_ingester_blocked_seconds_total", ingester="det-ingester")
+        for s in run.scrapes
+    ]
     assert blocked[-1] > blocked[0] >= 0
     assert blocked[-1] > 0.2  # most of a ~3 s scan is spent waiting for workers
 
 
 def test_dropped_upstream_messages_are_a_metric():
     """What a SUB upstream counts as dropped (tests/test_transports.py) reaches /metrics."""
-    info = ComponentInfo(kind=ComponentKind.ingester, name="pub-ingester", streams=["pcap"],
-                         upstream=UpstreamState(url="tcp://h:1", transport="sub",
-                                                protocol="stins", dropped=7, overflow=5,
-                                                missing=2))
+    info = ComponentInfo(
+        kind=ComponentKind.ingester,
+        name="pub-ingester",
+        streams=["pcap"],
+        upstream=UpstreamState(
+            url="tcp://h:1", transport="sub", protocol="stins", dropped=7, overflow=5, missing=2
+        ),
+    )
     samples = parse_samples(render(PipelineView(components=[info])).decode())
-    assert value(samples, "dranspose_upstream_messages_dropped_total", stream="pcap",
-                 ingester="pub-ingester") == 7
+    assert (
+        value(
+            samples,
+            "dranspose_upstream_messages_dropped_total",
+            stream="pcap",
+            ingester="pub-ingester",
+        )
+        == 7
+    )
 
 
 # -- bounds -------------------------------------------------------------------------------------
 
+
 def test_a_pull_upstream_reads_ahead_a_bounded_number_of_large_messages():
     """Nothing taken for a second: a PUSH sender of 1 MB messages gets at most the PULL mark, its
     own mark and what the kernel's socket buffers hold (a few MB) out, not ZMQ's default 1000."""
+
     async def scenario() -> int:
         ctx = zmq.asyncio.Context()
         push = ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.SNDHWM, 2)
         push.linger = 0
         port = push.bind_to_random_port("tcp://127.0.0.1")
-        upstream = open_upstream(get_protocol("raw"), f"tcp://127.0.0.1:{port}", name="r",
-                                 ctx=ctx)
+        upstream = open_upstream(get_protocol("raw"), f"tcp://127.0.0.1:{port}", name="r", ctx=ctx)
         sent = 0
         try:
             await upstream.start()
@@ -196,4 +224,3 @@ def test_a_worker_holds_no_more_events_than_fit_in_its_byte_budget():
     assert held.max_events(capacity=256) == 32  # 64 MiB of 2 MiB events
     assert held.max_events(capacity=16) == 16  # the capacity still caps small events
     assert held.bytes == 0
-

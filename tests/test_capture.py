@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import zmq
 
+from dranspose.core.event import InternalWorkerMessage, StreamData
 from dranspose.io.capture import (
     MESSAGE_TAG,
     STREAM_TAG,
@@ -23,7 +24,6 @@ from dranspose.io.capture import (
     read_raw_capture,
     write_capture,
 )
-from dranspose.core.event import InternalWorkerMessage, StreamData
 
 REPO = Path(__file__).parent.parent
 DUMP_XRD = REPO / "data" / "dump_xrd.cbors"
@@ -44,8 +44,9 @@ def independent_items(path):
 def message(event_number, created_at=None, **streams):
     return InternalWorkerMessage(
         event_number=event_number,
-        streams={name: StreamData(typ=typ, frames=frames) for name, (typ, frames) in
-                 streams.items()},
+        streams={
+            name: StreamData(typ=typ, frames=frames) for name, (typ, frames) in streams.items()
+        },
         created_at=created_at,
     )
 
@@ -119,7 +120,7 @@ def test_frames_come_back_as_a_list_of_bytes():
     assert type(data.frames) is list
     assert all(type(f) is bytes for f in data.frames)
     assert type(first.streams) is dict
-    assert repr(data).startswith("StreamData(typ='STINS', frames=[b'{\"htype\": \"header\"")
+    assert repr(data).startswith('StreamData(typ=\'STINS\', frames=[b\'{"htype": "header"')
     assert repr(data).endswith("], length=1)")
 
 
@@ -357,16 +358,20 @@ def stream(typ="T", frames=(b"f",)):
         ([0, {1: stream()}], "stream names must be strings, got int"),
         ([0, {"s": 5}], "stream 's': expected CBOR tag 42878 wrapping [typ, frames], got int"),
         ([0, {"s": ["T"]}], "stream 's': expected CBOR tag 42878 wrapping [typ, frames], got list"),
-        ([0, {"s": cbor2.CBORTag(40000, ["T", []])}], "stream 's': expected CBOR tag 42878, got "
-                                                     "CBOR tag 40000"),
+        (
+            [0, {"s": cbor2.CBORTag(40000, ["T", []])}],
+            "stream 's': expected CBOR tag 42878, got CBOR tag 40000",
+        ),
         ([0, {"s": cbor2.CBORTag(STREAM_TAG, ["T"])}], "tag 42878 must wrap [typ, frames]"),
         ([0, {"s": stream(typ=3)}], "stream 's': typ must be a string, got int"),
         ([0, {"s": cbor2.CBORTag(STREAM_TAG, ["T", b"f"])}], "frames must be a list, got bytes"),
         ([0, {"s": stream(frames=[b"ok", "text"])}], "frames must be byte strings, got str"),
         ([0, {"s": stream()}, "noon"], "created_at 'noon' is not an ISO 8601 date and time"),
         ([0, {"s": stream()}, cbor2.CBORTag(0, "noon")], "created_at 'noon' is not an ISO 8601"),
-        ([0, {"s": stream()}, [1, 2]], "created_at must be a datetime (CBOR tag 0 or 1), a UNIX "
-                                       "time or null, got list"),
+        (
+            [0, {"s": stream()}, [1, 2]],
+            "created_at must be a datetime (CBOR tag 0 or 1), a UNIX time or null, got list",
+        ),
         ([0, {"s": stream()}, cbor2.CBORTag(40000, 1)], "a UNIX time or null, got CBOR tag 40000"),
         ([0, {"s": stream()}, float("nan")], "created_at must be a finite time, got nan"),
         ([0, {"s": stream()}, True], "a UNIX time or null, got bool"),
@@ -404,10 +409,13 @@ def test_truncated_gzip_is_a_capture_error(tmp_path):
 def test_truncated_gzip_delivers_every_intact_item_and_names_the_cut_one(tmp_path):
     rng = np.random.default_rng(0)
     plain = tmp_path / "big.cbors"
-    write_capture(plain, [
-        message(i, s=("T", [rng.integers(0, 255, 300, dtype=np.uint8).tobytes()]))
-        for i in range(400)
-    ])
+    write_capture(
+        plain,
+        [
+            message(i, s=("T", [rng.integers(0, 255, 300, dtype=np.uint8).tobytes()]))
+            for i in range(400)
+        ],
+    )
     starts = [start for start, _ in independent_items(plain)]
     packed = gzip.compress(plain.read_bytes())
     cut = tmp_path / "big.cbors.gz"

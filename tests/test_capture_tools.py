@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from dranspose.io.capture import read_capture, read_raw_capture
-from dranspose.protocols.stream1.parser import parse
 from dranspose.protocols.registry import Kind, get_protocol, number_series
+from dranspose.protocols.stream1.parser import parse
 from dranspose.tools.source import StinsSource
-from tests.test_replay_http import free_port
+from tests.ports import free_port
 
 
 def stins(htype: str, **fields) -> list[bytes]:
@@ -30,13 +30,22 @@ def test_stins_messages_are_classified_by_htype():
 
 
 def test_number_series_starts_at_the_header_and_stops_at_the_end():
-    messages = [stins("image", frame=99), stins("header", filename="f"),
-                stins("image", frame=0), stins("image", frame=1), stins("series_end"),
-                stins("header", filename="second series")]
+    messages = [
+        stins("image", frame=99),
+        stins("header", filename="f"),
+        stins("image", frame=0),
+        stins("image", frame=1),
+        stins("series_end"),
+        stins("header", filename="second series"),
+    ]
     numbered = list(number_series(get_protocol("stins"), messages))
     assert [n for n, _ in numbered] == [0, 1, 2, 3]
     assert [json.loads(m[0])["htype"] for _, m in numbered] == [
-        "header", "image", "image", "series_end"]
+        "header",
+        "image",
+        "image",
+        "series_end",
+    ]
 
 
 def test_unknown_protocol_names_the_known_ones():
@@ -48,8 +57,21 @@ def test_capture_records_every_message_and_convert_makes_a_replayable_dump(tmp_p
     port = free_port()
     raw, dump = tmp_path / "raw.cbors", tmp_path / "dump.cbors"
     capture = subprocess.Popen(
-        [sys.executable, "-m", "dranspose", "capture", "--upstream", f"tcp://127.0.0.1:{port}",
-         "-o", str(raw), "--count", "7"], stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "capture",
+            "--upstream",
+            f"tcp://127.0.0.1:{port}",
+            "-o",
+            str(raw),
+            "--count",
+            "7",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     with StinsSource(f"tcp://127.0.0.1:{port}", shape=(4, 5), frames=5, seed=3) as source:
         _, stderr = capture.communicate(timeout=60)
         assert source.wait_done(10)
@@ -59,8 +81,21 @@ def test_capture_records_every_message_and_convert_makes_a_replayable_dump(tmp_p
     assert [json.loads(i[0])["htype"] for i in items] == ["header"] + ["image"] * 5 + ["series_end"]
 
     result = subprocess.run(
-        [sys.executable, "-m", "dranspose", "convert", str(raw), "-o", str(dump),
-         "--stream", "det"], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "convert",
+            str(raw),
+            "-o",
+            str(dump),
+            "--stream",
+            "det",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     events = list(read_capture(dump))
     assert [e.event_number for e in events] == list(range(7))
@@ -76,22 +111,38 @@ def test_convert_without_a_series_start_says_so(tmp_path):
     with RawCaptureWriter(raw) as out:
         out.write(stins("image", frame=0))
     result = subprocess.run(
-        [sys.executable, "-m", "dranspose", "convert", str(raw), "-o", str(tmp_path / "d.cbors"),
-         "--stream", "det"], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "convert",
+            str(raw),
+            "-o",
+            str(tmp_path / "d.cbors"),
+            "--stream",
+            "det",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "no series start" in result.stderr
 
 
-@pytest.mark.parametrize("protocol, capture, events", [
-    ("pcap", "pcap-zmq.cbors", 102),
-    ("albaem", "albaem-dump.cbors", 6),
-    ("xspress", "xspress3-multipart.cbors", 7),
-    ("xspress", "xspress3-dump.cbors", 22),
-    ("contrast", "contrast-dump.cbors", 22),
-    ("lecroy", "maui-02-continuous-3.cbor.gz", 9),
-    ("lecroy", "maui-02-sequential-3.cbor.gz", 10),
-    ("eiger_legacy", "eiger-small.cbors", 5),
-])
+@pytest.mark.parametrize(
+    "protocol, capture, events",
+    [
+        ("pcap", "pcap-zmq.cbors", 102),
+        ("albaem", "albaem-dump.cbors", 6),
+        ("xspress", "xspress3-multipart.cbors", 7),
+        ("xspress", "xspress3-dump.cbors", 22),
+        ("contrast", "contrast-dump.cbors", 22),
+        ("lecroy", "maui-02-continuous-3.cbor.gz", 9),
+        ("lecroy", "maui-02-sequential-3.cbor.gz", 10),
+        ("eiger_legacy", "eiger-small.cbors", 5),
+    ],
+)
 def test_real_captures_number_into_one_series(protocol, capture, events):
     from pathlib import Path
 
@@ -116,9 +167,22 @@ def test_capture_listens_for_http_posts_and_stops_cleanly_on_ctrl_c(tmp_path):
     port = free_port()
     raw = tmp_path / "sardana.cbors"
     capture = subprocess.Popen(
-        [sys.executable, "-m", "dranspose", "capture", "--protocol", "sardana", "--upstream",
-         f"http://127.0.0.1:{port}", "-o", str(raw), "--no-progress"],
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "capture",
+            "--protocol",
+            "sardana",
+            "--upstream",
+            f"http://127.0.0.1:{port}",
+            "-o",
+            str(raw),
+            "--no-progress",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             deadline = time.monotonic() + 60
@@ -129,9 +193,12 @@ def test_capture_listens_for_http_posts_and_stops_cleanly_on_ctrl_c(tmp_path):
                 except httpx.TransportError:
                     assert time.monotonic() < deadline, "the capture never listened"
                     time.sleep(0.05)
-            answers = [client.post("/v1/data_desc", content=b'{"serialno": 1, "title": "t", '
-                                                            b'"column_desc": []}'),
-                       client.post("/v1/record_data", content=b'{"point_nb": 0}')]
+            answers = [
+                client.post(
+                    "/v1/data_desc", content=b'{"serialno": 1, "title": "t", "column_desc": []}'
+                ),
+                client.post("/v1/record_data", content=b'{"point_nb": 0}'),
+            ]
         assert [a.status_code for a in answers] == [200, 200]
         capture.send_signal(signal.SIGINT)
         _, stderr = capture.communicate(timeout=30)
@@ -143,4 +210,5 @@ def test_capture_listens_for_http_posts_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "dranspose capture: 2 messages" in stderr
     assert list(read_raw_capture(raw)) == [
         [b'{"type": "DataDescription", "serialno": 1, "title": "t", "column_desc": []}'],
-        [b'{"type": "RecordData", "point_nb": 0}']]
+        [b'{"type": "RecordData", "point_nb": 0}'],
+    ]

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import zmq
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.contrast.packets import (
     CONTRAST_TYPE,
     ContrastFinished,
@@ -18,17 +20,21 @@ from dranspose.protocols.contrast.packets import (
     ContrastRunning,
     ContrastStarted,
 )
-from dranspose.core.event import StreamData
 from dranspose.protocols.contrast.parser import parse
-from dranspose.protocols.common.errors import ParseError
 from tests.test_safe_pickle import raw_items, reference_loads
 
 CAPTURE = "contrast-dump.cbors"
-STATUSES = ["heartbeat", "started"] + ["running"] * 11 + ["heartbeat"] + ["running"] * 9 + [
-    "finished",
-    "heartbeat",
-    "heartbeat",
-]
+STATUSES = (
+    ["heartbeat", "started"]
+    + ["running"] * 11
+    + ["heartbeat"]
+    + ["running"] * 9
+    + [
+        "finished",
+        "heartbeat",
+        "heartbeat",
+    ]
+)
 # "mesh sx -2 2 3 sy -2 2 4": sx takes 4 positions, and for each of them sy takes 5
 GRID = [(sx, sy) for sx in np.linspace(-2, 2, 4) for sy in np.linspace(-2, 2, 5)]
 

@@ -24,10 +24,10 @@ from typing import Any, Iterator, Optional
 import httpx
 import pytest
 
-from dranspose.io.local_redis import PrivateRedis
 from dranspose.core.triggermap import TriggerMap
+from dranspose.io.local_redis import PrivateRedis
+from tests.ports import free_port
 from tests.test_processes import wait_until
-from tests.test_replay_http import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "dashboard-test-token"
@@ -36,8 +36,16 @@ SOURCE_RATE = 100.0
 """Images per second the synthetic detector sends: scans advance steadily, even under load."""
 SCAN_EVENTS = 50_000
 """Far more than a test waits for: every scan here runs until the test stops it."""
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 UI_TIMEOUT_MS = 30_000
 
 
@@ -71,15 +79,21 @@ class System:
 
     def start(self, *args: str) -> subprocess.Popen:
         log = open(self.workdir / f"{args[0]}-{len(self.procs)}.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "dranspose", *args], cwd=self.workdir,
-                                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dranspose", *args],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         self.procs.append(proc)
         return proc
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}"
-                         for p in sorted(self.workdir.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.workdir.glob("*.log"))
+        )
 
 
 def stop_processes(procs: list[subprocess.Popen]) -> None:
@@ -98,32 +112,60 @@ def stop_processes(procs: list[subprocess.Popen]) -> None:
 def system(tmp_path_factory) -> Iterator[System]:
     workdir = tmp_path_factory.mktemp("dashboard")
     with PrivateRedis() as redis_server:
-        env = {**os.environ, "REDIS_URL": redis_server.url, "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": str(ROOT), "DASHBOARD_WORKER_SECONDS": "0.005",
-               "DRANSPOSE_TOKEN": TOKEN}
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_server.url,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT),
+            "DASHBOARD_WORKER_SECONDS": "0.005",
+            "DRANSPOSE_TOKEN": TOKEN,
+        }
         api_port, results_port, upstream_port = free_port(), free_port(), free_port()
-        sys_ = System(api=f"http://127.0.0.1:{api_port}",
-                      results=f"http://127.0.0.1:{results_port}",
-                      upstream=f"tcp://127.0.0.1:{upstream_port}", workdir=workdir,
-                      client=httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10),
-                      env=env)
+        sys_ = System(
+            api=f"http://127.0.0.1:{api_port}",
+            results=f"http://127.0.0.1:{results_port}",
+            upstream=f"tcp://127.0.0.1:{upstream_port}",
+            workdir=workdir,
+            client=httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10),
+            env=env,
+        )
         try:
             sys_.start("controller", "--host", "127.0.0.1", "--port", str(api_port))
             sys_.start("ingester", "--stream", "det", "--upstream", sys_.upstream)
-            sys_.start("worker", "--class", "tests.payloads.dashboard:PacedWorker",
-                       "--name", "w0", "--tags", "generic,gpu")
-            sys_.start("worker", "--class", "tests.payloads.dashboard:PacedWorker",
-                       "--name", "w1")
-            sys_.start("reducer", "--class", "tests.payloads.dashboard:FactorReducer",
-                       "--worker-class", "tests.payloads.dashboard:PacedWorker",
-                       "--host", "127.0.0.1", "--port", str(results_port))
+            sys_.start(
+                "worker",
+                "--class",
+                "tests.payloads.dashboard:PacedWorker",
+                "--name",
+                "w0",
+                "--tags",
+                "generic,gpu",
+            )
+            sys_.start("worker", "--class", "tests.payloads.dashboard:PacedWorker", "--name", "w1")
+            sys_.start(
+                "reducer",
+                "--class",
+                "tests.payloads.dashboard:FactorReducer",
+                "--worker-class",
+                "tests.payloads.dashboard:PacedWorker",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(results_port),
+            )
             try:
-                wait_until(lambda: len(sys_.client.get("/api/v1/config").json()) >= 5, 90,
-                           "registration of all five components")
-                wait_until(lambda: len(sys_.client.get("/api/v1/parameters").json()) >= 5, 30,
-                           "parameter declarations")
+                wait_until(
+                    lambda: len(sys_.client.get("/api/v1/config").json()) >= 5,
+                    90,
+                    "registration of all five components",
+                )
+                wait_until(
+                    lambda: len(sys_.client.get("/api/v1/parameters").json()) >= 5,
+                    30,
+                    "parameter declarations",
+                )
             except TimeoutError:
-                raise AssertionError(f"the pipeline did not come up:\n{sys_.logs()}")
+                raise AssertionError(f"the pipeline did not come up:\n{sys_.logs()}") from None
             # a mutating request without the token, before any scan exists (so it changes
             # nothing): 401 once bearer-token auth is part of the controller
             sys_.token_enforced = sys_.client.post("/api/v1/stop").status_code == 401
@@ -149,17 +191,24 @@ def running_scan(system: System) -> Iterator[Scan]:
     response = system.client.post("/api/v1/sequence", content=json.dumps(request), headers=AUTH)
     assert response.status_code == 200, response.text
     scan = Scan(scan_id=response.json()["scan_id"], total=response.json()["events"])
-    source = StinsSource(system.upstream, frames=SCAN_EVENTS,
-                         rate=SOURCE_RATE).start()
+    source = StinsSource(system.upstream, frames=SCAN_EVENTS, rate=SOURCE_RATE).start()
     try:
-        wait_until(lambda: system.client.get("/api/v1/progress").json()["completed"] > 0, 60,
-                   "the first completed event")
+        wait_until(
+            lambda: system.client.get("/api/v1/progress").json()["completed"] > 0,
+            60,
+            "the first completed event",
+        )
         yield scan
     finally:
         system.client.post("/api/v1/stop", headers=AUTH)
         try:
-            wait_until(lambda: (lambda s: s["scan_id"] != scan.scan_id or s["finished"])(
-                system.client.get("/api/v1/status").json()), 60, "the scan to wind down")
+            wait_until(
+                lambda: (lambda s: s["scan_id"] != scan.scan_id or s["finished"])(
+                    system.client.get("/api/v1/status").json()
+                ),
+                60,
+                "the scan to wind down",
+            )
         finally:
             source.stop()
 
@@ -171,14 +220,20 @@ def running_scan(system: System) -> Iterator[Scan]:
 def browser_context() -> Iterator[Any]:
     executable = find_chromium()
     if executable is None:
-        pytest.skip("no chromium binary found (apt-get install chromium, or set "
-                    "$DRANSPOSE_CHROMIUM): the dashboard's browser tests need one")
+        pytest.skip(
+            "no chromium binary found (apt-get install chromium, or set "
+            "$DRANSPOSE_CHROMIUM): the dashboard's browser tests need one"
+        )
     sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install '.[test]')")
-    with tempfile.TemporaryDirectory(prefix="dranspose-chromium-") as profile, \
-            sync_api.sync_playwright() as playwright:
+        "playwright.sync_api", reason="playwright is not installed (pip install '.[test]')"
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="dranspose-chromium-") as profile,
+        sync_api.sync_playwright() as playwright,
+    ):
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+            profile, executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
         context.set_default_timeout(UI_TIMEOUT_MS)
         try:
             yield context
@@ -264,7 +319,8 @@ def test_scan_overview_measures_rate_and_eta(system, running_scan):
     remaining = running_scan.total - second["done"]
     assert second["eta_seconds"] == pytest.approx(remaining / second["events_per_second"], rel=1e-6)
     assert second["elapsed_seconds"] == pytest.approx(
-        second["server_time"] - second["scan"]["started_at"], abs=1e-3)
+        second["server_time"] - second["scan"]["started_at"], abs=1e-3
+    )
 
 
 def test_components_panel_shows_every_component_alive(open_page, system):
@@ -273,10 +329,14 @@ def test_components_panel_shows_every_component_alive(open_page, system):
     page = open_page()
     rows = page.locator("#components tbody tr")
     page.wait_for_function("document.querySelectorAll('#components tbody tr').length >= 5")
-    seen = {(r.get_attribute("data-kind"), r.get_attribute("data-name")): r
-            for r in rows.all()}
-    expected = {("controller", "controller"), ("ingester", "det-ingester"), ("worker", "w0"),
-                ("worker", "w1"), ("reducer", "reducer")}
+    seen = {(r.get_attribute("data-kind"), r.get_attribute("data-name")): r for r in rows.all()}
+    expected = {
+        ("controller", "controller"),
+        ("ingester", "det-ingester"),
+        ("worker", "w0"),
+        ("worker", "w1"),
+        ("reducer", "reducer"),
+    }
     assert expected <= seen.keys()
     assert seen[("ingester", "det-ingester")].locator(".detail").inner_text() == "streams: det"
     assert seen[("worker", "w0")].locator(".detail").inner_text() == "tags: generic, gpu"
@@ -295,7 +355,8 @@ def test_progress_bar_advances_during_a_scan(open_page, system, running_scan):
     assert int(bar.get_attribute("data-total")) == running_scan.total
     first = int(bar.get_attribute("data-done"))
     page.wait_for_function(
-        f"Number(document.getElementById('scan-progress').dataset.done) > {first}")
+        f"Number(document.getElementById('scan-progress').dataset.done) > {first}"
+    )
     second = page.eval_on_selector("#scan-progress", "e => e.value")
     assert second > first
     assert page.eval_on_selector("#scan-progress", "e => e.max") == running_scan.total
@@ -314,8 +375,11 @@ def test_load_panel_lists_each_workers_completed_events(open_page, system, runni
 
 def test_parameter_edit_in_the_page_reaches_the_workers(open_page, system, running_scan):
     old = int(system.client.get("/api/v1/parameter/factor").content)
-    wait_until(lambda: published_factors(system) == {"w0": old, "w1": old}, 60,
-               "results of both workers with the old factor")
+    wait_until(
+        lambda: published_factors(system) == {"w0": old, "w1": old},
+        60,
+        "results of both workers with the old factor",
+    )
     new = old + 5
     page = open_page(token=TOKEN)
     row = parameter_row(page, "factor")
@@ -326,11 +390,15 @@ def test_parameter_edit_in_the_page_reaches_the_workers(open_page, system, runni
     assert sent.value.headers.get("authorization") == f"Bearer {TOKEN}"
     page.wait_for_function(
         "document.querySelector('#parameters tr[data-name=factor] .param-result .message')"
-        ".textContent.startsWith('applied')")
+        ".textContent.startsWith('applied')"
+    )
     assert system.client.get("/api/v1/parameter/factor").content == str(new).encode()
     # a real effect: both workers compute with the new value while the scan runs
-    wait_until(lambda: published_factors(system) == {"w0": new, "w1": new}, 60,
-               "results of both workers with the new factor")
+    wait_until(
+        lambda: published_factors(system) == {"w0": new, "w1": new},
+        60,
+        "results of both workers with the new factor",
+    )
 
 
 def test_client_side_check_blocks_an_obvious_type_error(open_page, system):
@@ -378,19 +446,29 @@ def test_every_parameter_type_is_sent_as_the_server_reads_it(open_page, system, 
     parameter_row(page, "mask").locator("input").set_input_files(str(mask))
     for name in ("threshold", "label", "enabled", "mask"):
         assert apply_in_page(page, name).startswith("applied"), name
-    raw = {name: system.client.get(f"/api/v1/parameter/{name}").content
-           for name in ("threshold", "label", "enabled", "mask")}
-    assert raw == {"threshold": b"0.25", "label": "hello wörld ".encode(),
-                   "enabled": wanted_enabled, "mask": mask.read_bytes()}
+    raw = {
+        name: system.client.get(f"/api/v1/parameter/{name}").content
+        for name in ("threshold", "label", "enabled", "mask")
+    }
+    assert raw == {
+        "threshold": b"0.25",
+        "label": "hello wörld ".encode(),
+        "enabled": wanted_enabled,
+        "mask": mask.read_bytes(),
+    }
     # the page shows the size of a binary value, not its bytes
-    page.wait_for_function("document.querySelector('#parameters tr[data-name=mask] "
-                           ".param-current code').textContent === '1024 bytes'")
+    page.wait_for_function(
+        "document.querySelector('#parameters tr[data-name=mask] "
+        ".param-current code').textContent === '1024 bytes'"
+    )
 
 
 def test_missing_token_is_reported_as_401(open_page, system):
     if not system.token_enforced:
-        pytest.skip("this controller does not enforce $DRANSPOSE_TOKEN (bearer-token auth "
-                    "not merged yet): POST without a token was accepted")
+        pytest.skip(
+            "this controller does not enforce $DRANSPOSE_TOKEN (bearer-token auth "
+            "not merged yet): POST without a token was accepted"
+        )
     page = open_page()
     row = parameter_row(page, "label")
     row.locator("input").fill("no token")
@@ -412,17 +490,21 @@ def test_stop_button_stops_the_running_scan(open_page, system, running_scan):
     page.on("dialog", lambda dialog: dialog.accept())
     page.wait_for_selector("#stop-scan:not([disabled])")
     page.click("#stop-scan")
-    page.wait_for_function("document.getElementById('stop-message').textContent"
-                           " === 'stop requested'")
+    page.wait_for_function(
+        "document.getElementById('stop-message').textContent === 'stop requested'"
+    )
     status = system.client.get("/api/v1/status").json()
     assert status["scan_id"] == running_scan.scan_id and status["stopped"] is True
-    page.wait_for_function("['stopping', 'reducing', 'stopped']"
-                           ".includes(document.getElementById('scan-state').textContent)")
+    page.wait_for_function(
+        "['stopping', 'reducing', 'stopped']"
+        ".includes(document.getElementById('scan-state').textContent)"
+    )
 
 
 def test_a_component_that_stops_is_shown_as_gone(open_page, system):
-    extra = system.start("worker", "--class", "tests.payloads.dashboard:PacedWorker",
-                         "--name", "w-extra")
+    extra = system.start(
+        "worker", "--class", "tests.payloads.dashboard:PacedWorker", "--name", "w-extra"
+    )
     page = open_page()
     row = page.locator('#components tr[data-name="w-extra"]')
     row.wait_for()
@@ -435,22 +517,26 @@ def test_log_tail_says_unavailable_without_a_log_endpoint(open_page, system):
     if system.client.get("/api/v1/logs").status_code != 404:
         pytest.skip("this controller serves /api/v1/logs: the log tail is available")
     page = open_page()
-    page.wait_for_function("document.getElementById('log-status').textContent"
-                           ".startsWith('log tail unavailable')")
+    page.wait_for_function(
+        "document.getElementById('log-status').textContent.startsWith('log tail unavailable')"
+    )
 
 
 def test_log_tail_shows_the_pipelines_log_records(open_page, system, running_scan):
     if system.client.get("/api/v1/logs").status_code == 404:
-        pytest.skip("GET /api/v1/logs answers 404: the log endpoints are not part of this "
-                    "controller yet, so there is no log tail to show")
+        pytest.skip(
+            "GET /api/v1/logs answers 404: the log endpoints are not part of this "
+            "controller yet, so there is no log tail to show"
+        )
     wait_until(lambda: system.client.get("/api/v1/logs?limit=1").json(), 30, "a log record")
     page = open_page()
     page.select_option("#log-level", "DEBUG")
 
     def newest_is_shown() -> bool:
         newest = system.client.get("/api/v1/logs?limit=1").json()[-1]["message"]
-        return newest in page.eval_on_selector_all("#log .message",
-                                                   "els => els.map(e => e.textContent)")
+        return newest in page.eval_on_selector_all(
+            "#log .message", "els => els.map(e => e.textContent)"
+        )
 
     # records keep coming while the scan runs: the page catches up with the newest one
     wait_until(newest_is_shown, 30, "the newest log record in the page")
@@ -465,21 +551,25 @@ def test_package_data_ships_every_dashboard_asset():
     from dranspose.http.dashboard import ASSETS
 
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "package-data"]["dranspose"]
+        "package-data"
+    ]["dranspose"]
     on_disk = {p.name for p in (ROOT / "dranspose" / "dashboard").iterdir() if p.is_file()}
     assert on_disk == set(ASSETS)
     for name in ASSETS:
         assert any(fnmatch.fnmatch(f"dashboard/{name}", g) for g in globs), name
 
 
-@pytest.mark.parametrize("stopped, finished, reducer_finished, state", [
-    (False, False, False, "running"),
-    (True, False, False, "stopping"),
-    (False, True, False, "reducing"),
-    (True, True, False, "reducing"),
-    (False, True, True, "finished"),
-    (True, True, True, "stopped"),
-])
+@pytest.mark.parametrize(
+    "stopped, finished, reducer_finished, state",
+    [
+        (False, False, False, "running"),
+        (True, False, False, "stopping"),
+        (False, True, False, "reducing"),
+        (True, True, False, "reducing"),
+        (False, True, True, "finished"),
+        (True, True, True, "stopped"),
+    ],
+)
 def test_scan_state_names_what_the_scan_waits_for(stopped, finished, reducer_finished, state):
     from dranspose.core.coordination import Progress, ScanInfo
     from dranspose.http.dashboard import _state
@@ -507,15 +597,24 @@ def test_rate_meter_uses_the_recent_window_and_starts_over_per_scan():
 def reads_protected_api(system: System) -> str:
     """A second controller (own prefix, same Redis) that wants the token on reads too."""
     port = free_port()
-    system.start("controller", "--prefix", "reads-protected", "--host", "127.0.0.1",
-                 "--port", str(port), "--protect-reads")
+    system.start(
+        "controller",
+        "--prefix",
+        "reads-protected",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--protect-reads",
+    )
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: httpx.get(url + "/healthz").status_code == 200, 60, "second controller")
     return url
 
 
-def test_page_of_a_read_protected_controller_asks_for_the_token(browser_context,
-                                                                reads_protected_api):
+def test_page_of_a_read_protected_controller_asks_for_the_token(
+    browser_context, reads_protected_api
+):
     page = browser_context.new_page()
     try:
         page.goto(reads_protected_api + "/")  # the page itself loads without a token

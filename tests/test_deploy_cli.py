@@ -13,40 +13,43 @@ import pytest
 import redis
 import zmq
 
-from dranspose.io.capture import read_capture
 from dranspose.cli.main import main
-from dranspose.io.local_redis import PrivateRedis
 from dranspose.core.parameters import MAX_PARAMETER_BYTES, ParameterError
-from dranspose.runtime.controller import Controller
-from dranspose.io.store import Store
 from dranspose.core.triggermap import TriggerMap
+from dranspose.io.capture import read_capture
+from dranspose.io.store import Store
+from dranspose.runtime.controller import Controller
 from tests.conftest import XRD_CAPTURE
+from tests.ports import free_port
 from tests.test_processes import Processes, wait_until
-from tests.test_replay_http import free_port
 from tests.test_tutorial_example import expected_reduced
 
 
-@pytest.fixture
-def redis_url():
-    with PrivateRedis() as server:
-        yield server.url
-
-
-def test_parameter_file_values_reach_the_payload(payload_dir, redis_url):
+def test_parameter_file_values_reach_the_payload(payload_dir, fresh_redis_url):
     """The controller sets the file's values at start; the scan is computed with them."""
     params = payload_dir / "initial.json"
-    params.write_text(json.dumps([{"name": "till_x", "data": "3"}, {"name": "from_y", "data": "7"}]))
-    procs = Processes(payload_dir, redis_url)
+    params.write_text(
+        json.dumps([{"name": "till_x", "data": "3"}, {"name": "from_y", "data": "7"}])
+    )
+    procs = Processes(payload_dir, fresh_redis_url)
     api, upstream = free_port(), free_port()
     ctx = zmq.Context()
     source = ctx.socket(zmq.PUSH)
     source.bind(f"tcp://127.0.0.1:{upstream}")
     try:
-        procs.start("controller", "--host", "127.0.0.1", "--port", str(api),
-                    "--parameters", str(params))
+        procs.start(
+            "controller", "--host", "127.0.0.1", "--port", str(api), "--parameters", str(params)
+        )
         procs.start("worker", "--class", "src.worker:TestWorker", "--name", "w0")
-        procs.start("reducer", "--class", "src.reducer:TestReducer",
-                    "--worker-class", "src.worker:TestWorker", "--port", str(free_port()))
+        procs.start(
+            "reducer",
+            "--class",
+            "src.reducer:TestReducer",
+            "--worker-class",
+            "src.worker:TestWorker",
+            "--port",
+            str(free_port()),
+        )
         procs.start("ingester", "--stream", "xrd", "--upstream", f"tcp://127.0.0.1:{upstream}")
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
         wait_until(lambda: len(client.get("/api/v1/config").json()) >= 4, 60, "registration")
@@ -66,24 +69,26 @@ def test_parameter_file_values_reach_the_payload(payload_dir, redis_url):
         procs.stop_all()
 
 
-def test_bad_parameter_file_stops_the_controller_before_it_touches_redis(tmp_path, redis_url):
+def test_bad_parameter_file_stops_the_controller_before_it_touches_redis(tmp_path, fresh_redis_url):
     params = tmp_path / "broken.json"
     params.write_text('[{"name": "till_x", "data": "3"},')
-    proc = Processes(tmp_path, redis_url).start(
-        "controller", "--port", str(free_port()), "--parameters", str(params))
+    proc = Processes(tmp_path, fresh_redis_url).start(
+        "controller", "--port", str(free_port()), "--parameters", str(params)
+    )
     assert proc.wait(60) == 2
     stderr = proc.stderr.read()
     assert str(params) in stderr and "not valid JSON" in stderr
-    assert redis.Redis.from_url(redis_url).keys("*") == []
+    assert redis.Redis.from_url(fresh_redis_url).keys("*") == []
 
 
-def test_initial_values_are_written_with_one_version_bump(redis_url):
+def test_initial_values_are_written_with_one_version_bump(fresh_redis_url):
     async def scenario() -> tuple[int, int, dict[str, bytes]]:
-        store = Store(redis_url, "initial")
+        store = Store(fresh_redis_url, "initial")
         try:
             await store.set_parameter("other", b"x")  # version 1
             version = await Controller(store).set_initial_parameters(
-                {"till_x": b"3", "from_y": b"7"})
+                {"till_x": b"3", "from_y": b"7"}
+            )
             now, raw = await store.get_parameters()
             return version, now, raw
         finally:
@@ -94,13 +99,14 @@ def test_initial_values_are_written_with_one_version_bump(redis_url):
     assert raw == {"other": b"x", "till_x": b"3", "from_y": b"7"}
 
 
-def test_oversized_initial_value_is_refused(redis_url):
+def test_oversized_initial_value_is_refused(fresh_redis_url):
     async def scenario() -> int:
-        store = Store(redis_url, "initial")
+        store = Store(fresh_redis_url, "initial")
         try:
             with pytest.raises(ParameterError, match="'mask'.*exceeds the limit"):
                 await Controller(store).set_initial_parameters(
-                    {"mask": b"\0" * (MAX_PARAMETER_BYTES + 1)})
+                    {"mask": b"\0" * (MAX_PARAMETER_BYTES + 1)}
+                )
             return await store.parameters_version()
         finally:
             await store.close()
@@ -108,22 +114,44 @@ def test_oversized_initial_value_is_refused(redis_url):
     assert asyncio.run(scenario()) == 0
 
 
-def _registered(redis_url: str, kind: str) -> list[dict]:
-    client = redis.Redis.from_url(redis_url)
+def _registered(fresh_redis_url: str, kind: str) -> list[dict]:
+    client = redis.Redis.from_url(fresh_redis_url)
     return [json.loads(client.get(key)) for key in client.keys(f"dranspose:component:{kind}:*")]
 
 
-def test_fixed_data_ports_are_bound_and_advertised(payload_dir, redis_url):
+def test_fixed_data_ports_are_bound_and_advertised(payload_dir, fresh_redis_url):
     """Workers and the reducer bind --data-port and register the --advertise address with it."""
-    procs = Processes(payload_dir, redis_url)
+    procs = Processes(payload_dir, fresh_redis_url)
     worker_port, reducer_port = free_port(), free_port()
     try:
-        procs.start("worker", "--class", "src.worker:TestWorker", "--name", "w0",
-                    "--advertise", "127.0.0.1", "--data-port", str(worker_port))
-        procs.start("reducer", "--class", "src.reducer:TestReducer", "--port", str(free_port()),
-                    "--advertise", "127.0.0.1", "--data-port", str(reducer_port))
-        workers = wait_until(lambda: _registered(redis_url, "worker"), 60, "worker registered")
-        reducers = wait_until(lambda: _registered(redis_url, "reducer"), 60, "reducer registered")
+        procs.start(
+            "worker",
+            "--class",
+            "src.worker:TestWorker",
+            "--name",
+            "w0",
+            "--advertise",
+            "127.0.0.1",
+            "--data-port",
+            str(worker_port),
+        )
+        procs.start(
+            "reducer",
+            "--class",
+            "src.reducer:TestReducer",
+            "--port",
+            str(free_port()),
+            "--advertise",
+            "127.0.0.1",
+            "--data-port",
+            str(reducer_port),
+        )
+        workers = wait_until(
+            lambda: _registered(fresh_redis_url, "worker"), 60, "worker registered"
+        )
+        reducers = wait_until(
+            lambda: _registered(fresh_redis_url, "reducer"), 60, "reducer registered"
+        )
         assert workers[0]["url"] == f"tcp://127.0.0.1:{worker_port}"
         assert reducers[0]["url"] == f"tcp://127.0.0.1:{reducer_port}"
         for port in (worker_port, reducer_port):  # something listens there
@@ -139,13 +167,14 @@ def test_data_port_out_of_range_is_refused(capsys):
     assert "70000 is not a port number (0-65535)" in capsys.readouterr().err
 
 
-def test_data_port_in_use_is_a_clear_error(payload_dir, redis_url):
+def test_data_port_in_use_is_a_clear_error(payload_dir, fresh_redis_url):
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = Processes(payload_dir, redis_url).start(
-            "worker", "--class", "src.worker:TestWorker", "--data-port", str(port))
+        proc = Processes(payload_dir, fresh_redis_url).start(
+            "worker", "--class", "src.worker:TestWorker", "--data-port", str(port)
+        )
         assert proc.wait(60) == 2
         stderr = proc.stderr.read()
     assert "dranspose worker: error: Address already in use" in stderr

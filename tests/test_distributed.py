@@ -6,31 +6,25 @@ import asyncio
 
 import h5py
 import numpy as np
-import pytest
 
-from dranspose.io.local_redis import PrivateRedis
-from dranspose.tools.replay import run_replay
 from dranspose.core.triggermap import TriggerMap
+from dranspose.tools.replay import run_replay
 from tests.conftest import XRD_CAPTURE
 from tests.pipeline import Pipeline, push_capture, request_json
 
 
-@pytest.fixture(scope="module")
-def redis_url():
-    with PrivateRedis() as server:
-        yield server.url
-
-
 def test_tutorial_payload_gives_the_same_file_as_replay(redis_url, payload_dir):
-    run_replay("src.worker:TestWorker", "src.reducer:TestReducer", [XRD_CAPTURE],
-               show_progress=False)
+    run_replay(
+        "src.worker:TestWorker", "src.reducer:TestReducer", [XRD_CAPTURE], show_progress=False
+    )
     with h5py.File(payload_dir / "output" / "xrd_processed.h5") as fh:
         expected = fh["reduced"][:]
     (payload_dir / "output" / "xrd_processed.h5").unlink()
 
     async def scenario():
-        async with Pipeline(redis_url, "src.worker:TestWorker", "src.reducer:TestReducer",
-                            ["xrd"]) as pipe:
+        async with Pipeline(
+            redis_url, "src.worker:TestWorker", "src.reducer:TestReducer", ["xrd"]
+        ) as pipe:
             await pipe.start_scan(request_json(TriggerMap.simple(["xrd"], 9)))
             await push_capture(pipe.upstream_ports["xrd"], XRD_CAPTURE)
             return await pipe.wait_finished()

@@ -23,8 +23,7 @@ import zmq
 import zmq.asyncio
 
 from dranspose.protocols.stream1.packets import Stream1Data, Stream1End, Stream1Start
-from dranspose.io.local_redis import PrivateRedis
-from tests.payloads.recorder import FAIL_EVENT, RECORD_ENV, read_records
+from tests.payloads.recorder import FAIL_EVENT, read_records
 from tests.pipeline import Pipeline, wait_for
 
 WORKER = "tests.payloads.recorder:RecordingWorker"
@@ -34,20 +33,6 @@ REDUCER = "tests.payloads.recorder:RecordingReducer"
 
 BASE = {"a": 1000, "b": 2000}
 SCENARIO_TIMEOUT = 30.0
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    with PrivateRedis() as server:
-        yield server.url
-
-
-@pytest.fixture
-def records(tmp_path, monkeypatch):
-    """Path of the JSON-lines file the recorder payloads append to during this test."""
-    path = tmp_path / "records.jsonl"
-    monkeypatch.setenv(RECORD_ENV, str(path))
-    return str(path)
 
 
 def run(scenario, timeout: float = SCENARIO_TIMEOUT):
@@ -102,13 +87,16 @@ class Upstream:
     async def images(self, count: int = 1) -> None:
         for _ in range(count):
             value = BASE[self.stream] + self.frame
-            packet = Stream1Data.from_array(np.full((2, 2), value, np.uint16),
-                                            msg_number=self.msg, frame=self.frame)
+            packet = Stream1Data.from_array(
+                np.full((2, 2), value, np.uint16), msg_number=self.msg, frame=self.frame
+            )
             await self._send(packet.to_stream_data().frames)
             self.frame += 1
 
     async def end(self) -> None:
-        await self._send(Stream1End(msg_number=self.msg, htype="series_end").to_stream_data().frames)
+        await self._send(
+            Stream1End(msg_number=self.msg, htype="series_end").to_stream_data().frames
+        )
 
     async def series(self, n_images: int) -> None:
         await self.header()
@@ -124,9 +112,11 @@ class Upstreams(dict):
 
     def __init__(self, pipe: Pipeline) -> None:
         self.ctx = zmq.asyncio.Context()
-        super().__init__({s: Upstream(self.ctx, s, port) for s, port in pipe.upstream_ports.items()})
+        super().__init__(
+            {s: Upstream(self.ctx, s, port) for s, port in pipe.upstream_ports.items()}
+        )
 
-    def __enter__(self) -> "Upstreams":
+    def __enter__(self) -> Upstreams:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -162,6 +152,7 @@ async def post_sequence(pipe: Pipeline, request: Any):
 async def wait_results(path: str, count: int, timeout: float = 10) -> None:
     async def enough() -> bool:
         return len(results(path)) >= count
+
     await wait_for(enough, timeout)
 
 
@@ -178,6 +169,7 @@ async def wait_workers_asked(pipe: Pipeline, scan_id: str, timeout: float = 5) -
         entries = await pipe.stores[0].redis.xrange(key)
         asked = {json.loads(fields[b"report"])["worker"] for _, fields in entries}
         return names <= asked
+
     await wait_for(all_asked, timeout)
 
 
@@ -187,6 +179,7 @@ async def wait_joined(pipe: Pipeline, scan_id: str, timeout: float = 5) -> None:
 
     async def joined() -> bool:
         return all(c.info.scan_id == scan_id for c in components)
+
     await wait_for(joined, timeout)
 
 
@@ -265,8 +258,9 @@ def test_streams_sharing_a_constraint_go_to_one_worker(redis_url, records):
     mapping = {"a": [C(0), C(1), C(2), C(3)], "b": [C(0), C(4), C(2), C(5)]}
 
     async def scenario():
-        async with Pipeline(redis_url, WORKER, REDUCER, ["a", "b"],
-                            prefix="constraint-streams") as pipe:
+        async with Pipeline(
+            redis_url, WORKER, REDUCER, ["a", "b"], prefix="constraint-streams"
+        ) as pipe:
             for worker in pipe.workers:
                 worker.capacity = 2
             with Upstreams(pipe) as up:
@@ -296,8 +290,9 @@ def test_broadcast_entry_reaches_every_worker(redis_url, records):
     mapping = {"a": [C(0), BROADCAST(), C(1), BROADCAST(), C(2)]}
 
     async def scenario():
-        async with Pipeline(redis_url, WORKER, REDUCER, ["a"], n_workers=3,
-                            prefix="broadcast") as pipe:
+        async with Pipeline(
+            redis_url, WORKER, REDUCER, ["a"], n_workers=3, prefix="broadcast"
+        ) as pipe:
             with Upstreams(pipe) as up:
                 await pipe.start_scan(one_part(mapping))
                 await up["a"].series(5)
@@ -350,8 +345,7 @@ def test_discarded_frame_is_read_but_delivered_to_nobody(redis_url, records):
 
 def test_null_entries_skip_a_slower_stream(redis_url, records):
     n = 6
-    mapping = {"a": [C(i) for i in range(n)],
-               "b": [C(i) if i % 2 == 0 else None for i in range(n)]}
+    mapping = {"a": [C(i) for i in range(n)], "b": [C(i) if i % 2 == 0 else None for i in range(n)]}
 
     async def scenario():
         async with Pipeline(redis_url, WORKER, REDUCER, ["a", "b"], prefix="null") as pipe:
@@ -386,8 +380,9 @@ def test_tags_route_events_to_matching_workers(redis_url, records):
     missing = one_part({"a": [C(0), C(1, ("fpga",))]})
 
     async def scenario():
-        async with Pipeline(redis_url, WORKER, REDUCER, ["a"], prefix="tags",
-                            worker_tags=[["generic"], ["gpu"]]) as pipe:
+        async with Pipeline(
+            redis_url, WORKER, REDUCER, ["a"], prefix="tags", worker_tags=[["generic"], ["gpu"]]
+        ) as pipe:
             refused = await post_sequence(pipe, missing)
             with Upstreams(pipe) as up:
                 await pipe.start_scan(one_part(mapping))
@@ -413,16 +408,26 @@ def test_tags_route_events_to_matching_workers(redis_url, records):
 
 
 INVALID_MAPS = [
-    (one_part({"a": [C(0), C(1)], "b": [C(0)]}),
-     ["part 'main'", "stream 'b'", "event 1", "has 1 entries but stream 'a' has 2"]),
-    ({"parts": {"main": {"a": [C(0)]}}, "sequence": ["main", "nope"]},
-     ["sequence position 1", "unknown part 'nope'"]),
-    (one_part({"a": [C(0), [{"tags": ["generic"], "constraint": "3"}]]}),
-     ["part 'main'", "stream 'a'", "event 1", "constraint must be a non-negative integer"]),
-    (one_part({"a": [C(0), "x"]}),
-     ["part 'main'", "stream 'a'", "event 1", "entry must be null, [] or a list"]),
-    (one_part({"a": [C(0), [{"tags": "gpu", "constraint": 1}]]}),
-     ["stream 'a'", "event 1", "tags must be a list of non-empty strings"]),
+    (
+        one_part({"a": [C(0), C(1)], "b": [C(0)]}),
+        ["part 'main'", "stream 'b'", "event 1", "has 1 entries but stream 'a' has 2"],
+    ),
+    (
+        {"parts": {"main": {"a": [C(0)]}}, "sequence": ["main", "nope"]},
+        ["sequence position 1", "unknown part 'nope'"],
+    ),
+    (
+        one_part({"a": [C(0), [{"tags": ["generic"], "constraint": "3"}]]}),
+        ["part 'main'", "stream 'a'", "event 1", "constraint must be a non-negative integer"],
+    ),
+    (
+        one_part({"a": [C(0), "x"]}),
+        ["part 'main'", "stream 'a'", "event 1", "entry must be null, [] or a list"],
+    ),
+    (
+        one_part({"a": [C(0), [{"tags": "gpu", "constraint": 1}]]}),
+        ["stream 'a'", "event 1", "tags must be a list of non-empty strings"],
+    ),
     ('{"parts": ', ["not valid JSON"]),
     (one_part({"a": [C(0)], "c": [C(0)]}), ["stream(s) 'c' have no registered ingester"]),
 ]
@@ -553,7 +558,9 @@ def test_stop_mid_scan_finishes_workers_and_reducer(redis_url, records):
     assert progress["completed"] < progress["total"] == n + 2
     found = read_records(records)
     assert sorted(r["worker"] for r in found if r["kind"] == "worker_finish") == [
-        "worker0", "worker1"]
+        "worker0",
+        "worker1",
+    ]
     finishes = [r for r in found if r["kind"] == "reducer_finish"]
     assert len(finishes) == 1 and finishes[0]["results"] == len(results(records))
     assert elapsed < 3.0
@@ -578,7 +585,9 @@ def test_a_stopped_scan_lists_the_events_it_never_processed(redis_url, records):
     unprocessed = {e for first, last in progress["unprocessed"] for e in range(first, last + 1)}
     failed = {f["event_number"] for f in progress["failed"]}
     assert progress["completed"] + len(failed) + len(progress["lost"]) + len(unprocessed) == n + 2
-    assert n + 1 in unprocessed and progress["unprocessed_reason"].startswith("the scan was stopped")
+    assert n + 1 in unprocessed and progress["unprocessed_reason"].startswith(
+        "the scan was stopped"
+    )
     assert not unprocessed & {r["event"] for r in results(records)}
 
 
@@ -615,10 +624,12 @@ def test_three_scans_in_a_row(redis_url, records):
         assert finishes[0]["instance"] == instance
         # this scan's results, and only them: reserved events from both workers, images once
         assert finishes[0]["results"] == len(found) == n + 2 * 2
-        assert Counter(r["event"] for r in found) == Counter(
-            [0, 0, n + 1, n + 1, *range(1, n + 1)])
-        images = {r["event"]: r["payload"]["packets"]["a"]["values"] for r in found
-                  if 1 <= r["event"] <= n}
+        assert Counter(r["event"] for r in found) == Counter([0, 0, n + 1, n + 1, *range(1, n + 1)])
+        images = {
+            r["event"]: r["payload"]["packets"]["a"]["values"]
+            for r in found
+            if 1 <= r["event"] <= n
+        }
         assert images == {e: image_value("a", e - 1) for e in range(1, n + 1)}
     assert len(set(instances)) == len(sizes)
 
@@ -636,15 +647,25 @@ def test_config_progress_load_and_parameters(redis_url, records):
                 await up["a"].series(n)
                 await pipe.wait_finished(10)
                 get = pipe.client.get
-                return [(await get(path)).json() for path in
-                        ("/api/v1/config", "/api/v1/progress", "/api/v1/load",
-                         "/api/v1/parameters")]
+                return [
+                    (await get(path)).json()
+                    for path in (
+                        "/api/v1/config",
+                        "/api/v1/progress",
+                        "/api/v1/load",
+                        "/api/v1/parameters",
+                    )
+                ]
 
     config, progress, load, parameters = run(scenario)
     components = {(c["kind"], c["name"]): c for c in config}
-    assert set(components) == {("controller", "controller"), ("ingester", "a-ingester"),
-                               ("reducer", "reducer"), ("worker", "worker0"),
-                               ("worker", "worker1")}
+    assert set(components) == {
+        ("controller", "controller"),
+        ("ingester", "a-ingester"),
+        ("reducer", "reducer"),
+        ("worker", "worker0"),
+        ("worker", "worker1"),
+    }
     assert all(isinstance(c["state"], str) and c["state"] for c in config)
     assert components[("ingester", "a-ingester")]["streams"] == ["a"]
     assert all(components[("worker", w)]["url"] for w in ("worker0", "worker1"))
@@ -712,10 +733,15 @@ def test_stop_right_after_start_still_finishes(redis_url, records):
     assert sorted(r["event"] for r in new if r["kind"] == "result") == [0, 0, 1, 2, 3, 4, 4]
 
 
-@pytest.mark.parametrize("pushed_before, worker", [
-    (0, WORKER), (5, WORKER),
-    (5, SLOW_FINISH_WORKER),  # one worker still finishes the old scan while the other starts
-], ids=["before-any-frame", "mid-scan", "slow-finish"])
+@pytest.mark.parametrize(
+    "pushed_before, worker",
+    [
+        (0, WORKER),
+        (5, WORKER),
+        (5, SLOW_FINISH_WORKER),  # one worker still finishes the old scan while the other starts
+    ],
+    ids=["before-any-frame", "mid-scan", "slow-finish"],
+)
 def test_new_scan_replaces_a_running_one(redis_url, records, pushed_before, worker):
     """POST /sequence during a scan: the old scan ends, the new one gets all its frames and results.
 
@@ -738,7 +764,7 @@ def test_new_scan_replaces_a_running_one(redis_url, records, pushed_before, work
                 await up["a"].series(n_new)
                 return old, new, await pipe.wait_finished(10)
 
-    old, new, progress = run(scenario)
+    _old, new, progress = run(scenario)
     assert progress["scan_id"] == new
     check_complete(progress, n_new + 2)
     found = read_records(records)
@@ -748,7 +774,11 @@ def test_new_scan_replaces_a_running_one(redis_url, records, pushed_before, work
     last = inits[-1]
     latest = [r for r in found if r["kind"] == "result" and r["instance"] == last]
     assert Counter(r["event"] for r in latest) == Counter(
-        [0, 0, n_new + 1, n_new + 1, *range(1, n_new + 1)])
-    images = {r["event"]: r["payload"]["packets"]["a"]["values"] for r in latest
-              if 1 <= r["event"] <= n_new}
+        [0, 0, n_new + 1, n_new + 1, *range(1, n_new + 1)]
+    )
+    images = {
+        r["event"]: r["payload"]["packets"]["a"]["values"]
+        for r in latest
+        if 1 <= r["event"] <= n_new
+    }
     assert images == {e: image_value("a", e - 1) for e in range(1, n_new + 1)}

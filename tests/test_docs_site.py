@@ -36,14 +36,36 @@ def closed_port() -> int:
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
     dead = f"http://127.0.0.1:{closed_port()}"
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead,
-           "ALL_PROXY": dead, "NO_PROXY": "", "no_proxy": ""}
+    env = {
+        **os.environ,
+        "NO_MKDOCS_2_WARNING": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "HTTP_PROXY": dead,
+        "HTTPS_PROXY": dead,
+        "http_proxy": dead,
+        "https_proxy": dead,
+        "ALL_PROXY": dead,
+        "NO_PROXY": "",
+        "no_proxy": "",
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
-         "-d", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-f",
+            str(ROOT / "mkdocs.yml"),
+            "-d",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return out
 
@@ -51,7 +73,7 @@ def site(tmp_path_factory) -> Path:
 def page_text(site: Path, name: str) -> str:
     """The visible text of a built page's article, tags stripped, entities decoded."""
     raw = (site / name / "index.html").read_text()
-    article = raw[raw.index("<article"):raw.index("</article>")]
+    article = raw[raw.index("<article") : raw.index("</article>")]
     return html.unescape(re.sub(r"<[^>]+>", "", article))
 
 
@@ -65,7 +87,7 @@ def test_cli_page_shows_every_subcommands_help(site):
 
     text = page_text(site, "cli")
     parser = build_parser()
-    commands = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"][0]
+    commands = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"][0]  # noqa: RUF015
     assert len(commands.choices) >= 10
     for name, sub in commands.choices.items():
         assert f"dranspose {name}" in text, name
@@ -78,11 +100,13 @@ def test_cli_page_shows_every_subcommands_help(site):
 
 def openapi_documents() -> dict[str, dict]:
     from dranspose.http.reducer_api import create_app
-    from dranspose.runtime.controller import Controller
     from dranspose.io.store import Store
+    from dranspose.runtime.controller import Controller
 
-    return {"controller": Controller(Store("redis://127.0.0.1:1/0")).app.openapi(),
-            "reducer": create_app(None).openapi()}
+    return {
+        "controller": Controller(Store("redis://127.0.0.1:1/0")).app.openapi(),
+        "reducer": create_app(None).openapi(),
+    }
 
 
 def test_rest_page_lists_every_operation_of_both_apis(site):
@@ -145,8 +169,11 @@ def test_trigger_map_examples_are_valid_maps_of_the_stated_length():
 
 def test_readme_links_to_the_documentation_and_its_links_resolve():
     readme = (ROOT / "README.md").read_text()
-    targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", readme)
-               if not re.match(r"[a-z]+:", t)]
+    targets = [
+        t.split("#")[0]
+        for t in re.findall(r"\]\(([^)\s]+)\)", readme)
+        if not re.match(r"[a-z]+:", t)
+    ]
     assert "docs/getting-started.md" in targets
     for target in targets:
         assert (ROOT / target).exists(), target

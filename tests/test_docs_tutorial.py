@@ -20,15 +20,25 @@ from tests.conftest import XRD_CAPTURE, run_cli
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "tutorial.md"
 STEPS = ROOT / "tests" / "tutorial"
-BLOCK = re.compile(r"<!-- tutorial-output: ([\w-]+)((?: [^ >]+)*) -->\n```text\n(.*?)^```$",
-                   re.S | re.M)
-REPLAY = ["replay", "-w", "src.worker:TestWorker", "-r", "src.reducer:TestReducer",
-          "-f", "data/dump_xrd.cbors"]
+BLOCK = re.compile(
+    r"<!-- tutorial-output: ([\w-]+)((?: [^ >]+)*) -->\n```text\n(.*?)^```$", re.S | re.M
+)
+REPLAY = [
+    "replay",
+    "-w",
+    "src.worker:TestWorker",
+    "-r",
+    "src.reducer:TestReducer",
+    "-f",
+    "data/dump_xrd.cbors",
+]
 
 
 def shown_outputs() -> list[tuple[str, tuple[str, ...], str]]:
-    return [(m.group(1), tuple(m.group(2).split()), m.group(3))
-            for m in BLOCK.finditer(PAGE.read_text())]
+    return [
+        (m.group(1), tuple(m.group(2).split()), m.group(3))
+        for m in BLOCK.finditer(PAGE.read_text())
+    ]
 
 
 def appears_in_order(expected: str, actual: str) -> tuple[bool, str]:
@@ -63,8 +73,9 @@ def test_the_matcher_rejects_a_wrong_or_misordered_line():
     assert appears_in_order("b 3", output) == (False, "b 3")
 
 
-@pytest.mark.parametrize("step, args, expected", OUTPUTS,
-                         ids=[" ".join((s, *a)) for s, a, _ in OUTPUTS])
+@pytest.mark.parametrize(
+    "step, args, expected", OUTPUTS, ids=[" ".join((s, *a)) for s, a, _ in OUTPUTS]
+)
 def test_shown_output_is_what_the_step_prints(tmp_path, step, args, expected):
     shutil.copytree(STEPS / step / "src", tmp_path / "src")
     for extra in (STEPS / step).glob("*.json"):

@@ -17,6 +17,8 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.eiger_legacy.packets import (
     EIGER_LEGACY_TYPE,
     EigerLegacyEnd,
@@ -25,10 +27,8 @@ from dranspose.protocols.eiger_legacy.packets import (
     EigerLegacyPacketAdapter,
     parse_encoding,
 )
-from dranspose.protocols.stream1.packets import encode_bslz4
-from dranspose.core.event import StreamData
 from dranspose.protocols.eiger_legacy.parser import parse
-from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.stream1.packets import encode_bslz4
 from tests.compat.bslz4_reference import decode_bslz4
 
 CAPTURE = Path(__file__).parent / "data" / "eiger-small.cbors"
@@ -265,8 +265,11 @@ def test_capture_image_blocks_match_the_hdf5_filter(raw, number):
 
 @pytest.mark.parametrize(
     "number, total, gaps, counts",
-    [(1, 11630771436045, 2708, 1185), (2, 11630771435930, 2708, 1070),
-     (3, 11630771436037, 2708, 1177)],
+    [
+        (1, 11630771436045, 2708, 1185),
+        (2, 11630771435930, 2708, 1070),
+        (3, 11630771436037, 2708, 1177),
+    ],
 )
 def test_capture_image_block_values(raw, number, total, gaps, counts):
     data = parse(eiger(*trimmed_image(raw[number])[0])).data
@@ -281,7 +284,9 @@ def test_capture_image_metadata(raw):
     image = parse(eiger(*trimmed_image(frames)[0]))
     assert (image.series, image.frame, image.hash) == (6, 1, "815e4907ce3482ec3cc4d33a1145cd44")
     assert image.config == {
-        "real_time": 9999900, "start_time": 103597369252740, "stop_time": 103597379252640,
+        "real_time": 9999900,
+        "start_time": 103597369252740,
+        "stop_time": 103597379252640,
     }
     assert image.appendix == {}
 
@@ -502,8 +507,15 @@ def test_packet_adapter(raw):
 
 @pytest.mark.parametrize(
     "text, parts",
-    [("bs32-lz4<", (32, True, "<")), ("lz4<", (None, True, "<")), ("<", (None, False, "<")),
-     ("bs16-lz4>", (16, True, ">")), ("bs32<", None), ("lz4", None), ("bs12-lz4<", None)],
+    [
+        ("bs32-lz4<", (32, True, "<")),
+        ("lz4<", (None, True, "<")),
+        ("<", (None, False, "<")),
+        ("bs16-lz4>", (16, True, ">")),
+        ("bs32<", None),
+        ("lz4", None),
+        ("bs12-lz4<", None),
+    ],
 )
 def test_parse_encoding(text, parts):
     assert parse_encoding(text) == parts
@@ -712,8 +724,13 @@ def test_lazy_image_pickles_and_copies():
 def test_lz4_image_is_decoded_on_first_access():
     block = pytest.importorskip("lz4.block")
     array = np.arange(600, dtype="<u2").reshape(20, 30) % 7
-    image = parse(eiger(*image_frames(block.compress(array.tobytes(), store_size=False),
-                                      [30, 20], "uint16", "lz4<")))
+    image = parse(
+        eiger(
+            *image_frames(
+                block.compress(array.tobytes(), store_size=False), [30, 20], "uint16", "lz4<"
+            )
+        )
+    )
     assert "data" not in image.__dict__
     np.testing.assert_array_equal(image.data, array)
     assert image.data.flags.writeable

@@ -17,11 +17,9 @@ import h5py
 import numpy as np
 import pytest
 
-pytest.importorskip(
-    "pyFAI", reason='pyFAI is an optional extra: pip install -e ".[examples]"'
-)
+pytest.importorskip("pyFAI", reason='pyFAI is an optional extra: pip install -e ".[examples]"')
 
-from dranspose.tools.replay import replay  # noqa: E402
+from dranspose.tools.replay import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURE = ROOT / "data" / "dump_xrd.cbors"
@@ -81,8 +79,14 @@ def _integrator():
 
     detector = Detector(pixel1=PIXEL, pixel2=PIXEL, max_shape=SHAPE)
     return AzimuthalIntegrator(
-        dist=30 * PIXEL, poni1=5 * PIXEL, poni2=5 * PIXEL, rot1=0, rot2=0, rot3=0,
-        detector=detector, wavelength=1e-10,
+        dist=30 * PIXEL,
+        poni1=5 * PIXEL,
+        poni2=5 * PIXEL,
+        rot1=0,
+        rot2=0,
+        rot3=0,
+        detector=detector,
+        wavelength=1e-10,
     )
 
 
@@ -91,8 +95,11 @@ def test_azint_example_writes_pyfai_diffractograms(azint_dir):
     assert sorted(images) == list(range(1, 10))
 
     summary = replay(
-        "src.azint_worker:AzintWorker", "src.azint_reducer:AzintReducer", [str(CAPTURE)],
-        None, None,
+        "src.azint_worker:AzintWorker",
+        "src.azint_reducer:AzintReducer",
+        [str(CAPTURE)],
+        None,
+        None,
     )
     assert summary.ok, [f.describe() for f in summary.failures]
     assert summary.events == 11
@@ -121,7 +128,7 @@ def test_azint_example_writes_pyfai_diffractograms(azint_dir):
             np.testing.assert_allclose(radial, result.radial, rtol=1e-12)
         assert np.all(np.diff(radial) > 0)
 
-        I = fh["I"]
+        I = fh["I"]  # noqa: E741
         assert I.dtype == np.float32
         assert I.shape == (10, BINS)
         assert I.maxshape == (None, BINS)
@@ -129,7 +136,9 @@ def test_azint_example_writes_pyfai_diffractograms(azint_dir):
     np.testing.assert_array_equal(rows[0], np.zeros(BINS, dtype=np.float32))
     for n, result in expected.items():
         np.testing.assert_allclose(
-            rows[n], np.asarray(result.intensity, dtype=np.float32), rtol=1e-6,
+            rows[n],
+            np.asarray(result.intensity, dtype=np.float32),
+            rtol=1e-6,
             err_msg=f"event {n}",
         )
         # Non-trivial data: every bin receives intensity from this image.

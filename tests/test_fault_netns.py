@@ -20,8 +20,8 @@ import httpx
 import pytest
 import redis
 
-from dranspose.io.local_redis import find_redis_server
 from dranspose.core.triggermap import TriggerMap
+from dranspose.io.local_redis import find_redis_server
 from tests import netlab
 from tests.test_processes import wait_until
 
@@ -41,40 +41,97 @@ class Cluster:
         self.workdir = workdir
         self.results = workdir / "scans.jsonl"
         core = lab.address("core")
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-                    "REDIS_URL": f"redis://{core}:{REDIS_PORT}/0",
-                    "COUNTING_REDUCER_OUT": str(self.results), "SLOW_WORKER_SECONDS": "0.02"}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "REDIS_URL": f"redis://{core}:{REDIS_PORT}/0",
+            "COUNTING_REDUCER_OUT": str(self.results),
+            "SLOW_WORKER_SECONDS": "0.02",
+        }
         self.api = httpx.Client(base_url=f"http://{core}:{API_PORT}", timeout=5)
 
     def dranspose(self, host: str, *args: str) -> subprocess.Popen[str]:
         with open(self.workdir / f"{host}-{args[0]}.log", "a") as log:  # the child keeps a copy
-            return self.lab.start(host, [sys.executable, "-m", "dranspose", *args], self.env,
-                                  cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+            return self.lab.start(
+                host,
+                [sys.executable, "-m", "dranspose", *args],
+                self.env,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def start(self) -> None:
         lab = self.lab
-        lab.start("core", [find_redis_server(), "--port", str(REDIS_PORT), "--bind", "0.0.0.0",
-                           "--protected-mode", "no", "--save", "", "--appendonly", "no",
-                           "--dir", str(self.workdir)], self.env, stdout=subprocess.DEVNULL)
+        lab.start(
+            "core",
+            [
+                find_redis_server(),
+                "--port",
+                str(REDIS_PORT),
+                "--bind",
+                "0.0.0.0",
+                "--protected-mode",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            self.env,
+            stdout=subprocess.DEVNULL,
+        )
         ping = redis.Redis(host=lab.address("core"), port=REDIS_PORT, socket_timeout=1)
         wait_until(lambda: _pings(ping), 20, "Redis reachable across the bridge")
         self.dranspose("core", "controller", "--host", "0.0.0.0", "--port", str(API_PORT))
-        self.dranspose("core", "reducer", "--class", "tests.payloads.slow:CountingReducer",
-                       "--advertise", lab.address("core"), "--data-port", str(DATA_PORT))
+        self.dranspose(
+            "core",
+            "reducer",
+            "--class",
+            "tests.payloads.slow:CountingReducer",
+            "--advertise",
+            lab.address("core"),
+            "--data-port",
+            str(DATA_PORT),
+        )
         for name in ("w0", "w1"):
-            self.dranspose(name, "worker", "--class", "tests.payloads.slow:SlowWorker",
-                           "--name", name, "--advertise", lab.address(name),
-                           "--data-port", str(DATA_PORT))
-        self.dranspose("ingest", "ingester", "--stream", "det",
-                       "--upstream", f"tcp://127.0.0.1:{UPSTREAM_PORT}")
+            self.dranspose(
+                name,
+                "worker",
+                "--class",
+                "tests.payloads.slow:SlowWorker",
+                "--name",
+                name,
+                "--advertise",
+                lab.address(name),
+                "--data-port",
+                str(DATA_PORT),
+            )
+        self.dranspose(
+            "ingest",
+            "ingester",
+            "--stream",
+            "det",
+            "--upstream",
+            f"tcp://127.0.0.1:{UPSTREAM_PORT}",
+        )
         wait_until(lambda: len(self.api.get("/api/v1/config").json()) >= 5, 60, "registration")
 
     def scan(self, events: int) -> dict:
         request = TriggerMap.simple(["det"], events).request.model_dump(mode="json")
         response = self.api.post("/api/v1/sequence", content=json.dumps(request))
         assert response.status_code == 200, response.text
-        self.dranspose("ingest", "source", "--bind", f"tcp://127.0.0.1:{UPSTREAM_PORT}",
-                       "--frames", str(events))
+        self.dranspose(
+            "ingest",
+            "source",
+            "--bind",
+            f"tcp://127.0.0.1:{UPSTREAM_PORT}",
+            "--frames",
+            str(events),
+        )
         return response.json()
 
     def finished(self) -> bool:
@@ -87,8 +144,10 @@ class Cluster:
         return self.api.get("/api/v1/load").json().get(worker, {}).get("completed", 0)
 
     def worker_idle(self, worker: str) -> bool:
-        return any(c["name"] == worker and c["state"] == "idle"
-                   for c in self.api.get("/api/v1/config").json())
+        return any(
+            c["name"] == worker and c["state"] == "idle"
+            for c in self.api.get("/api/v1/config").json()
+        )
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -114,8 +173,11 @@ def cluster(tmp_path) -> Iterator[Cluster]:
 def test_a_cut_worker_link_loses_only_its_events_and_the_next_scan_completes(cluster):
     n = 300
     cluster.scan(n)
-    wait_until(lambda: cluster.completed_by("w0") > 5 and cluster.completed_by("w1") > 5,
-               60, "both workers busy")
+    wait_until(
+        lambda: cluster.completed_by("w0") > 5 and cluster.completed_by("w1") > 5,
+        60,
+        "both workers busy",
+    )
     cluster.lab.cut("w0")
     wait_until(cluster.finished, 60, "scan end (with the reducer's finish)")
 

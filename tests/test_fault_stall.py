@@ -18,12 +18,12 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from dranspose.core.triggermap import TriggerMap
 from dranspose.io.dataplane import Outboxes
 from dranspose.io.local_redis import PrivateRedis
 from dranspose.tools.source import StinsSource
-from dranspose.core.triggermap import TriggerMap
+from tests.ports import free_port
 from tests.test_processes import Processes, wait_until
-from tests.test_replay_http import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,10 +48,13 @@ def test_a_send_to_a_full_queue_gives_up_once_the_peer_left():
         outcomes = []
         started = time.monotonic()
         try:
-            for i in range(50):  # far more than both queues and the socket buffers hold
+            for _i in range(50):  # far more than both queues and the socket buffers hold
                 delivered = await asyncio.wait_for(
-                    outboxes.send(url, [b"x" * 100_000], give_up=lambda: time.monotonic() > left_at),
-                    10)
+                    outboxes.send(
+                        url, [b"x" * 100_000], give_up=lambda: time.monotonic() > left_at
+                    ),
+                    10,
+                )
                 outcomes.append(delivered)
                 if not delivered:
                     break
@@ -71,16 +74,20 @@ def test_a_stalled_worker_is_declared_dead_and_rejoins_the_next_scan(tmp_path, r
     SIGCONT it leaves the old scan and the next scan completes in full, with it."""
     out = tmp_path / "scans.jsonl"
     procs = Processes(tmp_path, redis_url)
-    procs.env.update({"PYTHONPATH": str(ROOT), "COUNTING_REDUCER_OUT": str(out),
-                      "SLOW_WORKER_SECONDS": "0.02"})
+    procs.env.update(
+        {"PYTHONPATH": str(ROOT), "COUNTING_REDUCER_OUT": str(out), "SLOW_WORKER_SECONDS": "0.02"}
+    )
     api, upstream = free_port(), free_port()
     stalled = None
     try:
         procs.start("controller", "--host", "127.0.0.1", "--port", str(api))
-        stalled, _ = [procs.start("worker", "--class", "tests.payloads.slow:SlowWorker",
-                                  "--name", f"w{i}") for i in range(2)]
-        procs.start("reducer", "--class", "tests.payloads.slow:CountingReducer",
-                    "--port", str(free_port()))
+        stalled, _ = [
+            procs.start("worker", "--class", "tests.payloads.slow:SlowWorker", "--name", f"w{i}")
+            for i in range(2)
+        ]
+        procs.start(
+            "reducer", "--class", "tests.payloads.slow:CountingReducer", "--port", str(free_port())
+        )
         procs.start("ingester", "--stream", "det", "--upstream", f"tcp://127.0.0.1:{upstream}")
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
         wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
@@ -89,11 +96,20 @@ def test_a_stalled_worker_is_declared_dead_and_rejoins_the_next_scan(tmp_path, r
         request = TriggerMap.simple(["det"], n).request.model_dump(mode="json")
         assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
         with StinsSource(f"tcp://127.0.0.1:{upstream}", frames=n):
-            wait_until(lambda: all(client.get("/api/v1/load").json().get(w, {}).get(
-                "completed", 0) > 5 for w in ("w0", "w1")), 60, "both workers busy")
+            wait_until(
+                lambda: all(
+                    client.get("/api/v1/load").json().get(w, {}).get("completed", 0) > 5
+                    for w in ("w0", "w1")
+                ),
+                60,
+                "both workers busy",
+            )
             stalled.send_signal(signal.SIGSTOP)
-            wait_until(lambda: client.get("/api/v1/status").json()["finished"], 60,
-                       "scan end (with the reducer's finish)")
+            wait_until(
+                lambda: client.get("/api/v1/status").json()["finished"],
+                60,
+                "scan end (with the reducer's finish)",
+            )
         progress = client.get("/api/v1/progress").json()
         assert progress["total"] == n + 2
         assert progress["completed"] + len(progress["failed"]) + len(progress["lost"]) == n + 2
@@ -102,9 +118,14 @@ def test_a_stalled_worker_is_declared_dead_and_rejoins_the_next_scan(tmp_path, r
         assert json.loads(out.read_text().splitlines()[-1])  # the reducer ran finish
 
         stalled.send_signal(signal.SIGCONT)
-        wait_until(lambda: any(c["name"] == "w0" and c["state"] == "idle"
-                               for c in client.get("/api/v1/config").json()),
-                   30, "w0 back and out of the old scan")
+        wait_until(
+            lambda: any(
+                c["name"] == "w0" and c["state"] == "idle"
+                for c in client.get("/api/v1/config").json()
+            ),
+            30,
+            "w0 back and out of the old scan",
+        )
         request = TriggerMap.simple(["det"], 30).request.model_dump(mode="json")
         response = client.post("/api/v1/sequence", content=json.dumps(request))
         assert response.status_code == 200 and "w0" in response.json()["workers"]

@@ -15,11 +15,11 @@ from typing import Any, Optional
 import httpx
 import pytest
 
+from dranspose.core.triggermap import TriggerMap
 from dranspose.io.local_redis import PrivateRedis
 from dranspose.tools.source import StinsSource
-from dranspose.core.triggermap import TriggerMap
+from tests.ports import free_port
 from tests.test_processes import Processes, wait_until
-from tests.test_replay_http import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW = "tests.payloads.slow"
@@ -28,13 +28,24 @@ SLOW = "tests.payloads.slow"
 class FaultPipeline:
     """Controller, workers, reducer and one ingester as processes, and a source to feed a scan."""
 
-    def __init__(self, tmp_path: Path, redis_url: str, workers: int = 2,
-                 env: Optional[dict[str, str]] = None,
-                 controller_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        redis_url: str,
+        workers: int = 2,
+        env: Optional[dict[str, str]] = None,
+        controller_args: tuple[str, ...] = (),
+    ) -> None:
         self.out = tmp_path / "scans.jsonl"
         self.procs = Processes(tmp_path, redis_url)
-        self.procs.env.update({"PYTHONPATH": str(ROOT), "COUNTING_REDUCER_OUT": str(self.out),
-                               "SLOW_WORKER_SECONDS": "0.02", **(env or {})})
+        self.procs.env.update(
+            {
+                "PYTHONPATH": str(ROOT),
+                "COUNTING_REDUCER_OUT": str(self.out),
+                "SLOW_WORKER_SECONDS": "0.02",
+                **(env or {}),
+            }
+        )
         self.api, self.upstream = free_port(), free_port()
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.api}", timeout=10)
         self.controller = self.start_controller(*controller_args)
@@ -44,19 +55,22 @@ class FaultPipeline:
         self.wait_components(workers=workers)
 
     def start_controller(self, *extra: str) -> subprocess.Popen:
-        return self.procs.start("controller", "--host", "127.0.0.1", "--port", str(self.api),
-                                *extra)
+        return self.procs.start(
+            "controller", "--host", "127.0.0.1", "--port", str(self.api), *extra
+        )
 
     def start_worker(self, name: str) -> subprocess.Popen:
         return self.procs.start("worker", "--class", f"{SLOW}:SlowWorker", "--name", name)
 
     def start_reducer(self) -> subprocess.Popen:
-        return self.procs.start("reducer", "--class", f"{SLOW}:CountingReducer",
-                                "--port", str(free_port()))
+        return self.procs.start(
+            "reducer", "--class", f"{SLOW}:CountingReducer", "--port", str(free_port())
+        )
 
     def start_ingester(self) -> subprocess.Popen:
-        return self.procs.start("ingester", "--stream", "det",
-                                "--upstream", f"tcp://127.0.0.1:{self.upstream}")
+        return self.procs.start(
+            "ingester", "--stream", "det", "--upstream", f"tcp://127.0.0.1:{self.upstream}"
+        )
 
     def config(self) -> list[dict[str, Any]]:
         response = self.client.get("/api/v1/config")
@@ -68,8 +82,8 @@ class FaultPipeline:
     def wait_components(self, workers: int, timeout: float = 60) -> None:
         def ready() -> bool:
             kinds = [c["kind"] for c in self.config()]
-            return (kinds.count("worker") == workers and "reducer" in kinds
-                    and "ingester" in kinds)
+            return kinds.count("worker") == workers and "reducer" in kinds and "ingester" in kinds
+
         wait_until(ready, timeout, f"{workers} workers, a reducer and an ingester registered")
 
     def start_scan(self, n: int) -> dict[str, Any]:
@@ -85,13 +99,17 @@ class FaultPipeline:
         return self.client.get("/api/v1/load").json().get(worker, {}).get("completed", 0)
 
     def wait_busy(self, workers: list[str], at_least: int = 5) -> None:
-        wait_until(lambda: all(self.completed_by(w) >= at_least for w in workers), 60,
-                   f"workers {workers} busy")
+        wait_until(
+            lambda: all(self.completed_by(w) >= at_least for w in workers),
+            60,
+            f"workers {workers} busy",
+        )
 
     def wait_finished(self, timeout: float = 60) -> dict[str, Any]:
         try:
-            wait_until(lambda: self.client.get("/api/v1/status").json()["finished"], timeout,
-                       "scan end")
+            wait_until(
+                lambda: self.client.get("/api/v1/status").json()["finished"], timeout, "scan end"
+            )
         except TimeoutError as exc:  # say where it stands
             raise TimeoutError(f"{exc}: {self.client.get('/api/v1/status').text}") from None
         return self.client.get("/api/v1/progress").json()
@@ -108,8 +126,11 @@ class FaultPipeline:
             progress = self.wait_finished()
         assert progress["completed"] == n + 2, progress
         assert progress["lost"] == [] and progress["failed"] == []
-        wait_until(lambda: len(self.out.read_text().splitlines()) > finished_before, 10,
-                   "the reducer's finish")
+        wait_until(
+            lambda: len(self.out.read_text().splitlines()) > finished_before,
+            10,
+            "the reducer's finish",
+        )
         assert self.reduced_events() == set(range(n + 2))
 
     def alive(self) -> bool:
@@ -205,8 +226,9 @@ def test_with_retry_lost_a_killed_workers_events_are_redelivered(make_pipeline, 
 
 
 def test_worker_killed_while_the_reducer_is_slow(make_pipeline):
-    p = make_pipeline(workers=2, env={"SLOW_REDUCER_SECONDS": "0.01",
-                                      "SLOW_WORKER_SECONDS": "0.005"})
+    p = make_pipeline(
+        workers=2, env={"SLOW_REDUCER_SECONDS": "0.01", "SLOW_WORKER_SECONDS": "0.005"}
+    )
     n = 300
     p.start_scan(n)
     with p.source(n):
@@ -229,11 +251,15 @@ def test_ingester_killed_and_restarted_mid_scan_aborts_the_scan(make_pipeline):
         p.ingester = p.start_ingester()  # back at once, under the same name
         progress = p.wait_finished()
     lost = assert_reconciled(progress, n + 2)
-    assert "ingester det-ingester (stream det) was restarted" in progress["aborted"] or \
-        "ingester det-ingester (stream det) died" in progress["aborted"]
+    assert (
+        "ingester det-ingester (stream det) was restarted" in progress["aborted"]
+        or "ingester det-ingester (stream det) died" in progress["aborted"]
+    )
     assert lost and progress["completed"] > 0
-    assert all(r.startswith("scan aborted: ingester det-ingester") for r in
-               progress["lost_reason"].values())
+    assert all(
+        r.startswith("scan aborted: ingester det-ingester")
+        for r in progress["lost_reason"].values()
+    )
     # completed events really were processed (their results reached the reducer)
     assert set(range(n + 2)) - lost <= p.reduced_events() | {n + 1}
     p.run_full_scan()
@@ -245,8 +271,11 @@ def test_reducer_killed_and_restarted_between_scans(make_pipeline):
     p.reducer.send_signal(signal.SIGKILL)
     p.reducer.wait(10)
     p.reducer = p.start_reducer()
-    wait_until(lambda: any(c["kind"] == "reducer" and c["pid"] == p.reducer.pid
-                           for c in p.config()), 30, "the new reducer registered")
+    wait_until(
+        lambda: any(c["kind"] == "reducer" and c["pid"] == p.reducer.pid for c in p.config()),
+        30,
+        "the new reducer registered",
+    )
     p.run_full_scan(40)
 
 
@@ -281,8 +310,11 @@ def test_redis_restarted_between_scans(make_pipeline, redis_server, tmp_path):
     try:
         p.wait_components(workers=2, timeout=30)
         assert p.alive(), "a component exited during the Redis outage"
-        wait_until(lambda: p.client.get("/api/v1/parameter/threshold").status_code == 200, 10,
-                   "the parameter value restored")
+        wait_until(
+            lambda: p.client.get("/api/v1/parameter/threshold").status_code == 200,
+            10,
+            "the parameter value restored",
+        )
         assert p.client.get("/api/v1/parameter/threshold").content == b"7"
         p.run_full_scan(40)
         assert p.alive()

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.safe_pickle import safe_loads
-from dranspose.protocols.sardana.parser import frame_for_post
 from dranspose.protocols.registry import Kind, get_protocol
+from dranspose.protocols.sardana.parser import frame_for_post
 from tests.fuzz_targets import TARGETS, time_limit
 
 EXAMPLES = int(os.environ.get("DRANSPOSE_FUZZ_EXAMPLES", "100"))
@@ -31,8 +31,9 @@ def fuzz(name: str, examples: int) -> int:
     target = TARGETS[name]
     count = 0
 
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(target.inputs())
     def run(value):
         nonlocal count
@@ -74,10 +75,22 @@ def test_lecroy_message_whose_what_is_not_an_integer_is_an_event(what):
 @pytest.mark.parametrize("protocol", ["stins", "pcap", "lecroy", "sardana"])
 def test_deeply_nested_json_is_classified_as_an_event(protocol):
     proto = get_protocol(protocol)
-    marker = {"stins": b'"header"', "pcap": b'"series-start"', "lecroy": b'"msg"',
-              "sardana": b'"DataDescription"'}[protocol]
-    frame = b'{"htype": ' + marker + b', "message_type": ' + marker + b', "type": ' + marker \
-        + b', "msg": 1, "frame": 1, "x": ' + b"[" * 100_000
+    marker = {
+        "stins": b'"header"',
+        "pcap": b'"series-start"',
+        "lecroy": b'"msg"',
+        "sardana": b'"DataDescription"',
+    }[protocol]
+    frame = (
+        b'{"htype": '
+        + marker
+        + b', "message_type": '
+        + marker
+        + b', "type": '
+        + marker
+        + b', "msg": 1, "frame": 1, "x": '
+        + b"[" * 100_000
+    )
     assert proto.classify([frame]) is Kind.EVENT
     if proto.counter is not None:
         assert proto.counter.number([frame]) is None
@@ -87,19 +100,26 @@ def test_sardana_post_nested_too_deeply_is_a_parse_error():
     with pytest.raises(ParseError) as info:
         frame_for_post("record_data", b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
     assert str(info.value) == (
-        "POST /v1/record_data: body is JSON nested too deeply; expected a flat JSON object")
+        "POST /v1/record_data: body is JSON nested too deeply; expected a flat JSON object"
+    )
 
 
-@pytest.mark.parametrize("data, position", [(b"K\x8fr\xb8^\xc6\x0c", 2),
-                                            (b"K\x8fp214000000\n.", 2),
-                                            (b"\x80\x02K\x01r\x00\x00\x00\x10.", 4)])
+@pytest.mark.parametrize(
+    "data, position",
+    [
+        (b"K\x8fr\xb8^\xc6\x0c", 2),
+        (b"K\x8fp214000000\n.", 2),
+        (b"\x80\x02K\x01r\x00\x00\x00\x10.", 4),
+    ],
+)
 def test_pickle_with_a_huge_memo_index_is_refused_without_allocating(data, position):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with time_limit(1.0), pytest.raises(ParseError) as info:
         safe_loads(data, "contrast frame 0")
     assert str(info.value) == (
         f"contrast frame 0: memo index at byte {position} is out of range for a "
-        f"{len(data)}-byte pickle; not a valid pickle")
+        f"{len(data)}-byte pickle; not a valid pickle"
+    )
     # the C unpickler would have grown its memo to gigabytes; peak memory stays where it was
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB
 
@@ -149,7 +169,7 @@ def _mutated_compressed(draw):
             noise = draw(st.binary(min_size=1, max_size=8))
             blob[at : at + len(noise)] = noise[: len(blob) - at]
         elif action == "cut":
-            del blob[draw(st.integers(0, len(blob))):]
+            del blob[draw(st.integers(0, len(blob))) :]
         elif action == "grow":
             blob += draw(st.binary(max_size=16))
         elif len(blob) >= 12:
@@ -163,25 +183,47 @@ def test_malformed_compressed_images_raise_only_parse_errors_also_on_first_acces
 
     count = 0
 
-    @settings(max_examples=EXAMPLES * 3, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES * 3,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(_mutated_compressed())
     def run(value):
         nonlocal count
         count += 1
         compression, shape, dtype, blob = value
-        header = json.dumps({"htype": "image", "msg_number": 1, "frame": 0, "shape": shape,
-                             "type": dtype, "compression": compression}).encode()
-        streams = [(stream1.parse, StreamData.model_construct(typ="STINS",
-                                                              frames=[header, blob]))]
+        header = json.dumps(
+            {
+                "htype": "image",
+                "msg_number": 1,
+                "frame": 0,
+                "shape": shape,
+                "type": dtype,
+                "compression": compression,
+            }
+        ).encode()
+        streams = [(stream1.parse, StreamData.model_construct(typ="STINS", frames=[header, blob]))]
         if compression == "bslz4":
             bits = 8 * np.dtype(dtype).itemsize
-            descriptor = json.dumps({"htype": "dimage_d-1.0", "shape": shape[::-1],
-                                     "type": dtype, "encoding": f"bs{bits}-lz4<"}).encode()
-            frames = [b'{"htype": "dimage-1.0", "series": 1, "frame": 0}', descriptor, blob,
-                      b'{"htype": "dconfig-1.0"}']
-            streams.append((eiger_legacy.parse,
-                            StreamData.model_construct(typ="EIGER_LEGACY", frames=frames)))
+            descriptor = json.dumps(
+                {
+                    "htype": "dimage_d-1.0",
+                    "shape": shape[::-1],
+                    "type": dtype,
+                    "encoding": f"bs{bits}-lz4<",
+                }
+            ).encode()
+            frames = [
+                b'{"htype": "dimage-1.0", "series": 1, "frame": 0}',
+                descriptor,
+                blob,
+                b'{"htype": "dconfig-1.0"}',
+            ]
+            streams.append(
+                (eiger_legacy.parse, StreamData.model_construct(typ="EIGER_LEGACY", frames=frames))
+            )
         for parse, stream in streams:
             with time_limit():
                 try:

@@ -147,7 +147,14 @@ def test_groups_nested_groups_and_member_order(url: str, h5pyd: Any) -> None:
         visited: list[str] = []
         f.visit(lambda name: visited.append(name))  # h5pyd 0.18 needs a Python function
         assert set(visited) == {
-            "zeta", "zeta/inner", "zeta/inner/leaf", "zeta/b", "zeta/a", "alpha", "mid", "7"
+            "zeta",
+            "zeta/inner",
+            "zeta/inner/leaf",
+            "zeta/b",
+            "zeta/a",
+            "alpha",
+            "mid",
+            "7",
         }
 
 

@@ -22,10 +22,13 @@ from dranspose.cli.main import build_parser
 from dranspose.core.parameters import read_parameter_file
 
 helm = pytest.importorskip(
-    "helm_python", reason="helm-python-sdk not installed (pip install -e '.[test]'; it ships "
-    "wheels for Linux/macOS x86_64+arm64 and Windows x86_64)")
+    "helm_python",
+    reason="helm-python-sdk not installed (pip install -e '.[test]'; it ships "
+    "wheels for Linux/macOS x86_64+arm64 and Windows x86_64)",
+)
 kubernetes_validate = pytest.importorskip(
-    "kubernetes_validate", reason="kubernetes-validate not installed (pip install -e '.[test]')")
+    "kubernetes_validate", reason="kubernetes-validate not installed (pip install -e '.[test]')"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "helm" / "dranspose"
@@ -71,18 +74,23 @@ def env(cont: dict) -> dict[str, Any]:
 
 def cli_args(cont: dict) -> Any:
     """The container's arguments as dranspose parses them (downward-API variables filled in)."""
-    args = [a.replace("$(POD_IP)", "10.1.2.3").replace("$(POD_NAME)", "pod-0")
-            for a in cont["args"]]
+    args = [
+        a.replace("$(POD_IP)", "10.1.2.3").replace("$(POD_NAME)", "pod-0") for a in cont["args"]
+    ]
     return build_parser().parse_args(args)
 
 
 def dranspose_containers(docs: list[dict]) -> list[tuple[dict, dict]]:
-    return [(d, container(d)) for d in docs if d["kind"] == "Deployment"
-            and d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
-            != "redis"]
+    return [
+        (d, container(d))
+        for d in docs
+        if d["kind"] == "Deployment"
+        and d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] != "redis"
+    ]
 
 
 # -- the whole chart --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_chart_lints_without_warnings(example):
@@ -123,8 +131,11 @@ def test_every_service_reaches_a_declared_port(example):
     pods = [d for d in docs if d["kind"] == "Deployment"]
     for service in (d for d in docs if d["kind"] == "Service"):
         selector = service["spec"]["selector"]
-        targets = [p for p in pods if selector.items() <= p["spec"]["template"]["metadata"]
-                   ["labels"].items()]
+        targets = [
+            p
+            for p in pods
+            if selector.items() <= p["spec"]["template"]["metadata"]["labels"].items()
+        ]
         assert len(targets) == 1, service["metadata"]["name"]
         ports = {p["name"] for p in container(targets[0])["ports"]}
         for port in service["spec"]["ports"]:
@@ -133,18 +144,25 @@ def test_every_service_reaches_a_declared_port(example):
 
 # -- the default values: the tutorial demo ------------------------------------------------------
 
+
 def test_default_values_deploy_every_component():
     docs = render({})
     kinds = sorted((d["kind"], d["metadata"]["name"]) for d in docs)
-    assert kinds == sorted([
-        ("Deployment", "dranspose-controller"), ("Service", "dranspose-controller"),
-        ("Deployment", "dranspose-redis"), ("Service", "dranspose-redis"),
-        ("Deployment", "dranspose-ingester-xrd"),
-        ("Deployment", "dranspose-worker"),
-        ("Deployment", "dranspose-reducer"), ("Service", "dranspose-reducer"),
-        ("Deployment", "dranspose-source-xrd"), ("Service", "dranspose-source-xrd"),
-        ("Pod", "dranspose-test-connection"),
-    ])
+    assert kinds == sorted(
+        [
+            ("Deployment", "dranspose-controller"),
+            ("Service", "dranspose-controller"),
+            ("Deployment", "dranspose-redis"),
+            ("Service", "dranspose-redis"),
+            ("Deployment", "dranspose-ingester-xrd"),
+            ("Deployment", "dranspose-worker"),
+            ("Deployment", "dranspose-reducer"),
+            ("Service", "dranspose-reducer"),
+            ("Deployment", "dranspose-source-xrd"),
+            ("Service", "dranspose-source-xrd"),
+            ("Pod", "dranspose-test-connection"),
+        ]
+    )
     redis_url = env(container(find(docs, "Deployment", "dranspose-worker")))["REDIS_URL"]
     redis_port = find(docs, "Service", "dranspose-redis")["spec"]["ports"][0]["port"]
     assert redis_url == f"redis://dranspose-redis:{redis_port}/0"
@@ -193,25 +211,36 @@ def test_data_socket_is_advertised_at_the_pod_ip_and_declared(role):
 
 # -- the two-stream example -----------------------------------------------------------------
 
+
 def test_two_streams_get_one_ingester_each():
     values = EXAMPLES["two-streams"]
     docs = render(values, release="xrd")
-    ingesters = [d for d in docs if d["kind"] == "Deployment"
-                 and d["metadata"]["labels"]["app.kubernetes.io/component"] == "ingester"]
+    ingesters = [
+        d
+        for d in docs
+        if d["kind"] == "Deployment"
+        and d["metadata"]["labels"]["app.kubernetes.io/component"] == "ingester"
+    ]
     seen = {}
     for doc in ingesters:
         args = cli_args(container(doc))
         seen[doc["metadata"]["name"]] = (args.stream, args.upstream, args.protocol)
     assert seen == {
         f"xrd-dranspose-ingester-{i['name']}": ([i["stream"]], [i["upstream"]], i["protocol"])
-        for i in values["ingesters"]}
+        for i in values["ingesters"]
+    }
     assert any("_" in stream[0] for stream, _, _ in seen.values())
 
 
 # Device ports whose transport is fixed by the device: the PandA's position-capture data port
 # is a raw TCP byte stream, not ZMQ.
 _KNOWN_DEVICE_PORTS = {8889: "tcp"}
-_SCHEMES = {"pull": ("tcp", "ipc"), "sub": ("tcp", "ipc"), "tcp": ("tcp",), "http": ("http", "https")}
+_SCHEMES = {
+    "pull": ("tcp", "ipc"),
+    "sub": ("tcp", "ipc"),
+    "tcp": ("tcp",),
+    "http": ("http", "https"),
+}
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES))
@@ -224,8 +253,12 @@ def test_each_ingester_protocol_matches_its_upstream(example):
     from dranspose.protocols.registry import get_protocol
 
     docs = render(EXAMPLES[example])
-    ingesters = [d for d in docs if d["kind"] == "Deployment"
-                 and d["metadata"]["labels"]["app.kubernetes.io/component"] == "ingester"]
+    ingesters = [
+        d
+        for d in docs
+        if d["kind"] == "Deployment"
+        and d["metadata"]["labels"]["app.kubernetes.io/component"] == "ingester"
+    ]
     assert ingesters
     for doc in ingesters:
         args = cli_args(container(doc))
@@ -234,11 +267,13 @@ def test_each_ingester_protocol_matches_its_upstream(example):
             url = urlsplit(upstream)
             assert url.scheme in _SCHEMES[transport], (
                 f"{doc['metadata']['name']}: protocol {args.protocol} reads {transport}, "
-                f"upstream {upstream}")
+                f"upstream {upstream}"
+            )
             fixed = _KNOWN_DEVICE_PORTS.get(url.port or 0)
             assert fixed in (None, transport), (
                 f"{doc['metadata']['name']}: port {url.port} is a {fixed} port, "
-                f"protocol {args.protocol} reads {transport}")
+                f"protocol {args.protocol} reads {transport}"
+            )
 
 
 def test_two_streams_use_the_external_redis_and_payload_image():
@@ -261,8 +296,9 @@ def test_two_streams_workers_have_replicas_class_tags_resources_and_placement():
     assert args.tags.split(",") == values["workers"]["tags"]
     assert container(worker)["resources"] == values["workers"]["resources"]
     assert worker["spec"]["template"]["spec"]["nodeSelector"] == values["workers"]["nodeSelector"]
-    reducer = cli_args(container(find(render(values, release="xrd"), "Deployment",
-                                      "xrd-dranspose-reducer")))
+    reducer = cli_args(
+        container(find(render(values, release="xrd"), "Deployment", "xrd-dranspose-reducer"))
+    )
     assert reducer.worker_class == values["workers"]["class"]
 
 
@@ -271,7 +307,7 @@ def test_two_streams_expose_controller_and_reducer_through_ingresses():
     docs = render(values, release="xrd")
     for role in ("controller", "reducer"):
         ingress = find(docs, "Ingress", f"xrd-dranspose-{role}")
-        rule, = ingress["spec"]["rules"]
+        (rule,) = ingress["spec"]["rules"]
         assert rule["host"] == values[role]["ingress"]["host"]
         backend = rule["http"]["paths"][0]["backend"]["service"]
         service = find(docs, "Service", backend["name"])
@@ -279,21 +315,22 @@ def test_two_streams_expose_controller_and_reducer_through_ingresses():
 
 
 def test_parameter_configmap_is_what_the_controller_reads(tmp_path):
-    values = {**EXAMPLES["two-streams"], "parameters": {"roi_rows": "3", "scale": 0.5,
-                                                      "integrate": True}}
+    values = {
+        **EXAMPLES["two-streams"],
+        "parameters": {"roi_rows": "3", "scale": 0.5, "integrate": True},
+    }
     docs = render(values, release="xrd")
     configmap = find(docs, "ConfigMap", "xrd-dranspose-parameters")
     controller = find(docs, "Deployment", "xrd-dranspose-controller")
     cont = container(controller)
-    mount, = cont["volumeMounts"]
-    volume, = controller["spec"]["template"]["spec"]["volumes"]
+    (mount,) = cont["volumeMounts"]
+    (volume,) = controller["spec"]["template"]["spec"]["volumes"]
     assert volume["configMap"]["name"] == configmap["metadata"]["name"]
-    key, = configmap["data"]
+    (key,) = configmap["data"]
     assert cli_args(cont).parameters == f"{mount['mountPath']}/{key}"
     mounted = tmp_path / key  # the file as the controller finds it in the pod
     mounted.write_text(configmap["data"][key])
-    assert read_parameter_file(mounted) == {"roi_rows": b"3", "scale": b"0.5",
-                                            "integrate": b"true"}
+    assert read_parameter_file(mounted) == {"roi_rows": b"3", "scale": b"0.5", "integrate": b"true"}
 
 
 def test_no_parameters_means_no_configmap_and_no_option():
@@ -304,6 +341,7 @@ def test_no_parameters_means_no_configmap_and_no_option():
 
 # -- mistakes in values are refused with a message that names them -----------------------------
 
+
 def test_kubernetes_name_with_underscore_is_refused():
     values = {"ingesters": [{"name": "eiger_4m", "stream": "eiger_4m", "upstream": "tcp://d:1"}]}
     message = render_error(values)
@@ -311,15 +349,22 @@ def test_kubernetes_name_with_underscore_is_refused():
 
 
 def test_misspelt_ingester_key_is_refused():
-    message = render_error({"ingesters": [{"name": "eiger", "stream": "eiger",
-                                           "upsteam": "tcp://d:1"}]})
+    message = render_error(
+        {"ingesters": [{"name": "eiger", "stream": "eiger", "upsteam": "tcp://d:1"}]}
+    )
     assert "upsteam" in message
 
 
 def test_two_ingesters_for_one_stream_are_refused():
-    message = render_error({"sources": [], "ingesters": [
-        {"name": "a", "stream": "eiger", "upstream": "tcp://d:1"},
-        {"name": "b", "stream": "eiger", "upstream": "tcp://d:2"}]})
+    message = render_error(
+        {
+            "sources": [],
+            "ingesters": [
+                {"name": "a", "stream": "eiger", "upstream": "tcp://d:1"},
+                {"name": "b", "stream": "eiger", "upstream": "tcp://d:2"},
+            ],
+        }
+    )
     assert 'ingesters[1]: stream "eiger" already has an ingester (ingesters[0])' in message
 
 
@@ -329,8 +374,7 @@ def test_ingester_without_upstream_is_refused():
 
 
 def test_ingester_of_an_unknown_source_is_refused():
-    message = render_error({"ingesters": [{"name": "eiger", "stream": "eiger",
-                                           "source": "nope"}]})
+    message = render_error({"ingesters": [{"name": "eiger", "stream": "eiger", "source": "nope"}]})
     assert 'source "nope" is not in sources' in message
 
 
@@ -354,12 +398,14 @@ def test_external_redis_url_from_a_secret():
 
 # -- helm test ------------------------------------------------------------------------------
 
+
 def connection_test(values: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     pod = find(render(values), "Pod", "dranspose-test-connection")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     cont = container(pod)
-    return cont["command"] + cont["args"], {k: v for k, v in env(cont).items()
-                                            if isinstance(v, str)}
+    return cont["command"] + cont["args"], {
+        k: v for k, v in env(cont).items() if isinstance(v, str)
+    }
 
 
 def test_helm_test_pod_expects_what_the_values_deploy():
@@ -374,8 +420,8 @@ def test_helm_test_pod_expects_what_the_values_deploy():
 def pipeline(payload_dir):
     """The tutorial pipeline as real processes, as the default values deploy it."""
     from dranspose.io.local_redis import PrivateRedis
+    from tests.ports import free_port
     from tests.test_processes import Processes, wait_until
-    from tests.test_replay_http import free_port
 
     with PrivateRedis() as redis_server:
         procs = Processes(payload_dir, redis_server.url)
@@ -385,24 +431,35 @@ def pipeline(payload_dir):
             for i in range(2):
                 procs.start("worker", "--class", "src.worker:TestWorker", "--name", f"w{i}")
             procs.start("reducer", "--class", "src.reducer:TestReducer", "--port", str(results))
-            procs.start("ingester", "--stream", "xrd", "--upstream",
-                        f"tcp://127.0.0.1:{free_port()}")
+            procs.start(
+                "ingester", "--stream", "xrd", "--upstream", f"tcp://127.0.0.1:{free_port()}"
+            )
             import httpx
 
-            wait_until(lambda: httpx.get(f"http://127.0.0.1:{results}/api/v1/status").status_code
-                       == 200, 60, "reducer API")
+            wait_until(
+                lambda: httpx.get(f"http://127.0.0.1:{results}/api/v1/status").status_code == 200,
+                60,
+                "reducer API",
+            )
             yield f"http://127.0.0.1:{api}", f"http://127.0.0.1:{results}"
         finally:
             procs.stop_all()
 
 
-def run_connection_test(command: list[str], variables: dict[str, str], controller: str,
-                        reducer: str, **overrides: str) -> subprocess.CompletedProcess:
+def run_connection_test(
+    command: list[str], variables: dict[str, str], controller: str, reducer: str, **overrides: str
+) -> subprocess.CompletedProcess:
     assert command[:2] == ["python", "-c"]
-    environment = {**os.environ, **variables, "CONTROLLER_URL": controller,
-                   "REDUCER_URL": reducer, **overrides}
-    return subprocess.run([sys.executable, *command[1:]], env=environment, capture_output=True,
-                          text=True, timeout=180)
+    environment = {
+        **os.environ,
+        **variables,
+        "CONTROLLER_URL": controller,
+        "REDUCER_URL": reducer,
+        **overrides,
+    }
+    return subprocess.run(
+        [sys.executable, *command[1:]], env=environment, capture_output=True, text=True, timeout=180
+    )
 
 
 def _reducer_has_healthz(reducer: str) -> bool:
@@ -424,14 +481,22 @@ def test_helm_test_script_passes_against_the_deployed_components(pipeline):
 def test_helm_test_script_names_what_is_missing(pipeline):
     controller, reducer = pipeline
     command, variables = connection_test({})
-    proc = run_connection_test(command, variables, controller, reducer, TIMEOUT_SECONDS="2",
-                               EXPECT_WORKERS="3", EXPECT_STREAMS="xrd,pcap")
+    proc = run_connection_test(
+        command,
+        variables,
+        controller,
+        reducer,
+        TIMEOUT_SECONDS="2",
+        EXPECT_WORKERS="3",
+        EXPECT_STREAMS="xrd,pcap",
+    )
     assert proc.returncode == 1
     assert "2 of 3 workers registered" in proc.stderr
     assert "no ingester registered for pcap" in proc.stderr
 
 
 # -- the rendered commands form a working pipeline -----------------------------------------------
+
 
 def test_default_values_commands_run_a_scan(payload_dir, tmp_path):
     """Every pod's command line of the default values, run as local processes, completes a scan.
@@ -442,16 +507,20 @@ def test_default_values_commands_run_a_scan(payload_dir, tmp_path):
     import h5py
     import httpx
 
-    from dranspose.io.local_redis import PrivateRedis
     from dranspose.core.triggermap import TriggerMap
+    from dranspose.io.local_redis import PrivateRedis
+    from tests.ports import free_port
     from tests.test_processes import Processes, wait_until
-    from tests.test_replay_http import free_port
 
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     api, results, worker_data, reducer_data, upstream = (free_port() for _ in range(5))
     source = {**defaults["sources"][0], "port": upstream}
-    values = {"controller": {"port": api}, "workers": {"replicas": 1, "dataPort": worker_data},
-              "reducer": {"port": results, "dataPort": reducer_data}, "sources": [source]}
+    values = {
+        "controller": {"port": api},
+        "workers": {"replicas": 1, "dataPort": worker_data},
+        "reducer": {"port": results, "dataPort": reducer_data},
+        "sources": [source],
+    }
     docs = render(values)
     frames = int(source["args"][source["args"].index("--frames") + 1])
     output = tmp_path / "xrd.h5"
@@ -459,14 +528,19 @@ def test_default_values_commands_run_a_scan(payload_dir, tmp_path):
         procs = Processes(payload_dir, redis_server.url)
         try:
             for doc, cont in dranspose_containers(docs):
-                args = [a.replace("$(POD_IP)", "127.0.0.1")
-                         .replace("$(POD_NAME)", doc["metadata"]["name"] + "-0")
-                         .replace("dranspose-source-xrd", "127.0.0.1")
-                         .replace("/tmp/xrd.h5", str(output)) for a in cont["args"]]
+                args = [
+                    a.replace("$(POD_IP)", "127.0.0.1")
+                    .replace("$(POD_NAME)", doc["metadata"]["name"] + "-0")
+                    .replace("dranspose-source-xrd", "127.0.0.1")
+                    .replace("/tmp/xrd.h5", str(output))
+                    for a in cont["args"]
+                ]
                 procs.start(*args)
             client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
             wait_until(lambda: len(client.get("/api/v1/config").json()) >= 4, 60, "registration")
-            request = TriggerMap.simple(["xrd"], frames).request.model_dump(mode="json")  # + start, end
+            request = TriggerMap.simple(["xrd"], frames).request.model_dump(
+                mode="json"
+            )  # + start, end
             response = client.post("/api/v1/sequence", content=json.dumps(request))
             assert response.status_code == 200, response.text
             wait_until(lambda: client.get("/api/v1/status").json()["finished"], 120, "scan end")
@@ -503,7 +577,8 @@ def test_access_token_comes_from_the_secret_into_controller_and_reducer_only():
 def test_helm_test_pod_gets_the_token_to_read_a_protected_api():
     pod = find(render(AUTH_VALUES), "Pod", "dranspose-test-connection")
     assert env(container(pod))["DRANSPOSE_TOKEN"] == {
-        "secretKeyRef": {"name": "dranspose-token", "key": "token"}}
+        "secretKeyRef": {"name": "dranspose-token", "key": "token"}
+    }
 
 
 def test_no_secret_means_no_token_anywhere():
@@ -521,8 +596,8 @@ def test_helm_test_script_reads_a_protected_api_with_the_release_token(payload_d
     import httpx
 
     from dranspose.io.local_redis import PrivateRedis
+    from tests.ports import free_port
     from tests.test_processes import Processes, wait_until
-    from tests.test_replay_http import free_port
 
     token = "helm-test-token"
     with PrivateRedis() as redis_server:
@@ -532,15 +607,20 @@ def test_helm_test_script_reads_a_protected_api_with_the_release_token(payload_d
         try:
             procs.start("controller", "--host", "127.0.0.1", "--port", str(api))
             procs.start("reducer", "--class", "src.reducer:TestReducer", "--port", str(results))
-            wait_until(lambda: httpx.get(f"http://127.0.0.1:{results}/healthz").status_code
-                       == 200, 60, "reducer API")
+            wait_until(
+                lambda: httpx.get(f"http://127.0.0.1:{results}/healthz").status_code == 200,
+                60,
+                "reducer API",
+            )
             command, variables = connection_test(AUTH_VALUES)
             urls = (f"http://127.0.0.1:{api}", f"http://127.0.0.1:{results}")
             common = {"EXPECT_WORKERS": "0", "EXPECT_STREAMS": ""}
-            with_token = run_connection_test(command, variables, *urls, TIMEOUT_SECONDS="30",
-                                             DRANSPOSE_TOKEN=token, **common)
-            without = run_connection_test(command, variables, *urls, TIMEOUT_SECONDS="1",
-                                          DRANSPOSE_TOKEN="", **common)
+            with_token = run_connection_test(
+                command, variables, *urls, TIMEOUT_SECONDS="30", DRANSPOSE_TOKEN=token, **common
+            )
+            without = run_connection_test(
+                command, variables, *urls, TIMEOUT_SECONDS="1", DRANSPOSE_TOKEN="", **common
+            )
         finally:
             procs.stop_all()
     assert with_token.returncode == 0, with_token.stderr

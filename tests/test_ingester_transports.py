@@ -8,7 +8,6 @@ import asyncio
 import json
 
 import httpx
-import pytest
 import zmq
 import zmq.asyncio
 
@@ -17,7 +16,6 @@ from dranspose.tools.source import StinsSource
 from tests.payloads.recorder import StreamParsers, read_records
 from tests.pipeline import Pipeline, free_port
 from tests.test_distributed_semantics import check_complete, simple
-from tests.test_distributed_semantics import records, redis_url  # noqa: F401 (fixtures)
 from tests.test_distributed_semantics import run as run_scenario
 from tests.test_transports import HEADER, PandaDataPort
 
@@ -76,8 +74,9 @@ def test_tcp_ingester_survives_the_panda_going_away_between_scans(redis_url, rec
     options = {"pc": {"protocol": "positioncap", "upstream": f"tcp://127.0.0.1:{port}"}}
 
     async def scenario():
-        async with Pipeline(redis_url, WORKER, REDUCER, ["pc"], ingester_options=options,
-                            prefix="tcp") as pipe:
+        async with Pipeline(
+            redis_url, WORKER, REDUCER, ["pc"], ingester_options=options, prefix="tcp"
+        ) as pipe:
             progresses = []
             for round_ in range(2):
                 panda = PandaDataPort(port)
@@ -96,16 +95,25 @@ def test_tcp_ingester_survives_the_panda_going_away_between_scans(redis_url, rec
         check_complete(progress, samples + 2)
     for round_, instance in enumerate(reducers(records)):
         assert received(records, "pc", instance) == expected(
-            "PCAP_RAW", [[m] for m in positioncap_session(round_, samples)])
+            "PCAP_RAW", [[m] for m in positioncap_session(round_, samples)]
+        )
     assert upstream["transport"] == "tcp" and upstream["connects"] == 2
     assert upstream["disconnects"] >= 1
     assert upstream["forwarded"] == 2 * (samples + 2) and upstream["dropped"] == 0
 
 
 SARDANA_POSTS = [
-    ("data_desc", {"serialno": 12, "title": "ascan x 0 1 2 0.1", "scandir": "/data",
-                   "scanfile": "scan.h5", "ref_moveables": ["x"],
-                   "column_desc": [{"name": "point_nb"}, {"name": "x"}, {"name": "ct"}]}),
+    (
+        "data_desc",
+        {
+            "serialno": 12,
+            "title": "ascan x 0 1 2 0.1",
+            "scandir": "/data",
+            "scanfile": "scan.h5",
+            "ref_moveables": ["x"],
+            "column_desc": [{"name": "point_nb"}, {"name": "x"}, {"name": "ct"}],
+        },
+    ),
     ("record_data", {"point_nb": 0, "x": 0.0, "ct": 0.1}),
     ("custom_data", {"note": "not a record"}),
     ("record_data", {"point_nb": 1, "x": 0.5, "ct": float("nan")}),
@@ -119,8 +127,9 @@ def test_http_ingester_takes_sardana_posts_for_each_scan(redis_url, records):
     options = {"sd": {"protocol": "sardana", "upstream": f"http://127.0.0.1:{port}"}}
 
     async def scenario():
-        async with Pipeline(redis_url, WORKER, REDUCER, ["sd"], ingester_options=options,
-                            prefix="http") as pipe:
+        async with Pipeline(
+            redis_url, WORKER, REDUCER, ["sd"], ingester_options=options, prefix="http"
+        ) as pipe:
             progresses = []
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
                 for _ in range(2):
@@ -134,9 +143,22 @@ def test_http_ingester_takes_sardana_posts_for_each_scan(redis_url, records):
     progresses, upstream = run(scenario)
     for progress in progresses:
         check_complete(progress, 5)
-    frames = [[json.dumps({"type": {"data_desc": "DataDescription", "record_data": "RecordData",
-                                    "record_end": "RecordEnd"}[e], **b}).encode()]
-              for e, b in SARDANA_POSTS if e != "custom_data"]
+    frames = [
+        [
+            json.dumps(
+                {
+                    "type": {
+                        "data_desc": "DataDescription",
+                        "record_data": "RecordData",
+                        "record_end": "RecordEnd",
+                    }[e],
+                    **b,
+                }
+            ).encode()
+        ]
+        for e, b in SARDANA_POSTS
+        if e != "custom_data"
+    ]
     for instance in reducers(records):
         assert received(records, "sd", instance) == expected("sardana", frames)
     assert upstream["transport"] == "http" and upstream["url"] == f"http://127.0.0.1:{port}"
@@ -146,8 +168,9 @@ def test_http_ingester_takes_sardana_posts_for_each_scan(redis_url, records):
 def albaem(message_id: int, kind: str) -> list[bytes]:
     body = {"message_id": message_id, "message_type": kind, "version": 1}
     if kind == "data":
-        body.update(frame_number=message_id - 2, timestamp=0.1 * message_id,
-                    channel1=[1.0 * message_id])
+        body.update(
+            frame_number=message_id - 2, timestamp=0.1 * message_id, channel1=[1.0 * message_id]
+        )
     return [json.dumps(body).encode()]
 
 
@@ -161,12 +184,18 @@ def test_sub_ingester_reports_messages_missing_upstream_in_config(redis_url, rec
         port = pub.bind_to_random_port("tcp://127.0.0.1")
         options = {"al": {"protocol": "albaem", "upstream": f"tcp://127.0.0.1:{port}"}}
         try:
-            async with Pipeline(redis_url, WORKER, REDUCER, ["al"], ingester_options=options,
-                                prefix="sub") as pipe:
+            async with Pipeline(
+                redis_url, WORKER, REDUCER, ["al"], ingester_options=options, prefix="sub"
+            ) as pipe:
                 await asyncio.wait_for(pub.recv(), 10)  # the ingester subscribed
                 await pipe.start_scan(simple(["al"], 3))
-                sent = [albaem(1, "series-start"), albaem(2, "data"), albaem(4, "data"),
-                        albaem(5, "data"), albaem(6, "series-end")]  # message 3 is lost
+                sent = [
+                    albaem(1, "series-start"),
+                    albaem(2, "data"),
+                    albaem(4, "data"),
+                    albaem(5, "data"),
+                    albaem(6, "series-end"),
+                ]  # message 3 is lost
                 for message in sent:
                     await pub.send_multipart(message)
                 progress = await pipe.wait_finished(20)
@@ -180,7 +209,11 @@ def test_sub_ingester_reports_messages_missing_upstream_in_config(redis_url, rec
     assert received(records, "al") == expected("albaem", sent)
     assert upstream["transport"] == "sub"
     assert (upstream["missing"], upstream["gaps"], upstream["dropped"], upstream["overflow"]) == (
-        1, 1, 1, 0)
+        1,
+        1,
+        1,
+        0,
+    )
     assert "stream al: 1 message missing before message number 4" in caplog.text
 
 

@@ -17,7 +17,9 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
+from dranspose.core.event import StreamData
 from dranspose.io.capture import read_raw_capture
+from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.lecroy.packets import (
     LECROY_TYPE,
     LecroyData,
@@ -28,8 +30,6 @@ from dranspose.protocols.lecroy.packets import (
     LecroySeqEnd,
     LecroySeqStart,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.lecroy.parser import parse
 
 DATA = Path(__file__).parent / "data"
@@ -131,24 +131,44 @@ def test_read_raw_capture_reads_the_gzipped_captures(continuous, sequential):
 
 def test_continuous_message_order(continuous):
     assert [kind_of(frames) for frames in continuous] == [
-        "prepare", "seq_start", "trace", "trace", "seq_end", "trace", "trace", "seq_end", "stop",
+        "prepare",
+        "seq_start",
+        "trace",
+        "trace",
+        "seq_end",
+        "trace",
+        "trace",
+        "seq_end",
+        "stop",
     ]
 
 
 def test_sequential_message_order(sequential):
     assert [kind_of(frames) for frames in sequential] == [
-        "prepare", "seq_start", "trace", "trace", "seq_end",
-        "seq_start", "trace", "trace", "seq_end", "stop",
+        "prepare",
+        "seq_start",
+        "trace",
+        "trace",
+        "seq_end",
+        "seq_start",
+        "trace",
+        "trace",
+        "seq_end",
+        "stop",
     ]
 
 
 @pytest.mark.parametrize(
     "name, counts",
     [
-        ("continuous", {LecroyPrepare: 1, LecroySeqStart: 1, LecroyParsed: 4, LecroySeqEnd: 2,
-                        LecroyEnd: 1}),
-        ("sequential", {LecroyPrepare: 1, LecroySeqStart: 2, LecroyParsed: 4, LecroySeqEnd: 2,
-                        LecroyEnd: 1}),
+        (
+            "continuous",
+            {LecroyPrepare: 1, LecroySeqStart: 1, LecroyParsed: 4, LecroySeqEnd: 2, LecroyEnd: 1},
+        ),
+        (
+            "sequential",
+            {LecroyPrepare: 1, LecroySeqStart: 2, LecroyParsed: 4, LecroySeqEnd: 2, LecroyEnd: 1},
+        ),
     ],
 )
 def test_every_message_parses_and_counts_per_kind(captures, name, counts):
@@ -234,10 +254,14 @@ def test_trace_waveforms_match_the_raw_bytes(captures, name, rows):
 @pytest.mark.parametrize(
     "name, sums",
     [
-        ("continuous", [-4.612455387273258, 2.2956097908208903, -1.4742626325778474,
-                        9.381238144704184]),
-        ("sequential", [-69.83919732490449, 126.35549572623313, -56.78082577692294,
-                        132.5713749658462]),
+        (
+            "continuous",
+            [-4.612455387273258, 2.2956097908208903, -1.4742626325778474, 9.381238144704184],
+        ),
+        (
+            "sequential",
+            [-69.83919732490449, 126.35549572623313, -56.78082577692294, 132.5713749658462],
+        ),
     ],
 )
 def test_trace_sums(captures, name, sums):
@@ -390,8 +414,15 @@ def test_parsed_to_stream_data_checks_shapes():
 def test_packet_adapter_tells_messages_apart(continuous):
     packets = [LecroyPacketAdapter.validate_json(f[0]) for f in continuous]
     assert [type(p).__name__ for p in packets] == [
-        "LecroyPrepare", "LecroySeqStart", "LecroyData", "LecroyData", "LecroySeqEnd",
-        "LecroyData", "LecroyData", "LecroySeqEnd", "LecroyEnd",
+        "LecroyPrepare",
+        "LecroySeqStart",
+        "LecroyData",
+        "LecroyData",
+        "LecroySeqEnd",
+        "LecroyData",
+        "LecroyData",
+        "LecroySeqEnd",
+        "LecroyEnd",
     ]
 
 
@@ -560,8 +591,7 @@ def test_timestamps_pickle_naming_a_callable_is_refused():
 def test_timestamps_not_a_list():
     header, raw, _ = trace_frames()
     assert parse_error(lecroy(header, raw, pickle.dumps({"ts": 1.0}))) == (
-        "lecroy frame 2 (channel 2 timestamps): the pickle holds a dict; expected a list of "
-        "numbers"
+        "lecroy frame 2 (channel 2 timestamps): the pickle holds a dict; expected a list of numbers"
     )
 
 

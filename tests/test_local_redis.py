@@ -1,7 +1,7 @@
 """The private Redis server used by the local mode and by the tests."""
 
-import redis
 import pytest
+import redis
 
 from dranspose.io.local_redis import PrivateRedis, RedisServerError
 

@@ -21,31 +21,29 @@ import uvicorn
 from fastapi import FastAPI
 
 from dranspose.core.coordination import ComponentInfo, ComponentKind
+from dranspose.core.triggermap import TriggerMap
+from dranspose.http.logs_api import logs_router
 from dranspose.io.local_redis import PrivateRedis
-from dranspose.runtime.logs import LogEntry, StructuredFormatter, bind_component, unbind_component
+from dranspose.io.store import Store
 from dranspose.runtime.component import Component
 from dranspose.runtime.controller import Controller
-from dranspose.http.logs_api import logs_router
-from dranspose.io.store import Store
-from dranspose.core.triggermap import TriggerMap
+from dranspose.runtime.logs import LogEntry, StructuredFormatter, bind_component, unbind_component
 from tests.conftest import XRD_CAPTURE
 from tests.pipeline import Pipeline, free_port, push_capture, request_json, wait_for
 
-LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (?P<level>[A-Z]+) (?P<component>\S+) "
-                  r"(?P<logger>\S+): (?P<message>.*)$")
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    with PrivateRedis() as server:
-        yield server.url
+LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (?P<level>[A-Z]+) (?P<component>\S+) "
+    r"(?P<logger>\S+): (?P<message>.*)$"
+)
 
 
 # -- the structured stdout line ------------------------------------------------------------------
 
+
 def make_record(message: str, exc_info: Any = None) -> logging.LogRecord:
-    return logging.LogRecord("dranspose.worker", logging.WARNING, __file__, 1, message, (),
-                             exc_info)
+    return logging.LogRecord(
+        "dranspose.worker", logging.WARNING, __file__, 1, message, (), exc_info
+    )
 
 
 def test_structured_line_names_time_level_component_and_logger():
@@ -57,8 +55,12 @@ def test_structured_line_names_time_level_component_and_logger():
         unbind_component(token)
     match = LINE.match(line)
     assert match, line
-    assert match.groupdict() == {"level": "WARNING", "component": "worker-1",
-                                 "logger": "dranspose.worker", "message": "queue is full"}
+    assert match.groupdict() == {
+        "level": "WARNING",
+        "component": "worker-1",
+        "logger": "dranspose.worker",
+        "message": "queue is full",
+    }
 
 
 def test_structured_line_without_a_bound_component_uses_the_process_name():
@@ -84,9 +86,17 @@ LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 
 def known_entries(n: int = 40) -> list[LogEntry]:
     base = 1_700_000_000.0
-    return [LogEntry(time=base + i, component=f"c{i % 2}", level=LEVELS[i % 4],
-                     levelno=logging.getLevelName(LEVELS[i % 4]), logger="tests.known",
-                     message=f"record {i}") for i in range(n)]
+    return [
+        LogEntry(
+            time=base + i,
+            component=f"c{i % 2}",
+            level=LEVELS[i % 4],
+            levelno=logging.getLevelName(LEVELS[i % 4]),
+            logger="tests.known",
+            message=f"record {i}",
+        )
+        for i in range(n)
+    ]
 
 
 class ThreadServer:
@@ -94,8 +104,9 @@ class ThreadServer:
 
     def __init__(self, app: FastAPI) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -164,11 +175,14 @@ def test_logs_since_a_time_returns_later_records(known_api):
     assert got == [e.message for e in entries if e.time > cut]
 
 
-@pytest.mark.parametrize("params, fragment", [
-    ({"level": "verbose"}, "verbose"),
-    ({"since": "-5"}, "since='-5'"),
-    ({"limit": "0"}, "limit"),
-])
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"level": "verbose"}, "verbose"),
+        ({"since": "-5"}, "since='-5'"),
+        ({"limit": "0"}, "limit"),
+    ],
+)
 def test_bad_log_queries_are_422_naming_the_problem(known_api, params, fragment):
     client, _ = known_api
     response = client.get("/api/v1/logs", params=params)
@@ -183,6 +197,7 @@ def test_log_stream_rejects_a_bad_level_before_streaming(known_api):
 
 
 # -- the live event stream -----------------------------------------------------------------------
+
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
     """Server-sent events as dicts of their fields; comments as ``{"comment": text}``."""
@@ -204,6 +219,7 @@ async def next_data(events: AsyncIterator[dict[str, str]], timeout: float = 30) 
             if "data" in event:
                 return {"id": event["id"], **json.loads(event["data"])}
         raise AssertionError("event stream ended")
+
     return await asyncio.wait_for(first(), timeout)
 
 
@@ -249,10 +265,12 @@ def test_log_stream_filters_by_component_and_level(redis_url):
 
     records = asyncio.run(scenario())
     assert [(r["component"], r["level"], r["logger"]) for r in records] == [
-        ("worker1", "WARNING", "tests.payloads.noisy")]
+        ("worker1", "WARNING", "tests.payloads.noisy")
+    ]
 
 
 # -- Redis going away ----------------------------------------------------------------------------
+
 
 class Idle(Component):
     """A component that only keeps its heartbeat (and its log handler) running."""
@@ -273,6 +291,7 @@ def test_log_handler_survives_redis_going_away():
         component.log_shipper.capacity = 200
         task = asyncio.create_task(component.run())
         try:
+
             async def shipped(message: str) -> bool:
                 try:
                     return any(e.message == message for _, e in await store.logs_before(None, 50))
@@ -317,15 +336,18 @@ def test_controller_healthz_is_503_without_redis_or_without_the_lock():
     async def scenario() -> None:
         controller = Controller(Store(server.url, prefix="health"))
         port = free_port()
-        uvi = uvicorn.Server(uvicorn.Config(controller.app, host="127.0.0.1", port=port,
-                                            log_level="critical"))
+        uvi = uvicorn.Server(
+            uvicorn.Config(controller.app, host="127.0.0.1", port=port, log_level="critical")
+        )
         serving = asyncio.create_task(uvi.serve())
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+
             async def answers() -> bool:
                 try:
                     return (await client.get("/healthz")).status_code == 200
                 except httpx.TransportError:
                     return False
+
             await wait_for(answers, 20)
             for step in (lambda: None, server.stop, server.start):
                 step()
@@ -336,6 +358,7 @@ def test_controller_healthz_is_503_without_redis_or_without_the_lock():
                 response = await client.get("/healthz")
                 bodies[-1] = (response.status_code, response.json())
                 return "Redis does not answer" not in response.text
+
             await wait_for(reconnected, 10)
         uvi.should_exit = True
         await asyncio.wait_for(serving, 20)

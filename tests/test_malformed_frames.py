@@ -16,8 +16,8 @@ import time
 import httpx
 import pytest
 
-from dranspose.io.capture import RawCaptureWriter
 from dranspose.core.triggermap import TriggerMap
+from dranspose.io.capture import RawCaptureWriter
 from tests.badinput_servers import ROOT, running_pipeline
 from tests.conftest import raw_xrd_events
 
@@ -37,17 +37,32 @@ def scan(tmp_path_factory):
             writer.write(frames)
     with running_pipeline() as servers:
         request = TriggerMap.simple(["xrd"], len(events) - 2).request.model_dump(mode="json")
-        response = httpx.post(f"{servers.controller_url}/api/v1/sequence",
-                              content=json.dumps(request), timeout=10)
+        response = httpx.post(
+            f"{servers.controller_url}/api/v1/sequence", content=json.dumps(request), timeout=10
+        )
         assert response.status_code == 200, response.text
         source = subprocess.run(
-            [sys.executable, "-m", "dranspose", "source", "--bind", servers.upstream,
-             "--replay", str(capture)], cwd=ROOT, env=servers.env, capture_output=True,
-            text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "dranspose",
+                "source",
+                "--bind",
+                servers.upstream,
+                "--replay",
+                str(capture),
+            ],
+            cwd=ROOT,
+            env=servers.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert source.returncode == 0, source.stderr
         deadline = time.monotonic() + 60
         while not httpx.get(f"{servers.controller_url}/api/v1/status", timeout=10).json()[
-                "finished"]:
+            "finished"
+        ]:
             assert time.monotonic() < deadline, "scan did not finish within 60 s"
             time.sleep(0.1)
         progress = httpx.get(f"{servers.controller_url}/api/v1/progress", timeout=10).json()

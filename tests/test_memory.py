@@ -27,8 +27,9 @@ glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt tu
 
 def probe(env_value: str) -> tuple[bool, int]:
     env = {"DRANSPOSE_MALLOC_TUNING": env_value, "PATH": ""}
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                         env=env, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
     return out[0] == "True", int(out[1])
 
 

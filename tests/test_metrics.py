@@ -13,15 +13,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from dranspose.core.coordination import ComponentKind, FailedEvent, ScanInfo
 from dranspose.core.protocol import WorkerName
 from dranspose.core.scan_account import ScanRun
-from dranspose.http.metrics import PipelineView, ScanCounters, render
 from dranspose.core.stats import PROCESSING_BUCKETS, ComponentStats, Histogram, StatsRecorder
 from dranspose.core.triggermap import TriggerMap
+from dranspose.http.metrics import PipelineView, ScanCounters, render
 
 
 def samples_of(view: PipelineView) -> dict[tuple[str, frozenset], float]:
     text = render(view).decode()
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_histogram_buckets_count_values_up_to_their_bound():
@@ -43,13 +46,19 @@ def test_histogram_renders_as_prometheus_buckets():
     samples = samples_of(PipelineView(stats=[stats]))
 
     def bucket(le: str) -> float:
-        return samples[("dranspose_event_processing_seconds_bucket",
-                        frozenset({"worker": "w0", "le": le}.items()))]
+        return samples[
+            (
+                "dranspose_event_processing_seconds_bucket",
+                frozenset({"worker": "w0", "le": le}.items()),
+            )
+        ]
 
     assert bucket("0.001") == 0 and bucket("0.0025") == 2 and bucket("2.5") == 2
     assert bucket("5.0") == 3 and bucket("+Inf") == 3
-    assert samples[("dranspose_event_processing_seconds_sum",
-                    frozenset({"worker": "w0"}.items()))] == 4.004
+    assert (
+        samples[("dranspose_event_processing_seconds_sum", frozenset({"worker": "w0"}.items()))]
+        == 4.004
+    )
 
 
 def test_ingested_counts_messages_and_their_bytes_per_stream():
@@ -73,13 +82,13 @@ def test_busy_time_includes_a_call_still_running():
 def test_counters_of_a_scan_that_lost_a_worker_equal_its_progress():
     trigger_map = TriggerMap.simple(["xrd"], 20)
     workers = {WorkerName("w0"): {"generic"}, WorkerName("w1"): {"generic"}}
-    scan = ScanInfo(scan_id="s1", streams=["xrd"], workers=sorted(workers),
-                    n_events=len(trigger_map))
+    scan = ScanInfo(
+        scan_id="s1", streams=["xrd"], workers=sorted(workers), n_events=len(trigger_map)
+    )
     run = ScanRun(scan, trigger_map, trigger_map.request, workers)
     released = run.released(run.assigner.request(WorkerName("w0"), 6))
     released += run.released(run.assigner.request(WorkerName("w1"), 6))
-    owners = {a.event_number: {w for names in a.streams.values() for w in names}
-              for a in released}
+    owners = {a.event_number: {w for names in a.streams.values() for w in names} for a in released}
     w0_events = sorted(e for e, names in owners.items() if "w0" in names)
     failing = w0_events[1]
     for event in w0_events:
@@ -100,5 +109,6 @@ def test_counters_of_a_scan_that_lost_a_worker_equal_its_progress():
     assert value("dranspose_events_completed_total") == run.progress.completed == len(done)
     assert value("dranspose_events_failed_total") == 1
     assert value("dranspose_events_assigned_total") == len(released)
-    assert samples[("dranspose_worker_events_reported_total",
-                    frozenset({"worker": "w0"}.items()))] == len(w0_events)
+    assert samples[
+        ("dranspose_worker_events_reported_total", frozenset({"worker": "w0"}.items()))
+    ] == len(w0_events)

@@ -16,12 +16,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dranspose.io.local_redis import PrivateRedis
 from dranspose.core.triggermap import TriggerMap
 from tests.conftest import XRD_CAPTURE, raw_xrd_events
 from tests.payloads.noisy import fails
 from tests.pipeline import Pipeline, free_port, push_capture, request_json, wait_for
-from tests.test_replay_http import live_replay  # noqa: F401  (fixture: a replay serving HTTP)
 
 N_IMAGES = 9
 TOTAL = N_IMAGES + 2  # the trigger map's reserved first and last events
@@ -31,8 +29,11 @@ NOISY = ("tests.payloads.noisy:NoisyWorker", "tests.payloads.noisy:ListReducer")
 
 def parse_samples(text: str) -> dict[tuple[str, frozenset], float]:
     """(sample name, labels) -> value, read with prometheus_client's own parser."""
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def sample(samples: dict, name: str, **labels: str) -> Optional[float]:
@@ -66,14 +67,7 @@ LOG_QUERIES = {
 
 
 def noisy_events(records: list[dict]) -> list[int]:
-    return [int(r["message"].split()[-1]) for r in records
-            if r["logger"] == "tests.payloads.noisy"]
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    with PrivateRedis() as server:
-        yield server.url
+    return [int(r["message"].split()[-1]) for r in records if r["logger"] == "tests.payloads.noisy"]
 
 
 @pytest.fixture(scope="module")
@@ -94,33 +88,51 @@ def observed(redis_url) -> Observed:
                 """Statistics travel with heartbeats, records with the log flush: wait for both."""
                 scraped["metrics"] = metrics = await pipe.client.get("/metrics")
                 samples = parse_samples(metrics.text)
-                histograms = [sample(samples, "dranspose_event_processing_seconds_count",
-                                     worker=w) for w in WORKERS]
+                histograms = [
+                    sample(samples, "dranspose_event_processing_seconds_count", worker=w)
+                    for w in WORKERS
+                ]
                 logged = (await pipe.client.get("/api/v1/logs?level=WARNING&limit=1000")).json()
-                return (sample(samples, "dranspose_frames_ingested_total", stream="xrd",
-                               ingester="xrd-ingester") == TOTAL
-                        and histograms == [load[w]["completed"] for w in WORKERS]
-                        and sample(samples, "dranspose_result_processing_seconds_count",
-                                   reducer="reducer") == pipe.reducer.results
-                        and len(noisy_events(logged)) == shares)
+                return (
+                    sample(
+                        samples,
+                        "dranspose_frames_ingested_total",
+                        stream="xrd",
+                        ingester="xrd-ingester",
+                    )
+                    == TOTAL
+                    and histograms == [load[w]["completed"] for w in WORKERS]
+                    and sample(
+                        samples, "dranspose_result_processing_seconds_count", reducer="reducer"
+                    )
+                    == pipe.reducer.results
+                    and len(noisy_events(logged)) == shares
+                )
 
             try:
                 await wait_for(caught_up, 30)
             except TimeoutError:
                 pass  # the tests show what differs
             logs = {key: await pipe.client.get(query) for key, query in LOG_QUERIES.items()}
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{reducer_port}",
-                                         timeout=10) as reducer_client:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{reducer_port}", timeout=10
+            ) as reducer_client:
                 reducer_health = await reducer_client.get("/healthz")
-            return Observed(progress=progress, load=load, metrics=scraped["metrics"],
-                            reducer_results=pipe.reducer.results,
-                            controller_health=await pipe.client.get("/healthz"),
-                            reducer_health=reducer_health, logs=logs)
+            return Observed(
+                progress=progress,
+                load=load,
+                metrics=scraped["metrics"],
+                reducer_results=pipe.reducer.results,
+                controller_health=await pipe.client.get("/healthz"),
+                reducer_health=reducer_health,
+                logs=logs,
+            )
 
     return asyncio.run(scenario())
 
 
 # -- /metrics ------------------------------------------------------------------------------------
+
 
 def test_metrics_is_prometheus_text(observed):
     assert observed.metrics.status_code == 200
@@ -149,14 +161,19 @@ def test_scan_id_is_only_on_the_info_metric(observed):
     families = list(text_string_to_metric_families(observed.metrics.text))
     carrying = {f.name for f in families for s in f.samples if "scan_id" in s.labels}
     assert carrying == {"dranspose_scan_info"}
-    assert sample(observed.samples, "dranspose_scan_info",
-                  scan_id=observed.progress["scan_id"]) == 1
+    assert (
+        sample(observed.samples, "dranspose_scan_info", scan_id=observed.progress["scan_id"]) == 1
+    )
 
 
 def test_labels_are_bounded_to_component_names(observed):
     allowed = {"worker", "stream", "ingester", "reducer", "kind", "component", "scan_id", "le"}
-    labels = {k for family in text_string_to_metric_families(observed.metrics.text)
-              for s in family.samples for k in s.labels}
+    labels = {
+        k
+        for family in text_string_to_metric_families(observed.metrics.text)
+        for s in family.samples
+        for k in s.labels
+    }
     assert labels <= allowed
 
 
@@ -165,18 +182,30 @@ def test_frames_and_bytes_ingested_equal_what_the_source_sent(observed):
     labels = {"stream": "xrd", "ingester": "xrd-ingester"}
     assert sample(observed.samples, "dranspose_frames_ingested_total", **labels) == len(sent)
     assert sample(observed.samples, "dranspose_bytes_ingested_total", **labels) == sum(
-        len(frame) for _, frames in sent for frame in frames)
+        len(frame) for _, frames in sent for frame in frames
+    )
 
 
 def test_worker_histograms_count_the_events_each_worker_reported(observed):
     for worker in WORKERS:
         reported = observed.load[worker]["completed"]
-        assert sample(observed.samples, "dranspose_worker_events_reported_total",
-                      worker=worker) == reported
-        assert sample(observed.samples, "dranspose_event_processing_seconds_count",
-                      worker=worker) == reported
-        assert sample(observed.samples, "dranspose_event_processing_seconds_bucket",
-                      worker=worker, le="+Inf") == reported
+        assert (
+            sample(observed.samples, "dranspose_worker_events_reported_total", worker=worker)
+            == reported
+        )
+        assert (
+            sample(observed.samples, "dranspose_event_processing_seconds_count", worker=worker)
+            == reported
+        )
+        assert (
+            sample(
+                observed.samples,
+                "dranspose_event_processing_seconds_bucket",
+                worker=worker,
+                le="+Inf",
+            )
+            == reported
+        )
 
 
 def test_worker_busy_time_is_the_sum_of_its_processing_times(observed):
@@ -192,20 +221,30 @@ def test_reducer_histogram_counts_every_result(observed):
     shares = sum(observed.load[w]["completed"] for w in WORKERS)
     failures = len(observed.progress["failed"])
     assert observed.reducer_results == shares - failures
-    assert sample(observed.samples, "dranspose_result_processing_seconds_count",
-                  reducer="reducer") == shares - failures
+    assert (
+        sample(observed.samples, "dranspose_result_processing_seconds_count", reducer="reducer")
+        == shares - failures
+    )
     assert sample(observed.samples, "dranspose_reducer_queue_depth", reducer="reducer") == 0
 
 
 def test_every_component_is_up(observed):
-    up = {(dict(labels)["kind"], dict(labels)["component"])
-          for (name, labels), value in observed.samples.items()
-          if name == "dranspose_component_up" and value == 1}
-    assert up == {("controller", "controller"), ("worker", "worker0"), ("worker", "worker1"),
-                  ("reducer", "reducer"), ("ingester", "xrd-ingester")}
+    up = {
+        (dict(labels)["kind"], dict(labels)["component"])
+        for (name, labels), value in observed.samples.items()
+        if name == "dranspose_component_up" and value == 1
+    }
+    assert up == {
+        ("controller", "controller"),
+        ("worker", "worker0"),
+        ("worker", "worker1"),
+        ("reducer", "reducer"),
+        ("ingester", "xrd-ingester"),
+    }
 
 
 # -- /healthz ------------------------------------------------------------------------------------
+
 
 def test_controller_healthz(observed):
     assert observed.controller_health.status_code == 200
@@ -227,6 +266,7 @@ def test_replay_serves_healthz_on_its_reducer_port(live_replay):
 
 
 # -- /api/v1/logs --------------------------------------------------------------------------------
+
 
 def test_payload_warnings_appear_under_their_worker(observed):
     for worker in WORKERS:

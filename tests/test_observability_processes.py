@@ -16,16 +16,18 @@ import pytest
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
+from dranspose.core.triggermap import TriggerMap
 from dranspose.io.capture import read_capture
 from dranspose.io.local_redis import PrivateRedis
-from dranspose.core.triggermap import TriggerMap
 from tests.conftest import ROOT, XRD_CAPTURE, raw_xrd_events
+from tests.ports import free_port
 from tests.test_processes import Processes, wait_until
-from tests.test_replay_http import free_port
 
 WORKERS = ["w0", "w1"]
-STRUCTURED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (?P<level>[A-Z]+) "
-                        r"(?P<component>\S+) (?P<logger>\S+): (?P<message>.*)$")
+STRUCTURED = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (?P<level>[A-Z]+) "
+    r"(?P<component>\S+) (?P<logger>\S+): (?P<message>.*)$"
+)
 
 
 @dataclass
@@ -39,8 +41,11 @@ class Run:
 
 
 def samples_of(text: str) -> dict:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +60,21 @@ def run() -> Run:
         try:
             procs.start("controller", "--host", "127.0.0.1", "--port", str(api))
             for name in WORKERS:
-                workers[name] = procs.start("worker", "--class",
-                                            "tests.payloads.noisy:NoisyWorker", "--name", name)
-            procs.start("reducer", "--class", "tests.payloads.noisy:ListReducer",
-                        "--host", "127.0.0.1", "--port", str(reducer_port))
-            procs.start("ingester", "--stream", "xrd", "--upstream",
-                        f"tcp://127.0.0.1:{upstream}")
+                workers[name] = procs.start(
+                    "worker", "--class", "tests.payloads.noisy:NoisyWorker", "--name", name
+                )
+            procs.start(
+                "reducer",
+                "--class",
+                "tests.payloads.noisy:ListReducer",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(reducer_port),
+            )
+            procs.start("ingester", "--stream", "xrd", "--upstream", f"tcp://127.0.0.1:{upstream}")
             client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-            wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60,
-                       "registration")
+            wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
             request = TriggerMap.simple(["xrd"], 9).request.model_dump(mode="json")
             response = client.post("/api/v1/sequence", content=json.dumps(request))
             assert response.status_code == 200, response.text
@@ -78,9 +89,16 @@ def run() -> Run:
                 samples = samples_of(client.get("/metrics").text)
                 logged = client.get("/api/v1/logs?level=WARNING&limit=1000").json()
                 noisy = [r for r in logged if r["logger"] == "tests.payloads.noisy"]
-                return (samples.get(("dranspose_frames_ingested_total", frozenset(
-                    {"stream": "xrd", "ingester": "xrd-ingester"}.items()))) == len(
-                    raw_xrd_events()) and len(noisy) == shares)
+                return (
+                    samples.get(
+                        (
+                            "dranspose_frames_ingested_total",
+                            frozenset({"stream": "xrd", "ingester": "xrd-ingester"}.items()),
+                        )
+                    )
+                    == len(raw_xrd_events())
+                    and len(noisy) == shares
+                )
 
             try:
                 wait_until(caught_up, 30, "statistics and logs")
@@ -103,26 +121,34 @@ def value(samples: dict, name: str, **labels: str):
 
 def test_metrics_of_processes_equal_progress_and_the_capture(run):
     assert value(run.samples, "dranspose_events_completed_total") == run.progress["completed"]
-    assert value(run.samples, "dranspose_events_failed_total") == len(
-        {f["event_number"] for f in run.progress["failed"]}) == 3
+    assert (
+        value(run.samples, "dranspose_events_failed_total")
+        == len({f["event_number"] for f in run.progress["failed"]})
+        == 3
+    )
     sent = raw_xrd_events()
     labels = {"stream": "xrd", "ingester": "xrd-ingester"}
     assert value(run.samples, "dranspose_frames_ingested_total", **labels) == len(sent)
     assert value(run.samples, "dranspose_bytes_ingested_total", **labels) == sum(
-        len(f) for _, frames in sent for f in frames)
+        len(f) for _, frames in sent for f in frames
+    )
 
 
 def test_worker_processes_ship_their_payload_records_under_their_names(run):
     for name in WORKERS:
-        mine = [r for r in run.logs
-                if r["component"] == name and r["logger"] == "tests.payloads.noisy"]
+        mine = [
+            r for r in run.logs if r["component"] == name and r["logger"] == "tests.payloads.noisy"
+        ]
         assert len(mine) == run.load[name]["completed"]
 
 
 def test_worker_processes_print_structured_lines(run):
     for name in WORKERS:
-        lines = [STRUCTURED.match(line) for line in run.worker_stdout[name].splitlines()
-                 if not line.startswith("    ")]
+        lines = [
+            STRUCTURED.match(line)
+            for line in run.worker_stdout[name].splitlines()
+            if not line.startswith("    ")
+        ]
         assert lines and all(lines), run.worker_stdout[name]
         noisy = [m for m in lines if m.group("logger") == "tests.payloads.noisy"]
         assert len(noisy) == run.load[name]["completed"]

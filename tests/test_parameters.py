@@ -192,9 +192,13 @@ def test_duplicate_names_in_a_file_are_refused(tmp_path):
 
 def test_published_declarations_of_every_type_read_back_equal():
     """What a component publishes (JSON) reads back as the same declaration, bytes included."""
-    declared = [IntParameter(name="i", default=3, description="d"), FloatParameter(name="f"),
-                StrParameter(name="s", default="x"), BoolParameter(name="b", default=True),
-                BinaryParameter(name="mask", default=b"\x00\x01mask")]
+    declared = [
+        IntParameter(name="i", default=3, description="d"),
+        FloatParameter(name="f"),
+        StrParameter(name="s", default="x"),
+        BoolParameter(name="b", default=True),
+        BinaryParameter(name="mask", default=b"\x00\x01mask"),
+    ]
     for param in declared:
         published = json.loads(json.dumps(param.model_dump(mode="json")))
         assert ParameterDescription.from_published(published) == param

@@ -90,7 +90,10 @@ def test_constructor_gets_only_what_it_accepts():
     b = instantiate(B, parameters=1, context={}, state=2)
     assert (b.parameters, b.state) == (1, 2)
     assert instantiate(C, parameters=1, context={}, state=2).kwargs == {
-        "parameters": 1, "context": {}, "state": 2}
+        "parameters": 1,
+        "context": {},
+        "state": 2,
+    }
 
 
 def test_import_class_from_current_directory(tmp_path, monkeypatch):
@@ -103,12 +106,15 @@ def test_import_class_from_current_directory(tmp_path, monkeypatch):
     assert import_class("mypayload_pkg.worker:W").__name__ == "W"
 
 
-@pytest.mark.parametrize("spec, fragment", [
-    ("nocolon", "module.path:ClassName"),
-    ("no_such_module_xyz:W", "not found"),
-    ("json:NoSuchClass", "has no 'NoSuchClass'"),
-    ("json:dumps", "not a class"),
-])
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("nocolon", "module.path:ClassName"),
+        ("no_such_module_xyz:W", "not found"),
+        ("json:NoSuchClass", "has no 'NoSuchClass'"),
+        ("json:dumps", "not a class"),
+    ],
+)
 def test_import_class_errors(spec, fragment):
     with pytest.raises(PayloadError, match=fragment):
         import_class(spec)

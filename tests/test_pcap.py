@@ -13,6 +13,8 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.pcap.packets import (
     PCAP_TYPE,
     PCAPData,
@@ -20,8 +22,6 @@ from dranspose.protocols.pcap.packets import (
     PCAPPacketAdapter,
     PCAPStart,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.pcap.parser import parse
 
 CAPTURE = Path(__file__).parent / "data" / "pcap-zmq.cbors"

@@ -15,18 +15,20 @@ import pytest
 import zmq
 
 from dranspose.io.capture import RawCaptureWriter, read_raw_capture
+from dranspose.io.transports.http_upstream import HttpUpstream
 from dranspose.protocols.positioncap.parser import CAPTURE_REQUEST
 from dranspose.protocols.registry import get_protocol
 from dranspose.tools.source import RawCaptureSource, SourceError
-from dranspose.io.transports.http_upstream import HttpUpstream
-from tests.test_replay_http import free_port
+from tests.ports import free_port
 
 DATA = Path(__file__).parent / "data"
 PCAP = DATA / "pcap-zmq.cbors"
 POSITIONCAP = [
     b"arm_time: 2024-03-05T10:12:03.257Z\nmissed: 0\nprocess: Scaled\nformat: ASCII\nfields:\n"
     b" INENC1.VAL double Mean scale: 0.0005 offset: -12.5 units: mm\n\n",
-    b" 1.5\n", b" 2.5\n", b"END 2 Ok\n",
+    b" 1.5\n",
+    b" 2.5\n",
+    b"END 2 Ok\n",
 ]
 SARDANA = [
     b'{"type": "DataDescription", "serialno": 3, "title": "t", "column_desc": [{"name": "x"}]}',
@@ -124,21 +126,30 @@ def test_http_replay_stops_at_a_message_the_ingester_refuses(tmp_path):
     source = RawCaptureSource(f"http://127.0.0.1:{port}", capture, protocol="sardana").start()
     try:
         asyncio.run(ingester_side())
-        with pytest.raises(SourceError, match="cannot post this message: .*untagged body with "
-                                              "keys 'neither' is no Sardana record"):
+        with pytest.raises(
+            SourceError,
+            match="cannot post this message: .*untagged body with "
+            "keys 'neither' is no Sardana record",
+        ):
             source.wait_done(10)
     finally:
         source.stop()
     assert source.stats.messages == 1
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"protocol": "positioncap", "sock_type": "PUB"}, "'positioncap' is sent over TCP, not PUB"),
-    ({"protocol": "sardana", "sock_type": "PUSH"}, "'sardana' is sent over HTTP, not PUSH"),
-    ({"sock_type": "TCP"}, "a TCP source needs a protocol"),
-    ({"protocol": "nope"}, "unknown protocol 'nope'"),
-    ({"protocol": "stins", "subscribers": 2}, "subscribers only apply to a PUB source"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"protocol": "positioncap", "sock_type": "PUB"},
+            "'positioncap' is sent over TCP, not PUB",
+        ),
+        ({"protocol": "sardana", "sock_type": "PUSH"}, "'sardana' is sent over HTTP, not PUSH"),
+        ({"sock_type": "TCP"}, "a TCP source needs a protocol"),
+        ({"protocol": "nope"}, "unknown protocol 'nope'"),
+        ({"protocol": "stins", "subscribers": 2}, "subscribers only apply to a PUB source"),
+    ],
+)
 def test_replay_transport_mismatches_are_refused(tmp_path, kwargs, message):
     capture = write_raw(tmp_path / "x.cbors", [b"x"])
     with pytest.raises(ValueError, match=message):
@@ -146,9 +157,21 @@ def test_replay_transport_mismatches_are_refused(tmp_path, kwargs, message):
 
 
 def test_cli_protocol_needs_replay():
-    result = subprocess.run([sys.executable, "-m", "dranspose", "source", "--bind",
-                             "tcp://127.0.0.1:9", "--protocol", "pcap"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "source",
+            "--bind",
+            "tcp://127.0.0.1:9",
+            "--protocol",
+            "pcap",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "--protocol needs --replay" in result.stderr
 
@@ -156,9 +179,22 @@ def test_cli_protocol_needs_replay():
 def test_cli_replays_over_tcp(tmp_path):
     capture = write_raw(tmp_path / "pc.cbors", POSITIONCAP)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "dranspose", "source", "--replay",
-                             str(capture), "--protocol", "positioncap", "--bind",
-                             f"tcp://127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "source",
+            "--replay",
+            str(capture),
+            "--protocol",
+            "positioncap",
+            "--bind",
+            f"tcp://127.0.0.1:{port}",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -8,6 +8,8 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.positioncap.packets import (
     POSITIONCAP_TYPE,
     PositionCapEnd,
@@ -16,8 +18,6 @@ from dranspose.protocols.positioncap.packets import (
     PositionCapStart,
     PositionCapValues,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.positioncap.parser import (
     CAPTURE_REQUEST,
     PositioncapParser,
@@ -223,7 +223,12 @@ def test_header_fields(parser):
     start = parser.parse(pcap(HEADER))
     assert [f.key for f in start.fields] == KEYS
     assert [f.name for f in start.fields] == [
-        "PCAP.TS_TRIG", "INENC1.VAL", "INENC1.VAL", "INENC1.VAL", "COUNTER1.OUT", "PCAP.BITS2"
+        "PCAP.TS_TRIG",
+        "INENC1.VAL",
+        "INENC1.VAL",
+        "INENC1.VAL",
+        "COUNTER1.OUT",
+        "PCAP.BITS2",
     ]
     assert [f.capture for f in start.fields] == ["Value", "Mean", "Min", "Max", "Value", "Value"]
     assert [f.type for f in start.fields] == ["double"] * 5 + ["uint32"]
@@ -339,7 +344,9 @@ def test_next_header_replaces_the_fields(armed):
     assert armed.parse(pcap(END)).samples == 4
     armed.parse(pcap(OLD_HEADER))
     assert [f.key for f in armed.fields] == [
-        "PCAP.TS_TRIG.Value", "INENC1.VAL.Value", "PCAP.BITS0.Value"
+        "PCAP.TS_TRIG.Value",
+        "INENC1.VAL.Value",
+        "PCAP.BITS0.Value",
     ]
     assert armed.arm_time == datetime(2023, 12, 19, 7, 51, 12, 754000)
     assert armed.parse(pcap(b" 8 -5 3\n")).as_dict()["INENC1.VAL.Value"] == -5
@@ -574,7 +581,7 @@ def test_error_two_messages_in_one_frame(parser):
 
 
 def test_error_xml_header(parser):
-    message = parse_error(parser, b"<header>\n<data missed=\"0\" />\n</header>\n\n")
+    message = parse_error(parser, b'<header>\n<data missed="0" />\n</header>\n\n')
     assert "XML headers are not supported" in message
 
 

@@ -13,33 +13,30 @@ from pathlib import Path
 import h5py
 import httpx
 import numpy as np
-import pytest
 import zmq
 
-from dranspose.io.capture import read_capture
-from dranspose.io.local_redis import PrivateRedis
 from dranspose.core.triggermap import TriggerMap
+from dranspose.io.capture import read_capture
 from tests.conftest import XRD_CAPTURE
+from tests.ports import free_port
 from tests.test_tutorial_example import expected_reduced
-from tests.test_replay_http import free_port
-
-
-@pytest.fixture
-def redis_url():
-    with PrivateRedis() as server:
-        yield server.url
 
 
 class Processes:
-    def __init__(self, cwd, redis_url):
+    def __init__(self, cwd, fresh_redis_url):
         self.cwd = cwd
-        self.env = {**os.environ, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+        self.env = {**os.environ, "REDIS_URL": fresh_redis_url, "PYTHONUNBUFFERED": "1"}
         self.procs: list[subprocess.Popen] = []
 
     def start(self, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "dranspose", *args], cwd=self.cwd,
-                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dranspose", *args],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.procs.append(proc)
         return proc
 
@@ -68,8 +65,8 @@ def wait_until(predicate, timeout: float, what: str):
     raise TimeoutError(f"{what} not reached within {timeout} s")
 
 
-def test_tutorial_pipeline_as_processes(payload_dir, redis_url):
-    procs = Processes(payload_dir, redis_url)
+def test_tutorial_pipeline_as_processes(payload_dir, fresh_redis_url):
+    procs = Processes(payload_dir, fresh_redis_url)
     api, upstream = free_port(), free_port()
     ctx = zmq.Context()
     source = ctx.socket(zmq.PUSH)
@@ -78,8 +75,15 @@ def test_tutorial_pipeline_as_processes(payload_dir, redis_url):
         procs.start("controller", "--host", "127.0.0.1", "--port", str(api))
         for i in range(2):
             procs.start("worker", "--class", "src.worker:TestWorker", "--name", f"w{i}")
-        procs.start("reducer", "--class", "src.reducer:TestReducer",
-                    "--worker-class", "src.worker:TestWorker", "--port", str(free_port()))
+        procs.start(
+            "reducer",
+            "--class",
+            "src.reducer:TestReducer",
+            "--worker-class",
+            "src.worker:TestWorker",
+            "--port",
+            str(free_port()),
+        )
         procs.start("ingester", "--stream", "xrd", "--upstream", f"tcp://127.0.0.1:{upstream}")
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
         wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
@@ -104,21 +108,29 @@ def test_tutorial_pipeline_as_processes(payload_dir, redis_url):
         procs.stop_all()
 
 
-def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, redis_url):
+def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, fresh_redis_url):
     """kill -9 a worker mid-scan: the scan ends, its unfinished events are reported lost."""
     from dranspose.tools.source import StinsSource
 
     out = tmp_path / "scans.jsonl"
-    procs = Processes(tmp_path, redis_url)
-    procs.env.update({"PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-                      "COUNTING_REDUCER_OUT": str(out), "SLOW_WORKER_SECONDS": "0.02"})
+    procs = Processes(tmp_path, fresh_redis_url)
+    procs.env.update(
+        {
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "COUNTING_REDUCER_OUT": str(out),
+            "SLOW_WORKER_SECONDS": "0.02",
+        }
+    )
     api, upstream = free_port(), free_port()
     try:
         procs.start("controller", "--host", "127.0.0.1", "--port", str(api))
-        workers = [procs.start("worker", "--class", "tests.payloads.slow:SlowWorker",
-                               "--name", f"w{i}") for i in range(3)]
-        procs.start("reducer", "--class", "tests.payloads.slow:CountingReducer",
-                    "--port", str(free_port()))
+        workers = [
+            procs.start("worker", "--class", "tests.payloads.slow:SlowWorker", "--name", f"w{i}")
+            for i in range(3)
+        ]
+        procs.start(
+            "reducer", "--class", "tests.payloads.slow:CountingReducer", "--port", str(free_port())
+        )
         procs.start("ingester", "--stream", "det", "--upstream", f"tcp://127.0.0.1:{upstream}")
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
         wait_until(lambda: len(client.get("/api/v1/config").json()) >= 6, 60, "registration")
@@ -128,9 +140,17 @@ def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, red
         assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
         with StinsSource(f"tcp://127.0.0.1:{upstream}", frames=n) as source:
             # kill a worker that is busy: it has completed events and holds more
-            load = wait_until(lambda: (lambda l: l if all(l.get(f"w{i}", {}).get("completed", 0)
-                                                          > 5 for i in range(3)) else None)(
-                client.get("/api/v1/load").json()), 60, "every worker busy")
+            load = wait_until(
+                lambda: (
+                    lambda l: (  # noqa: E741
+                        l
+                        if all(l.get(f"w{i}", {}).get("completed", 0) > 5 for i in range(3))
+                        else None
+                    )
+                )(client.get("/api/v1/load").json()),
+                60,
+                "every worker busy",
+            )
             workers[0].send_signal(signal.SIGKILL)
             assert load["w0"]["completed"] < n
             wait_until(lambda: client.get("/api/v1/status").json()["finished"], 60, "scan end")
@@ -150,8 +170,11 @@ def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, red
 
         # a restarted worker joins the next scan, which completes in full
         procs.start("worker", "--class", "tests.payloads.slow:SlowWorker", "--name", "w0")
-        wait_until(lambda: sum(c["kind"] == "worker" for c in client.get("/api/v1/config").json())
-                   == 3, 30, "rejoin")
+        wait_until(
+            lambda: sum(c["kind"] == "worker" for c in client.get("/api/v1/config").json()) == 3,
+            30,
+            "rejoin",
+        )
         request = TriggerMap.simple(["det"], 30).request.model_dump(mode="json")
         response = client.post("/api/v1/sequence", content=json.dumps(request))
         assert response.status_code == 200 and "w0" in response.json()["workers"]
@@ -163,29 +186,47 @@ def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, red
         procs.stop_all()
 
 
-def test_one_ingester_serves_two_streams_and_dumps_what_replay_reads(tmp_path, redis_url):
+def test_one_ingester_serves_two_streams_and_dumps_what_replay_reads(tmp_path, fresh_redis_url):
     from dranspose.tools.replay import run_replay
     from dranspose.tools.source import StinsSource
 
     out = tmp_path / "scans.jsonl"
-    procs = Processes(tmp_path, redis_url)
-    procs.env.update({"PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-                      "COUNTING_REDUCER_OUT": str(out), "SLOW_WORKER_SECONDS": "0"})
+    procs = Processes(tmp_path, fresh_redis_url)
+    procs.env.update(
+        {
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "COUNTING_REDUCER_OUT": str(out),
+            "SLOW_WORKER_SECONDS": "0",
+        }
+    )
     api, up_a, up_b = free_port(), free_port(), free_port()
     try:
         procs.start("controller", "--host", "127.0.0.1", "--port", str(api))
         procs.start("worker", "--class", "tests.payloads.slow:SlowWorker", "--name", "w0")
-        procs.start("reducer", "--class", "tests.payloads.slow:CountingReducer",
-                    "--port", str(free_port()))
-        procs.start("ingester", "--stream", "a", "--upstream", f"tcp://127.0.0.1:{up_a}",
-                    "--stream", "b", "--upstream", f"tcp://127.0.0.1:{up_b}",
-                    "--dump", str(tmp_path / "dump.cbors"))
+        procs.start(
+            "reducer", "--class", "tests.payloads.slow:CountingReducer", "--port", str(free_port())
+        )
+        procs.start(
+            "ingester",
+            "--stream",
+            "a",
+            "--upstream",
+            f"tcp://127.0.0.1:{up_a}",
+            "--stream",
+            "b",
+            "--upstream",
+            f"tcp://127.0.0.1:{up_b}",
+            "--dump",
+            str(tmp_path / "dump.cbors"),
+        )
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
         wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
         request = TriggerMap.simple(["a", "b"], 12).request.model_dump(mode="json")
         assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
-        with StinsSource(f"tcp://127.0.0.1:{up_a}", frames=12, seed=1), \
-                StinsSource(f"tcp://127.0.0.1:{up_b}", frames=12, seed=2):
+        with (
+            StinsSource(f"tcp://127.0.0.1:{up_a}", frames=12, seed=1),
+            StinsSource(f"tcp://127.0.0.1:{up_b}", frames=12, seed=2),
+        ):
             wait_until(lambda: client.get("/api/v1/status").json()["finished"], 60, "scan end")
         assert client.get("/api/v1/progress").json()["completed"] == 14
     finally:
@@ -196,8 +237,13 @@ def test_one_ingester_serves_two_streams_and_dumps_what_replay_reads(tmp_path, r
     out.unlink()
     os.environ["COUNTING_REDUCER_OUT"] = str(out)
     try:
-        summary = run_replay("tests.payloads.slow:SlowWorker", "tests.payloads.slow:CountingReducer",
-                             dumps, nworkers=1, show_progress=False)
+        summary = run_replay(
+            "tests.payloads.slow:SlowWorker",
+            "tests.payloads.slow:CountingReducer",
+            dumps,
+            nworkers=1,
+            show_progress=False,
+        )
     finally:
         del os.environ["COUNTING_REDUCER_OUT"]
     assert summary.ok and summary.events == 14

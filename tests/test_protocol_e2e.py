@@ -31,12 +31,12 @@ import cbor2
 import httpx
 import pytest
 
-from dranspose.io.capture import RawCaptureWriter, read_capture
 from dranspose.core.event import StreamData
-from dranspose.io.local_redis import PrivateRedis
 from dranspose.core.triggermap import TriggerMap
+from dranspose.io.capture import RawCaptureWriter, read_capture
+from dranspose.io.local_redis import PrivateRedis
 from tests.payloads.recorder import RECORD_ENV, StreamParsers, read_records
-from tests.test_replay_http import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -75,6 +75,7 @@ def by_key(key: str, start: str, end: str) -> Callable[[list[bytes]], str]:
     def kind(frames: list[bytes]) -> str:
         value = json_head(frames).get(key)
         return "start" if value == start else "end" if value == end else "event"
+
     return kind
 
 
@@ -92,8 +93,9 @@ def lecroy_kind(frames: list[bytes]) -> str:
 
 def positioncap_kind(frames: list[bytes]) -> str:
     text = frames[0]
-    return "start" if text.startswith(b"arm_time:") else "end" if text.startswith(b"END") \
-        else "event"
+    return (
+        "start" if text.startswith(b"arm_time:") else "end" if text.startswith(b"END") else "event"
+    )
 
 
 def xspress_messages(items: list[list[bytes]]) -> list[list[bytes]]:
@@ -128,11 +130,13 @@ def first_series(messages: list[list[bytes]], kind: Callable[[list[bytes]], str]
 
 
 def positioncap_messages() -> list[bytes]:
-    header = (b"arm_time: 2024-03-05T10:12:03.257841574Z\nstart_time: 2024-03-05T10:12:03.2588Z\n"
-              b"missed: 0\nprocess: Scaled\nformat: ASCII\nfields:\n"
-              b" PCAP.TS_TRIG double Value scale: 8e-09 offset: 0 units: s\n"
-              b" INENC1.VAL double Mean scale: 0.0005 offset: -12.5 units: mm\n"
-              b" COUNTER1.OUT uint32 Value\n\n")
+    header = (
+        b"arm_time: 2024-03-05T10:12:03.257841574Z\nstart_time: 2024-03-05T10:12:03.2588Z\n"
+        b"missed: 0\nprocess: Scaled\nformat: ASCII\nfields:\n"
+        b" PCAP.TS_TRIG double Value scale: 8e-09 offset: 0 units: s\n"
+        b" INENC1.VAL double Mean scale: 0.0005 offset: -12.5 units: mm\n"
+        b" COUNTER1.OUT uint32 Value\n\n"
+    )
     lines = [b" %.9f %.5f %d\n" % (0.01 * i + 1e-6, -3.75 + 0.5 * i, i) for i in range(12)]
     return [header, *lines, b"END 12 Ok\n"]
 
@@ -143,23 +147,38 @@ def write_positioncap(path: Path) -> list[list[bytes]]:
     stream = b"".join(positioncap_messages())
     with RawCaptureWriter(path) as out:
         for start in range(0, len(stream), 37):
-            out.write([stream[start:start + 37]])
+            out.write([stream[start : start + 37]])
     return [[m] for m in positioncap_messages()]
 
 
 def sardana_frames() -> list[bytes]:
-    desc = {"serialno": 1734, "title": "ascan sam_x 0.0 1.0 4 0.1", "scandir": "/data/p123",
-            "scanfile": ["scan_1734.h5"], "ref_moveables": ["sam_x"], "counters": ["ct01"],
-            "column_desc": [{"name": "point_nb", "label": "#Pt No", "dtype": "int64"},
-                            {"name": "sam_x", "label": "sam_x", "is_reference": True},
-                            {"name": "ct01", "label": "ct01"}]}
+    desc = {
+        "serialno": 1734,
+        "title": "ascan sam_x 0.0 1.0 4 0.1",
+        "scandir": "/data/p123",
+        "scanfile": ["scan_1734.h5"],
+        "ref_moveables": ["sam_x"],
+        "counters": ["ct01"],
+        "column_desc": [
+            {"name": "point_nb", "label": "#Pt No", "dtype": "int64"},
+            {"name": "sam_x", "label": "sam_x", "is_reference": True},
+            {"name": "ct01", "label": "ct01"},
+        ],
+    }
     frames = [json.dumps({"type": "DataDescription", **desc}).encode()]
     for point in range(5):
-        record = {"point_nb": point, "sam_x": 0.25 * point,
-                  "ct01": float("nan") if point == 2 else 0.1 + point, "timestamp": 0.4 + point}
+        record = {
+            "point_nb": point,
+            "sam_x": 0.25 * point,
+            "ct01": float("nan") if point == 2 else 0.1 + point,
+            "timestamp": 0.4 + point,
+        }
         frames.append(json.dumps({"type": "RecordData", **record}).encode())
-    frames.append(json.dumps({"type": "RecordEnd", "endtime": "Tue Mar  5 10:12:05 2024",
-                              "deadtime": 0.271}).encode())
+    frames.append(
+        json.dumps(
+            {"type": "RecordEnd", "endtime": "Tue Mar  5 10:12:05 2024", "deadtime": 0.271}
+        ).encode()
+    )
     return frames
 
 
@@ -190,18 +209,51 @@ class Case:
 CASES = [
     Case("stins", "STINS", "pull", "dump_xrd.cbors", by_key("htype", "header", "series_end")),
     Case("contrast", "contrast", "sub", "contrast-dump.cbors", contrast_kind),
-    Case("xspress", "xspress", "sub", "xspress3-dump.cbors",
-         by_key("htype", "header", "series_end"), xspress_messages),
-    Case("xspress", "xspress", "sub", "xspress3-multipart.cbors",
-         by_key("htype", "header", "series_end"), xspress_messages),
-    Case("xspress", "xspress", "sub", "xspress3mini-dump20.cbors",
-         by_key("htype", "header", "series_end"), xspress_messages),
-    Case("pcap", "PCAP", "sub", "pcap-zmq.cbors",
-         by_key("message_type", "series-start", "series-end")),
-    Case("albaem", "albaem", "sub", "albaem-dump.cbors",
-         by_key("message_type", "series-start", "series-end")),
-    Case("eiger_legacy", "EIGER_LEGACY", "pull", "eiger-small.cbors",
-         by_key("htype", "dheader-1.0", "dseries_end-1.0")),
+    Case(
+        "xspress",
+        "xspress",
+        "sub",
+        "xspress3-dump.cbors",
+        by_key("htype", "header", "series_end"),
+        xspress_messages,
+    ),
+    Case(
+        "xspress",
+        "xspress",
+        "sub",
+        "xspress3-multipart.cbors",
+        by_key("htype", "header", "series_end"),
+        xspress_messages,
+    ),
+    Case(
+        "xspress",
+        "xspress",
+        "sub",
+        "xspress3mini-dump20.cbors",
+        by_key("htype", "header", "series_end"),
+        xspress_messages,
+    ),
+    Case(
+        "pcap",
+        "PCAP",
+        "sub",
+        "pcap-zmq.cbors",
+        by_key("message_type", "series-start", "series-end"),
+    ),
+    Case(
+        "albaem",
+        "albaem",
+        "sub",
+        "albaem-dump.cbors",
+        by_key("message_type", "series-start", "series-end"),
+    ),
+    Case(
+        "eiger_legacy",
+        "EIGER_LEGACY",
+        "pull",
+        "eiger-small.cbors",
+        by_key("htype", "dheader-1.0", "dseries_end-1.0"),
+    ),
     Case("lecroy", "lecroy", "sub", "maui-02-continuous-3.cbor.gz", lecroy_kind),
     Case("lecroy", "lecroy", "sub", "maui-02-sequential-3.cbor.gz", lecroy_kind),
     Case("positioncap", "PCAP_RAW", "tcp", None, positioncap_kind),
@@ -232,8 +284,10 @@ def prepare(case: Case, folder: Path) -> tuple[Path, list[list[bytes]], list[lis
 
 def expected_events(case: Case, series: list[list[bytes]]) -> dict[int, dict]:
     parsers = StreamParsers()
-    return {n: parsers.describe(StreamData(typ=case.typ, frames=frames))
-            for n, frames in enumerate(series)}
+    return {
+        n: parsers.describe(StreamData(typ=case.typ, frames=frames))
+        for n, frames in enumerate(series)
+    }
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -250,14 +304,21 @@ class Processes:
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = self.folder / f"{name}.log"
         with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "dranspose", *args], cwd=ROOT,
-                                    env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dranspose", *args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.procs.append((proc, log))
         return proc
 
     def logs(self) -> str:
-        return "\n".join(f"--- {log.name} (exit {proc.poll()})\n{log.read_text()[-3000:]}"
-                         for proc, log in self.procs)
+        return "\n".join(
+            f"--- {log.name} (exit {proc.poll()})\n{log.read_text()[-3000:]}"
+            for proc, log in self.procs
+        )
 
     @staticmethod
     def stop(proc: subprocess.Popen) -> None:
@@ -301,8 +362,13 @@ def runtime(tmp_path_factory):
     folder = tmp_path_factory.mktemp("runtime")
     records = folder / "records.jsonl"
     with PrivateRedis() as redis:
-        env = {**os.environ, "REDIS_URL": redis.url, "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": str(ROOT), RECORD_ENV: str(records)}
+        env = {
+            **os.environ,
+            "REDIS_URL": redis.url,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT),
+            RECORD_ENV: str(records),
+        }
         procs = Processes(folder, env)
         port = free_port()
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
@@ -311,8 +377,9 @@ def runtime(tmp_path_factory):
             for i in range(2):
                 procs.start(f"worker{i}", "worker", "--class", WORKER, "--name", f"w{i}")
             procs.start("reducer", "reducer", "--class", REDUCER, "--port", str(free_port()))
-            wait_until(lambda: len(api.get("/api/v1/config").json()) >= 4, 60, "registration",
-                       procs)
+            wait_until(
+                lambda: len(api.get("/api/v1/config").json()) >= 4, 60, "registration", procs
+            )
             yield Runtime(api, records, env, folder)
         finally:
             procs.stop_all()
@@ -337,10 +404,16 @@ def upstream_url(case: Case, port: int) -> str:
 
 def dump_contents(path: Path) -> list[tuple[int, dict[str, tuple[str, list[bytes]]]]]:
     """An ingester dump's events: number, and per stream its type and frames."""
-    return [(message.event_number,
-             {name: (data.typ, [bytes(frame) for frame in data.frames])
-              for name, data in message.streams.items()})
-            for message in read_capture(path)]
+    return [
+        (
+            message.event_number,
+            {
+                name: (data.typ, [bytes(frame) for frame in data.frames])
+                for name, data in message.streams.items()
+            },
+        )
+        for message in read_capture(path)
+    ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -356,24 +429,51 @@ def test_protocol_end_to_end(runtime, tmp_path, case):
     try:
         # the live round: source -> ingester -> workers -> reducer
         procs.start("source-live", *play, upstream_url(case, live_port))
-        ingester = procs.start("ingester", "ingester", "--protocol", case.protocol, "--stream",
-                               stream, "--upstream", upstream_url(case, live_port),
-                               "--dump", str(ingester_dump))
+        ingester = procs.start(
+            "ingester",
+            "ingester",
+            "--protocol",
+            case.protocol,
+            "--stream",
+            stream,
+            "--upstream",
+            upstream_url(case, live_port),
+            "--dump",
+            str(ingester_dump),
+        )
         # the capture round, alongside: a second source played to `dranspose capture`
         capture_source = procs.start("source-capture", *play, upstream_url(case, capture_port))
-        capture = procs.start("capture", "capture", "--protocol", case.protocol, "--upstream",
-                              upstream_url(case, capture_port), "-o", str(raw), "--count",
-                              str(len(case.regroup(sent)) if case.transport == "tcp"
-                                  else len(sent)), "--no-progress")
-        wait_until(lambda: any(stream in c["streams"]
-                               for c in runtime.api.get("/api/v1/config").json()),
-                   60, "ingester registration", procs)
+        capture = procs.start(
+            "capture",
+            "capture",
+            "--protocol",
+            case.protocol,
+            "--upstream",
+            upstream_url(case, capture_port),
+            "-o",
+            str(raw),
+            "--count",
+            str(len(case.regroup(sent)) if case.transport == "tcp" else len(sent)),
+            "--no-progress",
+        )
+        wait_until(
+            lambda: any(stream in c["streams"] for c in runtime.api.get("/api/v1/config").json()),
+            60,
+            "ingester registration",
+            procs,
+        )
         request = TriggerMap.simple([stream], len(series) - 2).request.model_dump(mode="json")
         answer = runtime.api.post("/api/v1/sequence", content=json.dumps(request))
         assert answer.status_code == 200, answer.text
         scan = answer.json()["scan_id"]
-        wait_until(lambda: (lambda s: s["scan_id"] == scan and s["finished"])(
-            runtime.api.get("/api/v1/status").json()), TIMEOUT, "scan end", procs)
+        wait_until(
+            lambda: (lambda s: s["scan_id"] == scan and s["finished"])(
+                runtime.api.get("/api/v1/status").json()
+            ),
+            TIMEOUT,
+            "scan end",
+            procs,
+        )
         progress = runtime.api.get("/api/v1/progress").json()
         assert progress["completed"] == len(series), procs.logs()
         assert progress["failed"] == [] and progress["lost"] == []
@@ -392,17 +492,48 @@ def test_protocol_end_to_end(runtime, tmp_path, case):
 
     # capture -> convert -> replay gives the live run's results
     converted = subprocess.run(
-        [sys.executable, "-m", "dranspose", "convert", str(raw), "-o", str(dump), "--protocol",
-         case.protocol, "--stream", stream], cwd=ROOT, env=runtime.env, capture_output=True,
-        text=True, timeout=TIMEOUT)
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "convert",
+            str(raw),
+            "-o",
+            str(dump),
+            "--protocol",
+            case.protocol,
+            "--stream",
+            stream,
+        ],
+        cwd=ROOT,
+        env=runtime.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert converted.returncode == 0, converted.stderr
     # the live ingester's --dump holds what convert made of the capture: every forwarded event
     assert dump_contents(ingester_dump) == dump_contents(dump)
     replay_records = tmp_path / "replay.jsonl"
     replayed = subprocess.run(
-        [sys.executable, "-m", "dranspose", "replay", "-w", WORKER, "-r", REDUCER, "-f",
-         str(dump), "--no-progress"], cwd=ROOT,
-        env={**runtime.env, RECORD_ENV: str(replay_records)}, capture_output=True, text=True,
-        timeout=TIMEOUT)
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "replay",
+            "-w",
+            WORKER,
+            "-r",
+            REDUCER,
+            "-f",
+            str(dump),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env={**runtime.env, RECORD_ENV: str(replay_records)},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert replayed.returncode == 0, replayed.stderr
     assert received(replay_records, stream) == live

@@ -3,17 +3,10 @@ with the gaps, and a 10^7-event scan accounted within 100 MB."""
 
 from __future__ import annotations
 
-import gc
-import tracemalloc
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dranspose.core.coordination import ScanInfo
-from dranspose.core.protocol import WorkerName
 from dranspose.core.ranges import RangeSet
-from dranspose.core.scan_account import ScanRun
-from dranspose.core.triggermap import TriggerMap
 
 
 @settings(max_examples=300, deadline=None)
@@ -87,8 +80,13 @@ def test_ten_million_event_account_does_not_grow_with_events():
     import sys
 
     total = 10_000_000
-    out = subprocess.run([sys.executable, "-c", ACCOUNT_SCRIPT, str(total), "200000", "1200000"],
-                         capture_output=True, text=True, timeout=600, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", ACCOUNT_SCRIPT, str(total), "200000", "1200000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout.split()
     done, completed, confirmed, ranges, start, mid, end = (int(v) for v in out)
     assert done >= 1_200_000 and completed == done
     assert confirmed == done and ranges == 1

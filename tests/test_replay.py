@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from dranspose.io.capture import write_capture
 from dranspose.core.event import InternalWorkerMessage, StreamData
 from dranspose.core.parameters import IntParameter
+from dranspose.io.capture import write_capture
 from dranspose.tools.replay import replay, run_replay
 from tests.conftest import XRD_CAPTURE, raw_xrd_events
 
 
-def message(number: int, stream: str = "s", frames: list[bytes] | None = None) -> InternalWorkerMessage:
+def message(
+    number: int, stream: str = "s", frames: list[bytes] | None = None
+) -> InternalWorkerMessage:
     return InternalWorkerMessage(
         event_number=number,
         streams={stream: StreamData(typ="test", frames=frames or [str(number).encode()])},
@@ -26,7 +27,7 @@ def message(number: int, stream: str = "s", frames: list[bytes] | None = None) -
 class Collector:
     """A reducer that keeps every result it gets, in arrival order."""
 
-    instances: list["Collector"] = []
+    instances: list[Collector] = []
 
     def __init__(self, *args, **kwargs):
         self.results = []
@@ -96,8 +97,14 @@ def test_two_capture_files_merge_into_full_events(tmp_path):
     write_capture(b, [message(i, "slow") for i in (0, 2, 3, 5)])
     run_replay(WhoWorker, Collector, [a, b], nworkers=1)
     streams = {r.payload[1]: r.payload[2] for r in last_collector().results}
-    assert streams == {0: ["fast", "slow"], 1: ["fast"], 2: ["fast", "slow"],
-                       3: ["fast", "slow"], 4: ["fast"], 5: ["fast", "slow"]}
+    assert streams == {
+        0: ["fast", "slow"],
+        1: ["fast"],
+        2: ["fast", "slow"],
+        3: ["fast", "slow"],
+        4: ["fast"],
+        5: ["fast", "slow"],
+    }
 
 
 def test_the_same_stream_twice_with_one_event_number_replays_both(tmp_path, caplog):
@@ -247,7 +254,8 @@ def test_replay_keywords_and_events_work_from_a_thread(tmp_path):
     done, start = threading.Event(), threading.Event()
     before = len(Collector.instances)
     thread = threading.Thread(
-        target=replay, args=(WhoWorker, Collector, [XRD_CAPTURE], None, None),
+        target=replay,
+        args=(WhoWorker, Collector, [XRD_CAPTURE], None, None),
         kwargs={"done_event": done, "start_event": start, "nworkers": 2},
     )
     thread.start()

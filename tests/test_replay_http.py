@@ -4,85 +4,12 @@ from __future__ import annotations
 
 import pickle
 import socket
-import threading
 
-import httpx
 import numpy as np
 import pytest
 
-from dranspose.core.event import InternalWorkerMessage, StreamData
-from dranspose.core.parameters import FloatParameter, IntParameter
 from dranspose.tools.replay import replay
-from tests.ports import free_port  # noqa: F401  (other test modules import it from here)
-
-
-
-
-class GatedSource:
-    """Yields events 0..9 but waits at event 5 until the test opens the gate."""
-
-    gate = threading.Event()
-    reached = threading.Event()
-
-    def get_source_generators(self):
-        def gen():
-            for i in range(10):
-                if i == 5:
-                    GatedSource.reached.set()
-                    assert GatedSource.gate.wait(20)
-                yield InternalWorkerMessage(
-                    event_number=i, streams={"s": StreamData(typ="t", frames=[b"x"])})
-        return [gen()]
-
-
-class ScaleWorker:
-    @staticmethod
-    def describe_parameters():
-        return [IntParameter(name="scale", default=2, description="multiplier")]
-
-    def process_event(self, event, parameters=None):
-        return event.event_number * parameters["scale"].value, parameters["scale"].value
-
-
-class PublishReducer:
-    @staticmethod
-    def describe_parameters():
-        return [FloatParameter(name="threshold", default=0.5)]
-
-    def __init__(self):
-        self.publish_rlock = threading.RLock()
-        self.publish = {"values": [], "info": {"name": "demo", "ratio": np.float64(0.5),
-                                               "missing": float("nan")},
-                        "image": np.arange(6, dtype=np.uint16).reshape(2, 3)}
-
-    def process_result(self, result, parameters=None):
-        with self.publish_rlock:
-            self.publish["values"].append(result.payload[0])
-            self.publish.setdefault("hash_log", []).append(
-                (result.event_number, result.payload[1], result.parameters_hash))
-
-
-@pytest.fixture
-def live_replay():
-    GatedSource.gate.clear()
-    GatedSource.reached.clear()
-    port = free_port()
-    done, stop, start = threading.Event(), threading.Event(), threading.Event()
-    thread = threading.Thread(
-        target=replay, args=(ScaleWorker, PublishReducer, None, GatedSource, None),
-        kwargs={"port": port, "stop_event": stop, "done_event": done, "start_event": start,
-                "nworkers": 2},
-    )
-    thread.start()
-    start.set()  # the replay waits for this gate before its first event
-    assert GatedSource.reached.wait(20)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    yield client, done
-    GatedSource.gate.set()
-    stop.set()
-    thread.join(20)
-    client.close()
-    assert not thread.is_alive()
+from tests.payloads.gated import GatedSource, PublishReducer, ScaleWorker
 
 
 def test_publish_tree_is_served_as_json(live_replay):
@@ -113,8 +40,13 @@ def test_publish_pickle_round_trips(live_replay):
 def test_parameters_are_listed_with_types_and_values(live_replay):
     client, _ = live_replay
     listed = {p["name"]: p for p in client.get("/api/v1/parameters").json()}
-    assert listed["scale"] == {"name": "scale", "dtype": "int", "description": "multiplier",
-                               "value": 2, "declared": True}
+    assert listed["scale"] == {
+        "name": "scale",
+        "dtype": "int",
+        "description": "multiplier",
+        "value": 2,
+        "declared": True,
+    }
     assert listed["threshold"]["value"] == 0.5
     assert client.get("/api/v1/parameter/scale").content == b"2"
 
@@ -156,7 +88,7 @@ def test_results_carry_the_hash_of_their_parameters(live_replay):
     assert values[-1] == 9 * 7
     # hash differs before and after the change, and matches the value each result used
     hashes = {}
-    for number, scale, digest in _reducer_hashes(client):
+    for _number, scale, digest in _reducer_hashes(client):
         hashes.setdefault(scale, set()).add(digest)
     assert hashes[7] == {new_hash}
     assert len(hashes[2]) == 1 and hashes[2] != {new_hash}

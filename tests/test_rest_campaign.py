@@ -15,7 +15,7 @@ import os
 import httpx
 import pytest
 
-from tests.badinput_servers import running_pipeline, run_scan
+from tests.badinput_servers import run_scan, running_pipeline
 from tests.conftest import raw_xrd_events
 from tests.rest_campaign import Tally, run_campaign
 
@@ -54,7 +54,8 @@ def test_out_of_range_query_names_the_bound(servers):
     response = httpx.get(f"{servers.controller_url}/api/v1/logs", params={"limit": "0"})
     assert response.status_code == 422
     assert response.json()["detail"] == (
-        "query parameter 'limit': Input should be greater than or equal to 1 (got '0')")
+        "query parameter 'limit': Input should be greater than or equal to 1 (got '0')"
+    )
 
 
 def test_servers_answer_normally_after_the_campaign(servers):

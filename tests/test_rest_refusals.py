@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from dranspose.core.parameters import MAX_PARAMETER_BYTES
-from tests.badinput_servers import running_pipeline, run_scan
+from tests.badinput_servers import run_scan, running_pipeline
 from tests.conftest import raw_xrd_events
 from tests.test_triggermap import INVALID
 
@@ -53,17 +53,25 @@ SYSTEM_REFUSALS = {
     "tags no worker has": (
         {"parts": {"main": {"xrd": [[vw(0)], [vw(1, ["gpu"])]]}}, "sequence": ["main"]},
         "stream 'xrd', event 2 (part 'main', event 1): no registered worker has all the tags "
-        "['gpu']; registered: 'w0' ['generic']"),
+        "['gpu']; registered: 'w0' ['generic']",
+    ),
     "stream without ingester": (
         {"parts": {"main": {"xrd": [[vw(0)]], "orca": [[vw(0)]]}}, "sequence": ["main"]},
-        "stream(s) 'orca' have no registered ingester (served: 'xrd'); the scan could not end"),
+        "stream(s) 'orca' have no registered ingester (served: 'xrd'); the scan could not end",
+    ),
     "empty body": (b"", "trigger map is not valid JSON: Expecting value at line 1 column 1"),
-    "null": ("null", "trigger map must be a JSON object with 'parts' and 'sequence', got a JSON "
-             "null"),
-    "a list": ("[1, 2]", "trigger map must be a JSON object with 'parts' and 'sequence', got a "
-               "JSON array"),
-    "not UTF-8": (b'{"parts": "\xff"}',
-                  "trigger map is not UTF-8 text: invalid start byte at byte 11"),
+    "null": (
+        "null",
+        "trigger map must be a JSON object with 'parts' and 'sequence', got a JSON null",
+    ),
+    "a list": (
+        "[1, 2]",
+        "trigger map must be a JSON object with 'parts' and 'sequence', got a JSON array",
+    ),
+    "not UTF-8": (
+        b'{"parts": "\xff"}',
+        "trigger map is not UTF-8 text: invalid start byte at byte 11",
+    ),
     "empty object": ({}, "missing field 'parts'"),
 }
 
@@ -99,7 +107,8 @@ def test_oversized_parameter_is_a_422_stating_the_limit(client):
     assert response.status_code == 422
     assert response.json()["detail"] == (
         f"parameter 'mask': value of {MAX_PARAMETER_BYTES + 1} bytes exceeds the limit of "
-        f"{MAX_PARAMETER_BYTES} bytes")
+        f"{MAX_PARAMETER_BYTES} bytes"
+    )
 
 
 def test_parameter_at_the_limit_is_accepted(client):
@@ -113,7 +122,8 @@ def test_undeclared_parameter_is_a_404_listing_the_declared_ones(client):
     response = client.post("/api/v1/parameter/tresh", content=b"1")
     assert response.status_code == 404
     assert response.json()["detail"] == (
-        "unknown parameter 'tresh' (declared: count, enabled, label, mask, threshold)")
+        "unknown parameter 'tresh' (declared: count, enabled, label, mask, threshold)"
+    )
     assert client.get("/api/v1/parameter/tresh").status_code == 404
 
 

@@ -389,8 +389,9 @@ def test_subprocess_popen_via_reduce_protocol4_is_refused(tmp_path):
 def test_getattr_import_chain_is_refused_and_not_run(tmp_path):
     """The usual bypass of a name filter: getattr(__import__("os"), "system")("touch ...")."""
     marker = tmp_path / "marker"
-    data = (f"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(Vos\ntRVsystem\ntR"
-            f"(Vtouch {marker}\ntR.").encode()
+    data = (
+        f"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(Vos\ntRVsystem\ntR(Vtouch {marker}\ntR."
+    ).encode()
     with pytest.raises(ParseError, match=r"refused pickle global 'builtins\.getattr'"):
         safe_loads(data, "meta")
     assert not marker.exists()
@@ -404,8 +405,14 @@ def _short_unicode(text: str) -> bytes:
 def test_stack_global_of_protocol_4_is_filtered_too(tmp_path):
     """Protocol 4 names globals from the stack (STACK_GLOBAL), not inline: refused alike."""
     marker = tmp_path / "marker"
-    data = (b"\x80\x04" + _short_unicode("os") + _short_unicode("system") + b"\x93"
-            + _short_unicode(f"touch {marker}") + b"\x85R.")  # TUPLE1, REDUCE, STOP
+    data = (
+        b"\x80\x04"
+        + _short_unicode("os")
+        + _short_unicode("system")
+        + b"\x93"
+        + _short_unicode(f"touch {marker}")
+        + b"\x85R."
+    )  # TUPLE1, REDUCE, STOP
     with pytest.raises(ParseError, match=r"refused pickle global 'os\.system'"):
         safe_loads(data, "meta")
     assert not marker.exists()

@@ -9,6 +9,8 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.sardana.packets import (
     SARDANA_ENDPOINTS,
     SARDANA_TYPE,
@@ -17,8 +19,6 @@ from dranspose.protocols.sardana.packets import (
     SardanaRecordData,
     SardanaRecordEnd,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.sardana.parser import parse
 
 # An "ascan sam_x 0 1 2 0.1" as a Sardana recorder posts it: the body to /v1/data_desc ...
@@ -155,7 +155,7 @@ def test_record_point_and_timestamp(index):
 def test_record_columns_by_name():
     packet = parse(sardana(RECORDS[1]))
     assert packet.sam_x == 0.5
-    assert getattr(packet, "ct01") == 0.1
+    assert packet.ct01 == 0.1
     assert packet.columns == {
         "point_nb": 1,
         "sam_x": 0.5,
@@ -248,11 +248,7 @@ def test_other_stream_types_are_accepted():
 
 
 def test_recorder_envelope_record():
-    body = (
-        b'{"type": "record_data", "macro_id": "f3c2-77", "data": '
-        + RECORDS[1]
-        + b"}"
-    )
+    body = b'{"type": "record_data", "macro_id": "f3c2-77", "data": ' + RECORDS[1] + b"}"
     packet = parse(sardana(body))
     assert isinstance(packet, SardanaRecordData)
     assert packet.point_nb == 1
@@ -378,9 +374,7 @@ def test_error_description_missing_serialno():
     body = json.loads(DATA_DESC)
     del body["serialno"]
     message = parse_error(sardana(json.dumps(body).encode()))
-    assert message == (
-        "sardana frame 0 (JSON body): invalid DataDescription: serialno is missing"
-    )
+    assert message == ("sardana frame 0 (JSON body): invalid DataDescription: serialno is missing")
 
 
 def test_error_description_bad_serialno():

@@ -30,18 +30,27 @@ def unpickling_calls(path: Path) -> list[str]:
     """``pickle.load``/``loads``/``Unpickler`` uses in one module, found in its syntax tree."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Attribute) and node.attr in ("load", "loads", "Unpickler") \
-                and isinstance(node.value, ast.Name) and node.value.id in ("pickle", "_pickle"):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("load", "loads", "Unpickler")
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("pickle", "_pickle")
+        ):
             found.append(f"pickle.{node.attr} (line {node.lineno})")
         if isinstance(node, ast.ImportFrom) and node.module in ("pickle", "_pickle"):
-            found += [f"from pickle import {a.name}" for a in node.names
-                      if a.name in ("load", "loads", "Unpickler")]
+            found += [
+                f"from pickle import {a.name}"
+                for a in node.names
+                if a.name in ("load", "loads", "Unpickler")
+            ]
     return found
 
 
 def test_only_the_audited_modules_unpickle():
-    modules = {str(p.relative_to(ROOT)): unpickling_calls(p)
-               for p in sorted((ROOT / "dranspose").rglob("*.py"))}
+    modules = {
+        str(p.relative_to(ROOT)): unpickling_calls(p)
+        for p in sorted((ROOT / "dranspose").rglob("*.py"))
+    }
     assert {m for m, calls in modules.items() if calls} == set(UNPICKLING), modules
 
 
@@ -64,9 +73,15 @@ def test_the_image_variable_opens_the_http_apis_to_every_interface(monkeypatch):
     assert build_parser().parse_args(["controller", "--host", "10.0.0.5"]).host == "10.0.0.5"
 
 
-@pytest.mark.parametrize("advertise,bind", [
-    ("127.0.0.1", "tcp://127.0.0.1:9100"), ("localhost", "tcp://127.0.0.1:9100"),
-    ("10.1.2.3", "tcp://*:9100"), ("worker-7.beamline", "tcp://*:9100")])
+@pytest.mark.parametrize(
+    "advertise,bind",
+    [
+        ("127.0.0.1", "tcp://127.0.0.1:9100"),
+        ("localhost", "tcp://127.0.0.1:9100"),
+        ("10.1.2.3", "tcp://*:9100"),
+        ("worker-7.beamline", "tcp://*:9100"),
+    ],
+)
 def test_data_sockets_listen_where_they_are_advertised(advertise, bind):
     assert data_bind(advertise, 9100) == bind
 

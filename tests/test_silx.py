@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -23,9 +22,11 @@ _silx_version = pytest.importorskip("silx").version
 if int(_silx_version.split(".")[0]) >= 3 and not hasattr(_h5pyd, "get_config"):
     # silx 3 opens URLs with h5pyd.get_config(), which h5pyd has since 0.20; silx 2.x uses
     # h5pyd.Config() and reads the tree with h5pyd 0.18 (.ci/run runs that pair)
-    pytest.skip(f"silx {_silx_version} needs h5pyd >= 0.20 to open URLs, h5pyd "
-                f"{_h5pyd.version.version} is installed: pair h5pyd 0.18 with silx 2.x",
-                allow_module_level=True)
+    pytest.skip(
+        f"silx {_silx_version} needs h5pyd >= 0.20 to open URLs, h5pyd "
+        f"{_h5pyd.version.version} is installed: pair h5pyd 0.18 with silx 2.x",
+        allow_module_level=True,
+    )
 
 
 def _free_port() -> int:
@@ -42,11 +43,27 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copy(XRD_CAPTURE, folder / "dump_xrd.cbors")
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dranspose", "replay", "-w", "live_tree:SumWorker",
-         "-r", "live_tree:TreeReducer", "-f", "dump_xrd.cbors", "--port", str(port),
-         "--keep-alive", "--no-progress"],
-        cwd=folder, env={**os.environ, "PYTHONPATH": str(folder)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "replay",
+            "-w",
+            "live_tree:SumWorker",
+            "-r",
+            "live_tree:TreeReducer",
+            "-f",
+            "dump_xrd.cbors",
+            "--port",
+            str(port),
+            "--keep-alive",
+            "--no-progress",
+        ],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(folder)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

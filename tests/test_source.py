@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import zmq
 
+from dranspose.core.event import InternalWorkerMessage, StreamData
 from dranspose.io.capture import (
     CaptureError,
     CaptureWriter,
@@ -24,7 +25,6 @@ from dranspose.io.capture import (
     read_raw_capture,
 )
 from dranspose.protocols.stream1.packets import Stream1Data, Stream1End, Stream1Start
-from dranspose.core.event import InternalWorkerMessage, StreamData
 from dranspose.protocols.stream1.parser import parse
 from dranspose.tools.source import RawCaptureSource, SourceError, StinsSource
 from tests.compat.bslz4_reference import decode_bslz4
@@ -140,8 +140,9 @@ def test_bslz4_images_decode_to_the_same_pixels(ctx):
         assert (nbytes, block_bytes) == (64 * 48 * 2, 4096 * 2)
         pixels = decode_bslz4(blob, np.dtype("uint16")).reshape(shape)
         np.testing.assert_array_equal(pixels, expected[k])
-        np.testing.assert_array_equal(parse(StreamData(typ="STINS", frames=frames_k)).data,
-                                      expected[k])
+        np.testing.assert_array_equal(
+            parse(StreamData(typ="STINS", frames=frames_k)).data, expected[k]
+        )
 
 
 def test_several_series_in_a_row_each_complete(ctx):
@@ -243,8 +244,12 @@ def test_invalid_dtype_is_refused(dtype):
 
 @pytest.mark.parametrize(
     "kwargs, word",
-    [({"compression": "gzip"}, "compression"), ({"rate": 0}, "rate"), ({"frames": -1}, "frames"),
-     ({"sock_type": "REQ"}, "sock_type")],
+    [
+        ({"compression": "gzip"}, "compression"),
+        ({"rate": 0}, "rate"),
+        ({"frames": -1}, "frames"),
+        ({"sock_type": "REQ"}, "sock_type"),
+    ],
 )
 def test_invalid_options_are_refused(kwargs, word):
     with pytest.raises(ValueError, match=word):
@@ -284,10 +289,15 @@ def test_ingester_dump_replay_sends_the_first_stream(ctx):
 def _two_stream_dump(path: Path) -> None:
     with CaptureWriter(path) as writer:
         for number in range(3):
-            writer.write(InternalWorkerMessage(event_number=number, streams={
-                "a": StreamData(typ="STINS", frames=[b"a%d" % number]),
-                "b": StreamData(typ="STINS", frames=[b"b%d" % number, b"x" * number]),
-            }))
+            writer.write(
+                InternalWorkerMessage(
+                    event_number=number,
+                    streams={
+                        "a": StreamData(typ="STINS", frames=[b"a%d" % number]),
+                        "b": StreamData(typ="STINS", frames=[b"b%d" % number, b"x" * number]),
+                    },
+                )
+            )
 
 
 def test_ingester_dump_replay_of_a_named_stream(ctx, tmp_path):
@@ -337,8 +347,11 @@ def test_damage_part_way_sends_what_precedes_it_then_raises(ctx, tmp_path):
 
 def run_source_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "dranspose", "source", *args], cwd=ROOT,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "dranspose", "source", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -382,7 +395,10 @@ def test_cli_ctrl_c_stops_cleanly_with_a_summary():
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "dranspose", "source", "--bind", f"tcp://127.0.0.1:{port}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -404,7 +420,8 @@ def test_cli_ctrl_c_stops_cleanly_with_a_summary():
 
 
 def test_cli_replay_refuses_image_options():
-    result = run_source_cli("--replay", str(XSPRESS3_RAW), "--bind", "tcp://127.0.0.1:1",
-                            "--shape", "4", "4")
+    result = run_source_cli(
+        "--replay", str(XSPRESS3_RAW), "--bind", "tcp://127.0.0.1:1", "--shape", "4", "4"
+    )
     assert result.returncode == 2
     assert "--shape do not apply to --replay" in result.stderr

@@ -16,6 +16,8 @@ import pytest
 import zmq
 from pydantic import ValidationError
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.stream1.packets import (
     Stream1Data,
     Stream1End,
@@ -24,8 +26,6 @@ from dranspose.protocols.stream1.packets import (
     encode_bslz4,
     encode_frame,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.stream1.parser import parse
 from tests.compat.bslz4_reference import (
     decode_bslz4,
@@ -336,8 +336,14 @@ def test_detector_blocks_decode_as_the_reference_decoders_do(index):
 
 # --- bszstd and lz4 ---------------------------------------------------------------------------
 
-OTHER_CASES = [((37, 53), "uint16"), ((64, 129), "uint16"), ((3, 1000), "uint32"),
-               ((1, 7), "uint16"), ((11, 13), "int8"), ((20, 30), "float64")]
+OTHER_CASES = [
+    ((37, 53), "uint16"),
+    ((64, 129), "uint16"),
+    ((3, 1000), "uint32"),
+    ((1, 7), "uint16"),
+    ((11, 13), "int8"),
+    ((20, 30), "float64"),
+]
 
 
 @pytest.mark.parametrize("compression", ["bszstd", "lz4"])
@@ -345,8 +351,9 @@ OTHER_CASES = [((37, 53), "uint16"), ((64, 129), "uint16"), ((3, 1000), "uint32"
 def test_other_compressions_decode_hdf5_chunks(compression, shape, dtype):
     expected = random_image(shape, dtype, seed=11)
     chunk = hdf5_encode(expected, compression)
-    packet = parse(stins(image_header(shape=list(shape), type=dtype, compression=compression),
-                         chunk))
+    packet = parse(
+        stins(image_header(shape=list(shape), type=dtype, compression=compression), chunk)
+    )
     assert packet.data.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(packet.data, expected)
 
@@ -470,8 +477,14 @@ def test_repr_of_an_undecodable_image_names_the_error():
 def test_lazy_image_model_dump_leaves_out_data_without_decoding():
     packet, _, _ = bslz4_packet()
     dumped = packet.model_dump()
-    assert dumped == {"msg_number": 1, "htype": "image", "frame": 0, "shape": [37, 53],
-                      "type": "uint32", "compression": "bslz4"}
+    assert dumped == {
+        "msg_number": 1,
+        "htype": "image",
+        "frame": 0,
+        "shape": [37, 53],
+        "type": "uint32",
+        "compression": "bslz4",
+    }
     assert json.loads(packet.model_dump_json()) == dumped
     assert "data" not in packet.__dict__
 

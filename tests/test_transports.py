@@ -17,13 +17,13 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from dranspose.protocols.positioncap.parser import CAPTURE_REQUEST
-from dranspose.protocols.registry import Kind, get_protocol
 from dranspose.io.transports import open_upstream
 from dranspose.io.transports.address import host_port
 from dranspose.io.transports.http_upstream import HttpUpstream
 from dranspose.io.transports.tcp_upstream import TcpUpstream
-from tests.test_replay_http import free_port
+from dranspose.protocols.positioncap.parser import CAPTURE_REQUEST
+from dranspose.protocols.registry import Kind, get_protocol
+from tests.ports import free_port
 
 TIMEOUT = 20.0
 
@@ -114,7 +114,12 @@ def test_sub_counts_messages_missing_from_the_protocol_counter(caplog):
     assert [body(frames)["message_id"] for _, frames in taken] == ids
     assert [kind for kind, _ in taken] == [Kind.START] + [Kind.EVENT] * 5 + [Kind.END]
     assert (state.received, state.missing, state.gaps, state.dropped, state.overflow) == (
-        7, 3, 2, 3, 0)
+        7,
+        3,
+        2,
+        3,
+        0,
+    )
     text = caplog.text
     assert "stream pc: 1 message missing before message number 5 (by the protocol's" in text
     # the second gap came within a second of the first: reported at the series end
@@ -161,21 +166,26 @@ def test_sub_drops_and_counts_what_arrives_while_the_backlog_is_full(caplog):
 
 def test_contrast_has_no_counter_so_only_overflow_can_be_counted():
     assert get_protocol("contrast").counter is None
-    assert all(get_protocol(p).counter is not None
-               for p in ("pcap", "albaem", "xspress", "lecroy", "stins", "eiger_legacy"))
+    assert all(
+        get_protocol(p).counter is not None
+        for p in ("pcap", "albaem", "xspress", "lecroy", "stins", "eiger_legacy")
+    )
 
 
-@pytest.mark.parametrize("protocol, message, number", [
-    ("stins", [b'{"htype": "image", "frame": 4, "msg_number": 5}', b"pixels"], 5),
-    ("xspress", [b'{"htype": "image", "frame": 4}', b"spectra", b"meta"], 4),
-    ("xspress", [b'{"htype": "header", "frame": 9}'], None),  # only images are counted
-    ("lecroy", [b'{"htype": "traces", "ch": 2, "frame": 3}', b"w", b"t"], 3),
-    ("lecroy", [b'{"htype": "msg", "what": 2, "frame": 4}'], None),
-    ("eiger_legacy", [b'{"htype": "dimage-1.0", "frame": 7, "series": 6}', b"{}", b"x"], 7),
-    ("pcap", [b'{"message_id": 12, "message_type": "data"}'], 12),
-    ("albaem", [b'{"message_type": "data", "message_id": "12"}'], None),  # not an integer
-    ("albaem", [b"\x80\x04not json"], None),
-])
+@pytest.mark.parametrize(
+    "protocol, message, number",
+    [
+        ("stins", [b'{"htype": "image", "frame": 4, "msg_number": 5}', b"pixels"], 5),
+        ("xspress", [b'{"htype": "image", "frame": 4}', b"spectra", b"meta"], 4),
+        ("xspress", [b'{"htype": "header", "frame": 9}'], None),  # only images are counted
+        ("lecroy", [b'{"htype": "traces", "ch": 2, "frame": 3}', b"w", b"t"], 3),
+        ("lecroy", [b'{"htype": "msg", "what": 2, "frame": 4}'], None),
+        ("eiger_legacy", [b'{"htype": "dimage-1.0", "frame": 7, "series": 6}', b"{}", b"x"], 7),
+        ("pcap", [b'{"message_id": 12, "message_type": "data"}'], 12),
+        ("albaem", [b'{"message_type": "data", "message_id": "12"}'], None),  # not an integer
+        ("albaem", [b"\x80\x04not json"], None),
+    ],
+)
 def test_message_counters_are_read_from_the_json_header(protocol, message, number):
     assert get_protocol(protocol).counter.number(message) == number
 
@@ -195,8 +205,7 @@ def test_pull_reads_only_on_demand_and_never_drops():
         push = ctx.socket(zmq.PUSH)
         push.linger = 0
         port = push.bind_to_random_port("tcp://127.0.0.1")
-        upstream = open_upstream(get_protocol("raw"), f"tcp://127.0.0.1:{port}", name="r",
-                                 ctx=ctx)
+        upstream = open_upstream(get_protocol("raw"), f"tcp://127.0.0.1:{port}", name="r", ctx=ctx)
         try:
             await upstream.start()
 
@@ -234,14 +243,16 @@ def test_zmq_upstream_logs_an_outage_and_reconnects_by_itself(caplog):
                 push = ctx.socket(zmq.PUSH)
                 push.linger = 0
                 push.bind(url)
-                await until(lambda: upstream.state.connects == round_ + 1, what="connected")
+                await until(lambda: upstream.state.connects == round_ + 1, what="connected")  # noqa: B023
                 assert upstream.state.connected
                 await push.send_multipart([b"round %d" % round_])
-                (kind, frames), = await take(upstream, 1)
+                ((_kind, frames),) = await take(upstream, 1)
                 assert frames[0].bytes == b"round %d" % round_
                 push.close()
-                await until(lambda: upstream.state.disconnects == round_ + 1,
-                            what="disconnect seen")
+                await until(
+                    lambda: upstream.state.disconnects == round_ + 1,  # noqa: B023
+                    what="disconnect seen",
+                )
                 assert not upstream.state.connected
             return upstream.state.model_copy()
         finally:
@@ -258,9 +269,11 @@ def test_zmq_upstream_logs_an_outage_and_reconnects_by_itself(caplog):
 
 # --- TCP -----------------------------------------------------------------------------------------
 
-HEADER = (b"arm_time: 2024-03-05T10:12:03.257841574Z\nmissed: 0\nprocess: Scaled\n"
-          b"format: ASCII\nfields:\n INENC1.VAL double Mean scale: 0.0005 offset: -12.5 units: mm\n"
-          b" COUNTER1.OUT uint32 Value\n\n")
+HEADER = (
+    b"arm_time: 2024-03-05T10:12:03.257841574Z\nmissed: 0\nprocess: Scaled\n"
+    b"format: ASCII\nfields:\n INENC1.VAL double Mean scale: 0.0005 offset: -12.5 units: mm\n"
+    b" COUNTER1.OUT uint32 Value\n\n"
+)
 LINES = [b" %g %d\n" % (0.5 * i, i) for i in range(6)]
 END = b"END 6 Ok\n"
 SESSION = HEADER + b"".join(LINES) + END
@@ -300,8 +313,7 @@ def test_tcp_upstream_retries_until_the_server_is_up_then_splits_the_stream(capl
     port = free_port()
 
     async def scenario():
-        upstream = open_upstream(get_protocol("positioncap"), f"tcp://127.0.0.1:{port}",
-                                 name="pc")
+        upstream = open_upstream(get_protocol("positioncap"), f"tcp://127.0.0.1:{port}", name="pc")
         panda = PandaDataPort(port)
         try:
             await upstream.start()
@@ -311,7 +323,7 @@ def test_tcp_upstream_retries_until_the_server_is_up_then_splits_the_stream(capl
             await panda.start()
             writer = await asyncio.wait_for(panda.connections.get(), 10)
             for start in range(0, len(SESSION), 7):  # odd pieces: messages are cut anywhere
-                writer.write(SESSION[start:start + 7])
+                writer.write(SESSION[start : start + 7])
                 await writer.drain()
             taken = await take(upstream, 8)
             return upstream.state.model_copy(), panda.requests, taken
@@ -325,8 +337,11 @@ def test_tcp_upstream_retries_until_the_server_is_up_then_splits_the_stream(capl
     assert [frames for _, frames in taken] == [[HEADER], *[[line] for line in LINES], [END]]
     assert [kind for kind, _ in taken] == [Kind.START] + [Kind.EVENT] * 6 + [Kind.END]
     assert state.connected and state.connects == 1 and state.received == 8
-    warnings = [r.getMessage() for r in caplog.records
-                if r.levelno == logging.WARNING and "cannot connect" in r.getMessage()]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "cannot connect" in r.getMessage()
+    ]
     assert len(warnings) == 1  # the first failure; the retries are debug lines
     assert "retrying with back-off up to every 5 s" in warnings[0]
     assert "attempt 2" in caplog.text  # later attempts are debug lines
@@ -337,8 +352,9 @@ def test_tcp_upstream_reconnects_after_a_lost_connection_and_drops_the_unfinishe
     port = free_port()
 
     async def scenario():
-        upstream = TcpUpstream(get_protocol("positioncap"), f"tcp://127.0.0.1:{port}",
-                               name="pc", retry_min=0.05)
+        upstream = TcpUpstream(
+            get_protocol("positioncap"), f"tcp://127.0.0.1:{port}", name="pc", retry_min=0.05
+        )
         panda = PandaDataPort(port)
         await panda.start()
         try:
@@ -364,8 +380,10 @@ def test_tcp_upstream_reconnects_after_a_lost_connection_and_drops_the_unfinishe
     assert [f for _, f in second] == [[HEADER], *[[line] for line in LINES], [END]]
     assert requests == [CAPTURE_REQUEST, CAPTURE_REQUEST]
     assert (state.connects, state.disconnects) == (2, 1)
-    assert ("closed the connection; 6 bytes of an unfinished message discarded; reconnecting"
-            in caplog.text)
+    assert (
+        "closed the connection; 6 bytes of an unfinished message discarded; reconnecting"
+        in caplog.text
+    )
     assert "connected again to TCP upstream" in caplog.text
 
 
@@ -373,8 +391,13 @@ def test_tcp_upstream_reports_a_refused_request_and_keeps_trying():
     port = free_port()
 
     async def scenario():
-        upstream = TcpUpstream(get_protocol("positioncap"), f"tcp://127.0.0.1:{port}",
-                               name="pc", retry_min=0.05, retry_max=0.1)
+        upstream = TcpUpstream(
+            get_protocol("positioncap"),
+            f"tcp://127.0.0.1:{port}",
+            name="pc",
+            retry_min=0.05,
+            retry_max=0.1,
+        )
         panda = PandaDataPort(port, reply=b"ERR Unknown option 'SCALED'\n")
         await panda.start()
         try:
@@ -396,8 +419,9 @@ def test_tcp_upstream_stops_reading_while_the_backlog_is_full():
 
     async def scenario():
         port = free_port()
-        upstream = TcpUpstream(get_protocol("positioncap"), f"tcp://127.0.0.1:{port}",
-                               name="pc", backlog=10)
+        upstream = TcpUpstream(
+            get_protocol("positioncap"), f"tcp://127.0.0.1:{port}", name="pc", backlog=10
+        )
         panda = PandaDataPort(port)
         await panda.start()
         try:
@@ -455,8 +479,9 @@ def test_http_posts_become_tagged_frames_in_order():
         try:
             answers = [await client.post("/v1/data_desc", content=json.dumps(DESC))]
             for i in range(3):
-                answers.append(await client.post("/v1/record_data",
-                                                 content=b'{"point_nb": %d, "x": NaN}' % i))
+                answers.append(
+                    await client.post("/v1/record_data", content=b'{"point_nb": %d, "x": NaN}' % i)
+                )
             answers.append(await client.post("/v1/custom_data", content=b'{"note": "hi"}'))
             answers.append(await client.post("/v1/record_end", content=b"{}"))
             assert upstream.state.connected  # listening
@@ -468,8 +493,10 @@ def test_http_posts_become_tagged_frames_in_order():
 
     state, answers, taken = run(scenario)
     assert [a.status_code for a in answers] == [200] * 6
-    assert answers[4].json() == {"accepted": False,
-                                 "detail": "custom_data is not part of the stream; ignored"}
+    assert answers[4].json() == {
+        "accepted": False,
+        "detail": "custom_data is not part of the stream; ignored",
+    }
     frames = [f[0] for _, f in taken]
     assert frames[0] == json.dumps({"type": "DataDescription", **DESC}).encode()
     assert frames[1] == b'{"type": "RecordData", "point_nb": 0, "x": NaN}'
@@ -482,12 +509,14 @@ def test_http_bad_posts_get_4xx_saying_what_was_expected():
     async def scenario():
         upstream, client = await http_upstream()
         try:
-            return [await client.post("/v1/record_date", content=b"{}"),
-                    await client.post("/v1/record_data", content=b"[1, 2]"),
-                    await client.post("/v1/record_data", content=b"{oops"),
-                    await client.post("/v1/record_data", content=b'{"type": "RecordEnd"}'),
-                    await client.get("/v1/record_data"),
-                    await client.get("/")], upstream.state
+            return [
+                await client.post("/v1/record_date", content=b"{}"),
+                await client.post("/v1/record_data", content=b"[1, 2]"),
+                await client.post("/v1/record_data", content=b"{oops"),
+                await client.post("/v1/record_data", content=b'{"type": "RecordEnd"}'),
+                await client.get("/v1/record_data"),
+                await client.get("/"),
+            ], upstream.state
         finally:
             await client.aclose()
             await upstream.close()
@@ -496,14 +525,17 @@ def test_http_bad_posts_get_4xx_saying_what_was_expected():
     assert unknown.status_code == 404
     assert unknown.json()["detail"] == (
         "no endpoint /v1/record_date; this sardana ingester takes POST to /v1/data_desc, "
-        "/v1/record_data, /v1/record_end, /v1/custom_data")
+        "/v1/record_data, /v1/record_end, /v1/custom_data"
+    )
     assert array.status_code == 400
-    assert array.json()["detail"] == ("POST /v1/record_data: body is a JSON array, expected a "
-                                      "JSON object")
+    assert array.json()["detail"] == (
+        "POST /v1/record_data: body is a JSON array, expected a JSON object"
+    )
     assert broken.status_code == 400 and "body is not valid JSON" in broken.json()["detail"]
     assert contradiction.status_code == 400
-    assert contradiction.json()["detail"] == ("POST /v1/record_data: body says type "
-                                              "'RecordEnd', but this endpoint takes 'RecordData'")
+    assert contradiction.json()["detail"] == (
+        "POST /v1/record_data: body says type 'RecordEnd', but this endpoint takes 'RecordData'"
+    )
     assert get.status_code == 405
     assert describe.json()["endpoints"][0] == "/v1/data_desc"
     assert state.received == 0
@@ -517,7 +549,8 @@ def test_http_holds_a_post_while_the_backlog_is_full_then_refuses_with_503():
             refused = await client.post("/v1/record_data", content=b'{"point_nb": 1}')
             upstream.room_timeout = 10
             waiting = asyncio.create_task(
-                client.post("/v1/record_data", content=b'{"point_nb": 2}'))
+                client.post("/v1/record_data", content=b'{"point_nb": 2}')
+            )
             await asyncio.sleep(0.3)
             assert not waiting.done()  # held back, not refused
             taken = await take(upstream, 1)
@@ -530,8 +563,9 @@ def test_http_holds_a_post_while_the_backlog_is_full_then_refuses_with_503():
 
     first, refused, accepted, taken = run(scenario)
     assert (first.status_code, refused.status_code, accepted.status_code) == (200, 503, 200)
-    assert refused.json()["detail"] == ("backlog of 1 messages full for 0.5 s: no scan is "
-                                        "reading stream sd")
+    assert refused.json()["detail"] == (
+        "backlog of 1 messages full for 0.5 s: no scan is reading stream sd"
+    )
     assert [json.loads(f[0])["point_nb"] for _, f in taken] == [0, 2]
 
 
@@ -539,10 +573,13 @@ def test_http_listen_address_in_use_is_a_clear_error():
     async def scenario():
         upstream, client = await http_upstream()
         try:
-            with pytest.raises(OSError, match=f"cannot listen on http://127.0.0.1:"
-                                              f"{upstream.port}: Address already in use"):
-                HttpUpstream(get_protocol("sardana"), f"http://127.0.0.1:{upstream.port}",
-                             name="again")
+            with pytest.raises(
+                OSError,
+                match=f"cannot listen on http://127.0.0.1:{upstream.port}: Address already in use",
+            ):
+                HttpUpstream(
+                    get_protocol("sardana"), f"http://127.0.0.1:{upstream.port}", name="again"
+                )
         finally:
             await client.aclose()
             await upstream.close()
@@ -573,23 +610,47 @@ def test_sequence_watch_knows_the_first_number_of_a_series():
 # --- command line --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--protocol", "positioncap", "--sub", "--upstream", "tcp://panda:8889"],
-     "--sub: protocol 'positioncap' is read over TCP, not ZMQ"),
-    (["--protocol", "sardana", "--upstream", "tcp://0.0.0.0:5010"],
-     "error: listen address 'tcp://0.0.0.0:5010': expected http://host:port"),
-    (["--protocol", "positioncap", "--upstream", "tcp://panda"],
-     "error: upstream 'tcp://panda': expected tcp://host:port with a port number"),
-    (["--protocol", "stins", "--upstream", "tcp://det:9999", "--backlog", "0"],
-     "--backlog must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--protocol", "positioncap", "--sub", "--upstream", "tcp://panda:8889"],
+            "--sub: protocol 'positioncap' is read over TCP, not ZMQ",
+        ),
+        (
+            ["--protocol", "sardana", "--upstream", "tcp://0.0.0.0:5010"],
+            "error: listen address 'tcp://0.0.0.0:5010': expected http://host:port",
+        ),
+        (
+            ["--protocol", "positioncap", "--upstream", "tcp://panda"],
+            "error: upstream 'tcp://panda': expected tcp://host:port with a port number",
+        ),
+        (
+            ["--protocol", "stins", "--upstream", "tcp://det:9999", "--backlog", "0"],
+            "--backlog must be at least 1",
+        ),
+    ],
+)
 def test_ingester_command_refuses_a_transport_it_cannot_use(args, message):
     import subprocess
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "dranspose", "ingester", "--redis-url", "redis://127.0.0.1:9/0",
-         "--stream", "s", *args], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "ingester",
+            "--redis-url",
+            "redis://127.0.0.1:9/0",
+            "--stream",
+            "s",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr

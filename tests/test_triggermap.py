@@ -388,8 +388,9 @@ def test_reassignment_needs_a_worker_with_all_the_dead_workers_tags():
 
 
 def test_reassignment_spreads_over_the_least_loaded_workers():
-    assigner = Assigner(TriggerMap.simple(["s"], 8), {"a": ["generic"], "b": ["generic"],
-                                                      "c": ["generic"]})
+    assigner = Assigner(
+        TriggerMap.simple(["s"], 8), {"a": ["generic"], "b": ["generic"], "c": ["generic"]}
+    )
     assigner.request("a", 4)  # 0 (broadcast), 1..4
     assigner.complete(0, "b")
     assigner.complete(0, "c")

@@ -21,8 +21,18 @@ def expected_reduced(till_x: int, from_y: int) -> np.ndarray:
 
 
 def test_replay_writes_processed_file_with_default_parameters(payload_dir):
-    result = run_cli(["replay", "-w", "src.worker:TestWorker", "-r", "src.reducer:TestReducer",
-                      "-f", "data/dump_xrd.cbors"], cwd=payload_dir)
+    result = run_cli(
+        [
+            "replay",
+            "-w",
+            "src.worker:TestWorker",
+            "-r",
+            "src.reducer:TestReducer",
+            "-f",
+            "data/dump_xrd.cbors",
+        ],
+        cwd=payload_dir,
+    )
     assert result.returncode == 0, result.stderr
     with h5py.File(payload_dir / "output" / "xrd_processed.h5") as fh:
         reduced = fh["reduced"][:]
@@ -35,8 +45,20 @@ def test_replay_writes_processed_file_with_default_parameters(payload_dir):
 
 
 def test_replay_with_parameter_file(payload_dir):
-    result = run_cli(["replay", "-w", "src.worker:TestWorker", "-r", "src.reducer:TestReducer",
-                      "-f", "data/dump_xrd.cbors", "-p", "test_params.json"], cwd=payload_dir)
+    result = run_cli(
+        [
+            "replay",
+            "-w",
+            "src.worker:TestWorker",
+            "-r",
+            "src.reducer:TestReducer",
+            "-f",
+            "data/dump_xrd.cbors",
+            "-p",
+            "test_params.json",
+        ],
+        cwd=payload_dir,
+    )
     assert result.returncode == 0, result.stderr
     with h5py.File(payload_dir / "output" / "xrd_processed.h5") as fh:
         np.testing.assert_allclose(fh["reduced"][:], expected_reduced(3, 7), rtol=1e-6)
@@ -45,12 +67,26 @@ def test_replay_with_parameter_file(payload_dir):
 
 
 def test_build_provenance_lands_in_the_output_file(payload_dir):
-    meta = {"commit_hash": "abc123", "branch_name": "main", "timestamp": "2026-11-21T10:00:00",
-            "repository_url": "https://example.org/payload.git"}
+    meta = {
+        "commit_hash": "abc123",
+        "branch_name": "main",
+        "timestamp": "2026-11-21T10:00:00",
+        "repository_url": "https://example.org/payload.git",
+    }
     (payload_dir / "meta.json").write_text(json.dumps(meta))
-    result = run_cli(["replay", "-w", "src.worker:TestWorker", "-r", "src.reducer:TestReducer",
-                      "-f", "data/dump_xrd.cbors"], cwd=payload_dir,
-                     env={"BUILD_META_FILE": str(payload_dir / "meta.json")})
+    result = run_cli(
+        [
+            "replay",
+            "-w",
+            "src.worker:TestWorker",
+            "-r",
+            "src.reducer:TestReducer",
+            "-f",
+            "data/dump_xrd.cbors",
+        ],
+        cwd=payload_dir,
+        env={"BUILD_META_FILE": str(payload_dir / "meta.json")},
+    )
     assert result.returncode == 0, result.stderr
     with h5py.File(payload_dir / "output" / "xrd_processed.h5") as fh:
         assert fh.attrs["mapreduce_commit_hash"] == "abc123"
@@ -59,20 +95,46 @@ def test_build_provenance_lands_in_the_output_file(payload_dir):
 
 def test_invalid_parameter_file_value_is_a_clear_cli_error(payload_dir):
     (payload_dir / "bad.json").write_text('[{"name": "till_x", "data": "three"}]')
-    result = run_cli(["replay", "-w", "src.worker:TestWorker", "-r", "src.reducer:TestReducer",
-                      "-f", "data/dump_xrd.cbors", "-p", "bad.json"], cwd=payload_dir)
+    result = run_cli(
+        [
+            "replay",
+            "-w",
+            "src.worker:TestWorker",
+            "-r",
+            "src.reducer:TestReducer",
+            "-f",
+            "data/dump_xrd.cbors",
+            "-p",
+            "bad.json",
+        ],
+        cwd=payload_dir,
+    )
     assert result.returncode == 2
     assert "'till_x'" in result.stderr and "three" in result.stderr and "int" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["-w", "src.worker:Nope", "-r", "src.reducer:TestReducer", "-f", "data/dump_xrd.cbors"],
-     "has no 'Nope'"),
-    (["-w", "src.worker:TestWorker", "-r", "src.reducer:TestReducer", "-f", "data/missing.cbors"],
-     "missing.cbors"),
-    (["-w", "src.worker:TestWorker", "-r", "src.reducer:TestReducer"], "-f"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (
+            ["-w", "src.worker:Nope", "-r", "src.reducer:TestReducer", "-f", "data/dump_xrd.cbors"],
+            "has no 'Nope'",
+        ),
+        (
+            [
+                "-w",
+                "src.worker:TestWorker",
+                "-r",
+                "src.reducer:TestReducer",
+                "-f",
+                "data/missing.cbors",
+            ],
+            "missing.cbors",
+        ),
+        (["-w", "src.worker:TestWorker", "-r", "src.reducer:TestReducer"], "-f"),
+    ],
+)
 def test_cli_mistakes_give_one_line_errors(payload_dir, args, fragment):
     result = run_cli(["replay", *args], cwd=payload_dir)
     assert result.returncode == 2
@@ -83,8 +145,18 @@ def test_cli_mistakes_give_one_line_errors(payload_dir, args, fragment):
 def test_corrupt_capture_exits_nonzero_and_names_the_item(payload_dir):
     blob = (payload_dir / "data" / "dump_xrd.cbors").read_bytes()
     (payload_dir / "data" / "cut.cbors").write_bytes(blob[: len(blob) // 2])
-    result = run_cli(["replay", "-w", "src.worker:TestWorker", "-r", "src.reducer:TestReducer",
-                      "-f", "data/cut.cbors"], cwd=payload_dir)
+    result = run_cli(
+        [
+            "replay",
+            "-w",
+            "src.worker:TestWorker",
+            "-r",
+            "src.reducer:TestReducer",
+            "-f",
+            "data/cut.cbors",
+        ],
+        cwd=payload_dir,
+    )
     assert result.returncode == 1
     assert "cut.cbors: item" in result.stderr and "truncated" in result.stderr
     assert "Traceback" not in result.stderr
@@ -98,13 +170,29 @@ def test_keep_alive_serves_results_until_ctrl_c(payload_dir):
 
     import httpx
 
-    from tests.test_replay_http import free_port
+    from tests.ports import free_port
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dranspose", "replay", "-w", "src.worker:TestWorker",
-         "-r", "src.reducer:TestReducer", "-f", "data/dump_xrd.cbors", "--port", str(port),
-         "--keep-alive"], cwd=payload_dir, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "dranspose",
+            "replay",
+            "-w",
+            "src.worker:TestWorker",
+            "-r",
+            "src.reducer:TestReducer",
+            "-f",
+            "data/dump_xrd.cbors",
+            "--port",
+            str(port),
+            "--keep-alive",
+        ],
+        cwd=payload_dir,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         reduced = None

@@ -28,8 +28,15 @@ import pytest
 from tests.conftest import XRD_CAPTURE, raw_xrd_events, run_cli, xrd_images
 
 STEPS = Path(__file__).resolve().parent / "tutorial"
-REPLAY = ["replay", "-w", "src.worker:TestWorker", "-r", "src.reducer:TestReducer",
-          "-f", "data/dump_xrd.cbors"]
+REPLAY = [
+    "replay",
+    "-w",
+    "src.worker:TestWorker",
+    "-r",
+    "src.reducer:TestReducer",
+    "-f",
+    "data/dump_xrd.cbors",
+]
 WORKERS = 2  # replay's default; the first event is broadcast to each of them
 PROCESSED = Path("output") / "xrd_processed.h5"
 
@@ -71,8 +78,9 @@ def header(frames: list[bytes]) -> dict:
 
 def image_events() -> dict[int, dict]:
     """Event number -> STINS header of the image events."""
-    return {n: header(frames) for n, frames in raw_xrd_events()
-            if header(frames)["htype"] == "image"}
+    return {
+        n: header(frames) for n, frames in raw_xrd_events() if header(frames)["htype"] == "image"
+    }
 
 
 def start_header() -> dict:
@@ -92,6 +100,7 @@ def roi_means(till_x: int, from_y: int) -> np.ndarray:
 
 # -- Worker and Reducer / Replaying captured data ---------------------------------------------
 
+
 def test_skeleton_replays_without_errors(replayed):
     run = replayed("01_skeleton")
     assert run.result.returncode == 0, run.result.stderr
@@ -99,23 +108,29 @@ def test_skeleton_replays_without_errors(replayed):
 
 # -- Events ------------------------------------------------------------------------------------
 
+
 def test_events_worker_logs_every_event_with_its_raw_frames(replayed):
     run = replayed("02_events")
     assert run.result.returncode == 0, run.result.stderr
     for number, frames in raw_xrd_events():
-        line = (f"DEBUG:src.worker:event is event_number={number} "
-                f"streams={{'xrd': StreamData(typ='STINS', frames={frames!r}, "
-                f"length={len(frames)})}}")
+        line = (
+            f"DEBUG:src.worker:event is event_number={number} "
+            f"streams={{'xrd': StreamData(typ='STINS', frames={frames!r}, "
+            f"length={len(frames)})}}"
+        )
         assert line in run.lines, f"event {number}"
 
 
 # -- Parse StreamData --------------------------------------------------------------------------
 
+
 def test_parse_worker_logs_the_start_message(replayed):
     run = replayed("03_parse")
     start = start_header()
-    line = (f"DEBUG:src.worker:acquisition is msg_number={start['msg_number']} "
-            f"htype='header' filename={start['filename']!r}")
+    line = (
+        f"DEBUG:src.worker:acquisition is msg_number={start['msg_number']} "
+        f"htype='header' filename={start['filename']!r}"
+    )
     assert start["filename"] == "output/xrd.h5"
     assert line in run.lines
 
@@ -125,29 +140,37 @@ def test_parse_worker_logs_every_image_with_its_pixels(replayed):
     images = xrd_images()
     for number, head in image_events().items():
         # the array repr spans several lines: look for the whole block as one piece of text
-        block = (f"DEBUG:src.worker:acquisition is msg_number={head['msg_number']} "
-                 f"htype='image' frame={head['frame']} shape={head['shape']} "
-                 f"type={head['type']!r} compression={head['compression']!r} "
-                 f"data={images[number]!r}\n")
+        block = (
+            f"DEBUG:src.worker:acquisition is msg_number={head['msg_number']} "
+            f"htype='image' frame={head['frame']} shape={head['shape']} "
+            f"type={head['type']!r} compression={head['compression']!r} "
+            f"data={images[number]!r}\n"
+        )
         assert "\n" + block in "\n" + run.result.stderr, f"event {number}"
 
 
 # -- Useful Map function -----------------------------------------------------------------------
 
+
 def test_map_worker_logs_the_roi_intensity_of_every_image(replayed):
     run = replayed("04_map")
     assert run.result.returncode == 0, run.result.stderr
-    expected = ["DEBUG:src.worker:intensity is %f" % np.mean(image[:2, 8:])
-                for _, image in sorted(xrd_images().items())]
+    expected = [
+        "DEBUG:src.worker:intensity is {:f}".format(np.mean(image[:2, 8:]))  # noqa: UP032
+        for _, image in sorted(xrd_images().items())
+    ]
     assert [line for line in run.lines if line.startswith("DEBUG:src.worker:")] == expected
 
 
 # -- Reduce Function ---------------------------------------------------------------------------
 
+
 def result_line(number: int) -> re.Pattern:
-    return re.compile(rf"DEBUG:src\.reducer:result is event_number={number} "
-                      rf"worker='development\d+' parameters_hash='[0-9a-f]{{64}}' "
-                      rf"payload=(?P<payload>.*)")
+    return re.compile(
+        rf"DEBUG:src\.reducer:result is event_number={number} "
+        rf"worker='development\d+' parameters_hash='[0-9a-f]{{64}}' "
+        rf"payload=(?P<payload>.*)"
+    )
 
 
 def test_reducer_logs_each_worker_result(replayed):
@@ -174,19 +197,25 @@ def test_reducer_is_not_called_when_the_worker_returns_none(replayed):
 # The tutorial's reducer computes ``result.payload - self.evolution`` (a number minus the list),
 # which raises TypeError for every result. Replay must report each failure and still finish.
 
+
 def test_inter_event_reducer_failures_are_reported_per_event(replayed):
     run = replayed("06_inter_event")
     for number in xrd_images():
-        pattern = re.compile(rf"\s*FAILED event {number}: reducer process_result failed: "
-                             rf"TypeError: .*")
+        pattern = re.compile(
+            rf"\s*FAILED event {number}: reducer process_result failed: "
+            rf"TypeError: .*"
+        )
         assert sum(1 for line in run.lines if pattern.fullmatch(line)) == 1, f"event {number}"
 
 
 def test_inter_event_replay_completes_and_exits_1(replayed):
     run = replayed("06_inter_event")
     n_events, n_images = len(raw_xrd_events()), len(xrd_images())
-    assert re.search(rf"^replay: {n_events} events, {n_images} results, {n_images} failures ",
-                     run.result.stderr, re.M), run.result.stderr
+    assert re.search(
+        rf"^replay: {n_events} events, {n_images} results, {n_images} failures ",
+        run.result.stderr,
+        re.M,
+    ), run.result.stderr
     assert run.result.returncode == 1
 
 
@@ -200,14 +229,18 @@ def test_inter_event_reducer_finish_still_runs(replayed):
 
 # -- Write results to file: dict and dataclass workers -----------------------------------------
 
-@pytest.mark.parametrize("step", ["07_dict_worker", "08_dataclass", "09_write_file",
-                                  "10_parameters"])
+
+@pytest.mark.parametrize(
+    "step", ["07_dict_worker", "08_dataclass", "09_write_file", "10_parameters"]
+)
 def test_start_message_reaches_every_worker(replayed, step):
     run = replayed(step)
     assert run.result.returncode == 0, run.result.stderr
     start = start_header()
-    line = (f"INFO:src.worker:start message msg_number={start['msg_number']} "
-            f"htype='header' filename={start['filename']!r}")
+    line = (
+        f"INFO:src.worker:start message msg_number={start['msg_number']} "
+        f"htype='header' filename={start['filename']!r}"
+    )
     assert run.lines.count(line) == WORKERS
 
 
@@ -234,16 +267,22 @@ def test_file_writing_reducer_stores_the_roi_means(replayed):
 
 # -- Processing Parameters ---------------------------------------------------------------------
 
+
 def test_parameter_step_reducer_is_the_file_reducer_plus_the_fragment():
     """The tutorial shows the parameter datasets as a fragment; the step inserts it in place."""
     before = (STEPS / "09_write_file" / "src" / "reducer.py").read_text().splitlines()
     after = (STEPS / "10_parameters" / "src" / "reducer.py").read_text().splitlines()
     at = next(i for i, line in enumerate(before) if '.create_dataset("reduced"' in line) + 1
     indent = " " * 16
-    assert after == before[:at] + [
-        indent + 'self._fh.create_dataset("till_x", data=parameters["till_x"].value)',
-        indent + 'self._fh.create_dataset("from_y", data=parameters["from_y"].value)',
-    ] + before[at:]
+    assert (
+        after
+        == before[:at]
+        + [
+            indent + 'self._fh.create_dataset("till_x", data=parameters["till_x"].value)',
+            indent + 'self._fh.create_dataset("from_y", data=parameters["from_y"].value)',
+        ]
+        + before[at:]
+    )
 
 
 def test_parameter_file_sets_the_roi(replayed):
@@ -254,10 +293,14 @@ def test_parameter_file_sets_the_roi(replayed):
         np.testing.assert_array_equal(fh["reduced"][:], roi_means(3, 7))
 
 
-@pytest.mark.parametrize("args, till_x, from_y", [
-    (["-p", "test_params.json"], 3, 7),
-    ([], 2, 8),
-], ids=["parameter-file", "defaults"])
+@pytest.mark.parametrize(
+    "args, till_x, from_y",
+    [
+        (["-p", "test_params.json"], 3, 7),
+        ([], 2, 8),
+    ],
+    ids=["parameter-file", "defaults"],
+)
 def test_parameters_are_stored_as_int64_scalars(replayed, args, till_x, from_y):
     run = replayed("10_parameters", *args)
     assert run.result.returncode == 0, run.result.stderr

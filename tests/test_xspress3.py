@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import zmq
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.xspress3.packets import (
     META_NAMES,
     XSPRESS_TYPE,
@@ -18,8 +20,6 @@ from dranspose.protocols.xspress3.packets import (
     XspressPacket,
     XspressStart,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.xspress3.parser import FrameGrouper, group_single_frames, parse
 from tests.test_safe_pickle import raw_items, reference_loads
 
@@ -106,7 +106,7 @@ def test_grouping_matches_the_reference_layout(capture):
 
 
 def test_images_match_the_raw_bytes(capture):
-    name, messages = capture
+    _name, messages = capture
     for message in messages[1:-1]:
         packet = parse(xspress(*message))
         header, spectra, meta = reference_image(message)

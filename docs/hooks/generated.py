@@ -33,6 +33,7 @@ UNUSED_REDIS = "redis://127.0.0.1:1/0"  # never contacted: building the app does
 
 # -- command line ------------------------------------------------------------------------------
 
+
 def _fixed_width(parser: argparse.ArgumentParser) -> None:
     """Wrap help text at a fixed width, whatever terminal the build runs in."""
     parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=HELP_WIDTH)
@@ -60,16 +61,25 @@ def cli_markdown() -> str:
     lines += ["", "```text", parser.format_help().rstrip(), "```", ""]
     for name, text, sub in commands:
         _fixed_width(sub)
-        lines += [f"## dranspose {name}", "", text[:1].upper() + text[1:] + ".", "",
-                  "```text", sub.format_help().rstrip(), "```", ""]
+        lines += [
+            f"## dranspose {name}",
+            "",
+            text[:1].upper() + text[1:] + ".",
+            "",
+            "```text",
+            sub.format_help().rstrip(),
+            "```",
+            "",
+        ]
     return "\n".join(lines)
 
 
 # -- REST APIs ---------------------------------------------------------------------------------
 
+
 def controller_openapi() -> dict[str, Any]:
-    from dranspose.runtime.controller import Controller
     from dranspose.io.store import Store
+    from dranspose.runtime.controller import Controller
 
     return Controller(Store(UNUSED_REDIS)).app.openapi()
 
@@ -122,21 +132,28 @@ def _operation(method: str, path: str, op: dict[str, Any], anchors: str) -> list
     if params:
         lines += ["| parameter | in | type | required | description |", "|---|---|---|---|---|"]
         for p in params:
-            lines.append(f"| `{p['name']}` | {p['in']} | {schema_type(p.get('schema', {}), anchors)} | "
-                         f"{'yes' if p.get('required') else 'no'} | "
-                         f"{_cell(p.get('description', ''))} |")
+            lines.append(
+                f"| `{p['name']}` | {p['in']} | {schema_type(p.get('schema', {}), anchors)} | "
+                f"{'yes' if p.get('required') else 'no'} | "
+                f"{_cell(p.get('description', ''))} |"
+            )
         lines.append("")
     body = op.get("requestBody")
     if body:
         for media, content in body.get("content", {}).items():
-            lines += [f"Request body (`{media}`): "
-                      f"{schema_type(content.get('schema', {}), anchors)}", ""]
+            lines += [
+                f"Request body (`{media}`): {schema_type(content.get('schema', {}), anchors)}",
+                "",
+            ]
     lines += ["| status | meaning | body |", "|---|---|---|"]
     for status, response in op.get("responses", {}).items():
-        bodies = [f"`{media}` {schema_type(content.get('schema', {}), anchors)}"
-                  for media, content in response.get("content", {}).items()]
-        lines.append(f"| {status} | {_cell(response.get('description', ''))} | "
-                     f"{', '.join(bodies) or '-'} |")
+        bodies = [
+            f"`{media}` {schema_type(content.get('schema', {}), anchors)}"
+            for media, content in response.get("content", {}).items()
+        ]
+        lines.append(
+            f"| {status} | {_cell(response.get('description', ''))} | {', '.join(bodies) or '-'} |"
+        )
     lines.append("")
     return lines
 
@@ -150,8 +167,10 @@ def _schema_section(name: str, schema: dict[str, Any], anchors: str) -> list[str
         required = set(schema.get("required", []))
         lines += ["| field | type | required |", "|---|---|---|"]
         for field, sub in props.items():
-            lines.append(f"| `{field}` | {schema_type(sub, anchors)} | "
-                         f"{'yes' if field in required else 'no'} |")
+            lines.append(
+                f"| `{field}` | {schema_type(sub, anchors)} | "
+                f"{'yes' if field in required else 'no'} |"
+            )
         lines.append("")
     return lines
 
@@ -162,8 +181,11 @@ def openapi_markdown(schema: dict[str, Any], anchors: str = "", api_prefix: str 
     ``anchors`` prefixes the schema sections' anchors, so two documents fit on one page.
     """
     info = schema.get("info", {})
-    lines = [f"OpenAPI {schema.get('openapi', '')}: *{info.get('title', '')}*, "
-             f"version {info.get('version', '')}.", ""]
+    lines = [
+        f"OpenAPI {schema.get('openapi', '')}: *{info.get('title', '')}*, "
+        f"version {info.get('version', '')}.",
+        "",
+    ]
     paths = schema.get("paths", {})
     main = [p for p in paths if p.startswith(api_prefix)]
     other = [p for p in paths if not p.startswith(api_prefix)]
@@ -185,13 +207,16 @@ def openapi_markdown(schema: dict[str, Any], anchors: str = "", api_prefix: str 
 
 # -- protocols and trigger maps ----------------------------------------------------------------
 
+
 def protocols_markdown() -> str:
     from dranspose.protocols.registry import PROTOCOLS
 
     lines = ["| `--protocol` | socket | `StreamData.typ` | messages |", "|---|---|---|---|"]
     for proto in sorted(PROTOCOLS.values(), key=lambda p: p.name):
-        lines.append(f"| `{proto.name}` | {proto.socket.upper()} | `{proto.typ}` | "
-                     f"{_cell(proto.description)} |")
+        lines.append(
+            f"| `{proto.name}` | {proto.socket.upper()} | `{proto.typ}` | "
+            f"{_cell(proto.description)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -203,6 +228,7 @@ def trigger_map_schema_markdown() -> str:
 
 
 # -- the hook ----------------------------------------------------------------------------------
+
 
 def render(name: str, arg: str | None) -> str:
     if name == "cli" and arg is None:
@@ -236,13 +262,15 @@ def on_page_content(html: str, **kwargs: Any) -> str:
     """
     return SPHINX_ROLE.sub(
         lambda m: f"<code>{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}</code>",
-        html)
+        html,
+    )
 
 
 def on_files(files: Any, config: Any, **kwargs: Any) -> Any:
     from mkdocs.structure.files import File
 
     for name, make in OPENAPI.items():
-        files.append(File.generated(config, f"{name}-openapi.json",
-                                    content=json.dumps(make(), indent=2)))
+        files.append(
+            File.generated(config, f"{name}-openapi.json", content=json.dumps(make(), indent=2))
+        )
     return files

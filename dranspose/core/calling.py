@@ -108,14 +108,20 @@ class WorkerCalls:
             value = method(parameters)
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}; ticking every {DEFAULT_TICK_INTERVAL} s"
-            logger.error("worker %s: get_tick_interval failed: %s\n%s", self.name, reason,
-                         traceback.format_exc())
+            logger.error(
+                "worker %s: get_tick_interval failed: %s\n%s",
+                self.name,
+                reason,
+                traceback.format_exc(),
+            )
         else:
             seconds = _seconds(value)
             if seconds is not None:
                 return seconds
-            reason = (f"returned {value!r}, expected a number of seconds; ticking every "
-                      f"{DEFAULT_TICK_INTERVAL} s")
+            reason = (
+                f"returned {value!r}, expected a number of seconds; ticking every "
+                f"{DEFAULT_TICK_INTERVAL} s"
+            )
             logger.error("worker %s: get_tick_interval %s", self.name, reason)
         self.notes.append(("get_tick_interval", reason))
         self.payload.get_tick_interval = None
@@ -179,8 +185,10 @@ class ReducerCalls:
             if value is not None:
                 seconds = _seconds(value)
                 if seconds is None:
-                    reason = (f"returned {value!r}, expected a number of seconds or None; next "
-                              f"call in {DEFAULT_TIMER_INTERVAL} s")
+                    reason = (
+                        f"returned {value!r}, expected a number of seconds or None; next "
+                        f"call in {DEFAULT_TIMER_INTERVAL} s"
+                    )
                     logger.error("reducer: timer %s", reason)
                     self.notes.append(("timer", reason))
                 else:

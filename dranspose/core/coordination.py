@@ -69,8 +69,11 @@ class ComponentInfo(BaseModel):
     mapreduce_version: Optional[BuildGitMeta] = None
     last_seen: float = Field(default_factory=time.time)
     pid: Optional[int] = None
-    instance: str = Field("", description="random id of this process: a restarted component with "
-                          "the same name is a different instance")
+    instance: str = Field(
+        "",
+        description="random id of this process: a restarted component with "
+        "the same name is a different instance",
+    )
     upstream: Optional[UpstreamState] = Field(None, description="ingesters: their upstream")
 
 
@@ -87,18 +90,28 @@ class ScanInfo(BaseModel):
     n_events: int = Field(description="events including the reserved first and last")
     started_at: float = Field(default_factory=time.time)
     stopped: bool = False
-    aborted: Optional[str] = Field(None, description="why the scan was cut short by a fault "
-                                   "(a component died, the controller was replaced)")
-    complete: bool = Field(False, description="every event is accounted for: sessions that "
-                           "stayed open for re-deliveries (retry_lost) end")
-    retry_lost: bool = Field(False, description="re-deliver the events of a worker that dies "
-                             "to another worker with its tags (ingesters keep frames until done)")
+    aborted: Optional[str] = Field(
+        None,
+        description="why the scan was cut short by a fault "
+        "(a component died, the controller was replaced)",
+    )
+    complete: bool = Field(
+        False,
+        description="every event is accounted for: sessions that "
+        "stayed open for re-deliveries (retry_lost) end",
+    )
+    retry_lost: bool = Field(
+        False,
+        description="re-deliver the events of a worker that dies "
+        "to another worker with its tags (ingesters keep frames until done)",
+    )
     instances: dict[str, str] = Field(
         default_factory=dict,
         description="component name -> instance of the workers and ingesters the scan started "
-                    "with; a restarted process (new instance) does not join the running scan")
+        "with; a restarted process (new instance) does not join the running scan",
+    )
 
-    def takes_part(self, info: "ComponentInfo") -> bool:
+    def takes_part(self, info: ComponentInfo) -> bool:
         """Whether this process (not merely a component of that name) belongs to the scan.
 
         A component that registered after the scan started, or was restarted since, waits for
@@ -124,8 +137,10 @@ class WorkerReport(BaseModel):
     failed: list[FailedEvent] = []
     final: bool = Field(False, description="the worker's last report of the scan")
     lost: list[FailedEvent] = Field(
-        [], description="events the sender cannot deliver (an ingester asked to re-deliver "
-                        "frames it no longer holds); ``worker`` names the sender")
+        [],
+        description="events the sender cannot deliver (an ingester asked to re-deliver "
+        "frames it no longer holds); ``worker`` names the sender",
+    )
 
 
 class AssignedEvent(BaseModel):
@@ -149,13 +164,19 @@ class Progress(BaseModel):
     lost_reason: dict[str, str] = Field(default_factory=dict, description="event number -> reason")
     finished: bool = False
     reducer_finished: bool = False
-    aborted: Optional[str] = Field(None, description="why a fault cut the scan short; every "
-                                   "event not accounted for then is listed as lost")
+    aborted: Optional[str] = Field(
+        None,
+        description="why a fault cut the scan short; every "
+        "event not accounted for then is listed as lost",
+    )
     redelivered: list[EventNumber] = Field(
-        [], description="events of dead workers given to another worker (--retry-lost)")
+        [], description="events of dead workers given to another worker (--retry-lost)"
+    )
     unprocessed: list[list[int]] = Field(
-        [], description="after POST /api/v1/stop: [first, last] ranges (inclusive) of the events "
-                        "the scan never processed")
+        [],
+        description="after POST /api/v1/stop: [first, last] ranges (inclusive) of the events "
+        "the scan never processed",
+    )
     unprocessed_reason: Optional[str] = None
 
 

@@ -57,7 +57,7 @@ class EventData(BaseModel):
     streams: dict[StreamName, StreamData]
 
     @classmethod
-    def from_internals(cls, internals: Iterable[InternalWorkerMessage]) -> "EventData":
+    def from_internals(cls, internals: Iterable[InternalWorkerMessage]) -> EventData:
         """Assemble the partial events of one event number into a full event."""
         parts = list(internals)
         if not parts:
@@ -72,9 +72,7 @@ class EventData(BaseModel):
                 )
             for name, data in part.streams.items():
                 if name in streams:
-                    raise DuplicateStreamError(
-                        f"event {number}: stream {name!r} arrived twice"
-                    )
+                    raise DuplicateStreamError(f"event {number}: stream {name!r} arrived twice")
                 streams[name] = data
         return cls.model_construct(event_number=number, streams=streams)
 

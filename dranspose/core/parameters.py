@@ -109,8 +109,9 @@ class IntParameter(ParameterBase):
         return int(text)
 
 
-_FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)",
-                       re.IGNORECASE)
+_FLOAT_RE = re.compile(
+    r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE
+)
 
 
 class FloatParameter(ParameterBase):
@@ -187,7 +188,7 @@ class ParameterDescription(BaseModel):
     parameter: ParameterType = Field(discriminator="dtype")
 
     @classmethod
-    def from_published(cls, item: Mapping[str, Any]) -> "ParameterType":
+    def from_published(cls, item: Mapping[str, Any]) -> ParameterType:
         """The declaration a component published as JSON (``model_dump(mode="json")``).
 
         Read as JSON, not as Python objects: a binary default travels as a JSON string, which
@@ -245,7 +246,7 @@ class ParameterSet(Mapping[ParameterName, WorkParameter]):
         cls,
         descriptions: Mapping[ParameterName, ParameterType],
         raw: Mapping[str, bytes],
-    ) -> "ParameterSet":
+    ) -> ParameterSet:
         """Parse raw values against their declarations; undeclared names keep raw bytes."""
         values: dict[ParameterName, WorkParameter] = {}
         for name, desc in descriptions.items():
@@ -258,7 +259,9 @@ class ParameterSet(Mapping[ParameterName, WorkParameter]):
             if desc is None:
                 logger.warning(
                     "parameter %r is not declared by the worker or reducer classes; "
-                    "it is kept as raw bytes %s", name, _show(bytes(data))
+                    "it is kept as raw bytes %s",
+                    name,
+                    _show(bytes(data)),
                 )
                 values[pname] = WorkParameter(name=pname, data=bytes(data), value=bytes(data))
             else:
@@ -267,7 +270,7 @@ class ParameterSet(Mapping[ParameterName, WorkParameter]):
                 )
         return cls(descriptions, values)
 
-    def with_data(self, name: str, data: bytes) -> "ParameterSet":
+    def with_data(self, name: str, data: bytes) -> ParameterSet:
         """A new set with one declared parameter changed; unknown names are refused."""
         desc = self.descriptions.get(ParameterName(name))
         if desc is None:
@@ -310,7 +313,7 @@ def _raw_from_record(record: Any, where: str) -> tuple[str, bytes]:
         record = {**(record.__dict__ or {})}
     if not isinstance(record, Mapping) or "name" not in record:
         raise ParameterError(
-            f"{where}: expected a record {{\"name\": ..., \"data\": ...}}, got {_short(record)}"
+            f'{where}: expected a record {{"name": ..., "data": ...}}, got {_short(record)}'
         )
     name, data = record["name"], record.get("data")
     if not isinstance(name, str):
@@ -411,9 +414,11 @@ def read_parameter_file(path: Union[str, Path]) -> dict[str, bytes]:
     kind, records = _load_records(path, blob)
     where = f"parameter file {str(path)!r} ({kind})"
     if isinstance(records, Mapping):
-        records = list(records.values()) if records and all(
-            isinstance(v, (Mapping, BaseModel)) for v in records.values()) else [
-            {"name": k, "data": v} for k, v in records.items()]
+        records = (
+            list(records.values())
+            if records and all(isinstance(v, (Mapping, BaseModel)) for v in records.values())
+            else [{"name": k, "data": v} for k, v in records.items()]
+        )
     if not isinstance(records, (list, tuple)):
         raise ParameterError(
             f"{where}: expected a list of parameter records such as "

@@ -14,7 +14,7 @@ from typing import Iterator
 class RangeSet:
     """Non-negative integers as half-open ranges ``[start, end)``, sorted and never touching."""
 
-    __slots__ = ("_starts", "_ends", "_count")
+    __slots__ = ("_count", "_ends", "_starts")
 
     def __init__(self) -> None:
         self._starts: list[int] = []

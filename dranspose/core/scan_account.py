@@ -43,9 +43,14 @@ class ScanRun:
     predecessor are gone): it is aborted at once and only counts what the workers still report.
     """
 
-    def __init__(self, scan: ScanInfo, trigger_map: Optional[TriggerMap],
-                 request: Optional[SequenceRequest], workers: dict[WorkerName, set[str]],
-                 ingesters: Optional[dict[str, list[StreamName]]] = None) -> None:
+    def __init__(
+        self,
+        scan: ScanInfo,
+        trigger_map: Optional[TriggerMap],
+        request: Optional[SequenceRequest],
+        workers: dict[WorkerName, set[str]],
+        ingesters: Optional[dict[str, list[StreamName]]] = None,
+    ) -> None:
         self.scan = scan
         self.trigger_map = trigger_map
         self.request = request
@@ -67,8 +72,9 @@ class ScanRun:
         self.failed_events: set[int] = set()
         self.failures_seen: set[tuple[int, str]] = set()
         self.rates: dict[WorkerName, collections.deque[tuple[float, int]]] = {
-            w: collections.deque(maxlen=200) for w in workers}
-        self.totals: dict[WorkerName, int] = {w: 0 for w in workers}
+            w: collections.deque(maxlen=200) for w in workers
+        }
+        self.totals: dict[WorkerName, int] = dict.fromkeys(workers, 0)
 
     def released(self, assignments: list[Assignment]) -> list[Assignment]:
         batch = []
@@ -106,8 +112,9 @@ class ScanRun:
                 self.assigner.complete(event, worker)
             except AssignmentError:
                 # reports are at-least-once: a resent completion is already counted
-                logger.debug("worker %s reported event %d again or without owning it", worker,
-                             event)
+                logger.debug(
+                    "worker %s reported event %d again or without owning it", worker, event
+                )
                 return
         self.totals[worker] = self.totals.get(worker, 0) + 1
         if failed:
@@ -197,8 +204,9 @@ class ScanRun:
             ranges = [[first, last] for first, last in self.accounted.missing(self.progress.total)]
             self.progress.unprocessed = ranges
             if ranges:
-                self.progress.unprocessed_reason = ("the scan was stopped before these events "
-                                                    "were processed")
+                self.progress.unprocessed_reason = (
+                    "the scan was stopped before these events were processed"
+                )
         self.pending.clear()
 
     @property

@@ -19,8 +19,23 @@ from pydantic import BaseModel, Field
 from dranspose.core.coordination import ComponentKind
 
 PROCESSING_BUCKETS: tuple[float, ...] = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0, 30.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
 )
 """Upper bounds (seconds) of the processing-time histograms: 100 µs (a trivial payload) to 30 s."""
 
@@ -59,16 +74,24 @@ class QueueStats(BaseModel):
     Gauges except ``blocked_seconds``; read by the heartbeat from the component's live state.
     """
 
-    events_queued: int = Field(0, description="worker: events assigned to it and not yet "
-                               "processed (frames on the way, waiting, or in process_event)")
-    buffered_bytes: int = Field(0, description="worker: bytes of received frames not yet "
-                                "processed")
-    backlog_messages: int = Field(0, description="ingester: upstream messages read and not yet "
-                                  "forwarded (the upstream's backlog)")
+    events_queued: int = Field(
+        0,
+        description="worker: events assigned to it and not yet "
+        "processed (frames on the way, waiting, or in process_event)",
+    )
+    buffered_bytes: int = Field(0, description="worker: bytes of received frames not yet processed")
+    backlog_messages: int = Field(
+        0,
+        description="ingester: upstream messages read and not yet "
+        "forwarded (the upstream's backlog)",
+    )
     backlog_bytes: int = Field(0, description="ingester: bytes of those messages")
-    blocked_seconds: float = Field(0.0, description="ingester: time spent holding an upstream "
-                                   "message while no worker had asked for its event, or while a "
-                                   "worker's queue was full; meanwhile it reads no upstream")
+    blocked_seconds: float = Field(
+        0.0,
+        description="ingester: time spent holding an upstream "
+        "message while no worker had asked for its event, or while a "
+        "worker's queue was full; meanwhile it reads no upstream",
+    )
 
 
 class ComponentStats(BaseModel):
@@ -79,12 +102,17 @@ class ComponentStats(BaseModel):
     time: float = Field(default_factory=time.time)
     scan_id: Optional[str] = None
     streams: dict[str, StreamCounters] = Field(
-        default_factory=dict, description="ingester: frames and bytes read from each upstream")
-    busy_seconds: float = Field(0.0, description="time spent in the payload (process_event or "
-                                "process_result), including a call still running")
+        default_factory=dict, description="ingester: frames and bytes read from each upstream"
+    )
+    busy_seconds: float = Field(
+        0.0,
+        description="time spent in the payload (process_event or "
+        "process_result), including a call still running",
+    )
     busy_ratio: float = Field(0.0, description="share of the last ~10 s spent in the payload")
     processing: Optional[HistogramSnapshot] = Field(
-        None, description="duration of each payload call (worker: event, reducer: result)")
+        None, description="duration of each payload call (worker: event, reducer: result)"
+    )
     queue_depth: int = Field(0, description="reducer: results received, not yet folded")
     queues: QueueStats = Field(default_factory=QueueStats)
     log_records_dropped: int = 0
@@ -155,8 +183,9 @@ class StatsRecorder:
         with self._lock:
             self._queue_depth = depth
 
-    def snapshot(self, scan_id: Optional[str] = None,
-                 log_records_dropped: int = 0) -> ComponentStats:
+    def snapshot(
+        self, scan_id: Optional[str] = None, log_records_dropped: int = 0
+    ) -> ComponentStats:
         now = time.monotonic()
         with self._lock:
             busy = self._busy
@@ -167,10 +196,18 @@ class StatsRecorder:
             depth = self._queue_depth
             ratio = self._ratio(now, busy)
         queues = self.queues() if self.queues is not None else QueueStats()
-        return ComponentStats(kind=self.kind, name=self.name, scan_id=scan_id, streams=streams,
-                              busy_seconds=busy, busy_ratio=ratio, processing=histogram,
-                              queue_depth=depth, queues=queues,
-                              log_records_dropped=log_records_dropped)
+        return ComponentStats(
+            kind=self.kind,
+            name=self.name,
+            scan_id=scan_id,
+            streams=streams,
+            busy_seconds=busy,
+            busy_ratio=ratio,
+            processing=histogram,
+            queue_depth=depth,
+            queues=queues,
+            log_records_dropped=log_records_dropped,
+        )
 
     def _ratio(self, now: float, busy: float) -> float:
         """Busy time over wall time since the oldest sample of the window (lock held)."""

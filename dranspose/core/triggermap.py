@@ -41,8 +41,14 @@ from bisect import bisect_left, bisect_right
 from itertools import islice
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer, field_validator
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName, WorkerTag
 
@@ -55,8 +61,14 @@ _SIMPLE_BLOCK = 1024
 _MAX_REPORTED_ERRORS = 3
 
 
-_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
-               type(None): "null"}
+_JSON_KINDS = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 """JSON's names for what ``json.loads`` returns, for messages to people who wrote JSON."""
 
 
@@ -238,7 +250,7 @@ class SequenceRequest(_Checked):
     sequence: list[str]
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SequenceRequest":
+    def _consistent(self) -> SequenceRequest:
         if not self.sequence:
             raise TriggerMapError("sequence is empty: it must name at least one part")
         for position, name in enumerate(self.sequence):
@@ -300,7 +312,8 @@ def _check_constraints(name: str, part: MappingPart) -> None:
                 key = (vw.constraint, vw.tags if vw.constraint is None else frozenset())
                 if key in in_entry:
                     what = (
-                        f"constraint {vw.constraint}" if vw.constraint is not None
+                        f"constraint {vw.constraint}"
+                        if vw.constraint is not None
                         else f"broadcast to tags {_tag_list(vw.tags)}"
                     )
                     raise TriggerMapError(
@@ -329,11 +342,23 @@ class _Part:
     """A part compiled for fast lookups; shared by every occurrence of the part in the sequence."""
 
     __slots__ = (
-        "name", "length", "entries", "routes", "needs", "span", "last", "frames", "tag_sites"
+        "entries",
+        "frames",
+        "last",
+        "length",
+        "name",
+        "needs",
+        "routes",
+        "span",
+        "tag_sites",
     )
 
-    def __init__(self, name: str, mapping: Mapping[StreamName, list[StreamEntry]],
-                 streams: tuple[StreamName, ...]) -> None:
+    def __init__(
+        self,
+        name: str,
+        mapping: Mapping[StreamName, list[StreamEntry]],
+        streams: tuple[StreamName, ...],
+    ) -> None:
         self.name = name
         self.length = len(mapping[streams[0]])
         self.entries = {s: mapping[s] for s in streams}
@@ -410,7 +435,7 @@ class TriggerMap:
     # construction helpers ------------------------------------------------------------------------
 
     @classmethod
-    def from_request_json(cls, data: bytes | str) -> "TriggerMap":
+    def from_request_json(cls, data: bytes | str) -> TriggerMap:
         """Parse a ``{"parts": ..., "sequence": ...}`` document, as the REST layer receives it."""
         try:
             raw = json.loads(data)
@@ -430,14 +455,15 @@ class TriggerMap:
         return cls(SequenceRequest.model_validate(raw))
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, list[Any]]) -> "TriggerMap":
+    def from_mapping(cls, mapping: Mapping[str, list[Any]]) -> TriggerMap:
         """A map of one part, given as ``{stream: [entry, ...]}``; the part is called ``main``."""
         raw = {"parts": {"main": dict(mapping)}, "sequence": ["main"]}
         return cls(SequenceRequest.model_validate(raw))
 
     @classmethod
-    def simple(cls, streams: Iterable[str], n_events: int,
-               tags: Iterable[str] = GENERIC_TAGS) -> "TriggerMap":
+    def simple(
+        cls, streams: Iterable[str], n_events: int, tags: Iterable[str] = GENERIC_TAGS
+    ) -> TriggerMap:
         """Every event goes, with all its streams, to one fresh constraint: plain load balancing.
 
         Built as a block of events repeated (plus a shorter tail), so it stays small for any
@@ -450,7 +476,7 @@ class TriggerMap:
 
         def block(length: int) -> dict[str, list[Any]]:
             entries = [[{"tags": tag_list, "constraint": i}] for i in range(length)]
-            return {s: entries for s in streams}
+            return dict.fromkeys(streams, entries)
 
         size = min(n_events, _SIMPLE_BLOCK)
         full, tail = divmod(n_events, size)
@@ -473,8 +499,11 @@ class TriggerMap:
         return EventNumber(self._n + 1)
 
     def _check_event(self, event_number: int) -> None:
-        if (not isinstance(event_number, numbers.Integral) or isinstance(event_number, bool)
-                or not 0 <= event_number <= self._n + 1):
+        if (
+            not isinstance(event_number, numbers.Integral)
+            or isinstance(event_number, bool)
+            or not 0 <= event_number <= self._n + 1
+        ):
             raise IndexError(f"event {event_number!r} is outside the map (events 0..{self._n + 1})")
 
     def _check_stream(self, stream: str) -> None:
@@ -534,13 +563,15 @@ class TriggerMap:
         if entry is None:
             return None
         return [
-            vw if vw.constraint is None
+            vw
+            if vw.constraint is None
             else VirtualWorker.model_construct(tags=vw.tags, constraint=vw.constraint + base)
             for vw in entry
         ]
 
-    def events_for(self, stream: StreamName, start: int = 0,
-                   stop: Optional[int] = None) -> Iterator[EventNumber]:
+    def events_for(
+        self, stream: StreamName, start: int = 0, stop: Optional[int] = None
+    ) -> Iterator[EventNumber]:
         """The events in ``[start, stop)`` in which ``stream`` has a frame (entry not null).
 
         This is what an ingester zips with the frames it reads: its k-th message belongs to the
@@ -649,8 +680,12 @@ class Assigner:
     :meth:`forget_worker` can say what was lost: the runtime must report completions.
     """
 
-    def __init__(self, trigger_map: TriggerMap, workers: Mapping[WorkerName, Iterable[str]],
-                 lookahead: int = 10_000) -> None:
+    def __init__(
+        self,
+        trigger_map: TriggerMap,
+        workers: Mapping[WorkerName, Iterable[str]],
+        lookahead: int = 10_000,
+    ) -> None:
         if lookahead < 1:
             raise ValueError(f"lookahead must be at least 1, got {lookahead}")
         trigger_map.validate_against(workers)
@@ -713,7 +748,8 @@ class Assigner:
             budget = max_events - len(given)
             candidates = sorted(
                 (self._open_events[c][0], c, tags)
-                for tags, constraints in self._open.items() if tags <= have
+                for tags, constraints in self._open.items()
+                if tags <= have
                 for c in islice(constraints, budget)
             )
             if not candidates:
@@ -732,8 +768,11 @@ class Assigner:
                     self._release(released)  # the window is full: move its front if it can
                     if event - self._frontier >= self.lookahead:
                         break
-                needs = [(c + base, tags, c) for c, tags in part.needs[offset]
-                         if c + base not in self._bound]
+                needs = [
+                    (c + base, tags, c)
+                    for c, tags in part.needs[offset]
+                    if c + base not in self._bound
+                ]
                 if needs and len(given) >= max_events:
                     break
                 for constraint, tags, local in needs:
@@ -754,8 +793,9 @@ class Assigner:
         self._release(released)
         return released
 
-    def _bind_open(self, constraint: int, tags: frozenset[WorkerTag], worker: WorkerName,
-                   given: set[int]) -> None:
+    def _bind_open(
+        self, constraint: int, tags: frozenset[WorkerTag], worker: WorkerName, given: set[int]
+    ) -> None:
         """Bind a constraint that scanned events wait for; those events count as the worker's."""
         constraints = self._open[tags]
         expiry = constraints.pop(constraint)
@@ -792,8 +832,9 @@ class Assigner:
             _, constraint = heapq.heappop(self._expiry)
             self._bound.pop(constraint, None)
 
-    def _build(self, event_number: int,
-               located: Optional[tuple[_Part, int, int]] = None) -> Assignment:
+    def _build(
+        self, event_number: int, located: Optional[tuple[_Part, int, int]] = None
+    ) -> Assignment:
         part, offset, base = located or self.trigger_map._locate(event_number)
         streams: dict[StreamName, list[WorkerName]] = {}
         for stream, route in part.routes[offset]:
@@ -868,8 +909,9 @@ class Assigner:
         able = [w for w, have in self._workers.items() if tags <= have]
         return min(able, key=lambda w: (len(self._outstanding[w]), w)) if able else None
 
-    def _drop_worker(self, name: WorkerName, redeliver: bool
-                     ) -> tuple[list[EventNumber], list[Assignment]]:
+    def _drop_worker(
+        self, name: WorkerName, redeliver: bool
+    ) -> tuple[list[EventNumber], list[Assignment]]:
         if name not in self._workers:
             raise AssignmentError(f"unknown worker {name!r}")
         tags = self._workers.pop(name)

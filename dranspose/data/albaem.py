@@ -1,24 +1,24 @@
 """``dranspose.data.albaem``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.albaem.packets`."""
 
-from dranspose.protocols.albaem.packets import (  # noqa: F401
+from dranspose.protocols.albaem.packets import (
     ALBAEM_TYPE,
     AlbaemBase,
-    AlbaemStart,
     AlbaemData,
     AlbaemEnd,
-    AlbaemPacketType,
-    AlbaemPacketAdapter,
     AlbaemPacket,
+    AlbaemPacketAdapter,
+    AlbaemPacketType,
+    AlbaemStart,
 )
 
 __all__ = [
     "ALBAEM_TYPE",
     "AlbaemBase",
-    "AlbaemStart",
     "AlbaemData",
     "AlbaemEnd",
-    "AlbaemPacketType",
-    "AlbaemPacketAdapter",
     "AlbaemPacket",
+    "AlbaemPacketAdapter",
+    "AlbaemPacketType",
+    "AlbaemStart",
 ]

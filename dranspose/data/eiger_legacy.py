@@ -1,34 +1,34 @@
 """``dranspose.data.eiger_legacy``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.eiger_legacy.packets`."""
 
-from dranspose.protocols.eiger_legacy.packets import (  # noqa: F401
+from dranspose.protocols.eiger_legacy.packets import (
     EIGER_LEGACY_TYPE,
-    HEADER_DETAIL_FRAMES,
     HEADER_ARRAYS,
-    Encoding,
-    parse_encoding,
-    numpy_shape,
+    HEADER_DETAIL_FRAMES,
     EigerLegacyBase,
+    EigerLegacyEnd,
     EigerLegacyHeader,
     EigerLegacyImage,
-    EigerLegacyEnd,
-    EigerLegacyPacketType,
-    EigerLegacyPacketAdapter,
     EigerLegacyPacket,
+    EigerLegacyPacketAdapter,
+    EigerLegacyPacketType,
+    Encoding,
+    numpy_shape,
+    parse_encoding,
 )
 
 __all__ = [
     "EIGER_LEGACY_TYPE",
-    "HEADER_DETAIL_FRAMES",
     "HEADER_ARRAYS",
-    "Encoding",
-    "parse_encoding",
-    "numpy_shape",
+    "HEADER_DETAIL_FRAMES",
     "EigerLegacyBase",
+    "EigerLegacyEnd",
     "EigerLegacyHeader",
     "EigerLegacyImage",
-    "EigerLegacyEnd",
-    "EigerLegacyPacketType",
-    "EigerLegacyPacketAdapter",
     "EigerLegacyPacket",
+    "EigerLegacyPacketAdapter",
+    "EigerLegacyPacketType",
+    "Encoding",
+    "numpy_shape",
+    "parse_encoding",
 ]

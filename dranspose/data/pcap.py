@@ -1,26 +1,26 @@
 """``dranspose.data.pcap``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.pcap.packets`."""
 
-from dranspose.protocols.pcap.packets import (  # noqa: F401
+from dranspose.protocols.pcap.packets import (
     PCAP_TYPE,
-    as_column,
     PCAPBase,
-    PCAPStart,
     PCAPData,
     PCAPEnd,
-    PCAPPacketType,
-    PCAPPacketAdapter,
     PCAPPacket,
+    PCAPPacketAdapter,
+    PCAPPacketType,
+    PCAPStart,
+    as_column,
 )
 
 __all__ = [
     "PCAP_TYPE",
-    "as_column",
     "PCAPBase",
-    "PCAPStart",
     "PCAPData",
     "PCAPEnd",
-    "PCAPPacketType",
-    "PCAPPacketAdapter",
     "PCAPPacket",
+    "PCAPPacketAdapter",
+    "PCAPPacketType",
+    "PCAPStart",
+    "as_column",
 ]

@@ -1,30 +1,30 @@
 """``dranspose.data.positioncap``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.positioncap.packets`."""
 
-from dranspose.protocols.positioncap.packets import (  # noqa: F401
-    POSITIONCAP_TYPE,
+from dranspose.protocols.positioncap.packets import (
     FIELD_TYPES,
-    utc_naive,
-    PositionCapField,
+    POSITIONCAP_TYPE,
     PositionCapBase,
+    PositionCapEnd,
+    PositionCapField,
+    PositionCapPacket,
+    PositionCapPacketAdapter,
+    PositionCapPacketType,
     PositionCapStart,
     PositionCapValues,
-    PositionCapEnd,
-    PositionCapPacketType,
-    PositionCapPacketAdapter,
-    PositionCapPacket,
+    utc_naive,
 )
 
 __all__ = [
-    "POSITIONCAP_TYPE",
     "FIELD_TYPES",
-    "utc_naive",
-    "PositionCapField",
+    "POSITIONCAP_TYPE",
     "PositionCapBase",
+    "PositionCapEnd",
+    "PositionCapField",
+    "PositionCapPacket",
+    "PositionCapPacketAdapter",
+    "PositionCapPacketType",
     "PositionCapStart",
     "PositionCapValues",
-    "PositionCapEnd",
-    "PositionCapPacketType",
-    "PositionCapPacketAdapter",
-    "PositionCapPacket",
+    "utc_naive",
 ]

@@ -1,28 +1,28 @@
 """``dranspose.data.sardana``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.sardana.packets`."""
 
-from dranspose.protocols.sardana.packets import (  # noqa: F401
-    SARDANA_TYPE,
+from dranspose.protocols.sardana.packets import (
     SARDANA_ENDPOINTS,
+    SARDANA_TYPE,
     SardanaBase,
     SardanaColumnDesc,
     SardanaDataDescription,
+    SardanaPacket,
+    SardanaPacketAdapter,
+    SardanaPacketType,
     SardanaRecordData,
     SardanaRecordEnd,
-    SardanaPacketType,
-    SardanaPacketAdapter,
-    SardanaPacket,
 )
 
 __all__ = [
-    "SARDANA_TYPE",
     "SARDANA_ENDPOINTS",
+    "SARDANA_TYPE",
     "SardanaBase",
     "SardanaColumnDesc",
     "SardanaDataDescription",
+    "SardanaPacket",
+    "SardanaPacketAdapter",
+    "SardanaPacketType",
     "SardanaRecordData",
     "SardanaRecordEnd",
-    "SardanaPacketType",
-    "SardanaPacketAdapter",
-    "SardanaPacket",
 ]

@@ -1,30 +1,30 @@
 """``dranspose.data.xspress3``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.xspress3.packets`."""
 
-from dranspose.protocols.xspress3.packets import (  # noqa: F401
-    XSPRESS_TYPE,
+from dranspose.protocols.xspress3.packets import (
     META_NAMES,
     WINDOW_COUNTS,
+    XSPRESS_TYPE,
     XspressBase,
-    XspressStart,
-    XspressImage,
     XspressEnd,
+    XspressImage,
     XspressMessage,
     XspressPacket,
     XspressPacketAdapter,
     XspressPacketType,
+    XspressStart,
 )
 
 __all__ = [
-    "XSPRESS_TYPE",
     "META_NAMES",
     "WINDOW_COUNTS",
+    "XSPRESS_TYPE",
     "XspressBase",
-    "XspressStart",
-    "XspressImage",
     "XspressEnd",
+    "XspressImage",
     "XspressMessage",
     "XspressPacket",
     "XspressPacketAdapter",
     "XspressPacketType",
+    "XspressStart",
 ]

@@ -37,9 +37,11 @@ READ: dict[str, str] = {ACCESS_KEY: "read"}
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
-_bearer = HTTPBearer(auto_error=False, scheme_name="dranspose token",
-                     description=f"the value of ${TOKEN_ENV} on the server; needed only when "
-                     "it is set")
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="dranspose token",
+    description=f"the value of ${TOKEN_ENV} on the server; needed only when it is set",
+)
 
 
 class AccessPolicy(BaseModel):
@@ -49,8 +51,9 @@ class AccessPolicy(BaseModel):
     protect_reads: bool = False
 
     @classmethod
-    def from_env(cls, token: Optional[str] = None,
-                 protect_reads: Optional[bool] = None) -> "AccessPolicy":
+    def from_env(
+        cls, token: Optional[str] = None, protect_reads: Optional[bool] = None
+    ) -> AccessPolicy:
         """Explicit values (command-line options) win over the environment.
 
         Surrounding whitespace is dropped: a token file written by ``echo`` or mounted from a
@@ -70,8 +73,7 @@ class AccessPolicy(BaseModel):
         """One line for a service's start-up message."""
         if not self.enabled:
             return f"no access token (${TOKEN_ENV} unset): every endpoint is open"
-        guarded = "every endpoint except /healthz" if self.protect_reads \
-            else "mutating endpoints"
+        guarded = "every endpoint except /healthz" if self.protect_reads else "mutating endpoints"
         return f"{guarded} need the bearer token"
 
     def accepts(self, presented: Optional[str]) -> bool:
@@ -80,8 +82,9 @@ class AccessPolicy(BaseModel):
             return True
         if presented is None:
             return False
-        return hmac.compare_digest(presented.encode("utf8"),
-                                   self.token.get_secret_value().encode("utf8"))
+        return hmac.compare_digest(
+            presented.encode("utf8"), self.token.get_secret_value().encode("utf8")
+        )
 
 
 def access_of(request: Request) -> Access:
@@ -99,7 +102,8 @@ def _unauthorized(detail: str, error: Optional[str] = None) -> HTTPException:
 
 
 async def check_access(
-    request: Request, credentials: Optional[HTTPAuthorizationCredentials] = Depends(_bearer),
+    request: Request,
+    credentials: Optional[HTTPAuthorizationCredentials] = Depends(_bearer),
 ) -> None:
     """The app-wide dependency :func:`guard` installs; raises 401 when the token is needed."""
     policy: AccessPolicy = request.app.state.access_policy
@@ -112,10 +116,13 @@ async def check_access(
     if credentials is None:
         raise _unauthorized(
             f"{what} requires an access token: send the header 'Authorization: Bearer <token>' "
-            f"with the token the server was given (${TOKEN_ENV} or --token)")
+            f"with the token the server was given (${TOKEN_ENV} or --token)"
+        )
     if not policy.accepts(credentials.credentials):
-        raise _unauthorized("the bearer token is not the one this server was given "
-                            f"(${TOKEN_ENV} or --token)", error="invalid_token")
+        raise _unauthorized(
+            f"the bearer token is not the one this server was given (${TOKEN_ENV} or --token)",
+            error="invalid_token",
+        )
 
 
 def guard(app: FastAPI, policy: Optional[AccessPolicy] = None) -> FastAPI:

@@ -18,8 +18,8 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from dranspose.http.auth import PUBLIC
 from dranspose.core.coordination import Progress, ScanInfo
+from dranspose.http.auth import PUBLIC
 
 if TYPE_CHECKING:  # the controller imports this module; import its type only for checking
     from dranspose.runtime.controller import Controller
@@ -41,19 +41,24 @@ class ScanOverview(BaseModel):
     """What the dashboard's scan panel shows, in one response."""
 
     server_time: float = Field(
-        description="the controller's clock (epoch seconds): the reference for component ages")
+        description="the controller's clock (epoch seconds): the reference for component ages"
+    )
     state: ScanState = Field(
         description="idle: no scan yet; running; stopping: stop requested, events in flight; "
-        "reducing: all events accounted, the reducer's finish is pending; finished; stopped")
+        "reducing: all events accounted, the reducer's finish is pending; finished; stopped"
+    )
     scan: Optional[ScanInfo] = None
     progress: Progress = Field(default_factory=Progress)
     done: int = Field(0, description="events accounted for: completed + failed + lost")
     elapsed_seconds: Optional[float] = Field(None, description="since the scan started")
     events_per_second: Optional[float] = Field(
-        None, description=f"accounted events per second over the last {RATE_WINDOW_SECONDS:g} s "
-        "(the average since the start until two samples exist); null when not running")
+        None,
+        description=f"accounted events per second over the last {RATE_WINDOW_SECONDS:g} s "
+        "(the average since the start until two samples exist); null when not running",
+    )
     eta_seconds: Optional[float] = Field(
-        None, description="remaining events at the current rate; null when unknown or not running")
+        None, description="remaining events at the current rate; null when unknown or not running"
+    )
 
 
 class RateMeter:
@@ -89,7 +94,7 @@ def _state(scan: ScanInfo, progress: Progress) -> ScanState:
     return "stopping" if scan.stopped else "running"
 
 
-def overview(controller: "Controller", meter: RateMeter) -> ScanOverview:
+def overview(controller: Controller, meter: RateMeter) -> ScanOverview:
     """The current scan as the dashboard shows it (pure apart from reading the clock)."""
     now = time.time()
     run = controller.run_state
@@ -121,7 +126,7 @@ def _asset(name: str) -> Response:
     return Response(body, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
-def dashboard_router(controller: "Controller") -> APIRouter:
+def dashboard_router(controller: Controller) -> APIRouter:
     """Routes for ``app.include_router``: ``/``, ``/dashboard/{asset}``, ``/api/v1/scan``."""
     router = APIRouter()
     meter = RateMeter()

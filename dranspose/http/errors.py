@@ -14,8 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-_PLACES = {"query": "query parameter", "path": "path parameter", "header": "header",
-           "cookie": "cookie", "body": "request body"}
+_PLACES = {
+    "query": "query parameter",
+    "path": "path parameter",
+    "header": "header",
+    "cookie": "cookie",
+    "body": "request body",
+}
 
 
 def _shown(value: Any, limit: int = 60) -> str:
@@ -46,6 +51,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": describe_validation_error(exc)}, status_code=422)
 
 
-RAW_BODY = {"requestBody": {"required": True, "content": {
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 """OpenAPI extra for endpoints that read the raw request body themselves (parameter values)."""

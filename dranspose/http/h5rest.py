@@ -106,7 +106,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dranspose.http.auth import READ
 
-__all__ = ["create_h5_router", "GrowingBuffer", "MAX_SELECTION_BYTES"]
+__all__ = ["MAX_SELECTION_BYTES", "GrowingBuffer", "create_h5_router"]
 
 #: Default limit of one value request (elements times item size); larger ones answer 413.
 MAX_SELECTION_BYTES = 512 * 1024 * 1024
@@ -817,13 +817,18 @@ def _name_list(body: Any, key: str) -> Optional[list[str]]:
 
 
 def _doc_query(*names: str) -> dict[str, Any]:
-    return {"parameters": [{"name": n, "in": "query", "required": False,
-                            "schema": {"type": "string"}} for n in names]}
+    return {
+        "parameters": [
+            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+            for n in names
+        ]
+    }
 
 
 def _doc_json_body(properties: dict[str, Any], binary: bool = False) -> dict[str, Any]:
-    content: dict[str, Any] = {"application/json": {"schema": {
-        "type": "object", "properties": properties}}}
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"type": "object", "properties": properties}}
+    }
     if binary:
         content["application/octet-stream"] = {"schema": {"type": "string", "format": "binary"}}
     return {"requestBody": {"required": False, "content": content}}
@@ -1022,8 +1027,7 @@ def create_h5_router(
             path, node = ids.resolve(root_tree(), obj_id, "g")
             return links_of(path, node)
 
-    @router.get("/groups/{obj_id}/links",
-                openapi_extra=_doc_query("pattern", "Limit", "Marker"))
+    @router.get("/groups/{obj_id}/links", openapi_extra=_doc_query("pattern", "Limit", "Marker"))
     def get_links(obj_id: str, request: Request) -> Response:
         """The links in insertion order; ``pattern``, ``Marker`` and ``Limit`` apply."""
         links = group_links(obj_id)
@@ -1033,8 +1037,9 @@ def create_h5_router(
         return _json_response({"links": _limit(links, request.query_params, "title"), "hrefs": []})
 
     # h5pyd's POSTs are queries: reads, for the access token (dranspose/http/auth.py)
-    @router.post("/groups/{obj_id}/links",
-                 openapi_extra={**READ, **_doc_json_body({"titles": _NAMES})})
+    @router.post(
+        "/groups/{obj_id}/links", openapi_extra={**READ, **_doc_json_body({"titles": _NAMES})}
+    )
     async def post_links(obj_id: str, request: Request) -> Response:
         """Several links at once: body ``{"titles": [...]}`` (all links without it)."""
         titles = _name_list(await _json_body(request), "titles")
@@ -1117,9 +1122,14 @@ def create_h5_router(
         out, vlen = read_value(obj_id, request.query_params.get("select"))
         return value_response(out, vlen, request)
 
-    @router.post("/datasets/{obj_id}/value", openapi_extra={
-        **READ, **_doc_query("select"),
-        **_doc_json_body({"points": {}, "select": {"type": "string"}}, binary=True)})
+    @router.post(
+        "/datasets/{obj_id}/value",
+        openapi_extra={
+            **READ,
+            **_doc_query("select"),
+            **_doc_json_body({"points": {}, "select": {"type": "string"}}, binary=True),
+        },
+    )
     async def post_value(obj_id: str, request: Request) -> Response:
         """Point selections (uint64 binary or ``{"points": ...}``) and long ``{"select": ...}``."""
         refuse_queries(request)
@@ -1181,16 +1191,25 @@ def _add_attribute_routes(
 
     prefix = f"/{collection}/{{obj_id}}/attributes"
 
-    @router.get(prefix, name=f"{collection}_attributes",
-                openapi_extra=_doc_query("IncludeData", "Limit", "Marker"))
+    @router.get(
+        prefix,
+        name=f"{collection}_attributes",
+        openapi_extra=_doc_query("IncludeData", "Limit", "Marker"),
+    )
     def get_attributes(obj_id: str, request: Request) -> Response:
         attrs = attribute_list(obj_id, with_data(request))
         attrs = _limit(attrs, request.query_params, "name")
         return _json_response({"attributes": attrs, "hrefs": []})
 
-    @router.post(prefix, name=f"{collection}_attributes_by_name",
-                 openapi_extra={**READ, **_doc_query("IncludeData"),
-                                **_doc_json_body({"attr_names": _NAMES})})
+    @router.post(
+        prefix,
+        name=f"{collection}_attributes_by_name",
+        openapi_extra={
+            **READ,
+            **_doc_query("IncludeData"),
+            **_doc_json_body({"attr_names": _NAMES}),
+        },
+    )
     async def post_attributes(obj_id: str, request: Request) -> Response:
         """Several attributes at once: body ``{"attr_names": [...]}``."""
         names = _name_list(await _json_body(request), "attr_names")
@@ -1202,8 +1221,9 @@ def _add_attribute_routes(
             attrs = [by_name[n] for n in names if n in by_name]
         return _json_response({"attributes": attrs, "hrefs": []})
 
-    @router.get(prefix + "/{name}", name=f"{collection}_attribute",
-                openapi_extra=_doc_query("IncludeData"))
+    @router.get(
+        prefix + "/{name}", name=f"{collection}_attribute", openapi_extra=_doc_query("IncludeData")
+    )
     def get_attribute(obj_id: str, name: str, request: Request) -> Response:
         return _json_response({**one(obj_id, name, with_data(request)), "hrefs": []})
 

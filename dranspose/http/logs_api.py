@@ -18,8 +18,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from dranspose.runtime.logs import LogEntry, parse_level
 from dranspose.io.store import LOG_STREAM_MAXLEN, Store
+from dranspose.runtime.logs import LogEntry, parse_level
 
 CHUNK = 500
 """Records read from Redis per round trip while filtering."""
@@ -28,7 +28,7 @@ SCAN_LIMIT = 5 * LOG_STREAM_MAXLEN
 BLOCK_MS = 1000
 KEEPALIVE_SECONDS = 15.0
 """An idle event stream sends a comment this often, so proxies keep the connection open."""
-_MAX_SEQ = 2 ** 64 - 1
+_MAX_SEQ = 2**64 - 1
 _STREAM_ID = re.compile(r"\d+-\d+")
 
 
@@ -39,9 +39,11 @@ class LogFilter(BaseModel):
     """With ``since=<time>``: records written at or before it are skipped."""
 
     def matches(self, entry: LogEntry) -> bool:
-        return (entry.levelno >= self.min_level
-                and (self.component is None or entry.component == self.component)
-                and (self.after_time is None or entry.time > self.after_time))
+        return (
+            entry.levelno >= self.min_level
+            and (self.component is None or entry.component == self.component)
+            and (self.after_time is None or entry.time > self.after_time)
+        )
 
 
 def parse_since(text: str) -> tuple[str, Optional[float]]:
@@ -54,26 +56,29 @@ def parse_since(text: str) -> tuple[str, Optional[float]]:
     except ValueError:
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"since={text!r} is neither a log record id (like 1763778600123-0) "
-                         "nor a Unix time in seconds (like 1763778600.5)")
+        raise ValueError(
+            f"since={text!r} is neither a log record id (like 1763778600123-0) "
+            "nor a Unix time in seconds (like 1763778600.5)"
+        )
     # ids start with the millisecond they were written, never before the record's time
     millis = int(seconds * 1000)
     return (f"{millis - 1}-{_MAX_SEQ}" if millis > 0 else "0-0"), seconds
 
 
-def _query(level: Optional[str], component: Optional[str],
-           since: Optional[str]) -> tuple[LogFilter, Optional[str]]:
+def _query(
+    level: Optional[str], component: Optional[str], since: Optional[str]
+) -> tuple[LogFilter, Optional[str]]:
     """The filter and the start cursor; HTTP 422 naming the bad parameter."""
     try:
         min_level = parse_level(level) if level is not None else 0
     except ValueError as exc:
-        raise HTTPException(422, f"level: {exc}")
+        raise HTTPException(422, f"level: {exc}") from exc
     cursor, after = None, None
     if since is not None:
         try:
             cursor, after = parse_since(since)
         except ValueError as exc:
-            raise HTTPException(422, str(exc))
+            raise HTTPException(422, str(exc)) from exc
     return LogFilter(min_level=min_level, component=component or None, after_time=after), cursor
 
 
@@ -97,8 +102,9 @@ async def newest(store: Store, wanted: LogFilter, limit: int) -> list[tuple[str,
     return out
 
 
-async def after(store: Store, cursor: str, wanted: LogFilter,
-                limit: int) -> list[tuple[str, LogEntry]]:
+async def after(
+    store: Store, cursor: str, wanted: LogFilter, limit: int
+) -> list[tuple[str, LogEntry]]:
     """The first ``limit`` matching records after ``cursor``, oldest first."""
     out: list[tuple[str, LogEntry]] = []
     scanned = 0
@@ -125,17 +131,23 @@ def logs_router(store: Store) -> APIRouter:
 
     @router.get("/api/v1/logs")
     async def logs(
-        level: Optional[str] = Query(None, description="minimum level: DEBUG, INFO, WARNING, "
-                                     "ERROR or CRITICAL"),
+        level: Optional[str] = Query(
+            None, description="minimum level: DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        ),
         component: Optional[str] = Query(None, description="only this component's records"),
         limit: int = Query(200, ge=1, le=LOG_STREAM_MAXLEN),
-        since: Optional[str] = Query(None, description="a record id or a Unix time: only later "
-                                     "records, the first `limit` of them"),
+        since: Optional[str] = Query(
+            None,
+            description="a record id or a Unix time: only later records, the first `limit` of them",
+        ),
     ) -> list[dict[str, object]]:
         """Gathered log records, oldest first: ``{id, time, component, level, logger, message}``."""
         wanted, cursor = _query(level, component, since)
-        found = (await newest(store, wanted, limit) if cursor is None
-                 else await after(store, cursor, wanted, limit))
+        found = (
+            await newest(store, wanted, limit)
+            if cursor is None
+            else await after(store, cursor, wanted, limit)
+        )
         return [entry.public(entry_id) for entry_id, entry in found]
 
     @router.get("/api/v1/log_stream")
@@ -143,8 +155,11 @@ def logs_router(store: Store) -> APIRouter:
         request: Request,
         level: Optional[str] = Query(None, description="minimum level"),
         component: Optional[str] = Query(None, description="only this component's records"),
-        since: Optional[str] = Query(None, description="also send the records after this id or "
-                                     "Unix time first (default: only new records)"),
+        since: Optional[str] = Query(
+            None,
+            description="also send the records after this id or "
+            "Unix time first (default: only new records)",
+        ),
     ) -> StreamingResponse:
         """Server-sent events, one per record (``id:`` the record id, ``data:`` its JSON).
 
@@ -171,8 +186,10 @@ def logs_router(store: Store) -> APIRouter:
                     written = time.monotonic()
                     yield ": keepalive\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache",
-                                          "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     return router

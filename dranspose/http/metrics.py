@@ -27,9 +27,9 @@ from prometheus_client.core import (
 )
 from pydantic import BaseModel
 
-from dranspose.http.auth import PUBLIC
 from dranspose.core.coordination import ComponentInfo, ComponentKind
 from dranspose.core.stats import ComponentStats, HistogramSnapshot
+from dranspose.http.auth import PUBLIC
 
 if TYPE_CHECKING:
     from dranspose.core.scan_account import ScanRun
@@ -51,17 +51,19 @@ class ScanCounters(BaseModel):
     finished: bool
 
     @classmethod
-    def of(cls, run: "ScanRun") -> "ScanCounters":
+    def of(cls, run: ScanRun) -> ScanCounters:
         progress = run.progress
         return cls(
-            scan_id=run.scan.scan_id, expected=progress.total,
+            scan_id=run.scan.scan_id,
+            expected=progress.total,
             # released in event order: the release point is the number of events assigned
             assigned=int(run.assigner.next_event),
             completed=progress.completed,
             # a failure is reported per worker share; an event counts once
             failed=len({f.event_number for f in progress.failed}),
             lost=len(progress.lost),
-            finished=progress.finished and progress.reducer_finished)
+            finished=progress.finished and progress.reducer_finished,
+        )
 
 
 class PipelineView(BaseModel):
@@ -74,25 +76,31 @@ class PipelineView(BaseModel):
     stats: list[ComponentStats] = []
 
 
-async def gather_view(controller: "Controller") -> PipelineView:
+async def gather_view(controller: Controller) -> PipelineView:
     run = controller.run_state
-    view = PipelineView(scan=ScanCounters.of(run) if run is not None else None,
-                        worker_reports=dict(run.totals) if run is not None else {})
+    view = PipelineView(
+        scan=ScanCounters.of(run) if run is not None else None,
+        worker_reports=dict(run.totals) if run is not None else {},
+    )
     try:
         view.components, view.stats = await asyncio.wait_for(
             asyncio.gather(controller.store.components(), controller.store.all_stats()),
-            REDIS_TIMEOUT)
+            REDIS_TIMEOUT,
+        )
     except Exception:
         view.redis_up = False
     return view
 
 
-def _histogram(name: str, doc: str, label: str,
-               items: list[tuple[str, HistogramSnapshot]]) -> HistogramMetricFamily:
+def _histogram(
+    name: str, doc: str, label: str, items: list[tuple[str, HistogramSnapshot]]
+) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, doc, labels=[label])
     for value, hist in items:
-        buckets = [("+Inf" if bound == float("inf") else repr(float(bound)), float(count))
-                   for bound, count in hist.cumulative()]
+        buckets = [
+            ("+Inf" if bound == float("inf") else repr(float(bound)), float(count))
+            for bound, count in hist.cumulative()
+        ]
         family.add_metric([value], buckets, hist.sum)
     return family
 
@@ -115,44 +123,58 @@ class PipelineCollector:
 
     def _scan(self) -> Iterator[Metric]:
         scan = self.view.scan
-        counts = scan or ScanCounters(scan_id="", expected=0, assigned=0, completed=0, failed=0,
-                                      lost=0, finished=False)
-        yield GaugeMetricFamily("dranspose_events_expected",
-                                "Events in the current scan's trigger map", value=counts.expected)
+        counts = scan or ScanCounters(
+            scan_id="", expected=0, assigned=0, completed=0, failed=0, lost=0, finished=False
+        )
+        yield GaugeMetricFamily(
+            "dranspose_events_expected",
+            "Events in the current scan's trigger map",
+            value=counts.expected,
+        )
         for verb, doc in (
-                ("assigned", "Events of the current scan released to workers"),
-                ("completed", "Events of the current scan every assigned worker processed"),
-                ("failed", "Events of the current scan whose processing raised (counted once)"),
-                ("lost", "Events of the current scan lost with a dead worker")):
-            yield CounterMetricFamily(f"dranspose_events_{verb}", doc,
-                                      value=getattr(counts, verb))
-        yield GaugeMetricFamily("dranspose_scan_finished",
-                                "1 once the current scan and its reducer have finished",
-                                value=1 if counts.finished else 0)
+            ("assigned", "Events of the current scan released to workers"),
+            ("completed", "Events of the current scan every assigned worker processed"),
+            ("failed", "Events of the current scan whose processing raised (counted once)"),
+            ("lost", "Events of the current scan lost with a dead worker"),
+        ):
+            yield CounterMetricFamily(f"dranspose_events_{verb}", doc, value=getattr(counts, verb))
+        yield GaugeMetricFamily(
+            "dranspose_scan_finished",
+            "1 once the current scan and its reducer have finished",
+            value=1 if counts.finished else 0,
+        )
         if scan is not None:
-            yield InfoMetricFamily("dranspose_scan", "The current scan",
-                                   value={"scan_id": scan.scan_id})
+            yield InfoMetricFamily(
+                "dranspose_scan", "The current scan", value={"scan_id": scan.scan_id}
+            )
         reports = CounterMetricFamily(
             "dranspose_worker_events_reported",
             "Event shares a worker reported done (processed or failed) in the current scan",
-            labels=["worker"])
+            labels=["worker"],
+        )
         for worker, n in sorted(self.view.worker_reports.items()):
             reports.add_metric([worker], n)
         yield reports
 
     def _components(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily("dranspose_redis_up",
-                                "1 if the controller read the registry from Redis for this answer",
-                                value=1 if self.view.redis_up else 0)
-        up = GaugeMetricFamily("dranspose_component_up",
-                               "1 for every component registered (heartbeat recent)",
-                               labels=["kind", "component"])
+        yield GaugeMetricFamily(
+            "dranspose_redis_up",
+            "1 if the controller read the registry from Redis for this answer",
+            value=1 if self.view.redis_up else 0,
+        )
+        up = GaugeMetricFamily(
+            "dranspose_component_up",
+            "1 for every component registered (heartbeat recent)",
+            labels=["kind", "component"],
+        )
         for info in self.view.components:
             up.add_metric([info.kind.value, info.name], 1)
         yield up
-        dropped = CounterMetricFamily("dranspose_log_records_dropped",
-                                      "Log records a component dropped because Redis lagged",
-                                      labels=["kind", "component"])
+        dropped = CounterMetricFamily(
+            "dranspose_log_records_dropped",
+            "Log records a component dropped because Redis lagged",
+            labels=["kind", "component"],
+        )
         for stats in self.view.stats:
             dropped.add_metric([stats.kind.value, stats.name], stats.log_records_dropped)
         yield dropped
@@ -162,48 +184,70 @@ class PipelineCollector:
 
     def _workers(self) -> Iterator[Metric]:
         workers = self._of(ComponentKind.worker)
-        busy = CounterMetricFamily("dranspose_worker_busy_seconds",
-                                   "Time a worker spent in process_event", labels=["worker"])
-        ratio = GaugeMetricFamily("dranspose_worker_busy_ratio",
-                                  "Share of the last ~10 s a worker spent in process_event",
-                                  labels=["worker"])
+        busy = CounterMetricFamily(
+            "dranspose_worker_busy_seconds",
+            "Time a worker spent in process_event",
+            labels=["worker"],
+        )
+        ratio = GaugeMetricFamily(
+            "dranspose_worker_busy_ratio",
+            "Share of the last ~10 s a worker spent in process_event",
+            labels=["worker"],
+        )
         for s in workers:
             busy.add_metric([s.name], s.busy_seconds)
             ratio.add_metric([s.name], s.busy_ratio)
         yield busy
         yield ratio
-        queued = GaugeMetricFamily("dranspose_worker_events_queued",
-                                   "Events assigned to a worker and not yet processed",
-                                   labels=["worker"])
-        held = GaugeMetricFamily("dranspose_worker_frames_buffered_bytes",
-                                 "Bytes of frames a worker received and has not processed yet",
-                                 labels=["worker"])
+        queued = GaugeMetricFamily(
+            "dranspose_worker_events_queued",
+            "Events assigned to a worker and not yet processed",
+            labels=["worker"],
+        )
+        held = GaugeMetricFamily(
+            "dranspose_worker_frames_buffered_bytes",
+            "Bytes of frames a worker received and has not processed yet",
+            labels=["worker"],
+        )
         for s in workers:
             queued.add_metric([s.name], s.queues.events_queued)
             held.add_metric([s.name], s.queues.buffered_bytes)
         yield queued
         yield held
-        yield _histogram("dranspose_event_processing_seconds",
-                         "Duration of one process_event call", "worker",
-                         [(s.name, s.processing) for s in workers if s.processing is not None])
+        yield _histogram(
+            "dranspose_event_processing_seconds",
+            "Duration of one process_event call",
+            "worker",
+            [(s.name, s.processing) for s in workers if s.processing is not None],
+        )
 
     def _ingesters(self) -> Iterator[Metric]:
-        frames = CounterMetricFamily("dranspose_frames_ingested",
-                                     "Upstream messages an ingester read for a stream",
-                                     labels=["stream", "ingester"])
-        size = CounterMetricFamily("dranspose_bytes_ingested",
-                                   "Bytes of the upstream messages an ingester read for a stream",
-                                   labels=["stream", "ingester"])
-        backlog = GaugeMetricFamily("dranspose_upstream_messages_backlogged",
-                                    "Upstream messages an ingester read and has not forwarded yet",
-                                    labels=["ingester"])
-        backlog_bytes = GaugeMetricFamily("dranspose_upstream_messages_backlogged_bytes",
-                                          "Bytes of the upstream messages an ingester read and "
-                                          "has not forwarded yet", labels=["ingester"])
-        blocked = CounterMetricFamily("dranspose_ingester_blocked_seconds",
-                                      "Time an ingester held a message waiting for a worker to "
-                                      "take it, reading no upstream (backpressure)",
-                                      labels=["ingester"])
+        frames = CounterMetricFamily(
+            "dranspose_frames_ingested",
+            "Upstream messages an ingester read for a stream",
+            labels=["stream", "ingester"],
+        )
+        size = CounterMetricFamily(
+            "dranspose_bytes_ingested",
+            "Bytes of the upstream messages an ingester read for a stream",
+            labels=["stream", "ingester"],
+        )
+        backlog = GaugeMetricFamily(
+            "dranspose_upstream_messages_backlogged",
+            "Upstream messages an ingester read and has not forwarded yet",
+            labels=["ingester"],
+        )
+        backlog_bytes = GaugeMetricFamily(
+            "dranspose_upstream_messages_backlogged_bytes",
+            "Bytes of the upstream messages an ingester read and has not forwarded yet",
+            labels=["ingester"],
+        )
+        blocked = CounterMetricFamily(
+            "dranspose_ingester_blocked_seconds",
+            "Time an ingester held a message waiting for a worker to "
+            "take it, reading no upstream (backpressure)",
+            labels=["ingester"],
+        )
         for s in self._of(ComponentKind.ingester):
             for stream, counters in sorted(s.streams.items()):
                 frames.add_metric([stream, s.name], counters.frames)
@@ -216,10 +260,13 @@ class PipelineCollector:
         yield backlog
         yield backlog_bytes
         yield blocked
-        dropped = CounterMetricFamily("dranspose_upstream_messages_dropped",
-                                      "Upstream messages known to be lost before an ingester "
-                                      "forwarded them (SUB: backlog overflow and gaps in the "
-                                      "message counter)", labels=["stream", "ingester"])
+        dropped = CounterMetricFamily(
+            "dranspose_upstream_messages_dropped",
+            "Upstream messages known to be lost before an ingester "
+            "forwarded them (SUB: backlog overflow and gaps in the "
+            "message counter)",
+            labels=["stream", "ingester"],
+        )
         for info in self.view.components:
             if info.kind == ComponentKind.ingester and info.upstream is not None:
                 for stream in info.streams:
@@ -228,20 +275,27 @@ class PipelineCollector:
 
     def _reducers(self) -> Iterator[Metric]:
         reducers = self._of(ComponentKind.reducer)
-        depth = GaugeMetricFamily("dranspose_reducer_queue_depth",
-                                  "Results received by the reducer and not yet through "
-                                  "process_result", labels=["reducer"])
-        ratio = GaugeMetricFamily("dranspose_reducer_busy_ratio",
-                                  "Share of the last ~10 s the reducer spent in process_result",
-                                  labels=["reducer"])
+        depth = GaugeMetricFamily(
+            "dranspose_reducer_queue_depth",
+            "Results received by the reducer and not yet through process_result",
+            labels=["reducer"],
+        )
+        ratio = GaugeMetricFamily(
+            "dranspose_reducer_busy_ratio",
+            "Share of the last ~10 s the reducer spent in process_result",
+            labels=["reducer"],
+        )
         for s in reducers:
             depth.add_metric([s.name], s.queue_depth)
             ratio.add_metric([s.name], s.busy_ratio)
         yield depth
         yield ratio
-        yield _histogram("dranspose_result_processing_seconds",
-                         "Duration of one process_result call", "reducer",
-                         [(s.name, s.processing) for s in reducers if s.processing is not None])
+        yield _histogram(
+            "dranspose_result_processing_seconds",
+            "Duration of one process_result call",
+            "reducer",
+            [(s.name, s.processing) for s in reducers if s.processing is not None],
+        )
 
 
 def render(view: PipelineView) -> bytes:
@@ -251,7 +305,7 @@ def render(view: PipelineView) -> bytes:
     return generate_latest(registry)
 
 
-def observability_router(controller: "Controller") -> APIRouter:
+def observability_router(controller: Controller) -> APIRouter:
     """``GET /metrics`` and ``GET /healthz`` of the controller."""
     router = APIRouter()
 
@@ -265,19 +319,35 @@ def observability_router(controller: "Controller") -> APIRouter:
         """200 while Redis answers and says this controller holds the lock; else 503 and why."""
         name = controller.info.name
         try:
-            holder = await asyncio.wait_for(controller.store.controller_lock_holder(),
-                                            REDIS_TIMEOUT)
+            holder = await asyncio.wait_for(
+                controller.store.controller_lock_holder(), REDIS_TIMEOUT
+            )
         except Exception as exc:
-            return JSONResponse({"status": "unavailable", "component": name,
-                                 "detail": "Redis does not answer: "
-                                           f"{str(exc) or type(exc).__name__}"}, status_code=503)
+            return JSONResponse(
+                {
+                    "status": "unavailable",
+                    "component": name,
+                    "detail": f"Redis does not answer: {str(exc) or type(exc).__name__}",
+                },
+                status_code=503,
+            )
         if not controller.acquired or holder != controller.owner:
             held = f"held by {holder}" if holder else "held by nobody"
-            return JSONResponse({"status": "unavailable", "component": name,
-                                 "detail": f"this controller ({controller.owner}) does not hold "
-                                           f"the controller lock ({held})"}, status_code=503)
+            return JSONResponse(
+                {
+                    "status": "unavailable",
+                    "component": name,
+                    "detail": f"this controller ({controller.owner}) does not hold "
+                    f"the controller lock ({held})",
+                },
+                status_code=503,
+            )
         run = controller.run_state
-        return {"status": "ok", "component": name, "redis": "ok",
-                "scan_id": run.scan.scan_id if run is not None else None}
+        return {
+            "status": "ok",
+            "component": name,
+            "redis": "ok",
+            "scan_id": run.scan.scan_id if run is not None else None,
+        }
 
     return router

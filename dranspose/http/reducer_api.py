@@ -20,10 +20,10 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from dranspose.http.auth import PUBLIC, AccessPolicy, guard
-from dranspose.http.h5rest import create_h5_router
 from dranspose.core.parameters import ParameterError, ParameterSet
+from dranspose.http.auth import PUBLIC, AccessPolicy, guard
 from dranspose.http.errors import RAW_BODY, install_error_handlers
+from dranspose.http.h5rest import create_h5_router
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +144,11 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
                 walked.append(part)
                 if isinstance(node, dict) and part in node:
                     node = node[part]
-                elif isinstance(node, (list, tuple, np.ndarray)) and part.lstrip("-").isdigit() \
-                        and -len(node) <= int(part) < len(node):
+                elif (
+                    isinstance(node, (list, tuple, np.ndarray))
+                    and part.lstrip("-").isdigit()
+                    and -len(node) <= int(part) < len(node)
+                ):
                     node = node[int(part)]
                 else:
                     raise HTTPException(404, f"publish has no entry '{'/'.join(walked)}'")
@@ -173,9 +176,11 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
         try:
             params = host.set_parameter(name, body)
         except KeyError as exc:
-            raise HTTPException(404, str(exc.args[0]) if exc.args else f"unknown parameter {name!r}")
+            raise HTTPException(
+                404, str(exc.args[0]) if exc.args else f"unknown parameter {name!r}"
+            ) from exc
         except ParameterError as exc:
-            raise HTTPException(422, str(exc))
+            raise HTTPException(422, str(exc)) from exc
         return {**_parameter_json(params, name), "parameters_hash": params.hash}
 
     @app.get("/api/v1/status")
@@ -188,8 +193,11 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
         return {"status": "ok", "component": getattr(host, "component_name", "reducer")}
 
     # the same publish tree as an HDF5 domain for h5pyd and silx (served at the root)
-    app.include_router(create_h5_router(lambda: getattr(host.reducer, "publish", None),
-                                        lambda: publish_lock(host.reducer)))
+    app.include_router(
+        create_h5_router(
+            lambda: getattr(host.reducer, "publish", None), lambda: publish_lock(host.reducer)
+        )
+    )
     return app
 
 
@@ -217,12 +225,16 @@ class RunningServer:
 
 
 def serve_in_thread(
-    reducer_host: ReducerHost, address: str = "127.0.0.1", port: int = 5000, timeout: float = 10.0,
+    reducer_host: ReducerHost,
+    address: str = "127.0.0.1",
+    port: int = 5000,
+    timeout: float = 10.0,
     access: Optional[AccessPolicy] = None,
 ) -> RunningServer:
     """Start the reducer API; raise a clear error if it cannot listen (e.g. port in use)."""
-    config = uvicorn.Config(create_app(reducer_host, access), host=address, port=port,
-                            log_level="warning")
+    config = uvicorn.Config(
+        create_app(reducer_host, access), host=address, port=port, log_level="warning"
+    )
     server = _Server(config)
     failure: list[BaseException] = []
 

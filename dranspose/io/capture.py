@@ -215,8 +215,14 @@ def _decode_items(
                     return
                 item = decode()
             except (
-                cbor2.CBORDecodeError, OSError, ValueError, TypeError, OverflowError,
-                RecursionError, MemoryError, EOFError,
+                cbor2.CBORDecodeError,
+                OSError,
+                ValueError,
+                TypeError,
+                OverflowError,
+                RecursionError,
+                MemoryError,
+                EOFError,
             ) as exc:
                 hint = _head_hint(head, compressed) if index == 0 else ""
                 raise _decode_failure(path, index, offset, exc, hint) from exc
@@ -315,9 +321,7 @@ def _created_at(value: Any) -> Optional[float]:
         try:
             return _epoch(_parse_iso(text))
         except (ValueError, IndexError):
-            raise _Bad(
-                f"created_at {text[:60]!r} is not an ISO 8601 date and time"
-            ) from None
+            raise _Bad(f"created_at {text[:60]!r} is not an ISO 8601 date and time") from None
     raise _Bad(
         f"created_at must be a datetime (CBOR tag 0 or 1), a UNIX time or null, "
         f"got {_describe(value)}"
@@ -428,14 +432,18 @@ def _to_message(item: Any, path: PathLike, index: int, offset: int) -> InternalW
 def _to_frames(item: Any, path: PathLike, index: int, offset: int) -> list[bytes]:
     if not isinstance(item, (list, tuple)) or not item:
         raise CaptureError(
-            path, index, offset,
+            path,
+            index,
+            offset,
             "is not a raw capture item (expected a non-empty list of byte strings, "
             f"got {'an empty list' if isinstance(item, (list, tuple)) else _describe(item)})",
         )
     for number, frame in enumerate(item):
         if type(frame) is not bytes:
             raise CaptureError(
-                path, index, offset,
+                path,
+                index,
+                offset,
                 f"is not a raw capture item (frame {number} is {_describe(frame)}, "
                 "expected a byte string)",
             )
@@ -459,7 +467,8 @@ def _unpickle_messages(path: PathLike) -> Iterator[InternalWorkerMessage]:
                 ) from exc
             except pickle.UnpicklingError as exc:
                 problem = (
-                    "is truncated (file ends inside the pickle)" if "truncated" in str(exc)
+                    "is truncated (file ends inside the pickle)"
+                    if "truncated" in str(exc)
                     else f"is not a valid pickle ({exc})"
                 )
                 raise CaptureError(path, index, offset, problem) from exc
@@ -469,7 +478,9 @@ def _unpickle_messages(path: PathLike) -> Iterator[InternalWorkerMessage]:
                 ) from exc
             if not isinstance(message, InternalWorkerMessage):
                 raise CaptureError(
-                    path, index, offset,
+                    path,
+                    index,
+                    offset,
                     f"is not an InternalWorkerMessage (got {type(message).__name__})",
                 )
             try:

@@ -32,8 +32,13 @@ GIVE_UP_CHECK_SECONDS = 0.25
 class Inbox:
     """A bound PULL socket: where a worker or the reducer receives its messages."""
 
-    def __init__(self, ctx: zmq.asyncio.Context, bind: str = "tcp://*:0",
-                 advertise_host: Optional[str] = None, hwm: int = 1000) -> None:
+    def __init__(
+        self,
+        ctx: zmq.asyncio.Context,
+        bind: str = "tcp://*:0",
+        advertise_host: Optional[str] = None,
+        hwm: int = 1000,
+    ) -> None:
         self.socket = ctx.socket(zmq.PULL)
         self.socket.setsockopt(zmq.RCVHWM, hwm)
         self.socket.setsockopt(zmq.LINGER, 0)
@@ -85,8 +90,9 @@ class Outboxes:
             pair = self.sockets[url] = (sock, zmq.Socket.shadow(sock.underlying))
         return pair
 
-    async def send(self, url: str, parts: Sequence[Any],
-                   give_up: Optional[Callable[[], bool]] = None) -> bool:
+    async def send(
+        self, url: str, parts: Sequence[Any], give_up: Optional[Callable[[], bool]] = None
+    ) -> bool:
         """Send one multipart message; waits (backpressure) only when the peer's queue is full.
 
         Without ``give_up`` the wait is unbounded: the peer is expected to read eventually.
@@ -111,8 +117,9 @@ class Outboxes:
                 try:
                     # a send cancelled by the timeout is never sent later (pyzmq skips it), and a
                     # multipart message is queued whole or not at all, so a retry cannot duplicate
-                    await asyncio.wait_for(sock.send_multipart(parts, copy=copy),
-                                           GIVE_UP_CHECK_SECONDS)
+                    await asyncio.wait_for(
+                        sock.send_multipart(parts, copy=copy), GIVE_UP_CHECK_SECONDS
+                    )
                     return True
                 except asyncio.TimeoutError:
                     if give_up():
@@ -157,8 +164,11 @@ def decode_partial(parts: list[zmq.Frame]) -> tuple[str, InternalWorkerMessage]:
     frames = [f.bytes if len(f) <= COPY_THRESHOLD else f for f in parts[1:]]
     message = InternalWorkerMessage.model_construct(
         event_number=EventNumber(header["event"]),
-        streams={StreamName(header["stream"]): StreamData.model_construct(
-            typ=header["typ"], frames=frames)},
+        streams={
+            StreamName(header["stream"]): StreamData.model_construct(
+                typ=header["typ"], frames=frames
+            )
+        },
         created_at=None,
     )
     return header["scan"], message

@@ -49,8 +49,12 @@ def _free_port() -> int:
 class PrivateRedis:
     """``with PrivateRedis() as server: server.url`` runs a private redis-server meanwhile."""
 
-    def __init__(self, port: Optional[int] = None, executable: Optional[str] = None,
-                 startup_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        port: Optional[int] = None,
+        executable: Optional[str] = None,
+        startup_timeout: float = 10.0,
+    ) -> None:
         self.executable = executable or find_redis_server()
         self.port = port or _free_port()
         self.startup_timeout = startup_timeout
@@ -61,13 +65,26 @@ class PrivateRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "PrivateRedis":
+    def start(self) -> PrivateRedis:
         self._workdir = tempfile.TemporaryDirectory(prefix="dranspose-redis-")
         self._process = subprocess.Popen(
-            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self._workdir.name,
-             "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                self.executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self._workdir.name,
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             # its own session: a Ctrl-C on the terminal must not kill Redis before the
             # components that use it have shut down; stop() ends it explicitly
             start_new_session=True,
@@ -77,7 +94,11 @@ class PrivateRedis:
         try:
             while True:
                 if self._process.poll() is not None:
-                    err = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
+                    err = (
+                        self._process.stderr.read().decode(errors="replace")
+                        if self._process.stderr
+                        else ""
+                    )
                     raise RedisServerError(
                         f"{self.executable} exited with status {self._process.returncode} "
                         f"on port {self.port}: {err.strip()[-500:]}"
@@ -121,7 +142,7 @@ class PrivateRedis:
             self._workdir.cleanup()
             self._workdir = None
 
-    def __enter__(self) -> "PrivateRedis":
+    def __enter__(self) -> PrivateRedis:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

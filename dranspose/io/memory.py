@@ -28,7 +28,12 @@ TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024
 
 def keep_large_buffers() -> bool:
     """Tune glibc's malloc to reuse large buffers; False where that is off or not glibc."""
-    if os.environ.get("DRANSPOSE_MALLOC_TUNING", "1").strip().lower() in ("0", "false", "no", "off"):
+    if os.environ.get("DRANSPOSE_MALLOC_TUNING", "1").strip().lower() in (
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
         return False
     name = ctypes.util.find_library("c")
     if name is None:
@@ -40,5 +45,7 @@ def keep_large_buffers() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-                and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    return bool(
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    )

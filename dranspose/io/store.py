@@ -29,9 +29,15 @@ from typing import Any, Mapping, Optional, Sequence
 
 import redis.asyncio as aioredis
 
-from dranspose.core.coordination import AssignedEvent, ComponentInfo, Progress, ScanInfo, WorkerReport
-from dranspose.runtime.logs import LogEntry
+from dranspose.core.coordination import (
+    AssignedEvent,
+    ComponentInfo,
+    Progress,
+    ScanInfo,
+    WorkerReport,
+)
 from dranspose.core.stats import ComponentStats
+from dranspose.runtime.logs import LogEntry
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +99,9 @@ class Store:
             "if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end "
             "return 0"
         )
-        return bool(await self.redis.eval(script, 1, self.key("controller_lock"), owner,
-                                          int(ttl * 1000)))
+        return bool(
+            await self.redis.eval(script, 1, self.key("controller_lock"), owner, int(ttl * 1000))
+        )
 
     async def controller_lock_holder(self) -> Optional[str]:
         """Owner id of the controller lock, None when nobody holds it."""
@@ -111,8 +118,11 @@ class Store:
     # -- registry -----------------------------------------------------------------------------
 
     async def register(self, info: ComponentInfo, ttl: float) -> None:
-        await self.redis.set(self.key("component", info.kind.value, info.name),
-                             info.model_dump_json(), px=int(ttl * 1000))
+        await self.redis.set(
+            self.key("component", info.kind.value, info.name),
+            info.model_dump_json(),
+            px=int(ttl * 1000),
+        )
 
     async def unregister(self, info: ComponentInfo) -> None:
         await self.redis.delete(self.key("component", info.kind.value, info.name))
@@ -145,19 +155,23 @@ class Store:
             await asyncio.sleep(0.5)
             return None
 
-    async def publish_assignments(self, scan_id: str, batch: Sequence[AssignedEvent],
-                                  redelivery: bool = False) -> None:
+    async def publish_assignments(
+        self, scan_id: str, batch: Sequence[AssignedEvent], redelivery: bool = False
+    ) -> None:
         """One stream entry for the whole batch, as compact ``[[event, {stream: [worker]}]]``.
 
         Every ingester and worker reads every batch, so this is on the hot path: plain JSON
         lists, built and parsed by the C json module, instead of per-event model documents.
         """
         if batch:
-            blob = json.dumps([[a.event_number, a.streams] for a in batch],
-                              separators=(",", ":"))
+            blob = json.dumps([[a.event_number, a.streams] for a in batch], separators=(",", ":"))
             fields = {"batch": blob, **({"redelivery": "1"} if redelivery else {})}
-            await self.redis.xadd(self.key("assigned", scan_id), fields,  # type: ignore[arg-type]
-                                  maxlen=STREAM_MAXLEN, approximate=True)
+            await self.redis.xadd(
+                self.key("assigned", scan_id),
+                fields,  # type: ignore[arg-type]
+                maxlen=STREAM_MAXLEN,
+                approximate=True,
+            )
 
     async def read_assignments(
         self, scan_id: str, last_id: str = "0", block_ms: int = 200
@@ -174,9 +188,10 @@ class Store:
     @staticmethod
     def _assigned(fields: Mapping[bytes, bytes]) -> list[AssignedEvent]:
         again = b"redelivery" in fields
-        return [AssignedEvent.model_construct(event_number=number, streams=streams,
-                                              redelivered=again)
-                for number, streams in json.loads(fields[b"batch"])]
+        return [
+            AssignedEvent.model_construct(event_number=number, streams=streams, redelivered=again)
+            for number, streams in json.loads(fields[b"batch"])
+        ]
 
     async def all_assignments(self, scan_id: str) -> list[AssignedEvent]:
         """Every assignment of a scan published so far (a successor controller reads them back)."""
@@ -198,8 +213,12 @@ class Store:
         return str((await self.redis.info("server")).get("run_id", ""))
 
     async def report(self, scan_id: str, report: WorkerReport) -> None:
-        await self.redis.xadd(self.key("ready", scan_id), {"report": report.model_dump_json()},
-                              maxlen=STREAM_MAXLEN, approximate=True)
+        await self.redis.xadd(
+            self.key("ready", scan_id),
+            {"report": report.model_dump_json()},
+            maxlen=STREAM_MAXLEN,
+            approximate=True,
+        )
 
     async def read_reports(
         self, scan_id: str, last_id: str = "0", block_ms: int = 100
@@ -257,8 +276,10 @@ class Store:
         pipe.get(self.key("parameters_version"))
         pipe.hgetall(self.key("parameters"))
         version, values = await pipe.execute()
-        return (int(version) if version else 0,
-                {k.decode(): bytes(v) for k, v in (values or {}).items()})
+        return (
+            int(version) if version else 0,
+            {k.decode(): bytes(v) for k, v in (values or {}).items()},
+        )
 
     async def set_descriptions(self, component: str, descriptions: list[dict[str, Any]]) -> None:
         await self.redis.hset(self.key("descriptions"), component, json.dumps(descriptions))
@@ -270,14 +291,19 @@ class Store:
     # -- statistics ---------------------------------------------------------------------------
 
     async def set_stats(self, stats: ComponentStats, ttl: float) -> None:
-        await self.redis.set(self.key("stats", stats.kind.value, stats.name),
-                             stats.model_dump_json(), px=int(ttl * 1000))
+        await self.redis.set(
+            self.key("stats", stats.kind.value, stats.name),
+            stats.model_dump_json(),
+            px=int(ttl * 1000),
+        )
 
     async def all_stats(self) -> list[ComponentStats]:
         keys = [k async for k in self.redis.scan_iter(match=self.key("stats", "*"), count=500)]
         values = await self.redis.mget(keys) if keys else []
-        return sorted((ComponentStats.model_validate_json(v) for v in values if v is not None),
-                      key=lambda s: (s.kind.value, s.name))
+        return sorted(
+            (ComponentStats.model_validate_json(v) for v in values if v is not None),
+            key=lambda s: (s.kind.value, s.name),
+        )
 
     # -- logs ---------------------------------------------------------------------------------
 
@@ -292,19 +318,27 @@ class Store:
     def _log_entries(entries: Any) -> list[tuple[str, LogEntry]]:
         out = []
         for entry_id, fields in entries or []:
-            out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
-                        LogEntry.model_validate_json(fields[b"r"])))
+            out.append(
+                (
+                    entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+                    LogEntry.model_validate_json(fields[b"r"]),
+                )
+            )
         return out
 
     async def logs_after(self, start: str, count: int) -> list[tuple[str, LogEntry]]:
         """Up to ``count`` records with ids after ``start`` (exclusive), oldest first."""
-        return self._log_entries(await self.redis.xrange(self.key("logs"), min=f"({start}",
-                                                         count=count))
+        return self._log_entries(
+            await self.redis.xrange(self.key("logs"), min=f"({start}", count=count)
+        )
 
     async def logs_before(self, end: Optional[str], count: int) -> list[tuple[str, LogEntry]]:
         """Up to ``count`` records before ``end`` (exclusive; None: the newest), newest first."""
-        return self._log_entries(await self.redis.xrevrange(
-            self.key("logs"), max="+" if end is None else f"({end}", count=count))
+        return self._log_entries(
+            await self.redis.xrevrange(
+                self.key("logs"), max="+" if end is None else f"({end}", count=count
+            )
+        )
 
     async def last_log_id(self) -> str:
         """Id of the newest record, ``0-0`` when there is none."""

@@ -1,12 +1,12 @@
 """``dranspose.middlewares.contrast``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.contrast.parser`."""
 
-from dranspose.protocols.contrast.parser import (  # noqa: F401
-    parse,
+from dranspose.protocols.contrast.parser import (
     ParseError,
+    parse,
 )
 
 __all__ = [
-    "parse",
     "ParseError",
+    "parse",
 ]

@@ -1,14 +1,14 @@
 """``dranspose.middlewares.eiger_legacy``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.eiger_legacy.parser`."""
 
-from dranspose.protocols.eiger_legacy.parser import (  # noqa: F401
+from dranspose.protocols.eiger_legacy.parser import (
     Frame,
-    parse,
     ParseError,
+    parse,
 )
 
 __all__ = [
     "Frame",
-    "parse",
     "ParseError",
+    "parse",
 ]

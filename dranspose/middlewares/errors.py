@@ -1,7 +1,7 @@
 """``dranspose.middlewares.errors``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.common.errors`."""
 
-from dranspose.protocols.common.errors import (  # noqa: F401
+from dranspose.protocols.common.errors import (
     ParseError,
 )
 

@@ -1,12 +1,12 @@
 """``dranspose.middlewares.lecroy``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.lecroy.parser`."""
 
-from dranspose.protocols.lecroy.parser import (  # noqa: F401
-    parse,
+from dranspose.protocols.lecroy.parser import (
     ParseError,
+    parse,
 )
 
 __all__ = [
-    "parse",
     "ParseError",
+    "parse",
 ]

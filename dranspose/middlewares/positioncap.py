@@ -1,24 +1,24 @@
 """``dranspose.middlewares.positioncap``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.positioncap.parser`."""
 
-from dranspose.protocols.positioncap.parser import (  # noqa: F401
+from dranspose.protocols.positioncap.parser import (
     CAPTURE_REQUEST,
     Kind,
-    split_messages,
     MessageSplitter,
-    message_kind,
-    check_reply,
-    PositioncapParser,
     ParseError,
+    PositioncapParser,
+    check_reply,
+    message_kind,
+    split_messages,
 )
 
 __all__ = [
     "CAPTURE_REQUEST",
     "Kind",
-    "split_messages",
     "MessageSplitter",
-    "message_kind",
-    "check_reply",
-    "PositioncapParser",
     "ParseError",
+    "PositioncapParser",
+    "check_reply",
+    "message_kind",
+    "split_messages",
 ]

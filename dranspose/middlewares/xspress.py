@@ -1,20 +1,20 @@
 """``dranspose.middlewares.xspress``: a public import path kept for payloads; the code lives in
 :mod:`dranspose.protocols.xspress3.parser`."""
 
-from dranspose.protocols.xspress3.parser import (  # noqa: F401
+from dranspose.protocols.xspress3.parser import (
     Frame,
-    parse,
-    SkipCallback,
     FrameGrouper,
-    group_single_frames,
     ParseError,
+    SkipCallback,
+    group_single_frames,
+    parse,
 )
 
 __all__ = [
     "Frame",
-    "parse",
-    "SkipCallback",
     "FrameGrouper",
-    "group_single_frames",
     "ParseError",
+    "SkipCallback",
+    "group_single_frames",
+    "parse",
 ]

@@ -70,8 +70,9 @@ def _json_head(frames: Frames, key: str, marker: bytes) -> Optional[str]:
     return value if isinstance(value, str) else None
 
 
-def json_htype_classifier(start: str, end: str, key: str = "htype",
-                          skip: tuple[str, ...] = ()) -> Callable[[Frames], Kind]:
+def json_htype_classifier(
+    start: str, end: str, key: str = "htype", skip: tuple[str, ...] = ()
+) -> Callable[[Frames], Kind]:
     """Classify by a string field of a JSON first frame; anything else is an event."""
     start_b, end_b = start.encode(), end.encode()
     skip_b = tuple(s.encode() for s in skip)
@@ -167,8 +168,9 @@ class CounterWatch:
         return missing
 
 
-def json_counter(key: str, kind_key: str = "htype",
-                 kinds: Optional[tuple[str, ...]] = None) -> Callable[[Frames], Optional[int]]:
+def json_counter(
+    key: str, kind_key: str = "htype", kinds: Optional[tuple[str, ...]] = None
+) -> Callable[[Frames], Optional[int]]:
     """The integer ``key`` of a JSON first frame, only for messages whose ``kind_key`` is one
     of ``kinds`` (all messages when ``kinds`` is None)."""
     wanted = set(kinds) if kinds is not None else None
@@ -248,15 +250,22 @@ def _classify_positioncap(frames: Frames) -> Kind:
 def _positioncap_tcp() -> TcpFraming:
     from dranspose.middlewares import positioncap
 
-    return TcpFraming(request=positioncap.CAPTURE_REQUEST, check_reply=positioncap.check_reply,
-                      make_splitter=positioncap.MessageSplitter)
+    return TcpFraming(
+        request=positioncap.CAPTURE_REQUEST,
+        check_reply=positioncap.check_reply,
+        make_splitter=positioncap.MessageSplitter,
+    )
 
 
 def _sardana_http() -> HttpFraming:
     from dranspose.middlewares import sardana
 
-    return HttpFraming(prefix="/v1/", endpoints=sardana.POST_ENDPOINTS,
-                       to_frame=sardana.frame_for_post, to_post=sardana.post_for_frame)
+    return HttpFraming(
+        prefix="/v1/",
+        endpoints=sardana.POST_ENDPOINTS,
+        to_frame=sardana.frame_for_post,
+        to_post=sardana.post_for_frame,
+    )
 
 
 def _sardana_classifier() -> Callable[[Frames], Kind]:
@@ -266,44 +275,94 @@ def _sardana_classifier() -> Callable[[Frames], Kind]:
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in [
-        Protocol("stins", "STINS", "pull", json_htype_classifier("header", "series_end"),
-                 description="STINS/stream1 area detectors: header, images, series_end",
-                 counter=MessageCounter(json_counter("msg_number"), first=0, name="msg_number")),
-        Protocol("pcap", "PCAP", "sub",
-                 json_htype_classifier("series-start", "series-end", key="message_type"),
-                 description="PandA position capture over ZMQ: series-start, data, series-end",
-                 counter=MessageCounter(json_counter("message_id"), first=1, name="message_id")),
-        Protocol("albaem", "albaem", "sub",
-                 json_htype_classifier("series-start", "series-end", key="message_type"),
-                 description="AlbaEM electrometer: series-start, data, series-end",
-                 counter=MessageCounter(json_counter("message_id"), first=1, name="message_id")),
-        Protocol("contrast", "contrast", "sub", _classify_contrast,
-                 description="Contrast scan controller: pickled started/running/finished, "
-                 "heartbeats skipped"),
-        Protocol("xspress", "xspress", "sub", json_htype_classifier("header", "series_end"),
-                 make_framer=_xspress_framer,
-                 description="Xspress3 fluorescence: header, image+spectra+meta (single-frame "
-                 "streams regrouped), series_end",
-                 counter=MessageCounter(json_counter("frame", kinds=("image",)), first=0,
-                                  name="frame of images")),
-        Protocol("lecroy", "lecroy", "sub", _classify_lecroy,
-                 description="LeCroy oscilloscope: prepare, sequence start/traces/end, stop",
-                 counter=MessageCounter(json_counter("frame", kinds=("traces",)), first=0,
-                                  name="frame of traces")),
-        Protocol("eiger_legacy", "EIGER_LEGACY", "pull",
-                 json_htype_classifier("dheader-1.0", "dseries_end-1.0"),
-                 description="Dectris Eiger stream v1: dheader, dimage (+bslz4), dseries_end",
-                 counter=MessageCounter(json_counter("frame", kinds=("dimage-1.0",)), first=0,
-                                  name="frame of dimage")),
-        Protocol("positioncap", "PCAP_RAW", "tcp", _classify_positioncap,
-                 tcp=_positioncap_tcp(),
-                 description="PandA position capture over TCP (data port 8889): header block, "
-                 "sample lines, END"),
-        Protocol("sardana", "sardana", "http", _sardana_classifier(),
-                 http=_sardana_http(),
-                 description="Sardana HTTP recorder posts: data_desc, record_data, record_end"),
-        Protocol("raw", "raw", "pull", _everything_is_an_event,
-                 description="no series structure: every message is an event from the scan start"),
+        Protocol(
+            "stins",
+            "STINS",
+            "pull",
+            json_htype_classifier("header", "series_end"),
+            description="STINS/stream1 area detectors: header, images, series_end",
+            counter=MessageCounter(json_counter("msg_number"), first=0, name="msg_number"),
+        ),
+        Protocol(
+            "pcap",
+            "PCAP",
+            "sub",
+            json_htype_classifier("series-start", "series-end", key="message_type"),
+            description="PandA position capture over ZMQ: series-start, data, series-end",
+            counter=MessageCounter(json_counter("message_id"), first=1, name="message_id"),
+        ),
+        Protocol(
+            "albaem",
+            "albaem",
+            "sub",
+            json_htype_classifier("series-start", "series-end", key="message_type"),
+            description="AlbaEM electrometer: series-start, data, series-end",
+            counter=MessageCounter(json_counter("message_id"), first=1, name="message_id"),
+        ),
+        Protocol(
+            "contrast",
+            "contrast",
+            "sub",
+            _classify_contrast,
+            description="Contrast scan controller: pickled started/running/finished, "
+            "heartbeats skipped",
+        ),
+        Protocol(
+            "xspress",
+            "xspress",
+            "sub",
+            json_htype_classifier("header", "series_end"),
+            make_framer=_xspress_framer,
+            description="Xspress3 fluorescence: header, image+spectra+meta (single-frame "
+            "streams regrouped), series_end",
+            counter=MessageCounter(
+                json_counter("frame", kinds=("image",)), first=0, name="frame of images"
+            ),
+        ),
+        Protocol(
+            "lecroy",
+            "lecroy",
+            "sub",
+            _classify_lecroy,
+            description="LeCroy oscilloscope: prepare, sequence start/traces/end, stop",
+            counter=MessageCounter(
+                json_counter("frame", kinds=("traces",)), first=0, name="frame of traces"
+            ),
+        ),
+        Protocol(
+            "eiger_legacy",
+            "EIGER_LEGACY",
+            "pull",
+            json_htype_classifier("dheader-1.0", "dseries_end-1.0"),
+            description="Dectris Eiger stream v1: dheader, dimage (+bslz4), dseries_end",
+            counter=MessageCounter(
+                json_counter("frame", kinds=("dimage-1.0",)), first=0, name="frame of dimage"
+            ),
+        ),
+        Protocol(
+            "positioncap",
+            "PCAP_RAW",
+            "tcp",
+            _classify_positioncap,
+            tcp=_positioncap_tcp(),
+            description="PandA position capture over TCP (data port 8889): header block, "
+            "sample lines, END",
+        ),
+        Protocol(
+            "sardana",
+            "sardana",
+            "http",
+            _sardana_classifier(),
+            http=_sardana_http(),
+            description="Sardana HTTP recorder posts: data_desc, record_data, record_end",
+        ),
+        Protocol(
+            "raw",
+            "raw",
+            "pull",
+            _everything_is_an_event,
+            description="no series structure: every message is an event from the scan start",
+        ),
     ]
 }
 
@@ -318,11 +377,14 @@ def get_protocol(name: str) -> Protocol:
         return PROTOCOLS[name.lower()]
     except KeyError:
         raise KeyError(
-            f"unknown protocol {name!r}; known: {', '.join(sorted(PROTOCOLS))}") from None
+            f"unknown protocol {name!r}; known: {', '.join(sorted(PROTOCOLS))}"
+        ) from None
 
 
-def number_series(protocol: Protocol, messages: Iterable[list[Any]],
-                  ) -> Iterator[tuple[int, list[Any]]]:
+def number_series(
+    protocol: Protocol,
+    messages: Iterable[list[Any]],
+) -> Iterator[tuple[int, list[Any]]]:
     """Event numbers for the messages of the first series in a raw capture, as an ingester
     running a scan with a simple trigger map would give them: the start is event 0, each event
     message the next number, the end the last. Messages before the start and keep-alives are

@@ -10,14 +10,13 @@ import uuid
 from typing import Any, Callable, Optional
 
 from dranspose import __version__
-
 from dranspose.core.coordination import ComponentInfo, ScanInfo
-from dranspose.runtime.logs import LogShipper, bind_component, unbind_component
 from dranspose.core.parameters import ParameterDescription, ParameterSet, ParameterType, describe
 from dranspose.core.protocol import ParameterName, read_build_meta
 from dranspose.core.stats import ComponentStats, StatsRecorder
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
+from dranspose.runtime.logs import LogShipper, bind_component, unbind_component
 
 logger = logging.getLogger(__name__)
 
@@ -68,18 +67,23 @@ class Component:
                 await self.store.set_stats(self.stats_snapshot(), STATS_TTL_SECONDS)
                 run_id = await self.store.server_run_id()
                 if server is not None and run_id != server:
-                    logger.warning("%s %s: Redis restarted; restoring what it forgot",
-                                   self.info.kind.value, self.info.name)
+                    logger.warning(
+                        "%s %s: Redis restarted; restoring what it forgot",
+                        self.info.kind.value,
+                        self.info.name,
+                    )
                     await self.redis_restarted()
                 server = run_id
                 if failing:
-                    logger.info("%s %s: Redis reachable again", self.info.kind.value,
-                                self.info.name)
+                    logger.info(
+                        "%s %s: Redis reachable again", self.info.kind.value, self.info.name
+                    )
                 failing = False
             except Exception as exc:  # Redis away: keep trying, the entry simply expires
                 if not failing:  # once per outage, not twice a second
-                    logger.warning("%s %s: heartbeat failed: %s", self.info.kind.value,
-                                   self.info.name, exc)
+                    logger.warning(
+                        "%s %s: heartbeat failed: %s", self.info.kind.value, self.info.name, exc
+                    )
                 failing = True
             try:
                 await asyncio.wait_for(self._stopping.wait(), HEARTBEAT_SECONDS)
@@ -137,8 +141,12 @@ class LiveParameters:
     Readers take ``current`` once per event, so one event never sees a mix of old and new values.
     """
 
-    def __init__(self, store: Store, descriptions: dict[ParameterName, ParameterType],
-                 on_change: Optional[Callable[[ParameterSet], None]] = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        descriptions: dict[ParameterName, ParameterType],
+        on_change: Optional[Callable[[ParameterSet], None]] = None,
+    ) -> None:
         self.store = store
         self.descriptions = descriptions
         self.version = -1
@@ -146,12 +154,13 @@ class LiveParameters:
         self.on_change = on_change
 
     @classmethod
-    def for_classes(cls, store: Store, *classes: Any) -> "LiveParameters":
+    def for_classes(cls, store: Store, *classes: Any) -> LiveParameters:
         return cls(store, describe(classes))
 
     async def publish_descriptions(self, component: str) -> None:
         await self.store.set_descriptions(
-            component, [d.model_dump(mode="json") for d in self.descriptions.values()])
+            component, [d.model_dump(mode="json") for d in self.descriptions.values()]
+        )
 
     async def adopt_published_descriptions(self) -> None:
         """Also know the parameters other components declared (a reducer reads the workers')."""
@@ -172,8 +181,9 @@ class LiveParameters:
         try:
             self.current = ParameterSet.from_raw(self.descriptions, raw)
         except ValueError as exc:
-            logger.error("parameters version %d rejected, keeping the previous set: %s",
-                         version, exc)
+            logger.error(
+                "parameters version %d rejected, keeping the previous set: %s", version, exc
+            )
         self.version = version
         if self.on_change is not None:
             self.on_change(self.current)

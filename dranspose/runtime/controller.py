@@ -18,11 +18,10 @@ from typing import Any, AsyncIterator, Mapping, Optional
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from dranspose.http.auth import guard
 from dranspose.core.coordination import (
-    ControllerBusy,
     ComponentInfo,
     ComponentKind,
+    ControllerBusy,
     Progress,
     ScanInfo,
 )
@@ -33,19 +32,20 @@ from dranspose.core.parameters import (
 )
 from dranspose.core.protocol import WorkerName
 from dranspose.core.scan_account import ScanRun
-from dranspose.runtime.component import REGISTRY_TTL_SECONDS, Component
-from dranspose.http.logs_api import logs_router
-from dranspose.http.metrics import observability_router
-from dranspose.http.dashboard import dashboard_router
-from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
-from dranspose.http.errors import RAW_BODY, install_error_handlers
-from dranspose.io.store import Store
 from dranspose.core.triggermap import (
     Assignment,
     SequenceRequest,
     TriggerMap,
     TriggerMapError,
 )
+from dranspose.http.auth import guard
+from dranspose.http.dashboard import dashboard_router
+from dranspose.http.errors import RAW_BODY, install_error_handlers
+from dranspose.http.logs_api import logs_router
+from dranspose.http.metrics import observability_router
+from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
+from dranspose.io.store import Store
+from dranspose.runtime.component import REGISTRY_TTL_SECONDS, Component
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +66,21 @@ def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
     return schema
 
 
-SEQUENCE_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": _inlined(SequenceRequest.model_json_schema())}}}}
+SEQUENCE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _inlined(SequenceRequest.model_json_schema())}},
+    }
+}
 """The documented body of ``POST /api/v1/sequence`` (parsed by hand, to word its errors)."""
 
 
 class Controller(Component):
     """The coordination service; ``app`` is its FastAPI application."""
 
-    def __init__(self, store: Store, name: str = "controller", batch_size: int = 64,
-                 retry_lost: bool = False) -> None:
+    def __init__(
+        self, store: Store, name: str = "controller", batch_size: int = 64, retry_lost: bool = False
+    ) -> None:
         super().__init__(store, ComponentInfo(kind=ComponentKind.controller, name=name))
         self.owner = f"{name}-{uuid.uuid4().hex[:8]}"
         self.batch_size = batch_size
@@ -117,8 +122,11 @@ class Controller(Component):
         if self.parameter_values:
             await self.store.set_parameters(self.parameter_values)
         run = self.run_state
-        if (run is not None and not run.progress.finished
-                and run.redis_run_id != await self.store.server_run_id()):
+        if (
+            run is not None
+            and not run.progress.finished
+            and run.redis_run_id != await self.store.server_run_id()
+        ):
             # the scan's assignment and report streams are gone with Redis' memory
             run.abort("Redis restarted during the scan")
             await self.store.set_scan(run.scan)
@@ -144,8 +152,7 @@ class Controller(Component):
         self.run_state = run
         await self.store.set_scan(scan)
         await self.store.set_progress(run.progress)
-        logger.error("scan %s was left running by a previous controller; aborted it",
-                     scan.scan_id)
+        logger.error("scan %s was left running by a previous controller; aborted it", scan.scan_id)
 
     async def set_initial_parameters(self, raw: Mapping[str, bytes]) -> int:
         """Set the values of a parameter file (e.g. a mounted ConfigMap) before serving.
@@ -159,7 +166,8 @@ class Controller(Component):
             if len(data) > MAX_PARAMETER_BYTES:
                 raise ParameterError(
                     f"parameter {name!r}: initial value of {len(data)} bytes exceeds the limit "
-                    f"of {MAX_PARAMETER_BYTES} bytes")
+                    f"of {MAX_PARAMETER_BYTES} bytes"
+                )
         version = await self.store.set_parameters(raw)
         self.parameter_values.update(raw)
         return version
@@ -192,17 +200,22 @@ class Controller(Component):
 
     # -- scans --------------------------------------------------------------------------------
 
-    async def start_scan(self, request: SequenceRequest,
-                         retry_lost: Optional[bool] = None) -> ScanInfo:
+    async def start_scan(
+        self, request: SequenceRequest, retry_lost: Optional[bool] = None
+    ) -> ScanInfo:
         trigger_map = TriggerMap(request)
         components = await self.store.components()
-        workers = {WorkerName(c.name): set(c.tags) for c in components
-                   if c.kind == ComponentKind.worker}
+        workers = {
+            WorkerName(c.name): set(c.tags) for c in components if c.kind == ComponentKind.worker
+        }
         if not workers:
             raise TriggerMapError("no worker is registered; start workers before a scan")
         trigger_map.validate_against(workers)
-        ingesters = [c for c in components if c.kind == ComponentKind.ingester
-                     and set(c.streams) & set(trigger_map.streams)]
+        ingesters = [
+            c
+            for c in components
+            if c.kind == ComponentKind.ingester and set(c.streams) & set(trigger_map.streams)
+        ]
         served = {s for c in ingesters for s in c.streams}
         unserved = [s for s in trigger_map.streams if s not in served]
         if unserved:
@@ -212,18 +225,32 @@ class Controller(Component):
             )
         if self.run_state is not None and not self.run_state.scan.stopped:
             await self.stop_scan()
-        instances = {c.name: c.instance for c in components
-                     if c.kind == ComponentKind.worker or c in ingesters}
-        scan = ScanInfo(scan_id=uuid.uuid4().hex, streams=list(trigger_map.streams),
-                        workers=sorted(workers), n_events=len(trigger_map), instances=instances,
-                        retry_lost=self.retry_lost if retry_lost is None else retry_lost)
-        self.run_state = ScanRun(scan, trigger_map, request, workers,
-                                 {c.name: list(c.streams) for c in ingesters})
+        instances = {
+            c.name: c.instance
+            for c in components
+            if c.kind == ComponentKind.worker or c in ingesters
+        }
+        scan = ScanInfo(
+            scan_id=uuid.uuid4().hex,
+            streams=list(trigger_map.streams),
+            workers=sorted(workers),
+            n_events=len(trigger_map),
+            instances=instances,
+            retry_lost=self.retry_lost if retry_lost is None else retry_lost,
+        )
+        self.run_state = ScanRun(
+            scan, trigger_map, request, workers, {c.name: list(c.streams) for c in ingesters}
+        )
         self.run_state.redis_run_id = await self.store.server_run_id()
         await self.store.set_progress(self.run_state.progress)
         await self.store.set_scan(scan)
-        logger.info("scan %s: %d events, streams %s, workers %s", scan.scan_id, scan.n_events,
-                    scan.streams, scan.workers)
+        logger.info(
+            "scan %s: %d events, streams %s, workers %s",
+            scan.scan_id,
+            scan.n_events,
+            scan.streams,
+            scan.workers,
+        )
         return scan
 
     async def stop_scan(self) -> None:
@@ -248,13 +275,15 @@ class Controller(Component):
                 current, last_id = run.scan.scan_id, "0"
             try:
                 last_id, last_health, last_progress = await self._scan_step(
-                    run, last_id, last_health, last_progress)
+                    run, last_id, last_health, last_progress
+                )
             except REDIS_UNAVAILABLE as exc:
                 logger.warning("Redis unavailable during the scan loop (%s); retrying", exc)
                 await self.sleep_or_stop(0.5)
 
-    async def _scan_step(self, run: ScanRun, last_id: str, last_health: float,
-                         last_progress: float) -> tuple[str, float, float]:
+    async def _scan_step(
+        self, run: ScanRun, last_id: str, last_health: float, last_progress: float
+    ) -> tuple[str, float, float]:
         """Count one read of worker reports, answer their requests, check health and the end."""
         current = run.scan.scan_id
         last_id, reports = await self.store.read_reports(current, last_id, block_ms=50)
@@ -269,12 +298,17 @@ class Controller(Component):
             for undeliverable in report.lost:
                 run.undeliverable(undeliverable)
             (run.final_reports if report.final else run.reporters).add(report.worker)
-            if (report.want > 0 and not run.scan.stopped and run.assigner is not None
-                    and report.worker in run.assigner.workers):
+            if (
+                report.want > 0
+                and not run.scan.stopped
+                and run.assigner is not None
+                and report.worker in run.assigner.workers
+            ):
                 batch.extend(run.released(run.assigner.request(report.worker, report.want)))
             now = time.monotonic()
             run.rates.setdefault(report.worker, collections.deque(maxlen=200)).append(
-                (now, run.totals.get(report.worker, 0)))
+                (now, run.totals.get(report.worker, 0))
+            )
         if batch:
             await self.store.publish_assignments(current, batch)
         now = time.monotonic()
@@ -286,8 +320,11 @@ class Controller(Component):
         elif run.closing_deadline is not None:
             # a stopped or aborted scan ends once the stragglers' reports are in (or the grace
             # is over); then every event is accounted for, one way or another
-            if run.reports_in or now >= run.closing_deadline or await self.store.reducer_done(
-                    current):
+            if (
+                run.reports_in
+                or now >= run.closing_deadline
+                or await self.store.reducer_done(current)
+            ):
                 run.close()
                 run.progress.finished = True
         elif run.all_accounted:
@@ -317,10 +354,15 @@ class Controller(Component):
                     logger.error("worker %s %s during scan %s", worker, how, run.scan.scan_id)
                     moved = run.lost(worker, f"worker {worker} {how}")
                     if moved:
-                        logger.warning("scan %s: %d event(s) of worker %s re-delivered",
-                                       run.scan.scan_id, len(moved), worker)
-                        await self.store.publish_assignments(run.scan.scan_id, moved,
-                                                             redelivery=True)
+                        logger.warning(
+                            "scan %s: %d event(s) of worker %s re-delivered",
+                            run.scan.scan_id,
+                            len(moved),
+                            worker,
+                        )
+                        await self.store.publish_assignments(
+                            run.scan.scan_id, moved, redelivery=True
+                        )
                     if not run.assigner.workers:
                         run.abort("every worker of the scan died")
                     else:
@@ -333,8 +375,13 @@ class Controller(Component):
             instance = alive.get((ComponentKind.ingester, name))
             if instance != expected.get(name):
                 how = "died" if instance is None else "was restarted"
-                logger.error("ingester %s (stream %s) %s during scan %s", name,
-                             ", ".join(streams), how, run.scan.scan_id)
+                logger.error(
+                    "ingester %s (stream %s) %s during scan %s",
+                    name,
+                    ", ".join(streams),
+                    how,
+                    run.scan.scan_id,
+                )
                 run.abort(f"ingester {name} (stream {', '.join(streams)}) {how}")
                 await self.store.set_scan(run.scan)
                 return
@@ -363,13 +410,20 @@ class Controller(Component):
         @app.exception_handler(REDIS_UNAVAILABLE[1])
         async def redis_unavailable(request: Request, exc: Exception) -> Response:
             # an outage is the server's state, not a bug: say so, and that it is temporary
-            return JSONResponse({"detail": f"Redis at {controller.store.url} is unavailable "
-                                           f"({exc}); retry shortly"}, status_code=503)
+            return JSONResponse(
+                {
+                    "detail": f"Redis at {controller.store.url} is unavailable "
+                    f"({exc}); retry shortly"
+                },
+                status_code=503,
+            )
+
         app.include_router(dashboard_router(controller))  # the web page at / and /api/v1/scan
 
         @app.post("/api/v1/sequence", openapi_extra=SEQUENCE_BODY)
-        async def set_sequence(request: Request,
-                               retry_lost: Optional[bool] = None) -> dict[str, Any]:
+        async def set_sequence(
+            request: Request, retry_lost: Optional[bool] = None
+        ) -> dict[str, Any]:
             """Set the trigger map (parts and their sequence) and start a scan.
 
             ``retry_lost`` re-delivers the events of a worker that dies to another worker with
@@ -380,9 +434,13 @@ class Controller(Component):
                 trigger_map = TriggerMap.from_request_json(body)
                 scan = await controller.start_scan(trigger_map.request, retry_lost=retry_lost)
             except TriggerMapError as exc:
-                raise HTTPException(422, str(exc))
-            return {"scan_id": scan.scan_id, "events": scan.n_events, "workers": scan.workers,
-                    "retry_lost": scan.retry_lost}
+                raise HTTPException(422, str(exc)) from exc
+            return {
+                "scan_id": scan.scan_id,
+                "events": scan.n_events,
+                "workers": scan.workers,
+                "retry_lost": scan.retry_lost,
+            }
 
         @app.get("/api/v1/sequence")
         async def get_sequence() -> dict[str, Any]:
@@ -390,8 +448,11 @@ class Controller(Component):
             if run is None:
                 raise HTTPException(404, "no sequence has been set")
             if run.request is None:
-                raise HTTPException(404, f"scan {run.scan.scan_id} was started by a previous "
-                                    "controller; its trigger map is not known here")
+                raise HTTPException(
+                    404,
+                    f"scan {run.scan.scan_id} was started by a previous "
+                    "controller; its trigger map is not known here",
+                )
             return {"scan_id": run.scan.scan_id, **run.request.model_dump(mode="json")}
 
         @app.get("/api/v1/config")
@@ -405,9 +466,14 @@ class Controller(Component):
                 return {"active": False, "finished": False, "scan_id": None}
             progress = run.progress
             finished = progress.finished and progress.reducer_finished
-            return {"active": not finished, "finished": finished, "scan_id": run.scan.scan_id,
-                    "stopped": run.scan.stopped, "aborted": run.scan.aborted,
-                    "progress": progress.model_dump(mode="json")}
+            return {
+                "active": not finished,
+                "finished": finished,
+                "scan_id": run.scan.scan_id,
+                "stopped": run.scan.stopped,
+                "aborted": run.scan.aborted,
+                "progress": progress.model_dump(mode="json"),
+            }
 
         @app.get("/api/v1/progress")
         async def progress() -> dict[str, Any]:
@@ -430,7 +496,8 @@ class Controller(Component):
                     if len(recent) >= 2:
                         span = recent[-1][0] - recent[0][0]
                         entry[f"rate_{int(window)}s"] = (
-                            (recent[-1][1] - recent[0][1]) / span if span > 0 else 0.0)
+                            (recent[-1][1] - recent[0][1]) / span if span > 0 else 0.0
+                        )
                     else:
                         entry[f"rate_{int(window)}s"] = 0.0
                 out[worker] = entry
@@ -438,7 +505,7 @@ class Controller(Component):
 
         async def descriptions() -> dict[str, Any]:
             merged: dict[str, Any] = {}
-            for component, items in (await controller.store.get_descriptions()).items():
+            for _component, items in (await controller.store.get_descriptions()).items():
                 for item in items:
                     merged[item["name"]] = item
             return merged
@@ -449,9 +516,15 @@ class Controller(Component):
             _, raw = await controller.store.get_parameters()
             out = []
             for name, desc in declared.items():
-                out.append({**desc, "data": raw.get(name, b"").decode("utf8", "backslashreplace")
-                            if name in raw else None,
-                            "size": len(raw[name]) if name in raw else None})  # exact bytes
+                out.append(
+                    {
+                        **desc,
+                        "data": raw.get(name, b"").decode("utf8", "backslashreplace")
+                        if name in raw
+                        else None,
+                        "size": len(raw[name]) if name in raw else None,
+                    }
+                )  # exact bytes
             return out
 
         @app.get("/api/v1/parameter/{name}")
@@ -477,11 +550,14 @@ class Controller(Component):
             try:
                 value = desc.from_bytes(body)
             except ParameterError as exc:
-                raise HTTPException(422, str(exc))
+                raise HTTPException(422, str(exc)) from exc
             version = await controller.store.set_parameter(name, body)
             controller.parameter_values[name] = body
-            return {"name": name, "version": version,
-                    "value": value if not isinstance(value, bytes) else None}
+            return {
+                "name": name,
+                "version": version,
+                "value": value if not isinstance(value, bytes) else None,
+            }
 
         @app.post("/api/v1/stop")
         async def stop() -> dict[str, Any]:

@@ -23,7 +23,6 @@ import zmq
 import zmq.asyncio
 
 from dranspose.core.backpressure import WaitClock
-from dranspose.io.capture import CaptureWriter
 from dranspose.core.coordination import (
     AssignedEvent,
     ComponentInfo,
@@ -32,15 +31,16 @@ from dranspose.core.coordination import (
     ScanInfo,
     WorkerReport,
 )
-from dranspose.io.dataplane import Outboxes, PartialHeader
 from dranspose.core.event import InternalWorkerMessage, StreamData
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName
-from dranspose.protocols.registry import Kind, get_protocol
-from dranspose.runtime.component import SCAN_POLL_SECONDS, Component
-from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.core.stats import QueueStats
+from dranspose.io.capture import CaptureWriter
+from dranspose.io.dataplane import Outboxes, PartialHeader
+from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
 from dranspose.io.transports import DEFAULT_BACKLOG, Message, open_upstream
+from dranspose.protocols.registry import Kind, get_protocol
+from dranspose.runtime.component import SCAN_POLL_SECONDS, Component
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +53,25 @@ first); a re-delivery asking for frames no longer kept reports the event lost.""
 
 
 class Ingester(Component):
-    def __init__(self, store: Store, stream: str, upstream: str, name: Optional[str] = None,
-                 protocol: str = "stins", dump: Optional[str] = None,
-                 sock_type: Optional[int] = None, backlog: int = DEFAULT_BACKLOG) -> None:
-        super().__init__(store, ComponentInfo(kind=ComponentKind.ingester,
-                                              name=name or f"{stream}-ingester",
-                                              streams=[StreamName(stream)]))
+    def __init__(
+        self,
+        store: Store,
+        stream: str,
+        upstream: str,
+        name: Optional[str] = None,
+        protocol: str = "stins",
+        dump: Optional[str] = None,
+        sock_type: Optional[int] = None,
+        backlog: int = DEFAULT_BACKLOG,
+    ) -> None:
+        super().__init__(
+            store,
+            ComponentInfo(
+                kind=ComponentKind.ingester,
+                name=name or f"{stream}-ingester",
+                streams=[StreamName(stream)],
+            ),
+        )
         self.stream = StreamName(stream)
         self.upstream_url = upstream
         self.protocol = get_protocol(protocol)
@@ -67,8 +80,9 @@ class Ingester(Component):
         self.ctx = zmq.asyncio.Context(io_threads=2)  # receive and send large frames in parallel
         sub = None if sock_type is None else sock_type == zmq.SUB
         try:
-            self.upstream = open_upstream(self.protocol, upstream, name=stream, ctx=self.ctx,
-                                          sub=sub, backlog=backlog)
+            self.upstream = open_upstream(
+                self.protocol, upstream, name=stream, ctx=self.ctx, sub=sub, backlog=backlog
+            )
         except BaseException:
             self.ctx.term()
             raise
@@ -83,9 +97,11 @@ class Ingester(Component):
         self.stats.queues = self.queue_stats
 
     def queue_stats(self) -> QueueStats:
-        return QueueStats(backlog_messages=len(self.upstream.backlog),
-                          backlog_bytes=self.upstream.backlog_bytes,
-                          blocked_seconds=self.waiting.seconds + self.outboxes.blocked_seconds)
+        return QueueStats(
+            backlog_messages=len(self.upstream.backlog),
+            backlog_bytes=self.upstream.backlog_bytes,
+            blocked_seconds=self.waiting.seconds + self.outboxes.blocked_seconds,
+        )
 
     @property
     def forwarded(self) -> int:
@@ -106,8 +122,13 @@ class Ingester(Component):
             await self.upstream.start()
             while not self.stopping:
                 scan = await self.read_scan()
-                if (scan is not None and scan.scan_id not in done_scans and not scan.stopped
-                        and self.stream in scan.streams and scan.takes_part(self.info)):
+                if (
+                    scan is not None
+                    and scan.scan_id not in done_scans
+                    and not scan.stopped
+                    and self.stream in scan.streams
+                    and scan.takes_part(self.info)
+                ):
                     done_scans.add(scan.scan_id)
                     await IngestSession(self, scan, dump).run()
                 else:
@@ -120,22 +141,31 @@ class Ingester(Component):
             self.ctx.term()
 
     async def worker_urls(self) -> dict[str, str]:
-        return {c.name: c.url for c in await self.store.components()
-                if c.kind == ComponentKind.worker and c.url}
+        return {
+            c.name: c.url
+            for c in await self.store.components()
+            if c.kind == ComponentKind.worker and c.url
+        }
 
     def discard(self) -> None:
         """Count a message that arrived before the series start; log the first of a run."""
         self.upstream_state.discarded += 1
         if not self._discarding:
-            logger.warning("stream %s: message before the series start discarded (the start "
-                           "was missed, or this is the rest of an earlier series); discarding "
-                           "until a series starts", self.stream)
+            logger.warning(
+                "stream %s: message before the series start discarded (the start "
+                "was missed, or this is the rest of an earlier series); discarding "
+                "until a series starts",
+                self.stream,
+            )
         self._discarding += 1
 
     def discard_ended(self) -> None:
         if self._discarding > 1:
-            logger.warning("stream %s: %d messages before the series start were discarded",
-                           self.stream, self._discarding)
+            logger.warning(
+                "stream %s: %d messages before the series start were discarded",
+                self.stream,
+                self._discarding,
+            )
         self._discarding = 0
 
 
@@ -201,16 +231,16 @@ class IngestSession:
             try:
                 scan = await store.get_scan()
             except REDIS_UNAVAILABLE as exc:  # Redis unreachable, e.g. this host's link is down
-                logger.warning("stream %s: cannot read the scan, retrying: %s",
-                               self.ingester.stream, exc)
+                logger.warning(
+                    "stream %s: cannot read the scan, retrying: %s", self.ingester.stream, exc
+                )
                 await asyncio.sleep(SCAN_POLL_SECONDS)
                 continue
             if scan is not None and scan.scan_id == self.scan.scan_id:
                 self.members = set(scan.workers)
                 if self.scan.retry_lost:
                     self._forget_below(await store.confirmed(self.scan.scan_id))
-            if (scan is None or scan.scan_id != self.scan.scan_id or scan.stopped
-                    or scan.complete):
+            if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped or scan.complete:
                 self.ended = True
                 self.arrived.set()
                 return
@@ -260,13 +290,24 @@ class IngestSession:
             return
         kept = self.kept.get(event)
         if kept is None:
-            reason = (f"stream {self.ingester.stream}: frames of event {event} no longer kept "
-                      f"for re-delivery (limits {KEEP_EVENTS} events, {KEEP_BYTES} bytes)")
+            reason = (
+                f"stream {self.ingester.stream}: frames of event {event} no longer kept "
+                f"for re-delivery (limits {KEEP_EVENTS} events, {KEEP_BYTES} bytes)"
+            )
             logger.error(reason)
-            await self.ingester.store.report(self.scan.scan_id, WorkerReport(
-                worker=WorkerName(self.ingester.info.name), lost=[FailedEvent(
-                    event_number=EventNumber(event), worker=self.ingester.info.name,
-                    reason=reason)]))
+            await self.ingester.store.report(
+                self.scan.scan_id,
+                WorkerReport(
+                    worker=WorkerName(self.ingester.info.name),
+                    lost=[
+                        FailedEvent(
+                            event_number=EventNumber(event),
+                            worker=self.ingester.info.name,
+                            reason=reason,
+                        )
+                    ],
+                ),
+            )
             return
         await self._send(event, targets, kept[0])
 
@@ -276,13 +317,19 @@ class IngestSession:
         for worker in workers:
             url = await self._url(worker)
             if url is None:
-                logger.error("event %d: worker %s has no data address; frame not delivered",
-                             event, worker)
+                logger.error(
+                    "event %d: worker %s has no data address; frame not delivered", event, worker
+                )
                 continue
-            if not await ing.outboxes.send(url, [header, *frames],
-                                           give_up=lambda w=worker: self._gone(w)):
-                logger.error("event %d: worker %s left the scan while its queue was full; "
-                             "frame not delivered", event, worker)
+            if not await ing.outboxes.send(
+                url, [header, *frames], give_up=lambda w=worker: self._gone(w)
+            ):
+                logger.error(
+                    "event %d: worker %s left the scan while its queue was full; "
+                    "frame not delivered",
+                    event,
+                    worker,
+                )
 
     async def _still_current(self) -> bool:
         try:
@@ -337,10 +384,15 @@ class IngestSession:
             await self._send(event, workers, frames)
             state.forwarded += 1
             if self.dump is not None:
-                self.dump.write(InternalWorkerMessage.model_construct(
-                    event_number=EventNumber(assigned.event_number),
-                    streams={ing.stream: StreamData.model_construct(typ=ing.typ, frames=frames)},
-                    created_at=time.time()))
+                self.dump.write(
+                    InternalWorkerMessage.model_construct(
+                        event_number=EventNumber(assigned.event_number),
+                        streams={
+                            ing.stream: StreamData.model_construct(typ=ing.typ, frames=frames)
+                        },
+                        created_at=time.time(),
+                    )
+                )
             if assigned.event_number >= last_event:
                 break
         if self.dump is not None:

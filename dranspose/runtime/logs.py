@@ -29,9 +29,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-LEVELS: dict[str, int] = {"DEBUG": logging.DEBUG, "INFO": logging.INFO,
-                          "WARNING": logging.WARNING, "ERROR": logging.ERROR,
-                          "CRITICAL": logging.CRITICAL}
+LEVELS: dict[str, int] = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "CRITICAL": logging.CRITICAL,
+}
 
 SHIP_BUFFER = 5000
 """Records a component keeps while Redis is slow or away; older ones are dropped beyond that."""
@@ -41,7 +45,8 @@ FLUSH_TIMEOUT = 5.0
 RETRY_SECONDS = 1.0
 
 _component: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
-    "dranspose_component", default=None)
+    "dranspose_component", default=None
+)
 
 
 def bind_component(name: str) -> contextvars.Token[Optional[str]]:
@@ -65,8 +70,9 @@ def parse_level(text: str) -> int:
     """``"warning"`` -> 30; a clear ValueError for anything but the five standard names."""
     level = LEVELS.get(text.strip().upper())
     if level is None:
-        raise ValueError(f"unknown log level {text!r}; expected one of "
-                         f"{', '.join(LEVELS)} (case-insensitive)")
+        raise ValueError(
+            f"unknown log level {text!r}; expected one of {', '.join(LEVELS)} (case-insensitive)"
+        )
     return level
 
 
@@ -82,8 +88,14 @@ class LogEntry(BaseModel):
 
     def public(self, entry_id: str) -> dict[str, object]:
         """The API's record: the stream id and the five documented fields."""
-        return {"id": entry_id, "time": self.time, "component": self.component,
-                "level": self.level, "logger": self.logger, "message": self.message}
+        return {
+            "id": entry_id,
+            "time": self.time,
+            "component": self.component,
+            "level": self.level,
+            "logger": self.logger,
+            "message": self.message,
+        }
 
 
 def _full_message(record: logging.LogRecord, formatter: logging.Formatter) -> str:
@@ -121,8 +133,12 @@ PLAIN_COMMANDS = frozenset({"replay", "source", "capture", "convert", "protocols
 """Offline tools keep the ``LEVEL:logger:message`` lines on stderr that the tutorial shows."""
 
 
-def configure_logging(command: str, level_name: Optional[str] = None,
-                      log_format: Optional[str] = None, stream: Optional[TextIO] = None) -> None:
+def configure_logging(
+    command: str,
+    level_name: Optional[str] = None,
+    log_format: Optional[str] = None,
+    stream: Optional[TextIO] = None,
+) -> None:
     """The one logging setup of every ``dranspose`` sub-command.
 
     ``LOG_LEVEL`` (DEBUG, INFO, ...) sets the verbosity. Services log the structured one-line
@@ -132,14 +148,22 @@ def configure_logging(command: str, level_name: Optional[str] = None,
     level_name = (level_name or os.environ.get("LOG_LEVEL") or "INFO").upper()
     level = LEVELS.get(level_name)
     if level is None:
-        print(f"dranspose: LOG_LEVEL={level_name!r} is not a log level "
-              f"({', '.join(LEVELS)}); using INFO", file=sys.stderr)
+        print(
+            f"dranspose: LOG_LEVEL={level_name!r} is not a log level "
+            f"({', '.join(LEVELS)}); using INFO",
+            file=sys.stderr,
+        )
         level = logging.INFO
-    chosen = (log_format or os.environ.get("LOG_FORMAT")
-              or ("plain" if command in PLAIN_COMMANDS else "structured")).lower()
+    chosen = (
+        log_format
+        or os.environ.get("LOG_FORMAT")
+        or ("plain" if command in PLAIN_COMMANDS else "structured")
+    ).lower()
     if chosen not in ("plain", "structured"):
-        print(f"dranspose: LOG_FORMAT={chosen!r} is not 'plain' or 'structured'; using "
-              "structured", file=sys.stderr)
+        print(
+            f"dranspose: LOG_FORMAT={chosen!r} is not 'plain' or 'structured'; using structured",
+            file=sys.stderr,
+        )
         chosen = "structured"
     if chosen == "plain":
         logging.basicConfig(level=level, stream=stream or sys.stderr)
@@ -158,7 +182,7 @@ class LogShipper(logging.Handler):
     context, e.g. by the HTTP server), under their bound name or else its own.
     """
 
-    def __init__(self, store: "Store", component: str, capacity: int = SHIP_BUFFER) -> None:
+    def __init__(self, store: Store, component: str, capacity: int = SHIP_BUFFER) -> None:
         super().__init__(logging.NOTSET)
         self.store = store
         self.component = component
@@ -183,8 +207,9 @@ class LogShipper(logging.Handler):
             return bound
         if not self.catch_all:
             return None
-        if bound is not None and any(isinstance(h, LogShipper) and h.component == bound
-                                     for h in logging.getLogger().handlers):
+        if bound is not None and any(
+            isinstance(h, LogShipper) and h.component == bound for h in logging.getLogger().handlers
+        ):
             return None
         return bound or self.component
 
@@ -193,9 +218,14 @@ class LogShipper(logging.Handler):
             owner = self._owner(record)
             if owner is None:
                 return
-            entry = LogEntry(time=record.created, component=owner, level=record.levelname,
-                             levelno=record.levelno, logger=record.name,
-                             message=_full_message(record, self._plain))
+            entry = LogEntry(
+                time=record.created,
+                component=owner,
+                level=record.levelname,
+                levelno=record.levelno,
+                logger=record.name,
+                message=_full_message(record, self._plain),
+            )
             self._push([entry.model_dump_json()])
         except Exception:
             self.handleError(record)
@@ -236,8 +266,12 @@ class LogShipper(logging.Handler):
             except Exception as exc:
                 self._push(batch, front=True)
                 if not self._failing:
-                    logger.warning("%s: log records cannot reach Redis (%s); keeping the last "
-                                   "%d meanwhile", self.component, exc, self.capacity)
+                    logger.warning(
+                        "%s: log records cannot reach Redis (%s); keeping the last %d meanwhile",
+                        self.component,
+                        exc,
+                        self.capacity,
+                    )
                 self._failing = True
                 return False
             if self._failing:
@@ -253,8 +287,7 @@ class LogShipper(logging.Handler):
     def install(self) -> None:
         """Attach to the root logger and start flushing in the running loop."""
         root = logging.getLogger()
-        self.catch_all = not any(isinstance(h, LogShipper) and h.catch_all
-                                 for h in root.handlers)
+        self.catch_all = not any(isinstance(h, LogShipper) and h.catch_all for h in root.handlers)
         root.addHandler(self)
         self._task = asyncio.get_running_loop().create_task(self._run())
 

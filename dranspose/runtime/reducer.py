@@ -19,27 +19,34 @@ from typing import Any, Optional
 import uvicorn
 import zmq.asyncio
 
-from dranspose.core.coordination import ComponentInfo, ComponentKind, ResultHeader, ScanInfo
-from dranspose.io.dataplane import Inbox
-from dranspose.core.event import ResultData
-from dranspose.runtime.logs import bind_component
-from dranspose.core.parameters import ParameterSet
 from dranspose.core.calling import ReducerCalls
+from dranspose.core.coordination import ComponentInfo, ComponentKind, ResultHeader, ScanInfo
+from dranspose.core.event import ResultData
+from dranspose.core.parameters import ParameterSet
 from dranspose.core.payload import ReducerPayload, import_class
 from dranspose.core.protocol import ReducerName, ReducerState
 from dranspose.http.reducer_api import create_app
-from dranspose.runtime.component import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.io.dataplane import Inbox
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
+from dranspose.runtime.component import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.runtime.logs import bind_component
 
 logger = logging.getLogger(__name__)
 
 
 class Reducer(Component):
-    def __init__(self, store: Store, reducer_class: Any, worker_class: Any = None,
-                 name: str = "reducer", bind: str = "tcp://*:0",
-                 advertise_host: str = "127.0.0.1", http_port: Optional[int] = None,
-                 http_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        store: Store,
+        reducer_class: Any,
+        worker_class: Any = None,
+        name: str = "reducer",
+        bind: str = "tcp://*:0",
+        advertise_host: str = "127.0.0.1",
+        http_port: Optional[int] = None,
+        http_host: str = "127.0.0.1",
+    ) -> None:
         super().__init__(store, ComponentInfo(kind=ComponentKind.reducer, name=name))
         self.reducer_class = import_class(reducer_class)
         classes = [self.reducer_class]
@@ -51,7 +58,8 @@ class Reducer(Component):
         self.live = LiveParameters.for_classes(store, *classes)
         self.context: dict[str, Any] = {}
         self.executor = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="reducer", initializer=bind_component, initargs=(name,))
+            1, thread_name_prefix="reducer", initializer=bind_component, initargs=(name,)
+        )
         self.calls: Optional[ReducerCalls] = None
         self.http_port = http_port
         self.http_host = http_host
@@ -84,8 +92,9 @@ class Reducer(Component):
         server: Optional[uvicorn.Server] = None
         server_task = None
         if self.http_port is not None:
-            config = uvicorn.Config(create_app(self), host=self.http_host, port=self.http_port,
-                                    log_level="warning")
+            config = uvicorn.Config(
+                create_app(self), host=self.http_host, port=self.http_port, log_level="warning"
+            )
             server = uvicorn.Server(config)
             server_task = asyncio.create_task(server.serve())
         done_scans: set[str] = set()
@@ -119,14 +128,16 @@ class Reducer(Component):
         self.current_scan = scan.scan_id
         self.info.scan_id = scan.scan_id
         self.info.state = "scanning"
-        state = ReducerState(name=ReducerName(self.info.name),
-                             dranspose_version=self.info.dranspose_version,
-                             mapreduce_version=self.info.mapreduce_version)
+        state = ReducerState(
+            name=ReducerName(self.info.name),
+            dranspose_version=self.info.dranspose_version,
+            mapreduce_version=self.info.mapreduce_version,
+        )
         await self.live.adopt_published_descriptions()
         params = self.live.current
         payload = await loop.run_in_executor(
-            self.executor,
-            lambda: ReducerPayload(self.reducer_class, params, self.context, state))
+            self.executor, lambda: ReducerPayload(self.reducer_class, params, self.context, state)
+        )
         self.calls = ReducerCalls(payload, time.monotonic())
         pending = set(scan.workers)
         absent: dict[str, int] = {}
@@ -145,8 +156,9 @@ class Reducer(Component):
                     logger.error("malformed result message dropped: %s", exc)
                     continue
                 if header.scan_id in self.finished_scans:
-                    logger.warning("result of scan %s arrived after it ended; dropped",
-                                   header.scan_id)
+                    logger.warning(
+                        "result of scan %s arrived after it ended; dropped", header.scan_id
+                    )
                 elif header.scan_id != scan.scan_id:  # a later scan's: kept until it starts
                     self.early.setdefault(header.scan_id, []).append(parts)
                 elif header.kind == "worker_done":
@@ -164,7 +176,7 @@ class Reducer(Component):
         self.finished_scans.add(scan.scan_id)
         self.context["scan_summary"] = await self._scan_summary(scan.scan_id)
         await loop.run_in_executor(self.executor, self._finish)
-        for attempt in range(20):  # the controller waits for this mark; Redis may be restarting
+        for _attempt in range(20):  # the controller waits for this mark; Redis may be restarting
             try:
                 await self.store.set_reducer_done(scan.scan_id)
                 break
@@ -194,8 +206,9 @@ class Reducer(Component):
             return {"scan_id": scan_id, "final": False}
         return {**progress.model_dump(mode="json"), "final": final}
 
-    async def _still_alive(self, pending: set[str], scan: ScanInfo,
-                           absent: Optional[dict[str, int]] = None) -> set[str]:
+    async def _still_alive(
+        self, pending: set[str], scan: ScanInfo, absent: Optional[dict[str, int]] = None
+    ) -> set[str]:
         """Stop waiting for workers that died, left the scan, or never joined it.
 
         A worker joins a scan only while it is current and not stopped, so once the scan is
@@ -205,8 +218,9 @@ class Reducer(Component):
         second between checks). It is dropped only while the inbox is empty: a worker that did
         join and moved on sent its ``worker_done`` before its entry changed.
         """
-        workers = {c.name: c for c in await self.store.components()
-                   if c.kind == ComponentKind.worker}
+        workers = {
+            c.name: c for c in await self.store.components() if c.kind == ComponentKind.worker
+        }
         current = await self.store.get_scan()
         in_scan = set(current.workers) if current and current.scan_id == scan.scan_id else pending
         for gone in pending - (workers.keys() & in_scan):
@@ -221,8 +235,11 @@ class Reducer(Component):
                     absent[name] = absent.get(name, 0) + 1
             never = {name for name in pending if absent.get(name, 0) >= 2}
             if never and not await self.inbox.poll(0):
-                logger.warning("scan %s ended before workers %s joined it; not waiting for them",
-                               scan.scan_id, ", ".join(sorted(never)))
+                logger.warning(
+                    "scan %s ended before workers %s joined it; not waiting for them",
+                    scan.scan_id,
+                    ", ".join(sorted(never)),
+                )
                 pending -= never
         return pending
 
@@ -242,9 +259,12 @@ class Reducer(Component):
             self.failures.append(f"event {header.event_number}: {type(exc).__name__}: {exc}")
             return
         result = ResultData.model_construct(
-            event_number=header.event_number, worker=header.worker,
-            parameters_hash=header.parameters_hash, payload=payload,
-            redelivered=header.redelivered)
+            event_number=header.event_number,
+            worker=header.worker,
+            parameters_hash=header.parameters_hash,
+            payload=payload,
+            redelivered=header.redelivered,
+        )
         self.results += 1
         started = self.stats.begin()
         try:
@@ -252,8 +272,9 @@ class Reducer(Component):
         finally:
             self.stats.end(started)
         if outcome.failure is not None:
-            logger.error("process_result failed for event %s\n%s", header.event_number,
-                         outcome.traceback)
+            logger.error(
+                "process_result failed for event %s\n%s", header.event_number, outcome.traceback
+            )
             self.failures.append(f"event {header.event_number}: {outcome.failure}")
 
     def _timer(self) -> None:

@@ -19,6 +19,7 @@ import zmq
 import zmq.asyncio
 
 from dranspose.core.backpressure import DEFAULT_BUFFER_BYTES, HeldEvents, frames_bytes
+from dranspose.core.calling import WorkerCalls, pickle_result
 from dranspose.core.coordination import (
     ComponentInfo,
     ComponentKind,
@@ -27,17 +28,16 @@ from dranspose.core.coordination import (
     ScanInfo,
     WorkerReport,
 )
-from dranspose.io.dataplane import Inbox, Outboxes, decode_partial
 from dranspose.core.event import EventData, InternalWorkerMessage, StreamData
-from dranspose.runtime.logs import bind_component
 from dranspose.core.parameters import ParameterSet
-from dranspose.core.calling import WorkerCalls, pickle_result
 from dranspose.core.payload import WorkerPayload, import_class
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName, WorkerState, WorkerTag
-from dranspose.runtime.component import SCAN_POLL_SECONDS, Component, LiveParameters
-from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.core.stats import QueueStats
+from dranspose.io.dataplane import Inbox, Outboxes, decode_partial
+from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
+from dranspose.runtime.component import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.runtime.logs import bind_component
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +48,20 @@ QUEUE_SECONDS = 0.25
 
 
 class Worker(Component):
-    def __init__(self, store: Store, worker_class: Any, name: str,
-                 tags: Optional[list[str]] = None, capacity: int = 256,
-                 bind: str = "tcp://*:0", advertise_host: str = "127.0.0.1",
-                 buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
-        super().__init__(store, ComponentInfo(kind=ComponentKind.worker, name=name,
-                                              tags=tags or ["generic"]))
+    def __init__(
+        self,
+        store: Store,
+        worker_class: Any,
+        name: str,
+        tags: Optional[list[str]] = None,
+        capacity: int = 256,
+        bind: str = "tcp://*:0",
+        advertise_host: str = "127.0.0.1",
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+    ) -> None:
+        super().__init__(
+            store, ComponentInfo(kind=ComponentKind.worker, name=name, tags=tags or ["generic"])
+        )
         self.worker_class = import_class(worker_class)
         self.capacity = capacity
         self.buffer_bytes = buffer_bytes
@@ -65,7 +73,8 @@ class Worker(Component):
         self.parameters = LiveParameters.for_classes(store, self.worker_class)
         self.context: dict[str, Any] = {}
         self.executor = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,))
+            1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,)
+        )
         self.finished_scans: set[str] = set()
         self.early: dict[str, list[InternalWorkerMessage]] = {}
         """Frames of a scan this worker has not joined yet, read while it finished the previous."""
@@ -77,8 +86,13 @@ class Worker(Component):
         try:
             while not self.stopping:
                 scan = await self.read_scan()
-                if (scan is not None and scan.scan_id not in done_scans and not scan.stopped
-                        and self.info.name in scan.workers and scan.takes_part(self.info)):
+                if (
+                    scan is not None
+                    and scan.scan_id not in done_scans
+                    and not scan.stopped
+                    and self.info.name in scan.workers
+                    and scan.takes_part(self.info)
+                ):
                     done_scans.add(scan.scan_id)
                     await ScanSession(self, scan).run()
                 else:
@@ -136,16 +150,23 @@ class ScanSession:
         worker.info.state = "scanning"
         await worker.parameters.adopt_published_descriptions()
         params = worker.parameters.current
-        state = WorkerState(name=self.name, dranspose_version=worker.info.dranspose_version,
-                            mapreduce_version=worker.info.mapreduce_version,
-                            tags=[WorkerTag(t) for t in worker.info.tags])
+        state = WorkerState(
+            name=self.name,
+            dranspose_version=worker.info.dranspose_version,
+            mapreduce_version=worker.info.mapreduce_version,
+            tags=[WorkerTag(t) for t in worker.info.tags],
+        )
         loop = asyncio.get_running_loop()
         payload = await loop.run_in_executor(
-            worker.executor, lambda: WorkerPayload(worker.worker_class, params, worker.context, state))
+            worker.executor,
+            lambda: WorkerPayload(worker.worker_class, params, worker.context, state),
+        )
         self.calls = WorkerCalls(payload, self.name)
         reducer = await worker.reducer_url()
-        tasks = [asyncio.create_task(c) for c in
-                 (self._read_assignments(), self._receive(), self._report_loop())]
+        tasks = [
+            asyncio.create_task(c)
+            for c in (self._read_assignments(), self._receive(), self._report_loop())
+        ]
         try:
             await self._process_loop(reducer)
         finally:
@@ -183,15 +204,17 @@ class ScanSession:
                 logger.warning("worker %s: cannot read the scan, retrying: %s", self.name, exc)
                 await asyncio.sleep(SCAN_POLL_SECONDS)
                 continue
-            if (scan is None or scan.scan_id != self.scan.scan_id or scan.stopped
-                    or scan.complete):
+            if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped or scan.complete:
                 await self.ready.put(-1)  # tell the processing loop the scan ended
                 return
             if self.name not in scan.workers:
                 # declared dead while cut off or stalled: its events are already reported lost
                 # and the scan goes on without it, so leave instead of waiting for its end
-                logger.warning("worker %s was dropped from scan %s (declared dead); leaving it",
-                               self.name, self.scan.scan_id)
+                logger.warning(
+                    "worker %s was dropped from scan %s (declared dead); leaving it",
+                    self.name,
+                    self.scan.scan_id,
+                )
                 await self.ready.put(-1)
                 return
 
@@ -238,16 +261,18 @@ class ScanSession:
         finally:
             self.worker.stats.end(started)
         if outcome.failure is not None:
-            logger.error("event %d failed in process_event\n%s", event.event_number,
-                         outcome.traceback)
+            logger.error(
+                "event %d failed in process_event\n%s", event.event_number, outcome.traceback
+            )
             return None, outcome.failure
         if outcome.value is None:
             return None, None
         pickled = pickle_result(outcome.value)
         return pickled.value, pickled.failure
 
-    def _process_batch(self, events: list[EventData], params: ParameterSet
-                       ) -> list[tuple[Any, Optional[str]]]:
+    def _process_batch(
+        self, events: list[EventData], params: ParameterSet
+    ) -> list[tuple[Any, Optional[str]]]:
         return [self._process(event, params) for event in events]
 
     async def _process_loop(self, reducer: Optional[str]) -> None:
@@ -260,21 +285,29 @@ class ScanSession:
                 numbers.append(self.ready.get_nowait())
             ended = -1 in numbers
             numbers = [n for n in numbers if n >= 0]
-            events = [EventData.model_construct(event_number=EventNumber(n),
-                                                streams=self.buffers.pop(n)) for n in numbers]
+            events = [
+                EventData.model_construct(event_number=EventNumber(n), streams=self.buffers.pop(n))
+                for n in numbers
+            ]
             params = worker.parameters.current
             sizes = [frames_bytes(event.streams) for event in events]
             self.in_process = len(events)
             try:
-                outcomes = await loop.run_in_executor(worker.executor, self._process_batch, events,
-                                                      params) if events else []
+                outcomes = (
+                    await loop.run_in_executor(worker.executor, self._process_batch, events, params)
+                    if events
+                    else []
+                )
             finally:
                 self.in_process = 0
                 self.held.processed(sizes)
             for number, (body, failure) in zip(numbers, outcomes):
                 if failure is not None:
-                    self.failed.append(FailedEvent(event_number=EventNumber(number),
-                                                   worker=self.name, reason=failure))
+                    self.failed.append(
+                        FailedEvent(
+                            event_number=EventNumber(number), worker=self.name, reason=failure
+                        )
+                    )
                     continue
                 if body is not None:
                     if reducer is None:
@@ -282,11 +315,16 @@ class ScanSession:
                     if reducer is None:
                         logger.error("no reducer registered: result of event %d dropped", number)
                     else:
-                        header = ResultHeader(scan_id=self.scan.scan_id, worker=self.name,
-                                              event_number=EventNumber(number),
-                                              parameters_hash=params.hash,
-                                              redelivered=number in self.redelivered)
-                        await worker.outboxes.send(reducer, [header.model_dump_json().encode(), body])
+                        header = ResultHeader(
+                            scan_id=self.scan.scan_id,
+                            worker=self.name,
+                            event_number=EventNumber(number),
+                            parameters_hash=params.hash,
+                            redelivered=number in self.redelivered,
+                        )
+                        await worker.outboxes.send(
+                            reducer, [header.model_dump_json().encode(), body]
+                        )
                 self.completed.append(EventNumber(number))
             self.processed_since += len(numbers)
             self.wake.set()
@@ -355,8 +393,13 @@ class ScanSession:
             self.ask_pending_since = time.monotonic()
         # clear what was reported only once it is in Redis: a cancelled report is resent
         completed, failed = len(self.completed), len(self.failed)
-        report = WorkerReport(worker=self.name, want=want, completed=self.completed[:completed],
-                              failed=self.failed[:failed], final=final)
+        report = WorkerReport(
+            worker=self.name,
+            want=want,
+            completed=self.completed[:completed],
+            failed=self.failed[:failed],
+            final=final,
+        )
         await self.worker.store.report(self.scan.scan_id, report)
         del self.completed[:completed]
         del self.failed[:failed]

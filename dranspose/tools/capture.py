@@ -18,17 +18,22 @@ from typing import Optional
 import zmq.asyncio
 
 from dranspose.io.capture import PathLike, RawCaptureWriter
-from dranspose.protocols.registry import Protocol
 from dranspose.io.transports import open_upstream
+from dranspose.protocols.registry import Protocol
 
 _BACKLOG = 10_000
 """Messages held between reading and writing; writing is fast, so this only absorbs bursts."""
 _PROGRESS_EVERY = 100
 
 
-def capture_upstream(protocol: Protocol, url: str, output: PathLike,
-                     count: Optional[int] = None, sub: Optional[bool] = None,
-                     progress: bool = False) -> str:
+def capture_upstream(
+    protocol: Protocol,
+    url: str,
+    output: PathLike,
+    count: Optional[int] = None,
+    sub: Optional[bool] = None,
+    progress: bool = False,
+) -> str:
     """Record until ``count`` messages were written, or SIGINT/SIGTERM; returns a summary line.
 
     Raises ``ValueError`` for an address the protocol's transport cannot use and ``OSError``
@@ -39,8 +44,14 @@ def capture_upstream(protocol: Protocol, url: str, output: PathLike,
     return asyncio.run(_capture(protocol, url, output, count, sub, progress))
 
 
-async def _capture(protocol: Protocol, url: str, output: PathLike, count: Optional[int],
-                   sub: Optional[bool], progress: bool) -> str:
+async def _capture(
+    protocol: Protocol,
+    url: str,
+    output: PathLike,
+    count: Optional[int],
+    sub: Optional[bool],
+    progress: bool,
+) -> str:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -49,8 +60,9 @@ async def _capture(protocol: Protocol, url: str, output: PathLike, count: Option
     written, size, started = 0, 0, time.monotonic()
     upstream = None
     try:
-        upstream = open_upstream(protocol, url, name="capture", ctx=ctx, sub=sub,
-                                 backlog=_BACKLOG, regroup=False)
+        upstream = open_upstream(
+            protocol, url, name="capture", ctx=ctx, sub=sub, backlog=_BACKLOG, regroup=False
+        )
         await upstream.start()
         with RawCaptureWriter(output) as out:
             while not stop.is_set() and (count is None or written < count):
@@ -64,18 +76,24 @@ async def _capture(protocol: Protocol, url: str, output: PathLike, count: Option
                 written += 1
                 size += sum(len(f) for f in frames)
                 if progress and written % _PROGRESS_EVERY == 0:
-                    print(f"\rcaptured {written} messages, {size / 1e6:.1f} MB", end="",
-                          file=sys.stderr)
+                    print(
+                        f"\rcaptured {written} messages, {size / 1e6:.1f} MB",
+                        end="",
+                        file=sys.stderr,
+                    )
     finally:
         if upstream is not None:
             await upstream.close()
         ctx.term()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    line = (f"{written} messages, {size / 1e6:.2f} MB in {time.monotonic() - started:.1f} s "
-            f"-> {output}")
+    line = (
+        f"{written} messages, {size / 1e6:.2f} MB in {time.monotonic() - started:.1f} s -> {output}"
+    )
     state = upstream.state if upstream is not None else None
     if state is not None and state.dropped:
-        line += (f"; {state.dropped} messages lost ({state.missing} missing from the "
-                 f"protocol's counter, {state.overflow} dropped while writing fell behind)")
+        line += (
+            f"; {state.dropped} messages lost ({state.missing} missing from the "
+            f"protocol's counter, {state.overflow} dropped while writing fell behind)"
+        )
     return line

@@ -24,8 +24,8 @@ from typing import Callable, Optional
 
 import zmq
 
-from dranspose.protocols.registry import HttpFraming, TcpFraming
 from dranspose.io.transports.address import host_port
+from dranspose.protocols.registry import HttpFraming, TcpFraming
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,9 @@ class Sender:
 
 
 class ZmqSender(Sender):
-    def __init__(self, bind: str, kind: str, hwm: Optional[int] = None,
-                 subscribers: int = 0) -> None:
+    def __init__(
+        self, bind: str, kind: str, hwm: Optional[int] = None, subscribers: int = 0
+    ) -> None:
         self.bind, self.kind, self.hwm, self.subscribers = bind, kind, hwm, subscribers
         self._ctx: Optional[zmq.Context] = None
         self._sock: Optional[zmq.Socket] = None
@@ -166,7 +167,7 @@ class TcpServerSender(Sender):
             check_stop()
             try:
                 client, peer = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             client.settimeout(WAIT_SECONDS)
             request = b""
@@ -175,7 +176,7 @@ class TcpServerSender(Sender):
                     check_stop()
                     try:
                         chunk = client.recv(4096)
-                    except socket.timeout:
+                    except TimeoutError:
                         continue
                     if not chunk:
                         raise ConnectionError("closed before sending its request")
@@ -195,7 +196,7 @@ class TcpServerSender(Sender):
             check_stop()
             try:
                 written = client.send(view)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             view = view[written:]
 
@@ -250,16 +251,21 @@ class HttpPostSender(Sender):
             attempt = time.monotonic()
             try:
                 status, detail = self._post(path, body)
-            except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected,
-                    BrokenPipeError) as exc:
+            except (
+                ConnectionRefusedError,
+                ConnectionResetError,
+                http.client.RemoteDisconnected,
+                BrokenPipeError,
+            ) as exc:
                 status, detail = 0, str(exc)
             if 200 <= status < 300:
                 return attempt
             if status in (0, 503):  # not listening yet, or asks to wait: hold back, like PUSH
                 if waiting_since is None:
                     waiting_since = time.monotonic()
-                    logger.info("waiting for %s to accept posts (%s)", self.endpoint,
-                                detail or status)
+                    logger.info(
+                        "waiting for %s to accept posts (%s)", self.endpoint, detail or status
+                    )
                 self._reset()
                 deadline = time.monotonic() + WAIT_SECONDS
                 while time.monotonic() < deadline:
@@ -270,10 +276,10 @@ class HttpPostSender(Sender):
 
     def _post(self, path: str, body: bytes) -> tuple[int, str]:
         if self._conn is None:
-            self._conn = http.client.HTTPConnection(self.host, self.port,
-                                                    timeout=HTTP_TIMEOUT_SECONDS)
-        self._conn.request("POST", path, body=body,
-                           headers={"Content-Type": "application/json"})
+            self._conn = http.client.HTTPConnection(
+                self.host, self.port, timeout=HTTP_TIMEOUT_SECONDS
+            )
+        self._conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
         response = self._conn.getresponse()
         text = response.read().decode("utf-8", "replace")
         try:

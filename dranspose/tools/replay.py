@@ -29,7 +29,6 @@ from dranspose.core.calling import (
     WorkerCalls,
     pickle_result,
 )
-from dranspose.io.capture import CaptureError, read_capture
 from dranspose.core.event import EventData, InternalWorkerMessage, ResultData
 from dranspose.core.parameters import ParameterSet, describe, read_parameter_file
 from dranspose.core.payload import ReducerPayload, WorkerPayload, import_class, instantiate
@@ -41,6 +40,7 @@ from dranspose.core.protocol import (
     WorkerState,
     read_build_meta,
 )
+from dranspose.io.capture import CaptureError, read_capture
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +95,18 @@ def merge_partials(
     A source whose numbers go backwards still has every message replayed (as separate events) and
     a warning says where; so has a stream that comes twice with one event number.
     """
-    def checked(index: int, source: Iterable[InternalWorkerMessage]) -> Iterator[InternalWorkerMessage]:
+
+    def checked(
+        index: int, source: Iterable[InternalWorkerMessage]
+    ) -> Iterator[InternalWorkerMessage]:
         last = None
         for message in source:
             if last is not None and message.event_number < last:
                 logger.warning(
                     "source %d: event %d follows event %d; captures should be in event order",
-                    index, message.event_number, last,
+                    index,
+                    message.event_number,
+                    last,
                 )
             last = message.event_number
             yield message
@@ -129,7 +134,8 @@ def merge_partials(
                 if groups:
                     logger.warning(
                         "event %d: stream(s) %s arrived again with the same event number; "
-                        "replaying them as a separate event", partial.event_number,
+                        "replaying them as a separate event",
+                        partial.event_number,
                         ", ".join(sorted(names[-1] & streams)),
                     )
                 groups.append([partial])
@@ -227,8 +233,9 @@ class ReplayRun:
 
     # -- processing -------------------------------------------------------------------------
 
-    def _record(self, event_number: Optional[int], component: str, stage: str,
-                outcome: Outcome) -> bool:
+    def _record(
+        self, event_number: Optional[int], component: str, stage: str, outcome: Outcome
+    ) -> bool:
         """Log a failed outcome and add it to the summary."""
         if outcome.failure is None:
             return True
@@ -261,14 +268,16 @@ class ReplayRun:
             payload=pickle.loads(pickled.value),
         )
         self.summary.results += 1
-        self._record(number, "reducer", "process_result",
-                     self.reducer.process_result(result, parameters))
+        self._record(
+            number, "reducer", "process_result", self.reducer.process_result(result, parameters)
+        )
 
     def maybe_call_timer(self) -> None:
         """Call the reducer's ``timer()`` when due; it returns the seconds until the next call."""
         if self.reducer.timer_due(time.monotonic()):
-            self._record(None, "reducer", "timer",
-                         self.reducer.call_timer(self.parameters, time.monotonic()))
+            self._record(
+                None, "reducer", "timer", self.reducer.call_timer(self.parameters, time.monotonic())
+            )
             self._collect_notes()
 
     def process(self, partials: list[InternalWorkerMessage], first: bool = False) -> None:
@@ -398,8 +407,11 @@ def run_replay(
                     time.sleep(latency)
                 if progress and index % 64 == 0:
                     elapsed = time.monotonic() - started
-                    progress.update(task, completed=summary.events,
-                                    rate=summary.events / elapsed if elapsed > 0 else 0.0)
+                    progress.update(
+                        task,
+                        completed=summary.events,
+                        rate=summary.events / elapsed if elapsed > 0 else 0.0,
+                    )
         except CaptureError as exc:
             # The events read so far are processed and finish() still runs, so output files are
             # complete up to the damage; the failure is reported and the exit code says so.
@@ -407,8 +419,13 @@ def run_replay(
             logger.error("capture read failed after %d events: %s", summary.events, exc)
         except Exception as exc:  # a source class's generator raised
             summary.failures.append(Failure(None, "source", "read", f"{type(exc).__name__}: {exc}"))
-            logger.error("source failed after %d events: %s: %s", summary.events,
-                         type(exc).__name__, exc, exc_info=True)
+            logger.error(
+                "source failed after %d events: %s: %s",
+                summary.events,
+                type(exc).__name__,
+                exc,
+                exc_info=True,
+            )
         if progress:
             progress.stop()
         run.finish()
@@ -461,8 +478,19 @@ def replay(
     seconds after each event, to watch results arrive at a beamline-like pace.
     """
     summary = run_replay(
-        wclass, rclass, zmq_files, source, parameter_file, port, stop_event, nworkers,
-        broadcast_first, done_event, start_event, latency, keep_alive=keep_alive,
+        wclass,
+        rclass,
+        zmq_files,
+        source,
+        parameter_file,
+        port,
+        stop_event,
+        nworkers,
+        broadcast_first,
+        done_event,
+        start_event,
+        latency,
+        keep_alive=keep_alive,
     )
     logger.info("%s", summary.describe())
     for failure in summary.failures:
@@ -471,6 +499,12 @@ def replay(
 
 
 __all__ = [
-    "replay", "run_replay", "ReplaySummary", "Failure", "merge_partials", "EventNumber",
-    "DEFAULT_TICK_INTERVAL", "DEFAULT_TIMER_INTERVAL",
+    "DEFAULT_TICK_INTERVAL",
+    "DEFAULT_TIMER_INTERVAL",
+    "EventNumber",
+    "Failure",
+    "ReplaySummary",
+    "merge_partials",
+    "replay",
+    "run_replay",
 ]

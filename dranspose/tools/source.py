@@ -42,8 +42,8 @@ import numpy as np
 import zmq
 
 from dranspose.io.capture import CaptureError, PathLike, read_capture, read_raw_capture
-from dranspose.protocols.stream1.packets import Stream1Data, Stream1End, Stream1Start
 from dranspose.protocols.registry import get_protocol
+from dranspose.protocols.stream1.packets import Stream1Data, Stream1End, Stream1Start
 from dranspose.tools.playback import (
     HttpPostSender,
     Sender,
@@ -94,8 +94,7 @@ class SendStats:
         line = f"sent {self.messages} messages, {megabytes:.2f} MB in {self.seconds:.2f} s"
         if self.seconds > 0 and self.messages > 1:
             line += (
-                f" ({self.messages / self.seconds:.0f} msg/s, "
-                f"{megabytes / self.seconds:.1f} MB/s)"
+                f" ({self.messages / self.seconds:.0f} msg/s, {megabytes / self.seconds:.1f} MB/s)"
             )
         if self.stopped:
             line += ", stopped early"
@@ -186,7 +185,7 @@ class _ZmqSource:
 
     # -- public control ---------------------------------------------------------------------
 
-    def start(self) -> "_ZmqSource":
+    def start(self) -> _ZmqSource:
         """Bind and start sending in a background thread; returns ``self``.
 
         Raises :class:`SourceError` when the address cannot be bound, and the input's errors
@@ -263,7 +262,7 @@ class _ZmqSource:
         """True between ``start()`` and the end of sending."""
         return self._thread is not None and not self._done.is_set()
 
-    def __enter__(self) -> "_ZmqSource":
+    def __enter__(self) -> _ZmqSource:
         return self.start()
 
     def __exit__(
@@ -380,6 +379,7 @@ class _ZmqSource:
             self._sleep_until(due)
         self._paced += 1
 
+
 def _advance(items: Iterator[_Item]) -> tuple[object, Optional[BaseException]]:
     try:
         return next(items), None
@@ -440,16 +440,19 @@ class StinsSource(_ZmqSource):
         self.filename = filename
         self.seed = _check_count("seed", seed, minimum=0)
         self.n_series = _check_count("n_series", n_series, minimum=1)
-        if isinstance(pause, bool) or not isinstance(pause, (int, float)) or not (
-            math.isfinite(pause) and pause >= 0
+        if (
+            isinstance(pause, bool)
+            or not isinstance(pause, (int, float))
+            or not (math.isfinite(pause) and pause >= 0)
         ):
             raise ValueError(f"pause must be a non-negative number of seconds, got {pause!r}")
         self.pause = float(pause)
         self.pool_size = _check_count("pool_size", pool_size, minimum=1)
         self.pool = self._make_pool()
         """The distinct images, shape ``(pool_size, *shape)``; read-only."""
-        self._payloads = [self._packet(i, msg_number=0).payload_frame()
-                          for i in range(self.pool_size)]
+        self._payloads = [
+            self._packet(i, msg_number=0).payload_frame() for i in range(self.pool_size)
+        ]
 
     def _make_pool(self) -> np.ndarray:
         size = (self.pool_size, *self.shape)
@@ -594,8 +597,9 @@ class RawCaptureSource(_ZmqSource):
             if self.protocol is None:
                 raise ValueError(f"a {kind} source needs a protocol saying how to send messages")
             if kind != natural:
-                raise ValueError(f"protocol {self.protocol.name!r} is sent over {natural}, "
-                                 f"not {kind}")
+                raise ValueError(
+                    f"protocol {self.protocol.name!r} is sent over {natural}, not {kind}"
+                )
         if subscribers is None:
             subscribers = 1 if self.protocol is not None and kind == "PUB" else 0
         super().__init__(bind, kind, rate, hwm, subscribers=subscribers)
@@ -668,8 +672,9 @@ class RawCaptureSource(_ZmqSource):
         for message in _chain_one(first, iterator):
             data = message.streams.get(self.stream)
             if data is None or not data.frames:
-                logger.debug("event %s has no %r frames, skipped", message.event_number,
-                             self.stream)
+                logger.debug(
+                    "event %s has no %r frames, skipped", message.event_number, self.stream
+                )
                 continue
             yield [bytes(f) if not isinstance(f, bytes) else f for f in data.frames]
 

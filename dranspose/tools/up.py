@@ -53,20 +53,25 @@ class IngesterConfig(_Strict):
     dump: Optional[str] = None
 
     @model_validator(mode="after")
-    def _protocol_fits_upstream(self) -> "IngesterConfig":
+    def _protocol_fits_upstream(self) -> IngesterConfig:
         from dranspose.protocols.registry import PROTOCOLS
 
         protocol = PROTOCOLS.get(self.protocol.lower())
         if protocol is None:
-            raise ValueError(f"unknown protocol {self.protocol!r}; known: "
-                             f"{', '.join(sorted(PROTOCOLS))}")
+            raise ValueError(
+                f"unknown protocol {self.protocol!r}; known: {', '.join(sorted(PROTOCOLS))}"
+            )
         scheme = self.upstream.split("://", 1)[0]
         if protocol.socket == "http" and scheme != "http":
-            raise ValueError(f"protocol {protocol.name} listens for HTTP posts: upstream must be "
-                             f"the http://HOST:PORT address to listen on, not {self.upstream!r}")
+            raise ValueError(
+                f"protocol {protocol.name} listens for HTTP posts: upstream must be "
+                f"the http://HOST:PORT address to listen on, not {self.upstream!r}"
+            )
         if protocol.socket != "http" and scheme == "http":
-            raise ValueError(f"protocol {protocol.name} reads a {protocol.socket.upper()} "
-                             f"upstream, not the HTTP address {self.upstream!r}")
+            raise ValueError(
+                f"protocol {protocol.name} reads a {protocol.socket.upper()} "
+                f"upstream, not the HTTP address {self.upstream!r}"
+            )
         return self
 
 
@@ -142,18 +147,55 @@ def load_config(path: Optional[str], overrides: dict[str, Any]) -> PipelineConfi
 def commands(config: PipelineConfig) -> list[list[str]]:
     """The ``dranspose`` command lines of every component."""
     base = ["--prefix", config.prefix]
-    out = [["controller", *base, "--host", config.controller.host,
-            "--port", str(config.controller.port),
-            *(["--retry-lost"] if config.controller.retry_lost else [])]]
+    out = [
+        [
+            "controller",
+            *base,
+            "--host",
+            config.controller.host,
+            "--port",
+            str(config.controller.port),
+            *(["--retry-lost"] if config.controller.retry_lost else []),
+        ]
+    ]
     for i in range(config.workers.count):
-        out.append(["worker", *base, "--class", config.workers.cls, "--name", f"worker{i}",
-                    "--tags", ",".join(config.workers.tags)])
-    out.append(["reducer", *base, "--class", config.reducer.cls,
-                "--worker-class", config.workers.cls,
-                "--host", config.reducer.host, "--port", str(config.reducer.port)])
+        out.append(
+            [
+                "worker",
+                *base,
+                "--class",
+                config.workers.cls,
+                "--name",
+                f"worker{i}",
+                "--tags",
+                ",".join(config.workers.tags),
+            ]
+        )
+    out.append(
+        [
+            "reducer",
+            *base,
+            "--class",
+            config.reducer.cls,
+            "--worker-class",
+            config.workers.cls,
+            "--host",
+            config.reducer.host,
+            "--port",
+            str(config.reducer.port),
+        ]
+    )
     for ing in config.ingesters:
-        cmd = ["ingester", *base, "--stream", ing.stream, "--upstream", ing.upstream,
-               "--protocol", ing.protocol]
+        cmd = [
+            "ingester",
+            *base,
+            "--stream",
+            ing.stream,
+            "--upstream",
+            ing.upstream,
+            "--protocol",
+            ing.protocol,
+        ]
         if ing.sub:
             cmd.append("--sub")
         if ing.dump:
@@ -184,21 +226,33 @@ def run_pipeline(config: PipelineConfig, ready_file: Optional[str] = None) -> in
         for cmd in commands(config):
             # children ignore the terminal's Ctrl-C; we forward it, in order
             label = f"{cmd[0]} {cmd[cmd.index('--name') + 1]}" if "--name" in cmd else cmd[0]
-            children.append((label, subprocess.Popen(
-                [sys.executable, "-m", "dranspose", *cmd], env=env, start_new_session=True)))
+            children.append(
+                (
+                    label,
+                    subprocess.Popen(
+                        [sys.executable, "-m", "dranspose", *cmd], env=env, start_new_session=True
+                    ),
+                )
+            )
             if cmd[0] == "controller":
                 time.sleep(0.5)  # let it take the lock before the others register
-        print(f"dranspose up: controller on http://{config.controller.host}:"
-              f"{config.controller.port}/, results on http://{config.reducer.host}:"
-              f"{config.reducer.port}/api/v1/result/ (Ctrl-C stops everything)", file=sys.stderr)
+        print(
+            f"dranspose up: controller on http://{config.controller.host}:"
+            f"{config.controller.port}/, results on http://{config.reducer.host}:"
+            f"{config.reducer.port}/api/v1/result/ (Ctrl-C stops everything)",
+            file=sys.stderr,
+        )
         if ready_file:
             Path(ready_file).write_text(url)
         while not stop_requested:
             dead = [(label, c) for label, c in children if c.poll() is not None]
             if dead:
                 for label, child in dead:
-                    print(f"dranspose up: {label} exited with status {child.returncode}; "
-                          "stopping everything", file=sys.stderr)
+                    print(
+                        f"dranspose up: {label} exited with status {child.returncode}; "
+                        "stopping everything",
+                        file=sys.stderr,
+                    )
                 exit_code = 1
                 break
             time.sleep(0.1)
@@ -212,8 +266,10 @@ def run_pipeline(config: PipelineConfig, ready_file: Optional[str] = None) -> in
             try:
                 child.wait(max(deadline - time.monotonic(), 0.0))
             except subprocess.TimeoutExpired:
-                print(f"dranspose up: {label} did not stop within {STOP_GRACE_SECONDS:.0f} s; "
-                      "killed", file=sys.stderr)
+                print(
+                    f"dranspose up: {label} did not stop within {STOP_GRACE_SECONDS:.0f} s; killed",
+                    file=sys.stderr,
+                )
                 child.kill()
                 child.wait(5)
         if redis_server is not None:

@@ -29,6 +29,7 @@ THERMO_TYPE = "THERMO"
 # -- packets: what the payload gets -------------------------------------------------------------
 # --8<-- [start:packets]
 
+
 class ThermoBase(BaseModel):
     """Unknown fields are kept: a firmware update that adds one must not break the parser."""
 
@@ -47,7 +48,7 @@ class ThermoReading(ThermoBase):
     celsius: list[float]
 
     @model_validator(mode="after")
-    def _above_absolute_zero(self) -> "ThermoReading":
+    def _above_absolute_zero(self) -> ThermoReading:
         for value in self.celsius:
             if value < -273.15:
                 raise ValueError(f"{value} °C is below absolute zero")
@@ -59,22 +60,27 @@ class ThermoStop(ThermoBase):
     readings: int
 
 
-ThermoPacketType = Annotated[Union[ThermoStart, ThermoReading, ThermoStop],
-                             Field(discriminator="kind")]
+ThermoPacketType = Annotated[
+    Union[ThermoStart, ThermoReading, ThermoStop], Field(discriminator="kind")
+]
 ThermoPacket: TypeAdapter[Union[ThermoStart, ThermoReading, ThermoStop]] = TypeAdapter(
-    ThermoPacketType)
+    ThermoPacketType
+)
 # --8<-- [end:packets]
 
 
 # -- the parser: StreamData -> packet, or a ParseError that says what is wrong ---------------
 # --8<-- [start:parse]
 
+
 def parse(stream_data: StreamData) -> Union[ThermoStart, ThermoReading, ThermoStop]:
     """Decode one message; raises :class:`ParseError` naming the stream type and the fault."""
     frames = stream_data.frames
     if len(frames) != 1:
-        raise ParseError(f"{stream_data.typ} stream: {len(frames)} frames; expected exactly one "
-                         "frame holding a JSON object")
+        raise ParseError(
+            f"{stream_data.typ} stream: {len(frames)} frames; expected exactly one "
+            "frame holding a JSON object"
+        )
     frame = frames[0]
     raw = frame if isinstance(frame, bytes) else frame.bytes  # bytes or zmq.Frame
     try:
@@ -82,8 +88,11 @@ def parse(stream_data: StreamData) -> Union[ThermoStart, ThermoReading, ThermoSt
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
-            for err in exc.errors(include_url=False))
+            for err in exc.errors(include_url=False)
+        )
         raise ParseError(f"{stream_data.typ} frame 0: {problems}") from exc
+
+
 # --8<-- [end:parse]
 
 

@@ -42,8 +42,9 @@ def decode_bslz4(frame: bytes, dtype: np.dtype) -> np.ndarray:
     while count - done >= 8:
         n = min(block, (count - done) // 8 * 8)
         (length,) = struct.unpack_from(">I", frame, pos)
-        planes = lz4.block.decompress(frame[pos + 4 : pos + 4 + length],
-                                      uncompressed_size=n * itemsize)
+        planes = lz4.block.decompress(
+            frame[pos + 4 : pos + 4 + length], uncompressed_size=n * itemsize
+        )
         out += unshuffle(planes, n, itemsize)
         pos += 4 + length
         done += n
@@ -85,8 +86,9 @@ def hdf5_decode(frame: bytes, compression: str, shape: tuple[int, ...], dtype: s
 
     shape = tuple(shape) or (1,)
     with h5py.File(io.BytesIO(), "w") as fh:
-        dset = fh.create_dataset("x", shape=shape, dtype=dtype, chunks=shape,
-                                 **hdf5_filter(compression))
+        dset = fh.create_dataset(
+            "x", shape=shape, dtype=dtype, chunks=shape, **hdf5_filter(compression)
+        )
         dset.id.write_direct_chunk((0,) * len(shape), bytes(frame))
         return dset[()]
 

@@ -18,11 +18,15 @@ from dranspose.replay import replay
 from tests.ports import free_port, port_is_free  # noqa: F401  (for the compat tests)
 
 
-
 @contextlib.contextmanager
 def replay_like_a_payload_test(
-    wclass: Any, rclass: Any, zmq_files: Optional[list[Any]] = None, source: Any = None,
-    parameter_file: Any = None, timeout: float = 60, **kwargs: Any,
+    wclass: Any,
+    rclass: Any,
+    zmq_files: Optional[list[Any]] = None,
+    source: Any = None,
+    parameter_file: Any = None,
+    timeout: float = 60,
+    **kwargs: Any,
 ) -> Iterator[str]:
     """Yield the results URL once ``done_event`` is set; stop the replay afterwards."""
     port = free_port()

@@ -98,7 +98,11 @@ class CollectingReducer:
     def __init__(self, parameters=None, context=None, **kwargs):
         self.publish_rlock = threading.RLock()
         self.publish = {
-            "map": {"sums": [], "events": [], "sums_attrs": {"units": "counts", "long_name": "ROI"}},
+            "map": {
+                "sums": [],
+                "events": [],
+                "sums_attrs": {"units": "counts", "long_name": "ROI"},
+            },
             "map_attrs": {"NX_class": "NXdata", "signal": "sums"},
             "table": np.zeros((0,), dtype=[("event", "<i8"), ("sum", "<f8")]),
             "empty": [],
@@ -115,7 +119,9 @@ class CollectingReducer:
             if "sum" in payload:
                 self.publish["map"]["sums"].append(payload["sum"])
                 self.publish["map"]["events"].append(payload["event"])
-                row = np.array([(payload["event"], payload["sum"])], dtype=self.publish["table"].dtype)
+                row = np.array(
+                    [(payload["event"], payload["sum"])], dtype=self.publish["table"].dtype
+                )
                 self.publish["table"] = np.append(self.publish["table"], row)
                 self.publish["count"] += 1
             elif "start" in payload:
@@ -196,7 +202,9 @@ class StreamsWorker:
     def process_event(self, event, parameters=None):
         return {
             "event": event.event_number,
-            "streams": {name: [bytes(f) for f in data.frames] for name, data in event.streams.items()},
+            "streams": {
+                name: [bytes(f) for f in data.frames] for name, data in event.streams.items()
+            },
         }
 
 

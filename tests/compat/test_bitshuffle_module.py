@@ -71,22 +71,30 @@ def images() -> list[tuple[bytes, list[int], str]]:
 
 def write_capture(path: Path, items: list[tuple[bytes, list[int], str]]) -> None:
     """An event capture written with plain cbor2: stream "eiger" of STINS messages."""
+
     def event(number: int, frames: list[bytes]) -> cbor2.CBORTag:
-        return cbor2.CBORTag(EVENT_TAG, [number, {"eiger": cbor2.CBORTag(STREAM_TAG,
-                                                                       ["STINS", frames])}])
+        return cbor2.CBORTag(
+            EVENT_TAG, [number, {"eiger": cbor2.CBORTag(STREAM_TAG, ["STINS", frames])}]
+        )
 
     with path.open("wb") as fh:
         start = {"htype": "header", "msg_number": 0, "filename": ""}
         cbor2.dump(event(0, [json.dumps(start).encode()]), fh)
         for number, (frame, shape, dtype) in enumerate(items, start=1):
-            header = {"htype": "image", "msg_number": number, "frame": number - 1,
-                      "shape": shape, "type": dtype, "compression": "bslz4"}
+            header = {
+                "htype": "image",
+                "msg_number": number,
+                "frame": number - 1,
+                "shape": shape,
+                "type": dtype,
+                "compression": "bslz4",
+            }
             cbor2.dump(event(number, [json.dumps(header).encode(), frame]), fh)
         end = {"htype": "series_end", "msg_number": len(items) + 1}
         cbor2.dump(event(len(items) + 1, [json.dumps(end).encode()]), fh)
 
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import hashlib, json, sys
     import numpy as np
 
@@ -151,7 +159,7 @@ SCRIPT = textwrap.dedent('''
         "failures": [f.describe() for f in summary.failures],
         "results": sorted(RESULTS, key=lambda r: r["frame"]),
     }))
-''')
+""")
 
 
 def run_with_conda_bitshuffle(tmp_path: Path, *args: str) -> dict:
@@ -159,8 +167,15 @@ def run_with_conda_bitshuffle(tmp_path: Path, *args: str) -> dict:
     script.write_text(SCRIPT)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(FAKE), str(ROOT), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, str(script), *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -217,8 +232,11 @@ def test_no_module_of_dranspose_imports_bitshuffle():
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            offenders += [f"{path.relative_to(ROOT)}:{node.lineno}" for name in names
-                          if name.split(".")[0] == "bitshuffle"]
+            offenders += [
+                f"{path.relative_to(ROOT)}:{node.lineno}"
+                for name in names
+                if name.split(".")[0] == "bitshuffle"
+            ]
     assert offenders == []
 
 
@@ -234,6 +252,9 @@ def test_no_test_needs_bitshuffle():
                 names = [node.module]
             else:
                 continue
-            offenders += [f"{path.relative_to(ROOT)}:{node.lineno}" for name in names
-                          if name.split(".")[0] == "bitshuffle"]
+            offenders += [
+                f"{path.relative_to(ROOT)}:{node.lineno}"
+                for name in names
+                if name.split(".")[0] == "bitshuffle"
+            ]
     assert offenders == []

@@ -10,23 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import pytest
-
-from dranspose.io.local_redis import PrivateRedis
-from dranspose.replay import run_replay
 from dranspose.core.triggermap import TriggerMap
+from dranspose.replay import run_replay
 from tests.compat import recording
 from tests.conftest import XRD_CAPTURE, raw_xrd_events
 from tests.pipeline import Pipeline, push_capture, request_json
 
 WORKER = "tests.compat.recording:RecordingWorker"
 REDUCER = "tests.compat.recording:RecordingReducer"
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    with PrivateRedis() as server:
-        yield server.url
 
 
 def observed(calls: list[tuple]) -> dict:
@@ -46,8 +37,11 @@ def observed(calls: list[tuple]) -> dict:
 
 
 def interval_errors(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.ERROR and "get_tick_interval" in r.getMessage()]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and "get_tick_interval" in r.getMessage()
+    ]
 
 
 def test_replay_and_live_pipeline_call_a_payload_alike(redis_url, caplog):

@@ -24,8 +24,8 @@ from typing import Any
 import cbor2
 import pytest
 
-from dranspose.io.capture import MESSAGE_TAG, STREAM_TAG, CaptureError, read_capture
 from dranspose.event import InternalWorkerMessage, StreamData
+from dranspose.io.capture import MESSAGE_TAG, STREAM_TAG, CaptureError, read_capture
 from dranspose.replay import replay
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,9 @@ class FrameWorker:
     def process_event(self, event, parameters=None):
         return {
             "event": event.event_number,
-            "streams": {name: [bytes(f) for f in data.frames] for name, data in event.streams.items()},
+            "streams": {
+                name: [bytes(f) for f in data.frames] for name, data in event.streams.items()
+            },
         }
 
 
@@ -107,15 +109,22 @@ def expected_results(numbers, stream_name="det"):
 
 CREATED_AT_FORMS = {
     "aware datetime, tag 0": (lambda n: ARMED + timedelta(seconds=n), {}),
-    "aware datetime, tag 1": (lambda n: ARMED + timedelta(seconds=n),
-                              {"datetime_as_timestamp": True}),
+    "aware datetime, tag 1": (
+        lambda n: ARMED + timedelta(seconds=n),
+        {"datetime_as_timestamp": True},
+    ),
     "+02:00 datetime, tag 0": (
-        lambda n: (ARMED + timedelta(seconds=n)).astimezone(timezone(timedelta(hours=2))), {}),
+        lambda n: (ARMED + timedelta(seconds=n)).astimezone(timezone(timedelta(hours=2))),
+        {},
+    ),
     "naive tag 0 string": (
-        lambda n: cbor2.CBORTag(0, (ARMED + timedelta(seconds=n)).replace(tzinfo=None)
-                                .isoformat()), {}),
+        lambda n: cbor2.CBORTag(0, (ARMED + timedelta(seconds=n)).replace(tzinfo=None).isoformat()),
+        {},
+    ),
     "Z tag 0 string, nanoseconds": (
-        lambda n: cbor2.CBORTag(0, f"2024-03-05T10:12:{3 + n:02d}.257841574Z"), {}),
+        lambda n: cbor2.CBORTag(0, f"2024-03-05T10:12:{3 + n:02d}.257841574Z"),
+        {},
+    ),
     "float": (lambda n: ARMED_EPOCH + n, {}),
     "integer": (lambda n: int(ARMED_EPOCH) + n, {}),
     "absent": (None, {}),
@@ -150,8 +159,9 @@ def test_created_at_in_every_form_is_read_as_unix_time(tmp_path, form, name):
         assert message.streams["det"].frames == frames_of(n)
 
 
-@pytest.mark.parametrize("form", ["aware datetime, tag 0", "aware datetime, tag 1",
-                                  "naive tag 0 string", "absent"])
+@pytest.mark.parametrize(
+    "form", ["aware datetime, tag 0", "aware datetime, tag 1", "naive tag 0 string", "absent"]
+)
 def test_replay_processes_every_event_of_a_datetime_dump(tmp_path, reducer_log, form):
     make, options = CREATED_AT_FORMS[form]
     items = [tagged_item(n, *([] if make is None else [make(n)])) for n in range(5)]
@@ -183,16 +193,20 @@ def original_pickled_message(number, **streams):
     """An InternalWorkerMessage whose state is what the original's pydantic model pickled:
     no ``created_at`` attribute (the original's model had no such field)."""
     message = InternalWorkerMessage.__new__(InternalWorkerMessage)
-    message.__setstate__({
-        "__dict__": {
-            "event_number": number,
-            "streams": {name: StreamData(typ=typ, frames=frames)
-                        for name, (typ, frames) in streams.items()},
-        },
-        "__pydantic_extra__": None,
-        "__pydantic_fields_set__": {"event_number", "streams"},
-        "__pydantic_private__": None,
-    })
+    message.__setstate__(
+        {
+            "__dict__": {
+                "event_number": number,
+                "streams": {
+                    name: StreamData(typ=typ, frames=frames)
+                    for name, (typ, frames) in streams.items()
+                },
+            },
+            "__pydantic_extra__": None,
+            "__pydantic_fields_set__": {"event_number", "streams"},
+            "__pydantic_private__": None,
+        }
+    )
     assert "created_at" not in message.__dict__
     return message
 
@@ -227,15 +241,23 @@ def test_untagged_streams_and_untagged_items_are_read(tmp_path, reducer_log):
     items = [
         cbor2.CBORTag(MESSAGE_TAG, [0, {"det": ["STINS", frames_of(0)]}]),
         [1, {"det": cbor2.CBORTag(STREAM_TAG, ["STINS", frames_of(1)])}, ARMED],
-        {"event_number": 2, "streams": {"det": {"typ": "STINS", "frames": frames_of(2),
-                                                "length": 2}}, "created_at": ARMED},
-        cbor2.CBORTag(MESSAGE_TAG, {"event_number": 3,
-                                    "streams": {"det": ["STINS", frames_of(3)]}}),
+        {
+            "event_number": 2,
+            "streams": {"det": {"typ": "STINS", "frames": frames_of(2), "length": 2}},
+            "created_at": ARMED,
+        },
+        cbor2.CBORTag(
+            MESSAGE_TAG, {"event_number": 3, "streams": {"det": ["STINS", frames_of(3)]}}
+        ),
     ]
     path = write_items(tmp_path / "dump.cbors", items)
     messages = list(read_capture(path))
-    assert [m.created_at for m in messages] == [None, pytest.approx(ARMED_EPOCH),
-                                                pytest.approx(ARMED_EPOCH), None]
+    assert [m.created_at for m in messages] == [
+        None,
+        pytest.approx(ARMED_EPOCH),
+        pytest.approx(ARMED_EPOCH),
+        None,
+    ]
     summary, results = replay_frames(path, reducer_log)
     assert summary.ok and summary.events == 4
     assert results == expected_results(range(4))
@@ -243,9 +265,15 @@ def test_untagged_streams_and_untagged_items_are_read(tmp_path, reducer_log):
 
 def test_fields_after_the_known_ones_are_ignored(tmp_path, reducer_log):
     items = [
-        cbor2.CBORTag(MESSAGE_TAG, [n, {"det": cbor2.CBORTag(STREAM_TAG, ["STINS", frames_of(n),
-                                                                          "extra"])},
-                                    ARMED, {"future": n}])
+        cbor2.CBORTag(
+            MESSAGE_TAG,
+            [
+                n,
+                {"det": cbor2.CBORTag(STREAM_TAG, ["STINS", frames_of(n), "extra"])},
+                ARMED,
+                {"future": n},
+            ],
+        )
         for n in range(3)
     ]
     path = write_items(tmp_path / "dump.cbors", items)
@@ -255,25 +283,38 @@ def test_fields_after_the_known_ones_are_ignored(tmp_path, reducer_log):
 
 
 def test_an_event_without_streams_still_counts(tmp_path):
-    path = write_items(tmp_path / "dump.cbors", [cbor2.CBORTag(MESSAGE_TAG, [0, {}, ARMED]),
-                                                 cbor2.CBORTag(MESSAGE_TAG, [1, None])])
+    path = write_items(
+        tmp_path / "dump.cbors",
+        [cbor2.CBORTag(MESSAGE_TAG, [0, {}, ARMED]), cbor2.CBORTag(MESSAGE_TAG, [1, None])],
+    )
     assert [(m.event_number, m.streams) for m in read_capture(path)] == [(0, {}), (1, {})]
 
 
 # --- really broken data is refused, naming file, item, offset and what was expected ----------------
 
 
-@pytest.mark.parametrize("bad, fragment", [
-    (cbor2.CBORTag(MESSAGE_TAG, ["2", {}]), "event_number must be an int, got str"),
-    (cbor2.CBORTag(MESSAGE_TAG, [2, {"det": cbor2.CBORTag(STREAM_TAG, ["STINS", ["text"]])}]),
-     "stream 'det': frames must be byte strings, got str as frame 0"),
-    (cbor2.CBORTag(MESSAGE_TAG, [2, {}, cbor2.CBORTag(0, "yesterday")]),
-     "created_at 'yesterday' is not an ISO 8601 date and time"),
-    (cbor2.CBORTag(MESSAGE_TAG, [2, {}, "soon"]), "created_at 'soon' is not an ISO 8601"),
-    (cbor2.CBORTag(MESSAGE_TAG, {"event_number": 2}), "tag 42877 has no 'streams'"),
-    (cbor2.CBORTag(MESSAGE_TAG, [2, {"det": {"frames": []}}]),
-     "stream 'det': expected CBOR tag 42878 wrapping [typ, frames], got dict"),
-])
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        (cbor2.CBORTag(MESSAGE_TAG, ["2", {}]), "event_number must be an int, got str"),
+        (
+            cbor2.CBORTag(
+                MESSAGE_TAG, [2, {"det": cbor2.CBORTag(STREAM_TAG, ["STINS", ["text"]])}]
+            ),
+            "stream 'det': frames must be byte strings, got str as frame 0",
+        ),
+        (
+            cbor2.CBORTag(MESSAGE_TAG, [2, {}, cbor2.CBORTag(0, "yesterday")]),
+            "created_at 'yesterday' is not an ISO 8601 date and time",
+        ),
+        (cbor2.CBORTag(MESSAGE_TAG, [2, {}, "soon"]), "created_at 'soon' is not an ISO 8601"),
+        (cbor2.CBORTag(MESSAGE_TAG, {"event_number": 2}), "tag 42877 has no 'streams'"),
+        (
+            cbor2.CBORTag(MESSAGE_TAG, [2, {"det": {"frames": []}}]),
+            "stream 'det': expected CBOR tag 42878 wrapping [typ, frames], got dict",
+        ),
+    ],
+)
 def test_broken_item_after_good_ones_is_named_and_replay_keeps_the_good_ones(
     tmp_path, reducer_log, bad, fragment
 ):

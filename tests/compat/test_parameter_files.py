@@ -53,8 +53,15 @@ def as_pickle_protocol_0(records):
 
 
 def as_pickled_work_parameters(records):
-    return pickle.dumps([WorkParameter(name=r["name"], data=r["data"] if isinstance(r["data"], bytes)
-                                       else r["data"].encode()) for r in records])
+    return pickle.dumps(
+        [
+            WorkParameter(
+                name=r["name"],
+                data=r["data"] if isinstance(r["data"], bytes) else r["data"].encode(),
+            )
+            for r in records
+        ]
+    )
 
 
 def as_cbor(records):
@@ -68,8 +75,16 @@ FORMATS = {
     "pickled-WorkParameter": (as_pickled_work_parameters, BINARY_RECORDS, EXPECTED_BINARY),
     "cbor": (as_cbor, BINARY_RECORDS, EXPECTED_BINARY),
 }
-NAMES = ["params.json", "params.pkl", "params.pickle", "params.cbor", "params.cbors",
-         "params.txt", "params.yaml", "params"]
+NAMES = [
+    "params.json",
+    "params.pkl",
+    "params.pickle",
+    "params.cbor",
+    "params.cbors",
+    "params.txt",
+    "params.yaml",
+    "params",
+]
 
 
 def write_parameters(tmp_path: Path, fmt: str, name: str, records=None) -> Path:
@@ -89,8 +104,10 @@ def test_every_format_loads_under_every_name(tmp_path, fmt, name):
 def test_the_original_replay_tests_files_load_under_each_others_names(tmp_path):
     # tests/test_replay.py of the original writes binparams.pkl (pickle) and binparams.cbor
     # (CBOR) with these records; here each carries the other's name.
-    records = [{"name": "roi1", "data": "[10,20]"},
-               {"name": "file_parameter_file", "data": pickle.dumps(np.ones((10, 10)))}]
+    records = [
+        {"name": "roi1", "data": "[10,20]"},
+        {"name": "file_parameter_file", "data": pickle.dumps(np.ones((10, 10)))},
+    ]
     pkl_named = tmp_path / "binparams.pkl"
     pkl_named.write_bytes(cbor2.dumps(records))
     cbor_named = tmp_path / "binparams.cbor"
@@ -121,8 +138,11 @@ class UndeclaredWorker:
 class DeclaredWorker(UndeclaredWorker):
     @staticmethod
     def describe_parameters():
-        return [IntParameter(name="x", default=1), StrParameter(name="roi1"),
-                IntParameter(name="declared_only", default=7)]
+        return [
+            IntParameter(name="x", default=1),
+            StrParameter(name="roi1"),
+            IntParameter(name="declared_only", default=7),
+        ]
 
     def process_event(self, event, parameters=None):
         seen = super().process_event(event, parameters)
@@ -146,8 +166,9 @@ class CollectingReducer:
 def dump(tmp_path):
     path = tmp_path / "dump.cbors"
     stream = cbor2.CBORTag(STREAM_TAG, ["STINS", [b'{"htype": "header"}']])
-    path.write_bytes(b"".join(cbor2.dumps(cbor2.CBORTag(MESSAGE_TAG, [n, {"det": stream}]))
-                              for n in range(3)))
+    path.write_bytes(
+        b"".join(cbor2.dumps(cbor2.CBORTag(MESSAGE_TAG, [n, {"det": stream}])) for n in range(3))
+    )
     CollectingReducer.results = []
     return path
 
@@ -167,16 +188,16 @@ def test_payload_with_declarations_gets_typed_values(tmp_path, dump, fmt, name):
     path = write_parameters(tmp_path, fmt, name)
     summary = replay(DeclaredWorker, CollectingReducer, [dump], None, path, nworkers=1)
     assert summary.ok and summary.events == 3
-    expected = {**FORMATS[fmt][2], "x.value": 3, "roi1.value": "[10,20]",
-                "declared_only.value": 7}
+    expected = {**FORMATS[fmt][2], "x.value": 3, "roi1.value": "[10,20]", "declared_only.value": 7}
     assert CollectingReducer.results == [expected] * 3
 
 
 @pytest.mark.parametrize("name", ["params.json", "params.pkl", "params.cbor"])
 @pytest.mark.parametrize("fmt", ["json", "pickle", "cbor"])
 def test_a_bad_value_for_a_declared_parameter_is_refused(tmp_path, dump, fmt, name):
-    path = write_parameters(tmp_path, fmt, name,
-                            records=[{"name": "x", "data": "three"}, {"name": "roi1", "data": "r"}])
+    path = write_parameters(
+        tmp_path, fmt, name, records=[{"name": "x", "data": "three"}, {"name": "roi1", "data": "r"}]
+    )
     with pytest.raises(ParameterValueError) as info:
         replay(DeclaredWorker, CollectingReducer, [dump], None, path, nworkers=1)
     message = str(info.value)
@@ -217,8 +238,9 @@ def test_a_file_in_no_format_names_the_file_and_why_each_failed(tmp_path, conten
 
 @pytest.mark.parametrize("fmt", ["json", "pickle", "cbor"])
 def test_a_record_without_a_name_says_which_record_and_format(tmp_path, fmt):
-    path = write_parameters(tmp_path, fmt, "p.bin", records=[{"name": "x", "data": "1"},
-                                                               {"data": "2"}])
+    path = write_parameters(
+        tmp_path, fmt, "p.bin", records=[{"name": "x", "data": "1"}, {"data": "2"}]
+    )
     kind = {"json": "JSON", "pickle": "pickle", "cbor": "CBOR"}[fmt]
     with pytest.raises(ParameterError, match=rf"p\.bin' \({kind}\), record 1: expected a record"):
         read_parameter_file(path)

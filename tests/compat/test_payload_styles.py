@@ -21,14 +21,16 @@ def expected_sums(rows: int) -> dict[int, float]:
     return {n: float(img[:rows].sum()) for n, img in sorted(xrd_images().items())}
 
 
-@pytest.mark.parametrize("worker", ["ParamsContextKwWorker", "KwOnlyWorker", "StarArgsWorker",
-                                    "DefaultParamsWorker"])
+@pytest.mark.parametrize(
+    "worker", ["ParamsContextKwWorker", "KwOnlyWorker", "StarArgsWorker", "DefaultParamsWorker"]
+)
 def test_worker_constructor_and_call_styles_publish_through_h5pyd(worker, h5pyd, tmp_path):
     params = tmp_path / "params.json"
     params.write_text(json.dumps([{"name": "rows", "data": "4"}]))
     expected = expected_sums(4)
-    with replay_like_a_payload_test(f"{STYLES}:{worker}", f"{STYLES}:CollectingReducer",
-                                    [XRD_CAPTURE], None, params) as url:
+    with replay_like_a_payload_test(
+        f"{STYLES}:{worker}", f"{STYLES}:CollectingReducer", [XRD_CAPTURE], None, params
+    ) as url:
         with open_domain(h5pyd, url) as f:
             events = f["map/events"][:].tolist()
             sums = f["map/sums"][:]
@@ -60,8 +62,9 @@ def test_tick_flag_reaches_a_tick_keyword(tmp_path):
         def process_result(self, result, parameters=None):
             Reducer.ticks.append(result.payload.get("tick"))
 
-    summary = run_replay(f"{STYLES}:KwOnlyWorker", Reducer, [XRD_CAPTURE], nworkers=1,
-                         show_progress=False)
+    summary = run_replay(
+        f"{STYLES}:KwOnlyWorker", Reducer, [XRD_CAPTURE], nworkers=1, show_progress=False
+    )
     ticks = Reducer.ticks
     # every event got a bool; the first one True, then at most one per second (the default)
     assert len(ticks) == len(raw_xrd_events()) and all(type(t) is bool for t in ticks)
@@ -76,9 +79,14 @@ def test_worker_keeps_a_zmq_socket_in_context_and_republishes_frames(tmp_path):
     params = tmp_path / "p.json"
     params.write_text(json.dumps([{"name": "target", "data": f"tcp://127.0.0.1:{port}"}]))
     try:
-        with replay_like_a_payload_test(f"{STYLES}:RepublishingWorker",
-                                        f"{STYLES}:CountingReducer", [XRD_CAPTURE], None,
-                                        params, nworkers=1) as url:
+        with replay_like_a_payload_test(
+            f"{STYLES}:RepublishingWorker",
+            f"{STYLES}:CountingReducer",
+            [XRD_CAPTURE],
+            None,
+            params,
+            nworkers=1,
+        ) as url:
             import httpx
 
             events = httpx.get(f"{url}/api/v1/result/events").json()
@@ -98,8 +106,14 @@ def test_worker_keeps_a_zmq_socket_in_context_and_republishes_frames(tmp_path):
 def test_source_messages_with_a_repeated_event_number_are_all_replayed():
     from tests.compat import styles
 
-    with replay_like_a_payload_test(f"{STYLES}:StreamsWorker", f"{STYLES}:StreamsReducer",
-                                    None, f"{STYLES}:MessageSource", None, nworkers=1):
+    with replay_like_a_payload_test(
+        f"{STYLES}:StreamsWorker",
+        f"{STYLES}:StreamsReducer",
+        None,
+        f"{STYLES}:MessageSource",
+        None,
+        nworkers=1,
+    ):
         pass
     results = styles.StreamsReducer.last.results
     # event 2 of stream "a" came twice: two events, the first with b2 beside it, none lost
@@ -110,8 +124,9 @@ def test_source_messages_with_a_repeated_event_number_are_all_replayed():
 
 
 def test_scalars_and_strings_read_back_with_h5pyd(h5pyd: Any, tmp_path):
-    with replay_like_a_payload_test(f"{STYLES}:ParamsContextKwWorker",
-                                    f"{STYLES}:CollectingReducer", [XRD_CAPTURE]) as url:
+    with replay_like_a_payload_test(
+        f"{STYLES}:ParamsContextKwWorker", f"{STYLES}:CollectingReducer", [XRD_CAPTURE]
+    ) as url:
         with open_domain(h5pyd, url) as f:
             header = json.loads(raw_xrd_events()[0][1][0])
             assert text(f["label"][()]) == str(header.get("filename"))

@@ -21,8 +21,9 @@ from tests.conftest import XRD_CAPTURE
 STYLES = "tests.compat.styles"
 
 
-def start_in_thread(*args: Any, **kwargs: Any) -> tuple[threading.Thread, threading.Event,
-                                                         threading.Event, list[BaseException]]:
+def start_in_thread(
+    *args: Any, **kwargs: Any
+) -> tuple[threading.Thread, threading.Event, threading.Event, list[BaseException]]:
     done, stop = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
@@ -37,16 +38,21 @@ def start_in_thread(*args: Any, **kwargs: Any) -> tuple[threading.Thread, thread
     return thread, done, stop, errors
 
 
-@pytest.mark.parametrize("wclass, rclass, expected", [
-    ("tests.compat.no_such_module:Worker", f"{STYLES}:CountingReducer", "no_such_module"),
-    (f"{STYLES}:NoSuchWorker", f"{STYLES}:CountingReducer", "NoSuchWorker"),
-    (f"{STYLES}:StreamsWorker", "tests.compat.styles:NoSuchReducer", "NoSuchReducer"),
-])
-def test_payload_that_does_not_import_sets_done_and_frees_the_port(wclass, rclass, expected,
-                                                                  caplog):
+@pytest.mark.parametrize(
+    "wclass, rclass, expected",
+    [
+        ("tests.compat.no_such_module:Worker", f"{STYLES}:CountingReducer", "no_such_module"),
+        (f"{STYLES}:NoSuchWorker", f"{STYLES}:CountingReducer", "NoSuchWorker"),
+        (f"{STYLES}:StreamsWorker", "tests.compat.styles:NoSuchReducer", "NoSuchReducer"),
+    ],
+)
+def test_payload_that_does_not_import_sets_done_and_frees_the_port(
+    wclass, rclass, expected, caplog
+):
     port = free_port()
-    thread, done, _stop, errors = start_in_thread(wclass, rclass, [XRD_CAPTURE], None, None,
-                                                  port=port)
+    thread, done, _stop, errors = start_in_thread(
+        wclass, rclass, [XRD_CAPTURE], None, None, port=port
+    )
     assert done.wait(10), "done_event must be set when replay cannot start"
     thread.join(10)
     assert not thread.is_alive()
@@ -60,8 +66,13 @@ def test_unreadable_parameter_file_sets_done_and_names_the_file(tmp_path, caplog
     bad.write_bytes(b"\x00\x01 neither json, pickle nor cbor \xff")
     port = free_port()
     thread, done, _stop, errors = start_in_thread(
-        f"{STYLES}:ParamsContextKwWorker", f"{STYLES}:CollectingReducer", [XRD_CAPTURE], None,
-        bad, port=port)
+        f"{STYLES}:ParamsContextKwWorker",
+        f"{STYLES}:CollectingReducer",
+        [XRD_CAPTURE],
+        None,
+        bad,
+        port=port,
+    )
     assert done.wait(10)
     thread.join(10)
     assert errors and "params.json" in str(errors[0])
@@ -75,8 +86,13 @@ def test_port_in_use_sets_done_with_a_clear_error(caplog):
         taken.listen()
         port = taken.getsockname()[1]
         thread, done, _stop, errors = start_in_thread(
-            f"{STYLES}:StreamsWorker", f"{STYLES}:CountingReducer", [XRD_CAPTURE], None, None,
-            port=port)
+            f"{STYLES}:StreamsWorker",
+            f"{STYLES}:CountingReducer",
+            [XRD_CAPTURE],
+            None,
+            None,
+            port=port,
+        )
         assert done.wait(20)
         thread.join(10)
     assert errors and f"{port}" in str(errors[0]) and "cannot serve" in str(errors[0])
@@ -89,8 +105,8 @@ class BrokenSource:
 
             for number in range(3):
                 yield InternalWorkerMessage(
-                    event_number=number,
-                    streams={"a": StreamData(typ="raw", frames=[b"x"])})
+                    event_number=number, streams={"a": StreamData(typ="raw", frames=[b"x"])}
+                )
             raise RuntimeError("upstream vanished")
 
         return [messages()]
@@ -110,8 +126,8 @@ class EventReducer:
 def test_source_failing_mid_run_finishes_reports_and_still_serves(caplog):
     port = free_port()
     thread, done, stop, errors = start_in_thread(
-        f"{STYLES}:StreamsWorker", EventReducer, None, BrokenSource, None, port=port,
-        nworkers=1)
+        f"{STYLES}:StreamsWorker", EventReducer, None, BrokenSource, None, port=port, nworkers=1
+    )
     assert done.wait(10)
     published = httpx.get(f"http://127.0.0.1:{port}/api/v1/result/").json()
     assert published == {"events": [0, 1, 2], "finished": True}
@@ -120,8 +136,13 @@ def test_source_failing_mid_run_finishes_reports_and_still_serves(caplog):
     assert not thread.is_alive() and errors == []
     assert "RuntimeError: upstream vanished" in caplog.text
     assert port_is_free(port)
-    summary = run_replay(f"{STYLES}:StreamsWorker", EventReducer, source=BrokenSource,
-                         nworkers=1, show_progress=False)
+    summary = run_replay(
+        f"{STYLES}:StreamsWorker",
+        EventReducer,
+        source=BrokenSource,
+        nworkers=1,
+        show_progress=False,
+    )
     assert summary.events == 3
     assert [(f.component, f.stage) for f in summary.failures] == [("source", "read")]
     assert "upstream vanished" in summary.failures[0].message
@@ -130,8 +151,14 @@ def test_source_failing_mid_run_finishes_reports_and_still_serves(caplog):
 def test_stop_event_ends_the_server_and_releases_the_port():
     port = free_port()
     thread, done, stop, errors = start_in_thread(
-        f"{STYLES}:StreamsWorker", f"{STYLES}:CountingReducer", None,
-        f"{STYLES}:MessageSource", None, port=port, nworkers=1)
+        f"{STYLES}:StreamsWorker",
+        f"{STYLES}:CountingReducer",
+        None,
+        f"{STYLES}:MessageSource",
+        None,
+        port=port,
+        nworkers=1,
+    )
     assert done.wait(10)
     assert httpx.get(f"http://127.0.0.1:{port}/api/v1/result/events").json() == [0, 1, 2, 2, 3]
     assert not port_is_free(port)
@@ -146,7 +173,13 @@ def test_setup_failure_is_in_the_summary_of_run_replay(tmp_path):
     bad.write_bytes(b"\xff\xfe garbage")
     done = threading.Event()
     with pytest.raises(Exception) as info:
-        run_replay(f"{STYLES}:StreamsWorker", f"{STYLES}:CountingReducer", [XRD_CAPTURE],
-                   parameter_file=bad, done_event=done, show_progress=False)
+        run_replay(
+            f"{STYLES}:StreamsWorker",
+            f"{STYLES}:CountingReducer",
+            [XRD_CAPTURE],
+            parameter_file=bad,
+            done_event=done,
+            show_progress=False,
+        )
     assert done.is_set()
     assert "p.pkl" in str(info.value)

@@ -35,8 +35,12 @@ class TreeReducer:
         self.publish = {
             "packets": [],
             "image": np.arange(12, dtype=np.uint16).reshape(3, 4),
-            "info": {"name": "demo", "ratio": np.float64(0.5), "missing": float("nan"),
-                     "nested": {"list": [1, 2.5, "x"], "empty": []}},
+            "info": {
+                "name": "demo",
+                "ratio": np.float64(0.5),
+                "missing": float("nan"),
+                "nested": {"list": [1, 2.5, "x"], "empty": []},
+            },
             "scalar": 7,
             "text": "hello",
         }

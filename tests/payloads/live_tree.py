@@ -1,12 +1,10 @@
 """A payload whose reducer publishes a small HDF5-like tree: image sums per event, attributes,
 a scalar and a string, for reading the live tree with HDF5 clients (h5pyd, silx)."""
 
-import json
-
 import numpy as np
 
-from dranspose.middlewares.stream1 import parse
 from dranspose.data.stream1 import Stream1Data
+from dranspose.middlewares.stream1 import parse
 
 
 class SumWorker:

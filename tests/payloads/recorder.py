@@ -119,8 +119,13 @@ class RecordingReducer:
 
     def finish(self, parameters: Optional[Any] = None) -> None:
         self.publish["finished"] = True
-        record({"kind": "reducer_finish", "instance": self.instance,
-                "results": len(self.publish["results"])})
+        record(
+            {
+                "kind": "reducer_finish",
+                "instance": self.instance,
+                "results": len(self.publish["results"]),
+            }
+        )
 
 
 class SlowFinishWorker(RecordingWorker):
@@ -148,12 +153,17 @@ def fingerprint(value: Any) -> Any:
     from pydantic import BaseModel
 
     if isinstance(value, BaseModel):
-        return {"class": type(value).__name__,
-                "fields": {name: fingerprint(v) for name, v in value}}
+        return {
+            "class": type(value).__name__,
+            "fields": {name: fingerprint(v) for name, v in value},
+        }
     if isinstance(value, np.ndarray):
         data = np.ascontiguousarray(value)
-        return {"shape": list(data.shape), "dtype": data.dtype.str,
-                "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
+        return {
+            "shape": list(data.shape),
+            "dtype": data.dtype.str,
+            "sha256": hashlib.sha256(data.tobytes()).hexdigest(),
+        }
     if isinstance(value, np.generic):
         return fingerprint(value.item())
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -184,14 +194,26 @@ class StreamParsers:
 
     def __init__(self) -> None:
         from dranspose.middlewares import (
-            albaem, contrast, eiger_legacy, lecroy, pcap, sardana, stream1, xspress,
+            albaem,
+            contrast,
+            eiger_legacy,
+            lecroy,
+            pcap,
+            sardana,
+            stream1,
+            xspress,
         )
         from dranspose.middlewares.positioncap import PositioncapParser
 
         self.by_typ = {
-            "STINS": stream1.parse, "EIGER_LEGACY": eiger_legacy.parse, "xspress": xspress.parse,
-            "contrast": contrast.parse, "PCAP": pcap.parse, "albaem": albaem.parse,
-            "lecroy": lecroy.parse, "sardana": sardana.parse,
+            "STINS": stream1.parse,
+            "EIGER_LEGACY": eiger_legacy.parse,
+            "xspress": xspress.parse,
+            "contrast": contrast.parse,
+            "PCAP": pcap.parse,
+            "albaem": albaem.parse,
+            "lecroy": lecroy.parse,
+            "sardana": sardana.parse,
             "PCAP_RAW": PositioncapParser().parse,
         }
 
@@ -202,8 +224,7 @@ class StreamParsers:
             packet = fingerprint(parser(data)) if parser is not None else None
         except ValueError as exc:  # ParseError: recorded, so a test sees what failed
             packet = {"error": str(exc)}
-        return {"typ": data.typ, "frames": [frame_hash(f) for f in data.frames],
-                "packet": packet}
+        return {"typ": data.typ, "frames": [frame_hash(f) for f in data.frames], "packet": packet}
 
 
 class ProtocolRecordingWorker(RecordingWorker):
@@ -217,6 +238,7 @@ class ProtocolRecordingWorker(RecordingWorker):
         return {
             "event": event.event_number,
             "worker": self.name,
-            "streams": {name: self.parsers.describe(data)
-                        for name, data in sorted(event.streams.items())},
+            "streams": {
+                name: self.parsers.describe(data) for name, data in sorted(event.streams.items())
+            },
         }

@@ -13,15 +13,22 @@ from typing import Optional
 
 import zmq.asyncio
 
-from dranspose.protocols.registry import Protocol
 from dranspose.io.transports.base import DEFAULT_BACKLOG, Message, Upstream
+from dranspose.protocols.registry import Protocol
 
 __all__ = ["DEFAULT_BACKLOG", "Message", "Upstream", "open_upstream"]
 
 
-def open_upstream(protocol: Protocol, url: str, *, name: str,
-                  ctx: Optional[zmq.asyncio.Context] = None, sub: Optional[bool] = None,
-                  backlog: int = DEFAULT_BACKLOG, regroup: bool = True) -> Upstream:
+def open_upstream(
+    protocol: Protocol,
+    url: str,
+    *,
+    name: str,
+    ctx: Optional[zmq.asyncio.Context] = None,
+    sub: Optional[bool] = None,
+    backlog: int = DEFAULT_BACKLOG,
+    regroup: bool = True,
+) -> Upstream:
     """The upstream ``protocol`` is read with, for ``url``.
 
     ``sub`` forces (True) or refuses (False) a SUB socket for a ZMQ protocol; ``None`` follows

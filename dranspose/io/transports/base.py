@@ -33,7 +33,7 @@ import time
 from typing import Any, ClassVar, Optional
 
 from dranspose.core.coordination import UpstreamState
-from dranspose.protocols.registry import Framer, Kind, Protocol, CounterWatch
+from dranspose.protocols.registry import CounterWatch, Framer, Kind, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ accepted into an empty backlog, however large."""
 def message_bytes(frames: list[Any]) -> int:
     """Size of one message's frames (``bytes``, ``zmq.Frame`` or memoryview)."""
     return sum(len(f) for f in frames)
+
+
 _GAP_LOG_SECONDS = 1.0
 """Gaps are logged at most this often; the ones in between are summed into the next line."""
 
@@ -61,9 +63,16 @@ class Upstream:
     watches_counter: ClassVar[bool] = False
     """Whether messages can be lost on the way (only a SUB upstream): then gaps are counted."""
 
-    def __init__(self, protocol: Protocol, url: str, *, name: str,
-                 backlog: int = DEFAULT_BACKLOG, regroup: bool = True,
-                 backlog_bytes: int = DEFAULT_BACKLOG_BYTES) -> None:
+    def __init__(
+        self,
+        protocol: Protocol,
+        url: str,
+        *,
+        name: str,
+        backlog: int = DEFAULT_BACKLOG,
+        regroup: bool = True,
+        backlog_bytes: int = DEFAULT_BACKLOG_BYTES,
+    ) -> None:
         if backlog < 1:
             raise ValueError(f"backlog must be at least 1 message, got {backlog}")
         if backlog_bytes < 1:
@@ -78,8 +87,11 @@ class Upstream:
         self.backlog_bytes = 0
         """Bytes of the messages in the backlog."""
         self.framer = protocol.make_framer() if regroup else Framer()
-        self.watch = (CounterWatch(protocol.counter)
-                      if self.watches_counter and protocol.counter is not None else None)
+        self.watch = (
+            CounterWatch(protocol.counter)
+            if self.watches_counter and protocol.counter is not None
+            else None
+        )
         self._arrived = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -119,8 +131,10 @@ class Upstream:
     @property
     def full(self) -> bool:
         """No room for another message: the message or the byte limit is reached."""
-        return (len(self.backlog) >= self.backlog_limit
-                or self.backlog_bytes >= self.backlog_bytes_limit)
+        return (
+            len(self.backlog) >= self.backlog_limit
+            or self.backlog_bytes >= self.backlog_bytes_limit
+        )
 
     # -- what the transports call ---------------------------------------------------------------
 
@@ -154,13 +168,20 @@ class Upstream:
             logger.warning(
                 "stream %s: backlog full (%d messages or %d bytes: no scan is reading this stream, or the "
                 "workers are slower than the upstream); dropping new messages from %s",
-                self.name, self.backlog_limit, self.backlog_bytes_limit, self.url)
+                self.name,
+                self.backlog_limit,
+                self.backlog_bytes_limit,
+                self.url,
+            )
         self._overflowing += 1
 
     def _overflow_ended(self) -> None:
         if self._overflowing:
-            logger.warning("stream %s: backlog has room again; %d messages were dropped",
-                           self.name, self._overflowing)
+            logger.warning(
+                "stream %s: backlog has room again; %d messages were dropped",
+                self.name,
+                self._overflowing,
+            )
             self._overflowing = 0
 
     def _count_missing(self, missing: int) -> None:
@@ -172,8 +193,7 @@ class Upstream:
         self._unlogged = (earlier_missing + missing, earlier_gaps + 1)
         if time.monotonic() - self._gap_logged_at >= _GAP_LOG_SECONDS:
             expected = self.watch.expected if self.watch is not None else None
-            self._log_gaps(f"before message number {expected - 1}" if expected is not None
-                           else "")
+            self._log_gaps(f"before message number {expected - 1}" if expected is not None else "")
 
     def _log_gaps(self, where: str) -> None:
         """Log the gaps not logged yet (one line, however many there were)."""
@@ -188,7 +208,11 @@ class Upstream:
         logger.warning(
             "stream %s: %s missing %s (by the protocol's message counter); lost before reaching "
             "the ingester (publisher high-water mark, network or reconnect); %d missing in all",
-            self.name, what, where, self.state.missing)
+            self.name,
+            what,
+            where,
+            self.state.missing,
+        )
 
     def _connected(self, how: str) -> None:
         self.state.connected = True

@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from dranspose.protocols.registry import Protocol
 from dranspose.io.transports.address import host_port
 from dranspose.io.transports.base import DEFAULT_BACKLOG, Upstream
+from dranspose.protocols.registry import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,16 @@ class _Server(uvicorn.Server):
 class HttpUpstream(Upstream):
     transport = "http"
 
-    def __init__(self, protocol: Protocol, url: str, *, name: str,
-                 backlog: int = DEFAULT_BACKLOG, regroup: bool = True,
-                 room_timeout: float = ROOM_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        protocol: Protocol,
+        url: str,
+        *,
+        name: str,
+        backlog: int = DEFAULT_BACKLOG,
+        regroup: bool = True,
+        room_timeout: float = ROOM_TIMEOUT_SECONDS,
+    ) -> None:
         if protocol.http is None:
             raise ValueError(f"protocol {protocol.name!r} is not posted over HTTP")
         super().__init__(protocol, url, name=name, backlog=backlog, regroup=regroup)
@@ -76,14 +83,15 @@ class HttpUpstream(Upstream):
 
     def app(self) -> Starlette:
         prefix = self.framing.prefix
-        return Starlette(routes=[
-            Route(prefix + "{endpoint}", self._post, methods=["POST"]),
-            Route("/", self._describe, methods=["GET"]),
-        ])
+        return Starlette(
+            routes=[
+                Route(prefix + "{endpoint}", self._post, methods=["POST"]),
+                Route("/", self._describe, methods=["GET"]),
+            ]
+        )
 
     async def start(self) -> None:
-        config = uvicorn.Config(self.app(), log_level="warning", access_log=False,
-                                lifespan="off")
+        config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off")
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[self.listener]))
         deadline = asyncio.get_running_loop().time() + START_TIMEOUT_SECONDS
@@ -91,8 +99,9 @@ class HttpUpstream(Upstream):
             if self._task.done() or asyncio.get_running_loop().time() > deadline:
                 raise OSError(f"the HTTP server on {self.address} did not start")
             await asyncio.sleep(0.01)
-        self._connected(f"listening for {self.protocol.name} posts on {self.address} "
-                        f"({self._paths()})")
+        self._connected(
+            f"listening for {self.protocol.name} posts on {self.address} ({self._paths()})"
+        )
 
     async def close(self) -> None:
         if self._server is not None and self._task is not None:
@@ -107,9 +116,12 @@ class HttpUpstream(Upstream):
         endpoint = request.path_params["endpoint"]
         if endpoint not in self.framing.endpoints:
             return JSONResponse(
-                {"detail": f"no endpoint {request.url.path}; this {self.protocol.name} ingester "
-                           f"takes POST to {self._paths()}"},
-                status_code=404)
+                {
+                    "detail": f"no endpoint {request.url.path}; this {self.protocol.name} ingester "
+                    f"takes POST to {self._paths()}"
+                },
+                status_code=404,
+            )
         body = await request.body()
         try:
             frame = self.framing.to_frame(endpoint, body)
@@ -117,18 +129,26 @@ class HttpUpstream(Upstream):
             logger.warning("stream %s: refused a post to %s: %s", self.name, request.url.path, exc)
             return JSONResponse({"detail": str(exc)}, status_code=400)
         if frame is None:
-            return JSONResponse({"accepted": False,
-                                 "detail": f"{endpoint} is not part of the stream; ignored"})
+            return JSONResponse(
+                {"accepted": False, "detail": f"{endpoint} is not part of the stream; ignored"}
+            )
         if self.full:
             try:
                 await asyncio.wait_for(self._room.wait(), self.room_timeout)
             except asyncio.TimeoutError:
-                logger.warning("stream %s: backlog still full after %g s; post to %s refused",
-                               self.name, self.room_timeout, request.url.path)
+                logger.warning(
+                    "stream %s: backlog still full after %g s; post to %s refused",
+                    self.name,
+                    self.room_timeout,
+                    request.url.path,
+                )
                 return JSONResponse(
-                    {"detail": f"backlog of {self.backlog_limit} messages full for "
-                               f"{self.room_timeout:g} s: no scan is reading stream {self.name}"},
-                    status_code=503)
+                    {
+                        "detail": f"backlog of {self.backlog_limit} messages full for "
+                        f"{self.room_timeout:g} s: no scan is reading stream {self.name}"
+                    },
+                    status_code=503,
+                )
         self._receive([frame])
         return JSONResponse({"accepted": True})
 

@@ -18,9 +18,9 @@ import asyncio
 import logging
 from typing import Optional
 
-from dranspose.protocols.registry import ByteSplitter, Protocol
 from dranspose.io.transports.address import host_port
 from dranspose.io.transports.base import DEFAULT_BACKLOG, Upstream
+from dranspose.protocols.registry import ByteSplitter, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +34,17 @@ _READ_SIZE = 1 << 16
 class TcpUpstream(Upstream):
     transport = "tcp"
 
-    def __init__(self, protocol: Protocol, url: str, *, name: str,
-                 backlog: int = DEFAULT_BACKLOG, regroup: bool = True,
-                 retry_min: float = RETRY_MIN_SECONDS,
-                 retry_max: float = RETRY_MAX_SECONDS) -> None:
+    def __init__(
+        self,
+        protocol: Protocol,
+        url: str,
+        *,
+        name: str,
+        backlog: int = DEFAULT_BACKLOG,
+        regroup: bool = True,
+        retry_min: float = RETRY_MIN_SECONDS,
+        retry_max: float = RETRY_MAX_SECONDS,
+    ) -> None:
         if protocol.tcp is None:
             raise ValueError(f"protocol {protocol.name!r} is not read over TCP")
         super().__init__(protocol, url, name=name, backlog=backlog, regroup=regroup)
@@ -84,13 +91,15 @@ class TcpUpstream(Upstream):
             self._disconnected(f"{reason}; reconnecting")
             await asyncio.sleep(delay)
 
-    async def _connect(self, failures: int) -> Optional[tuple[asyncio.StreamReader,
-                                                              asyncio.StreamWriter]]:
+    async def _connect(
+        self, failures: int
+    ) -> Optional[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
         """Connect and do the request/reply exchange; ``None`` (logged) when it fails."""
         writer = None
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_SECONDS)
+                asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_SECONDS
+            )
             writer.write(self.framing.request)
             await writer.drain()
             reply = await asyncio.wait_for(reader.readline(), REPLY_TIMEOUT_SECONDS)
@@ -106,11 +115,16 @@ class TcpUpstream(Upstream):
             writer.close()
         self.state.last_error = f"cannot connect to {self.url}: {problem}"
         if failures == 0:
-            logger.warning("stream %s: %s; retrying with back-off up to every %g s",
-                           self.name, self.state.last_error, self.retry_max)
+            logger.warning(
+                "stream %s: %s; retrying with back-off up to every %g s",
+                self.name,
+                self.state.last_error,
+                self.retry_max,
+            )
         else:
-            logger.debug("stream %s: %s (attempt %d)", self.name, self.state.last_error,
-                         failures + 1)
+            logger.debug(
+                "stream %s: %s (attempt %d)", self.name, self.state.last_error, failures + 1
+            )
         return None
 
     async def _read(self, reader: asyncio.StreamReader, splitter: ByteSplitter) -> str:

@@ -25,7 +25,6 @@ import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 from dranspose.io.dataplane import drain
-from dranspose.protocols.registry import Protocol
 from dranspose.io.transports.base import (
     DEFAULT_BACKLOG,
     DEFAULT_BACKLOG_BYTES,
@@ -33,6 +32,7 @@ from dranspose.io.transports.base import (
     Upstream,
     message_bytes,
 )
+from dranspose.protocols.registry import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +54,20 @@ class ZmqUpstream(Upstream):
 
     sock_type: int = zmq.PULL
 
-    def __init__(self, protocol: Protocol, url: str, ctx: zmq.asyncio.Context, *, name: str,
-                 backlog: int = DEFAULT_BACKLOG, regroup: bool = True,
-                 backlog_bytes: int = DEFAULT_BACKLOG_BYTES) -> None:
-        super().__init__(protocol, url, name=name, backlog=backlog, regroup=regroup,
-                         backlog_bytes=backlog_bytes)
+    def __init__(
+        self,
+        protocol: Protocol,
+        url: str,
+        ctx: zmq.asyncio.Context,
+        *,
+        name: str,
+        backlog: int = DEFAULT_BACKLOG,
+        regroup: bool = True,
+        backlog_bytes: int = DEFAULT_BACKLOG_BYTES,
+    ) -> None:
+        super().__init__(
+            protocol, url, name=name, backlog=backlog, regroup=regroup, backlog_bytes=backlog_bytes
+        )
         self.socket = ctx.socket(self.sock_type)
         if self.sock_type == zmq.SUB:
             self.socket.setsockopt(zmq.SUBSCRIBE, b"")
@@ -74,8 +83,10 @@ class ZmqUpstream(Upstream):
             self.socket.connect(url)
         except zmq.ZMQError as exc:
             self._close_sockets()
-            raise ValueError(f"upstream {url!r}: {zmq.strerror(exc.errno)}; expected a ZMQ "
-                             f"address such as tcp://host:port") from exc
+            raise ValueError(
+                f"upstream {url!r}: {zmq.strerror(exc.errno)}; expected a ZMQ "
+                f"address such as tcp://host:port"
+            ) from exc
         self.sync = zmq.Socket.shadow(self.socket.underlying)
         self._tasks: list[asyncio.Task] = []
         self._waiting_logged = False
@@ -126,17 +137,21 @@ class ZmqUpstream(Upstream):
             if kind == zmq.EVENT_CONNECTED:
                 self._waiting_logged = False
                 again = " again" if self.state.connects else ""
-                self._connected(f"connected{again} to {self.transport.upper()} upstream "
-                                f"{self.url}")
+                self._connected(f"connected{again} to {self.transport.upper()} upstream {self.url}")
             elif kind == zmq.EVENT_DISCONNECTED:
-                self._disconnected(f"{self.transport.upper()} upstream {self.url} went away; "
-                                   f"ZMQ reconnects by itself (retrying up to every "
-                                   f"{RECONNECT_IVL_MAX_MS / 1000:g} s)")
+                self._disconnected(
+                    f"{self.transport.upper()} upstream {self.url} went away; "
+                    f"ZMQ reconnects by itself (retrying up to every "
+                    f"{RECONNECT_IVL_MAX_MS / 1000:g} s)"
+                )
             elif kind == zmq.EVENT_CONNECT_RETRIED and not self._waiting_logged:
                 self._waiting_logged = True
                 self.state.last_error = "not reachable yet"
-                logger.info("stream %s: upstream %s not reachable yet; ZMQ keeps trying",
-                            self.name, self.url)
+                logger.info(
+                    "stream %s: upstream %s not reachable yet; ZMQ keeps trying",
+                    self.name,
+                    self.url,
+                )
 
 
 class ZmqPullUpstream(ZmqUpstream):
@@ -192,7 +207,8 @@ class ZmqSubUpstream(ZmqUpstream):
         super()._queue(item)
 
 
-def zmq_upstream(protocol: Protocol, url: str, ctx: zmq.asyncio.Context, sub: bool,
-                 **options: Any) -> ZmqUpstream:
+def zmq_upstream(
+    protocol: Protocol, url: str, ctx: zmq.asyncio.Context, sub: bool, **options: Any
+) -> ZmqUpstream:
     cls = ZmqSubUpstream if sub else ZmqPullUpstream
     return cls(protocol, url, ctx, **options)

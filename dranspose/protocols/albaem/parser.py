@@ -12,10 +12,10 @@ from typing import Union
 
 from pydantic import BaseModel
 
-from dranspose.protocols.albaem.packets import AlbaemData, AlbaemEnd, AlbaemStart
 from dranspose.core.event import StreamData
-from dranspose.protocols.common.json_header import parse_single_json_message
+from dranspose.protocols.albaem.packets import AlbaemData, AlbaemEnd, AlbaemStart
 from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.json_header import parse_single_json_message
 
 __all__ = ["ParseError", "parse"]
 

@@ -78,8 +78,9 @@ def summarise(exc: ValidationError, whole: str = "message", dotted: bool = False
     return "; ".join(parts)
 
 
-def parse_single_json_message(stream_data: Any, packets: dict[str, type[BaseModel]],
-                              key: str = "message_type") -> Any:
+def parse_single_json_message(
+    stream_data: Any, packets: dict[str, type[BaseModel]], key: str = "message_type"
+) -> Any:
     """Decode a one-frame JSON message into the packet class its ``key`` field names.
 
     The shared shape of several device protocols (PandA pcap, AlbaEM): the error says which
@@ -90,8 +91,7 @@ def parse_single_json_message(stream_data: Any, packets: dict[str, type[BaseMode
     if len(frames) != 1:
         got = "no frames" if not frames else f"{len(frames)} frames"
         raise ParseError(f"{typ} stream: {got}; expected exactly one frame holding a JSON object")
-    message = load_json_object(frames[0], f"{typ} frame 0",
-                               f"a JSON object with a '{key}' field")
+    message = load_json_object(frames[0], f"{typ} frame 0", f"a JSON object with a '{key}' field")
     kind = message.get(key)
     cls = packets.get(kind) if type(kind) is str else None
     if cls is None:

@@ -64,7 +64,7 @@ class _PendingDtype:
     Unhashable, like arrays, so it cannot hide in a dict key or a set.
     """
 
-    __slots__ = ("typestr", "state", "value", "busy")
+    __slots__ = ("busy", "state", "typestr", "value")
     __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, typestr: str) -> None:
@@ -213,7 +213,10 @@ def _structured(names: Any, fields: Any, itemsize: int, align: bool) -> np.dtype
     if set(fields) - set(names) != {title for title in titles if title is not None}:
         _refuse("numpy structured dtype: fields holds entries that are neither names nor titles")
     spec: dict[str, Any] = {
-        "names": list(names), "formats": formats, "offsets": offsets, "itemsize": itemsize,
+        "names": list(names),
+        "formats": formats,
+        "offsets": offsets,
+        "itemsize": itemsize,
     }
     if any(title is not None for title in titles):
         spec["titles"] = titles
@@ -350,20 +353,22 @@ _NUMPY_CORE = {
     "numeric": {"_frombuffer": _np_frombuffer},
 }
 
-ALLOWED_GLOBALS: Mapping[tuple[str, str], Callable[..., Any]] = MappingProxyType({
-    **{("builtins", name): obj for name, obj in _PLAIN.items()},
-    **{("__builtin__", name): obj for name, obj in _PLAIN.items()},
-    ("_codecs", "encode"): _codecs_encode,
-    ("collections", "OrderedDict"): OrderedDict,
-    ("numpy", "dtype"): _np_dtype,
-    ("numpy", "ndarray"): _np_ndarray,
-    **{
-        (f"{package}.{module}", name): obj
-        for package in ("numpy.core", "numpy._core")
-        for module, names in _NUMPY_CORE.items()
-        for name, obj in names.items()
-    },
-})
+ALLOWED_GLOBALS: Mapping[tuple[str, str], Callable[..., Any]] = MappingProxyType(
+    {
+        **{("builtins", name): obj for name, obj in _PLAIN.items()},
+        **{("__builtin__", name): obj for name, obj in _PLAIN.items()},
+        ("_codecs", "encode"): _codecs_encode,
+        ("collections", "OrderedDict"): OrderedDict,
+        ("numpy", "dtype"): _np_dtype,
+        ("numpy", "ndarray"): _np_ndarray,
+        **{
+            (f"{package}.{module}", name): obj
+            for package in ("numpy.core", "numpy._core")
+            for module, names in _NUMPY_CORE.items()
+            for name, obj in names.items()
+        },
+    }
+)
 """``(module, name)`` a pickle may name, and what it gets instead of the real object."""
 
 
@@ -463,8 +468,12 @@ _UNKNOWN, _TWO_LINES, _ONE_LINE, _LEN1, _LEN4, _LEN8 = -1, -2, -3, -4, -5, -6
 def _opcode_table() -> list[int]:
     """Per opcode byte, how to step over its argument: a fixed byte count, or how to find it."""
     table = [_UNKNOWN] * 256
-    lengths = {pickletools.TAKEN_FROM_ARGUMENT1: _LEN1, pickletools.TAKEN_FROM_ARGUMENT4: _LEN4,
-               pickletools.TAKEN_FROM_ARGUMENT4U: _LEN4, pickletools.TAKEN_FROM_ARGUMENT8U: _LEN8}
+    lengths = {
+        pickletools.TAKEN_FROM_ARGUMENT1: _LEN1,
+        pickletools.TAKEN_FROM_ARGUMENT4: _LEN4,
+        pickletools.TAKEN_FROM_ARGUMENT4U: _LEN4,
+        pickletools.TAKEN_FROM_ARGUMENT8U: _LEN8,
+    }
     for op in pickletools.opcodes:
         n = op.arg.n if op.arg is not None else 0
         if n == pickletools.UP_TO_NEWLINE:
@@ -496,22 +505,25 @@ def _check_memo(raw: bytes, what: str) -> None:
         step = _STEP[code]
         pos += 1
         if step >= 0:
-            if code == _LONG_BINPUT and int.from_bytes(raw[pos:pos + 4], "little") >= size:
+            if code == _LONG_BINPUT and int.from_bytes(raw[pos : pos + 4], "little") >= size:
                 break
             pos += step
         elif step == _LEN1:
             pos += 1 + (raw[pos] if pos < size else 0)
         elif step == _LEN4:
-            pos += 4 + int.from_bytes(raw[pos:pos + 4], "little")
+            pos += 4 + int.from_bytes(raw[pos : pos + 4], "little")
         elif step == _LEN8:
-            pos += 8 + int.from_bytes(raw[pos:pos + 8], "little")
+            pos += 8 + int.from_bytes(raw[pos : pos + 8], "little")
         elif step == _ONE_LINE:
             eol = find(b"\n", pos)
             if eol < 0:
                 return
             digits = raw[pos:eol]
-            if code == _PUT and digits.isdigit() and (
-                    len(digits) > len(str(size)) or int(digits) >= size):
+            if (
+                code == _PUT
+                and digits.isdigit()
+                and (len(digits) > len(str(size)) or int(digits) >= size)
+            ):
                 break
             pos = eol + 1
         elif step == _TWO_LINES:
@@ -528,7 +540,8 @@ def _check_memo(raw: bytes, what: str) -> None:
         return
     raise ParseError(
         f"{what}: memo index at byte {pos - 1} is out of range for a {size}-byte pickle; "
-        f"not a valid pickle")
+        f"not a valid pickle"
+    )
 
 
 def safe_loads(data: Union[bytes, bytearray, memoryview], what: str) -> Any:
@@ -565,9 +578,7 @@ def safe_loads(data: Union[bytes, bytearray, memoryview], what: str) -> Any:
             ) from exc
         raise ParseError(f"{what}: not a valid pickle ({exc})") from exc
     except Exception as exc:  # the allowed constructors reject bad arguments in many ways
-        raise ParseError(
-            f"{what}: not a valid pickle ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise ParseError(f"{what}: not a valid pickle ({type(exc).__name__}: {exc})") from exc
     end = stream.tell()
     if end != size:
         raise ParseError(

@@ -15,6 +15,10 @@ from typing import Union
 import zmq
 from pydantic import ValidationError
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.json_header import short as _short
+from dranspose.protocols.common.safe_pickle import safe_loads
 from dranspose.protocols.contrast.packets import (
     ContrastBase,
     ContrastFinished,
@@ -22,10 +26,6 @@ from dranspose.protocols.contrast.packets import (
     ContrastRunning,
     ContrastStarted,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.json_header import short as _short
-from dranspose.protocols.common.errors import ParseError
-from dranspose.protocols.common.safe_pickle import safe_loads
 
 __all__ = ["ParseError", "parse"]
 
@@ -75,9 +75,7 @@ def parse(
     try:
         return cls.model_validate(message)  # type: ignore[return-value]
     except ValidationError as exc:
-        raise ParseError(
-            f"{typ} frame 0: invalid {status!r} message: {_summarise(exc)}"
-        ) from exc
+        raise ParseError(f"{typ} frame 0: invalid {status!r} message: {_summarise(exc)}") from exc
 
 
 def _summarise(exc: ValidationError) -> str:
@@ -89,5 +87,3 @@ def _summarise(exc: ValidationError) -> str:
         else:
             parts.append(f"{loc}: {err['msg']}, got {_short(err.get('input'))}")
     return "; ".join(parts)
-
-

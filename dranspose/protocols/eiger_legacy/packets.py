@@ -36,8 +36,8 @@ from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Optional, Unio
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
-from dranspose.protocols.stream1.packets import LazyData, PendingData, encode_bslz4
 from dranspose.core.event import StreamData
+from dranspose.protocols.stream1.packets import LazyData, PendingData, encode_bslz4
 
 EIGER_LEGACY_TYPE = "EIGER_LEGACY"
 """The stream type ingesters give EIGER legacy streams."""
@@ -182,7 +182,7 @@ class EigerLegacyImage(LazyData, EigerLegacyBase):
         frame: int,
         encoding: str = "bs32-lz4<",
         **extra: Any,
-    ) -> "EigerLegacyImage":
+    ) -> EigerLegacyImage:
         """An image whose ``shape`` and ``type`` are taken from ``array`` (numpy order)."""
         arr = np.asarray(array)
         return cls(

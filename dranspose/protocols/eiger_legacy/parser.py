@@ -24,6 +24,9 @@ import zmq
 from pydantic import ValidationError
 from pydantic_core import from_json
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.json_header import short as _short
 from dranspose.protocols.eiger_legacy.packets import (
     HEADER_ARRAYS,
     HEADER_DETAIL_FRAMES,
@@ -35,9 +38,6 @@ from dranspose.protocols.eiger_legacy.packets import (
     parse_encoding,
 )
 from dranspose.protocols.stream1.packets import PendingData
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.json_header import short as _short
-from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.stream1.parser import (
     _lookup_dtype,
     _summarise,
@@ -213,9 +213,7 @@ def _decode_lz4(
 
 
 def _header(typ: str, frames: Any, first: dict[str, Any]) -> EigerLegacyHeader:
-    header: EigerLegacyHeader = _validate(
-        typ, "frame 0 (dheader-1.0)", EigerLegacyHeader, first
-    )
+    header: EigerLegacyHeader = _validate(typ, "frame 0 (dheader-1.0)", EigerLegacyHeader, first)
     detail = header.header_detail
     expected = HEADER_DETAIL_FRAMES[detail]
     count = len(frames)

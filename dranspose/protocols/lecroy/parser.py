@@ -21,6 +21,10 @@ import zmq
 from pydantic import ValidationError
 from pydantic_core import from_json
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.json_header import short as _short
+from dranspose.protocols.common.safe_pickle import safe_loads
 from dranspose.protocols.lecroy.packets import (
     PREPARE,
     SEQ_END,
@@ -34,10 +38,6 @@ from dranspose.protocols.lecroy.packets import (
     LecroySeqEnd,
     LecroySeqStart,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.errors import ParseError
-from dranspose.protocols.common.safe_pickle import safe_loads
-from dranspose.protocols.common.json_header import short as _short
 from dranspose.protocols.stream1.parser import _lookup_dtype, _summarise
 
 __all__ = ["ParseError", "parse"]
@@ -153,9 +153,7 @@ def _control_or_trace(typ: str, frames: Any, index: int) -> Any:
             raise ParseError(f"{typ} frame {index} (header): {got}; expected what to be {_WHAT}")
         return _validate(typ, index, cls, _KIND[what], header)
     got = f"htype {htype!r}" if "htype" in header else "no 'htype' field"
-    raise ParseError(
-        f"{typ} frame {index} (header): {got}; expected htype to be 'msg' or 'traces'"
-    )
+    raise ParseError(f"{typ} frame {index} (header): {got}; expected htype to be 'msg' or 'traces'")
 
 
 def _waveforms(typ: str, meta: LecroyData, frame: Any, index: int) -> np.ndarray:
@@ -241,7 +239,6 @@ def _validate(typ: str, index: int, cls: type, kind: str, header: dict[str, Any]
 
 def _kind(packet: Any) -> str:
     return "trace" if isinstance(packet, LecroyData) else _KIND[packet.what]
-
 
 
 def _buffer(where: str, frame: Any) -> Union[bytes, memoryview]:

@@ -52,9 +52,7 @@ def as_column(name: str, value: Any) -> np.ndarray:
         try:
             array = np.array(value)
         except (ValueError, TypeError, OverflowError) as exc:
-            raise ValueError(
-                f"field {name!r} is not a flat list of numbers ({exc})"
-            ) from exc
+            raise ValueError(f"field {name!r} is not a flat list of numbers ({exc})") from exc
     if array.ndim != 1:
         raise ValueError(
             f"field {name!r} has shape {list(array.shape)}, expected a flat list of numbers "
@@ -146,7 +144,7 @@ class PCAPData(PCAPBase):
         message_id: int,
         frame_number: int,
         **extra: Any,
-    ) -> "PCAPData":
+    ) -> PCAPData:
         """A data message holding ``fields`` (name to 1-D array or list of numbers)."""
         values = {name: np.asarray(column) for name, column in fields.items()}
         return cls(
@@ -178,9 +176,7 @@ class PCAPEnd(PCAPBase):
 PCAPPacketType = Annotated[Union[PCAPStart, PCAPData, PCAPEnd], Field(discriminator="message_type")]
 """Any pcap message, told apart by ``message_type``."""
 
-PCAPPacketAdapter: TypeAdapter[Union[PCAPStart, PCAPData, PCAPEnd]] = TypeAdapter(
-    PCAPPacketType
-)
+PCAPPacketAdapter: TypeAdapter[Union[PCAPStart, PCAPData, PCAPEnd]] = TypeAdapter(PCAPPacketType)
 
 PCAPPacket = PCAPPacketAdapter
 """Validates any PCAP packet: ``PCAPPacket.validate_json(...)`` (the name payloads

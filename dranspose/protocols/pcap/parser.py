@@ -13,10 +13,10 @@ from typing import Union
 
 from pydantic import BaseModel
 
-from dranspose.protocols.pcap.packets import PCAPData, PCAPEnd, PCAPStart
 from dranspose.core.event import StreamData
-from dranspose.protocols.common.json_header import parse_single_json_message
 from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.json_header import parse_single_json_message
+from dranspose.protocols.pcap.packets import PCAPData, PCAPEnd, PCAPStart
 
 __all__ = ["ParseError", "parse"]
 

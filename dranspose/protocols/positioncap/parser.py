@@ -20,6 +20,8 @@ from typing import Any, Callable, Literal, Optional, Union
 import zmq
 from pydantic import ValidationError
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.positioncap.packets import (
     FIELD_TYPES,
     PositionCapEnd,
@@ -27,8 +29,6 @@ from dranspose.protocols.positioncap.packets import (
     PositionCapStart,
     PositionCapValues,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.errors import ParseError
 
 __all__ = [
     "CAPTURE_REQUEST",
@@ -47,9 +47,7 @@ CAPTURE_REQUEST = b"ASCII SCALED\n"
 # "<" starts the XML header some clients request.
 _HEADER_START = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*:|<")
 _KEY_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):\s*(.*)")
-_FIELD_LINE = re.compile(
-    r" (\S+) (\S+) (\S+)(?: scale: (\S+) offset: (\S+) units:(?: (.*))?)? *"
-)
+_FIELD_LINE = re.compile(r" (\S+) (\S+) (\S+)(?: scale: (\S+) offset: (\S+) units:(?: (.*))?)? *")
 _END_LINE = re.compile(rb"END (\d+) ([^\r\n]+?)\s*")
 
 Kind = Literal["start", "event", "end", "skip"]
@@ -198,7 +196,7 @@ class PositioncapParser:
         fields: list[PositionCapField] = []
         in_fields = False
         index = 0
-        for index, line in enumerate(lines):
+        for index, line in enumerate(lines):  # noqa: B007
             if not line.strip():
                 break
             if in_fields:
@@ -283,7 +281,6 @@ def _with_value(field: PositionCapField, value: Any) -> PositionCapField:
     return copy
 
 
-
 def _field(typ: str, line: str) -> PositionCapField:
     match = _FIELD_LINE.fullmatch(line)
     if match is None:
@@ -311,7 +308,7 @@ def _field(typ: str, line: str) -> PositionCapField:
 
 
 def _converter(field: PositionCapField) -> Callable[[bytes], Any]:
-    pytype, bounds = FIELD_TYPES[field.type]
+    _pytype, bounds = FIELD_TYPES[field.type]
     if bounds is None:
 
         def to_float(text: bytes) -> float:

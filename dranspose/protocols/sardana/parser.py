@@ -21,6 +21,10 @@ import zmq
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.json_header import json_kind as _json_kind
+from dranspose.protocols.common.json_header import short as _short
 from dranspose.protocols.sardana.packets import (
     SARDANA_ENDPOINTS,
     SARDANA_TYPE,
@@ -28,12 +32,15 @@ from dranspose.protocols.sardana.packets import (
     SardanaRecordData,
     SardanaRecordEnd,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.json_header import short as _short, json_kind as _json_kind
-from dranspose.protocols.common.errors import ParseError
 
-__all__ = ["IGNORED_ENDPOINTS", "POST_ENDPOINTS", "ParseError", "frame_for_post", "parse",
-           "post_for_frame"]
+__all__ = [
+    "IGNORED_ENDPOINTS",
+    "POST_ENDPOINTS",
+    "ParseError",
+    "frame_for_post",
+    "parse",
+    "post_for_frame",
+]
 
 IGNORED_ENDPOINTS = ("custom_data",)
 """Endpoints Sardana posts to that carry no scan record: accepted, not forwarded."""
@@ -92,13 +99,9 @@ def _load_body(typ: str, frame: Any) -> dict[str, Any]:
     try:
         body = from_json(raw)
     except ValueError as exc:
-        raise ParseError(
-            f"{typ} {_WHERE}: not valid JSON ({exc}); expected a JSON object"
-        ) from exc
+        raise ParseError(f"{typ} {_WHERE}: not valid JSON ({exc}); expected a JSON object") from exc
     if type(body) is not dict:
-        raise ParseError(
-            f"{typ} {_WHERE}: got a JSON {_json_kind(body)}, expected a JSON object"
-        )
+        raise ParseError(f"{typ} {_WHERE}: got a JSON {_json_kind(body)}, expected a JSON object")
     return body
 
 
@@ -176,8 +179,9 @@ def frame_for_post(endpoint: str, body: bytes) -> Optional[bytes]:
             f"{where}: body is not valid JSON ({exc}); expected a JSON object"
         ) from exc
     except RecursionError as exc:  # a posted body is untrusted: nesting must not crash us
-        raise ParseError(f"{where}: body is JSON nested too deeply; expected a flat JSON object"
-                         ) from exc
+        raise ParseError(
+            f"{where}: body is JSON nested too deeply; expected a flat JSON object"
+        ) from exc
     if type(record) is not dict:
         raise ParseError(f"{where}: body is a JSON {_json_kind(record)}, expected a JSON object")
     given = record.pop("type", kind)

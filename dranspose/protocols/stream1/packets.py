@@ -79,7 +79,9 @@ def encode_frame(array: np.ndarray, compression: str, block_size: int = 0) -> by
     flat = np.ascontiguousarray(array).reshape(-1)
     itemsize = flat.dtype.itemsize
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 0:
-        raise ValueError(f"block size must be a non-negative number of elements, got {block_size!r}")
+        raise ValueError(
+            f"block size must be a non-negative number of elements, got {block_size!r}"
+        )
     if compression == "lz4":
         block = block_size or flat.size
     else:
@@ -262,7 +264,7 @@ class Stream1Data(LazyData, Stream1Base):
         frame: int,
         compression: Optional[str] = "none",
         **extra: Any,
-    ) -> "Stream1Data":
+    ) -> Stream1Data:
         """An image packet whose ``shape`` and ``type`` are taken from ``array``."""
         arr = np.asarray(array)
         dtype = arr.dtype

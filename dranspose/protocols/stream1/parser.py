@@ -25,6 +25,9 @@ import numpy as np
 import zmq
 from pydantic import ValidationError
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.json_header import load_json_object, summarise
 from dranspose.protocols.stream1.packets import (
     BSLZ4_HEADER,
     COMPRESSIONS,
@@ -35,9 +38,6 @@ from dranspose.protocols.stream1.packets import (
     Stream1Start,
     default_block_size,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.json_header import load_json_object, summarise
-from dranspose.protocols.common.errors import ParseError
 
 __all__ = ["ParseError", "parse"]
 
@@ -56,8 +56,8 @@ _NUMERIC_KINDS = frozenset("biufc")
 _BLOCK_PREFIX = struct.Struct(">I")
 _PREFIX = BSLZ4_HEADER.size
 _DATA_FRAME = "frame 1 (image data)"
-_EXPECTED_COMPRESSIONS = "'none', " + ", ".join(repr(c) for c in COMPRESSIONS[:-1]) + (
-    f" or {COMPRESSIONS[-1]!r}"
+_EXPECTED_COMPRESSIONS = (
+    "'none', " + ", ".join(repr(c) for c in COMPRESSIONS[:-1]) + (f" or {COMPRESSIONS[-1]!r}")
 )
 # Bitshuffled layouts: blocks of a multiple of 8 elements, the last count % 8 stored as they are.
 _BITSHUFFLED = frozenset({"bslz4", "bszstd"})
@@ -94,9 +94,7 @@ def parse(stream_data: StreamData) -> Union[Stream1Start, Stream1Data, Stream1En
     packet: Stream1Data = _validate(typ, cls, htype, header)
     shape = packet.shape
     if shape and min(shape) < 0:
-        raise ParseError(
-            f"{_where(typ, packet)}: header shape {shape} has a negative dimension"
-        )
+        raise ParseError(f"{_where(typ, packet)}: header shape {shape} has a negative dimension")
     dtype = _lookup_dtype(packet.type)
     if dtype is None:
         raise ParseError(
@@ -363,9 +361,7 @@ def _failing_block(buf: Union[bytes, memoryview], layout: _Layout) -> str:
     return ""
 
 
-def _check_blocks(
-    where: str, label: str, buf: Union[bytes, memoryview], layout: _Layout
-) -> None:
+def _check_blocks(where: str, label: str, buf: Union[bytes, memoryview], layout: _Layout) -> None:
     """Walk the chain of compressed blocks: each must lie inside the frame, and together with
     the uncompressed tail (the last ``count % 8`` elements of bitshuffled data) they must fill
     it exactly."""

@@ -109,7 +109,7 @@ class XspressImage(XspressBase):
         meta: Mapping[str, Any],
         exptime: Optional[float] = None,
         **extra: Any,
-    ) -> "XspressImage":
+    ) -> XspressImage:
         """An image whose ``shape`` and ``type`` are taken from ``array``; ``meta`` maps the
         names in :data:`META_NAMES` (and optionally ``window_counts``) to arrays."""
         arr = np.asarray(array)

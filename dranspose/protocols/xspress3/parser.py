@@ -24,6 +24,10 @@ import zmq
 from pydantic import ValidationError
 from pydantic_core import from_json
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.json_header import short as _short
+from dranspose.protocols.common.safe_pickle import safe_loads
 from dranspose.protocols.xspress3.packets import (
     META_NAMES,
     WINDOW_COUNTS,
@@ -32,10 +36,6 @@ from dranspose.protocols.xspress3.packets import (
     XspressImage,
     XspressStart,
 )
-from dranspose.core.event import StreamData
-from dranspose.protocols.common.json_header import short as _short
-from dranspose.protocols.common.errors import ParseError
-from dranspose.protocols.common.safe_pickle import safe_loads
 
 __all__ = ["FrameGrouper", "ParseError", "group_single_frames", "parse"]
 
@@ -222,7 +222,7 @@ def _load_meta(where: str, channels: int, buf: Union[bytes, memoryview]) -> dict
                 f"expected a numeric array of shape ({channels},), one value per channel"
             )
         values[name] = item
-    rest = list(meta[len(META_NAMES):])
+    rest = list(meta[len(META_NAMES) :])
     if rest:
         counts = rest.pop(0)
         if (

@@ -19,8 +19,9 @@ headers = {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def get(url):
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                timeout=5) as response:
+    with urllib.request.urlopen(
+        urllib.request.Request(url, headers=headers), timeout=5
+    ) as response:
         return response.status, json.loads(response.read())
 
 
@@ -51,8 +52,10 @@ def missing():
 while True:
     problems = missing()
     if not problems:
-        print(f"ok: controller and reducer healthy; {workers} workers, reducer and ingesters "
-              f"for {', '.join(sorted(streams)) or 'no streams'} registered")
+        print(
+            f"ok: controller and reducer healthy; {workers} workers, reducer and ingesters "
+            f"for {', '.join(sorted(streams)) or 'no streams'} registered"
+        )
         sys.exit(0)
     if time.monotonic() > deadline:
         print("not ready: " + "; ".join(problems), file=sys.stderr)

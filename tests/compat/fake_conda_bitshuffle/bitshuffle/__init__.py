@@ -35,8 +35,9 @@ def decompress_lz4(frame, shape, dtype):
         raise ValueError(f"frame header announces {nbytes} bytes, not {shape} of {dtype}")
     chunks = shape or (1,)
     with h5py.File(io.BytesIO(), "w") as fh:
-        dset = fh.create_dataset("x", shape=chunks, dtype=dtype, chunks=chunks,
-                                 **hdf5plugin.Bitshuffle(cname="lz4"))
+        dset = fh.create_dataset(
+            "x", shape=chunks, dtype=dtype, chunks=chunks, **hdf5plugin.Bitshuffle(cname="lz4")
+        )
         dset.id.write_direct_chunk((0,) * len(chunks), raw)
         return dset[()].reshape(shape)
 
@@ -45,7 +46,8 @@ def compress_lz4(array):
     """A uint8 array holding the bslz4 frame of ``array``, 12-byte header included."""
     flat = np.ascontiguousarray(array).reshape(-1)
     with h5py.File(io.BytesIO(), "w") as fh:
-        dset = fh.create_dataset("x", data=flat, chunks=flat.shape,
-                                 **hdf5plugin.Bitshuffle(cname="lz4"))
+        dset = fh.create_dataset(
+            "x", data=flat, chunks=flat.shape, **hdf5plugin.Bitshuffle(cname="lz4")
+        )
         _mask, chunk = dset.id.read_direct_chunk((0,))
     return np.frombuffer(chunk, dtype=np.uint8)

@@ -1,10 +1,9 @@
 import logging
-import h5py
-import numpy as np
 
-from .worker import Start, Result
+from .worker import Result, Start
 
 logger = logging.getLogger(__name__)
+
 
 class TestReducer:
     def __init__(self, *args, **kwargs):

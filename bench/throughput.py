@@ -169,7 +169,7 @@ class LocalPipeline:
         self.client = httpx.Client(
             base_url=f"http://127.0.0.1:{self.api}", timeout=timeout, headers=bearer_headers()
         )
-        self._wait(lambda: len(self.client.get("/api/v1/config").json()) >= 5, 60)
+        self._wait(lambda: len(self.client.get("/api/v1/config").json()["components"]) >= 5, 60)
         self.ctx = zmq.Context()
         self.source = self.ctx.socket(zmq.PUSH)
         self.source.setsockopt(zmq.SNDHWM, 1000)

@@ -80,7 +80,7 @@ class Pipeline:
 
         async def registered() -> bool:
             try:
-                config = (await self.client.get("/api/v1/config")).json()
+                config = (await self.client.get("/api/v1/config")).json()["components"]
             except httpx.TransportError:
                 return False
             return sum(c["kind"] in ("worker", "ingester", "reducer") for c in config) >= want
@@ -99,7 +99,9 @@ class Pipeline:
     async def start_scan(self, request: dict) -> str:
         response = await self.client.post("/api/v1/sequence", content=json.dumps(request))
         assert response.status_code == 200, response.text
-        return response.json()["scan_id"]
+        scan_id = response.json()  # the id itself, as the original dranspose answers
+        assert isinstance(scan_id, str), scan_id
+        return scan_id
 
     async def wait_finished(self, timeout: float = 30) -> dict:
         async def finished() -> bool:

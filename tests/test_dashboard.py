@@ -155,7 +155,7 @@ def system(tmp_path_factory) -> Iterator[System]:
             )
             try:
                 wait_until(
-                    lambda: len(sys_.client.get("/api/v1/config").json()) >= 5,
+                    lambda: len(sys_.client.get("/api/v1/config").json()["components"]) >= 5,
                     90,
                     "registration of all five components",
                 )
@@ -190,7 +190,9 @@ def running_scan(system: System) -> Iterator[Scan]:
     request = TriggerMap.simple(["det"], SCAN_EVENTS).request.model_dump(mode="json")
     response = system.client.post("/api/v1/sequence", content=json.dumps(request), headers=AUTH)
     assert response.status_code == 200, response.text
-    scan = Scan(scan_id=response.json()["scan_id"], total=response.json()["events"])
+    record = system.client.get("/api/v1/sequence", headers=AUTH).json()
+    assert record["scan_id"] == response.json()  # POST answers the id itself, as the original
+    scan = Scan(scan_id=response.json(), total=record["events"])
     source = StinsSource(system.upstream, frames=SCAN_EVENTS, rate=SOURCE_RATE).start()
     try:
         wait_until(

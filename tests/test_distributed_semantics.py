@@ -658,7 +658,7 @@ def test_config_progress_load_and_parameters(redis_url, records):
                 ]
 
     config, progress, load, parameters = run(scenario)
-    components = {(c["kind"], c["name"]): c for c in config}
+    components = {(c["kind"], c["name"]): c for c in config["components"]}
     assert set(components) == {
         ("controller", "controller"),
         ("ingester", "a-ingester"),
@@ -666,7 +666,7 @@ def test_config_progress_load_and_parameters(redis_url, records):
         ("worker", "worker0"),
         ("worker", "worker1"),
     }
-    assert all(isinstance(c["state"], str) and c["state"] for c in config)
+    assert all(isinstance(c["state"], str) and c["state"] for c in config["components"])
     assert components[("ingester", "a-ingester")]["streams"] == ["a"]
     assert all(components[("worker", w)]["url"] for w in ("worker0", "worker1"))
 

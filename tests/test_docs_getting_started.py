@@ -234,7 +234,7 @@ class Follower:
                 return False
             try:
                 with urllib.request.urlopen(self.url("api", "/api/v1/config"), timeout=5) as r:
-                    kinds = sorted(c["kind"] for c in json.load(r))
+                    kinds = sorted(c["kind"] for c in json.load(r)["components"])
                 if kinds == ["controller", "ingester", "reducer", "worker", "worker"]:
                     return True
             except (OSError, ValueError):

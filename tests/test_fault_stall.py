@@ -90,7 +90,9 @@ def test_a_stalled_worker_is_declared_dead_and_rejoins_the_next_scan(tmp_path, r
         )
         procs.start("ingester", "--stream", "det", "--upstream", f"tcp://127.0.0.1:{upstream}")
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-        wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
+        wait_until(
+            lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
+        )
 
         n = 300
         request = TriggerMap.simple(["det"], n).request.model_dump(mode="json")
@@ -121,14 +123,15 @@ def test_a_stalled_worker_is_declared_dead_and_rejoins_the_next_scan(tmp_path, r
         wait_until(
             lambda: any(
                 c["name"] == "w0" and c["state"] == "idle"
-                for c in client.get("/api/v1/config").json()
+                for c in client.get("/api/v1/config").json()["components"]
             ),
             30,
             "w0 back and out of the old scan",
         )
         request = TriggerMap.simple(["det"], 30).request.model_dump(mode="json")
         response = client.post("/api/v1/sequence", content=json.dumps(request))
-        assert response.status_code == 200 and "w0" in response.json()["workers"]
+        assert response.status_code == 200
+        assert "w0" in client.get("/api/v1/sequence").json()["workers"]
         with StinsSource(f"tcp://127.0.0.1:{upstream}", frames=30):
             wait_until(lambda: client.get("/api/v1/status").json()["finished"], 60, "scan 2")
         progress = client.get("/api/v1/progress").json()

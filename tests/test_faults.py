@@ -77,7 +77,7 @@ class FaultPipeline:
         if response.status_code == 503:  # Redis is away: the controller says so, and nothing is up
             assert "Redis" in response.json()["detail"]
             return []
-        return response.json()
+        return response.json()["components"]
 
     def wait_components(self, workers: int, timeout: float = 60) -> None:
         def ready() -> bool:
@@ -90,7 +90,9 @@ class FaultPipeline:
         request = TriggerMap.simple(["det"], n).request.model_dump(mode="json")
         response = self.client.post("/api/v1/sequence", content=json.dumps(request))
         assert response.status_code == 200, response.text
-        return response.json()
+        record = self.client.get("/api/v1/sequence").json()
+        assert record["scan_id"] == response.json()
+        return record
 
     def source(self, n: int) -> StinsSource:
         return StinsSource(f"tcp://127.0.0.1:{self.upstream}", frames=n)

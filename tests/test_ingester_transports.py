@@ -54,7 +54,7 @@ async def ingester_upstream(pipe: Pipeline, forwarded: int) -> dict:
     counts of ``forwarded`` messages."""
     deadline = asyncio.get_running_loop().time() + 10
     while True:
-        config = (await pipe.client.get("/api/v1/config")).json()
+        config = (await pipe.client.get("/api/v1/config")).json()["components"]
         (entry,) = [c for c in config if c["kind"] == "ingester"]
         upstream = entry["upstream"]
         if upstream["forwarded"] >= forwarded:

@@ -86,7 +86,9 @@ def test_tutorial_pipeline_as_processes(payload_dir, fresh_redis_url):
         )
         procs.start("ingester", "--stream", "xrd", "--upstream", f"tcp://127.0.0.1:{upstream}")
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-        wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
+        wait_until(
+            lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
+        )
 
         second = procs.start("controller", "--host", "127.0.0.1", "--port", str(free_port()))
         assert second.wait(30) == 2
@@ -133,7 +135,9 @@ def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, fre
         )
         procs.start("ingester", "--stream", "det", "--upstream", f"tcp://127.0.0.1:{upstream}")
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-        wait_until(lambda: len(client.get("/api/v1/config").json()) >= 6, 60, "registration")
+        wait_until(
+            lambda: len(client.get("/api/v1/config").json()["components"]) >= 6, 60, "registration"
+        )
 
         n = 300
         request = TriggerMap.simple(["det"], n).request.model_dump(mode="json")
@@ -171,13 +175,19 @@ def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, fre
         # a restarted worker joins the next scan, which completes in full
         procs.start("worker", "--class", "tests.payloads.slow:SlowWorker", "--name", "w0")
         wait_until(
-            lambda: sum(c["kind"] == "worker" for c in client.get("/api/v1/config").json()) == 3,
+            lambda: (
+                sum(
+                    c["kind"] == "worker" for c in client.get("/api/v1/config").json()["components"]
+                )
+                == 3
+            ),
             30,
             "rejoin",
         )
         request = TriggerMap.simple(["det"], 30).request.model_dump(mode="json")
         response = client.post("/api/v1/sequence", content=json.dumps(request))
-        assert response.status_code == 200 and "w0" in response.json()["workers"]
+        assert response.status_code == 200
+        assert "w0" in client.get("/api/v1/sequence").json()["workers"]
         with StinsSource(f"tcp://127.0.0.1:{upstream}", frames=30):
             wait_until(lambda: client.get("/api/v1/status").json()["finished"], 60, "scan 2")
         progress = client.get("/api/v1/progress").json()
@@ -220,7 +230,9 @@ def test_one_ingester_serves_two_streams_and_dumps_what_replay_reads(tmp_path, f
             str(tmp_path / "dump.cbors"),
         )
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-        wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
+        wait_until(
+            lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
+        )
         request = TriggerMap.simple(["a", "b"], 12).request.model_dump(mode="json")
         assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
         with (

@@ -378,7 +378,10 @@ def runtime(tmp_path_factory):
                 procs.start(f"worker{i}", "worker", "--class", WORKER, "--name", f"w{i}")
             procs.start("reducer", "reducer", "--class", REDUCER, "--port", str(free_port()))
             wait_until(
-                lambda: len(api.get("/api/v1/config").json()) >= 4, 60, "registration", procs
+                lambda: len(api.get("/api/v1/config").json()["components"]) >= 4,
+                60,
+                "registration",
+                procs,
             )
             yield Runtime(api, records, env, folder)
         finally:
@@ -457,7 +460,10 @@ def test_protocol_end_to_end(runtime, tmp_path, case):
             "--no-progress",
         )
         wait_until(
-            lambda: any(stream in c["streams"] for c in runtime.api.get("/api/v1/config").json()),
+            lambda: any(
+                stream in c["streams"]
+                for c in runtime.api.get("/api/v1/config").json()["components"]
+            ),
             60,
             "ingester registration",
             procs,
@@ -465,7 +471,7 @@ def test_protocol_end_to_end(runtime, tmp_path, case):
         request = TriggerMap.simple([stream], len(series) - 2).request.model_dump(mode="json")
         answer = runtime.api.post("/api/v1/sequence", content=json.dumps(request))
         assert answer.status_code == 200, answer.text
-        scan = answer.json()["scan_id"]
+        scan = answer.json()
         wait_until(
             lambda: (lambda s: s["scan_id"] == scan and s["finished"])(
                 runtime.api.get("/api/v1/status").json()

@@ -57,7 +57,7 @@ def test_up_runs_the_tutorial_pipeline_and_stops_cleanly(payload_dir):
     )
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-        wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
+        wait_until(lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration")
         redis_url = ready.read_text()
         request = TriggerMap.simple(["xrd"], 9).request.model_dump(mode="json")
         assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
@@ -113,19 +113,19 @@ def test_ctrl_c_during_a_scan_waiting_for_data_stops_everything_promptly(payload
     )
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-        wait_until(lambda: len(client.get("/api/v1/config").json()) >= 5, 60, "registration")
+        wait_until(lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration")
         request = TriggerMap.simple(["xrd"], 1000).request.model_dump(mode="json")
         assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
         wait_until(
             lambda: all(
                 c["state"] == "scanning"
-                for c in client.get("/api/v1/config").json()
+                for c in client.get("/api/v1/config").json()["components"]
                 if c["kind"] == "worker"
             ),
             30,
             "workers joining the scan",
         )
-        pids = [c["pid"] for c in client.get("/api/v1/config").json()]
+        pids = [c["pid"] for c in client.get("/api/v1/config").json()["components"]]
         assert len(pids) == 5 and all(pids)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=9)  # less than one grace period per child

@@ -554,7 +554,7 @@ async function poll() {
     setConnection(true, `live · updated ${new Date().toLocaleTimeString()}`);
   }
   if (scan.ok) renderScan(scan.body);
-  if (config.ok && scan.ok) renderComponents(config.body, scan.body.server_time);
+  if (config.ok && scan.ok) renderComponents(config.body.components, scan.body.server_time);
   if (load.ok) renderLoad(load.body);
 }
 

@@ -13,21 +13,19 @@ import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Mapping, Optional
+from typing import AsyncIterator, Mapping, Optional
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from dranspose.core.coordination import (
     ComponentInfo,
     ComponentKind,
     ControllerBusy,
-    Progress,
     ScanInfo,
 )
 from dranspose.core.parameters import (
     MAX_PARAMETER_BYTES,
-    ParameterDescription,
     ParameterError,
 )
 from dranspose.core.protocol import WorkerName
@@ -39,8 +37,9 @@ from dranspose.core.triggermap import (
     TriggerMapError,
 )
 from dranspose.http.auth import guard
+from dranspose.http.controller_api import controller_router
 from dranspose.http.dashboard import dashboard_router
-from dranspose.http.errors import RAW_BODY, install_error_handlers
+from dranspose.http.errors import install_error_handlers
 from dranspose.http.logs_api import logs_router
 from dranspose.http.metrics import observability_router
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
@@ -50,29 +49,6 @@ from dranspose.runtime.component import REGISTRY_TTL_SECONDS, Component
 logger = logging.getLogger(__name__)
 
 LOCK_TTL_SECONDS = 5.0
-
-
-def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
-    """A JSON schema with its local ``$defs`` references replaced by the definitions, so it can
-    be embedded anywhere in the OpenAPI document."""
-    if defs is None and isinstance(schema, dict):
-        defs = schema.get("$defs", {})
-    if isinstance(schema, dict):
-        if "$ref" in schema:
-            return _inlined(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
-        return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
-    if isinstance(schema, list):
-        return [_inlined(v, defs) for v in schema]
-    return schema
-
-
-SEQUENCE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": _inlined(SequenceRequest.model_json_schema())}},
-    }
-}
-"""The documented body of ``POST /api/v1/sequence`` (parsed by hand, to word its errors)."""
 
 
 class Controller(Component):
@@ -91,6 +67,8 @@ class Controller(Component):
         self.parameter_values: dict[str, bytes] = {}
         """Every value set so far: put back if Redis restarts empty."""
         self.app = self._build_app()
+        self.released_events = 0
+        """Events of the current scan handed out so far (the original's ``last_assigned``)."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -238,6 +216,7 @@ class Controller(Component):
             instances=instances,
             retry_lost=self.retry_lost if retry_lost is None else retry_lost,
         )
+        self.released_events = 0
         self.run_state = ScanRun(
             scan, trigger_map, request, workers, {c.name: list(c.streams) for c in ingesters}
         )
@@ -304,7 +283,9 @@ class Controller(Component):
                 and run.assigner is not None
                 and report.worker in run.assigner.workers
             ):
-                batch.extend(run.released(run.assigner.request(report.worker, report.want)))
+                released = run.released(run.assigner.request(report.worker, report.want))
+                self.released_events += len(released)
+                batch.extend(released)
             now = time.monotonic()
             run.rates.setdefault(report.worker, collections.deque(maxlen=200)).append(
                 (now, run.totals.get(report.worker, 0))
@@ -419,152 +400,7 @@ class Controller(Component):
             )
 
         app.include_router(dashboard_router(controller))  # the web page at / and /api/v1/scan
-
-        @app.post("/api/v1/sequence", openapi_extra=SEQUENCE_BODY)
-        async def set_sequence(
-            request: Request, retry_lost: Optional[bool] = None
-        ) -> dict[str, Any]:
-            """Set the trigger map (parts and their sequence) and start a scan.
-
-            ``retry_lost`` re-delivers the events of a worker that dies to another worker with
-            its tags (default: the controller's ``--retry-lost``).
-            """
-            body = await request.body()
-            try:
-                trigger_map = TriggerMap.from_request_json(body)
-                scan = await controller.start_scan(trigger_map.request, retry_lost=retry_lost)
-            except TriggerMapError as exc:
-                raise HTTPException(422, str(exc)) from exc
-            return {
-                "scan_id": scan.scan_id,
-                "events": scan.n_events,
-                "workers": scan.workers,
-                "retry_lost": scan.retry_lost,
-            }
-
-        @app.get("/api/v1/sequence")
-        async def get_sequence() -> dict[str, Any]:
-            run = controller.run_state
-            if run is None:
-                raise HTTPException(404, "no sequence has been set")
-            if run.request is None:
-                raise HTTPException(
-                    404,
-                    f"scan {run.scan.scan_id} was started by a previous "
-                    "controller; its trigger map is not known here",
-                )
-            return {"scan_id": run.scan.scan_id, **run.request.model_dump(mode="json")}
-
-        @app.get("/api/v1/config")
-        async def config() -> list[dict[str, Any]]:
-            return [c.model_dump(mode="json") for c in await controller.store.components()]
-
-        @app.get("/api/v1/status")
-        async def status() -> dict[str, Any]:
-            run = controller.run_state
-            if run is None:
-                return {"active": False, "finished": False, "scan_id": None}
-            progress = run.progress
-            finished = progress.finished and progress.reducer_finished
-            return {
-                "active": not finished,
-                "finished": finished,
-                "scan_id": run.scan.scan_id,
-                "stopped": run.scan.stopped,
-                "aborted": run.scan.aborted,
-                "progress": progress.model_dump(mode="json"),
-            }
-
-        @app.get("/api/v1/progress")
-        async def progress() -> dict[str, Any]:
-            run = controller.run_state
-            if run is None:
-                return Progress().model_dump(mode="json")
-            return run.progress.model_dump(mode="json")
-
-        @app.get("/api/v1/load")
-        async def load() -> dict[str, Any]:
-            run = controller.run_state
-            if run is None:
-                return {}
-            now = time.monotonic()
-            out: dict[str, Any] = {}
-            for worker, samples in run.rates.items():
-                entry: dict[str, Any] = {"completed": run.totals.get(worker, 0)}
-                for window in (1.0, 10.0):
-                    recent = [s for s in samples if now - s[0] <= window]
-                    if len(recent) >= 2:
-                        span = recent[-1][0] - recent[0][0]
-                        entry[f"rate_{int(window)}s"] = (
-                            (recent[-1][1] - recent[0][1]) / span if span > 0 else 0.0
-                        )
-                    else:
-                        entry[f"rate_{int(window)}s"] = 0.0
-                out[worker] = entry
-            return out
-
-        async def descriptions() -> dict[str, Any]:
-            merged: dict[str, Any] = {}
-            for _component, items in (await controller.store.get_descriptions()).items():
-                for item in items:
-                    merged[item["name"]] = item
-            return merged
-
-        @app.get("/api/v1/parameters")
-        async def parameters() -> list[dict[str, Any]]:
-            declared = await descriptions()
-            _, raw = await controller.store.get_parameters()
-            out = []
-            for name, desc in declared.items():
-                out.append(
-                    {
-                        **desc,
-                        "data": raw.get(name, b"").decode("utf8", "backslashreplace")
-                        if name in raw
-                        else None,
-                        "size": len(raw[name]) if name in raw else None,
-                    }
-                )  # exact bytes
-            return out
-
-        @app.get("/api/v1/parameter/{name}")
-        async def get_parameter(name: str) -> Response:
-            _, raw = await controller.store.get_parameters()
-            declared = await descriptions()
-            if name in raw:
-                return Response(raw[name], media_type="application/octet-stream")
-            if name in declared:
-                desc = ParameterDescription.from_published(declared[name])
-                return Response(desc.to_bytes(desc.default), media_type="application/octet-stream")
-            raise HTTPException(404, f"unknown parameter {name!r}")
-
-        @app.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
-        async def set_parameter(name: str, request: Request) -> dict[str, Any]:
-            """Set one declared parameter from the raw request body; 422 when it does not parse."""
-            body = await request.body()
-            declared = await descriptions()
-            if name not in declared:
-                known = ", ".join(sorted(declared)) or "none"
-                raise HTTPException(404, f"unknown parameter {name!r} (declared: {known})")
-            desc = ParameterDescription.from_published(declared[name])
-            try:
-                value = desc.from_bytes(body)
-            except ParameterError as exc:
-                raise HTTPException(422, str(exc)) from exc
-            version = await controller.store.set_parameter(name, body)
-            controller.parameter_values[name] = body
-            return {
-                "name": name,
-                "version": version,
-                "value": value if not isinstance(value, bytes) else None,
-            }
-
-        @app.post("/api/v1/stop")
-        async def stop() -> dict[str, Any]:
-            await controller.stop_scan()
-            run = controller.run_state
-            return {"scan_id": run.scan.scan_id if run else None, "stopped": run is not None}
-
+        app.include_router(controller_router(controller))  # /api/v1: scans, state, parameters
         app.include_router(observability_router(controller))  # /metrics, /healthz
         app.include_router(logs_router(controller.store))  # /api/v1/logs, /api/v1/log_stream
         return app

@@ -35,7 +35,8 @@ def missing():
         except Exception as exc:
             problems.append(f"{name} {base}/healthz: {exc}")
     try:
-        _, components = get(controller + "/api/v1/config")
+        _, config = get(controller + "/api/v1/config")
+        components = config["components"]
     except Exception as exc:
         return problems + [f"{controller}/api/v1/config: {exc}"]
     kinds = [c.get("kind") for c in components]

@@ -1,0 +1,338 @@
+"""The controller's REST API as a router: the routes, not the controller's logic.
+
+Every route reads or calls the :class:`~dranspose.runtime.controller.Controller` it is given;
+nothing here keeps scan state. Responses are a superset of the original dranspose's: control
+clients written for it (scan macros, device servers, beamline pages) read its field names
+(``GET /api/v1/config`` as an ``EnsembleState`` object, ``last_assigned``/``completed_events``/
+``total_events``/``finished`` in ``/progress``, the scan id as a bare string from
+``POST /api/v1/sequence``, the deprecated ``/mapping`` and ``/sardana_hook``), and ours read our
+fields alongside (docs/rest-api.md, "Clients of the original dranspose").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any, Optional
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from dranspose import __version__
+from dranspose.core.coordination import ComponentInfo, ComponentKind, Progress
+from dranspose.core.parameters import ParameterDescription, ParameterError, ParameterSet
+from dranspose.core.protocol import ParameterName
+from dranspose.core.triggermap import SequenceRequest, TriggerMap, TriggerMapError
+from dranspose.http.ensemble import RateTracker, ensemble_state
+from dranspose.http.errors import RAW_BODY
+
+if TYPE_CHECKING:  # the controller imports this module; import its type only for checking
+    from dranspose.runtime.controller import Controller
+
+
+def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
+    """A JSON schema with its local ``$defs`` references replaced by the definitions, so it can
+    be embedded anywhere in the OpenAPI document."""
+    if defs is None and isinstance(schema, dict):
+        defs = schema.get("$defs", {})
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inlined(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+        return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(v, defs) for v in schema]
+    return schema
+
+
+SEQUENCE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _inlined(SequenceRequest.model_json_schema())}},
+    }
+}
+"""The documented body of ``POST /api/v1/sequence`` (parsed by hand, to word its errors)."""
+
+
+async def _descriptions(controller: Controller) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for items in (await controller.store.get_descriptions()).values():
+        for item in items:
+            merged[item["name"]] = item
+    return merged
+
+
+async def parameters_state(controller: Controller) -> tuple[int, str]:
+    """The parameters' version and the hash of the values every component computes with."""
+    version, raw = await controller.store.get_parameters()
+    descriptions = {
+        ParameterName(name): ParameterDescription.from_published(item)
+        for name, item in (await _descriptions(controller)).items()
+    }
+    try:
+        return version, ParameterSet.from_raw(descriptions, raw).hash
+    except ParameterError:  # a stored value the declarations refuse: no hash to compare with
+        return version, ""
+
+
+def _progress(controller: Controller) -> dict[str, Any]:
+    run = controller.run_state
+    progress = run.progress if run is not None else Progress()
+    return {
+        **progress.model_dump(mode="json"),
+        # the original's names: released events, completed events, the map's length, and
+        # "finished" once every event is accounted for and the reducer's finish has run
+        "last_assigned": controller.released_events if run is not None else 0,
+        "completed_events": progress.completed,
+        "total_events": progress.total,
+        "finished": progress.finished and progress.reducer_finished,
+    }
+
+
+async def _start(
+    controller: Controller, trigger_map: TriggerMap, retry_lost: Optional[bool]
+) -> str:
+    try:
+        scan = await controller.start_scan(trigger_map.request, retry_lost=retry_lost)
+    except TriggerMapError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return scan.scan_id
+
+
+def _refuse_unwrapped(all_wrap: bool) -> None:
+    if not all_wrap:
+        raise HTTPException(
+            422,
+            "all_wrap=false is not supported: every scan has a first event (the detectors' "
+            "series headers) and a last one (their series ends) around the trigger map",
+        )
+
+
+def _json_body(body: bytes, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(422, f"{what}: the body is not JSON ({exc})") from exc
+
+
+def sequence_routes(router: APIRouter, controller: Controller) -> None:
+    @router.post("/api/v1/sequence", openapi_extra=SEQUENCE_BODY)
+    async def set_sequence(
+        request: Request, retry_lost: Optional[bool] = None, all_wrap: bool = True
+    ) -> str:
+        """Set the trigger map (parts and their sequence) and start a scan; returns its id.
+
+        The id is a bare JSON string, as the original dranspose returns it; the scan's record
+        (events, workers, ``retry_lost``) is under ``GET /api/v1/sequence`` and
+        ``GET /api/v1/scan``. ``retry_lost`` re-delivers the events of a worker that dies to
+        another worker with its tags (default: the controller's ``--retry-lost``).
+        """
+        _refuse_unwrapped(all_wrap)
+        try:
+            trigger_map = TriggerMap.from_request_json(await request.body())
+        except TriggerMapError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return await _start(controller, trigger_map, retry_lost)
+
+    @router.get("/api/v1/sequence")
+    async def get_sequence() -> dict[str, Any]:
+        """The current scan's trigger map with its id, events, workers and ``retry_lost``."""
+        run = controller.run_state
+        if run is None:
+            raise HTTPException(404, "no sequence has been set")
+        if run.request is None:
+            raise HTTPException(
+                404,
+                f"scan {run.scan.scan_id} was started by a previous "
+                "controller; its trigger map is not known here",
+            )
+        return {
+            "scan_id": run.scan.scan_id,
+            "events": run.scan.n_events,
+            "workers": run.scan.workers,
+            "retry_lost": run.scan.retry_lost,
+            **run.request.model_dump(mode="json"),
+        }
+
+    @router.post("/api/v1/mapping", deprecated=True, openapi_extra=RAW_BODY)
+    async def set_mapping(request: Request, all_wrap: bool = True) -> str:
+        """Deprecated (older scan macros): one part, ``{stream: [[virtual workers] | null]}``;
+        the same as posting ``{"parts": {"main": <body>}, "sequence": ["main"]}`` to
+        ``/api/v1/sequence``, with the same validation."""
+        _refuse_unwrapped(all_wrap)
+        part = _json_body(await request.body(), "mapping")
+        if not isinstance(part, dict):
+            raise HTTPException(
+                422, f"mapping: expected an object of streams, got {type(part).__name__}"
+            )
+        body = json.dumps({"parts": {"main": part}, "sequence": ["main"]})
+        try:
+            trigger_map = TriggerMap.from_request_json(body)
+        except TriggerMapError as exc:
+            raise HTTPException(422, f"mapping: {exc}") from exc
+        return await _start(controller, trigger_map, None)
+
+    @router.post("/api/v1/sardana_hook", deprecated=True, openapi_extra=RAW_BODY)
+    async def sardana_hook(request: Request) -> str:
+        """Deprecated (Sardana scan hooks): ``{"streams": [...], "scan": {"nb_points": N}}``
+        starts a scan of N events over the named streams that an ingester serves, each event to
+        one worker (``TriggerMap.simple``)."""
+        info = _json_body(await request.body(), "sardana_hook")
+        streams, points = await _sardana_scan(controller, info)
+        try:
+            trigger_map = TriggerMap.simple(streams, points)
+        except TriggerMapError as exc:
+            raise HTTPException(422, f"sardana_hook: {exc}") from exc
+        return await _start(controller, trigger_map, None)
+
+
+async def _sardana_scan(controller: Controller, info: Any) -> tuple[list[str], int]:
+    """The served streams and the number of points a Sardana hook body asks for."""
+    if not isinstance(info, dict):
+        raise HTTPException(422, "sardana_hook: expected an object with 'streams' and 'scan'")
+    scan, streams = info.get("scan"), info.get("streams")
+    if not isinstance(scan, dict) or "nb_points" not in scan:
+        raise HTTPException(422, "sardana_hook: 'scan' must be an object with 'nb_points'")
+    points = scan["nb_points"]
+    if type(points) is not int or points < 1:
+        raise HTTPException(
+            422, f"sardana_hook: scan.nb_points must be a positive integer, got {points!r}"
+        )
+    if not isinstance(streams, list) or not all(isinstance(s, str) for s in streams):
+        raise HTTPException(422, "sardana_hook: 'streams' must be a list of stream names")
+    served = {
+        s
+        for c in await controller.store.components()
+        for s in c.streams
+        if c.kind == ComponentKind.ingester
+    }
+    used = sorted(served.intersection(streams))
+    if not used:
+        shown = ", ".join(sorted(served)) or "none"
+        raise HTTPException(
+            422, f"sardana_hook: no ingester serves any of {streams!r} (served: {shown})"
+        )
+    return used, points
+
+
+def state_routes(router: APIRouter, controller: Controller) -> None:
+    rates = RateTracker()
+
+    @router.get("/api/v1/config")
+    async def config() -> dict[str, Any]:
+        """Every registered component: ``components`` (ours), and the original's
+        ``ingesters``/``workers``/``reducer`` with versions and the parameters' hash."""
+        components: list[ComponentInfo] = await controller.store.components()
+        stats = await controller.store.all_stats()
+        version, digest = await parameters_state(controller)
+        return {
+            "components": [c.model_dump(mode="json") for c in components],
+            **ensemble_state(components, stats, rates, time.monotonic()),
+            "controller_version": __version__,
+            "parameters_version": version,
+            "parameters_hash": digest,
+        }
+
+    @router.get("/api/v1/status")
+    async def status() -> dict[str, Any]:
+        run = controller.run_state
+        progress = _progress(controller)
+        original = {
+            "work_completed": dict(run.totals) if run is not None else {},
+            "last_assigned": progress["last_assigned"],
+            "completed_events": progress["completed_events"],
+            "finished": progress["finished"],
+        }
+        if run is None:
+            return {"active": False, "scan_id": None, **original}
+        return {
+            "active": not progress["finished"],
+            "scan_id": run.scan.scan_id,
+            "stopped": run.scan.stopped,
+            "aborted": run.scan.aborted,
+            "progress": run.progress.model_dump(mode="json"),
+            **original,
+        }
+
+    @router.get("/api/v1/progress")
+    async def progress() -> dict[str, Any]:
+        return _progress(controller)
+
+    @router.get("/api/v1/load")
+    async def load() -> dict[str, Any]:
+        run = controller.run_state
+        if run is None:
+            return {}
+        now = time.monotonic()
+        out: dict[str, Any] = {}
+        for worker, samples in run.rates.items():
+            entry: dict[str, Any] = {"completed": run.totals.get(worker, 0)}
+            for window in (1.0, 10.0):
+                recent = [s for s in samples if now - s[0] <= window]
+                span = recent[-1][0] - recent[0][0] if len(recent) >= 2 else 0.0
+                entry[f"rate_{int(window)}s"] = (
+                    (recent[-1][1] - recent[0][1]) / span if span > 0 else 0.0
+                )
+            out[worker] = entry
+        return out
+
+    @router.post("/api/v1/stop")
+    async def stop() -> dict[str, Any]:
+        await controller.stop_scan()
+        run = controller.run_state
+        return {"scan_id": run.scan.scan_id if run else None, "stopped": run is not None}
+
+
+def parameter_routes(router: APIRouter, controller: Controller) -> None:
+    @router.get("/api/v1/parameters")
+    async def parameters() -> list[dict[str, Any]]:
+        declared = await _descriptions(controller)
+        _, raw = await controller.store.get_parameters()
+        return [
+            {
+                **desc,
+                "data": raw[name].decode("utf8", "backslashreplace") if name in raw else None,
+                "size": len(raw[name]) if name in raw else None,  # exact bytes
+            }
+            for name, desc in declared.items()
+        ]
+
+    @router.get("/api/v1/parameter/{name}")
+    async def get_parameter(name: str) -> Response:
+        _, raw = await controller.store.get_parameters()
+        declared = await _descriptions(controller)
+        if name in raw:
+            return Response(raw[name], media_type="application/octet-stream")
+        if name in declared:
+            desc = ParameterDescription.from_published(declared[name])
+            return Response(desc.to_bytes(desc.default), media_type="application/octet-stream")
+        raise HTTPException(404, f"unknown parameter {name!r}")
+
+    @router.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
+    async def set_parameter(name: str, request: Request) -> dict[str, Any]:
+        """Set one declared parameter from the raw request body; 422 when it does not parse."""
+        body = await request.body()
+        declared = await _descriptions(controller)
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise HTTPException(404, f"unknown parameter {name!r} (declared: {known})")
+        desc = ParameterDescription.from_published(declared[name])
+        try:
+            value = desc.from_bytes(body)
+        except ParameterError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        version = await controller.store.set_parameter(name, body)
+        controller.parameter_values[name] = body
+        return {
+            "name": name,
+            "version": version,
+            "value": value if not isinstance(value, bytes) else None,
+        }
+
+
+def controller_router(controller: Controller) -> APIRouter:
+    """All ``/api/v1`` routes of the controller but the dashboard's, logs and metrics."""
+    router = APIRouter()
+    sequence_routes(router, controller)
+    state_routes(router, controller)
+    parameter_routes(router, controller)
+    return router

@@ -75,6 +75,9 @@ class ComponentInfo(BaseModel):
         "the same name is a different instance",
     )
     upstream: Optional[UpstreamState] = Field(None, description="ingesters: their upstream")
+    parameters_hash: Optional[str] = Field(
+        None, description="workers and the reducer: hash of the parameter values they compute with"
+    )
 
 
 class ScanInfo(BaseModel):

@@ -57,7 +57,6 @@ def _entry(
         **info.model_dump(mode="json"),
         "processed_events": count,
         "event_rate": rates.rate(f"{info.kind.value}:{info.name}", now, count),
-        "parameters_hash": getattr(info, "parameters_hash", None),
     }
 
 

@@ -54,8 +54,13 @@ class Component:
     def stats_snapshot(self) -> ComponentStats:
         return self.stats.snapshot(self.info.scan_id, self.log_shipper.dropped)
 
+    def parameters_hash(self) -> Optional[str]:
+        """The hash of the parameters this component computes with (None: it computes none)."""
+        return None
+
     async def _register(self) -> None:
         self.info.last_seen = time.time()  # what the dashboard shows as "last seen"
+        self.info.parameters_hash = self.parameters_hash()
         await self.store.register(self.info, REGISTRY_TTL_SECONDS)
 
     async def _heartbeat(self) -> None:

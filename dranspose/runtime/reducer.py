@@ -86,6 +86,9 @@ class Reducer(Component):
     def status(self) -> dict[str, Any]:
         return {"scan_id": self.current_scan, "results": self.results, "failures": self.failures}
 
+    def parameters_hash(self) -> Optional[str]:
+        return self.live.current.hash
+
     async def main(self) -> None:
         await self.live.publish_descriptions(f"reducer:{self.info.name}")
         watcher = asyncio.create_task(self.live.watch(lambda: self.stopping))

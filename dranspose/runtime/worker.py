@@ -79,6 +79,9 @@ class Worker(Component):
         self.early: dict[str, list[InternalWorkerMessage]] = {}
         """Frames of a scan this worker has not joined yet, read while it finished the previous."""
 
+    def parameters_hash(self) -> Optional[str]:
+        return self.parameters.current.hash
+
     async def main(self) -> None:
         await self.parameters.publish_descriptions(f"worker:{self.info.name}")
         watcher = asyncio.create_task(self.parameters.watch(lambda: self.stopping))

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from dranspose import __version__
 from dranspose.core.coordination import ComponentInfo, ComponentKind, Progress
+from dranspose.core.lifecycle import is_over
 from dranspose.core.parameters import ParameterDescription, ParameterError, ParameterSet
 from dranspose.core.protocol import ParameterName
 from dranspose.core.triggermap import SequenceRequest, TriggerMap, TriggerMapError
@@ -84,7 +85,7 @@ def _progress(controller: Controller) -> dict[str, Any]:
         "last_assigned": controller.released_events if run is not None else 0,
         "completed_events": progress.completed,
         "total_events": progress.total,
-        "finished": progress.finished and progress.reducer_finished,
+        "finished": is_over(run.scan if run is not None else None, progress),
     }
 
 

@@ -166,7 +166,9 @@ def main() -> None:
             procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "dranspose", *cmd], cwd=HERE, env=env
             )
-        wait_for(lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration")
+        wait_for(
+            lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
+        )
         request = TriggerMap.simple(["bench"], images).request.model_dump(mode="json")
         client.post("/api/v1/sequence", content=json.dumps(request)).raise_for_status()
         pids = {name: proc.pid for name, proc in procs.items()}

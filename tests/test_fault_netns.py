@@ -118,7 +118,11 @@ class Cluster:
             "--upstream",
             f"tcp://127.0.0.1:{UPSTREAM_PORT}",
         )
-        wait_until(lambda: len(self.api.get("/api/v1/config").json()["components"]) >= 5, 60, "registration")
+        wait_until(
+            lambda: len(self.api.get("/api/v1/config").json()["components"]) >= 5,
+            60,
+            "registration",
+        )
 
     def scan(self, events: int) -> dict:
         request = TriggerMap.simple(["det"], events).request.model_dump(mode="json")

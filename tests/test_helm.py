@@ -537,7 +537,11 @@ def test_default_values_commands_run_a_scan(payload_dir, tmp_path):
                 ]
                 procs.start(*args)
             client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-            wait_until(lambda: len(client.get("/api/v1/config").json()["components"]) >= 4, 60, "registration")
+            wait_until(
+                lambda: len(client.get("/api/v1/config").json()["components"]) >= 4,
+                60,
+                "registration",
+            )
             request = TriggerMap.simple(["xrd"], frames).request.model_dump(
                 mode="json"
             )  # + start, end

@@ -57,7 +57,9 @@ def test_up_runs_the_tutorial_pipeline_and_stops_cleanly(payload_dir):
     )
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-        wait_until(lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration")
+        wait_until(
+            lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
+        )
         redis_url = ready.read_text()
         request = TriggerMap.simple(["xrd"], 9).request.model_dump(mode="json")
         assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
@@ -113,7 +115,9 @@ def test_ctrl_c_during_a_scan_waiting_for_data_stops_everything_promptly(payload
     )
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-        wait_until(lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration")
+        wait_until(
+            lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
+        )
         request = TriggerMap.simple(["xrd"], 1000).request.model_dump(mode="json")
         assert client.post("/api/v1/sequence", content=json.dumps(request)).status_code == 200
         wait_until(

@@ -76,7 +76,9 @@ class Servers:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
             try:
-                config = httpx.get(f"{self.controller_url}/api/v1/config", timeout=5).json()["components"]
+                config = httpx.get(f"{self.controller_url}/api/v1/config", timeout=5).json()[
+                    "components"
+                ]
                 reducer = httpx.get(f"{self.reducer_url}/healthz", timeout=5)
                 if len(config) >= want and reducer.status_code == 200:
                     return

@@ -52,7 +52,9 @@ def test_parameter_file_values_reach_the_payload(payload_dir, fresh_redis_url):
         )
         procs.start("ingester", "--stream", "xrd", "--upstream", f"tcp://127.0.0.1:{upstream}")
         client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-        wait_until(lambda: len(client.get("/api/v1/config").json()["components"]) >= 4, 60, "registration")
+        wait_until(
+            lambda: len(client.get("/api/v1/config").json()["components"]) >= 4, 60, "registration"
+        )
         assert client.get("/api/v1/parameter/till_x").content == b"3"
 
         request = TriggerMap.simple(["xrd"], 9).request.model_dump(mode="json")

@@ -74,7 +74,11 @@ def run() -> Run:
             )
             procs.start("ingester", "--stream", "xrd", "--upstream", f"tcp://127.0.0.1:{upstream}")
             client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
-            wait_until(lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration")
+            wait_until(
+                lambda: len(client.get("/api/v1/config").json()["components"]) >= 5,
+                60,
+                "registration",
+            )
             request = TriggerMap.simple(["xrd"], 9).request.model_dump(mode="json")
             response = client.post("/api/v1/sequence", content=json.dumps(request))
             assert response.status_code == 200, response.text

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import zmq
 import zmq.asyncio
@@ -311,7 +312,7 @@ class IngestSession:
             return
         await self._send(event, targets, kept[0])
 
-    async def _send(self, event: int, workers: list[str], frames: list[Any]) -> None:
+    async def _send(self, event: int, workers: Sequence[str], frames: list[Any]) -> None:
         ing = self.ingester
         header = self.header(event)
         for worker in workers:
@@ -322,7 +323,7 @@ class IngestSession:
                 )
                 continue
             if not await ing.outboxes.send(
-                url, [header, *frames], give_up=lambda w=worker: self._gone(w)
+                url, [header, *frames], give_up=functools.partial(self._gone, worker)
             ):
                 logger.error(
                     "event %d: worker %s left the scan while its queue was full; "
@@ -345,9 +346,9 @@ class IngestSession:
         started = False
         last_event = self.scan.n_events - 1
         while not ing.stopping and not self.ended:
-            if ing.carried is not None:
-                item, ing.carried = ing.carried, None
-            else:
+            item: Optional[Message] = ing.carried
+            ing.carried = None
+            if item is None:
                 item = upstream.pop()
                 if item is None:
                     await upstream.wait(_WAIT_SECONDS)
@@ -375,7 +376,7 @@ class IngestSession:
                 ing.carried = item
                 break
             event = assigned.event_number
-            workers = assigned.streams[ing.stream]
+            workers: Sequence[str] = assigned.streams[ing.stream]
             if self.scan.retry_lost:
                 # a destination that died meanwhile is replaced by its re-delivery target
                 workers = [w for w in workers if w in self.members] + self.rerouted.pop(event, [])

@@ -24,7 +24,7 @@ from dranspose.core.coordination import ComponentInfo, ComponentKind, ResultHead
 from dranspose.core.event import ResultData
 from dranspose.core.parameters import ParameterSet
 from dranspose.core.payload import ReducerPayload, import_class
-from dranspose.core.protocol import ReducerName, ReducerState
+from dranspose.core.protocol import Digest, ReducerName, ReducerState
 from dranspose.http.reducer_api import create_app
 from dranspose.io.dataplane import Inbox
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
@@ -142,7 +142,7 @@ class Reducer(Component):
             self.executor, lambda: ReducerPayload(self.reducer_class, params, self.context, state)
         )
         self.calls = ReducerCalls(payload, time.monotonic())
-        pending = set(scan.workers)
+        pending: set[str] = set(scan.workers)
         absent: dict[str, int] = {}
         early = self.early.pop(scan.scan_id, [])
         self.early.clear()  # scans replaced before this reducer started them
@@ -254,6 +254,10 @@ class Reducer(Component):
 
     def _process(self, header: ResultHeader, body: bytes) -> None:
         assert self.calls is not None
+        if header.event_number is None:  # a worker sends a result only with its event's number
+            logger.error("result from %s carries no event number; dropped", header.worker)
+            self.failures.append(f"a result from {header.worker} without an event number")
+            return
         try:
             # Results come from this pipeline's own workers over its private data plane.
             payload = pickle.loads(body)
@@ -264,7 +268,9 @@ class Reducer(Component):
         result = ResultData.model_construct(
             event_number=header.event_number,
             worker=header.worker,
-            parameters_hash=header.parameters_hash,
+            parameters_hash=(
+                Digest(header.parameters_hash) if header.parameters_hash is not None else None
+            ),
             payload=payload,
             redelivered=header.redelivered,
         )

@@ -87,7 +87,8 @@ class ZmqSender(Sender):
         except zmq.ZMQError as exc:
             sock.close(linger=0)
             ctx.term()
-            raise SenderError(f"cannot bind {self.bind}: {zmq.strerror(exc.errno)}") from exc
+            reason = zmq.strerror(exc.errno) if exc.errno is not None else str(exc)
+            raise SenderError(f"cannot bind {self.bind}: {reason}") from exc
         self._ctx, self._sock, self.endpoint = ctx, sock, endpoint
 
     def _wait_for_subscribers(self, check_stop: StopCheck) -> None:

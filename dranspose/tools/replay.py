@@ -42,7 +42,8 @@ from dranspose.core.protocol import (
 )
 from dranspose.io.capture import CaptureError, read_capture
 
-logger = logging.getLogger(__name__)
+# the name payload authors see in their replay output (and the tutorial shows)
+logger = logging.getLogger("dranspose.replay")
 
 PathLike = Union[str, "os.PathLike[str]"]
 

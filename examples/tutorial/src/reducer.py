@@ -29,7 +29,9 @@ class TestReducer:
         dest_filename = f"{name}_processed{ext}"
         os.makedirs(os.path.dirname(dest_filename) or ".", exist_ok=True)
         self._fh = h5py.File(dest_filename, "w")
-        self._dset = self._fh.create_dataset("reduced", (0,), maxshape=(None,), dtype=np.float32)
+        self._dset = self._fh.create_dataset(
+            "reduced", (0,), maxshape=(None,), dtype=np.float32
+        )
         self._fh.create_dataset("till_x", data=parameters["till_x"].value)
         self._fh.create_dataset("from_y", data=parameters["from_y"].value)
         if self.state is not None:

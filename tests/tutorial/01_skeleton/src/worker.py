@@ -2,6 +2,6 @@
 class TestWorker:
     def __init__(self, *args, **kwargs):
         pass
-
+    
     def process_event(self, event, *args, parameters=None, **kwargs):
         pass

@@ -1,11 +1,10 @@
 import logging
-
 from dranspose.middlewares.stream1 import parse as parse_stins
 
 logger = logging.getLogger(__name__)
 
-
 class TestWorker:
+
     def __init__(self, *args, **kwargs):
         pass
 

@@ -2,8 +2,8 @@ import logging
 
 logger = logging.getLogger(__name__)
 
-
 class TestReducer:
+
     def __init__(self, *args, **kwargs):
         pass
 

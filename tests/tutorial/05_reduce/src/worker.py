@@ -1,21 +1,21 @@
 import logging
-
 import numpy as np
 
-from dranspose.data.stream1 import Stream1Data
 from dranspose.middlewares.stream1 import parse as parse_stins
+from dranspose.data.stream1 import Stream1Data
 
 logger = logging.getLogger(__name__)
 
-
 class TestWorker:
+
     def __init__(self, *args, **kwargs):
         pass
-
+        
     def process_event(self, event, *args, parameters=None, **kwargs):
         if "xrd" in event.streams:
             acq = parse_stins(event.streams["xrd"])
             if isinstance(acq, Stream1Data):
-                intensity = np.mean(acq.data[:2, 8:])
+                intensity = np.mean(acq.data[:2,8:])
                 logger.debug("intensity is %f", intensity)
                 return intensity
+

@@ -2,7 +2,6 @@ import logging
 
 logger = logging.getLogger(__name__)
 
-
 class TestReducer:
     def __init__(self, *args, **kwargs):
         self.evolution = [0]
@@ -13,6 +12,6 @@ class TestReducer:
             self.evolution += [None] * (1 + result.event_number - len(self.evolution))
         self.evolution[result.event_number] = result.payload - self.evolution
         self.last_value = result.payload.intensity
-
+        
     def finish(self, parameters=None):
         logger.info("delta were %s", self.evolution)

@@ -1,14 +1,13 @@
 import logging
-
 import numpy as np
 
-from dranspose.data.stream1 import Stream1Data, Stream1Start
 from dranspose.middlewares.stream1 import parse as parse_stins
+from dranspose.data.stream1 import Stream1Data, Stream1Start, Stream1End
 
 logger = logging.getLogger(__name__)
 
-
 class TestWorker:
+
     def __init__(self, *args, **kwargs):
         pass
 
@@ -20,6 +19,6 @@ class TestWorker:
                 logger.info("start message %s", acq)
                 return {"filename": acq.filename}
             elif isinstance(acq, Stream1Data):
-                intensity = np.mean(acq.data[:2, 8:])
+                intensity = np.mean(acq.data[:2,8:])
                 logger.debug("intensity is %f", intensity)
                 return {"intensity": intensity}

@@ -1,9 +1,10 @@
 import logging
+import h5py
+import numpy as np
 
-from .worker import Result, Start
+from .worker import Start, Result
 
 logger = logging.getLogger(__name__)
-
 
 class TestReducer:
     def __init__(self, *args, **kwargs):

@@ -1,13 +1,11 @@
 import logging
-import os
-
 import h5py
+import os
 import numpy as np
 
-from .worker import Result, Start
+from .worker import Start, Result
 
 logger = logging.getLogger(__name__)
-
 
 class TestReducer:
     def __init__(self, *args, **kwargs):
@@ -23,10 +21,8 @@ class TestReducer:
                 name, ext = os.path.splitext(result.payload.filename)
                 dest_filename = f"{name}_processed{ext}"
                 os.makedirs(os.path.dirname(dest_filename), exist_ok=True)
-                self._fh = h5py.File(dest_filename, "w")
-                self._dset = self._fh.create_dataset(
-                    "reduced", (0,), maxshape=(None,), dtype=np.float32
-                )
+                self._fh = h5py.File(dest_filename, 'w')
+                self._dset = self._fh.create_dataset("reduced", (0,), maxshape=(None, ), dtype=np.float32)
                 self._fh.create_dataset("till_x", data=parameters["till_x"].value)
                 self._fh.create_dataset("from_y", data=parameters["from_y"].value)
         elif isinstance(result.payload, Result):
@@ -39,6 +35,7 @@ class TestReducer:
             oldsize = self._dset.shape[0]
             self._dset.resize(max(1 + result.event_number, oldsize), axis=0)
             self._dset[result.event_number] = result.payload.intensity
+
 
     def finish(self, parameters=None):
         logger.info("delta were %s", self.evolution)

@@ -1,24 +1,20 @@
 import logging
 from dataclasses import dataclass
-
 import numpy as np
 
-from dranspose.data.stream1 import Stream1Data, Stream1Start
 from dranspose.middlewares.stream1 import parse as parse_stins
+from dranspose.data.stream1 import Stream1Data, Stream1Start, Stream1End
 from dranspose.parameters import IntParameter
 
 logger = logging.getLogger(__name__)
-
 
 @dataclass
 class Start:
     filename: str
 
-
 @dataclass
 class Result:
     intensity: float
-
 
 class TestWorker:
     def __init__(self, *args, **kwargs):
@@ -40,8 +36,6 @@ class TestWorker:
                 logger.info("start message %s", acq)
                 return Start(acq.filename)
             elif isinstance(acq, Stream1Data):
-                intensity = np.mean(
-                    acq.data[: parameters["till_x"].value, parameters["from_y"].value :]
-                )
+                intensity = np.mean(acq.data[:parameters["till_x"].value,parameters["from_y"].value:])
                 logger.debug("intensity is %f", intensity)
                 return Result(intensity)

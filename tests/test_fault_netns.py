@@ -136,7 +136,9 @@ class Cluster:
             "--frames",
             str(events),
         )
-        return response.json()
+        record = self.api.get("/api/v1/sequence").json()
+        assert record["scan_id"] == response.json()  # POST answers the id itself
+        return record
 
     def finished(self) -> bool:
         return self.api.get("/api/v1/status").json()["finished"]

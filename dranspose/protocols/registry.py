@@ -19,10 +19,13 @@ an ingester dump.
 from __future__ import annotations
 
 import enum
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from pydantic_core import from_json
+
+from dranspose.protocols.common.frames import frame_bytes
 
 
 class Kind(enum.Enum):
@@ -35,11 +38,12 @@ class Kind(enum.Enum):
 Frames = Sequence[Any]  # bytes, memoryview or zmq.Frame
 
 
-def frame_bytes(frame: Any) -> bytes:
-    if isinstance(frame, bytes):
-        return frame
-    raw = getattr(frame, "bytes", None)
-    return raw if isinstance(raw, bytes) else bytes(frame)
+class MessageFramer(typing.Protocol):
+    """Groups transport messages into protocol messages (:class:`Framer` is the default)."""
+
+    def feed(self, frames: list[Any]) -> list[list[Any]]:
+        """The protocol messages ``frames`` (one transport message) completes, maybe none."""
+        ...
 
 
 class Framer:
@@ -91,16 +95,17 @@ def json_htype_classifier(
     return classify
 
 
-class ByteSplitter:
+class ByteSplitter(typing.Protocol):
     """Cuts a byte stream into messages; keeps an incomplete message until more bytes come."""
 
     def feed(self, data: bytes) -> list[bytes]:
-        raise NotImplementedError
+        """The messages completed by ``data``, in order."""
+        ...
 
     @property
     def rest(self) -> bytes:
         """Bytes of a message not complete yet (lost if the connection drops now)."""
-        raise NotImplementedError
+        ...
 
 
 @dataclass(frozen=True)
@@ -196,7 +201,7 @@ class Protocol:
     typ: str
     socket: str  # "pull", "sub", "tcp" or "http"
     classify: Callable[[Frames], Kind]
-    make_framer: Callable[[], Framer] = field(default=Framer)
+    make_framer: Callable[[], MessageFramer] = field(default=Framer)
     description: str = ""
     counter: Optional[MessageCounter] = None
     tcp: Optional[TcpFraming] = None
@@ -227,15 +232,15 @@ def _classify_lecroy(frames: Frames) -> Kind:
     """LeCroy control messages carry a numeric ``what``: 0 prepare opens, 3 stop closes."""
     message = _json_first_frame(frames, b'"msg"')
     what = message.get("what") if message is not None else None
-    if not isinstance(what, (int, float)):
-        return Kind.EVENT
-    return {0: Kind.START, 3: Kind.END}.get(what, Kind.EVENT)
+    if isinstance(what, (int, float)) and what in (0, 3):
+        return Kind.START if what == 0 else Kind.END
+    return Kind.EVENT
 
 
-def _xspress_framer() -> Framer:
+def _xspress_framer() -> MessageFramer:
     from dranspose.protocols.xspress3.parser import FrameGrouper
 
-    return FrameGrouper()  # type: ignore[return-value]
+    return FrameGrouper()
 
 
 _POSITIONCAP_KINDS = {"start": Kind.START, "event": Kind.EVENT, "end": Kind.END, "skip": Kind.SKIP}

@@ -25,16 +25,12 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from dranspose.core.event import StreamData
+from dranspose.protocols.common.json_header import short as _short
 
 ALBAEM_TYPE = "albaem"
 """The stream type ingesters give AlbaEM streams."""
 
 _CHANNEL = re.compile(r"channel([0-9]+)")
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class AlbaemBase(BaseModel):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Union
 
-from pydantic import BaseModel
-
 from dranspose.core.event import StreamData
 from dranspose.protocols.albaem.packets import AlbaemData, AlbaemEnd, AlbaemStart
 from dranspose.protocols.common.errors import ParseError
@@ -19,18 +17,19 @@ from dranspose.protocols.common.json_header import parse_single_json_message
 
 __all__ = ["ParseError", "parse"]
 
-_PACKETS: dict[str, type[BaseModel]] = {
+_Packet = Union[AlbaemStart, AlbaemData, AlbaemEnd]
+_PACKETS: dict[str, type[_Packet]] = {
     "series-start": AlbaemStart,
     "data": AlbaemData,
     "series-end": AlbaemEnd,
 }
 
 
-def parse(stream_data: StreamData) -> Union[AlbaemStart, AlbaemData, AlbaemEnd]:
+def parse(stream_data: StreamData) -> _Packet:
     """Decode one AlbaEM message into :class:`AlbaemStart`, :class:`AlbaemData` or
     :class:`AlbaemEnd`.
 
     Raises :class:`ParseError` naming the stream type, the frame and what was expected when the
     frames are not a valid AlbaEM message. Any ``typ`` is accepted: only the frames matter.
     """
-    return parse_single_json_message(stream_data, _PACKETS)  # type: ignore[no-any-return]
+    return parse_single_json_message(stream_data, _PACKETS)

@@ -1,15 +1,24 @@
-"""Helpers every JSON-speaking parser shares: reading a frame as a JSON object, and turning a
-pydantic validation error into one readable sentence for a :class:`ParseError`."""
+"""Helpers the parsers share for their headers: reading a frame as a JSON object, picking the
+packet class a header's kind field names, and validating into it with every field error turned
+into one readable sentence for a :class:`ParseError`.
+
+Kept in one place so that every protocol words the same mistake the same way; the keyword
+arguments only preserve the wording each parser's messages have always had.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
-import zmq
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.frames import Frame, frame_bytes
+
+_T = TypeVar("_T")
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def json_kind(value: Any) -> str:
@@ -33,34 +42,37 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def frame_raw(frame: Any, where: str) -> Any:
-    """The bytes of a frame (``bytes``, ``zmq.Frame`` or any buffer) without copying bytes."""
-    if isinstance(frame, (bytes, bytearray, str)):
-        return frame
-    if isinstance(frame, zmq.Frame):
-        return frame.bytes
-    try:
-        return bytes(memoryview(frame))
-    except TypeError as exc:
-        raise ParseError(
-            f"{where}: got a {type(frame).__name__}, expected bytes holding a JSON object"
-        ) from exc
+_HOLDING_JSON = "bytes holding a JSON object"
 
 
-def load_json_object(frame: Any, where: str, expected: str) -> dict[str, Any]:
-    """Decode a frame that must hold a JSON object; ``expected`` says which (for messages)."""
-    raw = frame_raw(frame, where)
+def load_json_object(
+    frame: Frame, where: str, expected: str, *, show_value: bool = False, separator: str = ","
+) -> dict[str, Any]:
+    """Decode a frame that must hold a JSON object; ``expected`` says which (for messages).
+
+    Anything else is a :class:`ParseError` starting with ``where``: "got a JSON array" or, with
+    ``show_value``, "got JSON list [1, 2]", then ``separator`` and "expected ...".
+    """
+    raw = frame if type(frame) in (bytearray, str) else frame_bytes(frame, where, _HOLDING_JSON)
     try:
         value = from_json(raw)
     except ValueError as exc:
         raise ParseError(f"{where}: not valid JSON ({exc}); expected {expected}") from exc
     if type(value) is not dict:
-        raise ParseError(f"{where}: got a JSON {json_kind(value)}, expected {expected}")
+        if show_value:
+            got = f"JSON {type(value).__name__} {short(value)}"
+        else:
+            got = f"a JSON {json_kind(value)}"
+        raise ParseError(f"{where}: got {got}{separator} expected {expected}")
     return value
 
 
 def summarise(exc: ValidationError, whole: str = "message", dotted: bool = False) -> str:
-    """One sentence for all field errors: ``shape is missing; frame: ... got 'x'``."""
+    """One sentence for all field errors: ``shape is missing; frame: ... got 'x'``.
+
+    Locations read ``a.b[0]``, or ``a.b.0`` when ``dotted``; an error of the whole model is
+    located at ``whole``. A validator's own ``ValueError`` is quoted as it is.
+    """
     parts = []
     for err in exc.errors(include_url=False):
         if dotted:
@@ -78,9 +90,39 @@ def summarise(exc: ValidationError, whole: str = "message", dotted: bool = False
     return "; ".join(parts)
 
 
+def validate(
+    cls: type[_Model],
+    fields: Mapping[str, Any],
+    where: str,
+    whole: str = "message",
+    dotted: bool = False,
+) -> _Model:
+    """``fields`` validated into ``cls``; a :class:`ParseError` ``"<where>: <summary>"`` (see
+    :func:`summarise`) with the validation error chained when they do not fit."""
+    try:
+        packet: _Model = cls.__pydantic_validator__.validate_python(fields)
+    except ValidationError as exc:
+        raise ParseError(f"{where}: {summarise(exc, whole, dotted)}") from exc
+    return packet
+
+
+def packet_class(
+    message: Mapping[Any, Any], key: str, packets: Mapping[str, _T], where: str, noun: str = "field"
+) -> _T:
+    """The entry of ``packets`` that the string ``message[key]`` names; otherwise a
+    :class:`ParseError` saying what the message holds and which values are known."""
+    kind = message.get(key)
+    found = packets.get(kind) if type(kind) is str else None
+    if found is None:
+        got = f"{key} {kind!r:.60}" if key in message else f"no {key!r} {noun}"
+        known = ", ".join(repr(name) for name in packets)
+        raise ParseError(f"{where}: {got}; expected {key} to be one of {known}")
+    return found
+
+
 def parse_single_json_message(
-    stream_data: Any, packets: dict[str, type[BaseModel]], key: str = "message_type"
-) -> Any:
+    stream_data: Any, packets: Mapping[str, type[_Model]], key: str = "message_type"
+) -> _Model:
     """Decode a one-frame JSON message into the packet class its ``key`` field names.
 
     The shared shape of several device protocols (PandA pcap, AlbaEM): the error says which
@@ -91,17 +133,7 @@ def parse_single_json_message(
     if len(frames) != 1:
         got = "no frames" if not frames else f"{len(frames)} frames"
         raise ParseError(f"{typ} stream: {got}; expected exactly one frame holding a JSON object")
-    message = load_json_object(frames[0], f"{typ} frame 0", f"a JSON object with a '{key}' field")
-    kind = message.get(key)
-    cls = packets.get(kind) if type(kind) is str else None
-    if cls is None:
-        got = f"{key} {kind!r}" if key in message else f"no '{key}' field"
-        known = ", ".join(repr(t) for t in packets)
-        raise ParseError(f"{typ} frame 0: {got}; expected {key} to be one of {known}")
-    try:
-        return cls.__pydantic_validator__.validate_python(message)
-    except ValidationError as exc:
-        raise ParseError(
-            f"{typ} frame 0: invalid {kind!r} message: "
-            f"{summarise(exc, whole='message', dotted=True)}"
-        ) from exc
+    where = f"{typ} frame 0"
+    message = load_json_object(frames[0], where, f"a JSON object with a '{key}' field")
+    cls = packet_class(message, key, packets, where)
+    return validate(cls, message, f"{where}: invalid {message[key]!r} message", dotted=True)

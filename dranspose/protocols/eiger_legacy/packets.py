@@ -61,8 +61,7 @@ class Encoding(NamedTuple):
     bitshuffle_bits: Optional[int]
     """Element size in bits for bitshuffle/LZ4, ``None`` if not bitshuffled."""
     lz4: bool
-    byteorder: str
-    """``"<"`` or ``">"``."""
+    byteorder: Literal["<", ">"]
 
 
 def parse_encoding(encoding: str) -> Optional[Encoding]:
@@ -73,7 +72,7 @@ def parse_encoding(encoding: str) -> Optional[Encoding]:
     bits, lz4, order = match.groups()
     if bits is not None and lz4 is None:
         return None
-    return Encoding(int(bits) if bits else None, lz4 is not None, order)
+    return Encoding(int(bits) if bits else None, lz4 is not None, "<" if order == "<" else ">")
 
 
 def numpy_shape(shape: list[int]) -> tuple[int, ...]:

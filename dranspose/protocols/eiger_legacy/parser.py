@@ -17,16 +17,22 @@ Plain ``lz4<`` data needs the optional ``lz4`` package; without it reading such 
 from __future__ import annotations
 
 import math
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 import numpy as np
-import zmq
-from pydantic import ValidationError
 from pydantic_core import from_json
 
 from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
-from dranspose.protocols.common.json_header import short as _short
+from dranspose.protocols.common.frames import (
+    Buffer,
+    Frame,
+    array_dtype,
+    frame_buffer,
+    frame_bytes,
+    numeric_dtype,
+)
+from dranspose.protocols.common.json_header import load_json_object, short, validate
 from dranspose.protocols.eiger_legacy.packets import (
     HEADER_ARRAYS,
     HEADER_DETAIL_FRAMES,
@@ -38,12 +44,7 @@ from dranspose.protocols.eiger_legacy.packets import (
     parse_encoding,
 )
 from dranspose.protocols.stream1.packets import PendingData
-from dranspose.protocols.stream1.parser import (
-    _lookup_dtype,
-    _summarise,
-    check_compressed,
-    set_data,
-)
+from dranspose.protocols.stream1.parser import check_compressed, set_data
 
 __all__ = ["ParseError", "parse"]
 
@@ -58,7 +59,7 @@ _LZ4_MAX_RATIO = 255
 _NO_DATA = np.empty(0, dtype=np.uint8)
 _NO_DATA.flags.writeable = False
 
-Frame = Union[bytes, memoryview]
+_Model = TypeVar("_Model", bound=EigerLegacyBase)
 
 
 def parse(stream_data: StreamData) -> Union[EigerLegacyHeader, EigerLegacyImage, EigerLegacyEnd]:
@@ -86,7 +87,7 @@ def parse(stream_data: StreamData) -> Union[EigerLegacyHeader, EigerLegacyImage,
             raise ParseError(
                 f"{typ} series end series={end.series}: {len(frames)} frames, expected 1"
             )
-        return end  # type: ignore[no-any-return]
+        return end
     got = f"htype {htype!r}" if "htype" in first else "no 'htype' field"
     raise ParseError(f"{typ} frame 0: {got}; expected htype to be one of {_HTYPES}")
 
@@ -98,7 +99,7 @@ def _image(typ: str, frames: Any, first: dict[str, Any]) -> EigerLegacyImage:
     count = len(frames)
     if count not in (_IMAGE_FRAMES, _IMAGE_FRAMES + 1):
         raise ParseError(
-            f"{typ} image frame={_short(first.get('frame'))}: {count} frames, expected "
+            f"{typ} image frame={short(first.get('frame'))}: {count} frames, expected "
             f"{_IMAGE_FRAMES} (dimage-1.0, dimage_d-1.0, data, dconfig-1.0) or "
             f"{_IMAGE_FRAMES + 1} with an appendix"
         )
@@ -134,22 +135,15 @@ def _decode_image(
     where: str, image: EigerLegacyImage, frame: Any
 ) -> Union[np.ndarray, PendingData]:
     shape = image.shape
-    if shape and min(shape) < 0:
-        raise ParseError(f"{where}: descriptor shape {shape} has a negative dimension")
+    base = array_dtype(where, shape, image.type, "'uint16' or 'uint32'", "descriptor")
     encoding = parse_encoding(image.encoding)
     if encoding is None:
         raise ParseError(
             f"{where}: unknown encoding {image.encoding!r}; expected '<' or '>' (raw), 'lz4<' "
             f"or a bitshuffle/LZ4 encoding such as 'bs32-lz4<'"
         )
-    base = _lookup_dtype(image.type)
-    if base is None:
-        raise ParseError(
-            f"{where}: descriptor type {image.type!r} is not a numeric numpy dtype; expected "
-            f"a name such as 'uint16' or 'uint32'"
-        )
     dtype = base.newbyteorder(encoding.byteorder)
-    buf = _buffer(f"{where} {_DATA_FRAME}", frame)
+    buf = frame_buffer(frame, f"{where} {_DATA_FRAME}")
     if image.size is not None and image.size != len(buf):
         problem = "truncated" if len(buf) < image.size else "longer than announced"
         raise ParseError(
@@ -187,7 +181,7 @@ def _decode_image(
 
 
 def _decode_lz4(
-    where: str, encoding: str, buf: Frame, shape: tuple[int, ...], dtype: np.dtype, expected: int
+    where: str, encoding: str, buf: Buffer, shape: tuple[int, ...], dtype: np.dtype, expected: int
 ) -> np.ndarray:
     try:
         import lz4.block  # optional dependency: only plain-LZ4 streams need it
@@ -240,19 +234,19 @@ def _header_array(typ: str, where: str, frames: Any, index: int, htype: str) -> 
     shape = descriptor.get("shape")
     if type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
         raise ParseError(
-            f"{where} frame {index} ({htype} descriptor): shape {_short(shape)}; expected a "
+            f"{where} frame {index} ({htype} descriptor): shape {short(shape)}; expected a "
             f"list of non-negative ints"
         )
     name = descriptor.get("type")
-    base = _lookup_dtype(name) if type(name) is str else None
+    base = numeric_dtype(name) if type(name) is str else None
     if base is None:
         raise ParseError(
-            f"{where} frame {index} ({htype} descriptor): type {_short(name)} is not a "
+            f"{where} frame {index} ({htype} descriptor): type {short(name)} is not a "
             f"numeric numpy dtype name"
         )
     dtype = base.newbyteorder("<")
     label = f"frame {index + 1} ({htype} data)"
-    buf = _buffer(f"{where} {label}", frames[index + 1])
+    buf = frame_buffer(frames[index + 1], f"{where} {label}")
     expected = math.prod(shape) * dtype.itemsize
     if len(buf) != expected:
         problem = "; the frame is truncated" if len(buf) < expected else ""
@@ -267,35 +261,16 @@ def _header_array(typ: str, where: str, frames: Any, index: int, htype: str) -> 
 
 
 def _appendix(frame: Any) -> Any:
-    raw = frame.bytes if isinstance(frame, zmq.Frame) else bytes(frame)
+    raw = frame_bytes(frame)
     try:
         return from_json(raw)
     except ValueError:
         return raw
 
 
-def _json_object(typ: str, frame: Any, index: int, label: str) -> dict[str, Any]:
+def _json_object(typ: str, frame: Frame, index: int, label: str) -> dict[str, Any]:
     where = f"{typ} frame {index} ({label})"
-    if isinstance(frame, (bytes, bytearray, str)):
-        raw = frame
-    elif isinstance(frame, zmq.Frame):
-        raw = frame.bytes
-    else:
-        try:
-            raw = bytes(memoryview(frame))
-        except TypeError as exc:
-            raise ParseError(
-                f"{where}: got a {type(frame).__name__}, expected bytes holding a JSON object"
-            ) from exc
-    try:
-        value = from_json(raw)
-    except ValueError as exc:
-        raise ParseError(f"{where}: not valid JSON ({exc}); expected a JSON object") from exc
-    if type(value) is not dict:
-        raise ParseError(
-            f"{where}: got JSON {type(value).__name__} {_short(value)}; expected a JSON object"
-        )
-    return value
+    return load_json_object(frame, where, "a JSON object", show_value=True, separator=";")
 
 
 def _expect_htype(typ: str, value: dict[str, Any], index: int, htype: str) -> None:
@@ -305,23 +280,6 @@ def _expect_htype(typ: str, value: dict[str, Any], index: int, htype: str) -> No
         raise ParseError(f"{typ} frame {index}: {what}; expected htype {htype!r}")
 
 
-def _validate(typ: str, where: str, cls: type[EigerLegacyBase], fields: dict[str, Any]) -> Any:
-    try:
-        return cls.__pydantic_validator__.validate_python(fields)
-    except ValidationError as exc:
-        raise ParseError(
-            f"{typ} {where}: invalid {fields.get('htype')!r} message: {_summarise(exc)}"
-        ) from exc
-
-
-def _buffer(where: str, frame: Any) -> Frame:
-    """The frame's bytes without copying: ``bytes`` as is, anything else as a flat memoryview."""
-    if isinstance(frame, bytes):
-        return frame
-    try:
-        view = frame.buffer if isinstance(frame, zmq.Frame) else memoryview(frame)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
-    except TypeError as exc:
-        raise ParseError(f"{where}: got a {type(frame).__name__}, expected bytes") from exc
-    return view
+def _validate(typ: str, where: str, cls: type[_Model], fields: dict[str, Any]) -> _Model:
+    invalid = f"{typ} {where}: invalid {fields.get('htype')!r} message"
+    return validate(cls, fields, invalid, "header")

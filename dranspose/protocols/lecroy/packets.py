@@ -27,7 +27,7 @@ builds frames for synthetic sources and tests.
 from __future__ import annotations
 
 import pickle
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Final, Literal, Optional, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -37,8 +37,11 @@ from dranspose.core.event import StreamData
 LECROY_TYPE = "lecroy"
 """The stream type ingesters give LeCroy streams."""
 
-PREPARE, SEQ_START, SEQ_END, STOP = 0, 1, 2, 3
-"""The values of ``what`` in control messages."""
+# The values of ``what`` in control messages; Final, so each is its Literal type too.
+PREPARE: Final = 0
+SEQ_START: Final = 1
+SEQ_END: Final = 2
+STOP: Final = 3
 
 
 class LecroyBase(BaseModel):

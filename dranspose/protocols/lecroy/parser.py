@@ -17,13 +17,12 @@ import numbers
 from typing import Any, Optional, Union
 
 import numpy as np
-import zmq
-from pydantic import ValidationError
-from pydantic_core import from_json
+from pydantic import BaseModel
 
 from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
-from dranspose.protocols.common.json_header import short as _short
+from dranspose.protocols.common.frames import array_dtype, frame_buffer, size_text
+from dranspose.protocols.common.json_header import load_json_object, validate
 from dranspose.protocols.common.safe_pickle import safe_loads
 from dranspose.protocols.lecroy.packets import (
     PREPARE,
@@ -38,7 +37,6 @@ from dranspose.protocols.lecroy.packets import (
     LecroySeqEnd,
     LecroySeqStart,
 )
-from dranspose.protocols.stream1.parser import _lookup_dtype, _summarise
 
 __all__ = ["ParseError", "parse"]
 
@@ -128,7 +126,8 @@ def _traces(
             f"holds traces of channels {channels}; expected one trace per announced channel"
         )
     return LecroyParsed.model_construct(
-        frame=metas[0].frame if metas else start.frame,  # type: ignore[union-attr]
+        # without a start, frame 0 was a trace: metas is empty only when start is given
+        frame=metas[0].frame if metas or start is None else start.frame,
         channels=channels,
         meta=metas,
         data=arrays,
@@ -147,11 +146,10 @@ def _control_or_trace(typ: str, frames: Any, index: int) -> Any:
         return _validate(typ, index, LecroyData, "trace", header)
     if htype == "msg":
         what = header.get("what")
-        cls = _CONTROL.get(what) if type(what) is int else None
-        if cls is None:
+        if type(what) is not int or what not in _CONTROL:
             got = f"what {what!r}" if "what" in header else "no 'what' field"
             raise ParseError(f"{typ} frame {index} (header): {got}; expected what to be {_WHAT}")
-        return _validate(typ, index, cls, _KIND[what], header)
+        return _validate(typ, index, _CONTROL[what], _KIND[what], header)
     got = f"htype {htype!r}" if "htype" in header else "no 'htype' field"
     raise ParseError(f"{typ} frame {index} (header): {got}; expected htype to be 'msg' or 'traces'")
 
@@ -159,27 +157,16 @@ def _control_or_trace(typ: str, frames: Any, index: int) -> Any:
 def _waveforms(typ: str, meta: LecroyData, frame: Any, index: int) -> np.ndarray:
     where = f"{typ} frame {index} (channel {meta.ch} waveforms)"
     shape = meta.shape
-    if shape and min(shape) < 0:
-        raise ParseError(f"{where}: header shape {shape} has a negative dimension")
-    dtype = _lookup_dtype(meta.dtype)
-    if dtype is None:
-        raise ParseError(
-            f"{where}: header dtype {meta.dtype!r} is not a numeric numpy dtype; expected a "
-            f"name such as 'float64'"
-        )
-    buf = _buffer(where, frame)
-    expected = math.prod(shape) * dtype.itemsize
-    if len(buf) != expected:
-        raise ParseError(
-            f"{where}: {len(buf)} bytes, expected {expected} bytes for shape {shape} of "
-            f"{dtype.name} ({dtype.itemsize} bytes each)"
-        )
+    dtype = array_dtype(where, shape, meta.dtype, "'float64'", field="dtype")
+    buf = frame_buffer(frame, where)
+    if len(buf) != math.prod(shape) * dtype.itemsize:
+        raise ParseError(f"{where}: {len(buf)} bytes, expected {size_text(shape, dtype)}")
     return np.frombuffer(buf, dtype=dtype).reshape(shape)
 
 
 def _timestamps(typ: str, meta: LecroyData, frame: Any, index: int) -> list[float]:
     where = f"{typ} frame {index} (channel {meta.ch} timestamps)"
-    value = safe_loads(_buffer(where, frame), where)
+    value = safe_loads(frame_buffer(frame, where), where)
     if type(value) not in (list, tuple):
         raise ParseError(
             f"{where}: the pickle holds a {type(value).__name__}; expected a list of numbers"
@@ -201,54 +188,18 @@ def _timestamps(typ: str, meta: LecroyData, frame: Any, index: int) -> list[floa
 
 
 def _load_json(typ: str, frame: Any, index: int) -> dict[str, Any]:
-    if isinstance(frame, (bytes, bytearray, str)):
-        raw = frame
-    elif isinstance(frame, zmq.Frame):
-        raw = frame.bytes
-    else:
-        try:
-            raw = bytes(memoryview(frame))
-        except TypeError as exc:
-            raise ParseError(
-                f"{typ} frame {index} (header): got a {type(frame).__name__}, expected bytes "
-                f"holding a JSON object"
-            ) from exc
-    try:
-        header = from_json(raw)
-    except ValueError as exc:
-        raise ParseError(
-            f"{typ} frame {index} (header): not valid JSON ({exc}); expected a JSON object "
-            f"with an 'htype' field"
-        ) from exc
-    if type(header) is not dict:
-        raise ParseError(
-            f"{typ} frame {index} (header): got JSON {type(header).__name__} {_short(header)}; "
-            f"expected a JSON object with an 'htype' field"
-        )
-    return header
+    return load_json_object(
+        frame,
+        f"{typ} frame {index} (header)",
+        "a JSON object with an 'htype' field",
+        show_value=True,
+        separator=";",
+    )
 
 
-def _validate(typ: str, index: int, cls: type, kind: str, header: dict[str, Any]) -> Any:
-    try:
-        return cls.__pydantic_validator__.validate_python(header)
-    except ValidationError as exc:
-        raise ParseError(
-            f"{typ} frame {index} (header): invalid {kind} header: {_summarise(exc)}"
-        ) from exc
+def _validate(typ: str, index: int, cls: type[BaseModel], kind: str, header: dict[str, Any]) -> Any:
+    return validate(cls, header, f"{typ} frame {index} (header): invalid {kind} header", "header")
 
 
 def _kind(packet: Any) -> str:
     return "trace" if isinstance(packet, LecroyData) else _KIND[packet.what]
-
-
-def _buffer(where: str, frame: Any) -> Union[bytes, memoryview]:
-    """The frame's bytes without copying: ``bytes`` as is, anything else as a flat memoryview."""
-    if isinstance(frame, bytes):
-        return frame
-    try:
-        view = frame.buffer if isinstance(frame, zmq.Frame) else memoryview(frame)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
-    except TypeError as exc:
-        raise ParseError(f"{where}: got a {type(frame).__name__}, expected bytes") from exc
-    return view

@@ -28,16 +28,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from dranspose.core.event import StreamData
+from dranspose.protocols.common.json_header import short as _short
 
 PCAP_TYPE = "PCAP"
 """The stream type ingesters give PandA position capture streams."""
 
 _NUMERIC_KINDS = frozenset("biuf")
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def as_column(name: str, value: Any) -> np.ndarray:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Union
 
-from pydantic import BaseModel
-
 from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.json_header import parse_single_json_message
@@ -20,18 +18,19 @@ from dranspose.protocols.pcap.packets import PCAPData, PCAPEnd, PCAPStart
 
 __all__ = ["ParseError", "parse"]
 
-_PACKETS: dict[str, type[BaseModel]] = {
+_Packet = Union[PCAPStart, PCAPData, PCAPEnd]
+_PACKETS: dict[str, type[_Packet]] = {
     "series-start": PCAPStart,
     "data": PCAPData,
     "series-end": PCAPEnd,
 }
 
 
-def parse(stream_data: StreamData) -> Union[PCAPStart, PCAPData, PCAPEnd]:
+def parse(stream_data: StreamData) -> _Packet:
     """Decode one pcap message into :class:`PCAPStart`, :class:`PCAPData` or
     :class:`PCAPEnd`.
 
     Raises :class:`ParseError` naming the stream type, the frame and what was expected when the
     frames are not a valid pcap message. Any ``typ`` is accepted: only the frames matter.
     """
-    return parse_single_json_message(stream_data, _PACKETS)  # type: ignore[no-any-return]
+    return parse_single_json_message(stream_data, _PACKETS)

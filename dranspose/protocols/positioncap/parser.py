@@ -17,11 +17,10 @@ import re
 from datetime import datetime
 from typing import Any, Callable, Literal, Optional, Union
 
-import zmq
-from pydantic import ValidationError
-
 from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
+from dranspose.protocols.common.frames import frame_bytes
+from dranspose.protocols.common.json_header import validate
 from dranspose.protocols.positioncap.packets import (
     FIELD_TYPES,
     PositionCapEnd,
@@ -164,7 +163,7 @@ class PositioncapParser:
                 f"{typ} stream: {len(frames)} frames; expected exactly one frame holding a "
                 f"header block, a sample line or an END line"
             )
-        raw = _frame_bytes(typ, frames[0])
+        raw = frame_bytes(frames[0], f"{typ} frame 0", "bytes holding a line of text")
         if raw[:1] == b" ":
             return self._values(typ, raw)
         if raw.startswith(b"END"):
@@ -227,10 +226,7 @@ class PositioncapParser:
         if duplicate is not None:
             raise ParseError(f"{typ} header: field {duplicate!r} is listed twice")
         values["fields"] = fields
-        try:
-            start = PositionCapStart.model_validate(values)
-        except ValidationError as exc:
-            raise ParseError(f"{typ} header: {_summarise(exc)}") from exc
+        start = validate(PositionCapStart, values, f"{typ} header", "header", dotted=True)
         if start.format.lower() != "ascii":
             raise ParseError(
                 f"{typ} header: format {start.format!r} is not supported, expected 'ASCII' "
@@ -340,31 +336,6 @@ def _end(typ: str, raw: bytes) -> PositionCapEnd:
     return PositionCapEnd(samples=int(match.group(1)), status=status)
 
 
-def _frame_bytes(typ: str, frame: Any) -> bytes:
-    if isinstance(frame, bytes):
-        return frame
-    if isinstance(frame, zmq.Frame):
-        return frame.bytes
-    try:
-        return bytes(memoryview(frame))
-    except TypeError as exc:
-        raise ParseError(
-            f"{typ} frame 0: got a {type(frame).__name__}, expected bytes holding a line of text"
-        ) from exc
-
-
 def _show(raw: bytes, limit: int = 80) -> str:
     text = repr(raw.decode("utf-8", "replace"))
     return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
-def _summarise(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "header"
-        if err["type"] == "missing":
-            parts.append(f"{loc} is missing")
-        else:
-            text = repr(err.get("input"))
-            parts.append(f"{loc}: {err['msg']}, got {text[:60]}")
-    return "; ".join(parts)

@@ -17,14 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any, Optional, Union
 
-import zmq
-from pydantic import BaseModel, ValidationError
-from pydantic_core import from_json
-
 from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
-from dranspose.protocols.common.json_header import json_kind as _json_kind
-from dranspose.protocols.common.json_header import short as _short
+from dranspose.protocols.common.json_header import json_kind, load_json_object, short, validate
 from dranspose.protocols.sardana.packets import (
     SARDANA_ENDPOINTS,
     SARDANA_TYPE,
@@ -48,7 +43,7 @@ POST_ENDPOINTS = (*SARDANA_ENDPOINTS, *IGNORED_ENDPOINTS)
 """Every endpoint (``/v1/<endpoint>``) an HTTP ingester for Sardana accepts."""
 _ENDPOINT_OF = {kind: endpoint for endpoint, kind in SARDANA_ENDPOINTS.items()}
 
-_BY_TYPE: dict[str, type[BaseModel]] = {
+_BY_TYPE: dict[str, type[Union[SardanaDataDescription, SardanaRecordData, SardanaRecordEnd]]] = {
     "DataDescription": SardanaDataDescription,
     "RecordData": SardanaRecordData,
     "RecordEnd": SardanaRecordEnd,
@@ -74,35 +69,12 @@ def parse(
             f"{typ} stream: {len(frames)} frames; expected exactly one frame holding the JSON "
             f"body the recorder posted"
         )
-    body = _load_body(typ, frames[0])
-    kind, body = _classify(typ, body)
-    validator = _BY_TYPE[kind].__pydantic_validator__
-    try:
-        return validator.validate_python(body)  # type: ignore[no-any-return]
-    except ValidationError as exc:
-        raise ParseError(f"{typ} {_WHERE}: invalid {kind}: {_summarise(exc)}") from exc
+    kind, body = _classify(typ, _load_body(typ, frames[0]))
+    return validate(_BY_TYPE[kind], body, f"{typ} {_WHERE}: invalid {kind}", "body")
 
 
 def _load_body(typ: str, frame: Any) -> dict[str, Any]:
-    if isinstance(frame, (bytes, bytearray, str)):
-        raw = frame
-    elif isinstance(frame, zmq.Frame):
-        raw = frame.bytes
-    else:
-        try:
-            raw = bytes(memoryview(frame))
-        except TypeError as exc:
-            raise ParseError(
-                f"{typ} {_WHERE}: got a {type(frame).__name__}, expected bytes holding a JSON "
-                f"object"
-            ) from exc
-    try:
-        body = from_json(raw)
-    except ValueError as exc:
-        raise ParseError(f"{typ} {_WHERE}: not valid JSON ({exc}); expected a JSON object") from exc
-    if type(body) is not dict:
-        raise ParseError(f"{typ} {_WHERE}: got a JSON {_json_kind(body)}, expected a JSON object")
-    return body
+    return load_json_object(frame, f"{typ} {_WHERE}", "a JSON object")
 
 
 def _classify(typ: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -116,7 +88,7 @@ def _classify(typ: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             if type(data) is not dict:
                 raise ParseError(
                     f"{typ} {_WHERE}: recorder packet of type {kind!r} has "
-                    f"{'no data' if data is None else 'data ' + _short(data)}; expected a "
+                    f"{'no data' if data is None else 'data ' + short(data)}; expected a "
                     f"'data' object holding the record"
                 )
             unwrapped = dict(data)
@@ -126,7 +98,7 @@ def _classify(typ: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             unwrapped["type"] = SARDANA_ENDPOINTS[kind]
             return SARDANA_ENDPOINTS[kind], unwrapped
         raise ParseError(
-            f"{typ} {_WHERE}: type {_short(kind)}; expected 'DataDescription', 'RecordData' "
+            f"{typ} {_WHERE}: type {short(kind)}; expected 'DataDescription', 'RecordData' "
             f"or 'RecordEnd' (or a recorder packet 'data_desc', 'record_data' or 'record_end' "
             f"with a 'data' object)"
         )
@@ -143,18 +115,6 @@ def _classify(typ: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         f"a 'type' field, or 'column_desc' (data description), 'point_nb' (record data), or "
         f"nothing but 'endtime'/'deadtime' (record end)"
     )
-
-
-def _summarise(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        loc = loc.lstrip(".") or "body"
-        if err["type"] == "missing":
-            parts.append(f"{loc} is missing")
-        else:
-            parts.append(f"{loc}: {err['msg']}, got {_short(err.get('input'))}")
-    return "; ".join(parts)
 
 
 def frame_for_post(endpoint: str, body: bytes) -> Optional[bytes]:
@@ -183,11 +143,11 @@ def frame_for_post(endpoint: str, body: bytes) -> Optional[bytes]:
             f"{where}: body is JSON nested too deeply; expected a flat JSON object"
         ) from exc
     if type(record) is not dict:
-        raise ParseError(f"{where}: body is a JSON {_json_kind(record)}, expected a JSON object")
+        raise ParseError(f"{where}: body is a JSON {json_kind(record)}, expected a JSON object")
     given = record.pop("type", kind)
     if given != kind:
         raise ParseError(
-            f"{where}: body says type {_short(given)}, but this endpoint takes {kind!r}"
+            f"{where}: body says type {short(given)}, but this endpoint takes {kind!r}"
         )
     return json.dumps({"type": kind, **record}).encode()
 

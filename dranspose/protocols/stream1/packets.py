@@ -106,7 +106,7 @@ def encode_bslz4(array: np.ndarray, block_size: int = 0) -> bytes:
 
 def _hdf5_chunk(flat: np.ndarray, compression: str, block: int) -> bytes:
     """The chunk an HDF5 filter of hdf5plugin writes for the 1-d array ``flat``."""
-    import h5py  # type: ignore[import-untyped]  # only encoders need HDF5, not parsing
+    import h5py  # only encoders need HDF5, not parsing
     import hdf5plugin
 
     if compression == "lz4":
@@ -186,14 +186,16 @@ class LazyData:
             if pending is not None:
                 data = pending()
                 self.__dict__["data"] = data
-                self.__pydantic_private__["_pending_data"] = None  # type: ignore[attr-defined]
+                self.__pydantic_private__["_pending_data"] = None
                 return data
+        # pydantic defines BaseModel.__getattr__ (next in the MRO) only outside TYPE_CHECKING
         return super().__getattr__(name)  # type: ignore[misc]
 
     def __getstate__(self) -> dict[Any, Any]:
         if "data" not in self.__dict__:
             _ = self.data  # a pickle carries the decoded image, never the decoder
-        state: dict[Any, Any] = super().__getstate__()  # type: ignore[misc,assignment]
+        # BaseModel.__getstate__ (next in the MRO); the mixin alone sees object's, typed object
+        state: dict[Any, Any] = super().__getstate__()  # type: ignore[assignment]
         private = state.get("__pydantic_private__")
         if private and private.get("_pending_data") is not None:
             state["__pydantic_private__"] = {**private, "_pending_data": None}

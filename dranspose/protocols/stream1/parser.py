@@ -15,24 +15,21 @@ buffer. Decoding waits for the first read of ``packet.data`` and is done by the 
 
 from __future__ import annotations
 
-import functools
 import math
 import struct
-from typing import Any, Optional, Union
+from typing import Any, Union
 
-import dectris.compression  # type: ignore[import-untyped]
+import dectris.compression
 import numpy as np
-import zmq
-from pydantic import ValidationError
 
 from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
-from dranspose.protocols.common.json_header import load_json_object, summarise
+from dranspose.protocols.common.frames import Buffer, array_dtype, frame_buffer, size_text
+from dranspose.protocols.common.json_header import load_json_object, packet_class, validate
 from dranspose.protocols.stream1.packets import (
     BSLZ4_HEADER,
     COMPRESSIONS,
     PendingData,
-    Stream1Base,
     Stream1Data,
     Stream1End,
     Stream1Start,
@@ -41,18 +38,17 @@ from dranspose.protocols.stream1.packets import (
 
 __all__ = ["ParseError", "parse"]
 
-_PACKETS: dict[str, type[Stream1Base]] = {
+_Packet = Union[Stream1Start, Stream1Data, Stream1End]
+_PACKETS: dict[str, type[_Packet]] = {
     "header": Stream1Start,
     "image": Stream1Data,
     "series_end": Stream1End,
 }
-_KNOWN_HTYPES = ", ".join(repr(h) for h in _PACKETS)
 
 # Stands in for ``data`` while the image header is validated; replaced before returning.
 _NO_DATA = np.empty(0, dtype=np.uint8)
 _NO_DATA.flags.writeable = False
 
-_NUMERIC_KINDS = frozenset("biufc")
 _BLOCK_PREFIX = struct.Struct(">I")
 _PREFIX = BSLZ4_HEADER.size
 _DATA_FRAME = "frame 1 (image data)"
@@ -67,7 +63,7 @@ _LZ4_MAX_RATIO = 255
 _MAX_BLOCK_BYTES = 2**31 - 1
 
 
-def parse(stream_data: StreamData) -> Union[Stream1Start, Stream1Data, Stream1End]:
+def parse(stream_data: StreamData) -> _Packet:
     """Decode one STINS message into :class:`Stream1Start`, :class:`Stream1Data` or
     :class:`Stream1End`.
 
@@ -79,52 +75,33 @@ def parse(stream_data: StreamData) -> Union[Stream1Start, Stream1Data, Stream1En
     frames = stream_data.frames
     if not frames:
         raise ParseError(f"{typ} stream: no frames; expected a JSON header in frame 0")
-    header = _load_header(typ, frames[0])
-    htype = header.get("htype")
-    cls = _PACKETS.get(htype) if type(htype) is str else None
-    if cls is None:
-        got = f"htype {htype!r}" if "htype" in header else "no 'htype' field"
-        raise ParseError(
-            f"{typ} frame 0 (header): {got}; expected htype to be one of {_KNOWN_HTYPES}"
-        )
+    at = f"{typ} frame 0 (header)"
+    header = load_json_object(frames[0], at, "a JSON object with an 'htype' field")
+    cls = packet_class(header, "htype", _PACKETS, at)
+    invalid = f"{at}: invalid {header['htype']!r} header"
     if cls is not Stream1Data:
-        return _validate(typ, cls, htype, header)  # type: ignore[no-any-return]
+        return validate(cls, header, invalid, whole="header")
 
     header["data"] = _NO_DATA
-    packet: Stream1Data = _validate(typ, cls, htype, header)
+    packet = validate(Stream1Data, header, invalid, whole="header")
+    where = _where(typ, packet)
     shape = packet.shape
-    if shape and min(shape) < 0:
-        raise ParseError(f"{_where(typ, packet)}: header shape {shape} has a negative dimension")
-    dtype = _lookup_dtype(packet.type)
-    if dtype is None:
-        raise ParseError(
-            f"{_where(typ, packet)}: header type {packet.type!r} is not a numeric numpy dtype; "
-            f"expected a name such as 'uint16', 'uint32' or 'float32'"
-        )
+    dtype = array_dtype(where, shape, packet.type, "'uint16', 'uint32' or 'float32'")
     if len(frames) < 2:
-        raise ParseError(
-            f"{_where(typ, packet)}: frame 1 (image data) is missing; expected "
-            f"{_describe(shape, dtype)}"
-        )
-    frame = frames[1]
-    buf = frame if type(frame) is bytes else _buffer(typ, packet, frame)
+        raise ParseError(f"{where}: {_DATA_FRAME} is missing; expected {size_text(shape, dtype)}")
+    buf = frame_buffer(frames[1], where, _DATA_FRAME)
     compression = packet.compression
     if compression is None or compression == "none":
         if len(buf) != math.prod(shape) * dtype.itemsize:
             raise ParseError(
-                f"{_where(typ, packet)}: frame 1 (image data) has {len(buf)} bytes, expected "
-                f"{_describe(shape, dtype)}"
+                f"{where}: {_DATA_FRAME} has {len(buf)} bytes, expected {size_text(shape, dtype)}"
             )
         packet.__dict__["data"] = np.frombuffer(buf, dtype=dtype).reshape(shape)
     elif compression in COMPRESSIONS:
-        set_data(
-            packet,
-            check_compressed(_where(typ, packet), _DATA_FRAME, compression, buf, shape, dtype),
-        )
+        set_data(packet, check_compressed(where, _DATA_FRAME, compression, buf, shape, dtype))
     else:
         raise ParseError(
-            f"{_where(typ, packet)}: unknown compression {compression!r}; "
-            f"expected {_EXPECTED_COMPRESSIONS}"
+            f"{where}: unknown compression {compression!r}; expected {_EXPECTED_COMPRESSIONS}"
         )
     return packet
 
@@ -143,62 +120,11 @@ def _where(typ: str, packet: Stream1Data) -> str:
     return f"{typ} image msg_number={packet.msg_number} frame={packet.frame}"
 
 
-def _load_header(typ: str, frame: Any) -> dict[str, Any]:
-    return load_json_object(frame, f"{typ} frame 0 (header)", "a JSON object with an 'htype' field")
-
-
-def _summarise(exc: ValidationError) -> str:
-    return summarise(exc, whole="header")
-
-
-def _validate(typ: str, cls: type[Stream1Base], htype: str, header: dict[str, Any]) -> Any:
-    try:
-        return cls.__pydantic_validator__.validate_python(header)
-    except ValidationError as exc:
-        raise ParseError(
-            f"{typ} frame 0 (header): invalid {htype!r} header: {_summarise(exc)}"
-        ) from exc
-
-
-@functools.lru_cache(maxsize=128)
-def _lookup_dtype(name: str) -> Optional[np.dtype]:
-    try:
-        dtype = np.dtype(name)
-    except (TypeError, ValueError, SyntaxError):
-        return None
-    if dtype.kind not in _NUMERIC_KINDS or dtype.itemsize == 0:
-        return None
-    return dtype
-
-
-def _describe(shape: list[int], dtype: np.dtype) -> str:
-    return (
-        f"{math.prod(shape) * dtype.itemsize} bytes for shape {shape} of {dtype.name} "
-        f"({dtype.itemsize} bytes each)"
-    )
-
-
-def _buffer(typ: str, packet: Stream1Data, frame: Any) -> Union[bytes, memoryview]:
-    """The frame's bytes without copying: ``bytes`` as is, anything else as a flat memoryview."""
-    if isinstance(frame, bytes):
-        return frame
-    try:
-        view = frame.buffer if isinstance(frame, zmq.Frame) else memoryview(frame)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
-    except TypeError as exc:
-        raise ParseError(
-            f"{_where(typ, packet)}: frame 1 (image data) is a {type(frame).__name__}, "
-            f"expected bytes"
-        ) from exc
-    return view
-
-
 def check_compressed(
     where: str,
     label: str,
     compression: str,
-    buf: Union[bytes, memoryview],
+    buf: Buffer,
     shape: list[int],
     dtype: np.dtype,
 ) -> Union[np.ndarray, PendingData]:
@@ -222,7 +148,7 @@ def check_compressed(
     if nbytes != expected:
         raise ParseError(
             f"{where}: {compression} header announces {nbytes} uncompressed bytes, expected "
-            f"{_describe(shape, dtype)}"
+            f"{size_text(shape, dtype)}"
         )
     if count == 0:
         if size != _PREFIX:
@@ -300,7 +226,7 @@ class _Layout:
         return f"blocks of {self.block_bytes} bytes"
 
 
-def _decompress(src: Union[bytes, memoryview], layout: _Layout) -> bytes:
+def _decompress(src: Buffer, layout: _Layout) -> bytes:
     result: bytes = dectris.compression.decompress(
         src, layout.compression, elem_size=layout.itemsize
     )
@@ -310,12 +236,12 @@ def _decompress(src: Union[bytes, memoryview], layout: _Layout) -> bytes:
 def _decode(
     where: str,
     label: str,
-    buf: Union[bytes, memoryview],
+    buf: Buffer,
     shape: list[int],
     dtype: np.dtype,
     layout: _Layout,
 ) -> np.ndarray:
-    src: Union[bytes, memoryview] = buf
+    src: Buffer = buf
     if layout.default_block:
         # a header block size of 0 means the default; dectris-compression wants it written out
         src = BSLZ4_HEADER.pack(layout.expected, layout.block_bytes) + bytes(buf[_PREFIX:])
@@ -332,18 +258,18 @@ def _decode(
         failing = _failing_block(buf, layout)
         raise ParseError(
             f"{where}: {compression} {label} is corrupt: {failing}dectris-compression failed "
-            f"({exc}) decoding {_describe(shape, dtype)} in {layout.block_text()}"
+            f"({exc}) decoding {size_text(shape, dtype)} in {layout.block_text()}"
         ) from exc
     if len(raw) != layout.expected:
         raise ParseError(
             f"{where}: {compression} {label} decoded to {len(raw)} bytes, expected "
-            f"{_describe(shape, dtype)}"
+            f"{size_text(shape, dtype)}"
         )
     # a writable array of its own, as payloads modifying decoded images in place expect
     return np.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
 
 
-def _failing_block(buf: Union[bytes, memoryview], layout: _Layout) -> str:
+def _failing_block(buf: Buffer, layout: _Layout) -> str:
     """Decode the blocks one by one to say which one is corrupt (only on the error path)."""
     sizes = layout.block_sizes()
     pos = _PREFIX
@@ -361,7 +287,7 @@ def _failing_block(buf: Union[bytes, memoryview], layout: _Layout) -> str:
     return ""
 
 
-def _check_blocks(where: str, label: str, buf: Union[bytes, memoryview], layout: _Layout) -> None:
+def _check_blocks(where: str, label: str, buf: Buffer, layout: _Layout) -> None:
     """Walk the chain of compressed blocks: each must lie inside the frame, and together with
     the uncompressed tail (the last ``count % 8`` elements of bitshuffled data) they must fill
     it exactly."""

@@ -14,24 +14,21 @@ unchanged, so either server generation can be fed to them.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
-import zmq
-from pydantic import ValidationError
 from pydantic_core import from_json
 
 from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
-from dranspose.protocols.common.json_header import short as _short
+from dranspose.protocols.common.frames import Buffer, Frame, array_dtype, frame_buffer, size_text
+from dranspose.protocols.common.json_header import load_json_object, packet_class, validate
 from dranspose.protocols.common.safe_pickle import safe_loads
 from dranspose.protocols.xspress3.packets import (
     META_NAMES,
     WINDOW_COUNTS,
-    XspressBase,
     XspressEnd,
     XspressImage,
     XspressStart,
@@ -39,25 +36,22 @@ from dranspose.protocols.xspress3.packets import (
 
 __all__ = ["FrameGrouper", "ParseError", "group_single_frames", "parse"]
 
-_PACKETS: dict[str, type[XspressBase]] = {
+_Packet = Union[XspressStart, XspressImage, XspressEnd]
+_PACKETS: dict[str, type[_Packet]] = {
     "header": XspressStart,
     "image": XspressImage,
     "series_end": XspressEnd,
 }
-_KNOWN_HTYPES = ", ".join(repr(h) for h in _PACKETS)
 _IMAGE_FRAMES = 3
-_NUMERIC_KINDS = frozenset("biuf")
+_NUMERIC_KINDS = "biuf"
 
 # Stands in for the arrays while the image header is validated; replaced before returning.
 _NO_DATA = np.empty(0, dtype=np.uint8)
 _NO_DATA.flags.writeable = False
 _ARRAY_FIELDS = ("data", *META_NAMES)
 
-Frame = Any
-"""A received frame: ``bytes``, ``zmq.Frame`` or anything exposing a byte buffer."""
 
-
-def parse(stream_data: StreamData) -> Union[XspressStart, XspressImage, XspressEnd]:
+def parse(stream_data: StreamData) -> _Packet:
     """Decode one Xspress3 message: its header, and for images the spectra and meta frames.
 
     Start and end messages are one frame; images are three (header, spectra, meta pickle).
@@ -68,34 +62,26 @@ def parse(stream_data: StreamData) -> Union[XspressStart, XspressImage, XspressE
     frames = stream_data.frames
     if not frames:
         raise ParseError(f"{typ} stream: no frames; expected a JSON header in frame 0")
-    header = _load_header(typ, frames[0])
-    htype = header.get("htype")
-    cls = _PACKETS.get(htype) if type(htype) is str else None
-    if cls is None:
-        got = f"htype {htype!r:.60}" if "htype" in header else "no 'htype' field"
-        raise ParseError(
-            f"{typ} frame 0 (header): {got}; expected htype to be one of {_KNOWN_HTYPES}"
-        )
+    at = f"{typ} frame 0 (header)"
+    header = load_json_object(frames[0], at, "a JSON object with an 'htype' field", show_value=True)
+    cls = packet_class(header, "htype", _PACKETS, at)
+    htype = header["htype"]
+    invalid = f"{at}: invalid {htype!r} header"
     if cls is not XspressImage:
         if len(frames) != 1:
             raise ParseError(
                 f"{typ} {htype!r} message has {len(frames)} frames, expected only the header"
             )
-        return _validate(typ, cls, htype, header)  # type: ignore[no-any-return]
+        return validate(cls, header, invalid, whole="header", dotted=True)
 
     for name in _ARRAY_FIELDS:
         header[name] = _NO_DATA
-    packet: XspressImage = _validate(typ, cls, htype, header)
+    packet = validate(XspressImage, header, invalid, whole="header", dotted=True)
     where = f"{typ} image frame={packet.frame}"
     shape = packet.shape
     if len(shape) != 2 or min(shape) < 0:
         raise ParseError(f"{where}: header shape {shape} is not [channels, bins]")
-    dtype = _lookup_dtype(packet.type)
-    if dtype is None:
-        raise ParseError(
-            f"{where}: header type {packet.type!r} is not a numeric numpy dtype; expected a "
-            f"name such as 'uint32'"
-        )
+    dtype = array_dtype(where, shape, packet.type, "'uint32'", kinds=_NUMERIC_KINDS)
     if packet.compression not in (None, "none"):
         raise ParseError(
             f"{where}: compression {packet.compression!r} is not supported; expected 'none'"
@@ -109,94 +95,19 @@ def parse(stream_data: StreamData) -> Union[XspressStart, XspressImage, XspressE
         raise ParseError(
             f"{where}: {problem}; expected 3 frames: JSON header, spectra, meta pickle"
         )
-    buf = _buffer(where, 1, "spectra", frames[1])
-    expected = math.prod(shape) * dtype.itemsize
-    if len(buf) != expected:
+    buf = frame_buffer(frames[1], where, "frame 1 (spectra)")
+    if len(buf) != math.prod(shape) * dtype.itemsize:
         raise ParseError(
-            f"{where}: frame 1 (spectra) has {len(buf)} bytes, expected {expected} bytes for "
-            f"shape {shape} of {dtype.name} ({dtype.itemsize} bytes each)"
+            f"{where}: frame 1 (spectra) has {len(buf)} bytes, expected {size_text(shape, dtype)}"
         )
     values = packet.__dict__
     values["data"] = np.frombuffer(buf, dtype=dtype).reshape(shape)
-    values.update(_load_meta(where, shape[0], _buffer(where, 2, "meta pickle", frames[2])))
+    meta = frame_buffer(frames[2], where, "frame 2 (meta pickle)")
+    values.update(_load_meta(where, shape[0], meta))
     return packet
 
 
-def _load_header(typ: str, frame: Frame) -> dict[str, Any]:
-    if isinstance(frame, (bytes, bytearray)):
-        raw = frame
-    elif isinstance(frame, zmq.Frame):
-        raw = frame.bytes
-    else:
-        try:
-            raw = bytes(memoryview(frame))
-        except TypeError as exc:
-            raise ParseError(
-                f"{typ} frame 0 (header): got a {type(frame).__name__}, expected bytes holding "
-                f"a JSON object"
-            ) from exc
-    try:
-        header = from_json(raw)
-    except ValueError as exc:
-        raise ParseError(
-            f"{typ} frame 0 (header): not valid JSON ({exc}); expected a JSON object with an "
-            f"'htype' field"
-        ) from exc
-    if type(header) is not dict:
-        raise ParseError(
-            f"{typ} frame 0 (header): got JSON {type(header).__name__} {_short(header)}, "
-            f"expected a JSON object with an 'htype' field"
-        )
-    return header
-
-
-def _validate(typ: str, cls: type[XspressBase], htype: str, header: dict[str, Any]) -> Any:
-    try:
-        return cls.__pydantic_validator__.validate_python(header)
-    except ValidationError as exc:
-        raise ParseError(
-            f"{typ} frame 0 (header): invalid {htype!r} header: {_summarise(exc)}"
-        ) from exc
-
-
-def _summarise(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(part) for part in err["loc"]) or "header"
-        if err["type"] == "missing":
-            parts.append(f"{loc} is missing")
-        else:
-            parts.append(f"{loc}: {err['msg']}, got {_short(err.get('input'))}")
-    return "; ".join(parts)
-
-
-@functools.lru_cache(maxsize=64)
-def _lookup_dtype(name: str) -> Optional[np.dtype]:
-    try:
-        dtype = np.dtype(name)
-    except (TypeError, ValueError, SyntaxError):
-        return None
-    if dtype.kind not in _NUMERIC_KINDS or dtype.itemsize == 0:
-        return None
-    return dtype
-
-
-def _buffer(where: str, index: int, what: str, frame: Frame) -> Union[bytes, memoryview]:
-    """The frame's bytes without copying."""
-    if type(frame) is bytes:
-        return frame
-    try:
-        view = frame.buffer if isinstance(frame, zmq.Frame) else memoryview(frame)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
-    except TypeError as exc:
-        raise ParseError(
-            f"{where}: frame {index} ({what}) is a {type(frame).__name__}, expected bytes"
-        ) from exc
-    return view
-
-
-def _load_meta(where: str, channels: int, buf: Union[bytes, memoryview]) -> dict[str, Any]:
+def _load_meta(where: str, channels: int, buf: Buffer) -> dict[str, Any]:
     """The meta pickle's items by field name, each checked against the channel count."""
     meta = safe_loads(buf, f"{where}: frame 2 (meta pickle)")
     if type(meta) not in (list, tuple):
@@ -336,13 +247,13 @@ def group_single_frames(
 def _peek_htype(frame: Frame) -> Optional[str]:
     """The ``htype`` of a JSON header frame, or None for any other frame (spectra, meta)."""
     try:
-        view = frame.buffer if isinstance(frame, zmq.Frame) else memoryview(frame)
-    except TypeError:
+        view = frame_buffer(frame, "xspress frame")
+    except ParseError:
         return None
-    if view.nbytes == 0 or view.cast("B")[0] != ord("{"):
+    if not view or view[0] != ord("{"):
         return None
     try:
-        header = from_json(bytes(view))
+        header = from_json(view if type(view) is bytes else bytes(view))
     except ValueError:
         return None
     if type(header) is not dict:

@@ -38,7 +38,8 @@ def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
         defs = schema.get("$defs", {})
     if isinstance(schema, dict):
         if "$ref" in schema:
-            return _inlined(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+            known = defs or {}
+            return _inlined(known[schema["$ref"].rsplit("/", 1)[-1]], known)
         return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
     if isinstance(schema, list):
         return [_inlined(v, defs) for v in schema]
@@ -206,7 +207,7 @@ async def _sardana_scan(controller: Controller, info: Any) -> tuple[list[str], i
         for s in c.streams
         if c.kind == ComponentKind.ingester
     }
-    used = sorted(served.intersection(streams))
+    used: list[str] = sorted(served.intersection(streams))
     if not used:
         shown = ", ".join(sorted(served)) or "none"
         raise HTTPException(

@@ -43,8 +43,8 @@ class Inbox:
         self.socket.setsockopt(zmq.RCVHWM, hwm)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.bind(bind)
-        # a blocking-API view of the same socket, for draining without a coroutine per message
-        self._sync = zmq.Socket.shadow(self.socket.underlying)
+        # for draining without a coroutine per message
+        self._sync = blocking_view(self.socket)
         endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         port = endpoint.rsplit(":", 1)[1]
         host = advertise_host or "127.0.0.1"
@@ -57,12 +57,12 @@ class Inbox:
         started while messages are already queued may sleep for its whole timeout.
         """
         batch = drain(self._sync, limit)
-        if not batch and await self.socket.poll(timeout_ms, zmq.POLLIN):
+        if not batch and await self.socket.poll(timeout_ms):  # flags default to POLLIN
             batch = drain(self._sync, limit)
         return batch
 
     async def poll(self, timeout_ms: int) -> bool:
-        return bool(await self.socket.poll(timeout_ms, zmq.POLLIN))
+        return bool(await self.socket.poll(timeout_ms))
 
     def close(self) -> None:
         self.socket.close(linger=0)
@@ -77,17 +77,17 @@ class Outboxes:
     def __init__(self, ctx: zmq.asyncio.Context, hwm: int = 1000) -> None:
         self.ctx = ctx
         self.hwm = hwm
-        self.sockets: dict[str, tuple[zmq.asyncio.Socket, zmq.Socket]] = {}
+        self.sockets: dict[str, tuple[zmq.asyncio.Socket, zmq.Socket[bytes]]] = {}
         self.blocked_seconds = 0.0
 
-    def socket_for(self, url: str) -> tuple[zmq.asyncio.Socket, zmq.Socket]:
+    def socket_for(self, url: str) -> tuple[zmq.asyncio.Socket, zmq.Socket[bytes]]:
         pair = self.sockets.get(url)
         if pair is None:
             sock = self.ctx.socket(zmq.PUSH)
             sock.setsockopt(zmq.SNDHWM, self.hwm)
             sock.setsockopt(zmq.LINGER, 2000)
             sock.connect(url)
-            pair = self.sockets[url] = (sock, zmq.Socket.shadow(sock.underlying))
+            pair = self.sockets[url] = (sock, blocking_view(sock))
         return pair
 
     async def send(
@@ -132,7 +132,14 @@ class Outboxes:
             self.sockets.pop(url)[0].close(linger=0)
 
 
-def drain(sock: zmq.Socket, limit: int) -> list[list[zmq.Frame]]:
+def blocking_view(sock: zmq.asyncio.Socket) -> zmq.Socket[bytes]:
+    """A blocking-API view of the same libzmq socket: a send or receive that would not block
+    then costs no future, which the asyncio socket creates for every call (the hot path)."""
+    view: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
+    return view
+
+
+def drain(sock: zmq.Socket[bytes], limit: int) -> list[list[zmq.Frame]]:
     """Receive without blocking until the queue is empty or ``limit`` messages were read."""
     batch: list[list[zmq.Frame]] = []
     while len(batch) < limit:

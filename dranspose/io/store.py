@@ -25,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from dranspose.core.coordination import (
     AssignedEvent,
@@ -47,6 +48,11 @@ UNAVAILABLE = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
 STREAM_MAXLEN = 100_000
 LOG_STREAM_MAXLEN = 10_000
 """Log records kept for /api/v1/logs (approximately: trimming happens in whole nodes)."""
+
+
+def _text(value: Union[bytes, str]) -> str:
+    """A Redis reply as text: the client is not asked to decode, but its types allow either."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class Store:
@@ -85,7 +91,7 @@ class Store:
         if await self.redis.set(key, owner, nx=True, px=int(ttl * 1000)):
             return None
         holder = await self.redis.get(key)
-        return holder.decode() if holder else "unknown"
+        return _text(holder) if holder else "unknown"
 
     async def renew_controller_lock(self, owner: str, ttl: float) -> bool:
         """Extend the lock if we still hold it, or take it again if it vanished (atomically).
@@ -106,7 +112,7 @@ class Store:
     async def controller_lock_holder(self) -> Optional[str]:
         """Owner id of the controller lock, None when nobody holds it."""
         holder = await self.redis.get(self.key("controller_lock"))
-        return holder.decode() if holder else None
+        return _text(holder) if holder else None
 
     async def release_controller_lock(self, owner: str) -> None:
         script = (
@@ -155,6 +161,18 @@ class Store:
             await asyncio.sleep(0.5)
             return None
 
+    async def _entries_after(
+        self, key: str, last_id: str, block_ms: int
+    ) -> tuple[str, list[Mapping[Any, Any]]]:
+        """The fields of the entries of stream ``key`` after ``last_id``, and the id of the last
+        one (``last_id`` itself when none came, or Redis is away)."""
+        fields: list[Mapping[Any, Any]] = []
+        for _stream, entries in await self._xread(key, last_id, block_ms) or []:
+            for entry_id, entry in entries:
+                last_id = _text(entry_id)
+                fields.append(entry)
+        return last_id, fields
+
     async def publish_assignments(
         self, scan_id: str, batch: Sequence[AssignedEvent], redelivery: bool = False
     ) -> None:
@@ -165,28 +183,24 @@ class Store:
         """
         if batch:
             blob = json.dumps([[a.event_number, a.streams] for a in batch], separators=(",", ":"))
-            fields = {"batch": blob, **({"redelivery": "1"} if redelivery else {})}
+            fields: dict[FieldT, EncodableT] = {"batch": blob}
+            if redelivery:
+                fields["redelivery"] = "1"
             await self.redis.xadd(
-                self.key("assigned", scan_id),
-                fields,  # type: ignore[arg-type]
-                maxlen=STREAM_MAXLEN,
-                approximate=True,
+                self.key("assigned", scan_id), fields, maxlen=STREAM_MAXLEN, approximate=True
             )
 
     async def read_assignments(
         self, scan_id: str, last_id: str = "0", block_ms: int = 200
     ) -> tuple[str, list[AssignedEvent]]:
         """Assignment batches after ``last_id``; returns the new last id and the events."""
-        reply = await self._xread(self.key("assigned", scan_id), last_id, block_ms)
-        events: list[AssignedEvent] = []
-        for _stream, entries in reply or []:
-            for entry_id, fields in entries:
-                last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                events.extend(self._assigned(fields))
-        return last_id, events
+        last_id, entries = await self._entries_after(
+            self.key("assigned", scan_id), last_id, block_ms
+        )
+        return last_id, [event for fields in entries for event in self._assigned(fields)]
 
     @staticmethod
-    def _assigned(fields: Mapping[bytes, bytes]) -> list[AssignedEvent]:
+    def _assigned(fields: Mapping[Union[bytes, str], Union[bytes, str]]) -> list[AssignedEvent]:
         again = b"redelivery" in fields
         return [
             AssignedEvent.model_construct(event_number=number, streams=streams, redelivered=again)
@@ -196,8 +210,9 @@ class Store:
     async def all_assignments(self, scan_id: str) -> list[AssignedEvent]:
         """Every assignment of a scan published so far (a successor controller reads them back)."""
         events: list[AssignedEvent] = []
-        for _entry_id, fields in await self.redis.xrange(self.key("assigned", scan_id)):
-            events.extend(self._assigned(fields))
+        for _entry_id, fields in await self.redis.xrange(self.key("assigned", scan_id)) or []:
+            if fields is not None:
+                events.extend(self._assigned(fields))
         return events
 
     async def set_confirmed(self, scan_id: str, below: int) -> None:
@@ -223,13 +238,8 @@ class Store:
     async def read_reports(
         self, scan_id: str, last_id: str = "0", block_ms: int = 100
     ) -> tuple[str, list[WorkerReport]]:
-        reply = await self._xread(self.key("ready", scan_id), last_id, block_ms)
-        reports: list[WorkerReport] = []
-        for _stream, entries in reply or []:
-            for entry_id, fields in entries:
-                last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                reports.append(WorkerReport.model_validate_json(fields[b"report"]))
-        return last_id, reports
+        last_id, entries = await self._entries_after(self.key("ready", scan_id), last_id, block_ms)
+        return last_id, [WorkerReport.model_validate_json(fields[b"report"]) for fields in entries]
 
     async def set_progress(self, progress: Progress) -> None:
         await self.redis.set(self.key("progress"), progress.model_dump_json())
@@ -261,7 +271,8 @@ class Store:
         """Store several raw values with one version bump, so nobody sees half of them."""
         pipe = self.redis.pipeline(transaction=True)
         if values:
-            pipe.hset(self.key("parameters"), mapping=dict(values))
+            mapping: dict[EncodableT, EncodableT] = dict(values.items())
+            pipe.hset(self.key("parameters"), mapping=mapping)
         pipe.incr(self.key("parameters_version"))
         *_, version = await pipe.execute()
         return int(version)
@@ -286,7 +297,7 @@ class Store:
 
     async def get_descriptions(self) -> dict[str, list[dict[str, Any]]]:
         raw = await self.redis.hgetall(self.key("descriptions"))
-        return {k.decode(): json.loads(v) for k, v in raw.items()}
+        return {_text(k): json.loads(v) for k, v in raw.items()}
 
     # -- statistics ---------------------------------------------------------------------------
 
@@ -318,12 +329,7 @@ class Store:
     def _log_entries(entries: Any) -> list[tuple[str, LogEntry]]:
         out = []
         for entry_id, fields in entries or []:
-            out.append(
-                (
-                    entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
-                    LogEntry.model_validate_json(fields[b"r"]),
-                )
-            )
+            out.append((_text(entry_id), LogEntry.model_validate_json(fields[b"r"])))
         return out
 
     async def logs_after(self, start: str, count: int) -> list[tuple[str, LogEntry]]:

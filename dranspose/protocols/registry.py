@@ -277,6 +277,24 @@ def _sardana_classifier() -> Callable[[Frames], Kind]:
     return json_htype_classifier("DataDescription", "RecordEnd", key="type")
 
 
+def _frame_counter(kind: str, noun: str) -> MessageCounter:
+    """The ``frame`` counter of the JSON first frames whose ``htype`` is ``kind``, from 0."""
+    return MessageCounter(json_counter("frame", kinds=(kind,)), first=0, name=f"frame of {noun}")
+
+
+def _message_type_protocol(name: str, typ: str, description: str) -> Protocol:
+    """A device publishing one JSON object per message over ZMQ SUB, its ``message_type``
+    ``series-start``, ``data`` or ``series-end``, numbered by ``message_id`` from 1."""
+    return Protocol(
+        name,
+        typ,
+        "sub",
+        json_htype_classifier("series-start", "series-end", key="message_type"),
+        description=description,
+        counter=MessageCounter(json_counter("message_id"), first=1, name="message_id"),
+    )
+
+
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in [
@@ -288,21 +306,11 @@ PROTOCOLS: dict[str, Protocol] = {
             description="STINS/stream1 area detectors: header, images, series_end",
             counter=MessageCounter(json_counter("msg_number"), first=0, name="msg_number"),
         ),
-        Protocol(
-            "pcap",
-            "PCAP",
-            "sub",
-            json_htype_classifier("series-start", "series-end", key="message_type"),
-            description="PandA position capture over ZMQ: series-start, data, series-end",
-            counter=MessageCounter(json_counter("message_id"), first=1, name="message_id"),
+        _message_type_protocol(
+            "pcap", "PCAP", "PandA position capture over ZMQ: series-start, data, series-end"
         ),
-        Protocol(
-            "albaem",
-            "albaem",
-            "sub",
-            json_htype_classifier("series-start", "series-end", key="message_type"),
-            description="AlbaEM electrometer: series-start, data, series-end",
-            counter=MessageCounter(json_counter("message_id"), first=1, name="message_id"),
+        _message_type_protocol(
+            "albaem", "albaem", "AlbaEM electrometer: series-start, data, series-end"
         ),
         Protocol(
             "contrast",
@@ -320,9 +328,7 @@ PROTOCOLS: dict[str, Protocol] = {
             make_framer=_xspress_framer,
             description="Xspress3 fluorescence: header, image+spectra+meta (single-frame "
             "streams regrouped), series_end",
-            counter=MessageCounter(
-                json_counter("frame", kinds=("image",)), first=0, name="frame of images"
-            ),
+            counter=_frame_counter("image", "images"),
         ),
         Protocol(
             "lecroy",
@@ -330,9 +336,7 @@ PROTOCOLS: dict[str, Protocol] = {
             "sub",
             _classify_lecroy,
             description="LeCroy oscilloscope: prepare, sequence start/traces/end, stop",
-            counter=MessageCounter(
-                json_counter("frame", kinds=("traces",)), first=0, name="frame of traces"
-            ),
+            counter=_frame_counter("traces", "traces"),
         ),
         Protocol(
             "eiger_legacy",
@@ -340,9 +344,7 @@ PROTOCOLS: dict[str, Protocol] = {
             "pull",
             json_htype_classifier("dheader-1.0", "dseries_end-1.0"),
             description="Dectris Eiger stream v1: dheader, dimage (+bslz4), dseries_end",
-            counter=MessageCounter(
-                json_counter("frame", kinds=("dimage-1.0",)), first=0, name="frame of dimage"
-            ),
+            counter=_frame_counter("dimage-1.0", "dimage"),
         ),
         Protocol(
             "positioncap",

@@ -24,7 +24,7 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from dranspose.io.dataplane import drain
+from dranspose.io.dataplane import blocking_view, drain
 from dranspose.io.transports.base import (
     DEFAULT_BACKLOG,
     DEFAULT_BACKLOG_BYTES,
@@ -84,10 +84,9 @@ class ZmqUpstream(Upstream):
         except zmq.ZMQError as exc:
             self._close_sockets()
             raise ValueError(
-                f"upstream {url!r}: {zmq.strerror(exc.errno)}; expected a ZMQ "
-                f"address such as tcp://host:port"
+                f"upstream {url!r}: {exc.strerror}; expected a ZMQ address such as tcp://host:port"
             ) from exc
-        self.sync = zmq.Socket.shadow(self.socket.underlying)
+        self.sync = blocking_view(self.socket)
         self._tasks: list[asyncio.Task] = []
         self._waiting_logged = False
 
@@ -170,7 +169,7 @@ class ZmqPullUpstream(ZmqUpstream):
         # pop() drained first: the ZMQ fd is edge-triggered, so a poll started with messages
         # already queued could sleep its whole timeout
         if not self.backlog:
-            await self.socket.poll(int(timeout * 1000), zmq.POLLIN)
+            await self.socket.poll(int(timeout * 1000))  # flags default to POLLIN
 
 
 class ZmqSubUpstream(ZmqUpstream):
@@ -193,7 +192,7 @@ class ZmqSubUpstream(ZmqUpstream):
         while True:
             batch = self._read_batch(_DRAIN)
             if not batch:
-                await self.socket.poll(1000, zmq.POLLIN)
+                await self.socket.poll(1000)
                 continue
             for message in batch:
                 self._receive(message)

@@ -9,7 +9,6 @@ optional HTTP server, so payloads need no locks in replay.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import pickle
@@ -17,7 +16,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
 from dranspose import __version__
 from dranspose.core.calling import (
@@ -31,21 +30,29 @@ from dranspose.core.calling import (
 )
 from dranspose.core.event import EventData, InternalWorkerMessage, ResultData
 from dranspose.core.parameters import ParameterSet, describe, read_parameter_file
-from dranspose.core.payload import ReducerPayload, WorkerPayload, import_class, instantiate
+from dranspose.core.payload import ReducerPayload, WorkerPayload, import_class
 from dranspose.core.protocol import (
+    BuildGitMeta,
+    BuildMetaError,
     EventNumber,
+    ParameterName,
     ReducerName,
     ReducerState,
     WorkerName,
     WorkerState,
     read_build_meta,
 )
-from dranspose.io.capture import CaptureError, read_capture
+from dranspose.http.auth import AccessPolicy
+from dranspose.io.capture import CaptureError
+from dranspose.tools.replay_input import PathLike, merge_partials, source_iterators
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from dranspose.http.reducer_api import RunningServer
 
 # the name payload authors see in their replay output (and the tutorial shows)
 logger = logging.getLogger("dranspose.replay")
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 @dataclass
@@ -87,86 +94,6 @@ class ReplaySummary:
         return text
 
 
-def merge_partials(
-    sources: Sequence[Iterable[InternalWorkerMessage]],
-) -> Iterator[list[InternalWorkerMessage]]:
-    """Group the partial events of several sources (one per ingester) by event number.
-
-    Each source is read lazily and in order, so memory stays constant whatever the capture size.
-    A source whose numbers go backwards still has every message replayed (as separate events) and
-    a warning says where; so has a stream that comes twice with one event number.
-    """
-
-    def checked(
-        index: int, source: Iterable[InternalWorkerMessage]
-    ) -> Iterator[InternalWorkerMessage]:
-        last = None
-        for message in source:
-            if last is not None and message.event_number < last:
-                logger.warning(
-                    "source %d: event %d follows event %d; captures should be in event order",
-                    index,
-                    message.event_number,
-                    last,
-                )
-            last = message.event_number
-            yield message
-
-    merged = heapq.merge(
-        *(checked(i, s) for i, s in enumerate(sources)), key=lambda m: m.event_number
-    )
-    # The partials of the current event number. A stream that comes again under the same number
-    # (sources of the original dranspose's era do that) starts a second event, which the other
-    # streams' later partials of that number join in turn, as the original replay paired them.
-    groups: list[list[InternalWorkerMessage]] = []
-    names: list[set[str]] = []
-    try:
-        for partial in merged:
-            if groups and partial.event_number != groups[0][0].event_number:
-                yield from groups
-                groups, names = [], []
-            streams = partial.streams.keys()
-            for group, seen in zip(groups, names):
-                if not seen & streams:
-                    group.append(partial)
-                    seen.update(streams)
-                    break
-            else:
-                if groups:
-                    logger.warning(
-                        "event %d: stream(s) %s arrived again with the same event number; "
-                        "replaying them as a separate event",
-                        partial.event_number,
-                        ", ".join(sorted(names[-1] & streams)),
-                    )
-                groups.append([partial])
-                names.append(set(streams))
-    except Exception:
-        # A source failed while we held complete earlier events: hand them out before the error.
-        yield from groups
-        raise
-    yield from groups
-
-
-def _source_iterators(
-    zmq_files: Optional[Sequence[PathLike]], source: Optional[Union[str, type, Any]]
-) -> list[Iterable[InternalWorkerMessage]]:
-    iterators: list[Iterable[InternalWorkerMessage]] = []
-    if zmq_files:
-        if isinstance(zmq_files, (str, os.PathLike)):
-            zmq_files = [zmq_files]
-        for path in zmq_files:
-            open(path, "rb").close()  # a missing or unreadable file fails the setup, not the run
-        iterators.extend(read_capture(path) for path in zmq_files)
-    if source is not None:
-        if isinstance(source, (str, type)):
-            source = instantiate(import_class(source))
-        iterators.extend(source.get_source_generators())
-    if not iterators:
-        raise ValueError("replay needs capture files (-f) or a source class (--source)")
-    return iterators
-
-
 class ReplayRun:
     """One replay: payload instances, the current parameters and the running tally.
 
@@ -183,16 +110,18 @@ class ReplayRun:
         nworkers: int = 2,
         broadcast_first: bool = True,
         summary: Optional[ReplaySummary] = None,
+        build_meta: Optional[BuildGitMeta] = None,
     ) -> None:
+        """``build_meta`` is the payload's provenance its ``state.mapreduce_version`` shows."""
         self.summary = summary if summary is not None else ReplaySummary()
         self.dispatch = ReplayDispatch(nworkers, broadcast_first)
         self.worker_class = import_class(wclass)
         self.reducer_class = import_class(rclass)
         descriptions = describe([self.worker_class, self.reducer_class])
-        raw = read_parameter_file(parameter_file) if parameter_file else {}
+        raw = read_parameter_file(os.fspath(parameter_file)) if parameter_file else {}
         self.parameters = ParameterSet.from_raw(descriptions, raw)
         self.parameter_lock = threading.Lock()
-        meta = read_build_meta()
+        meta = build_meta
         self.worker_names = [WorkerName(f"development{i}") for i in range(nworkers)]
         now = time.monotonic()
         self.workers = [
@@ -229,7 +158,7 @@ class ReplayRun:
         """Validate and apply a new raw value; the next event uses it."""
         with self.parameter_lock:
             self.parameters = self.parameters.with_data(name, data)
-            logger.info("parameter %s set to %r", name, self.parameters[name].value)
+            logger.info("parameter %s set to %r", name, self.parameters[ParameterName(name)].value)
             return self.parameters
 
     # -- processing -------------------------------------------------------------------------
@@ -246,7 +175,8 @@ class ReplayRun:
         return False
 
     def _collect_notes(self) -> None:
-        for calls in (*self.workers, self.reducer):
+        every: list[Union[WorkerCalls, ReducerCalls]] = [*self.workers, self.reducer]
+        for calls in every:
             component = calls.name if isinstance(calls, WorkerCalls) else "reducer"
             for stage, message in calls.notes:  # logged by the calling policy already
                 self.summary.failures.append(Failure(None, component, stage, message))
@@ -264,7 +194,7 @@ class ReplayRun:
             return
         result = ResultData.model_construct(
             event_number=number,
-            worker=calls.name,
+            worker=WorkerName(calls.name),
             parameters_hash=parameters.hash,
             payload=pickle.loads(pickled.value),
         )
@@ -329,7 +259,7 @@ def _wait_for_start(start_event: threading.Event, stop_event: Optional[threading
             return
 
 
-def _progress(enabled: bool):  # type: ignore[no-untyped-def]
+def _progress(enabled: bool) -> Optional[Progress]:
     """A live events/s display on a terminal, nothing otherwise."""
     if not enabled:
         return None
@@ -360,8 +290,13 @@ def run_replay(
     keep_alive: bool = False,
     show_progress: Optional[bool] = None,
     host: str = "127.0.0.1",
+    access: Optional[AccessPolicy] = None,
+    build_meta: Optional[BuildGitMeta] = None,
 ) -> ReplaySummary:
     """Replay and return the summary; see :func:`replay` for the arguments.
+
+    ``access`` guards the HTTP API of ``port`` (default: open); ``build_meta`` is the payload's
+    provenance (default: none). The command line passes both from its settings.
 
     Whatever fails (the payload does not import, the parameter file cannot be read, the port is
     taken, a source raises), ``done_event`` is set and the HTTP port released before this
@@ -371,16 +306,17 @@ def run_replay(
     the summary, and ``finish`` still runs so output files are complete up to the damage.
     """
     summary = ReplaySummary()
-    server = None
-    progress = None
     started = time.monotonic()
+    server: Optional[RunningServer] = None
     try:
-        run = ReplayRun(wclass, rclass, parameter_file, nworkers, broadcast_first, summary)
-        iterators = _source_iterators(zmq_files, source)
+        run = ReplayRun(
+            wclass, rclass, parameter_file, nworkers, broadcast_first, summary, build_meta
+        )
+        iterators = source_iterators(zmq_files, source)
         if port is not None:
             from dranspose.http.reducer_api import ReplayHost, serve_in_thread
 
-            server = serve_in_thread(ReplayHost(run), address=host, port=port)
+            server = serve_in_thread(ReplayHost(run), address=host, port=port, access=access)
     except Exception as exc:
         summary.failures.append(Failure(None, "replay", "setup", f"{type(exc).__name__}: {exc}"))
         # no traceback here: the exception is raised to the caller, which has it
@@ -388,47 +324,12 @@ def run_replay(
         if done_event is not None:
             done_event.set()
         raise
+    progress: Optional[Progress] = None
     try:
-        if show_progress is None:
-            show_progress = sys.stderr.isatty()
-        progress = _progress(show_progress)
+        progress = _progress(sys.stderr.isatty() if show_progress is None else show_progress)
         if start_event is not None:
             _wait_for_start(start_event, stop_event)
-        task = progress.add_task("replay", total=None, rate=0.0) if progress else None
-        if progress:
-            progress.start()
-        try:
-            for index, partials in enumerate(merge_partials(iterators)):
-                if stop_event is not None and stop_event.is_set():
-                    summary.stopped_early = True
-                    logger.warning("replay stopped on request after %d events", summary.events)
-                    break
-                run.process(partials)
-                if latency:
-                    time.sleep(latency)
-                if progress and index % 64 == 0:
-                    elapsed = time.monotonic() - started
-                    progress.update(
-                        task,
-                        completed=summary.events,
-                        rate=summary.events / elapsed if elapsed > 0 else 0.0,
-                    )
-        except CaptureError as exc:
-            # The events read so far are processed and finish() still runs, so output files are
-            # complete up to the damage; the failure is reported and the exit code says so.
-            summary.failures.append(Failure(None, "capture", "read", str(exc)))
-            logger.error("capture read failed after %d events: %s", summary.events, exc)
-        except Exception as exc:  # a source class's generator raised
-            summary.failures.append(Failure(None, "source", "read", f"{type(exc).__name__}: {exc}"))
-            logger.error(
-                "source failed after %d events: %s: %s",
-                summary.events,
-                type(exc).__name__,
-                exc,
-                exc_info=True,
-            )
-        if progress:
-            progress.stop()
+        _feed(run, iterators, progress, stop_event, latency, started)
         run.finish()
         summary.seconds = time.monotonic() - started
         if done_event is not None:
@@ -449,6 +350,53 @@ def run_replay(
     return summary
 
 
+def _feed(
+    run: ReplayRun,
+    iterators: list[Iterable[InternalWorkerMessage]],
+    progress: Optional[Progress],
+    stop_event: Optional[threading.Event],
+    latency: Optional[float],
+    started: float,
+) -> None:
+    """Process every event the sources give, until they end, fail or ``stop_event`` is set.
+
+    A source that fails part way is reported in the summary, not raised: the events read so far
+    are processed and the caller still runs ``finish``, so output files are complete up to the
+    damage and the exit code says what happened.
+    """
+    summary = run.summary
+    task = progress.add_task("replay", total=None, rate=0.0) if progress else None
+    if progress:
+        progress.start()
+    try:
+        for index, partials in enumerate(merge_partials(iterators)):
+            if stop_event is not None and stop_event.is_set():
+                summary.stopped_early = True
+                logger.warning("replay stopped on request after %d events", summary.events)
+                break
+            run.process(partials)
+            if latency:
+                time.sleep(latency)
+            if progress and task is not None and index % 64 == 0:
+                elapsed = time.monotonic() - started
+                rate = summary.events / elapsed if elapsed > 0 else 0.0
+                progress.update(task, completed=summary.events, rate=rate)
+    except CaptureError as exc:
+        summary.failures.append(Failure(None, "capture", "read", str(exc)))
+        logger.error("capture read failed after %d events: %s", summary.events, exc)
+    except Exception as exc:  # a source class's generator raised
+        summary.failures.append(Failure(None, "source", "read", f"{type(exc).__name__}: {exc}"))
+        logger.error(
+            "source failed after %d events: %s: %s",
+            summary.events,
+            type(exc).__name__,
+            exc,
+            exc_info=True,
+        )
+    if progress:
+        progress.stop()
+
+
 def replay(
     wclass: Union[str, type],
     rclass: Union[str, type],
@@ -464,6 +412,7 @@ def replay(
     latency: Optional[float] = None,
     *,
     keep_alive: bool = False,
+    access: Optional[AccessPolicy] = None,
 ) -> ReplaySummary:
     """Run ``wclass`` workers and the ``rclass`` reducer over captured events.
 
@@ -476,8 +425,20 @@ def replay(
     ``finish`` has run, and also when the replay fails, so a caller waiting on it never hangs.
     ``start_event``, as in the original dranspose, is a gate the caller opens: the replay (with
     its HTTP server already up) waits for it before the first event. ``latency`` sleeps that many
-    seconds after each event, to watch results arrive at a beamline-like pace.
+    seconds after each event, to watch results arrive at a beamline-like pace. ``access`` guards
+    the HTTP API (default: open, as in the original dranspose).
+
+    The payload's provenance comes from ``$BUILD_META_FILE``, as for a deployed payload
+    (:func:`~dranspose.core.protocol.read_build_meta`): this is the entry point payload test
+    suites call, as the command line is for users.
     """
+    try:
+        build_meta = read_build_meta()
+    except BuildMetaError as exc:
+        logger.error("replay cannot start: %s: %s", type(exc).__name__, exc)
+        if done_event is not None:
+            done_event.set()
+        raise
     summary = run_replay(
         wclass,
         rclass,
@@ -492,6 +453,8 @@ def replay(
         start_event,
         latency,
         keep_alive=keep_alive,
+        access=access,
+        build_meta=build_meta,
     )
     logger.info("%s", summary.describe())
     for failure in summary.failures:

@@ -33,8 +33,8 @@ import httpx
 import numpy as np
 import zmq
 
+from dranspose.cli.settings import Settings
 from dranspose.core.triggermap import TriggerMap
-from dranspose.http.auth import bearer_headers
 from dranspose.io.local_redis import PrivateRedis
 
 HERE = Path(__file__).resolve().parent
@@ -167,7 +167,9 @@ class LocalPipeline:
                 time.sleep(0.5)
         # the controllers started here inherit $DRANSPOSE_TOKEN; send it when set
         self.client = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.api}", timeout=timeout, headers=bearer_headers()
+            base_url=f"http://127.0.0.1:{self.api}",
+            timeout=timeout,
+            headers=Settings().client_headers(),
         )
         self._wait(lambda: len(self.client.get("/api/v1/config").json()["components"]) >= 5, 60)
         self.ctx = zmq.Context()
@@ -215,7 +217,9 @@ class LocalPipeline:
         self._wait(lambda: self.client.get("/api/v1/status").json()["finished"], 600)
         elapsed = time.time() - start
         published = httpx.get(
-            f"http://127.0.0.1:{self.results}/api/v1/result/", timeout=60, headers=bearer_headers()
+            f"http://127.0.0.1:{self.results}/api/v1/result/",
+            timeout=60,
+            headers=Settings().client_headers(),
         ).json()
         latency = np.array(published["latency"])
         progress = self.client.get("/api/v1/progress").json()

@@ -18,6 +18,7 @@ from typing import Iterator
 import httpx
 import pytest
 
+from dranspose.cli.settings import Settings
 from dranspose.core.triggermap import TriggerMap
 from dranspose.http.auth import AccessPolicy, bearer_headers
 from dranspose.http.reducer_api import ReplayHost, serve_in_thread
@@ -269,12 +270,12 @@ def serve_replay(policy: AccessPolicy) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def replay_api() -> Iterator[httpx.Client]:
-    yield from serve_replay(AccessPolicy.from_env(token=TOKEN, protect_reads=False))
+    yield from serve_replay(AccessPolicy.create(TOKEN, protect_reads=False))
 
 
 @pytest.fixture(scope="module")
 def replay_api_reads() -> Iterator[httpx.Client]:
-    yield from serve_replay(AccessPolicy.from_env(token=TOKEN, protect_reads=True))
+    yield from serve_replay(AccessPolicy.create(TOKEN, protect_reads=True))
 
 
 @pytest.mark.parametrize(
@@ -327,12 +328,16 @@ def test_replay_api_healthz_stays_open_when_reads_are_protected(replay_api_reads
 
 
 @pytest.mark.parametrize("value", ["", "   ", "\n"])
-def test_an_empty_token_means_no_protection(value):
-    assert not AccessPolicy.from_env(token=value).enabled
+def test_an_empty_token_means_no_protection(monkeypatch, value):
+    assert not AccessPolicy.create(value).enabled
+    monkeypatch.setenv("DRANSPOSE_TOKEN", value)
+    assert not Settings().access().enabled
 
 
-def test_a_token_from_a_secret_file_loses_its_newline():
-    assert AccessPolicy.from_env(token=f"{TOKEN}\n").accepts(TOKEN)
+def test_a_token_from_a_secret_file_loses_its_newline(monkeypatch):
+    assert AccessPolicy.create(f"{TOKEN}\n").accepts(TOKEN)
+    monkeypatch.setenv("DRANSPOSE_TOKEN", f"{TOKEN}\n")
+    assert Settings().access().accepts(TOKEN)
 
 
 @pytest.mark.parametrize(
@@ -341,15 +346,37 @@ def test_a_token_from_a_secret_file_loses_its_newline():
 )
 def test_protect_reads_variable(monkeypatch, value, expected):
     monkeypatch.setenv("DRANSPOSE_TOKEN_READS", value)
-    assert AccessPolicy.from_env(token=TOKEN).protect_reads is expected
+    assert Settings().access(token=TOKEN).protect_reads is expected
+
+
+def test_options_win_over_the_variables(monkeypatch):
+    monkeypatch.setenv("DRANSPOSE_TOKEN", "from-the-environment")
+    monkeypatch.setenv("DRANSPOSE_TOKEN_READS", "1")
+    policy = Settings().access(token=TOKEN, protect_reads=False)
+    assert policy.accepts(TOKEN) and not policy.protect_reads
+    assert Settings().access(protect_reads=None).protect_reads
 
 
 def test_our_clients_send_the_token_from_the_environment(monkeypatch):
     monkeypatch.setenv("DRANSPOSE_TOKEN", TOKEN)
-    assert bearer_headers() == RIGHT
+    assert Settings().client_headers() == RIGHT
     monkeypatch.delenv("DRANSPOSE_TOKEN")
-    assert bearer_headers() == {}
+    assert Settings().client_headers() == {}
+    assert bearer_headers(TOKEN) == RIGHT and bearer_headers(None) == {}
+
+
+def test_an_app_is_open_unless_given_a_policy():
+    """No module reads the token behind the command line's back (docs/security.md)."""
+    from fastapi import FastAPI
+
+    from dranspose.http.auth import apply_policy, guard
+
+    app = guard(FastAPI())
+    assert not app.state.access_policy.enabled
+    apply_policy(app, AccessPolicy.create(TOKEN))
+    assert app.state.access_policy.accepts(TOKEN) and not app.state.access_policy.accepts(None)
 
 
 def test_the_token_is_not_shown_in_the_policy_repr():
-    assert TOKEN not in repr(AccessPolicy.from_env(token=TOKEN))
+    assert TOKEN not in repr(AccessPolicy.create(TOKEN))
+    assert TOKEN not in repr(Settings(token=TOKEN))

@@ -4,13 +4,15 @@ which addresses the components listen on by default."""
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
 import zmq
 import zmq.asyncio
 
-from dranspose.cli.main import build_parser, data_bind
+from dranspose.cli.main import build_parser
+from dranspose.cli.services import data_bind
 from dranspose.io.dataplane import Inbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +97,57 @@ def test_a_loopback_data_socket_is_bound_to_loopback_only():
     finally:
         ctx.term()
     assert endpoint.startswith("tcp://127.0.0.1:")
+
+
+ENVIRONMENT_READERS = {
+    "dranspose/tools/up.py": "hands its whole environment on to the children it starts",
+    "dranspose/io/memory.py": "$DRANSPOSE_MALLOC_TUNING, applied before anything is allocated",
+    "dranspose/core/protocol.py": "read_build_meta's default, for payload code and replay()",
+}
+"""Every module that touches ``os.environ`` besides the command line's one Settings class
+(dranspose/cli/settings.py, through pydantic-settings): configuration such as the token is read
+there once and passed on, so no module can read it behind the command line's back."""
+
+
+def environment_uses(path: Path) -> list[str]:
+    """``os.environ`` and ``os.getenv`` uses in one module, found in its syntax tree."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("environ", "getenv", "putenv")
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        ):
+            found.append(f"os.{node.attr} (line {node.lineno})")
+        if isinstance(node, ast.ImportFrom) and node.module == "os":
+            found += [f"from os import {a.name}" for a in node.names if "env" in a.name]
+    return found
+
+
+def test_only_the_listed_modules_touch_the_environment():
+    modules = {
+        str(p.relative_to(ROOT)): environment_uses(p)
+        for p in sorted((ROOT / "dranspose").rglob("*.py"))
+    }
+    assert {m for m, uses in modules.items() if uses} == set(ENVIRONMENT_READERS), modules
+
+
+def test_the_cli_hands_the_token_to_the_children_of_up_without_writing_its_environment(
+    monkeypatch,
+):
+    from dranspose.cli.settings import Settings
+    from dranspose.tools.up import child_environment
+
+    monkeypatch.setenv("DRANSPOSE_TOKEN", "from-the-shell")
+    monkeypatch.delenv("DRANSPOSE_TOKEN_READS", raising=False)
+    access = Settings().access(token="from-the-option", protect_reads=True)
+    env = child_environment({"PATH": "/bin", "DRANSPOSE_TOKEN": "from-the-shell"}, access, X="1")
+    assert env == {
+        "PATH": "/bin",
+        "DRANSPOSE_TOKEN": "from-the-option",
+        "DRANSPOSE_TOKEN_READS": "1",
+        "X": "1",
+    }
+    assert child_environment({"DRANSPOSE_TOKEN": "old"}, Settings(token=None).access("")) == {}
+    assert os.environ["DRANSPOSE_TOKEN"] == "from-the-shell"

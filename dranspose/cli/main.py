@@ -1,22 +1,40 @@
-"""The ``dranspose`` command: one sub-command per component or tool."""
+"""The ``dranspose`` command line: one sub-command per component or tool, parsed here.
+
+This module only defines the arguments; what each sub-command does lives in
+``dranspose/cli/<group>.py`` (replay, source, services, up, capture), which calls the tools and
+the runtime. The environment is read once, into :class:`~dranspose.cli.settings.Settings`, and
+handed to the sub-command with its arguments.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 from typing import Optional, Sequence
 
 from dranspose import __version__
+from dranspose.cli.capture import run_capture, run_convert, run_protocols
+from dranspose.cli.options import (
+    SubParsers,
+    access_options,
+    data_port_option,
+    host_option,
+    redis_options,
+)
+from dranspose.cli.replay import run_replay
+from dranspose.cli.services import (
+    default_worker_name,
+    run_controller,
+    run_ingester,
+    run_reducer,
+    run_worker,
+)
+from dranspose.cli.settings import Settings
+from dranspose.cli.source import run_source
+from dranspose.cli.up import run_up
 
-STOP_GRACE_SECONDS = 3.0
-"""After Ctrl-C, a service's components get this long to stop by themselves before cancellation."""
 
-logger = logging.getLogger("dranspose.cli.main")
-
-
-def _add_replay(sub: argparse._SubParsersAction) -> None:
+def _add_replay(sub: SubParsers) -> None:
     p = sub.add_parser(
         "replay",
         help="run worker and reducer classes offline on captured streams",
@@ -79,58 +97,11 @@ def _add_replay(sub: argparse._SubParsersAction) -> None:
         help="with --port: keep serving after the replay until Ctrl-C",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress display")
-    _access_options(p)
-    p.set_defaults(func=_run_replay)
+    access_options(p)
+    p.set_defaults(func=run_replay)
 
 
-def _run_replay(args: argparse.Namespace) -> int:
-    from dranspose.tools.replay import run_replay
-
-    if not args.files and not args.source:
-        print("dranspose replay: give capture files (-f) or a source class (-s)", file=sys.stderr)
-        return 2
-    if args.keep_alive and args.port is None:
-        print("dranspose replay: --keep-alive needs --port", file=sys.stderr)
-        return 2
-    access = _apply_access(args)
-    if args.port is not None:
-        print(f"dranspose replay: {access}", file=sys.stderr)
-    try:
-        summary = run_replay(
-            args.workerclass,
-            args.reducerclass,
-            zmq_files=args.files,
-            source=args.source,
-            parameter_file=args.parameters,
-            port=args.port,
-            nworkers=args.workers,
-            broadcast_first=not args.no_broadcast_first,
-            keep_alive=args.keep_alive,
-            show_progress=False if args.no_progress else None,
-            host=args.host,
-        )
-    except KeyboardInterrupt:
-        print("dranspose replay: interrupted", file=sys.stderr)
-        return 130
-    print(summary.describe(), file=sys.stderr)
-    for failure in summary.failures:
-        print(f"  FAILED {failure.describe()}", file=sys.stderr)
-    return 0 if summary.ok else 1
-
-
-_SYNTHETIC_OPTIONS = (
-    "shape",
-    "dtype",
-    "frames",
-    "compression",
-    "filename",
-    "series",
-    "pause",
-    "seed",
-)
-
-
-def _add_source(sub: argparse._SubParsersAction) -> None:
+def _add_source(sub: SubParsers) -> None:
     p = sub.add_parser(
         "source",
         help="serve a synthetic STINS stream, or replay a capture, like a detector",
@@ -187,6 +158,12 @@ def _add_source(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="with --replay of an ingester dump: the stream to send (default: first)",
     )
+    _add_generated_images(p)
+    p.set_defaults(func=run_source)
+
+
+def _add_generated_images(p: argparse.ArgumentParser) -> None:
+    """The options of ``source`` without ``--replay``; all default to None (see cli/source.py)."""
     g = p.add_argument_group("generated images (not with --replay)")
     g.add_argument(
         "--shape",
@@ -220,155 +197,12 @@ def _add_source(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--seed", type=int, default=None, help="seed of the pseudo-random pixels (default 0)"
     )
-    p.set_defaults(func=_run_source)
 
 
-def _run_source(args: argparse.Namespace) -> int:
-    from dranspose.tools.source import RawCaptureSource, SendStats, SourceError, StinsSource
-
-    given = [name for name in _SYNTHETIC_OPTIONS if getattr(args, name) is not None]
-    if args.replay is not None and given:
-        options = ", ".join(f"--{name}" for name in given)
-        print(f"dranspose source: {options} do not apply to --replay", file=sys.stderr)
-        return 2
-    if args.replay is None and args.stream is not None:
-        print("dranspose source: --stream needs --replay", file=sys.stderr)
-        return 2
-    if args.replay is None and args.protocol is not None:
-        print(
-            "dranspose source: --protocol needs --replay (generated series are STINS)",
-            file=sys.stderr,
-        )
-        return 2
-    sock_type = "PUB" if args.pub else None if args.protocol is not None else "PUSH"
-    source = None
-    try:
-        if args.replay is not None:
-            source = RawCaptureSource(
-                args.bind,
-                args.replay,
-                sock_type=sock_type,
-                rate=args.rate,
-                stream=args.stream,
-                protocol=args.protocol,
-                subscribers=args.subscribers,
-            )
-        elif args.subscribers is not None and not args.pub:
-            raise ValueError("--subscribers needs --pub")
-        else:
-            source = StinsSource(
-                args.bind,
-                shape=args.shape if args.shape is not None else (10, 10),
-                dtype=args.dtype if args.dtype is not None else "uint16",
-                frames=args.frames if args.frames is not None else 10,
-                compression=args.compression or "none",
-                filename=args.filename or "",
-                rate=args.rate,
-                seed=args.seed if args.seed is not None else 0,
-                sock_type=sock_type,
-                n_series=args.series if args.series is not None else 1,
-                pause=args.pause if args.pause is not None else 0.0,
-                subscribers=args.subscribers or 0,
-            )
-        source.run()
-    except KeyboardInterrupt:
-        pass  # run() has stopped the source; the summary says what was sent
-    except (ValueError, SourceError) as exc:
-        print(f"dranspose source: error: {exc}", file=sys.stderr)
-        if source is not None and source.endpoint is not None:  # failed part way (bad capture)
-            print(f"dranspose source: {source.stats.describe()}", file=sys.stderr)
-        return 2
-    stats = source.stats if source is not None else SendStats()
-    print(f"dranspose source: {stats.describe()}", file=sys.stderr)
-    return 0
-
-
-def _redis_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--redis-url",
-        default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        help="Redis for coordination (default $REDIS_URL or redis://127.0.0.1:6379/0)",
-    )
-    p.add_argument("--prefix", default="dranspose", help="Redis key prefix of this pipeline")
-
-
-def _access_options(p: argparse.ArgumentParser) -> None:
-    """The bearer token of the HTTP API (dranspose/http/auth.py, docs/security.md)."""
-    p.add_argument(
-        "--token",
-        default=None,
-        help="require 'Authorization: Bearer TOKEN' on mutating requests (default "
-        "$DRANSPOSE_TOKEN; prefer the variable: options are visible in 'ps')",
-    )
-    p.add_argument(
-        "--protect-reads",
-        action="store_true",
-        default=None,
-        help="require the token on reads too, except /healthz (default $DRANSPOSE_TOKEN_READS)",
-    )
-
-
-def _apply_access(args: argparse.Namespace) -> str:
-    """Put --token/--protect-reads into this process's environment, where the HTTP apps (and
-    the children of 'dranspose up') read them; return the start-up line that describes them."""
-    from dranspose.http.auth import PROTECT_READS_ENV, TOKEN_ENV, AccessPolicy
-
-    if args.token is not None:
-        os.environ[TOKEN_ENV] = args.token
-    if args.protect_reads:
-        os.environ[PROTECT_READS_ENV] = "1"
-    return AccessPolicy.from_env().describe()
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
-    return value
-
-
-HOST_ENV = "DRANSPOSE_HOST"
-"""Default listen address of the controller's and reducer's HTTP APIs; the image sets 0.0.0.0."""
-
-
-def _host_option(p: argparse.ArgumentParser) -> None:
-    """Loopback unless told otherwise: on a laptop the API is not offered to the whole network;
-    in a container (the image sets $DRANSPOSE_HOST) loopback would be unreachable."""
-    default = os.environ.get(HOST_ENV) or "127.0.0.1"
-    p.add_argument(
-        "--host",
-        default=default,
-        help=f"address the HTTP API listens on (default ${HOST_ENV} or 127.0.0.1; "
-        "0.0.0.0 for every interface)",
-    )
-
-
-def data_bind(advertise: str, port: int) -> str:
-    """The ZMQ data socket's bind address: a socket advertised at a loopback address is only
-    reachable there anyway, so it listens on loopback alone instead of every interface."""
-    loopback = advertise == "localhost" or advertise.startswith("127.")
-    return f"tcp://127.0.0.1:{port}" if loopback else f"tcp://*:{port}"
-
-
-def _data_port_option(p: argparse.ArgumentParser) -> None:
-    """A fixed data-plane port lets a firewall or a Kubernetes pod spec name it."""
-    p.add_argument(
-        "--data-port",
-        type=_port,
-        default=0,
-        metavar="PORT",
-        help="TCP port of the ZMQ data socket (default 0: any free port; the "
-        "registry tells the senders which)",
-    )
-
-
-def _add_services(sub: argparse._SubParsersAction) -> None:
+def _add_controller(sub: SubParsers, settings: Settings) -> None:
     p = sub.add_parser("controller", help="run the controller (REST API, trigger map, progress)")
-    _redis_option(p)
-    _host_option(p)
+    redis_options(p, settings)
+    host_option(p, settings)
     p.add_argument("--port", type=int, default=5000)
     p.add_argument(
         "--retry-lost",
@@ -393,16 +227,18 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
         help='set these parameter values at start: JSON [{"name": ..., "data": '
         "...}] or {name: data}, CBOR or .pkl (the format of 'replay -p')",
     )
-    _access_options(p)
-    p.set_defaults(func=_run_controller)
+    access_options(p)
+    p.set_defaults(func=run_controller)
 
+
+def _add_ingester(sub: SubParsers, settings: Settings) -> None:
     p = sub.add_parser(
         "ingester",
         help="read upstream streams and forward their frames to workers",
         description="Read one upstream per stream; repeat --stream/--upstream pairs to serve "
         "several streams from one process.",
     )
-    _redis_option(p)
+    redis_options(p, settings)
     p.add_argument(
         "--stream",
         required=True,
@@ -446,10 +282,12 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
         help="also write everything forwarded to this .cbors capture (with several "
         "streams, one file each: FILE-STREAM.cbors)",
     )
-    p.set_defaults(func=_run_ingester)
+    p.set_defaults(func=run_ingester)
 
+
+def _add_worker(sub: SubParsers, settings: Settings) -> None:
     p = sub.add_parser("worker", help="assemble events and run a worker class")
-    _redis_option(p)
+    redis_options(p, settings)
     p.add_argument("--class", dest="cls", required=True, metavar="MODULE:CLASS")
     p.add_argument("--name", default=None, help="unique worker name (default worker-HOST-PID)")
     p.add_argument("--tags", default="generic", help="comma-separated tags (default generic)")
@@ -458,11 +296,13 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
         default="127.0.0.1",
         help="address other hosts use to reach this worker's data socket",
     )
-    _data_port_option(p)
-    p.set_defaults(func=_run_worker)
+    data_port_option(p)
+    p.set_defaults(func=run_worker)
 
+
+def _add_reducer(sub: SubParsers, settings: Settings) -> None:
     p = sub.add_parser("reducer", help="run the reducer class and serve its publish data")
-    _redis_option(p)
+    redis_options(p, settings)
     p.add_argument("--class", dest="cls", required=True, metavar="MODULE:CLASS")
     p.add_argument(
         "--worker-class",
@@ -471,18 +311,18 @@ def _add_services(sub: argparse._SubParsersAction) -> None:
         help="worker class, so the reducer knows its parameters from the start",
     )
     p.add_argument("--port", type=int, default=5001, help="HTTP port of the results API")
-    _host_option(p)
+    host_option(p, settings)
     p.add_argument(
         "--advertise",
         default="127.0.0.1",
         help="address workers use to reach the reducer's data socket",
     )
-    _data_port_option(p)
-    _access_options(p)
-    p.set_defaults(func=_run_reducer)
+    data_port_option(p)
+    access_options(p)
+    p.set_defaults(func=run_reducer)
 
 
-def _add_up(sub: argparse._SubParsersAction) -> None:
+def _add_up(sub: SubParsers) -> None:
     p = sub.add_parser(
         "up",
         help="start a whole pipeline locally (Redis, controller, ingesters, workers, reducer)",
@@ -514,48 +354,11 @@ def _add_up(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--reducer-port", type=int, default=None)
     p.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
-    _access_options(p)
-    p.set_defaults(func=_run_up)
+    access_options(p)
+    p.set_defaults(func=run_up)
 
 
-def _run_up(args: argparse.Namespace) -> int:
-    from dranspose.tools.up import PipelineConfigError, load_config, run_pipeline
-
-    ingesters = None
-    if args.ingester:
-        ingesters = []
-        for spec in args.ingester:
-            name, sep, url = spec.partition("=")
-            if not sep:
-                print(
-                    f"dranspose up: --ingester {spec!r}: expected STREAM[:PROTOCOL]=URL",
-                    file=sys.stderr,
-                )
-                return 2
-            stream, _, protocol = name.partition(":")
-            ingesters.append({"stream": stream, "upstream": url, "protocol": protocol or "stins"})
-    overrides = {
-        "redis_url": args.redis_url,
-        "workers.class": args.worker_class,
-        "workers.count": args.workers,
-        "workers.tags": args.tags.split(",") if args.tags else None,
-        "reducer.class": args.reducer_class,
-        "ingesters": ingesters,
-        "controller.port": args.controller_port,
-        "reducer.port": args.reducer_port,
-        "controller.retry_lost": args.retry_lost,
-    }
-    try:
-        config = load_config(args.config, overrides)
-    except PipelineConfigError as exc:
-        print(f"dranspose up: {exc}", file=sys.stderr)
-        return 2
-    # the children inherit the environment: the token never appears on their command lines
-    print(f"dranspose up: {_apply_access(args)}", file=sys.stderr)
-    return run_pipeline(config, ready_file=args.ready_file)
-
-
-def _add_capture_tools(sub: argparse._SubParsersAction) -> None:
+def _add_capture_tools(sub: SubParsers) -> None:
     p = sub.add_parser(
         "capture",
         help="record raw upstream messages to a .cbors file",
@@ -579,7 +382,7 @@ def _add_capture_tools(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE.cbors")
     p.add_argument("--count", type=int, default=None, help="stop after this many messages")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_run_capture)
+    p.set_defaults(func=run_capture)
 
     p = sub.add_parser(
         "convert",
@@ -591,293 +394,29 @@ def _add_capture_tools(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DUMP.cbors")
     p.add_argument("--protocol", default="stins")
     p.add_argument("--stream", required=True, help="stream name the payload expects")
-    p.set_defaults(func=_run_convert)
+    p.set_defaults(func=run_convert)
 
     p = sub.add_parser("protocols", help="list the upstream protocols ingesters understand")
-    p.set_defaults(func=_run_protocols)
-
-
-def _run_protocols(args: argparse.Namespace) -> int:
-    from dranspose.protocols.registry import PROTOCOLS
-
-    print(f"{'NAME':<14} {'READ':<5} {'TYPE':<13} {'COUNTER':<19} DESCRIPTION")
-    for proto in sorted(PROTOCOLS.values(), key=lambda p: p.name):
-        counter = proto.counter.name if proto.counter is not None else "-"
-        print(
-            f"{proto.name:<14} {proto.socket:<5} {proto.typ:<13} {counter:<19} {proto.description}"
-        )
-    print(
-        "\nREAD: the ingester's transport (pull/sub: ZMQ socket, tcp: client, http: server). "
-        "COUNTER: the message\ncounter a SUB ingester checks to count messages lost "
-        "upstream ('dranspose ingester --sub')."
-    )
-    return 0
-
-
-def _run_capture(args: argparse.Namespace) -> int:
-    from dranspose.protocols.registry import get_protocol
-    from dranspose.tools.capture import capture_upstream
-
-    try:
-        protocol = get_protocol(args.protocol)
-    except KeyError as exc:
-        print(f"dranspose capture: {exc.args[0]}", file=sys.stderr)
-        return 2
-    show = not args.no_progress and sys.stderr.isatty()
-    try:
-        summary = capture_upstream(
-            protocol,
-            args.upstream,
-            args.output,
-            count=args.count,
-            sub=True if args.sub else None,
-            progress=show,
-        )
-    except ValueError as exc:
-        print(f"dranspose capture: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # before the capture loop took over Ctrl-C: nothing recorded
-        print("dranspose capture: interrupted before recording started", file=sys.stderr)
-        return 130
-    print(f"{chr(10) if show else ''}dranspose capture: {summary}", file=sys.stderr)
-    return 0
-
-
-def _run_convert(args: argparse.Namespace) -> int:
-    from dranspose.core.event import InternalWorkerMessage, StreamData
-    from dranspose.io.capture import CaptureWriter, read_raw_capture
-    from dranspose.protocols.registry import get_protocol, number_series
-
-    try:
-        protocol = get_protocol(args.protocol)
-    except KeyError as exc:
-        print(f"dranspose convert: {exc.args[0]}", file=sys.stderr)
-        return 2
-    written = 0
-    with CaptureWriter(args.output) as out:
-        for number, frames in number_series(protocol, read_raw_capture(args.raw)):
-            out.write(
-                InternalWorkerMessage(
-                    event_number=number,
-                    streams={args.stream: StreamData(typ=protocol.typ, frames=list(frames))},
-                )
-            )
-            written += 1
-    print(f"dranspose convert: {written} events -> {args.output}", file=sys.stderr)
-    if written == 0:
-        print(
-            f"dranspose convert: no series start found for protocol {protocol.name!r}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def _serve(*component_factories) -> int:  # type: ignore[no-untyped-def]
-    """Run components in one event loop until SIGINT/SIGTERM."""
-    import asyncio
-    import signal
-
-    async def main() -> None:
-        components = [factory() for factory in component_factories]
-        loop = asyncio.get_running_loop()
-        running = asyncio.gather(*(c.run() for c in components))
-        signals = 0
-
-        def on_signal() -> None:
-            # The first signal asks every component to stop; one in the middle of a scan may be
-            # waiting for frames that never come, so after a grace period (or at a second
-            # signal) its tasks are cancelled, which still runs their cleanup (unregistering).
-            nonlocal signals
-            signals += 1
-            for component in components:
-                component.stop()
-            if signals == 1:
-                loop.call_later(STOP_GRACE_SECONDS, running.cancel)
-            else:
-                running.cancel()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
-        try:
-            await running
-        except asyncio.CancelledError:
-            if not signals:
-                raise
-        finally:
-            for component in components:
-                await component.store.close()
-
-    return _run_async(main)
-
-
-def _run_async(main) -> int:  # type: ignore[no-untyped-def]
-    """Run a service's event loop; Ctrl-C is a normal way to stop it."""
-    import asyncio
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-def _run_controller(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from dranspose.core.parameters import read_parameter_file
-    from dranspose.io.store import Store
-    from dranspose.runtime.controller import Controller
-
-    # a bad file stops the controller before it touches Redis
-    initial = read_parameter_file(args.parameters) if args.parameters else None
-    access = _apply_access(args)  # before the app is built: it reads the environment
-
-    async def main() -> None:
-        controller = Controller(Store(args.redis_url, args.prefix), retry_lost=args.retry_lost)
-        # refuse before serving anything if another one is active
-        await controller.acquire(wait=args.takeover_wait)
-        if initial is not None:
-            version = await controller.set_initial_parameters(initial)
-            print(
-                f"dranspose controller: {len(initial)} parameter(s) from {args.parameters} "
-                f"set ({', '.join(sorted(initial)) or 'none'}; version {version})",
-                file=sys.stderr,
-            )
-        # open log streams (server-sent events) must not hold up Ctrl-C for ever
-        config = uvicorn.Config(
-            controller.app,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=3,
-        )
-        print(
-            f"dranspose controller: http://{args.host}:{args.port}/ (Redis {args.redis_url}); "
-            f"{access}",
-            file=sys.stderr,
-        )
-        await uvicorn.Server(config).serve()
-
-    return _run_async(main)
-
-
-def _run_ingester(args: argparse.Namespace) -> int:
-    import zmq
-
-    from dranspose.io.store import Store
-    from dranspose.protocols.registry import get_protocol
-    from dranspose.runtime.ingester import Ingester
-
-    try:
-        protocol = get_protocol(args.protocol)
-    except KeyError as exc:
-        print(f"dranspose ingester: {exc.args[0]}", file=sys.stderr)
-        return 2
-    if args.sub and protocol.socket in ("tcp", "http"):
-        print(
-            f"dranspose ingester: --sub: protocol {protocol.name!r} is read over "
-            f"{protocol.socket.upper()}, not ZMQ",
-            file=sys.stderr,
-        )
-        return 2
-    if args.backlog is not None and args.backlog < 1:
-        print("dranspose ingester: --backlog must be at least 1", file=sys.stderr)
-        return 2
-    if len(args.stream) != len(args.upstream):
-        print(
-            f"dranspose ingester: {len(args.stream)} --stream but {len(args.upstream)} "
-            "--upstream; give one upstream per stream",
-            file=sys.stderr,
-        )
-        return 2
-    if args.name and len(args.stream) > 1:
-        print("dranspose ingester: --name needs a single stream", file=sys.stderr)
-        return 2
-
-    def dump_for(stream: str) -> Optional[str]:
-        if not args.dump or len(args.stream) == 1:
-            return args.dump
-        stem, dot, ext = args.dump.partition(".")
-        return f"{stem}-{stream}{dot}{ext}"
-
-    backlog = {"backlog": args.backlog} if args.backlog is not None else {}
-    try:
-        return _serve(
-            *[
-                (
-                    lambda stream=stream, upstream=upstream: Ingester(
-                        Store(args.redis_url, args.prefix),
-                        stream,
-                        upstream,
-                        name=args.name,
-                        protocol=args.protocol,
-                        dump=dump_for(stream),
-                        sock_type=zmq.SUB if args.sub else None,
-                        **backlog,
-                    )
-                )
-                for stream, upstream in zip(args.stream, args.upstream)
-            ]
-        )
-    except ValueError as exc:
-        print(f"dranspose ingester: error: {exc}", file=sys.stderr)
-        return 2
-
-
-def _run_worker(args: argparse.Namespace) -> int:
-    import socket
-
-    from dranspose.io.store import Store
-    from dranspose.runtime.worker import Worker
-
-    name = args.name or f"worker-{socket.gethostname()}-{os.getpid()}"  # set by main already
-    tags = [t.strip() for t in args.tags.split(",") if t.strip()]
-    return _serve(
-        lambda: Worker(
-            Store(args.redis_url, args.prefix),
-            args.cls,
-            name=name,
-            tags=tags,
-            advertise_host=args.advertise,
-            bind=data_bind(args.advertise, args.data_port),
-        )
-    )
-
-
-def _run_reducer(args: argparse.Namespace) -> int:
-    from dranspose.io.store import Store
-    from dranspose.runtime.reducer import Reducer
-
-    print(f"dranspose reducer: {_apply_access(args)}", file=sys.stderr)
-    return _serve(
-        lambda: Reducer(
-            Store(args.redis_url, args.prefix),
-            args.cls,
-            worker_class=args.worker_class,
-            advertise_host=args.advertise,
-            http_port=args.port,
-            http_host=args.host,
-            bind=data_bind(args.advertise, args.data_port),
-        )
-    )
+    p.set_defaults(func=run_protocols)
 
 
 def _component_name(args: argparse.Namespace) -> str:
     """The name a process's log lines carry until one of its components takes over."""
     name = getattr(args, "name", None)
     if args.command == "worker":
-        import socket
-
-        args.name = name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
+        args.name = name = name or default_worker_name()
     elif args.command == "ingester" and not name and len(args.stream) == 1:
         name = f"{args.stream[0]}-ingester"
     return name or args.command
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line; deployment tests parse the Helm chart's container args with it."""
+def build_parser(settings: Optional[Settings] = None) -> argparse.ArgumentParser:
+    """The whole command line; deployment tests parse the Helm chart's container args with it.
+
+    ``settings`` gives the defaults that come from the environment (``--redis-url``,
+    ``--host``); without it the environment is read now.
+    """
+    settings = settings if settings is not None else Settings()
     parser = argparse.ArgumentParser(
         prog="dranspose", description="Distributed streaming map-reduce for detector streams."
     )
@@ -886,18 +425,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_replay(sub)
     _add_source(sub)
-    _add_services(sub)
+    for add in (_add_controller, _add_ingester, _add_worker, _add_reducer):
+        add(sub, settings)
     _add_up(sub)
     _add_capture_tools(sub)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    settings = Settings()  # the one read of the environment
+    args = build_parser(settings).parse_args(argv)
     from dranspose.io.memory import keep_large_buffers
     from dranspose.runtime.logs import configure_logging
 
-    configure_logging(_component_name(args))
+    configure_logging(_component_name(args), settings.log_level, settings.log_format)
     keep_large_buffers()
     from zmq import ZMQError  # e.g. a --data-port already in use
 
@@ -908,7 +449,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dranspose.io.capture import CaptureError
 
     try:
-        return int(args.func(args) or 0)
+        return int(args.func(args, settings) or 0)
     except (
         CaptureError,
         ParameterError,

@@ -11,12 +11,15 @@ route added later is covered without anyone remembering to protect it: any metho
 GET/HEAD/OPTIONS counts as mutating unless the route declares itself with ``openapi_extra=READ``
 (the HDF5 REST API's query POSTs). ``openapi_extra=PUBLIC`` routes (``/healthz``, which probes
 call, and the static dashboard page, where the token is entered) never need it.
+
+The policy is always given: the command line reads ``$DRANSPOSE_TOKEN`` and
+``$DRANSPOSE_TOKEN_READS`` once (:class:`dranspose.cli.settings.Settings`) and hands the policy to
+the app it builds; an app built without one is open, as in the original dranspose.
 """
 
 from __future__ import annotations
 
 import hmac
-import os
 from typing import Literal, Optional
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -24,9 +27,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
 
 TOKEN_ENV = "DRANSPOSE_TOKEN"
-"""The environment variable holding the token; empty or unset means no protection."""
+"""The environment variable holding the token; empty or unset means no protection. Named in
+messages; :class:`dranspose.cli.settings.Settings` reads it."""
 PROTECT_READS_ENV = "DRANSPOSE_TOKEN_READS"
 """Set to 1 (true, yes, on) to require the token on read requests too."""
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+"""The values of ``$DRANSPOSE_TOKEN_READS`` that mean yes (any other value means no)."""
 
 Access = Literal["public", "read", "write"]
 ACCESS_KEY = "x-dranspose-access"
@@ -36,7 +42,6 @@ READ: dict[str, str] = {ACCESS_KEY: "read"}
 """``openapi_extra`` of a POST route that only reads (a query too long for a URL)."""
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_TRUE = frozenset({"1", "true", "yes", "on"})
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="dranspose token",
@@ -51,18 +56,13 @@ class AccessPolicy(BaseModel):
     protect_reads: bool = False
 
     @classmethod
-    def from_env(
-        cls, token: Optional[str] = None, protect_reads: Optional[bool] = None
-    ) -> AccessPolicy:
-        """Explicit values (command-line options) win over the environment.
+    def create(cls, token: Optional[str], protect_reads: bool = False) -> AccessPolicy:
+        """The policy of a token as given; empty or only whitespace means no token.
 
         Surrounding whitespace is dropped: a token file written by ``echo`` or mounted from a
         Kubernetes Secret often ends in a newline that nobody types into a header.
         """
-        raw = token if token is not None else os.environ.get(TOKEN_ENV, "")
-        raw = raw.strip()
-        if protect_reads is None:
-            protect_reads = os.environ.get(PROTECT_READS_ENV, "").strip().lower() in _TRUE
+        raw = (token or "").strip()
         return cls(token=SecretStr(raw) if raw else None, protect_reads=protect_reads)
 
     @property
@@ -126,17 +126,26 @@ async def check_access(
 
 
 def guard(app: FastAPI, policy: Optional[AccessPolicy] = None) -> FastAPI:
-    """Put every route added to ``app`` after this call behind ``policy`` (default: from env).
+    """Put every route added to ``app`` after this call behind ``policy`` (default: open).
 
     Call it right after creating the app: FastAPI copies the app's dependencies into each route
     when the route is added.
     """
-    app.state.access_policy = policy if policy is not None else AccessPolicy.from_env()
+    apply_policy(app, policy if policy is not None else AccessPolicy())
     app.router.dependencies.append(Depends(check_access))
     return app
 
 
-def bearer_headers(token: Optional[str] = None) -> dict[str, str]:
-    """The header our own clients (bench scripts, helm test) send: empty without a token."""
-    value = (token if token is not None else os.environ.get(TOKEN_ENV, "")).strip()
+def apply_policy(app: FastAPI, policy: AccessPolicy) -> None:
+    """Make ``policy`` the one of an app :func:`guard` protects, also after its routes exist.
+
+    The check reads the policy at each request, so an app built by a component whose
+    constructor takes no policy is put behind the command line's one before it serves.
+    """
+    app.state.access_policy = policy
+
+
+def bearer_headers(token: Optional[str]) -> dict[str, str]:
+    """The header our own clients (bench scripts) send with ``token``: empty without one."""
+    value = (token or "").strip()
     return {"Authorization": f"Bearer {value}"} if value else {}

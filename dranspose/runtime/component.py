@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 from dranspose import __version__
 from dranspose.core.coordination import ComponentInfo, ScanInfo
 from dranspose.core.parameters import ParameterDescription, ParameterSet, ParameterType, describe
-from dranspose.core.protocol import ParameterName, read_build_meta
+from dranspose.core.protocol import BuildGitMeta, ParameterName
 from dranspose.core.stats import ComponentStats, StatsRecorder
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
@@ -30,15 +30,21 @@ PARAMETER_POLL_SECONDS = 0.2
 
 
 class Component:
-    """Registers ``info`` in Redis and keeps it alive while ``run`` executes."""
+    """Registers ``info`` in Redis and keeps it alive while ``run`` executes.
 
-    def __init__(self, store: Store, info: ComponentInfo) -> None:
+    ``build_meta`` is the payload's provenance the registry entry (and the payload's
+    ``state.mapreduce_version``) shows; the command line reads it from ``$BUILD_META_FILE``.
+    """
+
+    def __init__(
+        self, store: Store, info: ComponentInfo, build_meta: Optional[BuildGitMeta] = None
+    ) -> None:
         self.store = store
         self.info = info
         self.info.dranspose_version = __version__
         self.info.pid = os.getpid()
         self.info.instance = uuid.uuid4().hex
-        self.info.mapreduce_version = read_build_meta()
+        self.info.mapreduce_version = build_meta
         self._stopping = asyncio.Event()
         self.stats = StatsRecorder(info.kind, info.name)
         """Counters the heartbeat publishes for the controller's /metrics."""

@@ -33,7 +33,7 @@ from dranspose.core.coordination import (
     WorkerReport,
 )
 from dranspose.core.event import InternalWorkerMessage, StreamData
-from dranspose.core.protocol import EventNumber, StreamName, WorkerName
+from dranspose.core.protocol import BuildGitMeta, EventNumber, StreamName, WorkerName
 from dranspose.core.stats import QueueStats
 from dranspose.io.capture import CaptureWriter
 from dranspose.io.dataplane import Outboxes, PartialHeader
@@ -64,6 +64,7 @@ class Ingester(Component):
         dump: Optional[str] = None,
         sock_type: Optional[int] = None,
         backlog: int = DEFAULT_BACKLOG,
+        build_meta: Optional[BuildGitMeta] = None,
     ) -> None:
         super().__init__(
             store,
@@ -72,6 +73,7 @@ class Ingester(Component):
                 name=name or f"{stream}-ingester",
                 streams=[StreamName(stream)],
             ),
+            build_meta,
         )
         self.stream = StreamName(stream)
         self.upstream_url = upstream

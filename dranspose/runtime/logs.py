@@ -17,7 +17,6 @@ import collections
 import contextvars
 import datetime
 import logging
-import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Optional, TextIO
@@ -141,11 +140,12 @@ def configure_logging(
 ) -> None:
     """The one logging setup of every ``dranspose`` sub-command.
 
-    ``LOG_LEVEL`` (DEBUG, INFO, ...) sets the verbosity. Services log the structured one-line
-    format to stdout; offline tools keep the plain format on stderr. ``LOG_FORMAT`` (structured
-    or plain) overrides the choice.
+    ``level_name`` (``$LOG_LEVEL``: DEBUG, INFO, ...; default INFO) sets the verbosity. Services
+    log the structured one-line format to stdout; offline tools keep the plain format on stderr.
+    ``log_format`` (``$LOG_FORMAT``: structured or plain) overrides the choice. The command line
+    passes both from its settings (:mod:`dranspose.cli.settings`).
     """
-    level_name = (level_name or os.environ.get("LOG_LEVEL") or "INFO").upper()
+    level_name = (level_name or "INFO").upper()
     level = LEVELS.get(level_name)
     if level is None:
         print(
@@ -154,11 +154,7 @@ def configure_logging(
             file=sys.stderr,
         )
         level = logging.INFO
-    chosen = (
-        log_format
-        or os.environ.get("LOG_FORMAT")
-        or ("plain" if command in PLAIN_COMMANDS else "structured")
-    ).lower()
+    chosen = (log_format or ("plain" if command in PLAIN_COMMANDS else "structured")).lower()
     if chosen not in ("plain", "structured"):
         print(
             f"dranspose: LOG_FORMAT={chosen!r} is not 'plain' or 'structured'; using structured",

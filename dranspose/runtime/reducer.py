@@ -24,7 +24,8 @@ from dranspose.core.coordination import ComponentInfo, ComponentKind, ResultHead
 from dranspose.core.event import ResultData
 from dranspose.core.parameters import ParameterSet
 from dranspose.core.payload import ReducerPayload, import_class
-from dranspose.core.protocol import Digest, ReducerName, ReducerState
+from dranspose.core.protocol import BuildGitMeta, Digest, ReducerName, ReducerState
+from dranspose.http.auth import AccessPolicy
 from dranspose.http.reducer_api import create_app
 from dranspose.io.dataplane import Inbox
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
@@ -46,8 +47,12 @@ class Reducer(Component):
         advertise_host: str = "127.0.0.1",
         http_port: Optional[int] = None,
         http_host: str = "127.0.0.1",
+        access: Optional[AccessPolicy] = None,
+        build_meta: Optional[BuildGitMeta] = None,
     ) -> None:
-        super().__init__(store, ComponentInfo(kind=ComponentKind.reducer, name=name))
+        """``access`` guards the HTTP API on ``http_port`` (default: open)."""
+        super().__init__(store, ComponentInfo(kind=ComponentKind.reducer, name=name), build_meta)
+        self.access = access
         self.reducer_class = import_class(reducer_class)
         classes = [self.reducer_class]
         if worker_class is not None:  # the reducer sees the workers' parameters too
@@ -96,7 +101,10 @@ class Reducer(Component):
         server_task = None
         if self.http_port is not None:
             config = uvicorn.Config(
-                create_app(self), host=self.http_host, port=self.http_port, log_level="warning"
+                create_app(self, self.access),
+                host=self.http_host,
+                port=self.http_port,
+                log_level="warning",
             )
             server = uvicorn.Server(config)
             server_task = asyncio.create_task(server.serve())

@@ -31,7 +31,14 @@ from dranspose.core.coordination import (
 from dranspose.core.event import EventData, InternalWorkerMessage, StreamData
 from dranspose.core.parameters import ParameterSet
 from dranspose.core.payload import WorkerPayload, import_class
-from dranspose.core.protocol import EventNumber, StreamName, WorkerName, WorkerState, WorkerTag
+from dranspose.core.protocol import (
+    BuildGitMeta,
+    EventNumber,
+    StreamName,
+    WorkerName,
+    WorkerState,
+    WorkerTag,
+)
 from dranspose.core.stats import QueueStats
 from dranspose.io.dataplane import Inbox, Outboxes, decode_partial
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
@@ -58,9 +65,12 @@ class Worker(Component):
         bind: str = "tcp://*:0",
         advertise_host: str = "127.0.0.1",
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+        build_meta: Optional[BuildGitMeta] = None,
     ) -> None:
         super().__init__(
-            store, ComponentInfo(kind=ComponentKind.worker, name=name, tags=tags or ["generic"])
+            store,
+            ComponentInfo(kind=ComponentKind.worker, name=name, tags=tags or ["generic"]),
+            build_meta,
         )
         self.worker_class = import_class(worker_class)
         self.capacity = capacity

@@ -13,14 +13,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dranspose.http.auth import PROTECT_READS_ENV, TOKEN_ENV, AccessPolicy
 from dranspose.io.local_redis import PrivateRedis
 
 STOP_GRACE_SECONDS = 10.0
 """After Ctrl-C, how long all children together get to exit before they are killed."""
+
+_Children = list[tuple[str, subprocess.Popen[bytes]]]
+"""The running components: a label for messages, and the process."""
 
 
 class _Strict(BaseModel):
@@ -204,16 +208,42 @@ def commands(config: PipelineConfig) -> list[list[str]]:
     return out
 
 
-def run_pipeline(config: PipelineConfig, ready_file: Optional[str] = None) -> int:
-    """Start everything, wait for Ctrl-C/SIGTERM or a child's death, stop everything."""
+def child_environment(
+    base: Mapping[str, str], access: AccessPolicy, **extra: str
+) -> dict[str, str]:
+    """The environment of the children: ``base`` with ``access`` and ``extra`` in it.
+
+    The token reaches the controller and the reducer here, never on their command lines (where
+    ``ps`` would show it); the policy the command line settled on (``--token`` or the variables)
+    replaces whatever token variables ``base`` has.
+    """
+    env = {k: v for k, v in base.items() if k not in (TOKEN_ENV, PROTECT_READS_ENV)}
+    if access.token is not None:
+        env[TOKEN_ENV] = access.token.get_secret_value()
+    if access.protect_reads:
+        env[PROTECT_READS_ENV] = "1"
+    env.update(extra)
+    return env
+
+
+def run_pipeline(
+    config: PipelineConfig, ready_file: Optional[str] = None, access: Optional[AccessPolicy] = None
+) -> int:
+    """Start everything, wait for Ctrl-C/SIGTERM or a child's death, stop everything.
+
+    The children get this process's environment (``PATH``, ``LOG_LEVEL``...) with the Redis URL
+    and ``access`` (default: open) set.
+    """
     redis_server: Optional[PrivateRedis] = None
     url = config.redis_url
     if url is None:
         redis_server = PrivateRedis().start()
         url = redis_server.url
         print(f"dranspose up: private Redis at {url}", file=sys.stderr)
-    env = {**os.environ, "REDIS_URL": url, "PYTHONUNBUFFERED": "1"}
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    env = child_environment(
+        os.environ, access or AccessPolicy(), REDIS_URL=url, PYTHONUNBUFFERED="1"
+    )
+    children: _Children = []
     stop_requested = False
 
     def request_stop(signum: int, frame: Any) -> None:
@@ -223,19 +253,7 @@ def run_pipeline(config: PipelineConfig, ready_file: Optional[str] = None) -> in
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     exit_code = 0
     try:
-        for cmd in commands(config):
-            # children ignore the terminal's Ctrl-C; we forward it, in order
-            label = f"{cmd[0]} {cmd[cmd.index('--name') + 1]}" if "--name" in cmd else cmd[0]
-            children.append(
-                (
-                    label,
-                    subprocess.Popen(
-                        [sys.executable, "-m", "dranspose", *cmd], env=env, start_new_session=True
-                    ),
-                )
-            )
-            if cmd[0] == "controller":
-                time.sleep(0.5)  # let it take the lock before the others register
+        _start_children(config, env, children)
         print(
             f"dranspose up: controller on http://{config.controller.host}:"
             f"{config.controller.port}/, results on http://{config.reducer.host}:"
@@ -257,23 +275,49 @@ def run_pipeline(config: PipelineConfig, ready_file: Optional[str] = None) -> in
                 break
             time.sleep(0.1)
     finally:
-        for _, child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        # one deadline for all: the children stop in parallel, not one grace period each
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for label, child in reversed(children):
-            try:
-                child.wait(max(deadline - time.monotonic(), 0.0))
-            except subprocess.TimeoutExpired:
-                print(
-                    f"dranspose up: {label} did not stop within {STOP_GRACE_SECONDS:.0f} s; killed",
-                    file=sys.stderr,
-                )
-                child.kill()
-                child.wait(5)
+        _stop_children(children)
         if redis_server is not None:
             redis_server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return exit_code
+
+
+def _start_children(config: PipelineConfig, env: dict[str, str], children: _Children) -> None:
+    """Start every component, appending each to ``children`` as soon as it runs.
+
+    Appending one by one (rather than returning the list) lets the caller stop those already
+    started when a later one fails to start.
+    """
+    for cmd in commands(config):
+        # children ignore the terminal's Ctrl-C; we forward it, in order
+        label = f"{cmd[0]} {cmd[cmd.index('--name') + 1]}" if "--name" in cmd else cmd[0]
+        children.append(
+            (
+                label,
+                subprocess.Popen(
+                    [sys.executable, "-m", "dranspose", *cmd], env=env, start_new_session=True
+                ),
+            )
+        )
+        if cmd[0] == "controller":
+            time.sleep(0.5)  # let it take the lock before the others register
+
+
+def _stop_children(children: _Children) -> None:
+    """SIGINT every child still running, newest first; kill those that outlast the grace."""
+    for _, child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    # one deadline for all: the children stop in parallel, not one grace period each
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for label, child in reversed(children):
+        try:
+            child.wait(max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            print(
+                f"dranspose up: {label} did not stop within {STOP_GRACE_SECONDS:.0f} s; killed",
+                file=sys.stderr,
+            )
+            child.kill()
+            child.wait(5)

@@ -253,20 +253,20 @@ class ParameterSet(Mapping[ParameterName, WorkParameter]):
             values[name] = WorkParameter(
                 name=name, data=desc.to_bytes(desc.default), value=desc.default
             )
-        for name, data in raw.items():
-            pname = ParameterName(name)
-            desc = descriptions.get(pname)
-            if desc is None:
+        for raw_name, data in raw.items():
+            pname = ParameterName(raw_name)
+            declared = descriptions.get(pname)
+            if declared is None:
                 logger.warning(
                     "parameter %r is not declared by the worker or reducer classes; "
                     "it is kept as raw bytes %s",
-                    name,
+                    raw_name,
                     _show(bytes(data)),
                 )
                 values[pname] = WorkParameter(name=pname, data=bytes(data), value=bytes(data))
             else:
                 values[pname] = WorkParameter(
-                    name=pname, data=bytes(data), value=desc.from_bytes(data)
+                    name=pname, data=bytes(data), value=declared.from_bytes(data)
                 )
         return cls(descriptions, values)
 

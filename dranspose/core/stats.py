@@ -12,7 +12,7 @@ import bisect
 import collections
 import threading
 import time
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sized
 
 from pydantic import BaseModel, Field
 
@@ -153,9 +153,9 @@ class StatsRecorder:
         """Reads the component's queues for a snapshot; called in the heartbeat's thread, so it
         must read state of that thread (the event loop) only."""
 
-    def ingested(self, stream: str, frames: Iterable[object]) -> None:
+    def ingested(self, stream: str, frames: Iterable[Sized]) -> None:
         """One upstream message of ``stream`` (its frames) was read."""
-        size = sum(len(f) for f in frames)  # type: ignore[arg-type]
+        size = sum(len(f) for f in frames)
         with self._lock:
             counters = self._streams.get(stream)
             if counters is None:

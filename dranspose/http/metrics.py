@@ -56,8 +56,9 @@ class ScanCounters(BaseModel):
         return cls(
             scan_id=run.scan.scan_id,
             expected=progress.total,
-            # released in event order: the release point is the number of events assigned
-            assigned=int(run.assigner.next_event),
+            # released in event order: the release point is the number of events assigned; a run
+            # recovered from a predecessor has no assigner, so this controller assigned nothing
+            assigned=int(run.assigner.next_event) if run.assigner is not None else 0,
             completed=progress.completed,
             # a failure is reported per worker share; an event counts once
             failed=len({f.event_number for f in progress.failed}),

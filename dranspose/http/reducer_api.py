@@ -21,6 +21,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from dranspose.core.parameters import ParameterError, ParameterSet
+from dranspose.core.protocol import ParameterName
 from dranspose.http.auth import PUBLIC, AccessPolicy, guard
 from dranspose.http.errors import RAW_BODY, install_error_handlers
 from dranspose.http.h5rest import create_h5_router
@@ -106,7 +107,30 @@ def publish_lock(reducer: Any) -> Iterator[None]:
             yield
 
 
-def _parameter_json(params: ParameterSet, name: str) -> dict[str, Any]:
+def _publish_node(publish: Any, path: str) -> Any:
+    """The node of ``publish`` at ``path`` (``a/b/0``: keys of dicts, indices of sequences).
+
+    Negative indices count from the end as in Python; 404 names the deepest prefix that exists
+    plus the step that does not. Called with the publish lock held.
+    """
+    node = publish
+    walked = []
+    for part in [p for p in path.split("/") if p]:
+        walked.append(part)
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif (
+            isinstance(node, (list, tuple, np.ndarray))
+            and part.lstrip("-").isdigit()
+            and -len(node) <= int(part) < len(node)
+        ):
+            node = node[int(part)]
+        else:
+            raise HTTPException(404, f"publish has no entry '{'/'.join(walked)}'")
+    return node
+
+
+def _parameter_json(params: ParameterSet, name: ParameterName) -> dict[str, Any]:
     param = params[name]
     desc = params.descriptions.get(param.name)
     return {
@@ -138,21 +162,7 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
         if not hasattr(reducer, "publish"):
             raise HTTPException(404, "the reducer has no 'publish' attribute")
         with publish_lock(reducer):
-            node = reducer.publish
-            walked = []
-            for part in [p for p in path.split("/") if p]:
-                walked.append(part)
-                if isinstance(node, dict) and part in node:
-                    node = node[part]
-                elif (
-                    isinstance(node, (list, tuple, np.ndarray))
-                    and part.lstrip("-").isdigit()
-                    and -len(node) <= int(part) < len(node)
-                ):
-                    node = node[int(part)]
-                else:
-                    raise HTTPException(404, f"publish has no entry '{'/'.join(walked)}'")
-            content = to_jsonable(node)
+            content = to_jsonable(_publish_node(reducer.publish, path))
         return JSONResponse(content)
 
     @app.get("/api/v1/parameters")
@@ -167,7 +177,9 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
         params = host.parameters
         if name not in params:
             raise HTTPException(404, f"unknown parameter {name!r}")
-        return Response(params[name].data or b"", media_type="application/octet-stream")
+        return Response(
+            params[ParameterName(name)].data or b"", media_type="application/octet-stream"
+        )
 
     @app.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
     async def set_parameter(name: str, request: Request) -> dict[str, Any]:
@@ -181,7 +193,7 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
             ) from exc
         except ParameterError as exc:
             raise HTTPException(422, str(exc)) from exc
-        return {**_parameter_json(params, name), "parameters_hash": params.hash}
+        return {**_parameter_json(params, ParameterName(name)), "parameters_hash": params.hash}
 
     @app.get("/api/v1/status")
     def status() -> dict[str, Any]:

@@ -147,7 +147,12 @@ class WorkerReport(BaseModel):
 
 
 class AssignedEvent(BaseModel):
-    """Which real workers get which stream's frame of one event (absent stream: no frame).
+    """Which real workers get which stream's frame of one event.
+
+    The one model of this message: the assigner (``dranspose.core.triggermap``, which calls it
+    ``Assignment``) builds it, the controller publishes it, ingesters route by it and workers
+    learn from it which events and streams to expect. A stream absent from ``streams`` has no
+    frame in this event; an empty list means the frame is dropped.
 
     A re-delivery (``redelivered``) names only the replacement of a dead worker, for the
     streams it still needs; ingesters send those frames again from what they kept.
@@ -156,6 +161,11 @@ class AssignedEvent(BaseModel):
     event_number: EventNumber
     streams: dict[StreamName, list[WorkerName]]
     redelivered: bool = False
+
+
+Assignment = AssignedEvent
+"""The same model under the name the assigner and its callers use; ``dranspose.core.triggermap``
+re-exports it, so both import paths name one class."""
 
 
 class Progress(BaseModel):

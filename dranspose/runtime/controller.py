@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from dranspose.core.coordination import (
+    AssignedEvent,
     ComponentInfo,
     ComponentKind,
     ControllerBusy,
@@ -31,7 +32,6 @@ from dranspose.core.parameters import (
 from dranspose.core.protocol import WorkerName
 from dranspose.core.scan_account import ScanRun
 from dranspose.core.triggermap import (
-    Assignment,
     SequenceRequest,
     TriggerMap,
     TriggerMapError,
@@ -268,7 +268,7 @@ class Controller(Component):
         last_id, reports = await self.store.read_reports(current, last_id, block_ms=50)
         if self.run_state is not run:
             return last_id, last_health, last_progress
-        batch: list[Assignment] = []
+        batch: list[AssignedEvent] = []
         for report in reports:
             for event in report.completed:
                 run.completed(report.worker, event)
@@ -348,7 +348,7 @@ class Controller(Component):
                         run.abort("every worker of the scan died")
                     else:
                         try:  # can the survivors still take every kind of event?
-                            run.trigger_map.validate_against(run.assigner.workers)  # type: ignore[union-attr]
+                            run.assigner.trigger_map.validate_against(run.assigner.workers)
                         except TriggerMapError as exc:
                             run.abort(f"no remaining worker can take the rest of the scan ({exc})")
                     await self.store.set_scan(run.scan)

@@ -26,9 +26,6 @@ from dranspose.core.triggermap.request import (
 _SIMPLE_BLOCK = 1024
 """Events per part in :meth:`TriggerMap.simple`: the sequence repeats it, so size is O(n / 1024)."""
 
-_MAX_REPORTED_ERRORS = 3
-
-
 _JSON_KINDS = {
     list: "array",
     str: "string",

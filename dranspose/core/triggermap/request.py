@@ -26,10 +26,8 @@ from dranspose.core.triggermap.errors import TriggerMapError, show, tag_list
 GENERIC_TAGS: frozenset[WorkerTag] = frozenset({WorkerTag("generic")})
 """Tags a virtual worker needs when the map names none; workers have ``generic`` by default."""
 
-_SIMPLE_BLOCK = 1024
-"""Events per part in :meth:`TriggerMap.simple`: the sequence repeats it, so size is O(n / 1024)."""
-
 _MAX_REPORTED_ERRORS = 3
+"""Errors quoted in one message; a map with hundreds of bad entries gets a count of the rest."""
 
 # --- turning pydantic's errors into messages that name the part, stream and event ----------------
 

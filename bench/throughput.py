@@ -10,9 +10,15 @@ series (header, N images, series end) into the ingester and measures:
   PUSH -> zero-copy forwarder -> PULL (the two hops, source -> ingester -> worker, that every
   frame takes in the pipeline: the ceiling for any design with a separate ingester process).
 
-Targets on a 2-core machine: at 2 MB frames >= 50 % of raw pyzmq MB/s; at 2 kB >= 5,000 events/s.
+It also prints, per frame size, the CPU ms per 1,000 events each process spent (controller,
+ingester, each worker, reducer, Redis; bench/procstats.py), the peak RSS of every process, and
+the p50/p99 latency of a scan paced at half the saturated rate of the same round (``--paced``):
+a saturated scan's latency is mostly queueing, the paced one shows what an event costs.
 
-    python bench/throughput.py [--sizes 2048 131072 2097152] [--repeats 3]
+Targets (medians, baselines of the same run): at 2 kB >= 25 % of raw pyzmq events/s; at 2 MB
+>= 90 % of the two-hop ceiling; at 2 kB and half the saturated rate p99 < 20 ms.
+
+    python bench/throughput.py [--sizes 2048 131072 2097152] [--repeats 3] [--paced 0.5]
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import zmq
+from procstats import ProcessSet, format_cpu, format_rss, median_table  # bench/, on sys.path
 
 from dranspose.cli.settings import Settings
 from dranspose.core.triggermap import TriggerMap
@@ -130,9 +137,19 @@ def raw_pyzmq_forwarded(size: int, count: int) -> float:
 # -- the pipeline ----------------------------------------------------------------------------
 
 
+EXTRA_STREAMS = ("pcap", "scanctl")  # the 2nd and 3rd stream of an event, small frames
+EXTRA_BYTES = 64
+
+
 class LocalPipeline:
-    """Redis, controller, two workers, the reducer and one ingester (stream ``bench``) as
-    processes, fed by a PUSH socket; the payload classes are ``module:Class`` names in bench/."""
+    """Redis, controller, ``workers`` workers, the reducer and one ingester per stream as
+    processes, each stream fed by its own PUSH socket; the payload classes are ``module:Class``
+    names in bench/. The first stream (``bench``) carries the frames of the size measured, the
+    others (``pcap``, ``scanctl``: a position capture and a scan controller) 64-byte frames.
+
+    ``procs`` names every process (controller, ingester-STREAM, w0.., reducer, redis, and
+    this process as ``source``), so a
+    scan can report the CPU each of them spent on it and their peak memory."""
 
     def __init__(
         self,
@@ -140,42 +157,72 @@ class LocalPipeline:
         reducer: str = "throughput_payload:BenchReducer",
         reducer_args: tuple[str, ...] = (),
         timeout: float = 10,
+        workers: int = 2,
+        streams: int = 1,
     ) -> None:
         self.redis = PrivateRedis().start()
         self.api = free_port()
         self.results = free_port()
-        self.upstream = free_port()
+        self.streams = ["bench", *EXTRA_STREAMS][:streams]
+        self.upstreams = {stream: free_port() for stream in self.streams}
         env = {
             **os.environ,
             "REDIS_URL": self.redis.url,
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }
-        commands = [
-            ["controller", "--host", "127.0.0.1", "--port", str(self.api)],
-            ["worker", "--class", worker, "--name", "w0"],
-            ["worker", "--class", worker, "--name", "w1"],
-            ["reducer", "--class", reducer, *reducer_args, "--port", str(self.results)],
-            ["ingester", "--stream", "bench", "--upstream", f"tcp://127.0.0.1:{self.upstream}"],
+        commands: dict[str, list[str]] = {
+            "controller": ["controller", "--host", "127.0.0.1", "--port", str(self.api)]
+        }
+        for i in range(workers):
+            commands[f"w{i}"] = ["worker", "--class", worker, "--name", f"w{i}"]
+        commands["reducer"] = [
+            "reducer",
+            "--class",
+            reducer,
+            *reducer_args,
+            "--port",
+            str(self.results),
         ]
-        self.procs = []
-        for cmd in commands:
-            self.procs.append(
-                subprocess.Popen([sys.executable, "-m", "dranspose", *cmd], cwd=HERE, env=env)
+        for stream, port in self.upstreams.items():
+            commands[f"ingester-{stream}"] = [
+                "ingester",
+                "--stream",
+                stream,
+                "--upstream",
+                f"tcp://127.0.0.1:{port}",
+            ]
+        self.procs: dict[str, subprocess.Popen] = {}
+        for name, cmd in commands.items():
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "dranspose", *cmd], cwd=HERE, env=env
             )
-            if cmd[0] == "controller":
+            if name == "controller":
                 time.sleep(0.5)
+        pids = {name: proc.pid for name, proc in self.procs.items()}
+        redis_proc = getattr(self.redis, "_process", None)
+        if redis_proc is not None:
+            pids["redis"] = redis_proc.pid
+        pids["source"] = os.getpid()  # this process: the source loop and the status polls
+        self.processes = ProcessSet(pids)
         # the controllers started here inherit $DRANSPOSE_TOKEN; send it when set
         self.client = httpx.Client(
             base_url=f"http://127.0.0.1:{self.api}",
             timeout=timeout,
             headers=Settings().client_headers(),
         )
-        self._wait(lambda: len(self.client.get("/api/v1/config").json()["components"]) >= 5, 60)
+        expected = len(commands)
+        self._wait(
+            lambda: len(self.client.get("/api/v1/config").json()["components"]) >= expected, 60
+        )
         self.ctx = zmq.Context()
-        self.source = self.ctx.socket(zmq.PUSH)
-        self.source.setsockopt(zmq.SNDHWM, 1000)
-        self.source.bind(f"tcp://127.0.0.1:{self.upstream}")
+        self.sources: dict[str, zmq.Socket] = {}
+        for stream, port in self.upstreams.items():
+            sock = self.ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.SNDHWM, 1000)
+            sock.bind(f"tcp://127.0.0.1:{port}")
+            self.sources[stream] = sock
+        self.source = self.sources["bench"]
 
     @staticmethod
     def _wait(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
@@ -189,16 +236,37 @@ class LocalPipeline:
             time.sleep(0.05)
         raise TimeoutError("pipeline did not get there in time")
 
-    def scan(self, size: int, events: int) -> dict[str, float]:
-        request = TriggerMap.simple(["bench"], events).request.model_dump(mode="json")
+    def _send_all(self, parts: list) -> None:  # type: ignore[type-arg]
+        for sock in self.sources.values():
+            sock.send_multipart(parts)
+
+    def scan(
+        self,
+        size: int,
+        events: int,
+        rate: float | None = None,
+        progress_every: int = 0,
+    ) -> dict[str, float]:
+        """One scan of ``events`` events; ``rate`` paces the source (events/s, None: as fast as
+        the pipeline takes them). Returns events/s, MB/s, p50/p99 latency, and ``cpu:NAME``:
+        CPU ms per 1,000 events of each process during the scan. With ``progress_every``,
+        prints the peak RSS of every process each time that many events have been sent, so a
+        long scan shows whether memory grows with events."""
+        request = TriggerMap.simple(self.streams, events).request.model_dump(mode="json")
         response = self.client.post("/api/v1/sequence", content=json.dumps(request))
         response.raise_for_status()
         payload = zmq.Frame(np.random.default_rng(1).bytes(size))
-        self.source.send_multipart(
-            [json.dumps({"htype": "header", "filename": "", "msg_number": 0}).encode()]
-        )
+        small = zmq.Frame(bytes(EXTRA_BYTES))
+        extras = [self.sources[s] for s in self.streams[1:]]
+        self._send_all([json.dumps({"htype": "header", "filename": "", "msg_number": 0}).encode()])
+        before = self.processes.snapshot()
         start = time.time()
+        interval = 1.0 / rate if rate else 0.0
         for i in range(events):
+            if interval:
+                ahead = start + i * interval - time.time()
+                if ahead > 0:
+                    time.sleep(ahead)
             header = json.dumps(
                 {
                     "htype": "image",
@@ -211,11 +279,29 @@ class LocalPipeline:
                 }
             ).encode()
             self.source.send_multipart([header, payload], copy=False)
-        self.source.send_multipart(
-            [json.dumps({"htype": "series_end", "msg_number": events + 1}).encode()]
-        )
-        self._wait(lambda: self.client.get("/api/v1/status").json()["finished"], 600)
+            if extras:
+                other = json.dumps(
+                    {
+                        "htype": "image",
+                        "frame": i,
+                        "shape": [EXTRA_BYTES],
+                        "type": "uint8",
+                        "compression": "none",
+                        "msg_number": i + 1,
+                    }
+                ).encode()
+                for sock in extras:
+                    sock.send_multipart([other, small], copy=False)
+            if progress_every and (i + 1) % progress_every == 0:
+                print(
+                    f"  {i + 1:>9,} events sent, peak RSS MB: "
+                    f"{format_rss(self.processes.peak_rss())}",
+                    flush=True,
+                )
+        self._send_all([json.dumps({"htype": "series_end", "msg_number": events + 1}).encode()])
+        self._wait(lambda: self.client.get("/api/v1/status").json()["finished"], 3600)
         elapsed = time.time() - start
+        cpu = self.processes.since(before).per_1000(events)
         published = httpx.get(
             f"http://127.0.0.1:{self.results}/api/v1/result/",
             timeout=60,
@@ -229,19 +315,26 @@ class LocalPipeline:
             "mb_s": events * size / elapsed / 1e6,
             "p50_ms": float(np.percentile(latency, 50) * 1e3),
             "p99_ms": float(np.percentile(latency, 99) * 1e3),
+            **{f"cpu:{name}": value for name, value in cpu.items()},
         }
 
     def close(self) -> None:
-        self.source.close(linger=0)
+        for sock in self.sources.values():
+            sock.close(linger=0)
         self.ctx.term()
-        for proc in self.procs:
+        for proc in self.procs.values():
             proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
+        for proc in self.procs.values():
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.redis.stop()
+
+
+def cpu_of(run: dict[str, float]) -> dict[str, float]:
+    """The ``cpu:NAME`` entries of a scan's figures, keyed by process name."""
+    return {key[4:]: value for key, value in run.items() if key.startswith("cpu:")}
 
 
 def main() -> None:
@@ -251,8 +344,17 @@ def main() -> None:
         "--events", type=int, default=None, help="events per scan (default by size)"
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--paced",
+        type=float,
+        default=0.5,
+        metavar="FRACTION",
+        help="also run a scan paced at this fraction of the saturated rate of the same round "
+        "and report its latency (default 0.5; 0 to skip)",
+    )
     args = parser.parse_args()
     pipeline = LocalPipeline()
+    cpu_lines, paced_lines = [], []
     try:
         print(
             f"{'frame':>9} {'events':>7} | {'events/s':>9} {'MB/s':>8} {'p50 ms':>8} "
@@ -261,12 +363,15 @@ def main() -> None:
         )
         for size in args.sizes:
             events = args.events or default_events(size)
-            runs, raws, hops = [], [], []
-            for _ in range(args.repeats):
+            runs, raws, hops, paced = [], [], [], []
+            for _ in range(args.repeats):  # interleaved: load changes hit every path alike
                 raws.append(raw_pyzmq(size, events))
                 hops.append(raw_pyzmq_forwarded(size, events))
                 runs.append(pipeline.scan(size, events))
-            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                if args.paced:
+                    rate = args.paced * runs[-1]["events_s"]
+                    paced.append({"rate": rate, **pipeline.scan(size, events, rate=rate)})
+            med = median_table(runs)
             raw = statistics.median(raws)
             hop = statistics.median(hops)
             print(
@@ -276,6 +381,21 @@ def main() -> None:
                 f"{med['mb_s'] / hop:>6.0%}",
                 flush=True,
             )
+            cpu_lines.append(f"{size:>9} B: {format_cpu(cpu_of(med))}")
+            if paced:
+                pmed = median_table(paced)
+                paced_lines.append(
+                    f"{size:>9} B: paced at {pmed['rate']:,.0f} events/s "
+                    f"({args.paced:.0%} of saturated), got {pmed['events_s']:,.0f}: "
+                    f"p50 {pmed['p50_ms']:.1f} ms, p99 {pmed['p99_ms']:.1f} ms; "
+                    f"CPU {format_cpu(cpu_of(pmed))}"
+                )
+        print(f"\nCPU ms per 1,000 events (saturated scans, median of {args.repeats}):")
+        print("\n".join(cpu_lines))
+        if paced_lines:
+            print(f"\nlatency at moderate rate (median of {args.repeats}):")
+            print("\n".join(paced_lines))
+        print(f"\npeak RSS MB: {format_rss(pipeline.processes.peak_rss())}")
     finally:
         pipeline.close()
 

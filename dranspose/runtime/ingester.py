@@ -41,7 +41,8 @@ from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
 from dranspose.io.transports import DEFAULT_BACKLOG, Message, open_upstream
 from dranspose.protocols.registry import Kind, get_protocol
-from dranspose.runtime.component import SCAN_POLL_SECONDS, Component
+from dranspose.runtime.component import Component
+from dranspose.runtime.session import ScanSessions, follow_assignments
 
 logger = logging.getLogger(__name__)
 
@@ -118,24 +119,16 @@ class Ingester(Component):
     def skipped(self) -> int:
         return self.upstream_state.skipped
 
+    def joins(self, scan: ScanInfo) -> bool:
+        """A scan that reads this ingester's stream and began with this process."""
+        return not scan.stopped and self.stream in scan.streams and scan.takes_part(self.info)
+
     async def main(self) -> None:
-        done_scans: set[str] = set()
         dump = CaptureWriter(self.dump_path) if self.dump_path else None
+        sessions: ScanSessions[None] = ScanSessions(self, self.joins)
         try:
             await self.upstream.start()
-            while not self.stopping:
-                scan = await self.read_scan()
-                if (
-                    scan is not None
-                    and scan.scan_id not in done_scans
-                    and not scan.stopped
-                    and self.stream in scan.streams
-                    and scan.takes_part(self.info)
-                ):
-                    done_scans.add(scan.scan_id)
-                    await IngestSession(self, scan, dump).run()
-                else:
-                    await self.sleep_or_stop(SCAN_POLL_SECONDS)
+            await sessions.run(lambda scan: IngestSession(self, scan, dump).run())
         finally:
             if dump is not None:
                 dump.close()
@@ -213,40 +206,32 @@ class IngestSession:
             ing.info.state = "idle"
 
     async def _read_assignments(self) -> None:
-        last_id = "0"
-        checked = time.monotonic()
-        store = self.ingester.store
-        while True:
-            last_id, events = await store.read_assignments(self.scan.scan_id, last_id)
-            for assigned in events:
-                if self.ingester.stream not in assigned.streams:
-                    continue
-                if assigned.redelivered:
-                    await self._redeliver(assigned)
-                else:
-                    self.queue.append(assigned)
-            if events:
-                self.arrived.set()
-            # the scan's state changes rarely: look at it between batches, not after each one
-            if events and time.monotonic() - checked < SCAN_POLL_SECONDS:
+        await follow_assignments(
+            self.ingester.store,
+            self.scan.scan_id,
+            f"stream {self.ingester.stream}",
+            self._assigned,
+            self._still_in,
+        )
+        self.ended = True
+        self.arrived.set()
+
+    async def _assigned(self, events: list[AssignedEvent]) -> None:
+        for assigned in events:
+            if self.ingester.stream not in assigned.streams:
                 continue
-            checked = time.monotonic()
-            try:
-                scan = await store.get_scan()
-            except REDIS_UNAVAILABLE as exc:  # Redis unreachable, e.g. this host's link is down
-                logger.warning(
-                    "stream %s: cannot read the scan, retrying: %s", self.ingester.stream, exc
-                )
-                await asyncio.sleep(SCAN_POLL_SECONDS)
-                continue
-            if scan is not None and scan.scan_id == self.scan.scan_id:
-                self.members = set(scan.workers)
-                if self.scan.retry_lost:
-                    self._forget_below(await store.confirmed(self.scan.scan_id))
-            if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped or scan.complete:
-                self.ended = True
-                self.arrived.set()
-                return
+            if assigned.redelivered:
+                await self._redeliver(assigned)
+            else:
+                self.queue.append(assigned)
+        self.arrived.set()
+
+    async def _still_in(self, scan: ScanInfo) -> bool:
+        """Follow the scan's members (the controller drops dead workers) and confirmations."""
+        self.members = set(scan.workers)
+        if self.scan.retry_lost:
+            self._forget_below(await self.ingester.store.confirmed(self.scan.scan_id))
+        return True
 
     async def _next_assignment(self) -> Optional[AssignedEvent]:
         waiting = self.ingester.waiting

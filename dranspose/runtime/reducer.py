@@ -30,8 +30,9 @@ from dranspose.http.reducer_api import create_app
 from dranspose.io.dataplane import Inbox
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
-from dranspose.runtime.component import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.runtime.component import Component, LiveParameters
 from dranspose.runtime.logs import bind_component
+from dranspose.runtime.session import ScanSessions, Sorted
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +72,10 @@ class Reducer(Component):
         self.results = 0
         self.failures: list[str] = []
         self.current_scan: Optional[str] = None
-        self.finished_scans: set[str] = set()
-        self.early: dict[str, list[list[zmq.Frame]]] = {}
-        """Messages of scans not started yet: a worker may begin the next scan while this
-        reducer still waits for another worker to finish the previous one."""
+        self.sessions: ScanSessions[list[zmq.Frame]] = ScanSessions(self, lambda scan: True)
+        """Every scan, stopped ones too (workers may have joined before the stop); keeps
+        messages of scans not started yet: a worker may begin the next scan while this reducer
+        still waits for another worker to finish the previous one."""
 
     # ReducerHost for the HTTP API
     @property
@@ -108,15 +109,8 @@ class Reducer(Component):
             )
             server = uvicorn.Server(config)
             server_task = asyncio.create_task(server.serve())
-        done_scans: set[str] = set()
         try:
-            while not self.stopping:
-                scan = await self.read_scan()
-                if scan is not None and scan.scan_id not in done_scans:
-                    done_scans.add(scan.scan_id)
-                    await self.run_scan(scan)
-                else:
-                    await self.sleep_or_stop(SCAN_POLL_SECONDS)
+            await self.sessions.run(self.run_scan)
         finally:
             watcher.cancel()
             if server is not None:
@@ -152,8 +146,7 @@ class Reducer(Component):
         self.calls = ReducerCalls(payload, time.monotonic())
         pending: set[str] = set(scan.workers)
         absent: dict[str, int] = {}
-        early = self.early.pop(scan.scan_id, [])
-        self.early.clear()  # scans replaced before this reducer started them
+        early = self.sessions.early()
         last_liveness = time.monotonic()
         while pending and not self.stopping:
             if self.calls.timer_due(time.monotonic()):
@@ -166,12 +159,13 @@ class Reducer(Component):
                 except Exception as exc:
                     logger.error("malformed result message dropped: %s", exc)
                     continue
-                if header.scan_id in self.finished_scans:
+                where = self.sessions.sort(header.scan_id, parts)  # a later scan's is kept
+                if where is Sorted.LEFT:
                     logger.warning(
                         "result of scan %s arrived after it ended; dropped", header.scan_id
                     )
-                elif header.scan_id != scan.scan_id:  # a later scan's: kept until it starts
-                    self.early.setdefault(header.scan_id, []).append(parts)
+                elif where is Sorted.LATER:
+                    pass
                 elif header.kind == "worker_done":
                     pending.discard(header.worker)
                 else:
@@ -184,7 +178,6 @@ class Reducer(Component):
                     pending = await self._still_alive(pending, scan, absent)
                 except REDIS_UNAVAILABLE:
                     pass  # wait for the workers as before; look again in a second
-        self.finished_scans.add(scan.scan_id)
         self.context["scan_summary"] = await self._scan_summary(scan.scan_id)
         await loop.run_in_executor(self.executor, self._finish)
         for _attempt in range(20):  # the controller waits for this mark; Redis may be restarting

@@ -21,6 +21,7 @@ import zmq.asyncio
 from dranspose.core.backpressure import DEFAULT_BUFFER_BYTES, HeldEvents, frames_bytes
 from dranspose.core.calling import WorkerCalls, pickle_result
 from dranspose.core.coordination import (
+    AssignedEvent,
     ComponentInfo,
     ComponentKind,
     FailedEvent,
@@ -41,10 +42,10 @@ from dranspose.core.protocol import (
 )
 from dranspose.core.stats import QueueStats
 from dranspose.io.dataplane import Inbox, Outboxes, decode_partial
-from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
-from dranspose.runtime.component import SCAN_POLL_SECONDS, Component, LiveParameters
+from dranspose.runtime.component import Component, LiveParameters
 from dranspose.runtime.logs import bind_component
+from dranspose.runtime.session import ScanSessions, Sorted, follow_assignments
 
 logger = logging.getLogger(__name__)
 
@@ -85,31 +86,21 @@ class Worker(Component):
         self.executor = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,)
         )
-        self.finished_scans: set[str] = set()
-        self.early: dict[str, list[InternalWorkerMessage]] = {}
-        """Frames of a scan this worker has not joined yet, read while it finished the previous."""
+        self.sessions: ScanSessions[InternalWorkerMessage] = ScanSessions(self, self.joins)
+        """Its scans; keeps frames of a scan not joined yet, read while it finished the previous."""
 
     def parameters_hash(self) -> Optional[str]:
         return self.parameters.current.hash
 
+    def joins(self, scan: ScanInfo) -> bool:
+        """A running scan that names this worker and began with this process."""
+        return not scan.stopped and self.info.name in scan.workers and scan.takes_part(self.info)
+
     async def main(self) -> None:
         await self.parameters.publish_descriptions(f"worker:{self.info.name}")
         watcher = asyncio.create_task(self.parameters.watch(lambda: self.stopping))
-        done_scans: set[str] = set()
         try:
-            while not self.stopping:
-                scan = await self.read_scan()
-                if (
-                    scan is not None
-                    and scan.scan_id not in done_scans
-                    and not scan.stopped
-                    and self.info.name in scan.workers
-                    and scan.takes_part(self.info)
-                ):
-                    done_scans.add(scan.scan_id)
-                    await ScanSession(self, scan).run()
-                else:
-                    await self.sleep_or_stop(SCAN_POLL_SECONDS)
+            await self.sessions.run(lambda scan: ScanSession(self, scan).run())
         finally:
             watcher.cancel()
             self.inbox.close()
@@ -183,7 +174,6 @@ class ScanSession:
         try:
             await self._process_loop(reducer)
         finally:
-            worker.finished_scans.add(self.scan.scan_id)
             for task in tasks:
                 task.cancel()
             worker.stats.queues = None
@@ -194,48 +184,36 @@ class ScanSession:
             worker.info.state = "idle"
 
     async def _read_assignments(self) -> None:
-        last_id = "0"
-        checked = time.monotonic()
-        while True:
-            last_id, events = await self.worker.store.read_assignments(self.scan.scan_id, last_id)
-            for assigned in events:
-                mine = {s for s, names in assigned.streams.items() if self.name in names}
-                if mine:
-                    if assigned.redelivered:  # a dead worker's event, its frames sent again
-                        self.redelivered.add(assigned.event_number)
-                    self.expected[assigned.event_number] = mine
-                    self._check(assigned.event_number)
-            if events:
-                self.ask_pending_since = None
-            # the scan's state changes rarely: look at it between batches, not after each one
-            if events and time.monotonic() - checked < SCAN_POLL_SECONDS:
-                continue
-            checked = time.monotonic()
-            try:
-                scan = await self.worker.store.get_scan()
-            except REDIS_UNAVAILABLE as exc:  # Redis unreachable, e.g. this host's link is down
-                logger.warning("worker %s: cannot read the scan, retrying: %s", self.name, exc)
-                await asyncio.sleep(SCAN_POLL_SECONDS)
-                continue
-            if scan is None or scan.scan_id != self.scan.scan_id or scan.stopped or scan.complete:
-                await self.ready.put(-1)  # tell the processing loop the scan ended
-                return
-            if self.name not in scan.workers:
-                # declared dead while cut off or stalled: its events are already reported lost
-                # and the scan goes on without it, so leave instead of waiting for its end
-                logger.warning(
-                    "worker %s was dropped from scan %s (declared dead); leaving it",
-                    self.name,
-                    self.scan.scan_id,
-                )
-                await self.ready.put(-1)
-                return
+        await follow_assignments(
+            self.worker.store, self.scan.scan_id, f"worker {self.name}", self._assigned, self._in
+        )
+        await self.ready.put(-1)  # tell the processing loop the scan ended
+
+    async def _assigned(self, events: list[AssignedEvent]) -> None:
+        for assigned in events:
+            mine = {s for s, names in assigned.streams.items() if self.name in names}
+            if mine:
+                if assigned.redelivered:  # a dead worker's event, its frames sent again
+                    self.redelivered.add(assigned.event_number)
+                self.expected[assigned.event_number] = mine
+                self._check(assigned.event_number)
+        self.ask_pending_since = None
+
+    async def _in(self, scan: ScanInfo) -> bool:
+        if self.name in scan.workers:
+            return True
+        # declared dead while cut off or stalled: its events are already reported lost and the
+        # scan goes on without it, so leave instead of waiting for its end
+        logger.warning(
+            "worker %s was dropped from scan %s (declared dead); leaving it",
+            self.name,
+            self.scan.scan_id,
+        )
+        return False
 
     async def _receive(self) -> None:
         worker = self.worker
-        early = worker.early.pop(self.scan.scan_id, [])
-        worker.early.clear()  # scans replaced before this worker joined them
-        for message in early:
+        for message in worker.sessions.early():
             self._accept(message)
         # Stops once the session finishes: later frames are the next scan's and stay queued in
         # the inbox (backpressure) for the next session instead of being read and dropped here.
@@ -246,12 +224,12 @@ class ScanSession:
                 except Exception as exc:
                     logger.error("malformed data-plane message dropped: %s", exc)
                     continue
-                if scan_id == self.scan.scan_id:
+                # a later scan's frames (the ingesters already serve it) are kept for it
+                where = worker.sessions.sort(scan_id, message)
+                if where is Sorted.CURRENT:
                     self._accept(message)
-                elif scan_id in worker.finished_scans:
+                elif where is Sorted.LEFT:
                     logger.debug("dropping a frame of scan %s", scan_id)
-                else:  # the ingesters already serve a scan this worker has not joined yet
-                    worker.early.setdefault(scan_id, []).append(message)
 
     def _accept(self, message: InternalWorkerMessage) -> None:
         number = message.event_number

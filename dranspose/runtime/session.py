@@ -1,0 +1,151 @@
+"""The scan session every runtime component runs: which scan it is in, and when it leaves it.
+
+Ingesters, workers and the reducer each take part in one scan at a time. What they share lives
+here, once: watching the scan record in the store and starting a session for each new scan the
+component joins (:meth:`ScanSessions.run`), following that scan's assignment stream until the scan
+is over for the component (:func:`follow_assignments`), and sorting data-plane messages by scan
+(:meth:`ScanSessions.sort`), so that messages another component sent for the next scan while this
+one still finishes the previous are kept for it and those of a scan already left are dropped.
+
+A component supplies only what differs: which scans it joins, what one session does, what it does
+with a batch of assignments and with a fresh scan record. The states of one component::
+
+    waiting --(a scan it joins appears in the store)--> in session --(session returns)--> waiting
+
+A component never rejoins a scan it left. The scan
+is over for everyone when the controller marks it stopped (or aborted), marks it complete, or
+replaces it (:func:`scan_over`); :mod:`dranspose.core.lifecycle` has the whole life cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from typing import Awaitable, Callable, Generic, Optional, TypeVar
+
+from dranspose.core.coordination import AssignedEvent, ScanInfo
+from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
+from dranspose.io.store import Store
+from dranspose.runtime.component import SCAN_POLL_SECONDS, Component
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M")
+
+
+class Sorted(enum.Enum):
+    """Where a data-plane message belongs (see :meth:`ScanSessions.sort`)."""
+
+    CURRENT = "current"
+    """The scan of the session in progress: handle it now."""
+    LATER = "later"
+    """A scan this component has not joined yet: kept for that scan's session."""
+    LEFT = "left"
+    """A scan this component already left: dropped."""
+
+
+def scan_over(scan_id: str, current: Optional[ScanInfo]) -> bool:
+    """Whether the store's scan record ``current`` ends the scan ``scan_id`` for a component.
+
+    No record, another scan's record (the scan was replaced), or the controller marked the scan
+    stopped (an operator's stop or a fault) or complete (every event accounted for, which ends
+    sessions that stayed open for re-deliveries).
+    """
+    return current is None or current.scan_id != scan_id or current.stopped or current.complete
+
+
+class ScanSessions(Generic[M]):
+    """One component's scan sessions, one after the other, and the messages that came early.
+
+    ``M`` is the type of the data-plane messages the component sorts by scan (a worker's partial
+    events, the reducer's raw results); an ingester sorts none.
+    """
+
+    def __init__(self, component: Component, joins: Callable[[ScanInfo], bool]) -> None:
+        self.component = component
+        self.joins = joins
+        """Whether the component takes part in a scan it sees in the store for the first time."""
+        self.current: Optional[str] = None
+        """The scan of the session in progress, None while waiting."""
+        self.joined: set[str] = set()
+        """Scans joined (and maybe left): a scan is joined at most once."""
+        self.left: set[str] = set()
+        self._later: dict[str, list[M]] = {}
+
+    async def run(self, session: Callable[[ScanInfo], Awaitable[None]]) -> None:
+        """Poll the scan record and run ``session`` for every new scan joined, until stopping.
+
+        ``joins`` is asked again at every poll, but what it looks at (stopped, the scan's
+        members and instances) only ever changes from "join" to "do not join".
+        """
+        comp = self.component
+        while not comp.stopping:
+            scan = await comp.read_scan()
+            if scan is None or scan.scan_id in self.joined or not self.joins(scan):
+                await comp.sleep_or_stop(SCAN_POLL_SECONDS)
+                continue
+            self.joined.add(scan.scan_id)
+            self.current = scan.scan_id
+            try:
+                await session(scan)
+            finally:
+                self.left.add(scan.scan_id)
+                self.current = None
+
+    def early(self) -> list[M]:
+        """The messages of the current scan that arrived before its session began.
+
+        Messages of other scans still waiting belong to scans replaced before this component
+        joined them, which it never will: they are dropped.
+        """
+        early = self._later.pop(self.current, []) if self.current is not None else []
+        self._later.clear()
+        return early
+
+    def sort(self, scan_id: str, message: M) -> Sorted:
+        """Tell where ``message`` of scan ``scan_id`` belongs; a later scan's is kept for it."""
+        if scan_id == self.current:
+            return Sorted.CURRENT
+        if scan_id in self.left:
+            return Sorted.LEFT
+        self._later.setdefault(scan_id, []).append(message)
+        return Sorted.LATER
+
+
+async def follow_assignments(
+    store: Store,
+    scan_id: str,
+    who: str,
+    assigned: Callable[[list[AssignedEvent]], Awaitable[None]],
+    still_in: Optional[Callable[[ScanInfo], Awaitable[bool]]] = None,
+) -> None:
+    """Hand each batch of the scan's assignments to ``assigned`` until the scan is over.
+
+    The scan record changes rarely, so it is read between batches at most every
+    ``SCAN_POLL_SECONDS`` rather than after each one; ``still_in`` sees every record read while
+    the scan goes on (a component updates what it knows from it) and returns False to leave the
+    scan early. While Redis is unreachable (e.g. this host's link is down) the record is read
+    again after a pause: an outage never ends a session by itself, the controller does.
+    """
+    last_id = "0"
+    checked = time.monotonic()
+    while True:
+        last_id, events = await store.read_assignments(scan_id, last_id)
+        if events:
+            await assigned(events)
+            if time.monotonic() - checked < SCAN_POLL_SECONDS:
+                continue
+        checked = time.monotonic()
+        try:
+            current = await store.get_scan()
+        except REDIS_UNAVAILABLE as exc:
+            logger.warning("%s: cannot read the scan, retrying: %s", who, exc)
+            await asyncio.sleep(SCAN_POLL_SECONDS)
+            continue
+        if scan_over(scan_id, current):
+            return
+        assert current is not None
+        if still_in is not None and not await still_in(current):
+            return

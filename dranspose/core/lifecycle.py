@@ -13,9 +13,11 @@ running  ``POST /api/v1/sequence`` (controller writes the       ingesters forwar
          scan record and the first assignments)                 process events, the reducer folds
 stopping ``POST /api/v1/stop`` or a fault (controller marks     the controller counts late reports until
          the scan stopped / aborted)                            every final report is in, the reducer
-                                                                is done, or the grace has passed
-reducing every event is accounted for (controller sets          the reducer: every worker's done mark
-         ``finished``)                                          or its death; then ``finish`` runs
+                                                                is done, or the grace has passed; no
+                                                                worker joins any more
+reducing every event is accounted for (controller sets          the reducer: every joined worker's done
+         ``finished``)                                          mark or its death, then ``finished``
+                                                                (at most 2 s); then ``finish`` runs
 finished the reducer's done mark is seen (controller sets       nothing: results are complete
          ``reducer_finished``)
 stopped  as finished, for a stopped or aborted scan             nothing: unprocessed / lost events are
@@ -23,6 +25,10 @@ stopped  as finished, for a stopped or aborted scan             nothing: unproce
 ======== ===================================================== =========================================
 
 A new scan may replace the current one in any phase; the replaced scan's components leave it.
+How each component follows the scans (joining, leaving, the messages that come early) is the
+state machine of :mod:`dranspose.runtime.session`; a worker joins through the store only while
+the scan runs, so a stopped scan's set of joined workers is final and the reducer waits for
+exactly those.
 A client polling the phase may see one skipped (the controller can account for the last events
 and see the reducer's mark in one step). Pure code: no I/O, no clock.
 """

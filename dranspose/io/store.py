@@ -14,6 +14,7 @@ Keys (``{p}`` is the prefix):
 - ``{p}:confirmed:{scan}``           events below this number are accounted for (re-delivery)
 - ``{p}:progress``                   Progress JSON, written by the controller
 - ``{p}:reducer_done:{scan}``        set by the reducer once ``finish`` has run
+- ``{p}:joined:{scan}``              set of the workers that joined the scan (while it ran)
 - ``{p}:parameters``                 hash name -> raw bytes; ``{p}:parameters_version`` counter
 - ``{p}:descriptions``               hash component -> JSON list of parameter declarations
 - ``{p}:stats:{kind}:{name}``        ComponentStats JSON (counters for /metrics), expires
@@ -253,6 +254,29 @@ class Store:
 
     async def reducer_done(self, scan_id: str) -> bool:
         return bool(await self.redis.exists(self.key("reducer_done", scan_id)))
+
+    async def join_scan(self, scan_id: str, member: str) -> bool:
+        """Record that ``member`` takes part in the scan, unless the controller stopped or
+        replaced it meanwhile; returns whether it joined.
+
+        Checked and recorded in one step, so once the scan record says stopped (or names another
+        scan) the set of members is final: the reducer knows which workers will still say done.
+        """
+        script = (
+            "local raw = redis.call('get', KEYS[1]) "
+            "if not raw then return 0 end "
+            "local scan = cjson.decode(raw) "
+            "if scan['scan_id'] ~= ARGV[1] or scan['stopped'] == true then return 0 end "
+            "redis.call('sadd', KEYS[2], ARGV[2]) "
+            "redis.call('expire', KEYS[2], 86400) "
+            "return 1"
+        )
+        keys = (self.key("scan"), self.key("joined", scan_id))
+        return bool(await self.redis.eval(script, 2, *keys, scan_id, member))
+
+    async def joined(self, scan_id: str) -> set[str]:
+        """The members that joined the scan (:meth:`join_scan`)."""
+        return {_text(m) for m in await self.redis.smembers(self.key("joined", scan_id))}
 
     async def drop_scan_streams(self, scan_id: str) -> None:
         await self.redis.delete(self.key("assigned", scan_id), self.key("ready", scan_id))

@@ -145,7 +145,6 @@ class Reducer(Component):
         )
         self.calls = ReducerCalls(payload, time.monotonic())
         pending: set[str] = set(scan.workers)
-        absent: dict[str, int] = {}
         early = self.sessions.early()
         last_liveness = time.monotonic()
         while pending and not self.stopping:
@@ -175,7 +174,7 @@ class Reducer(Component):
             if time.monotonic() - last_liveness > 1.0:
                 last_liveness = time.monotonic()
                 try:
-                    pending = await self._still_alive(pending, scan, absent)
+                    pending = await self._still_alive(pending, scan)
                 except REDIS_UNAVAILABLE:
                     pass  # wait for the workers as before; look again in a second
         self.context["scan_summary"] = await self._scan_summary(scan.scan_id)
@@ -210,17 +209,13 @@ class Reducer(Component):
             return {"scan_id": scan_id, "final": False}
         return {**progress.model_dump(mode="json"), "final": final}
 
-    async def _still_alive(
-        self, pending: set[str], scan: ScanInfo, absent: Optional[dict[str, int]] = None
-    ) -> set[str]:
+    async def _still_alive(self, pending: set[str], scan: ScanInfo) -> set[str]:
         """Stop waiting for workers that died, left the scan, or never joined it.
 
-        A worker joins a scan only while it is current and not stopped, so once the scan is
-        stopped or replaced a worker that has not joined never will, and never sends
-        ``worker_done``. Such a worker is one whose registry entry does not name this scan on two
-        checks in a row (``absent`` counts them; the heartbeat publishes a join well within the
-        second between checks). It is dropped only while the inbox is empty: a worker that did
-        join and moved on sent its ``worker_done`` before its entry changed.
+        A worker joins a scan through the store, and only while the scan record says it runs
+        (:meth:`Store.join_scan`); so once the controller marked the scan stopped or replaced
+        it, a worker that has not joined never will, and never sends ``worker_done``. One that
+        did join sends it when it leaves, whatever it does afterwards.
         """
         workers = {
             c.name: c for c in await self.store.components() if c.kind == ComponentKind.worker
@@ -230,15 +225,11 @@ class Reducer(Component):
         for gone in pending - (workers.keys() & in_scan):
             logger.error("worker %s is gone; not waiting for its remaining results", gone)
         pending = pending & workers.keys() & in_scan
-        ended = current is None or current.scan_id != scan.scan_id or current.stopped
-        if ended and absent is not None:
-            for name in pending:
-                if workers[name].scan_id == scan.scan_id:
-                    absent.pop(name, None)
-                else:
-                    absent[name] = absent.get(name, 0) + 1
-            never = {name for name in pending if absent.get(name, 0) >= 2}
-            if never and not await self.inbox.poll(0):
+        if current is None or current.scan_id != scan.scan_id or current.stopped:
+            joined = await self.store.joined(scan.scan_id)
+            # a registry entry naming the scan is a join too (the set is gone if Redis restarted)
+            never = {n for n in pending if n not in joined and workers[n].scan_id != scan.scan_id}
+            if never:
                 logger.warning(
                     "scan %s ended before workers %s joined it; not waiting for them",
                     scan.scan_id,

@@ -10,7 +10,12 @@ one still finishes the previous are kept for it and those of a scan already left
 A component supplies only what differs: which scans it joins, what one session does, what it does
 with a batch of assignments and with a fresh scan record. The states of one component::
 
-    waiting --(a scan it joins appears in the store)--> in session --(session returns)--> waiting
+    waiting --(a scan it joins appears in the store)--> [joining] --> in session
+            --(the scan is over for it: the session returns)--> waiting
+
+A worker joins through the store, in one step with checking that the scan still runs
+(:meth:`Store.join_scan`): once the controller marked a scan stopped or replaced it, the set of
+workers that joined it is final, and the reducer stops waiting for the others at once.
 
 A component never rejoins a scan it left. The scan
 is over for everyone when the controller marks it stopped (or aborted), marks it complete, or
@@ -63,10 +68,15 @@ class ScanSessions(Generic[M]):
     events, the reducer's raw results); an ingester sorts none.
     """
 
-    def __init__(self, component: Component, joins: Callable[[ScanInfo], bool]) -> None:
+    def __init__(
+        self, component: Component, joins: Callable[[ScanInfo], bool], record_join: bool = False
+    ) -> None:
         self.component = component
         self.joins = joins
         """Whether the component takes part in a scan it sees in the store for the first time."""
+        self.record_join = record_join
+        """Join through the store (:meth:`Store.join_scan`) before a session begins: a worker
+        does, so that the reducer knows which workers of a stopped scan will still say done."""
         self.current: Optional[str] = None
         """The scan of the session in progress, None while waiting."""
         self.joined: set[str] = set()
@@ -87,12 +97,25 @@ class ScanSessions(Generic[M]):
                 await comp.sleep_or_stop(SCAN_POLL_SECONDS)
                 continue
             self.joined.add(scan.scan_id)
+            if self.record_join and not await self._record_join(scan.scan_id):
+                self.left.add(scan.scan_id)  # stopped or replaced between reading and joining
+                continue
             self.current = scan.scan_id
             try:
                 await session(scan)
             finally:
                 self.left.add(scan.scan_id)
                 self.current = None
+
+    async def _record_join(self, scan_id: str) -> bool:
+        comp = self.component
+        while not comp.stopping:
+            try:
+                return await comp.store.join_scan(scan_id, comp.info.name)
+            except REDIS_UNAVAILABLE as exc:  # the scan has not begun here: keep trying
+                logger.warning("%s: cannot join scan %s yet: %s", comp.info.name, scan_id, exc)
+                await comp.sleep_or_stop(SCAN_POLL_SECONDS)
+        return False
 
     def early(self) -> list[M]:
         """The messages of the current scan that arrived before its session began.

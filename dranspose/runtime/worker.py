@@ -86,7 +86,9 @@ class Worker(Component):
         self.executor = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,)
         )
-        self.sessions: ScanSessions[InternalWorkerMessage] = ScanSessions(self, self.joins)
+        self.sessions: ScanSessions[InternalWorkerMessage] = ScanSessions(
+            self, self.joins, record_join=True
+        )
         """Its scans; keeps frames of a scan not joined yet, read while it finished the previous."""
 
     def parameters_hash(self) -> Optional[str]:

@@ -17,9 +17,11 @@ A worker joins through the store, in one step with checking that the scan still 
 (:meth:`Store.join_scan`): once the controller marked a scan stopped or replaced it, the set of
 workers that joined it is final, and the reducer stops waiting for the others at once.
 
-A component never rejoins a scan it left. The scan
-is over for everyone when the controller marks it stopped (or aborted), marks it complete, or
-replaces it (:func:`scan_over`); :mod:`dranspose.core.lifecycle` has the whole life cycle.
+A component never rejoins a scan it left. The scan is over for everyone when the controller
+marks it stopped (or aborted), marks it complete, or replaces it (:func:`scan_over`);
+:mod:`dranspose.core.lifecycle` has the whole life cycle. (An ingester's early message is of
+another kind: the one upstream message it read when its scan ended, which it carries over to the
+next session itself, since it belongs to no scan until a series starts.)
 """
 
 from __future__ import annotations

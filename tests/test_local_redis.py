@@ -13,15 +13,19 @@ def test_private_redis_serves_and_stops():
         assert client.get("dranspose:probe") == b"42"
         client.close()
         port = server.port
-    with pytest.raises(redis.ConnectionError):
-        redis.Redis(port=port, socket_connect_timeout=0.5).ping()
+    with (
+        pytest.raises(redis.ConnectionError),
+        redis.Redis(port=port, socket_connect_timeout=0.5) as gone,
+    ):
+        gone.ping()
 
 
 def test_two_private_servers_are_independent():
     with PrivateRedis() as a, PrivateRedis() as b:
         assert a.port != b.port
-        redis.Redis.from_url(a.url).set("k", b"a")
-        assert redis.Redis.from_url(b.url).get("k") is None
+        with redis.Redis.from_url(a.url) as client_a, redis.Redis.from_url(b.url) as client_b:
+            client_a.set("k", b"a")
+            assert client_b.get("k") is None
 
 
 def test_busy_port_is_a_clear_error():

@@ -124,6 +124,9 @@ class PrivateRedis:
                         f"{self.startup_timeout} s"
                     )
                 time.sleep(0.02)
+        except BaseException:
+            self.stop()  # a server that did not start leaves neither its folder nor its pipe
+            raise
         finally:
             client.close()
 

@@ -1,11 +1,12 @@
-"""The bearer token (docs/security.md), over real HTTP against real servers.
+"""The bearer token (docs/security.md): the guard's route logic in-process, its plumbing over
+real HTTP against real processes.
 
-Three controllers run as processes on one private Redis, each under its own prefix: one started
-with ``--token`` (reads open), one with ``$DRANSPOSE_TOKEN`` and ``$DRANSPOSE_TOKEN_READS`` (reads
-protected) and one without a token (everything open, as before). A worker and an ingester serve
-the guarded controller's pipeline so a scan can really start there. The reducer API is served by
-uvicorn in this process around a replay, as ``dranspose replay --port`` does, and the distributed
-reducer runs as a process reading the token from its environment.
+The refusals, what stays open and the OpenAPI scheme are checked against the controller and
+replay apps called in-process (no port), one app per access policy. Two controllers run as
+processes on one private Redis, each under its own prefix: one started with ``--token`` (reads
+open), served by a worker and an ingester so a scan can really start there, and one with
+``$DRANSPOSE_TOKEN`` and ``$DRANSPOSE_TOKEN_READS`` (reads protected); the distributed reducer
+runs as a process reading the token from its environment.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ import pytest
 
 from dranspose.cli.settings import Settings
 from dranspose.core.triggermap import TriggerMap
-from dranspose.http.auth import AccessPolicy, bearer_headers
-from dranspose.http.reducer_api import ReplayHost, serve_in_thread
+from dranspose.http.auth import AccessPolicy, apply_policy, bearer_headers
+from dranspose.http.reducer_api import ReplayHost, create_app
 from dranspose.io.local_redis import PrivateRedis
+from dranspose.io.store import Store
+from dranspose.runtime.controller import Controller
 from dranspose.tools.replay import ReplayRun
 from tests.payloads.gated import PublishReducer, ScaleWorker
 from tests.ports import free_port
-from tests.test_processes import Processes, wait_until
+from tests.support.asgi import AppClient
+from tests.support.processes import Processes, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "s3cret-token-for-tests"
@@ -49,7 +53,6 @@ CONTROLLER_READS = [
     "/api/v1/load",
     "/api/v1/scan",
     "/api/v1/parameters",
-    "/api/v1/parameter/scale",
     "/api/v1/logs",
     "/metrics",
     "/",
@@ -58,14 +61,27 @@ CONTROLLER_READS = [
 
 @dataclass
 class Controllers:
+    """The processes: the token reaches them from the command line and the environment."""
+
     guarded: httpx.Client
-    """``--token``: mutating endpoints guarded, reads open"""
+    """``--token``: mutating endpoints guarded, reads open; a worker and an ingester"""
     reads_guarded: httpx.Client
     """``$DRANSPOSE_TOKEN`` and ``$DRANSPOSE_TOKEN_READS=1``"""
-    open: httpx.Client
-    """no token"""
     reducer: httpx.Client
     """the distributed reducer with ``$DRANSPOSE_TOKEN``"""
+
+
+@dataclass
+class Apps:
+    """Controller apps called in-process (tests/support/asgi.py), one per access policy: the
+    route logic of the guard, without a port."""
+
+    guarded: AppClient
+    """mutating endpoints guarded, reads open"""
+    reads_guarded: AppClient
+    """reads protected too"""
+    open: AppClient
+    """no token"""
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +90,7 @@ def controllers() -> Iterator[Controllers]:
         procs = Processes(ROOT, redis_server.url)
         procs.env.pop("DRANSPOSE_TOKEN", None)
         procs.env.pop("DRANSPOSE_TOKEN_READS", None)
-        ports = [free_port() for _ in range(4)]
+        ports = [free_port() for _ in range(3)]
         clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=10) for p in ports]
         plain = dict(procs.env)
         try:
@@ -96,7 +112,7 @@ def controllers() -> Iterator[Controllers]:
                 "--name",
                 "w0",
                 "--class",
-                "tests.test_replay_http:ScaleWorker",
+                "tests.payloads.gated:ScaleWorker",
             )
             procs.start(
                 "ingester",
@@ -119,14 +135,11 @@ def controllers() -> Iterator[Controllers]:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(ports[3]),
+                str(ports[2]),
                 "--class",
-                "tests.test_replay_http:PublishReducer",
+                "tests.payloads.gated:PublishReducer",
             )
             procs.env = plain
-            procs.start(
-                "controller", "--prefix", "open", "--host", "127.0.0.1", "--port", str(ports[2])
-            )
             guarded = clients[0]
             wait_until(
                 lambda: any(p["name"] == "scale" for p in guarded.get("/api/v1/parameters").json()),
@@ -150,6 +163,28 @@ def controllers() -> Iterator[Controllers]:
             procs.stop_all()
 
 
+@pytest.fixture(scope="module")
+def apps(redis_url: str) -> Iterator[Apps]:
+    """One controller app per policy, each with its own Redis prefix; no lifespan, no scan."""
+    policies = {
+        "guarded": AccessPolicy.create(TOKEN, protect_reads=False),
+        "reads_guarded": AccessPolicy.create(TOKEN, protect_reads=True),
+        "open": AccessPolicy.create(None),
+    }
+    clients: dict[str, AppClient] = {}
+    stores: list[Store] = []
+    try:
+        for name, policy in policies.items():
+            stores.append(Store(redis_url, prefix=f"app-{name}"))
+            controller = Controller(stores[-1])
+            apply_policy(controller.app, policy)
+            clients[name] = AppClient(controller.app)
+        yield Apps(**clients)
+    finally:
+        for client, store in zip(clients.values(), stores):
+            client.close(store.close)
+
+
 def assert_refused(response: httpx.Response, wrong: bool) -> None:
     assert response.status_code == 401, response.text
     challenge = response.headers["www-authenticate"]
@@ -165,17 +200,17 @@ def assert_refused(response: httpx.Response, wrong: bool) -> None:
 
 
 @pytest.mark.parametrize("path,body", CONTROLLER_WRITES, ids=[p for p, _ in CONTROLLER_WRITES])
-def test_controller_refuses_a_mutating_request_without_token(controllers, path, body):
-    assert_refused(controllers.guarded.post(path, content=body), wrong=False)
+def test_controller_refuses_a_mutating_request_without_token(apps, path, body):
+    assert_refused(apps.guarded.post(path, content=body), wrong=False)
 
 
 @pytest.mark.parametrize("path,body", CONTROLLER_WRITES, ids=[p for p, _ in CONTROLLER_WRITES])
-def test_controller_refuses_a_mutating_request_with_a_wrong_token(controllers, path, body):
-    assert_refused(controllers.guarded.post(path, content=body, headers=WRONG), wrong=True)
+def test_controller_refuses_a_mutating_request_with_a_wrong_token(apps, path, body):
+    assert_refused(apps.guarded.post(path, content=body, headers=WRONG), wrong=True)
 
 
-def test_other_authorization_schemes_count_as_no_token(controllers):
-    response = controllers.guarded.post("/api/v1/stop", headers={"Authorization": f"Basic {TOKEN}"})
+def test_other_authorization_schemes_count_as_no_token(apps):
+    response = apps.guarded.post("/api/v1/stop", headers={"Authorization": f"Basic {TOKEN}"})
     assert_refused(response, wrong=False)
 
 
@@ -203,37 +238,50 @@ def test_controller_starts_and_stops_a_scan_with_the_token(controllers):
 
 
 @pytest.mark.parametrize("path", CONTROLLER_READS)
-def test_controller_reads_stay_open_by_default(controllers, path):
-    assert controllers.guarded.get(path).status_code == 200
+def test_controller_reads_stay_open_by_default(apps, path):
+    assert apps.guarded.get(path).status_code == 200
+
+
+def test_a_declared_parameter_and_healthz_read_without_token_from_the_process(controllers):
+    """Routes whose answer needs the running pipeline (the worker's declaration, the lock)."""
+    assert controllers.guarded.get("/api/v1/parameter/scale").status_code == 200
+    assert controllers.guarded.get("/healthz").status_code == 200
 
 
 @pytest.mark.parametrize(
     "path", ["/api/v1/status", "/api/v1/config", "/metrics", "/api/v1/logs", "/api/v1/log_stream"]
 )
-def test_controller_reads_need_the_token_when_protected(controllers, path):
-    assert_refused(controllers.reads_guarded.get(path), wrong=False)
+def test_controller_reads_need_the_token_when_protected(apps, path):
+    assert_refused(apps.reads_guarded.get(path), wrong=False)
 
 
 def test_protected_reads_answer_with_the_token(controllers):
+    """The process read $DRANSPOSE_TOKEN and $DRANSPOSE_TOKEN_READS from its environment."""
+    assert_refused(controllers.reads_guarded.get("/api/v1/status"), wrong=False)
     response = controllers.reads_guarded.get("/api/v1/status", headers=RIGHT)
     assert response.status_code == 200
     assert response.json()["active"] is False
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/", "/dashboard/app.js"])
-def test_healthz_and_the_dashboard_page_stay_open_when_reads_are_protected(controllers, path):
-    assert controllers.reads_guarded.get(path).status_code == 200
+@pytest.mark.parametrize("path", ["/", "/dashboard/app.js"])
+def test_the_dashboard_page_stays_open_when_reads_are_protected(apps, path):
+    assert apps.reads_guarded.get(path).status_code == 200
 
 
-def test_without_a_token_everything_is_open_as_before(controllers):
-    assert controllers.open.post("/api/v1/stop").status_code == 200
-    assert controllers.open.get("/api/v1/status").status_code == 200
+def test_healthz_stays_open_when_reads_are_protected(controllers):
+    # a running controller's health (the in-process app holds no lock: it answers 503)
+    assert controllers.reads_guarded.get("/healthz").status_code == 200
+
+
+def test_without_a_token_everything_is_open_as_before(apps):
+    assert apps.open.post("/api/v1/stop").status_code == 200
+    assert apps.open.get("/api/v1/status").status_code == 200
     # reaching the handler: an undeclared parameter is 404, not 401
-    assert controllers.open.post("/api/v1/parameter/nope", content=b"1").status_code == 404
+    assert apps.open.post("/api/v1/parameter/nope", content=b"1").status_code == 404
 
 
-def test_openapi_schema_declares_the_bearer_scheme(controllers):
-    schema = controllers.open.get("/openapi.json").json()
+def test_openapi_schema_declares_the_bearer_scheme(apps):
+    schema = apps.open.get("/openapi.json").json()
     (scheme,) = schema["components"]["securitySchemes"].values()
     assert scheme == {**scheme, "type": "http", "scheme": "bearer"}
 
@@ -257,24 +305,21 @@ def test_distributed_reducer_lets_the_token_through_to_its_answer(controllers):
 # -- the replay's reducer API -----------------------------------------------------------------
 
 
-def serve_replay(policy: AccessPolicy) -> Iterator[httpx.Client]:
+def serve_replay(policy: AccessPolicy) -> Iterator[AppClient]:
+    """The app ``dranspose replay --port`` serves, called in-process (no port: the guard is
+    route logic; tests/test_replay_http.py serves it over real HTTP)."""
     run = ReplayRun(ScaleWorker, PublishReducer, nworkers=1)
-    port = free_port()
-    server = serve_in_thread(ReplayHost(run), port=port, access=policy)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.stop()
+    with AppClient(create_app(ReplayHost(run), access=policy)) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
-def replay_api() -> Iterator[httpx.Client]:
+def replay_api() -> Iterator[AppClient]:
     yield from serve_replay(AccessPolicy.create(TOKEN, protect_reads=False))
 
 
 @pytest.fixture(scope="module")
-def replay_api_reads() -> Iterator[httpx.Client]:
+def replay_api_reads() -> Iterator[AppClient]:
     yield from serve_replay(AccessPolicy.create(TOKEN, protect_reads=True))
 
 

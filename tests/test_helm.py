@@ -421,7 +421,7 @@ def pipeline(payload_dir):
     """The tutorial pipeline as real processes, as the default values deploy it."""
     from dranspose.io.local_redis import PrivateRedis
     from tests.ports import free_port
-    from tests.test_processes import Processes, wait_until
+    from tests.support.processes import Processes, wait_until
 
     with PrivateRedis() as redis_server:
         procs = Processes(payload_dir, redis_server.url)
@@ -462,16 +462,8 @@ def run_connection_test(
     )
 
 
-def _reducer_has_healthz(reducer: str) -> bool:
-    import httpx
-
-    return httpx.get(f"{reducer}/healthz").status_code == 200
-
-
 def test_helm_test_script_passes_against_the_deployed_components(pipeline):
     controller, reducer = pipeline
-    if not _reducer_has_healthz(reducer):
-        pytest.skip("the reducer serves no /healthz yet (added by the observability work)")
     command, variables = connection_test({})
     proc = run_connection_test(command, variables, controller, reducer, TIMEOUT_SECONDS="60")
     assert proc.returncode == 0, proc.stderr
@@ -510,7 +502,7 @@ def test_default_values_commands_run_a_scan(payload_dir, tmp_path):
     from dranspose.core.triggermap import TriggerMap
     from dranspose.io.local_redis import PrivateRedis
     from tests.ports import free_port
-    from tests.test_processes import Processes, wait_until
+    from tests.support.processes import Processes, wait_until
 
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     api, results, worker_data, reducer_data, upstream = (free_port() for _ in range(5))
@@ -536,7 +528,7 @@ def test_default_values_commands_run_a_scan(payload_dir, tmp_path):
                     for a in cont["args"]
                 ]
                 procs.start(*args)
-            client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+            client = procs.client(api)
             wait_until(
                 lambda: len(client.get("/api/v1/config").json()["components"]) >= 4,
                 60,
@@ -601,7 +593,7 @@ def test_helm_test_script_reads_a_protected_api_with_the_release_token(payload_d
 
     from dranspose.io.local_redis import PrivateRedis
     from tests.ports import free_port
-    from tests.test_processes import Processes, wait_until
+    from tests.support.processes import Processes, wait_until
 
     token = "helm-test-token"
     with PrivateRedis() as redis_server:

@@ -88,11 +88,11 @@ def protocol_messages(protocol: str) -> tuple[tuple[bytes, ...], ...]:
             for m in read_capture(ROOT / "data" / "dump_xrd.cbors")
         )
     if protocol == "positioncap":
-        from tests.test_positioncap import END, HEADER, LINES, OLD_HEADER
+        from tests.support.positioncap import END, HEADER, LINES, OLD_HEADER
 
         return tuple((m,) for m in [HEADER, *LINES, END, OLD_HEADER, b"OK\n"])
     if protocol == "sardana":
-        from tests.test_sardana import DATA_DESC, RECORD_END_TIMES, RECORDS, tagged
+        from tests.support.sardana import DATA_DESC, RECORD_END_TIMES, RECORDS, tagged
 
         return tuple(
             (m,)
@@ -363,7 +363,7 @@ def _positioncap_stream(given: tuple[bytes, list[int]]) -> None:
 
 
 def _positioncap_stream_inputs() -> st.SearchStrategy[Any]:
-    from tests.test_positioncap import SESSION
+    from tests.support.positioncap import SESSION
 
     session = st.just(SESSION) | mutated_message(((SESSION,),)).map(lambda f: b"".join(f))
     return st.tuples(
@@ -382,7 +382,7 @@ def _sardana_posts(given: tuple[str, bytes]) -> None:
 
 
 def _sardana_post_inputs() -> st.SearchStrategy[Any]:
-    from tests.test_sardana import DATA_DESC, RECORD_END_TIMES, RECORDS
+    from tests.support.sardana import DATA_DESC, RECORD_END_TIMES, RECORDS
 
     seeds = ((DATA_DESC,), (RECORDS[0],), (RECORD_END_TIMES,), (b"{}",))
     endpoints = st.sampled_from(list(sardana.POST_ENDPOINTS) + ["nope", "", "data_desc/x"])

@@ -21,7 +21,7 @@ from dranspose.protocols.contrast.packets import (
     ContrastStarted,
 )
 from dranspose.protocols.contrast.parser import parse
-from tests.test_safe_pickle import raw_items, reference_loads
+from tests.support.pickles import raw_items, reference_loads
 
 CAPTURE = "contrast-dump.cbors"
 STATUSES = (

@@ -7,7 +7,6 @@ import json
 import socket
 
 import h5py
-import httpx
 import numpy as np
 import pytest
 import redis
@@ -21,8 +20,8 @@ from dranspose.io.store import Store
 from dranspose.runtime.controller import Controller
 from tests.conftest import XRD_CAPTURE
 from tests.ports import free_port
-from tests.test_processes import Processes, wait_until
-from tests.test_tutorial_example import expected_reduced
+from tests.support.processes import Processes, wait_until
+from tests.support.tutorial import expected_reduced
 
 
 def test_parameter_file_values_reach_the_payload(payload_dir, fresh_redis_url):
@@ -51,7 +50,7 @@ def test_parameter_file_values_reach_the_payload(payload_dir, fresh_redis_url):
             str(free_port()),
         )
         procs.start("ingester", "--stream", "xrd", "--upstream", f"tcp://127.0.0.1:{upstream}")
-        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+        client = procs.client(api)
         wait_until(
             lambda: len(client.get("/api/v1/config").json()["components"]) >= 4, 60, "registration"
         )
@@ -77,10 +76,11 @@ def test_bad_parameter_file_stops_the_controller_before_it_touches_redis(tmp_pat
     proc = Processes(tmp_path, fresh_redis_url).start(
         "controller", "--port", str(free_port()), "--parameters", str(params)
     )
-    assert proc.wait(60) == 2
-    stderr = proc.stderr.read()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2
     assert str(params) in stderr and "not valid JSON" in stderr
-    assert redis.Redis.from_url(fresh_redis_url).keys("*") == []
+    with redis.Redis.from_url(fresh_redis_url) as client:
+        assert client.keys("*") == []
 
 
 def test_initial_values_are_written_with_one_version_bump(fresh_redis_url):
@@ -117,8 +117,9 @@ def test_oversized_initial_value_is_refused(fresh_redis_url):
 
 
 def _registered(fresh_redis_url: str, kind: str) -> list[dict]:
-    client = redis.Redis.from_url(fresh_redis_url)
-    return [json.loads(client.get(key)) for key in client.keys(f"dranspose:component:{kind}:*")]
+    with redis.Redis.from_url(fresh_redis_url) as client:
+        keys = client.keys(f"dranspose:component:{kind}:*")
+        return [json.loads(client.get(key)) for key in keys]
 
 
 def test_fixed_data_ports_are_bound_and_advertised(payload_dir, fresh_redis_url):
@@ -177,7 +178,7 @@ def test_data_port_in_use_is_a_clear_error(payload_dir, fresh_redis_url):
         proc = Processes(payload_dir, fresh_redis_url).start(
             "worker", "--class", "src.worker:TestWorker", "--data-port", str(port)
         )
-        assert proc.wait(60) == 2
-        stderr = proc.stderr.read()
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 2
     assert "dranspose worker: error: Address already in use" in stderr
     assert f":{port}" in stderr and "Traceback" not in stderr

@@ -23,7 +23,7 @@ import redis
 from dranspose.core.triggermap import TriggerMap
 from dranspose.io.local_redis import find_redis_server
 from tests import netlab
-from tests.test_processes import wait_until
+from tests.support.processes import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 API_PORT, REDIS_PORT, DATA_PORT, UPSTREAM_PORT = 5000, 6379, 7000, 9999

@@ -13,25 +13,16 @@ import signal
 import time
 from pathlib import Path
 
-import httpx
-import pytest
 import zmq
 import zmq.asyncio
 
 from dranspose.core.triggermap import TriggerMap
 from dranspose.io.dataplane import Outboxes
-from dranspose.io.local_redis import PrivateRedis
 from dranspose.tools.source import StinsSource
 from tests.ports import free_port
-from tests.test_processes import Processes, wait_until
+from tests.support.processes import Processes, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def redis_url():
-    with PrivateRedis() as server:
-        yield server.url
 
 
 def test_a_send_to_a_full_queue_gives_up_once_the_peer_left():
@@ -66,14 +57,15 @@ def test_a_send_to_a_full_queue_gives_up_once_the_peer_left():
 
     outcomes, seconds = asyncio.run(scenario())
     assert outcomes[-1] is False and all(outcomes[:-1])
-    assert 0.5 <= seconds < 3
+    # gave up once the peer left (0.5 s), not at the 10 s wait_for above: a generous bound
+    assert 0.5 <= seconds < 8
 
 
-def test_a_stalled_worker_is_declared_dead_and_rejoins_the_next_scan(tmp_path, redis_url):
+def test_a_stalled_worker_is_declared_dead_and_rejoins_the_next_scan(tmp_path, fresh_redis_url):
     """SIGSTOP one of two workers mid-scan: its events are lost, the rest completes; after
     SIGCONT it leaves the old scan and the next scan completes in full, with it."""
     out = tmp_path / "scans.jsonl"
-    procs = Processes(tmp_path, redis_url)
+    procs = Processes(tmp_path, fresh_redis_url)
     procs.env.update(
         {"PYTHONPATH": str(ROOT), "COUNTING_REDUCER_OUT": str(out), "SLOW_WORKER_SECONDS": "0.02"}
     )
@@ -89,7 +81,7 @@ def test_a_stalled_worker_is_declared_dead_and_rejoins_the_next_scan(tmp_path, r
             "reducer", "--class", "tests.payloads.slow:CountingReducer", "--port", str(free_port())
         )
         procs.start("ingester", "--stream", "det", "--upstream", f"tcp://127.0.0.1:{upstream}")
-        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+        client = procs.client(api)
         wait_until(
             lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
         )

@@ -19,7 +19,7 @@ from dranspose.core.triggermap import TriggerMap
 from dranspose.io.local_redis import PrivateRedis
 from dranspose.tools.source import StinsSource
 from tests.ports import free_port
-from tests.test_processes import Processes, wait_until
+from tests.support.processes import Processes, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW = "tests.payloads.slow"

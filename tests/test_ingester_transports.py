@@ -15,9 +15,10 @@ from dranspose.core.event import StreamData
 from dranspose.tools.source import StinsSource
 from tests.payloads.recorder import StreamParsers, read_records
 from tests.pipeline import Pipeline, free_port
-from tests.test_distributed_semantics import check_complete, simple
-from tests.test_distributed_semantics import run as run_scenario
-from tests.test_transports import HEADER, PandaDataPort
+from tests.support.panda import HEADER, PandaDataPort
+from tests.support.scenarios import check_complete
+from tests.support.scenarios import run as run_scenario
+from tests.support.triggermaps import simple
 
 WORKER = "tests.payloads.recorder:ProtocolRecordingWorker"
 REDUCER = "tests.payloads.recorder:RecordingReducer"

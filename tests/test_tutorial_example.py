@@ -8,16 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli, xrd_images
-
-
-def expected_reduced(till_x: int, from_y: int) -> np.ndarray:
-    """Row 0 is the header event (no image, stays 0); rows 1..9 the ROI means, from numpy."""
-    images = xrd_images()
-    out = np.zeros(max(images) + 1, dtype=np.float32)
-    for number, image in images.items():
-        out[number] = np.mean(image[:till_x, from_y:])
-    return out
+from tests.conftest import run_cli
+from tests.support.tutorial import expected_reduced
 
 
 def test_replay_writes_processed_file_with_default_parameters(payload_dir):

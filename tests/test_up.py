@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import httpx
@@ -19,8 +20,8 @@ from dranspose.core.triggermap import TriggerMap
 from dranspose.io.capture import read_capture
 from tests.conftest import XRD_CAPTURE
 from tests.ports import free_port
-from tests.test_processes import wait_until
-from tests.test_tutorial_example import expected_reduced
+from tests.support.processes import wait_until
+from tests.support.tutorial import expected_reduced
 
 
 def test_up_runs_the_tutorial_pipeline_and_stops_cleanly(payload_dir):
@@ -55,8 +56,8 @@ def test_up_runs_the_tutorial_pipeline_and_stops_cleanly(payload_dir):
         stderr=subprocess.PIPE,
         text=True,
     )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
     try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
         wait_until(
             lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
         )
@@ -74,11 +75,13 @@ def test_up_runs_the_tutorial_pipeline_and_stops_cleanly(payload_dir):
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 0, stderr
         try:
-            redis.Redis.from_url(redis_url, socket_connect_timeout=0.5).ping()
+            with redis.Redis.from_url(redis_url, socket_connect_timeout=0.5) as gone:
+                gone.ping()
             raise AssertionError("the private Redis should be gone")
         except redis.ConnectionError:
             pass
     finally:
+        client.close()
         if proc.poll() is None:
             proc.kill()
         source.close(linger=0)
@@ -113,8 +116,8 @@ def test_ctrl_c_during_a_scan_waiting_for_data_stops_everything_promptly(payload
         text=True,
         start_new_session=True,
     )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
     try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{api}", timeout=10)
         wait_until(
             lambda: len(client.get("/api/v1/config").json()["components"]) >= 5, 60, "registration"
         )
@@ -138,10 +141,12 @@ def test_ctrl_c_during_a_scan_waiting_for_data_stops_everything_promptly(payload
         alive = [
             pid
             for pid in pids
-            if os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read()
+            if os.path.exists(f"/proc/{pid}")
+            and "zombie" not in Path(f"/proc/{pid}/status").read_text()
         ]
         assert alive == [], "components outlived `dranspose up`"
     finally:
+        client.close()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
 

@@ -21,7 +21,7 @@ from dranspose.protocols.xspress3.packets import (
     XspressStart,
 )
 from dranspose.protocols.xspress3.parser import FrameGrouper, group_single_frames, parse
-from tests.test_safe_pickle import raw_items, reference_loads
+from tests.support.pickles import raw_items, reference_loads
 
 SINGLE = "xspress3-dump.cbors"
 MULTIPART = "xspress3-multipart.cbors"

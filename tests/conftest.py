@@ -26,6 +26,43 @@ for _variable in ("DRANSPOSE_TOKEN", "DRANSPOSE_TOKEN_READS"):
     os.environ.pop(_variable, None)
 
 
+class _ErrorRecords(logging.Handler):
+    """Collects the records at ERROR or above that reach the root logger during one test."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _no_error_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that logs at ERROR or above fails unless it is marked ``expect_errors``.
+
+    An ERROR record is how a component reports a failure it survived (a payload raised, a peer
+    vanished, a frame did not parse): a test that did not mean to provoke one has found a bug
+    that would otherwise pass unnoticed. Records from other processes are not seen here.
+    """
+    handler = _ErrorRecords()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    if handler.records and request.node.get_closest_marker("expect_errors") is None:
+        shown = "\n".join(
+            f"  {r.levelname} {r.name}: {r.getMessage()[:300]}" for r in handler.records[:10]
+        )
+        pytest.fail(
+            f"{len(handler.records)} record(s) logged at ERROR or above; mark the test "
+            f"@pytest.mark.expect_errors if it provokes them on purpose:\n{shown}",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(autouse=True)
 def _root_log_level_restored():
     """Every test leaves the root logger's level as it found it.

@@ -88,9 +88,12 @@ class Pipeline:
         await wait_for(registered, timeout)
 
     async def __aexit__(self, *exc) -> None:
+        # the controller first: it checks the health of the last scan's components for as long
+        # as it runs, and would report the ones stopped below as died during that scan
+        self.server.should_exit = True
+        await asyncio.wait(self.tasks[:1], timeout=10)
         for comp in [*self.workers, self.reducer, *self.ingesters]:
             comp.stop()
-        self.server.should_exit = True
         await asyncio.wait(self.tasks, timeout=10)
         await self.client.aclose()
         for store in self.stores:

@@ -251,6 +251,7 @@ async def _logged(pipe: Pipeline, message: str) -> bool:
     return any(r["message"] == message for r in records)
 
 
+@pytest.mark.expect_errors
 def test_log_stream_filters_by_component_and_level(redis_url):
     async def scenario() -> list[dict]:
         async with Pipeline(redis_url, *NOISY, ["xrd"], prefix="sse") as pipe:

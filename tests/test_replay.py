@@ -126,6 +126,7 @@ class FailingWorker:
         return event.event_number
 
 
+@pytest.mark.expect_errors
 def test_payload_exception_is_reported_and_replay_goes_on(tmp_path, caplog):
     path = tmp_path / "c.cbors"
     write_capture(path, [message(i) for i in range(6)])
@@ -144,6 +145,7 @@ class UnpicklableWorker:
         return lambda: event.event_number
 
 
+@pytest.mark.expect_errors
 def test_unpicklable_result_fails_with_event_number(tmp_path):
     path = tmp_path / "c.cbors"
     write_capture(path, [message(i) for i in range(3)])
@@ -238,6 +240,7 @@ def test_source_class_feeds_events(tmp_path):
     assert [r.payload[1] for r in last_collector().results] == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.expect_errors
 def test_truncated_capture_processes_what_precedes_and_finishes(tmp_path):
     path = tmp_path / "c.cbors"
     write_capture(path, [message(i, frames=[b"x" * 100]) for i in range(5)])

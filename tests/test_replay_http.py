@@ -98,6 +98,7 @@ def _reducer_hashes(client):
     return pickle.loads(client.get("/api/v1/result/pickle").content)["hash_log"]
 
 
+@pytest.mark.expect_errors
 def test_port_in_use_is_a_clear_error(tmp_path):
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))

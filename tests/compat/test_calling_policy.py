@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
+
 from dranspose.core.triggermap import TriggerMap
 from dranspose.replay import run_replay
 from tests.compat import recording
@@ -44,6 +46,7 @@ def interval_errors(caplog) -> list[str]:
     ]
 
 
+@pytest.mark.expect_errors
 def test_replay_and_live_pipeline_call_a_payload_alike(redis_url, caplog):
     numbers = [n for n, _ in raw_xrd_events()]
 

@@ -315,6 +315,7 @@ def test_an_event_without_streams_still_counts(tmp_path):
         ),
     ],
 )
+@pytest.mark.expect_errors
 def test_broken_item_after_good_ones_is_named_and_replay_keeps_the_good_ones(
     tmp_path, reducer_log, bad, fragment
 ):

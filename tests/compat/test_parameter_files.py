@@ -194,6 +194,7 @@ def test_payload_with_declarations_gets_typed_values(tmp_path, dump, fmt, name):
 
 @pytest.mark.parametrize("name", ["params.json", "params.pkl", "params.cbor"])
 @pytest.mark.parametrize("fmt", ["json", "pickle", "cbor"])
+@pytest.mark.expect_errors
 def test_a_bad_value_for_a_declared_parameter_is_refused(tmp_path, dump, fmt, name):
     path = write_parameters(
         tmp_path, fmt, name, records=[{"name": "x", "data": "three"}, {"name": "roi1", "data": "r"}]

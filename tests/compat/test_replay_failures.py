@@ -46,6 +46,7 @@ def start_in_thread(
         (f"{STYLES}:StreamsWorker", "tests.compat.styles:NoSuchReducer", "NoSuchReducer"),
     ],
 )
+@pytest.mark.expect_errors
 def test_payload_that_does_not_import_sets_done_and_frees_the_port(
     wclass, rclass, expected, caplog
 ):
@@ -61,6 +62,7 @@ def test_payload_that_does_not_import_sets_done_and_frees_the_port(
     assert port_is_free(port)
 
 
+@pytest.mark.expect_errors
 def test_unreadable_parameter_file_sets_done_and_names_the_file(tmp_path, caplog):
     bad = tmp_path / "params.json"
     bad.write_bytes(b"\x00\x01 neither json, pickle nor cbor \xff")
@@ -80,6 +82,7 @@ def test_unreadable_parameter_file_sets_done_and_names_the_file(tmp_path, caplog
     assert port_is_free(port)
 
 
+@pytest.mark.expect_errors
 def test_port_in_use_sets_done_with_a_clear_error(caplog):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -123,6 +126,7 @@ class EventReducer:
         self.publish["finished"] = True
 
 
+@pytest.mark.expect_errors
 def test_source_failing_mid_run_finishes_reports_and_still_serves(caplog):
     port = free_port()
     thread, done, stop, errors = start_in_thread(
@@ -168,6 +172,7 @@ def test_stop_event_ends_the_server_and_releases_the_port():
     assert port_is_free(port)
 
 
+@pytest.mark.expect_errors
 def test_setup_failure_is_in_the_summary_of_run_replay(tmp_path):
     bad = tmp_path / "p.pkl"
     bad.write_bytes(b"\xff\xfe garbage")

@@ -293,7 +293,13 @@ class Controller(Component):
         if batch:
             await self.store.publish_assignments(current, batch)
         now = time.monotonic()
-        if now - last_health > REGISTRY_TTL_SECONDS / 3 and not run.scan.stopped:
+        # a finished scan has every event accounted for: a component that stops after it lost
+        # nothing, and reporting it as died during that scan would be a false alarm
+        if (
+            now - last_health > REGISTRY_TTL_SECONDS / 3
+            and not run.scan.stopped
+            and not run.progress.finished
+        ):
             last_health = now
             await self._check_components(run)
         if run.progress.finished:

@@ -130,6 +130,8 @@ class Reducer(Component):
 
     async def run_scan(self, scan: ScanInfo) -> None:
         loop = asyncio.get_running_loop()
+        if await self._finished_by_a_predecessor(scan.scan_id):
+            return
         self.current_scan = scan.scan_id
         self.info.scan_id = scan.scan_id
         self.info.state = "scanning"
@@ -186,6 +188,21 @@ class Reducer(Component):
             except REDIS_UNAVAILABLE:
                 await self.sleep_or_stop(0.5)
         self.info.state = "idle"
+
+    async def _finished_by_a_predecessor(self, scan_id: str) -> bool:
+        """Whether an earlier reducer process already finished this scan (the done mark is set).
+
+        A reducer restarted after a scan ended finds that scan still in the record; its workers
+        said done to the predecessor, so waiting for them here would never end, and calling
+        ``finish`` again would overwrite the predecessor's output with an empty one.
+        """
+        try:
+            done = await self.store.reducer_done(scan_id)
+        except REDIS_UNAVAILABLE:
+            return False  # cannot tell: take part, as a reducer of a running scan must
+        if done:
+            logger.info("scan %s was finished by an earlier reducer; waiting for the next", scan_id)
+        return done
 
     async def _scan_summary(self, scan_id: str, wait: float = 2.0) -> dict[str, Any]:
         """The controller's account of the scan (total, completed, failed, lost with reasons,

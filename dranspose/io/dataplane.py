@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import zmq
 import zmq.asyncio
 
+from dranspose.core.coordination import ResultHeader
 from dranspose.core.event import InternalWorkerMessage, StreamData
 from dranspose.core.protocol import EventNumber, StreamName
 
@@ -179,3 +180,25 @@ def decode_partial(parts: list[zmq.Frame]) -> tuple[str, InternalWorkerMessage]:
         created_at=None,
     )
     return header["scan"], message
+
+
+def decode_results(parts: list[zmq.Frame]) -> list[tuple[ResultHeader, bytes]]:
+    """The results in one worker-to-reducer message: ``header, body`` pairs, one per event of
+    the batch the worker processed, and a ``worker_done`` header alone (its body is empty).
+
+    Raises on a malformed message (the caller drops it whole and says so)."""
+    results: list[tuple[ResultHeader, bytes]] = []
+    at = 0
+    while at < len(parts):
+        header = ResultHeader.model_validate_json(parts[at].bytes)
+        if header.kind == "worker_done":
+            results.append((header, b""))
+            at += 1
+            continue
+        if at + 1 >= len(parts):
+            raise ValueError(f"result of event {header.event_number} has no body")
+        results.append((header, parts[at + 1].bytes))
+        at += 2
+    if not results:
+        raise ValueError("empty result message")
+    return results

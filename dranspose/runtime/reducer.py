@@ -27,7 +27,7 @@ from dranspose.core.payload import ReducerPayload, import_class
 from dranspose.core.protocol import BuildGitMeta, Digest, ReducerName, ReducerState
 from dranspose.http.auth import AccessPolicy
 from dranspose.http.reducer_api import create_app
-from dranspose.io.dataplane import Inbox
+from dranspose.io.dataplane import Inbox, decode_results
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
 from dranspose.runtime.component import Component, LiveParameters
@@ -156,21 +156,24 @@ class Reducer(Component):
             messages, early = early or await self.inbox.recv_batch(50), []
             for parts in messages:
                 try:
-                    header = ResultHeader.model_validate_json(parts[0].bytes)
+                    headers = decode_results(parts)
                 except Exception as exc:
                     logger.error("malformed result message dropped: %s", exc)
                     continue
-                where = self.sessions.sort(header.scan_id, parts)  # a later scan's is kept
+                scan_id = headers[0][0].scan_id  # a worker's message is of one scan
+                where = self.sessions.sort(scan_id, parts)  # a later scan's is kept
                 if where is Sorted.LEFT:
                     logger.warning(
-                        "result of scan %s arrived after it ended; dropped", header.scan_id
+                        "%d results of scan %s arrived after it ended; dropped",
+                        len(headers),
+                        scan_id,
                     )
-                elif where is Sorted.LATER:
-                    pass
-                elif header.kind == "worker_done":
-                    pending.discard(header.worker)
-                else:
-                    results.append((header, parts[1].bytes))
+                elif where is Sorted.CURRENT:
+                    for header, body in headers:
+                        if header.kind == "worker_done":
+                            pending.discard(header.worker)
+                        else:
+                            results.append((header, body))
             if results:
                 await loop.run_in_executor(self.executor, self._process_batch, results)
             if time.monotonic() - last_liveness > 1.0:

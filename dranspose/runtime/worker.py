@@ -294,6 +294,10 @@ class ScanSession:
             finally:
                 self.in_process = 0
                 self.held.processed(sizes)
+            # the batch's results travel in one message (header, body, header, body, ...): one
+            # send here and one receive at the reducer per batch instead of per event
+            parts: list[Any] = []
+            done: list[EventNumber] = []
             for number, (body, failure) in zip(numbers, outcomes):
                 if failure is not None:
                     self.failed.append(
@@ -303,22 +307,26 @@ class ScanSession:
                     )
                     continue
                 if body is not None:
-                    if reducer is None:
-                        reducer = await worker.reducer_url()
-                    if reducer is None:
-                        logger.error("no reducer registered: result of event %d dropped", number)
-                    else:
-                        header = ResultHeader(
-                            scan_id=self.scan.scan_id,
-                            worker=self.name,
-                            event_number=EventNumber(number),
-                            parameters_hash=params.hash,
-                            redelivered=number in self.redelivered,
-                        )
-                        await worker.outboxes.send(
-                            reducer, [header.model_dump_json().encode(), body]
-                        )
-                self.completed.append(EventNumber(number))
+                    header = ResultHeader(
+                        scan_id=self.scan.scan_id,
+                        worker=self.name,
+                        event_number=EventNumber(number),
+                        parameters_hash=params.hash,
+                        redelivered=number in self.redelivered,
+                    )
+                    parts += [header.model_dump_json().encode(), body]
+                done.append(EventNumber(number))
+            if parts:
+                if reducer is None:
+                    reducer = await worker.reducer_url()
+                if reducer is None:
+                    logger.error(
+                        "no reducer registered: results of %d events dropped", len(parts) // 2
+                    )
+                else:
+                    await worker.outboxes.send(reducer, parts)
+            # completed only once its result is queued for the reducer
+            self.completed.extend(done)
             self.processed_since += len(numbers)
             self.wake.set()
             # With re-delivery a dead worker's events may still come after the last event: stay

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import zmq
 import zmq.asyncio
 
+from dranspose.core.construct import trusted
 from dranspose.core.coordination import ResultHeader
-from dranspose.core.event import InternalWorkerMessage, StreamData
+from dranspose.core.event import StreamData
 from dranspose.core.protocol import EventNumber, StreamName
 
 FrameLike = Union[bytes, zmq.Frame, memoryview]
@@ -151,35 +152,54 @@ def drain(sock: zmq.Socket[bytes], limit: int) -> list[list[zmq.Frame]]:
     return batch
 
 
+class PartialBatch(NamedTuple):
+    """What one ingester-to-worker message carries: one stream's frames of consecutive events,
+    as ``(event number, frames, their bytes)``."""
+
+    stream: StreamName
+    events: list[tuple[EventNumber, StreamData, int]]
+
+
 class PartialHeader:
     """Builds the header frame of ingester-to-worker messages for one scan and stream.
 
-    The JSON text is assembled from a precomputed prefix: one string format per event instead of
-    a ``json.dumps`` call on the hot path.
+    One message carries the frames of one or more consecutive events of this stream that go to
+    the same workers: ``"events": [[event, frame count], ...]`` says how the frames after the
+    header split into events. Batching what the upstream delivered back to back makes one send
+    (and one receive at the worker) per batch instead of per event, the main per-event cost at
+    small frames. The JSON text is assembled from a precomputed prefix.
     """
 
     def __init__(self, scan_id: str, stream: str, typ: str) -> None:
         prefix = json.dumps({"scan": scan_id, "stream": stream, "typ": typ})[:-1]
-        self._template = prefix + ', "event": %d}'
+        self._template = prefix + ', "events": %s}'
 
-    def __call__(self, event_number: int) -> bytes:
-        return (self._template % event_number).encode()
+    def __call__(self, events: Sequence[tuple[int, int]]) -> bytes:
+        """The header of a message with these ``(event number, frame count)`` parts."""
+        return (self._template % json.dumps(events, separators=(",", ":"))).encode()
 
 
-def decode_partial(parts: list[zmq.Frame]) -> tuple[str, InternalWorkerMessage]:
-    """Scan id and the partial event carried by one data-plane message."""
+def decode_partial(parts: list[zmq.Frame]) -> tuple[str, PartialBatch]:
+    """Scan id and the partial events (one per event of the batch) carried by one message.
+
+    Raises on a malformed message: a frame count that does not add up to the frames present,
+    so frames are never attributed to the wrong event."""
     header = json.loads(parts[0].bytes)
-    frames = [f.bytes if len(f) <= COPY_THRESHOLD else f for f in parts[1:]]
-    message = InternalWorkerMessage.model_construct(
-        event_number=EventNumber(header["event"]),
-        streams={
-            StreamName(header["stream"]): StreamData.model_construct(
-                typ=header["typ"], frames=frames
-            )
-        },
-        created_at=None,
-    )
-    return header["scan"], message
+    stream, typ = StreamName(header["stream"]), header["typ"]
+    events = header["events"]
+    if sum(count for _, count in events) != len(parts) - 1:
+        raise ValueError(
+            f"header announces {sum(c for _, c in events)} frames for events "
+            f"{[e for e, _ in events]}, the message has {len(parts) - 1}"
+        )
+    partials: list[tuple[EventNumber, StreamData, int]] = []
+    at = 1
+    for number, count in events:
+        frames = [f.bytes if len(f) <= COPY_THRESHOLD else f for f in parts[at : at + count]]
+        at += count
+        size = sum(len(f) for f in frames)
+        partials.append((number, trusted(StreamData, {"typ": typ, "frames": frames}), size))
+    return header["scan"], PartialBatch(stream, partials)
 
 
 def decode_results(parts: list[zmq.Frame]) -> list[tuple[ResultHeader, bytes]]:

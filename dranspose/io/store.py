@@ -31,6 +31,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
+from dranspose.core.construct import trusted
 from dranspose.core.coordination import (
     AssignedEvent,
     ComponentInfo,
@@ -204,7 +205,9 @@ class Store:
     def _assigned(fields: Mapping[Union[bytes, str], Union[bytes, str]]) -> list[AssignedEvent]:
         again = b"redelivery" in fields
         return [
-            AssignedEvent.model_construct(event_number=number, streams=streams, redelivered=again)
+            trusted(
+                AssignedEvent, {"event_number": number, "streams": streams, "redelivered": again}
+            )
             for number, streams in json.loads(fields[b"batch"])
         ]
 

@@ -52,6 +52,11 @@ KEEP_BYTES = 256 * 1024 * 1024
 """With re-delivery on, frames of unconfirmed events are kept up to these limits (the oldest go
 first); a re-delivery asking for frames no longer kept reports the event lost."""
 """Longest the forwarding loop waits for upstream before looking at the scan again."""
+BATCH_EVENTS = 64
+BATCH_BYTES = 1024 * 1024
+"""Consecutive events for the same workers that the upstream delivered back to back go in one
+data-plane message, up to these limits; a batch is sent as soon as the upstream has nothing
+more waiting, so batching never holds a frame back to wait for the next."""
 
 
 class Ingester(Component):
@@ -185,6 +190,10 @@ class IngestSession:
         self.rerouted: dict[int, list[str]] = {}
         """Re-deliveries of events not forwarded yet: extra destinations for when they are."""
         self.forwarded_up_to = -1
+        self.staged: list[tuple[int, list[Any]]] = []
+        """Events read and routed but not sent yet: all to the workers ``staged_to``."""
+        self.staged_to: tuple[str, ...] = ()
+        self.staged_bytes = 0
 
     async def run(self) -> None:
         ing = self.ingester
@@ -297,25 +306,45 @@ class IngestSession:
                 ),
             )
             return
-        await self._send(event, targets, kept[0])
+        await self._send([(event, kept[0])], targets)
 
-    async def _send(self, event: int, workers: Sequence[str], frames: list[Any]) -> None:
+    async def _stage(self, event: int, workers: Sequence[str], frames: list[Any]) -> None:
+        """Add an event to the batch for its workers; send the batch when it is full or the
+        next event goes elsewhere."""
+        to = tuple(workers)
+        if self.staged and to != self.staged_to:
+            await self._flush()
+        self.staged.append((event, frames))
+        self.staged_to = to
+        self.staged_bytes += sum(len(f) for f in frames)
+        if len(self.staged) >= BATCH_EVENTS or self.staged_bytes >= BATCH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self.staged:
+            staged, self.staged, self.staged_bytes = self.staged, [], 0
+            await self._send(staged, self.staged_to)
+
+    async def _send(self, events: list[tuple[int, list[Any]]], workers: Sequence[str]) -> None:
+        """Send the frames of these events, in one message, to each of ``workers``."""
         ing = self.ingester
-        header = self.header(event)
+        header = self.header([(event, len(frames)) for event, frames in events])
+        parts = [header, *(f for _, frames in events for f in frames)]
+        first, last = events[0][0], events[-1][0]
+        which = f"event {first}" if first == last else f"events {first}..{last}"
         for worker in workers:
             url = await self._url(worker)
             if url is None:
                 logger.error(
-                    "event %d: worker %s has no data address; frame not delivered", event, worker
+                    "%s: worker %s has no data address; frames not delivered", which, worker
                 )
                 continue
             if not await ing.outboxes.send(
-                url, [header, *frames], give_up=functools.partial(self._gone, worker)
+                url, parts, give_up=functools.partial(self._gone, worker)
             ):
                 logger.error(
-                    "event %d: worker %s left the scan while its queue was full; "
-                    "frame not delivered",
-                    event,
+                    "%s: worker %s left the scan while its queue was full; frames not delivered",
+                    which,
                     worker,
                 )
 
@@ -338,6 +367,7 @@ class IngestSession:
             if item is None:
                 item = upstream.pop()
                 if item is None:
+                    await self._flush()  # nothing more back to back: send what was read
                     await upstream.wait(_WAIT_SECONDS)
                     continue
             kind, frames = item
@@ -356,6 +386,8 @@ class IngestSession:
                     continue
                 ing.discard_ended()
                 started = True
+            if not self.queue:
+                await self._flush()  # do not hold read frames while waiting for assignments
             assigned = await self._next_assignment()
             if assigned is None:
                 # The scan ended while this message waited for its event: the next session gets
@@ -369,7 +401,7 @@ class IngestSession:
                 workers = [w for w in workers if w in self.members] + self.rerouted.pop(event, [])
                 self._keep(event, frames)
                 self.forwarded_up_to = event
-            await self._send(event, workers, frames)
+            await self._stage(event, workers, frames)
             state.forwarded += 1
             if self.dump is not None:
                 self.dump.write(
@@ -383,5 +415,6 @@ class IngestSession:
                 )
             if assigned.event_number >= last_event:
                 break
+        await self._flush()
         if self.dump is not None:
             self.dump.flush()

@@ -20,11 +20,12 @@ import uvicorn
 import zmq.asyncio
 
 from dranspose.core.calling import ReducerCalls
+from dranspose.core.construct import trusted
 from dranspose.core.coordination import ComponentInfo, ComponentKind, ResultHeader, ScanInfo
 from dranspose.core.event import ResultData
 from dranspose.core.parameters import ParameterSet
 from dranspose.core.payload import ReducerPayload, import_class
-from dranspose.core.protocol import BuildGitMeta, Digest, ReducerName, ReducerState
+from dranspose.core.protocol import BuildGitMeta, ReducerName, ReducerState
 from dranspose.http.auth import AccessPolicy
 from dranspose.http.reducer_api import create_app
 from dranspose.io.dataplane import Inbox, decode_results
@@ -277,14 +278,15 @@ class Reducer(Component):
             logger.error("result of event %s cannot be unpickled: %s", header.event_number, exc)
             self.failures.append(f"event {header.event_number}: {type(exc).__name__}: {exc}")
             return
-        result = ResultData.model_construct(
-            event_number=header.event_number,
-            worker=header.worker,
-            parameters_hash=(
-                Digest(header.parameters_hash) if header.parameters_hash is not None else None
-            ),
-            payload=payload,
-            redelivered=header.redelivered,
+        result = trusted(
+            ResultData,
+            {
+                "event_number": header.event_number,
+                "worker": header.worker,
+                "parameters_hash": header.parameters_hash,
+                "payload": payload,
+                "redelivered": header.redelivered,
+            },
         )
         self.results += 1
         started = self.stats.begin()

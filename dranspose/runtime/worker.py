@@ -18,8 +18,9 @@ from typing import Any, Optional
 import zmq
 import zmq.asyncio
 
-from dranspose.core.backpressure import DEFAULT_BUFFER_BYTES, HeldEvents, frames_bytes
+from dranspose.core.backpressure import DEFAULT_BUFFER_BYTES, HeldEvents
 from dranspose.core.calling import WorkerCalls, pickle_result
+from dranspose.core.construct import trusted
 from dranspose.core.coordination import (
     AssignedEvent,
     ComponentInfo,
@@ -29,7 +30,7 @@ from dranspose.core.coordination import (
     ScanInfo,
     WorkerReport,
 )
-from dranspose.core.event import EventData, InternalWorkerMessage, StreamData
+from dranspose.core.event import EventData, StreamData
 from dranspose.core.parameters import ParameterSet
 from dranspose.core.payload import WorkerPayload, import_class
 from dranspose.core.protocol import (
@@ -41,7 +42,7 @@ from dranspose.core.protocol import (
     WorkerTag,
 )
 from dranspose.core.stats import QueueStats
-from dranspose.io.dataplane import Inbox, Outboxes, decode_partial
+from dranspose.io.dataplane import Inbox, Outboxes, PartialBatch, decode_partial
 from dranspose.io.store import Store
 from dranspose.runtime.component import Component, LiveParameters
 from dranspose.runtime.logs import bind_component
@@ -86,9 +87,7 @@ class Worker(Component):
         self.executor = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,)
         )
-        self.sessions: ScanSessions[InternalWorkerMessage] = ScanSessions(
-            self, self.joins, record_join=True
-        )
+        self.sessions: ScanSessions[PartialBatch] = ScanSessions(self, self.joins, record_join=True)
         """Its scans; keeps frames of a scan not joined yet, read while it finished the previous."""
 
     def parameters_hash(self) -> Optional[str]:
@@ -130,6 +129,8 @@ class ScanSession:
         self.expected: dict[int, set[StreamName]] = {}
         self.redelivered: set[int] = set()
         self.buffers: dict[int, dict[StreamName, StreamData]] = {}
+        self.sizes: dict[int, int] = {}
+        """Bytes of the frames received for each buffered event."""
         self.ready: asyncio.Queue[int] = asyncio.Queue()
         self.completed: list[EventNumber] = []
         self.failed: list[FailedEvent] = []
@@ -215,29 +216,34 @@ class ScanSession:
 
     async def _receive(self) -> None:
         worker = self.worker
-        for message in worker.sessions.early():
-            self._accept(message)
+        for batch in worker.sessions.early():
+            self._accept(batch)
         # Stops once the session finishes: later frames are the next scan's and stay queued in
         # the inbox (backpressure) for the next session instead of being read and dropped here.
         while not self.closing:
             for parts in await worker.inbox.recv_batch(100):
                 try:
-                    scan_id, message = decode_partial(parts)
+                    scan_id, batch = decode_partial(parts)
                 except Exception as exc:
                     logger.error("malformed data-plane message dropped: %s", exc)
                     continue
                 # a later scan's frames (the ingesters already serve it) are kept for it
-                where = worker.sessions.sort(scan_id, message)
+                where = worker.sessions.sort(scan_id, batch)
                 if where is Sorted.CURRENT:
-                    self._accept(message)
+                    self._accept(batch)
                 elif where is Sorted.LEFT:
-                    logger.debug("dropping a frame of scan %s", scan_id)
+                    logger.debug("dropping frames of scan %s", scan_id)
 
-    def _accept(self, message: InternalWorkerMessage) -> None:
-        number = message.event_number
-        self.held.received(frames_bytes(message.streams))
-        self.buffers.setdefault(number, {}).update(message.streams)
-        self._check(number)
+    def _accept(self, batch: PartialBatch) -> None:
+        stream, buffers, sizes = batch.stream, self.buffers, self.sizes
+        for number, data, size in batch.events:
+            streams = buffers.get(number)
+            if streams is None:
+                streams = buffers[number] = {}
+            streams[stream] = data
+            sizes[number] = sizes.get(number, 0) + size
+            self.held.received(size)
+            self._check(number)
 
     def _check(self, number: int) -> None:
         wanted = self.expected.get(number)
@@ -278,12 +284,12 @@ class ScanSession:
                 numbers.append(self.ready.get_nowait())
             ended = -1 in numbers
             numbers = [n for n in numbers if n >= 0]
+            buffers = self.buffers
             events = [
-                EventData.model_construct(event_number=EventNumber(n), streams=self.buffers.pop(n))
-                for n in numbers
+                trusted(EventData, {"event_number": n, "streams": buffers.pop(n)}) for n in numbers
             ]
             params = worker.parameters.current
-            sizes = [frames_bytes(event.streams) for event in events]
+            sizes = [self.sizes.pop(n, 0) for n in numbers]
             self.in_process = len(events)
             try:
                 outcomes = (

@@ -1,0 +1,57 @@
+"""Ingester-to-worker messages carry several events of one stream: they split back exactly.
+
+Sent over a real PUSH -> PULL pair, as the ingester and worker do (io/dataplane.py)."""
+
+from __future__ import annotations
+
+import pytest
+import zmq
+
+from dranspose.io.dataplane import COPY_THRESHOLD, PartialHeader, decode_partial
+
+
+def _roundtrip(parts: list) -> list[zmq.Frame]:  # type: ignore[type-arg]
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    port = pull.bind_to_random_port("tcp://127.0.0.1")
+    push = ctx.socket(zmq.PUSH)
+    push.connect(f"tcp://127.0.0.1:{port}")
+    try:
+        push.send_multipart(parts, copy=False)
+        assert pull.poll(5000), "message did not arrive"
+        return pull.recv_multipart(copy=False)
+    finally:
+        push.close(linger=0)
+        pull.close(linger=0)
+        ctx.term()
+
+
+def test_a_batch_splits_into_its_events_with_their_frames() -> None:
+    big = bytes(range(256)) * (COPY_THRESHOLD // 256 + 1)
+    events = [
+        (7, [b'{"htype": "image", "frame": 7}', b"\x07" * 10]),
+        (8, [b'{"htype": "image", "frame": 8}']),
+        (9, [b'{"htype": "image", "frame": 9}', big, b"tail"]),
+    ]
+    header = PartialHeader("scan-1", "eiger", "STINS")([(e, len(f)) for e, f in events])
+    received = _roundtrip([header, *(f for _, frames in events for f in frames)])
+    scan, batch = decode_partial(received)
+    assert scan == "scan-1"
+    assert batch.stream == "eiger"
+    assert [number for number, _, _ in batch.events] == [7, 8, 9]
+    for (_, data, size), (_, sent) in zip(batch.events, events):
+        assert data.typ == "STINS"
+        assert [bytes(f) for f in data.frames] == sent
+        assert size == sum(len(f) for f in sent)
+    # small frames are bytes for the payload, large ones stay zero-copy frames
+    assert isinstance(batch.events[0][1].frames[1], bytes)
+    assert isinstance(batch.events[2][1].frames[1], zmq.Frame)
+
+
+def test_a_batch_whose_counts_do_not_add_up_is_refused() -> None:
+    header = PartialHeader("scan-1", "eiger", "STINS")([(1, 2), (2, 2)])
+    received = _roundtrip([header, b"a", b"b", b"c"])
+    with pytest.raises(
+        ValueError, match=r"announces 4 frames for events \[1, 2\], the message has 3"
+    ):
+        decode_partial(received)

@@ -1,13 +1,18 @@
-"""Ingester-to-worker messages carry several events of one stream: they split back exactly.
+"""Data-plane messages carry batches: several events of one stream from an ingester to a worker,
+several results from a worker to the reducer. They split back exactly.
 
-Sent over a real PUSH -> PULL pair, as the ingester and worker do (io/dataplane.py)."""
+Sent over a real PUSH -> PULL pair, as the components do (io/dataplane.py)."""
 
 from __future__ import annotations
+
+import pickle
 
 import pytest
 import zmq
 
-from dranspose.io.dataplane import COPY_THRESHOLD, PartialHeader, decode_partial
+from dranspose.core.coordination import ResultHeader
+from dranspose.core.protocol import EventNumber, WorkerName
+from dranspose.io.dataplane import COPY_THRESHOLD, PartialHeader, decode_partial, decode_results
 
 
 def _roundtrip(parts: list) -> list[zmq.Frame]:  # type: ignore[type-arg]
@@ -55,3 +60,41 @@ def test_a_batch_whose_counts_do_not_add_up_is_refused() -> None:
         ValueError, match=r"announces 4 frames for events \[1, 2\], the message has 3"
     ):
         decode_partial(received)
+
+
+def test_a_results_message_splits_into_one_result_per_event() -> None:
+    header = ResultHeader(
+        kind="results",
+        scan_id="scan-2",
+        worker=WorkerName("w1"),
+        parameters_hash="abc",
+        events=[EventNumber(4), EventNumber(6), EventNumber(9)],
+        redelivered_events=[EventNumber(6)],
+    )
+    bodies = [pickle.dumps(n * 1.5) for n in (4, 6, 9)]
+    results = decode_results(_roundtrip([header.model_dump_json().encode(), *bodies]))
+    assert [
+        (h.kind, h.scan_id, h.worker, h.event_number, h.parameters_hash, h.redelivered)
+        for h, _ in results
+    ] == [
+        ("result", "scan-2", "w1", 4, "abc", False),
+        ("result", "scan-2", "w1", 6, "abc", True),
+        ("result", "scan-2", "w1", 9, "abc", False),
+    ]
+    assert [pickle.loads(body) for _, body in results] == [6.0, 9.0, 13.5]
+
+
+def test_worker_done_and_malformed_results_messages() -> None:
+    done = ResultHeader(kind="worker_done", scan_id="s", worker=WorkerName("w0"))
+    [(header, body)] = decode_results(_roundtrip([done.model_dump_json().encode()]))
+    assert (header.kind, header.worker, body) == ("worker_done", "w0", b"")
+    short = ResultHeader(
+        kind="results",
+        scan_id="s",
+        worker=WorkerName("w0"),
+        events=[EventNumber(1), EventNumber(2)],
+    )
+    with pytest.raises(ValueError, match="w0 announces 2 results, the message has 1"):
+        decode_results(_roundtrip([short.model_dump_json().encode(), b"x"]))
+    with pytest.raises(ValueError):  # not a header at all
+        decode_results(_roundtrip([b"not json", b"x"]))

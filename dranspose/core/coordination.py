@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from enum import Enum
-from typing import Literal, Optional
+from typing import Iterable, Literal, NamedTuple, Optional
 
 from pydantic import BaseModel, Field
 
@@ -163,6 +163,43 @@ class AssignedEvent(BaseModel):
     redelivered: bool = False
 
 
+class AssignedRun(NamedTuple):
+    """``length`` consecutive events from ``first`` with the same destinations: how assignments
+    travel and are read.
+
+    A worker that asks for ``k`` events is bound to ``k`` consecutive events of a simple map, so
+    a batch of assignments is mostly a few runs. Readers handle a run at once: a worker skips the
+    runs that are not its own without looking at their events, and nothing per event is built
+    for them.
+    """
+
+    first: int
+    length: int
+    streams: dict[StreamName, list[WorkerName]]
+    redelivered: bool = False
+
+    def events(self) -> range:
+        return range(self.first, self.first + self.length)
+
+
+def runs_of(events: Iterable[AssignedEvent]) -> list[AssignedRun]:
+    """Consecutive events with equal destinations (and re-delivery flag) as runs, in order."""
+    runs: list[AssignedRun] = []
+    last: Optional[AssignedRun] = None
+    for event in events:
+        if (
+            last is not None
+            and event.event_number == last.first + last.length
+            and event.streams == last.streams
+            and event.redelivered == last.redelivered
+        ):
+            last = runs[-1] = last._replace(length=last.length + 1)
+        else:
+            last = AssignedRun(event.event_number, 1, event.streams, event.redelivered)
+            runs.append(last)
+    return runs
+
+
 Assignment = AssignedEvent
 """The same model under the name the assigner and its callers use; ``dranspose.core.triggermap``
 re-exports it, so both import paths name one class."""
@@ -194,11 +231,20 @@ class Progress(BaseModel):
 
 
 class ResultHeader(BaseModel):
-    """Header frame of a worker-to-reducer message; the pickled payload follows it."""
+    """Header frame of a worker-to-reducer message.
 
-    kind: Literal["result", "worker_done"] = "result"
+    ``kind="results"``: the pickled payloads of ``events`` follow, one frame each, in that order
+    (one message per batch the worker processed: one header to validate per batch, not per
+    result); ``redelivered_events`` names those of them that were re-delivered.
+    ``kind="worker_done"``: the worker left the scan; nothing follows. The reducer sees each
+    result as a ``kind="result"`` header of its own (:func:`dranspose.io.dataplane.decode_results`).
+    """
+
+    kind: Literal["result", "results", "worker_done"] = "result"
     scan_id: str
     worker: WorkerName
     event_number: Optional[EventNumber] = None
     parameters_hash: Optional[str] = None
     redelivered: bool = False
+    events: list[EventNumber] = []
+    redelivered_events: list[EventNumber] = []

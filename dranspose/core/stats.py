@@ -142,7 +142,8 @@ class StatsRecorder:
         self.kind = kind
         self.name = name
         self._lock = threading.Lock()
-        self._streams: dict[str, StreamCounters] = {}
+        self._streams: dict[str, list[int]] = {}
+        """Per stream: messages and bytes read."""
         self._busy = 0.0
         self._busy_since: Optional[float] = None
         self._histogram: Optional[Histogram] = None
@@ -159,9 +160,10 @@ class StatsRecorder:
         with self._lock:
             counters = self._streams.get(stream)
             if counters is None:
-                counters = self._streams[stream] = StreamCounters()
-            counters.frames += 1
-            counters.bytes += size
+                counters = self._streams[stream] = [0, 0]
+            # plain ints per message (the ingester's hot path); the model is built per snapshot
+            counters[0] += 1
+            counters[1] += size
 
     def begin(self) -> float:
         """A payload call starts; pass the returned value to :meth:`end`."""
@@ -191,7 +193,7 @@ class StatsRecorder:
             busy = self._busy
             if self._busy_since is not None:
                 busy += time.perf_counter() - self._busy_since
-            streams = {s: c.model_copy() for s, c in self._streams.items()}
+            streams = {s: StreamCounters(frames=f, bytes=b) for s, (f, b) in self._streams.items()}
             histogram = self._histogram.snapshot() if self._histogram is not None else None
             depth = self._queue_depth
             ratio = self._ratio(now, busy)

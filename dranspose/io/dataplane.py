@@ -203,22 +203,39 @@ def decode_partial(parts: list[zmq.Frame]) -> tuple[str, PartialBatch]:
 
 
 def decode_results(parts: list[zmq.Frame]) -> list[tuple[ResultHeader, bytes]]:
-    """The results in one worker-to-reducer message: ``header, body`` pairs, one per event of
-    the batch the worker processed, and a ``worker_done`` header alone (its body is empty).
+    """The results in one worker-to-reducer message, each with a ``kind="result"`` header of its
+    own, or the ``worker_done`` header alone (its body is empty).
 
     Raises on a malformed message (the caller drops it whole and says so)."""
-    results: list[tuple[ResultHeader, bytes]] = []
-    at = 0
-    while at < len(parts):
-        header = ResultHeader.model_validate_json(parts[at].bytes)
-        if header.kind == "worker_done":
-            results.append((header, b""))
-            at += 1
-            continue
-        if at + 1 >= len(parts):
-            raise ValueError(f"result of event {header.event_number} has no body")
-        results.append((header, parts[at + 1].bytes))
-        at += 2
-    if not results:
-        raise ValueError("empty result message")
-    return results
+    header = ResultHeader.model_validate_json(parts[0].bytes)
+    if header.kind == "worker_done":
+        return [(header, b"")]
+    if header.kind != "results":
+        raise ValueError(f"expected a results or worker_done header, got kind {header.kind!r}")
+    if len(header.events) != len(parts) - 1:
+        raise ValueError(
+            f"header of {header.worker} announces {len(header.events)} results, "
+            f"the message has {len(parts) - 1}"
+        )
+    if not header.events:
+        raise ValueError(f"empty result message from {header.worker}")
+    again = set(header.redelivered_events)
+    common = {"kind": "result", "scan_id": header.scan_id, "worker": header.worker}
+    digest = header.parameters_hash
+    return [
+        (
+            trusted(
+                ResultHeader,
+                {
+                    **common,
+                    "event_number": number,
+                    "parameters_hash": digest,
+                    "redelivered": number in again,
+                    "events": [],
+                    "redelivered_events": [],
+                },
+            ),
+            body.bytes,
+        )
+        for number, body in zip(header.events, parts[1:])
+    ]

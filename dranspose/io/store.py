@@ -9,7 +9,7 @@ Keys (``{p}`` is the prefix):
 - ``{p}:controller_lock``            owner id of the active controller (expires unless renewed)
 - ``{p}:component:{kind}:{name}``    ComponentInfo JSON, expires unless the heartbeat renews it
 - ``{p}:scan``                       ScanInfo JSON of the current scan
-- ``{p}:assigned:{scan}``            stream of assignment batches (AssignedEvent lists)
+- ``{p}:assigned:{scan}``            stream of assignment batches (runs of AssignedEvents)
 - ``{p}:ready:{scan}``               stream of WorkerReports
 - ``{p}:confirmed:{scan}``           events below this number are accounted for (re-delivery)
 - ``{p}:progress``                   Progress JSON, written by the controller
@@ -31,13 +31,14 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
-from dranspose.core.construct import trusted
 from dranspose.core.coordination import (
     AssignedEvent,
+    AssignedRun,
     ComponentInfo,
     Progress,
     ScanInfo,
     WorkerReport,
+    runs_of,
 )
 from dranspose.core.stats import ComponentStats
 from dranspose.runtime.logs import LogEntry
@@ -178,14 +179,15 @@ class Store:
     async def publish_assignments(
         self, scan_id: str, batch: Sequence[AssignedEvent], redelivery: bool = False
     ) -> None:
-        """One stream entry for the whole batch, as compact ``[[event, {stream: [worker]}]]``.
+        """One stream entry for the whole batch, as runs ``[[first, length, {stream: [worker]}]]``
+        of consecutive events with the same destinations (:class:`AssignedRun`).
 
         Every ingester and worker reads every batch, so this is on the hot path: plain JSON
-        lists, built and parsed by the C json module, instead of per-event model documents.
+        lists, built and parsed by the C json module, one item per run rather than per event.
         """
         if batch:
-            blob = json.dumps([[a.event_number, a.streams] for a in batch], separators=(",", ":"))
-            fields: dict[FieldT, EncodableT] = {"batch": blob}
+            runs = [[r.first, r.length, r.streams] for r in runs_of(batch)]
+            fields: dict[FieldT, EncodableT] = {"runs": json.dumps(runs, separators=(",", ":"))}
             if redelivery:
                 fields["redelivery"] = "1"
             await self.redis.xadd(
@@ -194,21 +196,19 @@ class Store:
 
     async def read_assignments(
         self, scan_id: str, last_id: str = "0", block_ms: int = 200
-    ) -> tuple[str, list[AssignedEvent]]:
-        """Assignment batches after ``last_id``; returns the new last id and the events."""
+    ) -> tuple[str, list[AssignedRun]]:
+        """Assignment batches after ``last_id``; returns the new last id and their runs."""
         last_id, entries = await self._entries_after(
             self.key("assigned", scan_id), last_id, block_ms
         )
-        return last_id, [event for fields in entries for event in self._assigned(fields)]
+        return last_id, [run for fields in entries for run in self._runs(fields)]
 
     @staticmethod
-    def _assigned(fields: Mapping[Union[bytes, str], Union[bytes, str]]) -> list[AssignedEvent]:
+    def _runs(fields: Mapping[Union[bytes, str], Union[bytes, str]]) -> list[AssignedRun]:
         again = b"redelivery" in fields
         return [
-            trusted(
-                AssignedEvent, {"event_number": number, "streams": streams, "redelivered": again}
-            )
-            for number, streams in json.loads(fields[b"batch"])
+            AssignedRun(first, length, streams, again)
+            for first, length, streams in json.loads(fields[b"runs"])
         ]
 
     async def all_assignments(self, scan_id: str) -> list[AssignedEvent]:
@@ -216,7 +216,11 @@ class Store:
         events: list[AssignedEvent] = []
         for _entry_id, fields in await self.redis.xrange(self.key("assigned", scan_id)) or []:
             if fields is not None:
-                events.extend(self._assigned(fields))
+                events.extend(
+                    AssignedEvent(event_number=n, streams=run.streams, redelivered=run.redelivered)
+                    for run in self._runs(fields)
+                    for n in run.events()
+                )
         return events
 
     async def set_confirmed(self, scan_id: str, below: int) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import itertools
 import logging
 import time
 from typing import Any, Optional, Sequence
@@ -25,7 +26,7 @@ import zmq.asyncio
 
 from dranspose.core.backpressure import WaitClock
 from dranspose.core.coordination import (
-    AssignedEvent,
+    AssignedRun,
     ComponentInfo,
     ComponentKind,
     FailedEvent,
@@ -40,6 +41,7 @@ from dranspose.io.dataplane import Outboxes, PartialHeader
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
 from dranspose.io.transports import DEFAULT_BACKLOG, Message, open_upstream
+from dranspose.io.transports.base import message_bytes
 from dranspose.protocols.registry import Kind, get_protocol
 from dranspose.runtime.component import Component
 from dranspose.runtime.session import ScanSessions, follow_assignments
@@ -177,7 +179,8 @@ class IngestSession:
         self.ingester = ingester
         self.scan = scan
         self.dump = dump
-        self.queue: collections.deque[AssignedEvent] = collections.deque()
+        self.queue: collections.deque[tuple[int, list[WorkerName]]] = collections.deque()
+        """Assigned events not forwarded yet, in order, with this stream's destinations."""
         self.arrived = asyncio.Event()
         self.ended = False
         self.urls: dict[str, str] = {}
@@ -192,7 +195,7 @@ class IngestSession:
         self.forwarded_up_to = -1
         self.staged: list[tuple[int, list[Any]]] = []
         """Events read and routed but not sent yet: all to the workers ``staged_to``."""
-        self.staged_to: tuple[str, ...] = ()
+        self.staged_to: Sequence[str] = ()
         self.staged_bytes = 0
 
     async def run(self) -> None:
@@ -225,14 +228,17 @@ class IngestSession:
         self.ended = True
         self.arrived.set()
 
-    async def _assigned(self, events: list[AssignedEvent]) -> None:
-        for assigned in events:
-            if self.ingester.stream not in assigned.streams:
-                continue
-            if assigned.redelivered:
-                await self._redeliver(assigned)
+    async def _assigned(self, runs: list[AssignedRun]) -> None:
+        stream = self.ingester.stream
+        for run in runs:
+            workers = run.streams.get(stream)
+            if workers is None:
+                continue  # no frame of this stream in these events
+            if run.redelivered:
+                for event in run.events():
+                    await self._redeliver(event, workers)
             else:
-                self.queue.append(assigned)
+                self.queue.extend(zip(run.events(), itertools.repeat(workers)))
         self.arrived.set()
 
     async def _still_in(self, scan: ScanInfo) -> bool:
@@ -242,7 +248,7 @@ class IngestSession:
             self._forget_below(await self.ingester.store.confirmed(self.scan.scan_id))
         return True
 
-    async def _next_assignment(self) -> Optional[AssignedEvent]:
+    async def _next_assignment(self) -> Optional[tuple[int, list[WorkerName]]]:
         waiting = self.ingester.waiting
         try:
             while not self.queue:
@@ -279,9 +285,8 @@ class IngestSession:
             _, (_, dropped) = self.kept.popitem(last=False)
             self.kept_bytes -= dropped
 
-    async def _redeliver(self, assigned: AssignedEvent) -> None:
+    async def _redeliver(self, event: int, targets: list[WorkerName]) -> None:
         """Send a dead worker's frames of one event to its replacement (``retry_lost``)."""
-        event, targets = assigned.event_number, assigned.streams[self.ingester.stream]
         if event > self.forwarded_up_to:  # not read from upstream yet: route it there when it is
             self.rerouted.setdefault(event, []).extend(targets)
             return
@@ -308,17 +313,13 @@ class IngestSession:
             return
         await self._send([(event, kept[0])], targets)
 
-    async def _stage(self, event: int, workers: Sequence[str], frames: list[Any]) -> None:
-        """Add an event to the batch for its workers; send the batch when it is full or the
-        next event goes elsewhere."""
-        to = tuple(workers)
-        if self.staged and to != self.staged_to:
-            await self._flush()
+    def _stage(self, event: int, workers: Sequence[str], frames: list[Any]) -> bool:
+        """Add an event to the batch (for the same workers as the batch, or a new batch);
+        returns whether the batch is full and should be sent now."""
         self.staged.append((event, frames))
-        self.staged_to = to
-        self.staged_bytes += sum(len(f) for f in frames)
-        if len(self.staged) >= BATCH_EVENTS or self.staged_bytes >= BATCH_BYTES:
-            await self._flush()
+        self.staged_to = workers
+        self.staged_bytes += message_bytes(frames)
+        return len(self.staged) >= BATCH_EVENTS or self.staged_bytes >= BATCH_BYTES
 
     async def _flush(self) -> None:
         if self.staged:
@@ -386,34 +387,39 @@ class IngestSession:
                     continue
                 ing.discard_ended()
                 started = True
-            if not self.queue:
+            if self.queue:
+                assigned: Optional[tuple[int, list[WorkerName]]] = self.queue.popleft()
+            else:
                 await self._flush()  # do not hold read frames while waiting for assignments
-            assigned = await self._next_assignment()
+                assigned = await self._next_assignment()
             if assigned is None:
                 # The scan ended while this message waited for its event: the next session gets
                 # it (and discards it, unless it opens that scan's series).
                 ing.carried = item
                 break
-            event = assigned.event_number
-            workers: Sequence[str] = assigned.streams[ing.stream]
+            event, destinations = assigned
+            workers: Sequence[str] = destinations
             if self.scan.retry_lost:
                 # a destination that died meanwhile is replaced by its re-delivery target
                 workers = [w for w in workers if w in self.members] + self.rerouted.pop(event, [])
                 self._keep(event, frames)
                 self.forwarded_up_to = event
-            await self._stage(event, workers, frames)
+            if self.staged and workers != self.staged_to:
+                await self._flush()  # the batch goes to other workers
+            if self._stage(event, workers, frames):
+                await self._flush()
             state.forwarded += 1
             if self.dump is not None:
                 self.dump.write(
                     InternalWorkerMessage.model_construct(
-                        event_number=EventNumber(assigned.event_number),
+                        event_number=EventNumber(event),
                         streams={
                             ing.stream: StreamData.model_construct(typ=ing.typ, frames=frames)
                         },
                         created_at=time.time(),
                     )
                 )
-            if assigned.event_number >= last_event:
+            if event >= last_event:
                 break
         await self._flush()
         if self.dump is not None:

@@ -32,7 +32,7 @@ import logging
 import time
 from typing import Awaitable, Callable, Generic, Optional, TypeVar
 
-from dranspose.core.coordination import AssignedEvent, ScanInfo
+from dranspose.core.coordination import AssignedRun, ScanInfo
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
 from dranspose.runtime.component import SCAN_POLL_SECONDS, Component
@@ -143,7 +143,7 @@ async def follow_assignments(
     store: Store,
     scan_id: str,
     who: str,
-    assigned: Callable[[list[AssignedEvent]], Awaitable[None]],
+    assigned: Callable[[list[AssignedRun]], Awaitable[None]],
     still_in: Optional[Callable[[ScanInfo], Awaitable[bool]]] = None,
 ) -> None:
     """Hand each batch of the scan's assignments to ``assigned`` until the scan is over.
@@ -157,9 +157,9 @@ async def follow_assignments(
     last_id = "0"
     checked = time.monotonic()
     while True:
-        last_id, events = await store.read_assignments(scan_id, last_id)
-        if events:
-            await assigned(events)
+        last_id, runs = await store.read_assignments(scan_id, last_id)
+        if runs:
+            await assigned(runs)
             if time.monotonic() - checked < SCAN_POLL_SECONDS:
                 continue
         checked = time.monotonic()

@@ -22,7 +22,7 @@ from dranspose.core.backpressure import DEFAULT_BUFFER_BYTES, HeldEvents
 from dranspose.core.calling import WorkerCalls, pickle_result
 from dranspose.core.construct import trusted
 from dranspose.core.coordination import (
-    AssignedEvent,
+    AssignedRun,
     ComponentInfo,
     ComponentKind,
     FailedEvent,
@@ -126,7 +126,7 @@ class ScanSession:
         self.worker = worker
         self.scan = scan
         self.name = WorkerName(worker.info.name)
-        self.expected: dict[int, set[StreamName]] = {}
+        self.expected: dict[int, frozenset[StreamName]] = {}
         self.redelivered: set[int] = set()
         self.buffers: dict[int, dict[StreamName, StreamData]] = {}
         self.sizes: dict[int, int] = {}
@@ -192,14 +192,17 @@ class ScanSession:
         )
         await self.ready.put(-1)  # tell the processing loop the scan ended
 
-    async def _assigned(self, events: list[AssignedEvent]) -> None:
-        for assigned in events:
-            mine = {s for s, names in assigned.streams.items() if self.name in names}
-            if mine:
-                if assigned.redelivered:  # a dead worker's event, its frames sent again
-                    self.redelivered.add(assigned.event_number)
-                self.expected[assigned.event_number] = mine
-                self._check(assigned.event_number)
+    async def _assigned(self, runs: list[AssignedRun]) -> None:
+        name = self.name
+        for run in runs:
+            mine = frozenset(s for s, names in run.streams.items() if name in names)
+            if not mine:
+                continue  # another worker's events: nothing to do per event
+            for number in run.events():
+                if run.redelivered:  # a dead worker's event, its frames sent again
+                    self.redelivered.add(number)
+                self.expected[number] = mine
+                self._check(number)
         self.ask_pending_since = None
 
     async def _in(self, scan: ScanInfo) -> bool:
@@ -300,9 +303,10 @@ class ScanSession:
             finally:
                 self.in_process = 0
                 self.held.processed(sizes)
-            # the batch's results travel in one message (header, body, header, body, ...): one
-            # send here and one receive at the reducer per batch instead of per event
-            parts: list[Any] = []
+            # the batch's results travel in one message (one header, then a body per result):
+            # one send here, one receive and one header to check at the reducer per batch
+            bodies: list[Any] = []
+            sent: list[EventNumber] = []
             done: list[EventNumber] = []
             for number, (body, failure) in zip(numbers, outcomes):
                 if failure is not None:
@@ -313,24 +317,26 @@ class ScanSession:
                     )
                     continue
                 if body is not None:
-                    header = ResultHeader(
-                        scan_id=self.scan.scan_id,
-                        worker=self.name,
-                        event_number=EventNumber(number),
-                        parameters_hash=params.hash,
-                        redelivered=number in self.redelivered,
-                    )
-                    parts += [header.model_dump_json().encode(), body]
+                    bodies.append(body)
+                    sent.append(EventNumber(number))
                 done.append(EventNumber(number))
-            if parts:
+            if bodies:
+                header = ResultHeader(
+                    kind="results",
+                    scan_id=self.scan.scan_id,
+                    worker=self.name,
+                    parameters_hash=params.hash,
+                    events=sent,
+                    redelivered_events=[n for n in sent if n in self.redelivered],
+                )
                 if reducer is None:
                     reducer = await worker.reducer_url()
                 if reducer is None:
-                    logger.error(
-                        "no reducer registered: results of %d events dropped", len(parts) // 2
-                    )
+                    logger.error("no reducer registered: results of %d events dropped", len(sent))
                 else:
-                    await worker.outboxes.send(reducer, parts)
+                    await worker.outboxes.send(
+                        reducer, [header.model_dump_json().encode(), *bodies]
+                    )
             # completed only once its result is queued for the reducer
             self.completed.extend(done)
             self.processed_since += len(numbers)

@@ -12,7 +12,14 @@ import zmq
 
 from dranspose.core.coordination import ResultHeader
 from dranspose.core.protocol import EventNumber, WorkerName
-from dranspose.io.dataplane import COPY_THRESHOLD, PartialHeader, decode_partial, decode_results
+from dranspose.io.dataplane import (
+    COPY_THRESHOLD,
+    PartialHeader,
+    decode_partial,
+    decode_results,
+    drain,
+    recv_message,
+)
 
 
 def _roundtrip(parts: list) -> list[zmq.Frame]:  # type: ignore[type-arg]
@@ -64,7 +71,6 @@ def test_a_batch_whose_counts_do_not_add_up_is_refused() -> None:
 
 def test_a_results_message_splits_into_one_result_per_event() -> None:
     header = ResultHeader(
-        kind="results",
         scan_id="scan-2",
         worker=WorkerName("w1"),
         parameters_hash="abc",
@@ -72,29 +78,56 @@ def test_a_results_message_splits_into_one_result_per_event() -> None:
         redelivered_events=[EventNumber(6)],
     )
     bodies = [pickle.dumps(n * 1.5) for n in (4, 6, 9)]
-    results = decode_results(_roundtrip([header.model_dump_json().encode(), *bodies]))
-    assert [
-        (h.kind, h.scan_id, h.worker, h.event_number, h.parameters_hash, h.redelivered)
-        for h, _ in results
-    ] == [
-        ("result", "scan-2", "w1", 4, "abc", False),
-        ("result", "scan-2", "w1", 6, "abc", True),
-        ("result", "scan-2", "w1", 9, "abc", False),
-    ]
-    assert [pickle.loads(body) for _, body in results] == [6.0, 9.0, 13.5]
+    got, items = decode_results(_roundtrip([header.model_dump_json().encode(), *bodies]))
+    assert (got.kind, got.scan_id, got.worker, got.parameters_hash) == (
+        "results",
+        "scan-2",
+        "w1",
+        "abc",
+    )
+    assert [(i.event_number, i.redelivered) for i in items] == [(4, False), (6, True), (9, False)]
+    assert [pickle.loads(i.body) for i in items] == [6.0, 9.0, 13.5]
 
 
 def test_worker_done_and_malformed_results_messages() -> None:
     done = ResultHeader(kind="worker_done", scan_id="s", worker=WorkerName("w0"))
-    [(header, body)] = decode_results(_roundtrip([done.model_dump_json().encode()]))
-    assert (header.kind, header.worker, body) == ("worker_done", "w0", b"")
+    header, items = decode_results(_roundtrip([done.model_dump_json().encode()]))
+    assert (header.kind, header.worker, items) == ("worker_done", "w0", [])
     short = ResultHeader(
-        kind="results",
-        scan_id="s",
-        worker=WorkerName("w0"),
-        events=[EventNumber(1), EventNumber(2)],
+        scan_id="s", worker=WorkerName("w0"), events=[EventNumber(1), EventNumber(2)]
     )
     with pytest.raises(ValueError, match="w0 announces 2 results, the message has 1"):
         decode_results(_roundtrip([short.model_dump_json().encode(), b"x"]))
+    empty = ResultHeader(scan_id="s", worker=WorkerName("w0"))
+    with pytest.raises(ValueError, match="empty result message from w0"):
+        decode_results(_roundtrip([empty.model_dump_json().encode()]))
     with pytest.raises(ValueError):  # not a header at all
         decode_results(_roundtrip([b"not json", b"x"]))
+
+
+def test_recv_message_reads_whole_messages_in_order() -> None:
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    port = pull.bind_to_random_port("tcp://127.0.0.1")
+    push = ctx.socket(zmq.PUSH)
+    push.connect(f"tcp://127.0.0.1:{port}")
+    try:
+        sent = [[b"one"], [b"two", b"x" * 100_000, b""], [b"three", b"y"]]
+        for parts in sent:
+            push.send_multipart(parts)
+        assert pull.poll(5000)
+        received: list[list[bytes]] = []
+        deadline = 50
+        while len(received) < len(sent) and deadline:
+            batch = drain(pull, 10)
+            received += [[bytes(f) for f in message] for message in batch]
+            if not batch:
+                pull.poll(100)
+                deadline -= 1
+        assert received == sent
+        with pytest.raises(zmq.Again):
+            recv_message(pull)
+    finally:
+        push.close(linger=0)
+        pull.close(linger=0)
+        ctx.term()

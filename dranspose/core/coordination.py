@@ -236,15 +236,13 @@ class ResultHeader(BaseModel):
     ``kind="results"``: the pickled payloads of ``events`` follow, one frame each, in that order
     (one message per batch the worker processed: one header to validate per batch, not per
     result); ``redelivered_events`` names those of them that were re-delivered.
-    ``kind="worker_done"``: the worker left the scan; nothing follows. The reducer sees each
-    result as a ``kind="result"`` header of its own (:func:`dranspose.io.dataplane.decode_results`).
+    ``kind="worker_done"``: the worker left the scan; nothing follows.
+    (:func:`dranspose.io.dataplane.decode_results` splits a message into its results.)
     """
 
-    kind: Literal["result", "results", "worker_done"] = "result"
+    kind: Literal["results", "worker_done"] = "results"
     scan_id: str
     worker: WorkerName
-    event_number: Optional[EventNumber] = None
     parameters_hash: Optional[str] = None
-    redelivered: bool = False
     events: list[EventNumber] = []
     redelivered_events: list[EventNumber] = []

@@ -29,6 +29,8 @@ COPY_THRESHOLD = 64 * 1024
 """Frames above this size are sent zero-copy; small ones are cheaper to copy."""
 GIVE_UP_CHECK_SECONDS = 0.25
 """How often a send blocked at the high-water mark asks whether to give up."""
+_NOBLOCK = int(zmq.NOBLOCK)
+"""A plain int: pyzmq combines enum flags in Python on every call."""
 
 
 class Inbox:
@@ -106,7 +108,7 @@ class Outboxes:
         copy = not any(isinstance(p, zmq.Frame) or len(p) > COPY_THRESHOLD for p in parts)
         try:
             # the common case needs no future: the queue has room
-            sync.send_multipart(parts, zmq.NOBLOCK, copy=copy)
+            sync.send_multipart(parts, _NOBLOCK, copy=copy)
             return True
         except zmq.Again:
             pass
@@ -141,12 +143,26 @@ def blocking_view(sock: zmq.asyncio.Socket) -> zmq.Socket[bytes]:
     return view
 
 
+def recv_message(sock: zmq.Socket[bytes]) -> list[zmq.Frame]:
+    """One waiting multipart message, without blocking (raises ``zmq.Again`` if none is).
+
+    Each frame's ``more`` flag says whether another follows: half the cost of
+    ``recv_multipart``, which asks the socket (``RCVMORE``) after every frame.
+    """
+    frame = sock.recv(_NOBLOCK, copy=False)
+    parts = [frame]
+    while frame.more:  # the rest of a multipart message is there once its first frame is
+        frame = sock.recv(_NOBLOCK, copy=False)
+        parts.append(frame)
+    return parts
+
+
 def drain(sock: zmq.Socket[bytes], limit: int) -> list[list[zmq.Frame]]:
     """Receive without blocking until the queue is empty or ``limit`` messages were read."""
     batch: list[list[zmq.Frame]] = []
     while len(batch) < limit:
         try:
-            batch.append(sock.recv_multipart(zmq.NOBLOCK, copy=False))
+            batch.append(recv_message(sock))
         except zmq.Again:
             break
     return batch
@@ -202,14 +218,23 @@ def decode_partial(parts: list[zmq.Frame]) -> tuple[str, PartialBatch]:
     return header["scan"], PartialBatch(stream, partials)
 
 
-def decode_results(parts: list[zmq.Frame]) -> list[tuple[ResultHeader, bytes]]:
-    """The results in one worker-to-reducer message, each with a ``kind="result"`` header of its
-    own, or the ``worker_done`` header alone (its body is empty).
+class ResultItem(NamedTuple):
+    """One result of a worker-to-reducer message: its event, whether it was re-delivered, and
+    the pickled payload."""
+
+    event_number: EventNumber
+    redelivered: bool
+    body: bytes
+
+
+def decode_results(parts: list[zmq.Frame]) -> tuple[ResultHeader, list[ResultItem]]:
+    """The header of one worker-to-reducer message and its results: a ``kind="results"``
+    header with one item per announced event, or a ``worker_done`` header with none.
 
     Raises on a malformed message (the caller drops it whole and says so)."""
     header = ResultHeader.model_validate_json(parts[0].bytes)
     if header.kind == "worker_done":
-        return [(header, b"")]
+        return header, []
     if header.kind != "results":
         raise ValueError(f"expected a results or worker_done header, got kind {header.kind!r}")
     if len(header.events) != len(parts) - 1:
@@ -220,22 +245,7 @@ def decode_results(parts: list[zmq.Frame]) -> list[tuple[ResultHeader, bytes]]:
     if not header.events:
         raise ValueError(f"empty result message from {header.worker}")
     again = set(header.redelivered_events)
-    common = {"kind": "result", "scan_id": header.scan_id, "worker": header.worker}
-    digest = header.parameters_hash
-    return [
-        (
-            trusted(
-                ResultHeader,
-                {
-                    **common,
-                    "event_number": number,
-                    "parameters_hash": digest,
-                    "redelivered": number in again,
-                    "events": [],
-                    "redelivered_events": [],
-                },
-            ),
-            body.bytes,
-        )
+    return header, [
+        ResultItem(number, number in again, body.bytes)
         for number, body in zip(header.events, parts[1:])
     ]

@@ -28,7 +28,7 @@ from dranspose.core.payload import ReducerPayload, import_class
 from dranspose.core.protocol import BuildGitMeta, ReducerName, ReducerState
 from dranspose.http.auth import AccessPolicy
 from dranspose.http.reducer_api import create_app
-from dranspose.io.dataplane import Inbox, decode_results
+from dranspose.io.dataplane import Inbox, ResultItem, decode_results
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
 from dranspose.runtime.component import Component, LiveParameters
@@ -153,28 +153,26 @@ class Reducer(Component):
         while pending and not self.stopping:
             if self.calls.timer_due(time.monotonic()):
                 await loop.run_in_executor(self.executor, self._timer)
-            results: list[tuple[ResultHeader, bytes]] = []
+            results: list[tuple[ResultHeader, list[ResultItem]]] = []
             messages, early = early or await self.inbox.recv_batch(50), []
             for parts in messages:
                 try:
-                    headers = decode_results(parts)
+                    header, items = decode_results(parts)
                 except Exception as exc:
                     logger.error("malformed result message dropped: %s", exc)
                     continue
-                scan_id = headers[0][0].scan_id  # a worker's message is of one scan
-                where = self.sessions.sort(scan_id, parts)  # a later scan's is kept
+                where = self.sessions.sort(header.scan_id, parts)  # a later scan's is kept
                 if where is Sorted.LEFT:
                     logger.warning(
                         "%d results of scan %s arrived after it ended; dropped",
-                        len(headers),
-                        scan_id,
+                        len(items),
+                        header.scan_id,
                     )
                 elif where is Sorted.CURRENT:
-                    for header, body in headers:
-                        if header.kind == "worker_done":
-                            pending.discard(header.worker)
-                        else:
-                            results.append((header, body))
+                    if header.kind == "worker_done":
+                        pending.discard(header.worker)
+                    else:
+                        results.append((header, items))
             if results:
                 await loop.run_in_executor(self.executor, self._process_batch, results)
             if time.monotonic() - last_liveness > 1.0:
@@ -259,33 +257,32 @@ class Reducer(Component):
                 pending -= never
         return pending
 
-    def _process_batch(self, results: list[tuple[ResultHeader, bytes]]) -> None:
-        for done, (header, body) in enumerate(results):
-            self.stats.set_queue_depth(len(results) - done)  # this result and those after it
-            self._process(header, body)
+    def _process_batch(self, results: list[tuple[ResultHeader, list[ResultItem]]]) -> None:
+        left = sum(len(items) for _, items in results)
+        for header, items in results:
+            for item in items:
+                self.stats.set_queue_depth(left)  # this result and those after it
+                left -= 1
+                self._process(header, item)
         self.stats.set_queue_depth(0)
 
-    def _process(self, header: ResultHeader, body: bytes) -> None:
+    def _process(self, header: ResultHeader, item: ResultItem) -> None:
         assert self.calls is not None
-        if header.event_number is None:  # a worker sends a result only with its event's number
-            logger.error("result from %s carries no event number; dropped", header.worker)
-            self.failures.append(f"a result from {header.worker} without an event number")
-            return
         try:
             # Results come from this pipeline's own workers over its private data plane.
-            payload = pickle.loads(body)
+            payload = pickle.loads(item.body)
         except Exception as exc:
-            logger.error("result of event %s cannot be unpickled: %s", header.event_number, exc)
-            self.failures.append(f"event {header.event_number}: {type(exc).__name__}: {exc}")
+            logger.error("result of event %s cannot be unpickled: %s", item.event_number, exc)
+            self.failures.append(f"event {item.event_number}: {type(exc).__name__}: {exc}")
             return
         result = trusted(
             ResultData,
             {
-                "event_number": header.event_number,
+                "event_number": item.event_number,
                 "worker": header.worker,
                 "parameters_hash": header.parameters_hash,
                 "payload": payload,
-                "redelivered": header.redelivered,
+                "redelivered": item.redelivered,
             },
         )
         self.results += 1
@@ -296,9 +293,9 @@ class Reducer(Component):
             self.stats.end(started)
         if outcome.failure is not None:
             logger.error(
-                "process_result failed for event %s\n%s", header.event_number, outcome.traceback
+                "process_result failed for event %s\n%s", item.event_number, outcome.traceback
             )
-            self.failures.append(f"event {header.event_number}: {outcome.failure}")
+            self.failures.append(f"event {item.event_number}: {outcome.failure}")
 
     def _timer(self) -> None:
         assert self.calls is not None

@@ -51,6 +51,7 @@ from dranspose.runtime.session import ScanSessions, Sorted, follow_assignments
 logger = logging.getLogger(__name__)
 
 REPORT_INTERVAL = 0.02
+REPORT_MIN_GAP = 0.005
 MIN_QUEUE = 4
 QUEUE_SECONDS = 0.25
 """A worker asks for enough events to keep it busy this long at its measured rate."""
@@ -322,7 +323,6 @@ class ScanSession:
                 done.append(EventNumber(number))
             if bodies:
                 header = ResultHeader(
-                    kind="results",
                     scan_id=self.scan.scan_id,
                     worker=self.name,
                     parameters_hash=params.hash,
@@ -418,8 +418,11 @@ class ScanSession:
         del self.failed[:failed]
 
     async def _report_loop(self) -> None:
-        """Report at most every REPORT_INTERVAL, and right away when a batch was processed."""
+        """Report every REPORT_INTERVAL, and soon after a batch was processed, but not more
+        often than every REPORT_MIN_GAP: at high rates the completions of several small batches
+        then share one Redis entry (and one read at the controller)."""
         while True:
+            reported = time.monotonic()
             try:
                 await self._report()
             except Exception as exc:  # Redis unreachable: what was not stored is sent again
@@ -428,4 +431,7 @@ class ScanSession:
                 await asyncio.wait_for(self.wake.wait(), REPORT_INTERVAL)
             except asyncio.TimeoutError:
                 pass
+            gap = REPORT_MIN_GAP - (time.monotonic() - reported)
+            if gap > 0:
+                await asyncio.sleep(gap)
             self.wake.clear()

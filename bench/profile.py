@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--streams", type=int, default=1)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--only", nargs="*", default=None, help="process names to profile")
     parser.add_argument(
         "--gil",

@@ -184,20 +184,23 @@ class AssignedRun(NamedTuple):
 
 def runs_of(events: Iterable[AssignedEvent]) -> list[AssignedRun]:
     """Consecutive events with equal destinations (and re-delivery flag) as runs, in order."""
-    runs: list[AssignedRun] = []
-    last: Optional[AssignedRun] = None
+    starts: list[AssignedEvent] = []
+    lengths: list[int] = []
+    streams: Optional[dict[StreamName, list[WorkerName]]] = None
+    again: Optional[bool] = None
+    following = -1
     for event in events:
-        if (
-            last is not None
-            and event.event_number == last.first + last.length
-            and event.streams == last.streams
-            and event.redelivered == last.redelivered
-        ):
-            last = runs[-1] = last._replace(length=last.length + 1)
+        number = event.event_number
+        if number == following and event.streams == streams and event.redelivered == again:
+            lengths[-1] += 1
         else:
-            last = AssignedRun(event.event_number, 1, event.streams, event.redelivered)
-            runs.append(last)
-    return runs
+            starts.append(event)
+            lengths.append(1)
+            streams, again = event.streams, event.redelivered
+        following = number + 1
+    return [
+        AssignedRun(e.event_number, n, e.streams, e.redelivered) for e, n in zip(starts, lengths)
+    ]
 
 
 Assignment = AssignedEvent

@@ -13,6 +13,7 @@ import heapq
 from itertools import islice
 from typing import Iterable, Mapping, Optional
 
+from dranspose.core.construct import trusted
 from dranspose.core.coordination import Assignment
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName, WorkerTag
 from dranspose.core.triggermap.compact import CompiledPart, TriggerMap
@@ -203,9 +204,11 @@ class Assigner:
                 else:
                     names.append(self._bound[base + local])
             streams[stream] = sorted(set(names)) if len(route) > 1 else names
-        # Validating construction: pydantic-core checks these small dicts faster than
-        # model_construct builds them in Python.
-        return Assignment(event_number=EventNumber(event_number), streams=streams)
+        # built here from the map's own names: nothing to validate, and this runs per event
+        return trusted(
+            Assignment,
+            {"event_number": EventNumber(event_number), "streams": streams, "redelivered": False},
+        )
 
     def assignments_for_event(self, event_number: int) -> Optional[Assignment]:
         """The event's assignment once all its constraints are bound; ``None`` before that.

@@ -154,9 +154,10 @@ class StatsRecorder:
         """Reads the component's queues for a snapshot; called in the heartbeat's thread, so it
         must read state of that thread (the event loop) only."""
 
-    def ingested(self, stream: str, frames: Iterable[Sized]) -> None:
-        """One upstream message of ``stream`` (its frames) was read."""
-        size = sum(len(f) for f in frames)
+    def ingested(self, stream: str, frames: Iterable[Sized], size: Optional[int] = None) -> None:
+        """One upstream message of ``stream`` (its frames, of ``size`` bytes if known) was read."""
+        if size is None:
+            size = sum(len(f) for f in frames)
         with self._lock:
             counters = self._streams.get(stream)
             if counters is None:

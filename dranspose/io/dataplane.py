@@ -30,7 +30,8 @@ COPY_THRESHOLD = 64 * 1024
 GIVE_UP_CHECK_SECONDS = 0.25
 """How often a send blocked at the high-water mark asks whether to give up."""
 _NOBLOCK = int(zmq.NOBLOCK)
-"""A plain int: pyzmq combines enum flags in Python on every call."""
+_NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
+"""Plain ints: pyzmq's ``send_multipart`` combines enum flags in Python for every frame."""
 
 
 class Inbox:
@@ -108,7 +109,7 @@ class Outboxes:
         copy = not any(isinstance(p, zmq.Frame) or len(p) > COPY_THRESHOLD for p in parts)
         try:
             # the common case needs no future: the queue has room
-            sync.send_multipart(parts, _NOBLOCK, copy=copy)
+            send_message(sync, parts, copy)
             return True
         except zmq.Again:
             pass
@@ -155,6 +156,18 @@ def recv_message(sock: zmq.Socket[bytes]) -> list[zmq.Frame]:
         frame = sock.recv(_NOBLOCK, copy=False)
         parts.append(frame)
     return parts
+
+
+def send_message(sock: zmq.Socket[bytes], parts: Sequence[Any], copy: bool) -> None:
+    """Queue one multipart message without blocking (raises ``zmq.Again`` if the peer's queue
+    is full; then nothing was queued: ZMQ takes a multipart message whole or not at all).
+
+    ``send_multipart`` does the same with an enum operation per frame; a batch of small events
+    has a hundred frames.
+    """
+    last = len(parts) - 1
+    for index, part in enumerate(parts):
+        sock.send(part, _NOBLOCK if index == last else _NOBLOCK_MORE, copy=copy)
 
 
 def drain(sock: zmq.Socket[bytes], limit: int) -> list[list[zmq.Frame]]:

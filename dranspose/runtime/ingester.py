@@ -313,12 +313,12 @@ class IngestSession:
             return
         await self._send([(event, kept[0])], targets)
 
-    def _stage(self, event: int, workers: Sequence[str], frames: list[Any]) -> bool:
+    def _stage(self, event: int, workers: Sequence[str], frames: list[Any], size: int) -> bool:
         """Add an event to the batch (for the same workers as the batch, or a new batch);
         returns whether the batch is full and should be sent now."""
         self.staged.append((event, frames))
         self.staged_to = workers
-        self.staged_bytes += message_bytes(frames)
+        self.staged_bytes += size
         return len(self.staged) >= BATCH_EVENTS or self.staged_bytes >= BATCH_BYTES
 
     async def _flush(self) -> None:
@@ -372,7 +372,8 @@ class IngestSession:
                     await upstream.wait(_WAIT_SECONDS)
                     continue
             kind, frames = item
-            ing.stats.ingested(ing.stream, frames)
+            size = message_bytes(frames)
+            ing.stats.ingested(ing.stream, frames, size)
             if kind is Kind.SKIP:
                 state.skipped += 1
                 continue
@@ -406,7 +407,7 @@ class IngestSession:
                 self.forwarded_up_to = event
             if self.staged and workers != self.staged_to:
                 await self._flush()  # the batch goes to other workers
-            if self._stage(event, workers, frames):
+            if self._stage(event, workers, frames, size):
                 await self._flush()
             state.forwarded += 1
             if self.dump is not None:

@@ -5,7 +5,9 @@ Sent over a real PUSH -> PULL pair, as the components do (io/dataplane.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+from typing import Iterator
 
 import pytest
 import zmq
@@ -22,20 +24,27 @@ from dranspose.io.dataplane import (
 )
 
 
-def _roundtrip(parts: list) -> list[zmq.Frame]:  # type: ignore[type-arg]
+@contextlib.contextmanager
+def _pair() -> Iterator[tuple[zmq.Socket, zmq.Socket]]:  # type: ignore[type-arg]
+    """A connected PUSH -> PULL pair on loopback, as between two components."""
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     port = pull.bind_to_random_port("tcp://127.0.0.1")
     push = ctx.socket(zmq.PUSH)
     push.connect(f"tcp://127.0.0.1:{port}")
     try:
-        push.send_multipart(parts, copy=False)
-        assert pull.poll(5000), "message did not arrive"
-        return pull.recv_multipart(copy=False)
+        yield push, pull
     finally:
         push.close(linger=0)
         pull.close(linger=0)
         ctx.term()
+
+
+def _roundtrip(parts: list) -> list[zmq.Frame]:  # type: ignore[type-arg]
+    with _pair() as (push, pull):
+        push.send_multipart(parts, copy=False)
+        assert pull.poll(5000), "message did not arrive"
+        return pull.recv_multipart(copy=False)
 
 
 def test_a_batch_splits_into_its_events_with_their_frames() -> None:
@@ -106,12 +115,7 @@ def test_worker_done_and_malformed_results_messages() -> None:
 
 
 def test_recv_message_reads_whole_messages_in_order() -> None:
-    ctx = zmq.Context()
-    pull = ctx.socket(zmq.PULL)
-    port = pull.bind_to_random_port("tcp://127.0.0.1")
-    push = ctx.socket(zmq.PUSH)
-    push.connect(f"tcp://127.0.0.1:{port}")
-    try:
+    with _pair() as (push, pull):
         sent = [[b"one"], [b"two", b"x" * 100_000, b""], [b"three", b"y"]]
         for parts in sent:
             push.send_multipart(parts)
@@ -127,7 +131,3 @@ def test_recv_message_reads_whole_messages_in_order() -> None:
         assert received == sent
         with pytest.raises(zmq.Again):
             recv_message(pull)
-    finally:
-        push.close(linger=0)
-        pull.close(linger=0)
-        ctx.term()

@@ -51,7 +51,10 @@ from dranspose.runtime.session import ScanSessions, Sorted, follow_assignments
 logger = logging.getLogger(__name__)
 
 REPORT_INTERVAL = 0.02
-REPORT_MIN_GAP = 0.005
+"""The report loop looks at the queue (and asks for work) at least this often."""
+COMPLETIONS_INTERVAL = 0.05
+"""Completions are reported at most this often (unless a request for work goes anyway): the
+controller's account lags by at most this much, and a scan's end by as much."""
 MIN_QUEUE = 4
 QUEUE_SECONDS = 0.25
 """A worker asks for enough events to keep it busy this long at its measured rate."""
@@ -398,9 +401,13 @@ class ScanSession:
             return 0
         return want
 
-    async def _report(self, final: bool = False) -> None:
+    async def _report(self, final: bool = False, completions_due: bool = True) -> None:
+        """Store a report: a request for ``want`` more events, and the completions and failures
+        since the last one. Unless it asks for work (or is the final one), it is sent only when
+        ``completions_due``: at moderate rates a report per processed batch would cost a Redis
+        round trip and a controller wake-up per event."""
         want = 0 if final else self._want()
-        if not (self.completed or self.failed or want or final):
+        if not (final or want or (completions_due and (self.completed or self.failed))):
             return
         if want:
             self.ask_pending_since = time.monotonic()
@@ -418,20 +425,21 @@ class ScanSession:
         del self.failed[:failed]
 
     async def _report_loop(self) -> None:
-        """Report every REPORT_INTERVAL, and soon after a batch was processed, but not more
-        often than every REPORT_MIN_GAP: at high rates the completions of several small batches
-        then share one Redis entry (and one read at the controller)."""
+        """Ask for work as soon as the queue needs it (checked after every processed batch);
+        report completions at most every COMPLETIONS_INTERVAL."""
+        reported = 0.0
         while True:
-            reported = time.monotonic()
+            now = time.monotonic()
+            due = now - reported >= COMPLETIONS_INTERVAL
             try:
-                await self._report()
+                sent = bool(self.completed or self.failed)
+                await self._report(completions_due=due)
+                if due and sent:
+                    reported = now
             except Exception as exc:  # Redis unreachable: what was not stored is sent again
                 logger.warning("worker %s: report failed, retrying: %s", self.name, exc)
             try:
                 await asyncio.wait_for(self.wake.wait(), REPORT_INTERVAL)
             except asyncio.TimeoutError:
                 pass
-            gap = REPORT_MIN_GAP - (time.monotonic() - reported)
-            if gap > 0:
-                await asyncio.sleep(gap)
             self.wake.clear()

@@ -30,8 +30,65 @@ COPY_THRESHOLD = 64 * 1024
 GIVE_UP_CHECK_SECONDS = 0.25
 """How often a send blocked at the high-water mark asks whether to give up."""
 _NOBLOCK = int(zmq.NOBLOCK)
+_POLLIN = int(zmq.POLLIN)
 _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 """Plain ints: pyzmq's ``send_multipart`` combines enum flags in Python for every frame."""
+
+
+class Readable:
+    """Waits, in the event loop, until a ZMQ socket has a message to receive.
+
+    pyzmq's asyncio ``poll`` builds a poller, futures and a timer in Python for every call; at
+    moderate rates, where each message wakes its receiver alone, that was the larger part of a
+    receiver's CPU per message. Here the socket's ``ZMQ_FD`` is registered with the loop once; it
+    signals that the socket's events may have changed, and reading ``ZMQ_EVENTS`` (which the
+    callback always does) both tells whether a message is there and resets the signal, so the
+    loop's level-triggered polling does not spin on it. A wait is one future and one timer.
+    """
+
+    def __init__(self, sock: zmq.Socket[bytes]) -> None:
+        self.sock = sock
+        self.fd = int(sock.get(zmq.FD))  # an int on every platform this runs on
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._waiter: Optional[asyncio.Future[bool]] = None
+
+    def has_message(self) -> bool:
+        return bool(int(self.sock.get(zmq.EVENTS)) & _POLLIN)
+
+    def _signalled(self) -> None:
+        ready = self.has_message()  # read in any case: it resets the descriptor's signal
+        waiter = self._waiter
+        if ready and waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    @staticmethod
+    def _expire(waiter: asyncio.Future[bool]) -> None:
+        if not waiter.done():
+            waiter.set_result(False)
+
+    async def wait(self, timeout: float) -> bool:
+        """Whether a message is there, waiting up to ``timeout`` seconds for one."""
+        if self.has_message():
+            return True
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                self._loop.remove_reader(self.fd)
+            loop.add_reader(self.fd, self._signalled)
+            self._loop = loop
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(timeout, self._expire, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def close(self) -> None:
+        """Unregister from the loop (before the socket is closed)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self.fd)
+        self._loop = None
 
 
 class Inbox:
@@ -44,13 +101,14 @@ class Inbox:
         advertise_host: Optional[str] = None,
         hwm: int = 1000,
     ) -> None:
-        self.socket = ctx.socket(zmq.PULL)
+        # a plain socket of the same context: it is read without blocking and waited for with
+        # Readable, never through pyzmq's asyncio layer
+        self.socket: zmq.Socket[bytes] = zmq.Context.shadow(ctx.underlying).socket(zmq.PULL)
         self.socket.setsockopt(zmq.RCVHWM, hwm)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.bind(bind)
-        # for draining without a coroutine per message
-        self._sync = blocking_view(self.socket)
-        endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._readable = Readable(self.socket)
+        endpoint: str = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         port = endpoint.rsplit(":", 1)[1]
         host = advertise_host or "127.0.0.1"
         self.url = f"tcp://{host}:{port}"
@@ -58,18 +116,19 @@ class Inbox:
     async def recv_batch(self, timeout_ms: int, limit: int = 256) -> list[list[zmq.Frame]]:
         """Every message waiting now (up to ``limit``); waits up to ``timeout_ms`` only if none is.
 
-        Draining before polling matters: the ZMQ file descriptor is edge-triggered, so a poll
+        Draining before waiting matters: the ZMQ file descriptor is edge-triggered, so a wait
         started while messages are already queued may sleep for its whole timeout.
         """
-        batch = drain(self._sync, limit)
-        if not batch and await self.socket.poll(timeout_ms):  # flags default to POLLIN
-            batch = drain(self._sync, limit)
+        batch = drain(self.socket, limit)
+        if not batch and await self._readable.wait(timeout_ms / 1000):
+            batch = drain(self.socket, limit)
         return batch
 
     async def poll(self, timeout_ms: int) -> bool:
-        return bool(await self.socket.poll(timeout_ms))
+        return await self._readable.wait(timeout_ms / 1000)
 
     def close(self) -> None:
+        self._readable.close()
         self.socket.close(linger=0)
 
 

@@ -19,19 +19,16 @@ import zmq
 import zmq.asyncio
 
 from dranspose.core.backpressure import DEFAULT_BUFFER_BYTES, HeldEvents
-from dranspose.core.calling import WorkerCalls, pickle_result
-from dranspose.core.construct import trusted
+from dranspose.core.calling import WorkerCalls
 from dranspose.core.coordination import (
     AssignedRun,
     ComponentInfo,
     ComponentKind,
     FailedEvent,
-    ResultHeader,
     ScanInfo,
     WorkerReport,
 )
-from dranspose.core.event import EventData, StreamData
-from dranspose.core.parameters import ParameterSet
+from dranspose.core.event import StreamData
 from dranspose.core.payload import WorkerPayload, import_class
 from dranspose.core.protocol import (
     BuildGitMeta,
@@ -46,6 +43,7 @@ from dranspose.io.dataplane import Inbox, Outboxes, PartialBatch, decode_partial
 from dranspose.io.store import Store
 from dranspose.runtime.component import Component, LiveParameters
 from dranspose.runtime.logs import bind_component
+from dranspose.runtime.payload_thread import PayloadThread
 from dranspose.runtime.session import ScanSessions, Sorted, follow_assignments
 
 logger = logging.getLogger(__name__)
@@ -131,28 +129,31 @@ class ScanSession:
         self.scan = scan
         self.name = WorkerName(worker.info.name)
         self.expected: dict[int, frozenset[StreamName]] = {}
-        self.redelivered: set[int] = set()
         self.buffers: dict[int, dict[StreamName, StreamData]] = {}
         self.sizes: dict[int, int] = {}
         """Bytes of the frames received for each buffered event."""
-        self.ready: asyncio.Queue[int] = asyncio.Queue()
-        self.completed: list[EventNumber] = []
-        self.failed: list[FailedEvent] = []
         self.ask_pending_since: Optional[float] = None
         self.target = MIN_QUEUE
         self.rate_since = time.monotonic()
-        self.processed_since = 0
+        self.processed_before = 0
+        """Events the payload thread had processed when the rate was last measured."""
         self.wake = asyncio.Event()
         self.last_event = scan.n_events - 1
-        self.finished = asyncio.Event()
-        self.calls: Optional[WorkerCalls] = None
-        self.closing = False
         self.held = HeldEvents(worker.buffer_bytes)
-        self.in_process = 0
+        self.thread: Optional[PayloadThread] = None
+        """Processes ready events and sends their results (created once the payload exists)."""
         worker.stats.queues = self.queue_stats
 
+    @property
+    def closing(self) -> bool:
+        """The payload thread is done with this scan: later frames are the next scan's."""
+        return self.thread is not None and self.thread.done
+
+    def _ready_count(self) -> int:
+        return self.thread.ready.qsize() + self.thread.in_process if self.thread else 0
+
     def queue_stats(self) -> QueueStats:
-        assigned = len(self.expected.keys() | self.buffers.keys()) + self.in_process
+        assigned = len(self.expected.keys() | self.buffers.keys()) + self._ready_count()
         return QueueStats(events_queued=assigned, buffered_bytes=self.held.bytes)
 
     async def run(self) -> None:
@@ -172,18 +173,45 @@ class ScanSession:
             worker.executor,
             lambda: WorkerPayload(worker.worker_class, params, worker.context, state),
         )
-        self.calls = WorkerCalls(payload, self.name)
         reducer = await worker.reducer_url()
+
+        def reducer_url() -> Optional[str]:  # called from the payload thread
+            if reducer is not None:
+                return reducer
+            try:
+                return asyncio.run_coroutine_threadsafe(worker.reducer_url(), loop).result(10)
+            except Exception as exc:
+                logger.error("worker %s: cannot look up the reducer: %s", self.name, exc)
+                return None
+
+        self.thread = thread = PayloadThread(
+            self.name,
+            self.scan.scan_id,
+            WorkerCalls(payload, self.name),
+            worker.stats,
+            lambda: worker.parameters.current,
+            reducer_url,
+            zmq.Context.shadow(worker.ctx.underlying),
+            lambda: worker.stopping,
+            lambda: loop.call_soon_threadsafe(self.wake.set),
+        )
+        # With re-delivery a dead worker's events may still come after the last event: stay
+        # until the controller says every event is accounted for (``scan.complete``).
+        thread.last = None if self.scan.retry_lost else self.last_event
         tasks = [
             asyncio.create_task(c)
             for c in (self._read_assignments(), self._receive(), self._report_loop())
         ]
         try:
-            await self._process_loop(reducer)
+            await loop.run_in_executor(worker.executor, thread.run)
+        except asyncio.CancelledError:
+            thread.abandon()  # the thread must not wait for events that will never come
+            raise
         finally:
             for task in tasks:
                 task.cancel()
             worker.stats.queues = None
+            self._release_processed()
             try:
                 await self._report(final=True)
             except Exception as exc:  # the controller counts the events of a dead worker lost
@@ -194,7 +222,8 @@ class ScanSession:
         await follow_assignments(
             self.worker.store, self.scan.scan_id, f"worker {self.name}", self._assigned, self._in
         )
-        await self.ready.put(-1)  # tell the processing loop the scan ended
+        assert self.thread is not None
+        self.thread.ready.put(None)  # tell the payload thread the scan ended
 
     async def _assigned(self, runs: list[AssignedRun]) -> None:
         name = self.name
@@ -203,8 +232,8 @@ class ScanSession:
             if not mine:
                 continue  # another worker's events: nothing to do per event
             for number in run.events():
-                if run.redelivered:  # a dead worker's event, its frames sent again
-                    self.redelivered.add(number)
+                if run.redelivered and self.thread:  # a dead worker's event, sent again
+                    self.thread.redelivered.add(number)
                 self.expected[number] = mine
                 self._check(number)
         self.ask_pending_since = None
@@ -256,112 +285,16 @@ class ScanSession:
         wanted = self.expected.get(number)
         if wanted is not None and wanted <= self.buffers.get(number, {}).keys():
             del self.expected[number]
-            self.ready.put_nowait(number)
+            assert self.thread is not None
+            self.thread.ready.put((number, self.buffers.pop(number), self.sizes.pop(number, 0)))
 
-    def _process(self, event: EventData, params: ParameterSet) -> tuple[Any, Optional[str]]:
-        """Runs in the payload thread: returns (pickled result or None, failure reason)."""
-        assert self.calls is not None
-        started = self.worker.stats.begin()
-        try:
-            outcome = self.calls.process_event(event, params, time.monotonic())
-        finally:
-            self.worker.stats.end(started)
-        if outcome.failure is not None:
-            logger.error(
-                "event %d failed in process_event\n%s", event.event_number, outcome.traceback
-            )
-            return None, outcome.failure
-        if outcome.value is None:
-            return None, None
-        pickled = pickle_result(outcome.value)
-        return pickled.value, pickled.failure
-
-    def _process_batch(
-        self, events: list[EventData], params: ParameterSet
-    ) -> list[tuple[Any, Optional[str]]]:
-        return [self._process(event, params) for event in events]
-
-    async def _process_loop(self, reducer: Optional[str]) -> None:
-        """Process ready events in batches: one hop to the payload thread per batch."""
-        loop = asyncio.get_running_loop()
-        worker = self.worker
-        while True:
-            numbers = [await self.ready.get()]
-            while not self.ready.empty() and len(numbers) < 64:
-                numbers.append(self.ready.get_nowait())
-            ended = -1 in numbers
-            numbers = [n for n in numbers if n >= 0]
-            buffers = self.buffers
-            events = [
-                trusted(EventData, {"event_number": n, "streams": buffers.pop(n)}) for n in numbers
-            ]
-            params = worker.parameters.current
-            sizes = [self.sizes.pop(n, 0) for n in numbers]
-            self.in_process = len(events)
-            try:
-                outcomes = (
-                    await loop.run_in_executor(worker.executor, self._process_batch, events, params)
-                    if events
-                    else []
-                )
-            finally:
-                self.in_process = 0
-                self.held.processed(sizes)
-            # the batch's results travel in one message (one header, then a body per result):
-            # one send here, one receive and one header to check at the reducer per batch
-            bodies: list[Any] = []
-            sent: list[EventNumber] = []
-            done: list[EventNumber] = []
-            for number, (body, failure) in zip(numbers, outcomes):
-                if failure is not None:
-                    self.failed.append(
-                        FailedEvent(
-                            event_number=EventNumber(number), worker=self.name, reason=failure
-                        )
-                    )
-                    continue
-                if body is not None:
-                    bodies.append(body)
-                    sent.append(EventNumber(number))
-                done.append(EventNumber(number))
-            if bodies:
-                header = ResultHeader(
-                    scan_id=self.scan.scan_id,
-                    worker=self.name,
-                    parameters_hash=params.hash,
-                    events=sent,
-                    redelivered_events=[n for n in sent if n in self.redelivered],
-                )
-                if reducer is None:
-                    reducer = await worker.reducer_url()
-                if reducer is None:
-                    logger.error("no reducer registered: results of %d events dropped", len(sent))
-                else:
-                    await worker.outboxes.send(
-                        reducer, [header.model_dump_json().encode(), *bodies]
-                    )
-            # completed only once its result is queued for the reducer
-            self.completed.extend(done)
-            self.processed_since += len(numbers)
-            self.wake.set()
-            # With re-delivery a dead worker's events may still come after the last event: stay
-            # until the controller says every event is accounted for (``scan.complete``).
-            if ended or (self.last_event in numbers and not self.scan.retry_lost):
-                break
-        await self._finish(reducer)
-
-    async def _finish(self, reducer: Optional[str]) -> None:
-        self.closing = True
-        loop = asyncio.get_running_loop()
-        params = self.worker.parameters.current
-        if self.calls is not None:
-            outcome = await loop.run_in_executor(self.worker.executor, self.calls.finish, params)
-            if outcome.failure is not None:
-                logger.error("worker finish failed\n%s", outcome.traceback)
-        reducer = reducer or await self.worker.reducer_url()
-        if reducer is not None:
-            done = ResultHeader(kind="worker_done", scan_id=self.scan.scan_id, worker=self.name)
-            await self.worker.outboxes.send(reducer, [done.model_dump_json().encode()])
+    def _release_processed(self) -> None:
+        """Free the buffer budget of the events the payload thread processed."""
+        if self.thread is not None:
+            released = self.thread.released
+            count = len(released)
+            self.held.processed(released[:count])
+            del released[:count]
 
     def _queue_target(self) -> int:
         """How many events to hold: enough for QUEUE_SECONDS at the measured rate.
@@ -372,9 +305,10 @@ class ScanSession:
         now = time.monotonic()
         elapsed = now - self.rate_since
         if elapsed >= 0.2:
-            rate = self.processed_since / elapsed
+            processed = self.thread.processed if self.thread else 0
+            rate = (processed - self.processed_before) / elapsed
             self.target = int(min(max(rate * QUEUE_SECONDS, MIN_QUEUE), self._capacity()))
-            self.rate_since, self.processed_since = now, 0
+            self.rate_since, self.processed_before = now, processed
         return self.target
 
     def _capacity(self) -> int:
@@ -389,12 +323,14 @@ class ScanSession:
         target = self._queue_target()
         # the batch in process_event (at most the target) is not counted: asking while it runs
         # keeps the worker busy, and it bounds what is held to twice the target
-        queued = len(self.expected) + self.ready.qsize()
+        queued = len(self.expected) + (self.thread.ready.qsize() if self.thread else 0)
         if queued == 0 and self.ask_pending_since is None:
             # starved before the rate is known: grow like TCP slow start, so a fast worker
             # reaches large batches within a few requests
             self.target = target = min(target * 2, self._capacity())
         want = target - queued
+        if self.thread is not None:  # it wakes this loop when the worker is about to starve
+            self.thread.low_water = max(target // 4, 1) - len(self.expected)
         if want < max(target // 4, 1):
             return 0
         if self.ask_pending_since is not None and time.monotonic() - self.ask_pending_since < 1.0:
@@ -411,7 +347,10 @@ class ScanSession:
             return
         if want:
             self.ask_pending_since = time.monotonic()
-        # clear what was reported only once it is in Redis: a cancelled report is resent
+            if self.thread is not None:
+                self.thread.low_water = -1  # no wake-ups until the answer came
+        # clear what was reported only once it is in Redis: a cancelled report is resent (the
+        # payload thread only appends to these lists, this loop only removes from their front)
         completed, failed = len(self.completed), len(self.failed)
         report = WorkerReport(
             worker=self.name,
@@ -424,11 +363,20 @@ class ScanSession:
         del self.completed[:completed]
         del self.failed[:failed]
 
+    @property
+    def completed(self) -> list[EventNumber]:
+        return self.thread.completed if self.thread else []
+
+    @property
+    def failed(self) -> list[FailedEvent]:
+        return self.thread.failed if self.thread else []
+
     async def _report_loop(self) -> None:
-        """Ask for work as soon as the queue needs it (checked after every processed batch);
-        report completions at most every COMPLETIONS_INTERVAL."""
+        """Ask for work as soon as the queue needs it (the payload thread wakes this loop when
+        its queue runs low); report completions at most every COMPLETIONS_INTERVAL."""
         reported = 0.0
         while True:
+            self._release_processed()
             now = time.monotonic()
             due = now - reported >= COMPLETIONS_INTERVAL
             try:

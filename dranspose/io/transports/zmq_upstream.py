@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any, Optional
 
 import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from dranspose.io.dataplane import blocking_view, drain
+from dranspose.io.dataplane import Readable, drain
 from dranspose.io.transports.base import (
     DEFAULT_BACKLOG,
     DEFAULT_BACKLOG_BYTES,
@@ -68,7 +69,9 @@ class ZmqUpstream(Upstream):
         super().__init__(
             protocol, url, name=name, backlog=backlog, regroup=regroup, backlog_bytes=backlog_bytes
         )
-        self.socket = ctx.socket(self.sock_type)
+        # a plain socket, read without blocking and waited for with Readable (pyzmq's asyncio
+        # poll costs more than the message at moderate rates); its monitor is an asyncio socket
+        self.socket: zmq.Socket[bytes] = zmq.Context.shadow(ctx.underlying).socket(self.sock_type)
         if self.sock_type == zmq.SUB:
             self.socket.setsockopt(zmq.SUBSCRIBE, b"")
         self.rcvhwm = SUB_RCVHWM if self.sock_type == zmq.SUB else PULL_RCVHWM
@@ -78,7 +81,12 @@ class ZmqUpstream(Upstream):
         self.socket.setsockopt(zmq.RCVHWM, self.rcvhwm)
         self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
         self.socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
-        self.monitor = self.socket.get_monitor_socket(_MONITORED)
+        monitor_url = f"inproc://dranspose-monitor-{uuid.uuid4().hex}"
+        self.socket.monitor(monitor_url, _MONITORED)
+        self.monitor = ctx.socket(zmq.PAIR)
+        self.monitor.connect(monitor_url)
+        self.sync: zmq.Socket[bytes] = self.socket
+        self.readable = Readable(self.socket)
         try:
             self.socket.connect(url)
         except zmq.ZMQError as exc:
@@ -86,7 +94,6 @@ class ZmqUpstream(Upstream):
             raise ValueError(
                 f"upstream {url!r}: {exc.strerror}; expected a ZMQ address such as tcp://host:port"
             ) from exc
-        self.sync = blocking_view(self.socket)
         self._tasks: list[asyncio.Task] = []
         self._waiting_logged = False
 
@@ -127,6 +134,7 @@ class ZmqUpstream(Upstream):
         except zmq.ZMQError:
             pass
         self.monitor.close(linger=0)
+        self.readable.close()
         self.socket.close(linger=0)
 
     async def _watch_connection(self) -> None:
@@ -169,7 +177,7 @@ class ZmqPullUpstream(ZmqUpstream):
         # pop() drained first: the ZMQ fd is edge-triggered, so a poll started with messages
         # already queued could sleep its whole timeout
         if not self.backlog:
-            await self.socket.poll(int(timeout * 1000))  # flags default to POLLIN
+            await self.readable.wait(timeout)
 
 
 class ZmqSubUpstream(ZmqUpstream):
@@ -192,7 +200,7 @@ class ZmqSubUpstream(ZmqUpstream):
         while True:
             batch = self._read_batch(_DRAIN)
             if not batch:
-                await self.socket.poll(1000)
+                await self.readable.wait(1.0)
                 continue
             for message in batch:
                 self._receive(message)

@@ -1,0 +1,226 @@
+"""The worker's payload thread: runs ``process_event`` on ready events and sends their results.
+
+The event loop of a worker receives frames, assembles events and coordinates through Redis; the
+payload runs in a thread of its own so that a slow ``process_event`` never stalls heart-beats or
+reception (and every payload call, from the constructor to ``finish``, happens in that one
+thread). Handing each batch over and awaiting it back costs two thread wake-ups per batch
+(``bench/handoff.py``: about 170 µs of CPU on a small virtual host), which at moderate rates,
+where batches hold an event or two, was the largest cost of an event. So the thread here stays
+in its own loop for the whole scan: it takes ready events from a queue (a wake-up only when it
+had run dry), processes them in batches, sends the results to the reducer on a socket of its
+own, and leaves completions where the event loop's report loop picks them up. The event loop
+waits for it once, at the end of the scan.
+
+What crosses the threads: the queue of ready events (and the end marker), lists the thread only
+appends to and the loop only removes from the front of (completions, failures, released
+bytes), plain counters only the thread writes, and a wake-up of the report loop when the queue
+runs low (``want_more``), through ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from typing import Any, Callable, Optional
+
+import zmq
+
+from dranspose.core.calling import WorkerCalls, pickle_result
+from dranspose.core.construct import trusted
+from dranspose.core.coordination import FailedEvent, ResultHeader
+from dranspose.core.event import EventData, StreamData
+from dranspose.core.parameters import ParameterSet
+from dranspose.core.protocol import EventNumber, StreamName, WorkerName
+from dranspose.core.stats import StatsRecorder
+from dranspose.io.dataplane import GIVE_UP_CHECK_SECONDS, send_message
+
+logger = logging.getLogger(__name__)
+
+BATCH_EVENTS = 64
+"""Events processed between two sends to the reducer at most."""
+
+Ready = tuple[int, dict[StreamName, StreamData], int]
+"""A ready event: its number, its streams, and the bytes of its frames."""
+
+
+class PayloadThread:
+    """One scan's processing loop; :meth:`run` runs in the worker's payload thread."""
+
+    def __init__(
+        self,
+        name: WorkerName,
+        scan_id: str,
+        calls: WorkerCalls,
+        stats: StatsRecorder,
+        parameters: Callable[[], ParameterSet],
+        reducer_url: Callable[[], Optional[str]],
+        context: zmq.Context[Any],
+        stopping: Callable[[], bool],
+        want_more: Callable[[], object],
+    ) -> None:
+        self.name = name
+        self.scan_id = scan_id
+        self.calls = calls
+        self.stats = stats
+        self.parameters = parameters
+        self.reducer_url = reducer_url
+        """Looks the reducer up (from this thread); None while none is registered."""
+        self.context = context
+        self.stopping = stopping
+        self.want_more = want_more
+        """Asks the event loop to look at the queue now (it may request more events)."""
+        self.ready: queue.SimpleQueue[Optional[Ready]] = queue.SimpleQueue()
+        """Events whose frames are all there, in order; ``None`` ends the scan."""
+        self.redelivered: set[int] = set()
+        self.last: Optional[int] = None
+        """Stop after processing this event (None: only at the end marker)."""
+        self.completed: list[EventNumber] = []
+        self.failed: list[FailedEvent] = []
+        self.released: list[int] = []
+        """Bytes of the frames of processed events, for the loop's buffer accounting."""
+        self.processed = 0
+        """Events processed so far in this scan."""
+        self.in_process = 0
+        self.low_water = 0
+        """With this many ready events or fewer left after a batch, ``want_more`` is called."""
+        self.done = False
+        """The processing loop ended: later frames belong to the next scan."""
+        self.abandoned = False
+
+    def abandon(self) -> None:
+        """End :meth:`run` without ``finish`` (the session was cancelled: the worker stops)."""
+        self.abandoned = True
+        self.ready.put(None)
+
+    def run(self) -> None:
+        """Process ready events until the end marker (or the last event), then ``finish`` and
+        tell the reducer this worker is done."""
+        socket: Optional[zmq.Socket[bytes]] = None
+        url: Optional[str] = None
+        try:
+            ended = False
+            while not ended and not self.abandoned:
+                first = self.ready.get()
+                batch: list[Ready] = []
+                item = first
+                while True:
+                    if item is None:
+                        ended = True
+                        break
+                    batch.append(item)
+                    if len(batch) >= BATCH_EVENTS:
+                        break
+                    try:
+                        item = self.ready.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    url, socket = self._connect(url, socket)
+                    self._process_batch(batch, socket)
+                    if self.last is not None and any(n == self.last for n, _, _ in batch):
+                        ended = True
+                    elif self.ready.qsize() <= self.low_water:
+                        self.want_more()
+            self.done = True
+            if self.abandoned:
+                return
+            outcome = self.calls.finish(self.parameters())
+            if outcome.failure is not None:
+                logger.error("worker finish failed\n%s", outcome.traceback)
+            url, socket = self._connect(url, socket)
+            done = ResultHeader(kind="worker_done", scan_id=self.scan_id, worker=self.name)
+            self._send(socket, [done.model_dump_json().encode()])
+        finally:
+            self.done = True
+            if socket is not None:
+                socket.close(linger=2000)
+
+    def _connect(
+        self, url: Optional[str], socket: Optional[zmq.Socket[bytes]]
+    ) -> tuple[Optional[str], Optional[zmq.Socket[bytes]]]:
+        if socket is not None:
+            return url, socket
+        url = self.reducer_url()
+        if url is None:
+            return None, None
+        socket = self.context.socket(zmq.PUSH)
+        socket.setsockopt(zmq.SNDHWM, 1000)
+        socket.connect(url)
+        return url, socket
+
+    def _process_batch(self, batch: list[Ready], socket: Optional[zmq.Socket[bytes]]) -> None:
+        params = self.parameters()
+        self.in_process = len(batch)
+        bodies: list[Any] = []
+        sent: list[EventNumber] = []
+        done: list[EventNumber] = []
+        failed: list[FailedEvent] = []
+        try:
+            for number, streams, _size in batch:
+                event = trusted(EventData, {"event_number": number, "streams": streams})
+                body, failure = self._process(event, params)
+                if failure is not None:
+                    failed.append(
+                        FailedEvent(
+                            event_number=EventNumber(number), worker=self.name, reason=failure
+                        )
+                    )
+                    continue
+                if body is not None:
+                    bodies.append(body)
+                    sent.append(EventNumber(number))
+                done.append(EventNumber(number))
+            if bodies:
+                # one message per batch: one header, then a body per result
+                header = ResultHeader(
+                    scan_id=self.scan_id,
+                    worker=self.name,
+                    parameters_hash=params.hash,
+                    events=sent,
+                    redelivered_events=[n for n in sent if n in self.redelivered],
+                )
+                if socket is None:
+                    logger.error("no reducer registered: results of %d events dropped", len(sent))
+                else:
+                    self._send(socket, [header.model_dump_json().encode(), *bodies])
+        finally:
+            self.in_process = 0
+            self.released.extend(size for _, _, size in batch)
+        # completed only once its result is queued for the reducer
+        self.failed.extend(failed)
+        self.completed.extend(done)
+        self.processed += len(batch)
+
+    def _process(self, event: EventData, params: ParameterSet) -> tuple[Any, Optional[str]]:
+        """(pickled result or None, failure reason) of one event."""
+        started = self.stats.begin()
+        try:
+            outcome = self.calls.process_event(event, params, time.monotonic())
+        finally:
+            self.stats.end(started)
+        if outcome.failure is not None:
+            logger.error(
+                "event %d failed in process_event\n%s", event.event_number, outcome.traceback
+            )
+            return None, outcome.failure
+        if outcome.value is None:
+            return None, None
+        pickled = pickle_result(outcome.value)
+        return pickled.value, pickled.failure
+
+    def _send(self, socket: Optional[zmq.Socket[bytes]], parts: list[Any]) -> None:
+        """Queue a message for the reducer; waits while its queue is full (backpressure), in
+        steps, so that a worker told to stop does not wait for a reducer that is gone."""
+        if socket is None:
+            return
+        copy = not any(isinstance(p, zmq.Frame) for p in parts)
+        while True:
+            try:
+                send_message(socket, parts, copy)
+                return
+            except zmq.Again:
+                if self.stopping():
+                    logger.error("worker stopping: %d result frames not sent", len(parts))
+                    return
+                socket.poll(int(GIVE_UP_CHECK_SECONDS * 1000), zmq.POLLOUT)

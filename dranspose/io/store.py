@@ -9,6 +9,7 @@ Keys (``{p}`` is the prefix):
 - ``{p}:controller_lock``            owner id of the active controller (expires unless renewed)
 - ``{p}:component:{kind}:{name}``    ComponentInfo JSON, expires unless the heartbeat renews it
 - ``{p}:scan``                       ScanInfo JSON of the current scan
+- ``{p}:scan_changes``               stream with an entry per write of the scan record (wake-ups)
 - ``{p}:assigned:{scan}``            stream of assignment batches (runs of AssignedEvents)
 - ``{p}:ready:{scan}``               stream of WorkerReports
 - ``{p}:confirmed:{scan}``           events below this number are accounted for (re-delivery)
@@ -149,7 +150,19 @@ class Store:
     # -- scans --------------------------------------------------------------------------------
 
     async def set_scan(self, scan: ScanInfo) -> None:
-        await self.redis.set(self.key("scan"), scan.model_dump_json())
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.key("scan"), scan.model_dump_json())
+            # components waiting for a scan block on this stream instead of polling the record
+            pipe.xadd(
+                self.key("scan_changes"), {"scan": scan.scan_id}, maxlen=100, approximate=True
+            )
+            await pipe.execute()
+
+    async def scan_changed(self, last_id: str, block_ms: int) -> str:
+        """Wait up to ``block_ms`` for the scan record to change after ``last_id`` (an id this
+        returned before, or ``"0"``); returns the id to wait after next time."""
+        last_id, _ = await self._entries_after(self.key("scan_changes"), last_id, block_ms)
+        return last_id
 
     async def get_scan(self) -> Optional[ScanInfo]:
         raw = await self.redis.get(self.key("scan"))

@@ -26,6 +26,9 @@ REGISTRY_TTL_SECONDS = 3.0
 STATS_TTL_SECONDS = 30.0
 """A dead component's counters stay visible in /metrics this long."""
 SCAN_POLL_SECONDS = 0.1
+SCAN_WAIT_SECONDS = 0.25
+"""Longest a component idle between scans waits for a change of the scan record (it is woken at
+once by the controller's write; this bounds how long a stop request waits)."""
 PARAMETER_POLL_SECONDS = 0.2
 
 
@@ -136,6 +139,15 @@ class Component:
         except REDIS_UNAVAILABLE:
             await self.sleep_or_stop(0.5)  # the heartbeat logs the outage
             return None
+
+    async def wait_scan_change(self, mark: str) -> str:
+        """Wait (at most SCAN_WAIT_SECONDS) for the controller to write the scan record after
+        ``mark``; returns the mark to pass next time."""
+        try:
+            return await self.store.scan_changed(mark, int(SCAN_WAIT_SECONDS * 1000))
+        except REDIS_UNAVAILABLE:
+            await self.sleep_or_stop(0.5)  # the heartbeat logs the outage
+            return mark
 
     async def sleep_or_stop(self, seconds: float) -> bool:
         """Sleep; returns True if the component is stopping."""

@@ -63,6 +63,8 @@ class Controller(Component):
         self.retry_lost = retry_lost
         """Default for scans whose sequence request does not say (``?retry_lost=``)."""
         self.run_state: Optional[ScanRun] = None
+        self.scan_started = asyncio.Event()
+        """Set when a scan starts: wakes the scan loop resting after a finished scan."""
         self.acquired = False
         self.parameter_values: dict[str, bytes] = {}
         """Every value set so far: put back if Redis restarts empty."""
@@ -223,6 +225,7 @@ class Controller(Component):
         self.run_state.redis_run_id = await self.store.server_run_id()
         await self.store.set_progress(self.run_state.progress)
         await self.store.set_scan(scan)
+        self.scan_started.set()  # the scan loop may be idle after the previous scan
         logger.info(
             "scan %s: %d events, streams %s, workers %s",
             scan.scan_id,
@@ -247,8 +250,16 @@ class Controller(Component):
         last_progress = 0.0
         while not self.stopping:
             run = self.run_state
-            if run is None:
-                await asyncio.sleep(0.05)
+            if run is None or (run.progress.finished and run.progress.reducer_finished):
+                # nothing left to count: rest until the next scan starts (workers ask for its
+                # first events within milliseconds; a read of the old scan's reports would
+                # hold them until it timed out)
+                self.scan_started.clear()
+                if self.run_state is run:
+                    try:
+                        await asyncio.wait_for(self.scan_started.wait(), 0.5)
+                    except asyncio.TimeoutError:
+                        pass
                 continue
             if run.scan.scan_id != current:
                 current, last_id = run.scan.scan_id, "0"

@@ -87,16 +87,21 @@ class ScanSessions(Generic[M]):
         self._later: dict[str, list[M]] = {}
 
     async def run(self, session: Callable[[ScanInfo], Awaitable[None]]) -> None:
-        """Poll the scan record and run ``session`` for every new scan joined, until stopping.
+        """Watch the scan record and run ``session`` for every new scan joined, until stopping.
+
+        Between reads it waits for the controller's next write of the record (a scan starts
+        within milliseconds, not a polling interval, which the first events of a scan would
+        wait for), and reads it again at least every SCAN_WAIT_SECONDS.
 
         ``joins`` is asked again at every poll, but what it looks at (stopped, the scan's
         members and instances) only ever changes from "join" to "do not join".
         """
         comp = self.component
+        mark = "0"
         while not comp.stopping:
             scan = await comp.read_scan()
             if scan is None or scan.scan_id in self.joined or not self.joins(scan):
-                await comp.sleep_or_stop(SCAN_POLL_SECONDS)
+                mark = await comp.wait_scan_change(mark)
                 continue
             self.joined.add(scan.scan_id)
             if self.record_join and not await self._record_join(scan.scan_id):

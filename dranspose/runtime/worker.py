@@ -237,6 +237,7 @@ class ScanSession:
                 self.expected[number] = mine
                 self._check(number)
         self.ask_pending_since = None
+        self.wake.set()  # the answer came: ask again now if the queue is still short
 
     async def _in(self, scan: ScanInfo) -> bool:
         if self.name in scan.workers:

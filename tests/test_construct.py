@@ -10,7 +10,7 @@ import zmq
 
 from dranspose.core.construct import trusted
 from dranspose.core.coordination import AssignedEvent
-from dranspose.core.event import EventData, ResultData, StreamData
+from dranspose.core.event import EventData, InternalWorkerMessage, ResultData, StreamData
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName
 
 CASES = [
@@ -20,6 +20,14 @@ CASES = [
         {
             "event_number": EventNumber(3),
             "streams": {StreamName("x"): StreamData(typ="STINS", frames=[b"a"])},
+        },
+    ),
+    (
+        InternalWorkerMessage,
+        {
+            "event_number": EventNumber(2),
+            "streams": {StreamName("x"): StreamData(typ="STINS", frames=[b"a"])},
+            "created_at": 1.5,
         },
     ),
     (

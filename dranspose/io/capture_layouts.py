@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import cbor2
 
+from dranspose.core.construct import trusted
 from dranspose.core.event import Frame, InternalWorkerMessage, StreamData
 from dranspose.core.protocol import EventNumber, StreamName
 from dranspose.io.capture_format import (
@@ -148,7 +149,7 @@ def _stream(name: str, tagged: Any) -> StreamData:
                 )
             frame = bytes(frame)
         checked.append(frame)
-    return StreamData.model_construct(typ=typ, frames=checked)
+    return trusted(StreamData, {"typ": typ, "frames": checked})
 
 
 def _message(event_number: Any, raw_streams: Any, created_at: Any) -> InternalWorkerMessage:
@@ -169,10 +170,13 @@ def _message(event_number: Any, raw_streams: Any, created_at: Any) -> InternalWo
         if type(name) is not str:
             raise Bad(f"stream names must be strings, got {describe(name)}")
         streams[StreamName(name)] = _stream(name, tagged)
-    return InternalWorkerMessage.model_construct(
-        event_number=EventNumber(event_number),
-        streams=streams,
-        created_at=_created_at(created_at),
+    return trusted(
+        InternalWorkerMessage,
+        {
+            "event_number": EventNumber(event_number),
+            "streams": streams,
+            "created_at": _created_at(created_at),
+        },
     )
 
 

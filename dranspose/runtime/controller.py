@@ -248,12 +248,19 @@ class Controller(Component):
         current: Optional[str] = None
         last_health = 0.0
         last_progress = 0.0
+        rested: Optional[str] = None
         while not self.stopping:
             run = self.run_state
             if run is None or (run.progress.finished and run.progress.reducer_finished):
                 # nothing left to count: rest until the next scan starts (workers ask for its
                 # first events within milliseconds; a read of the old scan's reports would
                 # hold them until it timed out)
+                if run is not None and rested != run.scan.scan_id:
+                    rested = run.scan.scan_id
+                    try:  # the final snapshot, for a successor controller
+                        await self.store.set_progress(run.progress)
+                    except REDIS_UNAVAILABLE:
+                        rested = None  # write it on the next round
                 self.scan_started.clear()
                 if self.run_state is run:
                     try:

@@ -28,6 +28,7 @@ from dranspose.core.calling import (
     WorkerCalls,
     pickle_result,
 )
+from dranspose.core.construct import trusted
 from dranspose.core.event import EventData, InternalWorkerMessage, ResultData
 from dranspose.core.parameters import ParameterSet, describe, read_parameter_file
 from dranspose.core.payload import ReducerPayload, WorkerPayload, import_class
@@ -192,11 +193,15 @@ class ReplayRun:
         pickled = pickle_result(outcome.value)
         if not self._record(number, calls.name, "result pickling", pickled):
             return
-        result = ResultData.model_construct(
-            event_number=number,
-            worker=WorkerName(calls.name),
-            parameters_hash=parameters.hash,
-            payload=pickle.loads(pickled.value),
+        result = trusted(
+            ResultData,
+            {
+                "event_number": number,
+                "worker": WorkerName(calls.name),
+                "parameters_hash": parameters.hash,
+                "payload": pickle.loads(pickled.value),
+                "redelivered": False,
+            },
         )
         self.summary.results += 1
         self._record(

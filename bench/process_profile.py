@@ -10,7 +10,7 @@ costs sit before a change, and the check that a change removed what it meant to.
 py-spy is not a dependency of the project: ``pip install py-spy`` first (root, or ptrace
 allowed, to attach to running processes).
 
-    python bench/profile.py [--events 40000] [--size 2048] [--workers 2] [--top 15]
+    python bench/process_profile.py [--events 40000] [--size 2048] [--workers 2] [--top 15]
 """
 
 from __future__ import annotations

@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 BATCH_EVENTS = 64
 """Events processed between two sends to the reducer at most."""
+BATCH_SECONDS = 0.05
+"""A batch holds no more events than the payload processes in about this long (by its measured
+time per event): a slow payload's completions and results then leave every few events instead of
+after sixty, so progress and backpressure follow it closely."""
 
 Ready = tuple[int, dict[StreamName, StreamData], int]
 """A ready event: its number, its streams, and the bytes of its frames."""
@@ -87,6 +91,8 @@ class PayloadThread:
         self.done = False
         """The processing loop ended: later frames belong to the next scan."""
         self.abandoned = False
+        self.event_seconds: Optional[float] = None
+        """Running mean of the time one event takes in this thread (processing and sending)."""
 
     def abandon(self) -> None:
         """End :meth:`run` without ``finish`` (the session was cancelled: the worker stops)."""
@@ -104,12 +110,13 @@ class PayloadThread:
                 first = self.ready.get()
                 batch: list[Ready] = []
                 item = first
+                limit = self._batch_limit()
                 while True:
                     if item is None:
                         ended = True
                         break
                     batch.append(item)
-                    if len(batch) >= BATCH_EVENTS:
+                    if len(batch) >= limit:
                         break
                     try:
                         item = self.ready.get_nowait()
@@ -136,6 +143,11 @@ class PayloadThread:
             if socket is not None:
                 socket.close(linger=2000)
 
+    def _batch_limit(self) -> int:
+        if self.event_seconds is None:
+            return 1  # the first batch measures the payload
+        return max(1, min(BATCH_EVENTS, int(BATCH_SECONDS / max(self.event_seconds, 1e-9))))
+
     def _connect(
         self, url: Optional[str], socket: Optional[zmq.Socket[bytes]]
     ) -> tuple[Optional[str], Optional[zmq.Socket[bytes]]]:
@@ -150,6 +162,15 @@ class PayloadThread:
         return url, socket
 
     def _process_batch(self, batch: list[Ready], socket: Optional[zmq.Socket[bytes]]) -> None:
+        started = time.perf_counter()
+        try:
+            self._process_and_send(batch, socket)
+        finally:
+            per_event = (time.perf_counter() - started) / len(batch)
+            mean = self.event_seconds
+            self.event_seconds = per_event if mean is None else mean + 0.2 * (per_event - mean)
+
+    def _process_and_send(self, batch: list[Ready], socket: Optional[zmq.Socket[bytes]]) -> None:
         params = self.parameters()
         self.in_process = len(batch)
         bodies: list[Any] = []

@@ -19,6 +19,7 @@ Targets (medians, baselines of the same run): at 2 kB >= 25 % of raw pyzmq event
 >= 90 % of the two-hop ceiling; at 2 kB and half the saturated rate p99 < 20 ms.
 
     python bench/throughput.py [--sizes 2048 131072 2097152] [--repeats 3] [--paced 0.5]
+                               [--rates 1000 3000]
 """
 
 from __future__ import annotations
@@ -343,6 +344,15 @@ def main() -> None:
         help="also run a scan paced at this fraction of the saturated rate of the same round "
         "and report its latency (default 0.5; 0 to skip)",
     )
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="EVENTS_PER_S",
+        help="also run a 2 kB scan paced at each of these fixed rates (3 s each) and print its "
+        "latency percentiles, e.g. --rates 1000 3000",
+    )
     args = parser.parse_args()
     pipeline = LocalPipeline()
     cpu_lines, paced_lines = [], []
@@ -386,6 +396,12 @@ def main() -> None:
         if paced_lines:
             print(f"\nlatency at moderate rate (median of {args.repeats}):")
             print("\n".join(paced_lines))
+        for rate in args.rates:
+            fixed = pipeline.scan(2048, int(rate * 3), rate=rate)
+            print(
+                f"\n2048 B paced at {rate:,.0f} events/s: p50 {fixed['p50_ms']:.1f} ms, "
+                f"p99 {fixed['p99_ms']:.1f} ms; CPU {format_cpu(cpu_of(fixed))}"
+            )
         print(f"\npeak RSS MB: {format_rss(pipeline.processes.peak_rss())}")
     finally:
         pipeline.close()

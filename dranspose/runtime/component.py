@@ -142,12 +142,9 @@ class Component:
 
     async def wait_scan_change(self, mark: str) -> str:
         """Wait (at most SCAN_WAIT_SECONDS) for the controller to write the scan record after
-        ``mark``; returns the mark to pass next time."""
-        try:
-            return await self.store.scan_changed(mark, int(SCAN_WAIT_SECONDS * 1000))
-        except REDIS_UNAVAILABLE:
-            await self.sleep_or_stop(0.5)  # the heartbeat logs the outage
-            return mark
+        ``mark``; returns the mark to pass next time (the same one while Redis is away: the
+        store's stream reads pause and retry then)."""
+        return await self.store.scan_changed(mark, int(SCAN_WAIT_SECONDS * 1000))
 
     async def sleep_or_stop(self, seconds: float) -> bool:
         """Sleep; returns True if the component is stopping."""

@@ -93,6 +93,7 @@ class PayloadThread:
         self.abandoned = False
         self.event_seconds: Optional[float] = None
         """Running mean of the time one event takes in this thread (processing and sending)."""
+        self._socket: Optional[zmq.Socket[bytes]] = None
 
     def abandon(self) -> None:
         """End :meth:`run` without ``finish`` (the session was cancelled: the worker stops)."""
@@ -102,75 +103,71 @@ class PayloadThread:
     def run(self) -> None:
         """Process ready events until the end marker (or the last event), then ``finish`` and
         tell the reducer this worker is done."""
-        socket: Optional[zmq.Socket[bytes]] = None
-        url: Optional[str] = None
         try:
             ended = False
             while not ended and not self.abandoned:
-                first = self.ready.get()
-                batch: list[Ready] = []
-                item = first
-                limit = self._batch_limit()
-                while True:
-                    if item is None:
-                        ended = True
-                        break
-                    batch.append(item)
-                    if len(batch) >= limit:
-                        break
-                    try:
-                        item = self.ready.get_nowait()
-                    except queue.Empty:
-                        break
+                batch, ended = self._take_batch()
                 if batch:
-                    url, socket = self._connect(url, socket)
-                    self._process_batch(batch, socket)
+                    self._process_batch(batch)
                     if self.last is not None and any(n == self.last for n, _, _ in batch):
                         ended = True
                     elif self.ready.qsize() <= self.low_water:
                         self.want_more()
-            self.done = True
+            self.done = True  # before finish: the event loop stops reading this scan's frames
             if self.abandoned:
                 return
             outcome = self.calls.finish(self.parameters())
             if outcome.failure is not None:
                 logger.error("worker finish failed\n%s", outcome.traceback)
-            url, socket = self._connect(url, socket)
             done = ResultHeader(kind="worker_done", scan_id=self.scan_id, worker=self.name)
-            self._send(socket, [done.model_dump_json().encode()])
+            self._send([done.model_dump_json().encode()])
         finally:
             self.done = True
-            if socket is not None:
-                socket.close(linger=2000)
+            if self._socket is not None:
+                self._socket.close(linger=2000)
+
+    def _take_batch(self) -> tuple[list[Ready], bool]:
+        """The next batch of ready events (waits for the first), and whether the end marker
+        came."""
+        limit = self._batch_limit()
+        batch: list[Ready] = []
+        item = self.ready.get()
+        while item is not None:
+            batch.append(item)
+            if len(batch) >= limit:
+                return batch, False
+            try:
+                item = self.ready.get_nowait()
+            except queue.Empty:
+                return batch, False
+        return batch, True
 
     def _batch_limit(self) -> int:
         if self.event_seconds is None:
             return 1  # the first batch measures the payload
         return max(1, min(BATCH_EVENTS, int(BATCH_SECONDS / max(self.event_seconds, 1e-9))))
 
-    def _connect(
-        self, url: Optional[str], socket: Optional[zmq.Socket[bytes]]
-    ) -> tuple[Optional[str], Optional[zmq.Socket[bytes]]]:
-        if socket is not None:
-            return url, socket
-        url = self.reducer_url()
-        if url is None:
-            return None, None
-        socket = self.context.socket(zmq.PUSH)
-        socket.setsockopt(zmq.SNDHWM, 1000)
-        socket.connect(url)
-        return url, socket
+    def _reducer_socket(self) -> Optional[zmq.Socket[bytes]]:
+        """This thread's socket to the reducer, connected on first use (None while no reducer
+        is registered)."""
+        if self._socket is None:
+            url = self.reducer_url()
+            if url is not None:
+                self._socket = self.context.socket(zmq.PUSH)
+                self._socket.setsockopt(zmq.SNDHWM, 1000)
+                self._socket.connect(url)
+        return self._socket
 
-    def _process_batch(self, batch: list[Ready], socket: Optional[zmq.Socket[bytes]]) -> None:
+    def _process_batch(self, batch: list[Ready]) -> None:
         started = time.perf_counter()
         try:
-            self._process_and_send(batch, socket)
+            self._process_and_send(batch)
         finally:
             per_event = (time.perf_counter() - started) / len(batch)
             mean = self.event_seconds
             self.event_seconds = per_event if mean is None else mean + 0.2 * (per_event - mean)
 
-    def _process_and_send(self, batch: list[Ready], socket: Optional[zmq.Socket[bytes]]) -> None:
+    def _process_and_send(self, batch: list[Ready]) -> None:
         params = self.parameters()
         self.in_process = len(batch)
         bodies: list[Any] = []
@@ -201,10 +198,7 @@ class PayloadThread:
                     events=sent,
                     redelivered_events=[n for n in sent if n in self.redelivered],
                 )
-                if socket is None:
-                    logger.error("no reducer registered: results of %d events dropped", len(sent))
-                else:
-                    self._send(socket, [header.model_dump_json().encode(), *bodies])
+                self._send([header.model_dump_json().encode(), *bodies])
         finally:
             self.in_process = 0
             self.released.extend(size for _, _, size in batch)
@@ -230,10 +224,12 @@ class PayloadThread:
         pickled = pickle_result(outcome.value)
         return pickled.value, pickled.failure
 
-    def _send(self, socket: Optional[zmq.Socket[bytes]], parts: list[Any]) -> None:
+    def _send(self, parts: list[Any]) -> None:
         """Queue a message for the reducer; waits while its queue is full (backpressure), in
         steps, so that a worker told to stop does not wait for a reducer that is gone."""
+        socket = self._reducer_socket()
         if socket is None:
+            logger.error("no reducer registered: a message of %d frames dropped", len(parts))
             return
         copy = not any(isinstance(p, zmq.Frame) for p in parts)
         while True:

@@ -113,6 +113,21 @@ def observed(redis_url) -> Observed:
                 await wait_for(caught_up, 30)
             except TimeoutError:
                 pass  # the tests show what differs
+            # Records still arriving between two of the queries below (the ingester noting its
+            # upstream went away, say) would make them disagree: query once the log is quiet.
+            seen: list[Any] = []
+
+            async def quiet() -> bool:
+                logged = (await pipe.client.get("/api/v1/logs?limit=1000")).json()
+                settled = bool(seen) and logged == seen[-1]
+                seen.append(logged)
+                await asyncio.sleep(0.3)
+                return settled
+
+            try:
+                await wait_for(quiet, 10)
+            except TimeoutError:
+                pass  # the tests show what differs
             logs = {key: await pipe.client.get(query) for key, query in LOG_QUERIES.items()}
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{reducer_port}", timeout=10

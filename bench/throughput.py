@@ -8,7 +8,9 @@ series (header, N images, series end) into the ingester and measures:
 * p50/p99 end-to-end latency (source send -> reducer ``process_result``),
 * raw pyzmq PUSH -> PULL throughput between two processes for the same frame size, and
   PUSH -> zero-copy forwarder -> PULL (the two hops, source -> ingester -> worker, that every
-  frame takes in the pipeline: the ceiling for any design with a separate ingester process).
+  frame takes in the pipeline: the ceiling for any design with a separate ingester process),
+* the pipeline's skeleton (bench/skeleton.py): its processes and three hops with only the
+  per-message Python work and no coordination, what Python processes of this shape reach.
 
 It also prints, per frame size, the CPU ms per 1,000 events each process spent (controller,
 ingester, each worker, reducer, Redis; bench/procstats.py), the peak RSS of every process, and
@@ -40,6 +42,7 @@ import httpx
 import numpy as np
 import zmq
 from procstats import ProcessSet, format_cpu, format_rss, median_table  # bench/, on sys.path
+from skeleton import skeleton  # bench/, on sys.path
 
 from dranspose.cli.settings import Settings
 from dranspose.core.triggermap import TriggerMap
@@ -360,14 +363,15 @@ def main() -> None:
         print(
             f"{'frame':>9} {'events':>7} | {'events/s':>9} {'MB/s':>8} {'p50 ms':>8} "
             f"{'p99 ms':>8} | {'raw MB/s':>9} {'raw ev/s':>9} {'ratio':>6} | "
-            f"{'2-hop MB/s':>10} {'ratio':>6}"
+            f"{'2-hop MB/s':>10} {'ratio':>6} | {'skel ev/s':>9} {'ratio':>6}"
         )
         for size in args.sizes:
             events = args.events or default_events(size)
-            runs, raws, hops, paced = [], [], [], []
+            runs, raws, hops, skels, paced = [], [], [], [], []
             for _ in range(args.repeats):  # interleaved: load changes hit every path alike
                 raws.append(raw_pyzmq(size, events))
                 hops.append(raw_pyzmq_forwarded(size, events))
+                skels.append(skeleton(size, events))
                 runs.append(pipeline.scan(size, events))
                 if args.paced:
                     rate = args.paced * runs[-1]["events_s"]
@@ -375,11 +379,12 @@ def main() -> None:
             med = median_table(runs)
             raw = statistics.median(raws)
             hop = statistics.median(hops)
+            skel = statistics.median(skels)
             print(
                 f"{size:>9} {events:>7} | {med['events_s']:>9,.0f} {med['mb_s']:>8,.1f} "
                 f"{med['p50_ms']:>8.1f} {med['p99_ms']:>8.1f} | {raw:>9,.1f} "
                 f"{raw * 1e6 / size:>9,.0f} {med['mb_s'] / raw:>6.0%} | {hop:>10,.1f} "
-                f"{med['mb_s'] / hop:>6.0%}",
+                f"{med['mb_s'] / hop:>6.0%} | {skel:>9,.0f} {med['events_s'] / skel:>6.0%}",
                 flush=True,
             )
             cpu_lines.append(f"{size:>9} B: {format_cpu(cpu_of(med))}")

@@ -90,6 +90,11 @@ class Worker(Component):
             1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,)
         )
         self.sessions: ScanSessions[PartialBatch] = ScanSessions(self, self.joins, record_join=True)
+        self.start_target = MIN_QUEUE
+        """The queue target a scan starts with: half the highest one the previous scan measured
+        (the first request doubles it, as nothing is queued yet). Scans follow each other with
+        the same payload; starting from MIN_QUEUE each time made the first ~100 ms of a fast
+        scan wait on request round trips while the queue grew (bench/throughput.py --paced)."""
         """Its scans; keeps frames of a scan not joined yet, read while it finished the previous."""
 
     def parameters_hash(self) -> Optional[str]:
@@ -133,7 +138,9 @@ class ScanSession:
         self.sizes: dict[int, int] = {}
         """Bytes of the frames received for each buffered event."""
         self.ask_pending_since: Optional[float] = None
-        self.target = MIN_QUEUE
+        self.target = worker.start_target
+        self.measured_target = 0
+        """The highest target this scan measured from its rate (0: none measured yet)."""
         self.rate_since = time.monotonic()
         self.processed_before = 0
         """Events the payload thread had processed when the rate was last measured."""
@@ -211,6 +218,8 @@ class ScanSession:
             for task in tasks:
                 task.cancel()
             worker.stats.queues = None
+            if self.measured_target:
+                worker.start_target = max(MIN_QUEUE, self.measured_target // 2)
             self._release_processed()
             try:
                 await self._report(final=True)
@@ -309,6 +318,7 @@ class ScanSession:
             processed = self.thread.processed if self.thread else 0
             rate = (processed - self.processed_before) / elapsed
             self.target = int(min(max(rate * QUEUE_SECONDS, MIN_QUEUE), self._capacity()))
+            self.measured_target = max(self.measured_target, self.target)
             self.rate_since, self.processed_before = now, processed
         return self.target
 

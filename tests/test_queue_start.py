@@ -1,0 +1,90 @@
+"""A worker starts a scan with half the queue its previous scan measured; its first request
+doubles that (slow start: nothing is queued yet), so it asks for the queue it measured.
+
+Scans at a beamline follow each other with the same payload. A worker that started every scan
+asking for a handful of events made the first ~100 ms of a fast scan wait on request round
+trips while its queue grew (the p99 latency of a whole scan came from there); a slow payload
+must still start with a small queue, so a short scan spreads over the workers.
+
+Real Redis and ZeroMQ; the services run in one event loop (tests/pipeline.py). What a worker
+asked for is read back from the scan's report stream in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dranspose.core.triggermap import TriggerMap
+from dranspose.io.local_redis import PrivateRedis
+from dranspose.runtime.worker import MIN_QUEUE, QUEUE_SECONDS
+from dranspose.tools.source import StinsSource
+from tests.pipeline import Pipeline, request_json
+
+CLASSES = ("tests.payloads.frame_sums:SlowSumWorker", "tests.payloads.frame_sums:SumsReducer")
+
+
+async def _first_wants(pipe: Pipeline, scan_id: str) -> dict[str, int]:
+    """Each worker's first request for events in a scan (from the report stream)."""
+    _, reports = await pipe.stores[0].read_reports(scan_id, "0", block_ms=0)
+    first: dict[str, int] = {}
+    for report in reports:
+        if report.want and report.worker not in first:
+            first[report.worker] = report.want
+    return first
+
+
+async def _scan(pipe: Pipeline, events: int) -> tuple[str, dict]:
+    scan_id = await pipe.start_scan(request_json(TriggerMap.simple(["det"], events)))
+    source = StinsSource(
+        f"tcp://127.0.0.1:{pipe.upstream_ports['det']}", shape=(2, 2), frames=events
+    )
+    source.start()
+    try:
+        progress = await pipe.wait_finished(60)
+        assert source.wait_done(10)
+    finally:
+        source.stop()
+    return scan_id, progress
+
+
+async def _two_scans(redis_url: str, events: int) -> tuple[list[int], dict[str, int], dict]:
+    async with Pipeline(redis_url, *CLASSES, ["det"], prefix="qstart") as pipe:
+        first_scan, progress = await _scan(pipe, events)
+        assert progress["completed"] == events + 2, progress
+        first = await _first_wants(pipe, first_scan)
+        assert first and all(want <= 2 * MIN_QUEUE for want in first.values()), first
+        carried = [worker.start_target for worker in pipe.workers]
+        second_scan, progress = await _scan(pipe, events)
+        return carried, await _first_wants(pipe, second_scan), progress
+
+
+def test_a_fast_worker_starts_the_next_scan_with_the_queue_it_measured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FRAME_SUMS_SECONDS", "0")
+    events = 3000
+    with PrivateRedis() as redis:
+        carried, wants, progress = asyncio.run(asyncio.wait_for(_two_scans(redis.url, events), 120))
+    assert progress["completed"] == events + 2, progress
+    # a fast payload measured a rate of hundreds of events/s at least: its queue grew
+    assert all(target >= 4 * MIN_QUEUE for target in carried), carried
+    # the next scan's first request asks for twice that at once: nothing is queued yet, so slow
+    # start doubles it, back to the queue the previous scan measured (at most the capacity)
+    expected = {f"worker{i}": min(2 * target, 256) for i, target in enumerate(carried)}
+    assert wants == expected, (wants, carried)
+
+
+def test_a_slow_worker_starts_the_next_scan_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    seconds = 0.02  # 50 events/s per worker: a queue of QUEUE_SECONDS holds about 12
+    monkeypatch.setenv("FRAME_SUMS_SECONDS", str(seconds))
+    events = 40
+    with PrivateRedis() as redis:
+        carried, wants, progress = asyncio.run(asyncio.wait_for(_two_scans(redis.url, events), 120))
+    assert progress["completed"] == events + 2, progress
+    # half of the measured queue; a 0.2 s rate window that catches a batch's completions can
+    # read up to twice the true rate, so the bound is the whole queue at the true rate
+    bound = int(QUEUE_SECONDS / seconds)
+    assert all(MIN_QUEUE <= target <= bound for target in carried), (carried, bound)
+    assert all(want <= 2 * bound for want in wants.values()), (wants, bound)

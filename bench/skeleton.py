@@ -26,13 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import pickle
 import socket
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 import zmq
+from procstats import ProcessSet, format_cpu  # bench/, on sys.path
 
 BATCH = 64
 BATCH_BYTES = 1 << 20
@@ -46,7 +49,7 @@ def _port() -> int:
         return sock.getsockname()[1]
 
 
-def _ingester(upstream: str, workers: list[str], count: int) -> None:
+def _ingester(upstream: str, workers: list[str], count: int, finish: Any) -> None:
     ctx = zmq.Context(io_threads=2)
     pull = ctx.socket(zmq.PULL)
     pull.connect(upstream)
@@ -75,6 +78,7 @@ def _ingester(upstream: str, workers: list[str], count: int) -> None:
         header_out = json.dumps({"events": [[n, 2] for n in batch]}).encode()
         pushes[turn].send_multipart([header_out, *frames], copy=False)
         turn = (turn + 1) % len(pushes)
+    finish.wait()  # stays until its CPU time is read
     for push in pushes:
         push.close(linger=-1)
     pull.close()
@@ -108,7 +112,7 @@ def _worker(inbox: str, reducer: str) -> None:
     ctx.term()
 
 
-def _reducer(inbox: str, count: int, done: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _reducer(inbox: str, count: int, done: Any, finish: Any) -> None:
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.bind(inbox)
@@ -120,17 +124,22 @@ def _reducer(inbox: str, count: int, done: multiprocessing.Queue) -> None:  # ty
             latest = pickle.loads(body.buffer)
             seen += 1
     done.put((time.time(), latest))
+    finish.wait()
     pull.close()
     ctx.term()
 
 
-def skeleton(size: int, count: int) -> float:
-    """Events/s of ``count`` events of ``size`` bytes through the skeleton (source to reducer)."""
+def skeleton(size: int, count: int) -> tuple[float, dict[str, float]]:
+    """Events/s of ``count`` events of ``size`` bytes through the skeleton (source to reducer),
+    and the CPU ms per 1,000 events of each of its processes."""
     upstream, reducer = _port(), _port()
     inboxes = [f"tcp://127.0.0.1:{_port()}" for _ in range(WORKERS)]
     done: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    finish = multiprocessing.Event()
     procs = [
-        multiprocessing.Process(target=_reducer, args=(f"tcp://127.0.0.1:{reducer}", count, done)),
+        multiprocessing.Process(
+            target=_reducer, args=(f"tcp://127.0.0.1:{reducer}", count, done, finish)
+        ),
         *(
             multiprocessing.Process(target=_worker, args=(url, f"tcp://127.0.0.1:{reducer}"))
             for url in inboxes
@@ -140,20 +149,29 @@ def skeleton(size: int, count: int) -> float:
         proc.start()
     time.sleep(0.3)  # the binds are up before the ingester connects
     ingester = multiprocessing.Process(
-        target=_ingester, args=(f"tcp://127.0.0.1:{upstream}", inboxes, count)
+        target=_ingester, args=(f"tcp://127.0.0.1:{upstream}", inboxes, count, finish)
     )
     ingester.start()
+    names = ["reducer", *(f"w{i}" for i in range(WORKERS))]
+    processes = ProcessSet(
+        {"ingester": ingester.pid or 0, **{n: p.pid or 0 for n, p in zip(names, procs)}}
+    )
+    processes.pids["source"] = os.getpid()
+    time.sleep(0.2)  # the ingester is connected
     ctx = zmq.Context()
     source = ctx.socket(zmq.PUSH)
     source.setsockopt(zmq.SNDHWM, 1000)
     source.bind(f"tcp://127.0.0.1:{upstream}")
     payload = zmq.Frame(np.random.default_rng(1).bytes(size))
     header = b'{"htype": "image", "frame": %d, "shape": [%d], "msg_number": %d, "t_send": %.6f}'
+    before = processes.snapshot()
     start = time.time()
     for i in range(count):
         source.send_multipart([header % (i, size, i + 1, time.time()), payload], copy=False)
     finished, _ = done.get(timeout=600)
     elapsed = finished - start
+    cpu = processes.since(before).per_1000(count)
+    finish.set()
     ingester.join()
     for url in inboxes:  # a socket per worker: each gets its own stop
         stopper = ctx.socket(zmq.PUSH)
@@ -166,7 +184,7 @@ def skeleton(size: int, count: int) -> float:
             proc.kill()
     source.close(linger=0)
     ctx.term()
-    return count / elapsed
+    return count / elapsed, cpu
 
 
 def main() -> None:
@@ -175,10 +193,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    rates = [skeleton(args.size, args.events) for _ in range(args.repeats)]
+    runs = [skeleton(args.size, args.events) for _ in range(args.repeats)]
+    rates = [rate for rate, _ in runs]
+    cpu = {name: statistics.median(c[name] for _, c in runs) for name in runs[0][1]}
     print(
         f"skeleton, {args.events} events of {args.size} B: median {statistics.median(rates):,.0f} "
-        f"events/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})"
+        f"events/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})\n"
+        f"CPU ms per 1,000 events: {format_cpu(cpu)}"
     )
 
 

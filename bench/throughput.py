@@ -371,7 +371,7 @@ def main() -> None:
             for _ in range(args.repeats):  # interleaved: load changes hit every path alike
                 raws.append(raw_pyzmq(size, events))
                 hops.append(raw_pyzmq_forwarded(size, events))
-                skels.append(skeleton(size, events))
+                skels.append(skeleton(size, events)[0])
                 runs.append(pipeline.scan(size, events))
                 if args.paced:
                     rate = args.paced * runs[-1]["events_s"]

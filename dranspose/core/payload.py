@@ -79,6 +79,7 @@ class LenientCall:
         except (TypeError, ValueError):  # builtins without a signature: pass everything by position
             self._positional = list(range(len(self.offered)))
             self._keywords: list[tuple[str, int]] = []
+            self._leading: Optional[int] = len(self.offered)
             return
         slots = [p.name for p in params if p.kind in _POSITIONAL]
         named = {p.name for p in params if p.kind in _NAMED}
@@ -104,6 +105,11 @@ class LenientCall:
                 keywords.append((name, index))
         self._positional = positional
         self._keywords = keywords
+        self._leading = None
+        """With no keywords and the first N offered values by position: N (a slice and a call,
+        per event, instead of building the arguments)."""
+        if not keywords and positional == list(range(len(positional))):
+            self._leading = len(positional)
 
         passed = {name for name, _ in keywords} | set(slots[: len(positional)])
         missing = [
@@ -121,6 +127,8 @@ class LenientCall:
             )
 
     def __call__(self, *values: Any) -> Any:
+        if self._leading is not None:
+            return self.func(*values[: self._leading])
         args = [values[i] for i in self._positional]
         kwargs = {name: values[i] for name, i in self._keywords}
         return self.func(*args, **kwargs)

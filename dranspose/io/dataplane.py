@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
+import uuid
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import zmq
@@ -127,9 +129,64 @@ class Inbox:
     async def poll(self, timeout_ms: int) -> bool:
         return await self._readable.wait(timeout_ms / 1000)
 
+    def hand_over(self, ctx: zmq.Context[Any]) -> ThreadInbox:
+        """Lend the socket to one thread (a payload thread that receives for a whole scan).
+
+        The event loop stops watching it until the returned inbox is closed; the next
+        :meth:`recv_batch` watches it again.
+        """
+        self._readable.close()
+        return ThreadInbox(ctx, self.socket)
+
     def close(self) -> None:
         self._readable.close()
         self.socket.close(linger=0)
+
+
+class ThreadInbox:
+    """An inbox socket read by one thread, which the event loop can wake (:meth:`wake`).
+
+    A worker or the reducer lets its payload thread receive for a scan: with the event loop
+    receiving and queuing for the thread, each message cost a wake-up of both threads, and two
+    busy Python threads hand the GIL back and forth at every socket call (the thread-per-process
+    skeleton in bench/skeleton.py needs a third of the CPU per event). The thread waits in a ZMQ
+    poll on the inbox and on an inproc pair the event loop signals through (stop, new work).
+    Only the thread uses the inbox socket and its end of the pair meanwhile; only the loop uses
+    the other end.
+    """
+
+    def __init__(self, ctx: zmq.Context[Any], sock: zmq.Socket[bytes]) -> None:
+        self.socket = sock
+        url = f"inproc://dranspose-wake-{uuid.uuid4().hex}"
+        self._wakeable: zmq.Socket[bytes] = ctx.socket(zmq.PAIR)
+        self._wakeable.bind(url)
+        self._waker: zmq.Socket[bytes] = ctx.socket(zmq.PAIR)
+        self._waker.connect(url)
+        self._poller = zmq.Poller()
+        self._poller.register(sock, zmq.POLLIN)
+        self._poller.register(self._wakeable, zmq.POLLIN)
+
+    def wake(self) -> None:
+        """Called by the event loop: the thread's current or next wait returns at once."""
+        try:
+            self._waker.send(b"", _NOBLOCK)
+        except zmq.Again:
+            pass  # a wake-up is already queued
+
+    def receive(self, timeout: Optional[float], limit: int = 256) -> list[list[zmq.Frame]]:
+        """Called by the thread: the messages waiting (up to ``limit``); if none is, waits up to
+        ``timeout`` seconds (None: until a message or a wake-up) for one."""
+        batch = drain(self.socket, limit)
+        if not batch:
+            self._poller.poll(None if timeout is None else math.ceil(timeout * 1000))
+            batch = drain(self.socket, limit)
+        drain(self._wakeable, 1000)  # the wake-ups are taken; the caller looks at its flags
+        return batch
+
+    def close(self) -> None:
+        """Called by the event loop once the thread is done; the inbox socket stays open."""
+        self._wakeable.close(linger=0)
+        self._waker.close(linger=0)
 
 
 class Outboxes:

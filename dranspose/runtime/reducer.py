@@ -13,7 +13,6 @@ import asyncio
 import concurrent.futures
 import logging
 import pickle
-import queue
 import time
 from typing import Any, Optional
 
@@ -29,7 +28,7 @@ from dranspose.core.payload import ReducerPayload, import_class
 from dranspose.core.protocol import BuildGitMeta, ReducerName, ReducerState
 from dranspose.http.auth import AccessPolicy
 from dranspose.http.reducer_api import create_app
-from dranspose.io.dataplane import Inbox, ResultItem, decode_results
+from dranspose.io.dataplane import Inbox, ResultItem, ThreadInbox, decode_results
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
 from dranspose.runtime.component import Component, LiveParameters
@@ -39,7 +38,7 @@ from dranspose.runtime.session import ScanSessions, Sorted
 logger = logging.getLogger(__name__)
 
 Results = tuple[ResultHeader, list[ResultItem]]
-"""The results of one worker message, queued for the payload thread."""
+"""The results of one worker message."""
 
 
 class Reducer(Component):
@@ -77,6 +76,11 @@ class Reducer(Component):
         self.results = 0
         self.failures: list[str] = []
         self.current_scan: Optional[str] = None
+        self._pending: set[str] = set()
+        """Workers of the current scan not done yet (the event loop's)."""
+        self._all_done = asyncio.Event()
+        self._ending = False
+        """Set by the event loop: the payload thread stops receiving for the scan."""
         self.sessions: ScanSessions[list[zmq.Frame]] = ScanSessions(self, lambda scan: True)
         """Every scan, stopped ones too (workers may have joined before the stop); keeps
         messages of scans not started yet: a worker may begin the next scan while this reducer
@@ -151,13 +155,23 @@ class Reducer(Component):
             self.executor, lambda: ReducerPayload(self.reducer_class, params, self.context, state)
         )
         self.calls = ReducerCalls(payload, time.monotonic())
-        results: queue.SimpleQueue[Optional[Results]] = queue.SimpleQueue()
-        folding = loop.run_in_executor(self.executor, self._result_loop, results)
+        inbox = self.inbox.hand_over(zmq.Context.shadow(self.ctx.underlying))
+        self._ending = False
+        self._pending = set(scan.workers)
+        self._all_done = asyncio.Event()
+        early = self.sessions.early()
+        folding = loop.run_in_executor(
+            self.executor, self._result_loop, scan.scan_id, inbox, early, loop
+        )
         try:
-            await self._receive(scan, results, folding)
+            await self._wait_for_workers(scan, folding)
         finally:
-            results.put(None)  # the payload thread ends once it has folded what was queued
-        await folding
+            self._ending = True  # the payload thread returns once it has folded what it read
+            inbox.wake()
+            try:
+                await folding
+            finally:
+                inbox.close()
         self.context["scan_summary"] = await self._scan_summary(scan.scan_id)
         await loop.run_in_executor(self.executor, self._finish)
         for _attempt in range(20):  # the controller waits for this mark; Redis may be restarting
@@ -168,75 +182,91 @@ class Reducer(Component):
                 await self.sleep_or_stop(0.5)
         self.info.state = "idle"
 
-    async def _receive(
-        self,
-        scan: ScanInfo,
-        results: queue.SimpleQueue[Optional[Results]],
-        folding: asyncio.Future[None],
-    ) -> None:
-        """Queue the scan's results for the payload thread until every worker is done."""
-        pending: set[str] = set(scan.workers)
-        early = self.sessions.early()
-        last_liveness = time.monotonic()
-        while pending and not self.stopping:
-            if folding.done():
-                folding.result()  # the payload thread failed: raise its error here
-            messages, early = early or await self.inbox.recv_batch(50), []
-            for parts in messages:
+    async def _wait_for_workers(self, scan: ScanInfo, folding: asyncio.Future[None]) -> None:
+        """Wait until every worker of the scan said it is done, died or left it (looked up
+        every second), or the reducer stops; the payload thread receives meanwhile."""
+        done = asyncio.ensure_future(self._all_done.wait())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        waits: list[asyncio.Future[Any]] = [folding, done, stop]
+        try:
+            while self._pending and not self.stopping:
+                await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                if folding.done():
+                    folding.result()  # the payload thread failed: raise its error here
+                    return
+                if not self._pending or self.stopping:
+                    return
                 try:
-                    header, items = decode_results(parts)
-                except Exception as exc:
-                    logger.error("malformed result message dropped: %s", exc)
-                    continue
-                where = self.sessions.sort(header.scan_id, parts)  # a later scan's is kept
-                if where is Sorted.LEFT:
-                    logger.warning(
-                        "%d results of scan %s arrived after it ended; dropped",
-                        len(items),
-                        header.scan_id,
-                    )
-                elif where is Sorted.CURRENT:
-                    if header.kind == "worker_done":
-                        pending.discard(header.worker)
-                    else:
-                        results.put((header, items))
-            if time.monotonic() - last_liveness > 1.0:
-                last_liveness = time.monotonic()
-                try:
-                    pending = await self._still_alive(pending, scan)
+                    self._pending = await self._still_alive(self._pending, scan)
                 except REDIS_UNAVAILABLE:
                     pass  # wait for the workers as before; look again in a second
+        finally:
+            done.cancel()
+            stop.cancel()
 
-    def _result_loop(self, results: queue.SimpleQueue[Optional[Results]]) -> None:
-        """Runs in the payload thread for the whole scan: folds queued results and calls
-        ``timer()`` when it is due, until the end marker.
+    def _worker_done(self, worker: str) -> None:
+        """A worker's last message of the scan was folded (runs in the event loop)."""
+        self._pending.discard(worker)
+        if not self._pending:
+            self._all_done.set()
 
-        Staying here instead of being handed each batch saves the event loop two thread
-        wake-ups per message (bench/handoff.py), the larger part of a result's cost at
-        moderate rates; every payload call still happens in this one thread, never two at once.
+    def _elsewhere(self, scan_id: str, parts: list[zmq.Frame], results: int) -> None:
+        """A message of another scan (runs in the event loop): a later scan's is kept for it."""
+        if self.sessions.sort(scan_id, parts) is Sorted.LEFT:
+            logger.warning(
+                "%d results of scan %s arrived after it ended; dropped", results, scan_id
+            )
+
+    def _result_loop(
+        self,
+        scan_id: str,
+        inbox: ThreadInbox,
+        early: list[list[zmq.Frame]],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        """Runs in the payload thread for the whole scan: receives the workers' messages, folds
+        the results and calls ``timer()`` when it is due, until the event loop ends the scan.
+
+        Receiving here instead of in the event loop saves a wake-up of both threads per
+        message and the GIL changing hands at every socket call (bench/skeleton.py); every
+        payload call still happens in this one thread, never two at once. What the event loop
+        keeps (which workers are still to finish, messages of other scans) goes to it in the
+        order the messages came.
         """
         calls = self.calls
         assert calls is not None
+        messages = early
         while True:
+            if messages:
+                self._fold(scan_id, messages, loop)
+            if calls.timer_due(time.monotonic()):
+                self._timer()
+            if self._ending:
+                return
             wait = None
             if calls.payload.timer is not None:
                 wait = max(calls.next_timer - time.monotonic(), 0.0)
-            batch: list[Results] = []
-            ended = False
+            messages = inbox.receive(wait)
+
+    def _fold(
+        self, scan_id: str, messages: list[list[zmq.Frame]], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        results: list[Results] = []
+        for parts in messages:
             try:
-                item = results.get(timeout=wait)  # Empty: the timer is due before a result came
-                while item is not None:
-                    batch.append(item)
-                    item = results.get_nowait()  # Empty: all that was queued is taken
-                ended = True
-            except queue.Empty:
-                pass
-            if batch:
-                self._process_batch(batch)
-            if calls.timer_due(time.monotonic()):
-                self._timer()
-            if ended:
-                return
+                header, items = decode_results(parts)
+            except Exception as exc:
+                logger.error("malformed result message dropped: %s", exc)
+                continue
+            if header.scan_id != scan_id:
+                loop.call_soon_threadsafe(self._elsewhere, header.scan_id, parts, len(items))
+            elif header.kind == "worker_done":
+                self._process_batch(results)  # its results before it
+                results = []
+                loop.call_soon_threadsafe(self._worker_done, header.worker)
+            else:
+                results.append((header, items))
+        self._process_batch(results)
 
     async def _finished_by_a_predecessor(self, scan_id: str) -> bool:
         """Whether an earlier reducer process already finished this scan (the done mark is set).
@@ -307,9 +337,9 @@ class Reducer(Component):
     def _process_batch(self, results: list[Results]) -> None:
         left = sum(len(items) for _, items in results)
         for header, items in results:
+            self.stats.set_queue_depth(left)  # this message's results and those after it
+            left -= len(items)
             for item in items:
-                self.stats.set_queue_depth(left)  # this result and those after it
-                left -= 1
                 self._process(header, item)
         self.stats.set_queue_depth(0)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from typing import Optional
+from typing import Iterable, Optional
 
 from dranspose.core.coordination import FailedEvent, Progress, ScanInfo
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName
@@ -99,14 +99,31 @@ class ScanRun:
 
         total = completed + failed + lost: a failed event is reported, not counted as done.
         """
-        if self._account(event) and event not in self.failed_events:
+        if self._settles(event):
             self.progress.completed += 1
+
+    def _settles(self, event: int) -> bool:
+        """Account for ``event``; whether it counts as completed (see :meth:`_settle`)."""
+        return self._account(event) and event not in self.failed_events
 
     def completed(self, worker: WorkerName, event: int, failed: bool = False) -> None:
         """``worker`` is done with its share of ``event``; the event is done when all are."""
+        if self._share_done(worker, event, failed):
+            self.progress.completed += 1
+
+    def completed_all(self, worker: WorkerName, events: Iterable[int]) -> None:
+        """:meth:`completed` for each of a report's events; the progress model (a pydantic
+        object, whose every assignment is a Python call) is updated once."""
+        done = 0
+        for event in events:
+            done += self._share_done(worker, event, False)
+        self.progress.completed += done
+
+    def _share_done(self, worker: WorkerName, event: int, failed: bool) -> bool:
+        """Count ``worker``'s share of ``event`` done; whether the event is now completed."""
         if self.assigner is None:  # recovered run: ``pending`` alone says who still owes what
             if worker not in self.pending.get(event, ()):
-                return
+                return False
         else:
             try:
                 self.assigner.complete(event, worker)
@@ -115,17 +132,18 @@ class ScanRun:
                 logger.debug(
                     "worker %s reported event %d again or without owning it", worker, event
                 )
-                return
+                return False
         self.totals[worker] = self.totals.get(worker, 0) + 1
         if failed:
             self.failed_events.add(event)
         waiting = self.pending.get(event)
         if waiting is None:
-            return
+            return False
         waiting.discard(worker)
-        if not waiting:
-            del self.pending[event]
-            self._settle(event)
+        if waiting:
+            return False
+        del self.pending[event]
+        return self._settles(event)
 
     def failed(self, failure: FailedEvent) -> None:
         # reports are at-least-once (a worker resends one interrupted mid-write): count once

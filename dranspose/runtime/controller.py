@@ -288,8 +288,7 @@ class Controller(Component):
             return last_id, last_health, last_progress
         batch: list[AssignedEvent] = []
         for report in reports:
-            for event in report.completed:
-                run.completed(report.worker, event)
+            run.completed_all(report.worker, report.completed)
             for failure in report.failed:
                 run.failed(failure)
             for undeliverable in report.lost:

@@ -18,7 +18,7 @@ import pytest
 
 from dranspose.core.triggermap import TriggerMap
 from dranspose.io.local_redis import PrivateRedis
-from dranspose.runtime.worker import MIN_QUEUE, QUEUE_SECONDS
+from dranspose.runtime.worker import CAPACITY, MIN_QUEUE, QUEUE_SECONDS
 from dranspose.tools.source import StinsSource
 from tests.pipeline import Pipeline, request_json
 
@@ -72,7 +72,7 @@ def test_a_fast_worker_starts_the_next_scan_with_the_queue_it_measured(
     assert all(target >= 4 * MIN_QUEUE for target in carried), carried
     # the next scan's first request asks for twice that at once: nothing is queued yet, so slow
     # start doubles it, back to the queue the previous scan measured (at most the capacity)
-    expected = {f"worker{i}": min(2 * target, 256) for i, target in enumerate(carried)}
+    expected = {f"worker{i}": min(2 * target, CAPACITY) for i, target in enumerate(carried)}
     assert wants == expected, (wants, carried)
 
 

@@ -11,7 +11,8 @@ Keys (``{p}`` is the prefix):
 - ``{p}:scan``                       ScanInfo JSON of the current scan
 - ``{p}:scan_changes``               stream with an entry per write of the scan record (wake-ups)
 - ``{p}:assigned:{scan}``            stream of assignment batches (runs of AssignedEvents)
-- ``{p}:ready:{scan}``               stream of WorkerReports
+- ``{p}:ready:{scan}``               stream of WorkerReports (and the reducer's done mark, which
+  wakes the controller's read); both scan streams expire an hour after the scan is over
 - ``{p}:confirmed:{scan}``           events below this number are accounted for (re-delivery)
 - ``{p}:progress``                   Progress JSON, written by the controller
 - ``{p}:reducer_done:{scan}``        set by the reducer once ``finish`` has run
@@ -50,6 +51,8 @@ UNAVAILABLE = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
 """What a Store call raises while Redis is down or restarting: callers retry with back-off."""
 
 STREAM_MAXLEN = 100_000
+SCAN_STREAMS_TTL = 3600
+"""Seconds a scan's streams stay after the scan is over (:meth:`Store.expire_scan_streams`)."""
 LOG_STREAM_MAXLEN = 10_000
 """Log records kept for /api/v1/logs (approximately: trimming happens in whole nodes)."""
 
@@ -260,7 +263,11 @@ class Store:
         self, scan_id: str, last_id: str = "0", block_ms: int = 100
     ) -> tuple[str, list[WorkerReport]]:
         last_id, entries = await self._entries_after(self.key("ready", scan_id), last_id, block_ms)
-        return last_id, [WorkerReport.model_validate_json(fields[b"report"]) for fields in entries]
+        return last_id, [
+            WorkerReport.model_validate_json(fields[b"report"])
+            for fields in entries
+            if b"report" in fields  # the reducer's done mark only wakes the reader
+        ]
 
     async def set_progress(self, progress: Progress) -> None:
         await self.redis.set(self.key("progress"), progress.model_dump_json())
@@ -270,7 +277,17 @@ class Store:
         return Progress.model_validate_json(raw) if raw else None
 
     async def set_reducer_done(self, scan_id: str) -> None:
-        await self.redis.set(self.key("reducer_done", scan_id), b"1", ex=24 * 3600)
+        """Mark the reducer's ``finish`` done, and wake the controller's read of the scan's
+        reports: it would otherwise see the mark only at its next poll."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.key("reducer_done", scan_id), b"1", ex=24 * 3600)
+        pipe.xadd(
+            self.key("ready", scan_id),
+            {"reducer_done": b"1"},
+            maxlen=STREAM_MAXLEN,
+            approximate=True,
+        )
+        await pipe.execute()
 
     async def reducer_done(self, scan_id: str) -> bool:
         return bool(await self.redis.exists(self.key("reducer_done", scan_id)))
@@ -298,8 +315,13 @@ class Store:
         """The members that joined the scan (:meth:`join_scan`)."""
         return {_text(m) for m in await self.redis.smembers(self.key("joined", scan_id))}
 
-    async def drop_scan_streams(self, scan_id: str) -> None:
-        await self.redis.delete(self.key("assigned", scan_id), self.key("ready", scan_id))
+    async def expire_scan_streams(self, scan_id: str, seconds: int = SCAN_STREAMS_TTL) -> None:
+        """Let a finished scan's assignment and report streams expire: kept for late readers
+        and for a look after the scan, they would otherwise add up scan after scan."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.expire(self.key("assigned", scan_id), seconds)
+        pipe.expire(self.key("ready", scan_id), seconds)
+        await pipe.execute()
 
     # -- parameters ---------------------------------------------------------------------------
 

@@ -259,6 +259,7 @@ class Controller(Component):
                     rested = run.scan.scan_id
                     try:  # the final snapshot, for a successor controller
                         await self.store.set_progress(run.progress)
+                        await self.store.expire_scan_streams(run.scan.scan_id)
                     except REDIS_UNAVAILABLE:
                         rested = None  # write it on the next round
                 self.scan_started.clear()
@@ -283,6 +284,7 @@ class Controller(Component):
     ) -> tuple[str, float, float]:
         """Count one read of worker reports, answer their requests, check health and the end."""
         current = run.scan.scan_id
+        ended_before = (run.progress.finished, run.progress.reducer_finished)
         last_id, reports = await self.store.read_reports(current, last_id, block_ms=50)
         if self.run_state is not run:
             return last_id, last_health, last_progress
@@ -339,7 +341,10 @@ class Controller(Component):
                 await self.store.set_scan(run.scan)
         if run.progress.finished and not run.progress.reducer_finished:
             run.progress.reducer_finished = await self.store.reducer_done(current)
-        if now - last_progress > 0.2:  # a snapshot for a successor controller, not per batch
+        # a snapshot for a successor controller, not per batch; but the end at once: the reducer
+        # waits for the final account before its finish, and clients for "finished"
+        ended = (run.progress.finished, run.progress.reducer_finished) != ended_before
+        if ended or now - last_progress > 0.2:
             last_progress = now
             await self.store.set_progress(run.progress)
             if run.scan.retry_lost:

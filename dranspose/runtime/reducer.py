@@ -300,7 +300,7 @@ class Reducer(Component):
             final = progress is not None and progress.scan_id == scan_id and progress.finished
             if final or time.monotonic() >= deadline:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
         if progress is None or progress.scan_id != scan_id:
             return {"scan_id": scan_id, "final": False}
         return {**progress.model_dump(mode="json"), "final": final}

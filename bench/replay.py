@@ -98,9 +98,13 @@ def main() -> None:
                 f"{mode:<16}{median:>18,.0f}{min(rates):>12,.0f}{max(rates):>12,.0f}"
                 f"{median / base:>9.0%}"
             )
-        ratio = statistics.median(runs["replay"]) / base
+        # each round's replay against the read of the same round: the host's speed drifts
+        # between rounds (a shared machine), the ratio within one round much less
+        ratios = [r / b for r, b in zip(runs["replay"], runs["read"])]
+        ratio = statistics.median(ratios)
         print(
-            f"replay reaches {ratio:.0%} of the read-only rate (target >= 50 %): "
+            f"replay reaches {ratio:.0%} of the read-only rate, median of the rounds' ratios "
+            f"({', '.join(f'{r:.0%}' for r in ratios)}; target >= 50 %): "
             f"{'OK' if ratio >= 0.5 else 'BELOW TARGET'}"
         )
 

@@ -21,6 +21,7 @@ from dranspose.runtime.controller import Controller
 from dranspose.runtime.ingester import Ingester
 from dranspose.runtime.reducer import Reducer
 from dranspose.runtime.worker import Worker
+from dranspose.tools.source import StinsSource
 from tests.ports import free_port
 
 
@@ -105,6 +106,23 @@ class Pipeline:
         scan_id = response.json()  # the id itself, as the original dranspose answers
         assert isinstance(scan_id, str), scan_id
         return scan_id
+
+    async def stins_scan(
+        self, stream: str, frames: int, shape: tuple[int, ...] = (2, 2), timeout: float = 60
+    ) -> tuple[str, dict]:
+        """Start a simple scan of ``frames`` events, feed ``stream`` from a STINS source and
+        wait until it is finished; the scan id and the controller's final progress."""
+        scan_id = await self.start_scan(request_json(TriggerMap.simple([stream], frames)))
+        source = StinsSource(
+            f"tcp://127.0.0.1:{self.upstream_ports[stream]}", shape=shape, frames=frames
+        )
+        source.start()
+        try:
+            progress = await self.wait_finished(timeout)
+            assert source.wait_done(10)
+        finally:
+            source.stop()
+        return scan_id, progress
 
     async def wait_finished(self, timeout: float = 30) -> dict:
         async def finished() -> bool:

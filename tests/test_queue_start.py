@@ -16,11 +16,9 @@ import asyncio
 
 import pytest
 
-from dranspose.core.triggermap import TriggerMap
 from dranspose.io.local_redis import PrivateRedis
 from dranspose.runtime.worker import CAPACITY, MIN_QUEUE, QUEUE_SECONDS
-from dranspose.tools.source import StinsSource
-from tests.pipeline import Pipeline, request_json
+from tests.pipeline import Pipeline
 
 CLASSES = ("tests.payloads.frame_sums:SlowSumWorker", "tests.payloads.frame_sums:SumsReducer")
 
@@ -35,28 +33,14 @@ async def _first_wants(pipe: Pipeline, scan_id: str) -> dict[str, int]:
     return first
 
 
-async def _scan(pipe: Pipeline, events: int) -> tuple[str, dict]:
-    scan_id = await pipe.start_scan(request_json(TriggerMap.simple(["det"], events)))
-    source = StinsSource(
-        f"tcp://127.0.0.1:{pipe.upstream_ports['det']}", shape=(2, 2), frames=events
-    )
-    source.start()
-    try:
-        progress = await pipe.wait_finished(60)
-        assert source.wait_done(10)
-    finally:
-        source.stop()
-    return scan_id, progress
-
-
 async def _two_scans(redis_url: str, events: int) -> tuple[list[int], dict[str, int], dict]:
     async with Pipeline(redis_url, *CLASSES, ["det"], prefix="qstart") as pipe:
-        first_scan, progress = await _scan(pipe, events)
+        first_scan, progress = await pipe.stins_scan("det", events)
         assert progress["completed"] == events + 2, progress
         first = await _first_wants(pipe, first_scan)
         assert first and all(want <= 2 * MIN_QUEUE for want in first.values()), first
         carried = [worker.start_target for worker in pipe.workers]
-        second_scan, progress = await _scan(pipe, events)
+        second_scan, progress = await pipe.stins_scan("det", events)
         return carried, await _first_wants(pipe, second_scan), progress
 
 

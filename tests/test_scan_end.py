@@ -16,11 +16,9 @@ import pytest
 
 from dranspose.core.coordination import WorkerReport
 from dranspose.core.protocol import WorkerName
-from dranspose.core.triggermap import TriggerMap
 from dranspose.io.local_redis import PrivateRedis
 from dranspose.io.store import SCAN_STREAMS_TTL, Store
-from dranspose.tools.source import StinsSource
-from tests.pipeline import Pipeline, request_json, wait_for
+from tests.pipeline import Pipeline, wait_for
 
 CLASSES = ("tests.payloads.frame_sums:SlowSumWorker", "tests.payloads.frame_sums:SumsReducer")
 
@@ -55,15 +53,7 @@ def test_a_finished_scan_is_final_for_the_reducer_and_its_streams_expire(
     async def scenario() -> tuple[dict, dict, list[int]]:
         with PrivateRedis() as redis:
             async with Pipeline(redis.url, *CLASSES, ["det"], prefix="end") as pipe:
-                scan_id = await pipe.start_scan(request_json(TriggerMap.simple(["det"], events)))
-                source = StinsSource(
-                    f"tcp://127.0.0.1:{pipe.upstream_ports['det']}", shape=(2, 2), frames=events
-                )
-                source.start()
-                try:
-                    progress = await pipe.wait_finished(30)
-                finally:
-                    source.stop()
+                scan_id, progress = await pipe.stins_scan("det", events)
                 store = pipe.stores[0]
 
                 async def expiring() -> bool:

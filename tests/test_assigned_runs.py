@@ -55,17 +55,19 @@ def test_published_runs_read_back_in_order(redis_url: str) -> None:
     first = [_event(n, a if n < 40 else b) for n in range(64)]
     again = [_event(3, {"x": ["w1"]}, again=True)]
 
-    async def scenario() -> tuple[list[AssignedRun], list[AssignedEvent]]:
+    async def scenario() -> tuple[list[AssignedRun], set[str], list[AssignedEvent]]:
         store = Store(redis_url, prefix="runs-test")
         try:
-            await store.publish_assignments("s1", first)
+            await store.publish_assignments("s1", first, answered=["w1", "w0"])
             await store.publish_assignments("s1", again, redelivery=True)
-            _, runs = await store.read_assignments("s1", "0", block_ms=100)
-            return runs, await store.all_assignments("s1")
+            _, runs, answered = await store.read_assignments("s1", "0", block_ms=100)
+            return runs, answered, await store.all_assignments("s1")
         finally:
             await store.close()
 
-    runs, events = asyncio.run(scenario())
+    runs, answered, events = asyncio.run(scenario())
+    # the first batch answered both workers' requests; a re-delivery answers nobody's
+    assert answered == {"w0", "w1"}
     assert runs == [
         AssignedRun(0, 40, a, False),
         AssignedRun(40, 24, b, False),

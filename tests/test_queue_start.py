@@ -13,6 +13,7 @@ asked for is read back from the scan's report stream in Redis.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -33,14 +34,56 @@ async def _first_wants(pipe: Pipeline, scan_id: str) -> dict[str, int]:
     return first
 
 
+async def _one_open_request(pipe: Pipeline, scan_id: str) -> dict[str, int]:
+    """Check, from the scan's streams, that no worker asked again before its request was
+    answered (or a second went by, when a request may be repeated); its requests per worker.
+
+    Both streams' entry ids are the Redis server's milliseconds; within one millisecond an ask
+    is taken to come before an answer (the controller can answer that fast, a worker cannot
+    read an answer and ask again in that time)."""
+    store = pipe.stores[0]
+    asks = await store.redis.xrange(store.key("ready", scan_id))
+    answers = await store.redis.xrange(store.key("assigned", scan_id))
+    timeline = sorted(
+        [(*_stamp(i, 0), f) for i, f in asks] + [(*_stamp(i, 1), f) for i, f in answers],
+        key=lambda entry: entry[:3],
+    )
+    open_since: dict[str, int] = {}
+    requests: dict[str, int] = {}
+    for ms, kind, _seq, fields in timeline:
+        if kind == 1:
+            for name in json.loads(fields.get(b"answered", b"[]")):
+                open_since.pop(name, None)
+            continue
+        if b"report" not in fields:
+            continue
+        report = json.loads(fields[b"report"])
+        if not report["want"]:
+            continue
+        worker = report["worker"]
+        assert worker not in open_since or ms - open_since[worker] >= 1000, (worker, ms)
+        open_since[worker] = ms
+        requests[worker] = requests.get(worker, 0) + 1
+    return requests
+
+
+def _stamp(entry_id: bytes, kind: int) -> tuple[int, int, int]:
+    """(milliseconds, kind, sequence) of a stream entry id: the order the entries were added
+    in, asks (kind 0) before answers (kind 1) within one millisecond."""
+    ms, seq = entry_id.decode().split("-")
+    return int(ms), kind, int(seq)
+
+
 async def _two_scans(redis_url: str, events: int) -> tuple[list[int], dict[str, int], dict]:
     async with Pipeline(redis_url, *CLASSES, ["det"], prefix="qstart") as pipe:
         first_scan, progress = await pipe.stins_scan("det", events)
+        assert all(n >= 1 for n in (await _one_open_request(pipe, first_scan)).values())
         assert progress["completed"] == events + 2, progress
         first = await _first_wants(pipe, first_scan)
         assert first and all(want <= 2 * MIN_QUEUE for want in first.values()), first
         carried = [worker.start_target for worker in pipe.workers]
         second_scan, progress = await pipe.stins_scan("det", events)
+        await _one_open_request(pipe, second_scan)
         return carried, await _first_wants(pipe, second_scan), progress
 
 

@@ -193,10 +193,15 @@ class Store:
         return last_id, fields
 
     async def publish_assignments(
-        self, scan_id: str, batch: Sequence[AssignedEvent], redelivery: bool = False
+        self,
+        scan_id: str,
+        batch: Sequence[AssignedEvent],
+        redelivery: bool = False,
+        answered: Sequence[str] = (),
     ) -> None:
         """One stream entry for the whole batch, as runs ``[[first, length, {stream: [worker]}]]``
-        of consecutive events with the same destinations (:class:`AssignedRun`).
+        of consecutive events with the same destinations (:class:`AssignedRun`), naming the
+        workers whose requests it answers.
 
         Every ingester and worker reads every batch, so this is on the hot path: plain JSON
         lists, built and parsed by the C json module, one item per run rather than per event.
@@ -206,18 +211,33 @@ class Store:
             fields: dict[FieldT, EncodableT] = {"runs": json.dumps(runs, separators=(",", ":"))}
             if redelivery:
                 fields["redelivery"] = "1"
+            if answered:
+                fields["answered"] = json.dumps(sorted(answered))
             await self.redis.xadd(
                 self.key("assigned", scan_id), fields, maxlen=STREAM_MAXLEN, approximate=True
             )
 
     async def read_assignments(
         self, scan_id: str, last_id: str = "0", block_ms: int = 200
-    ) -> tuple[str, list[AssignedRun]]:
-        """Assignment batches after ``last_id``; returns the new last id and their runs."""
+    ) -> tuple[str, list[AssignedRun], set[str]]:
+        """Assignment batches after ``last_id``; returns the new last id, their runs and the
+        workers whose requests they answered.
+
+        A worker waits for its own answer before it asks again: taking any batch that gave it
+        an event as the answer (the scan's first event goes to every worker) made it ask a
+        second time while its first request was still to be read, and hold twice its target.
+        """
         last_id, entries = await self._entries_after(
             self.key("assigned", scan_id), last_id, block_ms
         )
-        return last_id, [run for fields in entries for run in self._runs(fields)]
+        runs = [run for fields in entries for run in self._runs(fields)]
+        answered = {
+            name
+            for fields in entries
+            if b"answered" in fields
+            for name in json.loads(fields[b"answered"])
+        }
+        return last_id, runs, answered
 
     @staticmethod
     def _runs(fields: Mapping[Union[bytes, str], Union[bytes, str]]) -> list[AssignedRun]:

@@ -289,6 +289,7 @@ class Controller(Component):
         if self.run_state is not run:
             return last_id, last_health, last_progress
         batch: list[AssignedEvent] = []
+        answered: set[str] = set()
         for report in reports:
             run.completed_all(report.worker, report.completed)
             for failure in report.failed:
@@ -305,12 +306,13 @@ class Controller(Component):
                 released = run.released(run.assigner.request(report.worker, report.want))
                 self.released_events += len(released)
                 batch.extend(released)
+                answered.add(report.worker)
             now = time.monotonic()
             run.rates.setdefault(report.worker, collections.deque(maxlen=200)).append(
                 (now, run.totals.get(report.worker, 0))
             )
         if batch:
-            await self.store.publish_assignments(current, batch)
+            await self.store.publish_assignments(current, batch, answered=sorted(answered))
         now = time.monotonic()
         # a finished scan has every event accounted for: a component that stops after it lost
         # nothing, and reporting it as died during that scan would be a false alarm

@@ -228,7 +228,7 @@ class IngestSession:
         self.ended = True
         self.arrived.set()
 
-    async def _assigned(self, runs: list[AssignedRun]) -> None:
+    async def _assigned(self, runs: list[AssignedRun], answered: set[str]) -> None:
         stream = self.ingester.stream
         for run in runs:
             workers = run.streams.get(stream)

@@ -148,10 +148,11 @@ async def follow_assignments(
     store: Store,
     scan_id: str,
     who: str,
-    assigned: Callable[[list[AssignedRun]], Awaitable[None]],
+    assigned: Callable[[list[AssignedRun], set[str]], Awaitable[None]],
     still_in: Optional[Callable[[ScanInfo], Awaitable[bool]]] = None,
 ) -> None:
-    """Hand each batch of the scan's assignments to ``assigned`` until the scan is over.
+    """Hand each batch of the scan's assignments to ``assigned`` (with the workers whose
+    requests they answer) until the scan is over.
 
     The scan record changes rarely, so it is read between batches at most every
     ``SCAN_POLL_SECONDS`` rather than after each one; ``still_in`` sees every record read while
@@ -162,9 +163,9 @@ async def follow_assignments(
     last_id = "0"
     checked = time.monotonic()
     while True:
-        last_id, runs = await store.read_assignments(scan_id, last_id)
+        last_id, runs, answered = await store.read_assignments(scan_id, last_id)
         if runs:
-            await assigned(runs)
+            await assigned(runs, answered)
             if time.monotonic() - checked < SCAN_POLL_SECONDS:
                 continue
         checked = time.monotonic()

@@ -238,7 +238,7 @@ class ScanSession:
         assert self.thread is not None
         self.thread.ready.put(None)  # tell the payload thread the scan ended
 
-    async def _assigned(self, runs: list[AssignedRun]) -> None:
+    async def _assigned(self, runs: list[AssignedRun], answered: set[str]) -> None:
         name = self.name
         for run in runs:
             mine = frozenset(s for s, names in run.streams.items() if name in names)
@@ -249,8 +249,9 @@ class ScanSession:
                     self.thread.redelivered.add(number)
                 self.expected[number] = mine
                 self._check(number)
-        self.ask_pending_since = None
-        self.wake.set()  # the answer came: ask again now if the queue is still short
+        if name in answered:
+            self.ask_pending_since = None
+            self.wake.set()  # the answer came: ask again now if the queue is still short
 
     async def _in(self, scan: ScanInfo) -> bool:
         if self.name in scan.workers:

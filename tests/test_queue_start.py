@@ -1,5 +1,6 @@
-"""A worker starts a scan with half the queue its previous scan measured; its first request
-doubles that (slow start: nothing is queued yet), so it asks for the queue it measured.
+"""A worker starts a scan with a quarter of the queue its previous scan measured; its first
+request doubles that (slow start: nothing is queued yet), so it asks for half the queue it
+measured at once and the rest as the rate shows it needs it.
 
 Scans at a beamline follow each other with the same payload. A worker that started every scan
 asking for a handful of events made the first ~100 ms of a fast scan wait on request round
@@ -98,7 +99,7 @@ def test_a_fast_worker_starts_the_next_scan_with_the_queue_it_measured(
     # a fast payload measured a rate of hundreds of events/s at least: its queue grew
     assert all(target >= 4 * MIN_QUEUE for target in carried), carried
     # the next scan's first request asks for twice that at once: nothing is queued yet, so slow
-    # start doubles it, back to the queue the previous scan measured (at most the capacity)
+    # start doubles it, to half the queue the previous scan measured (at most the capacity)
     expected = {f"worker{i}": min(2 * target, CAPACITY) for i, target in enumerate(carried)}
     assert wants == expected, (wants, carried)
 
@@ -110,7 +111,7 @@ def test_a_slow_worker_starts_the_next_scan_small(monkeypatch: pytest.MonkeyPatc
     with PrivateRedis() as redis:
         carried, wants, progress = asyncio.run(asyncio.wait_for(_two_scans(redis.url, events), 120))
     assert progress["completed"] == events + 2, progress
-    # half of the measured queue; a 0.2 s rate window that catches a batch's completions can
+    # a quarter of the measured queue; a 0.2 s rate window that catches a batch's completions can
     # read up to twice the true rate, so the bound is the whole queue at the true rate
     bound = int(QUEUE_SECONDS / seconds)
     assert all(MIN_QUEUE <= target <= bound for target in carried), (carried, bound)

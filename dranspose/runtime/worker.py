@@ -94,12 +94,15 @@ class Worker(Component):
             1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,)
         )
         self.sessions: ScanSessions[PartialBatch] = ScanSessions(self, self.joins, record_join=True)
-        self.start_target = MIN_QUEUE
-        """The queue target a scan starts with: half the highest one the previous scan measured
-        (the first request doubles it, as nothing is queued yet). Scans follow each other with
-        the same payload; starting from MIN_QUEUE each time made the first ~100 ms of a fast
-        scan wait on request round trips while the queue grew (bench/throughput.py --paced)."""
         """Its scans; keeps frames of a scan not joined yet, read while it finished the previous."""
+        self.start_target = MIN_QUEUE
+        """The queue target a scan starts with: a quarter of the highest one the previous scan
+        measured; the first request doubles it (nothing is queued yet), the next ones follow the
+        rate. Scans follow each other with the same payload: starting from MIN_QUEUE each time
+        made the first ~100 ms of a fast scan wait on request round trips while the queue grew,
+        and asking for the whole measured queue at once made them wait for the controller to
+        assign a thousand events (bench/throughput.py --paced: the p99 at half the saturated
+        rate came from there)."""
 
     def parameters_hash(self) -> Optional[str]:
         return self.parameters.current.hash
@@ -223,7 +226,7 @@ class ScanSession:
                 task.cancel()
             worker.stats.queues = None
             if self.measured_target:
-                worker.start_target = max(MIN_QUEUE, self.measured_target // 2)
+                worker.start_target = max(MIN_QUEUE, self.measured_target // 4)
             self._release_processed()
             try:
                 await self._report(final=True)

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from dranspose.runtime.component import Component
 
 STOP_GRACE_SECONDS = 3.0
+"""After Ctrl-C, a service's components get this long to stop by themselves before cancellation."""
 SETTLE_SECONDS = 2.0
 """A service's heap is frozen again this long after its loop started (freeze_startup_heap)."""
-"""After Ctrl-C, a service's components get this long to stop by themselves before cancellation."""
 
 
 def data_bind(advertise: str, port: int) -> str:

@@ -146,11 +146,10 @@ class Inbox:
 class ThreadInbox:
     """An inbox socket read by one thread, which the event loop can wake (:meth:`wake`).
 
-    A worker or the reducer lets its payload thread receive for a scan: with the event loop
-    receiving and queuing for the thread, each message cost a wake-up of both threads, and two
-    busy Python threads hand the GIL back and forth at every socket call (the thread-per-process
-    skeleton in bench/skeleton.py needs a third of the CPU per event). The thread waits in a ZMQ
-    poll on the inbox and on an inproc pair the event loop signals through (stop, new work).
+    The reducer lets its payload thread receive for a scan: with the event loop receiving and
+    queuing for the thread, each message cost a wake-up of both threads, and the GIL changed
+    hands at every socket call. The thread waits in a ZMQ poll on the inbox and on an inproc
+    pair the event loop signals through (to stop it).
     Only the thread uses the inbox socket and its end of the pair meanwhile; only the loop uses
     the other end.
     """

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
@@ -197,7 +197,7 @@ class Store:
         scan_id: str,
         batch: Sequence[AssignedEvent],
         redelivery: bool = False,
-        answered: Sequence[str] = (),
+        answered: Iterable[str] = (),
     ) -> None:
         """One stream entry for the whole batch, as runs ``[[first, length, {stream: [worker]}]]``
         of consecutive events with the same destinations (:class:`AssignedRun`), naming the
@@ -211,8 +211,9 @@ class Store:
             fields: dict[FieldT, EncodableT] = {"runs": json.dumps(runs, separators=(",", ":"))}
             if redelivery:
                 fields["redelivery"] = "1"
-            if answered:
-                fields["answered"] = json.dumps(sorted(answered))
+            names = sorted(answered)
+            if names:
+                fields["answered"] = json.dumps(names)
             await self.redis.xadd(
                 self.key("assigned", scan_id), fields, maxlen=STREAM_MAXLEN, approximate=True
             )
@@ -299,15 +300,15 @@ class Store:
     async def set_reducer_done(self, scan_id: str) -> None:
         """Mark the reducer's ``finish`` done, and wake the controller's read of the scan's
         reports: it would otherwise see the mark only at its next poll."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(self.key("reducer_done", scan_id), b"1", ex=24 * 3600)
-        pipe.xadd(
-            self.key("ready", scan_id),
-            {"reducer_done": b"1"},
-            maxlen=STREAM_MAXLEN,
-            approximate=True,
-        )
-        await pipe.execute()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.key("reducer_done", scan_id), b"1", ex=24 * 3600)
+            pipe.xadd(
+                self.key("ready", scan_id),
+                {"reducer_done": b"1"},
+                maxlen=STREAM_MAXLEN,
+                approximate=True,
+            )
+            await pipe.execute()
 
     async def reducer_done(self, scan_id: str) -> bool:
         return bool(await self.redis.exists(self.key("reducer_done", scan_id)))
@@ -338,10 +339,10 @@ class Store:
     async def expire_scan_streams(self, scan_id: str, seconds: int = SCAN_STREAMS_TTL) -> None:
         """Let a finished scan's assignment and report streams expire: kept for late readers
         and for a look after the scan, they would otherwise add up scan after scan."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.expire(self.key("assigned", scan_id), seconds)
-        pipe.expire(self.key("ready", scan_id), seconds)
-        await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.expire(self.key("assigned", scan_id), seconds)
+            pipe.expire(self.key("ready", scan_id), seconds)
+            await pipe.execute()
 
     # -- parameters ---------------------------------------------------------------------------
 

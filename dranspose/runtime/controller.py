@@ -312,7 +312,7 @@ class Controller(Component):
                 (now, run.totals.get(report.worker, 0))
             )
         if batch:
-            await self.store.publish_assignments(current, batch, answered=sorted(answered))
+            await self.store.publish_assignments(current, batch, answered=answered)
         now = time.monotonic()
         # a finished scan has every event accounted for: a component that stops after it lost
         # nothing, and reporting it as died during that scan would be a false alarm

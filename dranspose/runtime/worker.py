@@ -344,8 +344,8 @@ class ScanSession:
         # keeps the worker busy, and it bounds what is held to twice the target
         queued = len(self.expected) + (self.thread.ready.qsize() if self.thread else 0)
         if queued == 0 and self.ask_pending_since is None:
-            # starved before the rate is known: grow like TCP slow start, so a fast worker
-            # reaches large batches within a few requests
+            # starved: grow like TCP slow start, so a fast worker reaches large batches within a
+            # few requests (the rate measured every 0.2 s then sets the target)
             self.target = target = min(target * 2, self._capacity())
         want = target - queued
         if self.thread is not None:  # it wakes this loop when the worker is about to starve

@@ -85,7 +85,6 @@ class ZmqUpstream(Upstream):
         self.socket.monitor(monitor_url, _MONITORED)
         self.monitor = ctx.socket(zmq.PAIR)
         self.monitor.connect(monitor_url)
-        self.sync: zmq.Socket[bytes] = self.socket
         self.readable = Readable(self.socket)
         try:
             self.socket.connect(url)
@@ -104,7 +103,7 @@ class ZmqUpstream(Upstream):
         """Drain up to ``limit`` messages, but no more than the byte budget's worth."""
         if self.largest:
             limit = min(limit, max(MIN_RCVHWM, self.backlog_bytes_limit // self.largest))
-        batch = drain(self.sync, limit)
+        batch = drain(self.socket, limit)
         if batch:
             self._fit_mark(max(message_bytes(m) for m in batch))
         return batch

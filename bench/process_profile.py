@@ -87,7 +87,7 @@ def main() -> None:
                     "--format",
                     "raw",
                     "--rate",
-                    "200",
+                    str(args.rate),
                     "--output",
                     str(out / f"{name}.txt"),
                     "--nonblocking",

@@ -158,13 +158,14 @@ class StatsRecorder:
         """One upstream message of ``stream`` (its frames, of ``size`` bytes if known) was read."""
         if size is None:
             size = sum(len(f) for f in frames)
-        with self._lock:
-            counters = self._streams.get(stream)
-            if counters is None:
+        # No lock: only the ingester's event loop writes these (once per message, its hot path)
+        # and a snapshot only reads them; plain ints, the model is built per snapshot.
+        counters = self._streams.get(stream)
+        if counters is None:
+            with self._lock:  # a new key: the snapshot iterates over the dict under the lock
                 counters = self._streams[stream] = [0, 0]
-            # plain ints per message (the ingester's hot path); the model is built per snapshot
-            counters[0] += 1
-            counters[1] += size
+        counters[0] += 1
+        counters[1] += size
 
     def begin(self) -> float:
         """A payload call starts; pass the returned value to :meth:`end`."""

@@ -40,8 +40,8 @@ from dranspose.io.capture import CaptureWriter
 from dranspose.io.dataplane import Outboxes, PartialHeader
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
-from dranspose.io.transports import DEFAULT_BACKLOG, Message, open_upstream
-from dranspose.io.transports.base import message_bytes
+from dranspose.io.transports import DEFAULT_BACKLOG, open_upstream
+from dranspose.io.transports.base import Queued
 from dranspose.protocols.registry import Kind, get_protocol
 from dranspose.runtime.component import Component
 from dranspose.runtime.session import ScanSessions, follow_assignments
@@ -100,7 +100,7 @@ class Ingester(Component):
         self.upstream_state = self.upstream.state
         self.info.upstream = self.upstream_state
         self.outboxes = Outboxes(self.ctx)
-        self.carried: Optional[Message] = None
+        self.carried: Optional[Queued] = None
         """A message read during a scan that ended before it could be routed: the next scan's."""
         self._discarding = 0
         self.waiting = WaitClock()
@@ -324,6 +324,8 @@ class IngestSession:
     async def _flush(self) -> None:
         if self.staged:
             staged, self.staged, self.staged_bytes = self.staged, [], 0
+            # counted per batch: the state is a pydantic model, an assignment a Python call
+            self.ingester.upstream_state.forwarded += len(staged)
             await self._send(staged, self.staged_to)
 
     async def _send(self, events: list[tuple[int, list[Any]]], workers: Sequence[str]) -> None:
@@ -363,16 +365,15 @@ class IngestSession:
         started = False
         last_event = self.scan.n_events - 1
         while not ing.stopping and not self.ended:
-            item: Optional[Message] = ing.carried
+            item: Optional[Queued] = ing.carried
             ing.carried = None
             if item is None:
-                item = upstream.pop()
+                item = upstream.take()
                 if item is None:
                     await self._flush()  # nothing more back to back: send what was read
                     await upstream.wait(_WAIT_SECONDS)
                     continue
-            kind, frames = item
-            size = message_bytes(frames)
+            kind, frames, size = item
             ing.stats.ingested(ing.stream, frames, size)
             if kind is Kind.SKIP:
                 state.skipped += 1
@@ -409,7 +410,6 @@ class IngestSession:
                 await self._flush()  # the batch goes to other workers
             if self._stage(event, workers, frames, size):
                 await self._flush()
-            state.forwarded += 1
             if self.dump is not None:
                 self.dump.write(
                     InternalWorkerMessage.model_construct(

@@ -30,7 +30,7 @@ import asyncio
 import collections
 import logging
 import time
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Iterable, Optional
 
 from dranspose.core.coordination import UpstreamState
 from dranspose.protocols.registry import CounterWatch, Framer, Kind, Protocol
@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 Message = tuple[Kind, list[Any]]
 """One protocol message: what it is, and its frames."""
+Queued = tuple[Kind, list[Any], int]
+"""A message in the backlog with its size in bytes, counted once when it arrives: the backlog's
+byte account and the ingester's statistics both need it, per message (:meth:`Upstream.take`)."""
 
 DEFAULT_BACKLOG = 1000
 """Messages an upstream holds for the ingester at most (ZMQ's default high-water mark)."""
@@ -81,7 +84,7 @@ class Upstream:
         self.url = url
         self.name = name
         self.state = UpstreamState(url=url, transport=self.transport, protocol=protocol.name)
-        self.backlog: collections.deque[Message] = collections.deque()
+        self.backlog: collections.deque[Queued] = collections.deque()
         self.backlog_limit = backlog
         self.backlog_bytes_limit = backlog_bytes
         self.backlog_bytes = 0
@@ -109,10 +112,15 @@ class Upstream:
 
     def pop(self) -> Optional[Message]:
         """The oldest message not taken yet, or ``None`` if there is none right now."""
+        item = self.take()
+        return None if item is None else (item[0], item[1])
+
+    def take(self) -> Optional[Queued]:
+        """:meth:`pop` with the message's size in bytes (what the ingester forwards by)."""
         backlog = self.backlog
         if backlog:
             item = backlog.popleft()
-            self.backlog_bytes -= message_bytes(item[1])
+            self.backlog_bytes -= item[2]
             if not self.full:
                 self._room.set()
             return item
@@ -140,26 +148,41 @@ class Upstream:
 
     def _receive(self, transport_message: list[Any]) -> None:
         """Frame, classify, count and queue the messages one transport message completes."""
-        classify = self.protocol.classify
-        for frames in self.framer.feed(transport_message):
-            kind = classify(frames)
-            self.state.received += 1
-            if self.watch is not None:
-                missing = self.watch.see(kind, frames)
-                if missing:
-                    self._count_missing(missing)
-                if kind is Kind.END:
-                    self._log_gaps("since the last report, up to the series end")
-            self._queue((kind, frames))
+        self._receive_all((transport_message,))
 
-    def _queue(self, item: Message) -> None:
+    def _receive_all(self, transport_messages: Iterable[list[Any]]) -> int:
+        """:meth:`_receive` for each of a batch; the state model (a pydantic object, whose every
+        assignment is a Python call) is updated once per batch. Returns the size of the largest
+        message (0 if none)."""
+        classify, feed, watch = self.protocol.classify, self.framer.feed, self.watch
+        received = largest = 0
+        try:
+            for transport_message in transport_messages:
+                for frames in feed(transport_message):
+                    kind = classify(frames)
+                    received += 1
+                    if watch is not None:
+                        missing = watch.see(kind, frames)
+                        if missing:
+                            self._count_missing(missing)
+                        if kind is Kind.END:
+                            self._log_gaps("since the last report, up to the series end")
+                    size = sum(len(f) for f in frames)
+                    if size > largest:
+                        largest = size
+                    self._queue((kind, frames, size))
+        finally:
+            self.state.received += received
+        return largest
+
+    def _queue(self, item: Queued) -> None:
         self.backlog.append(item)
-        self.backlog_bytes += message_bytes(item[1])
+        self.backlog_bytes += item[2]
         self._arrived.set()
         if self.full:
             self._room.clear()
 
-    def _overflow(self, item: Message) -> None:
+    def _overflow(self, item: Queued) -> None:
         """Throw away a message because the backlog is full, counting it (SUB only)."""
         state = self.state
         state.overflow += 1

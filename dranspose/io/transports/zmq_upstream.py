@@ -29,9 +29,8 @@ from dranspose.io.dataplane import Readable, drain
 from dranspose.io.transports.base import (
     DEFAULT_BACKLOG,
     DEFAULT_BACKLOG_BYTES,
-    Message,
+    Queued,
     Upstream,
-    message_bytes,
 )
 from dranspose.protocols.registry import Protocol
 
@@ -103,10 +102,10 @@ class ZmqUpstream(Upstream):
         """Drain up to ``limit`` messages, but no more than the byte budget's worth."""
         if self.largest:
             limit = min(limit, max(MIN_RCVHWM, self.backlog_bytes_limit // self.largest))
-        batch = drain(self.socket, limit)
-        if batch:
-            self._fit_mark(max(message_bytes(m) for m in batch))
-        return batch
+        return drain(self.socket, limit)
+
+    def _receive_batch(self, batch: list[list[Any]]) -> None:
+        self._fit_mark(self._receive_all(batch))
 
     def _fit_mark(self, size: int) -> None:
         """Lower the receive mark so the socket queue holds no more than ``backlog_bytes``.
@@ -166,11 +165,10 @@ class ZmqPullUpstream(ZmqUpstream):
     transport = "pull"
     sock_type = zmq.PULL
 
-    def pop(self) -> Optional[Message]:
+    def take(self) -> Optional[Queued]:
         if not self.backlog:
-            for message in self._read_batch(_DRAIN):
-                self._receive(message)
-        return super().pop()
+            self._receive_batch(self._read_batch(_DRAIN))
+        return super().take()
 
     async def wait(self, timeout: float) -> None:
         # pop() drained first: the ZMQ fd is edge-triggered, so a poll started with messages
@@ -201,11 +199,10 @@ class ZmqSubUpstream(ZmqUpstream):
             if not batch:
                 await self.readable.wait(1.0)
                 continue
-            for message in batch:
-                self._receive(message)
+            self._receive_batch(batch)
             await asyncio.sleep(0)  # let the ingester forward between batches
 
-    def _queue(self, item: Message) -> None:
+    def _queue(self, item: Queued) -> None:
         if self.full:
             self._overflow(item)
             return

@@ -39,6 +39,13 @@ WORKER_GARBAGE = [
         b"b",
     ],
     [json.dumps({"scan": "s", "stream": "det"}).encode(), b"a"],  # no typ, no events
+    # packed: lengths announce 5 bytes, the packed frame has 3
+    [
+        json.dumps(
+            {"scan": "s", "stream": "det", "typ": "STINS", "events": [[1, 2]], "packed": [2, 3]}
+        ).encode(),
+        b"abc",
+    ],
 ]
 RESULTS_SHORT = ResultHeader(
     scan_id="s", worker=WorkerName("worker0"), events=[EventNumber(1), EventNumber(2)]
@@ -103,6 +110,9 @@ def test_malformed_messages_are_dropped_and_the_scan_completes(
     # every garbage message reached a worker: each of the two read its own copies
     assert len(worker_drops) == 2 * len(WORKER_GARBAGE), dropped
     assert any("announces 3 frames for events [1, 2], the message has 2" in m for m in worker_drops)
+    assert any(
+        "packed frame has 3 bytes, the header's lengths add up to 5" in m for m in worker_drops
+    )
     assert len(reducer_drops) == len(REDUCER_GARBAGE), dropped
     assert any("announces 2 results, the message has 1" in m for m in reducer_drops)
     assert any("empty result message from worker0" in m for m in reducer_drops)

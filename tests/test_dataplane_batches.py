@@ -6,6 +6,7 @@ Sent over a real PUSH -> PULL pair, as the components do (io/dataplane.py)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import pickle
 from typing import Iterator
 
@@ -76,6 +77,55 @@ def test_a_batch_whose_counts_do_not_add_up_is_refused() -> None:
         ValueError, match=r"announces 4 frames for events \[1, 2\], the message has 3"
     ):
         decode_partial(received)
+
+
+def test_small_frames_travel_packed_in_one_frame_and_split_back_exactly() -> None:
+    big = bytes(range(256)) * (COPY_THRESHOLD // 256 + 1)
+    events = [
+        (3, [b'{"htype": "image", "frame": 3}', b"\x03" * 2048]),
+        (4, [b"", b"x" * COPY_THRESHOLD]),  # empty, and exactly at the threshold: both packed
+        (5, [b'{"htype": "image", "frame": 5}', big, b"after-big"]),
+    ]
+    parts = PartialHeader("scan-9", "eiger", "STINS").message(events)
+    # header, the packed small frames, then the one large frame on its own
+    assert len(parts) == 3 and parts[2] is big
+    small = [f for _, frames in events for f in frames if len(f) <= COPY_THRESHOLD]
+    assert parts[1] == b"".join(small)
+    scan, batch = decode_partial(_roundtrip(parts))
+    assert scan == "scan-9" and batch.stream == "eiger"
+    assert [number for number, _, _ in batch.events] == [3, 4, 5]
+    for (_, data, size), (_, sent) in zip(batch.events, events):
+        assert [bytes(f) for f in data.frames] == sent
+        assert size == sum(len(f) for f in sent)
+    assert isinstance(batch.events[0][1].frames[1], bytes)
+    assert isinstance(batch.events[2][1].frames[1], zmq.Frame)
+
+
+def test_a_batch_of_only_large_frames_is_not_packed() -> None:
+    big = b"\x01" * (COPY_THRESHOLD + 1)
+    parts = PartialHeader("s", "eiger", "STINS").message([(0, [big]), (1, [big])])
+    assert len(parts) == 3 and b"packed" not in parts[0]
+    _, batch = decode_partial(_roundtrip(parts))
+    assert [bytes(d.frames[0]) for _, d, _ in batch.events] == [big, big]
+
+
+@pytest.mark.parametrize(
+    "packed, frames, message",
+    [
+        ([2, 2], [b"abc"], r"packed frame has 3 bytes, the header's lengths add up to 4"),
+        ([2, -1], [b"ab"], r"2 lengths of which 1 large; the message has 1 frames"),
+        ([2], [b"ab"], r"announces 2 frames, 1 lengths"),
+        ([2, -3], [b"ab", b"c"], r"announces 2 frames, 2 lengths of which 0 large"),
+    ],
+)
+def test_a_packed_batch_whose_lengths_do_not_add_up_is_refused(
+    packed: list[int], frames: list[bytes], message: str
+) -> None:
+    header = json.dumps(
+        {"scan": "s", "stream": "eiger", "typ": "STINS", "events": [[1, 2]], "packed": packed}
+    ).encode()
+    with pytest.raises(ValueError, match=message):
+        decode_partial(_roundtrip([header, *frames]))
 
 
 def test_a_results_message_splits_into_one_result_per_event() -> None:

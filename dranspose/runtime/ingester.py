@@ -331,8 +331,7 @@ class IngestSession:
     async def _send(self, events: list[tuple[int, list[Any]]], workers: Sequence[str]) -> None:
         """Send the frames of these events, in one message, to each of ``workers``."""
         ing = self.ingester
-        header = self.header([(event, len(frames)) for event, frames in events])
-        parts = [header, *(f for _, frames in events for f in frames)]
+        parts = self.header.message(events)
         first, last = events[0][0], events[-1][0]
         which = f"event {first}" if first == last else f"events {first}..{last}"
         for worker in workers:

@@ -61,8 +61,6 @@ class ScanRun:
         self.reporters: set[str] = set()
         """Workers that reported in this scan (asking for work is the first report)."""
         self.final_reports: set[str] = set()
-        self.confirmed_below = 0
-        """Every event below this one is accounted for (ingesters drop kept frames below it)."""
         self.redis_run_id: Optional[str] = None
         """The Redis server that holds this scan's streams (a restart empties them)."""
         self.pending: dict[int, set[WorkerName]] = {}
@@ -77,22 +75,33 @@ class ScanRun:
         self.totals: dict[WorkerName, int] = dict.fromkeys(workers, 0)
 
     def released(self, assignments: list[Assignment]) -> list[Assignment]:
-        batch = []
+        """Account for events the assigner just released (``assigner.request`` returned them)."""
+        pending, assigner = self.pending, self.assigner
+        nothing = 0
         for a in assignments:
-            destinations = _destinations(a)
+            # the assigner has the event's destinations at hand (a released event waits for
+            # all of them until a completion is counted, which happens after this)
+            destinations = (
+                set(assigner.waiting_for(a.event_number))
+                if assigner is not None
+                else _destinations(a)
+            )
             if destinations:
-                self.pending[a.event_number] = destinations
+                pending[a.event_number] = destinations
             else:  # every frame of this event is discarded: nothing to wait for
                 self._account(a.event_number)
-                self.progress.completed += 1
-            batch.append(a)
-        return batch
+                nothing += 1
+        if nothing:
+            self.progress.completed += nothing
+        return list(assignments)
+
+    @property
+    def confirmed_below(self) -> int:
+        """Every event below this one is accounted for (ingesters drop kept frames below it)."""
+        return self.accounted.first_missing()
 
     def _account(self, event: int) -> bool:
-        if not self.accounted.add(event):
-            return False
-        self.confirmed_below = self.accounted.first_missing()
-        return True
+        return self.accounted.add(event)
 
     def _settle(self, event: int) -> None:
         """No share of ``event`` is outstanding: it is done, unless a share of it failed.

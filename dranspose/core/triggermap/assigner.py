@@ -228,6 +228,10 @@ class Assigner:
             return self._build(event_number)
         return None
 
+    def waiting_for(self, event_number: int) -> Iterable[WorkerName]:
+        """The workers a released event still waits for (none once all completed it)."""
+        return self._waiting.get(event_number, ())
+
     def complete(self, event_number: int, worker: WorkerName) -> None:
         """``worker`` finished its share of a released event; it is no longer reported as lost."""
         if event_number not in self._outstanding.get(worker, ()):

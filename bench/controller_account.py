@@ -3,7 +3,8 @@
     python bench/controller_account.py [--events 10000000] [--batch 10000]
 
 Drives the pure account (dranspose.core.scan_account.ScanRun with its assigner) the way the
-controller does, four workers asking for ``--batch`` events each and reporting them done, and
+controller does, four workers asking for ``--batch`` events each (released as runs) and reporting
+them done (in reverse order, the worst case for the ranges), and
 prints the resident memory before, at 10 % and at the end, and the controller CPU per 1,000
 events. Baseline of the same run: the same number of events added to a plain Python ``set``
 (what the account held before it kept ranges), so the two memory figures sit side by side.
@@ -38,11 +39,13 @@ def account(events: int, batch: int) -> None:
     done, cpu = 0, time.process_time()
     while done < events:
         for worker in workers:
-            released = run.released(run.assigner.request(worker, batch))
-            for assignment in reversed(released):
-                for name in {w for names in assignment.streams.values() for w in names}:
-                    run.completed(name, assignment.event_number)
-            done += len(released)
+            owed: dict[str, list[int]] = {}
+            for released in run.released_runs(run.assigner.request_runs(worker, batch)):
+                for name in {w for names in released.streams.values() for w in names}:
+                    owed.setdefault(name, []).extend(reversed(released.events()))
+                done += released.length
+            for name, numbers in owed.items():  # one report per worker, as the controller reads
+                run.completed_all(WorkerName(name), numbers)
         if not marks and done >= events // 10:
             marks.append(rss_mb())
     cpu = time.process_time() - cpu

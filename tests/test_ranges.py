@@ -36,6 +36,39 @@ def test_rangeset_answers_like_a_set(numbers, total):
     assert ranges.ranges == runs
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("range"), st.integers(0, 60), st.integers(0, 8)),
+            st.tuples(st.just("discard"), st.integers(-2, 70), st.just(0)),
+        ),
+        max_size=80,
+    )
+)
+def test_ranges_added_and_numbers_discarded_answer_like_a_set(operations):
+    ranges, reference = RangeSet(), set()
+    for operation, number, length in operations:
+        if operation == "discard":
+            assert ranges.discard(number) == (number in reference)
+            reference.discard(number)
+        else:
+            span = set(range(number, number + length))
+            if span & reference:
+                try:
+                    ranges.add_range(number, number + length)
+                except ValueError as exc:
+                    assert "overlaps numbers already in the set" in str(exc)
+                else:
+                    raise AssertionError("an overlapping range was added")
+                continue
+            ranges.add_range(number, number + length)
+            reference |= span
+        assert len(ranges) == len(reference)
+        assert list(ranges) == sorted(reference)
+        assert ranges.ranges == sum(1 for n in reference if n - 1 not in reference)
+
+
 ACCOUNT_SCRIPT = """
 import sys
 from dranspose.core.coordination import ScanInfo

@@ -8,7 +8,7 @@ one Python int per event (about 60 bytes each, half a gigabyte for 10^7). Pure c
 from __future__ import annotations
 
 import bisect
-from typing import Iterator
+from typing import Iterator, Optional
 
 
 class RangeSet:
@@ -50,6 +50,65 @@ class RangeSet:
             ends.insert(index + 1, number + 1)
         self._count += 1
         return True
+
+    def add_range(self, start: int, end: int) -> None:
+        """Add every number of ``[start, end)``, none of which may be in the set yet (the
+        assigner adds the events it releases, each once)."""
+        if start >= end:
+            return
+        starts, ends = self._starts, self._ends
+        index = bisect.bisect_right(starts, start) - 1
+        if (index >= 0 and start < ends[index]) or (
+            index + 1 < len(starts) and starts[index + 1] < end
+        ):
+            raise ValueError(f"[{start}, {end}) overlaps numbers already in the set")
+        joins_left = index >= 0 and ends[index] == start
+        joins_right = index + 1 < len(starts) and starts[index + 1] == end
+        if joins_left and joins_right:
+            ends[index] = ends[index + 1]
+            del starts[index + 1], ends[index + 1]
+        elif joins_left:
+            ends[index] = end
+        elif joins_right:
+            starts[index + 1] = start
+        else:
+            starts.insert(index + 1, start)
+            ends.insert(index + 1, end)
+        self._count += end - start
+
+    def discard(self, number: int) -> bool:
+        """Remove ``number``; False if it was not there. Removing the smallest member (events
+        complete roughly in order) costs no search."""
+        starts, ends = self._starts, self._ends
+        if starts and starts[0] == number:
+            index = 0
+        else:
+            index = bisect.bisect_right(starts, number) - 1
+            if index < 0 or number >= ends[index]:
+                return False
+        start, end = starts[index], ends[index]
+        if number == start:
+            if start + 1 == end:
+                del starts[index], ends[index]
+            else:
+                starts[index] = start + 1
+        elif number == end - 1:
+            ends[index] = number
+        else:  # splits its range in two
+            ends[index] = number
+            starts.insert(index + 1, number + 1)
+            ends.insert(index + 1, end)
+        self._count -= 1
+        return True
+
+    def first(self) -> Optional[int]:
+        """The smallest member (None if the set is empty)."""
+        return self._starts[0] if self._starts else None
+
+    def __iter__(self) -> Iterator[int]:
+        """The members in increasing order."""
+        for start, end in zip(list(self._starts), list(self._ends)):
+            yield from range(start, end)
 
     def first_missing(self) -> int:
         """The smallest non-negative number not in the set."""

@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Iterable, Optional
 
-from dranspose.core.coordination import FailedEvent, Progress, ScanInfo
+from dranspose.core.coordination import AssignedRun, FailedEvent, Progress, ScanInfo
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName
 from dranspose.core.ranges import RangeSet
 from dranspose.core.triggermap import (
@@ -64,6 +64,10 @@ class ScanRun:
         self.redis_run_id: Optional[str] = None
         """The Redis server that holds this scan's streams (a restart empties them)."""
         self.pending: dict[int, set[WorkerName]] = {}
+        """A recovered run's released events and the workers that still owe them (a run with an
+        assigner asks the assigner)."""
+        self.closed = False
+        """Every event is accounted for (:meth:`close`): later completions change nothing."""
         self.progress = Progress(scan_id=scan.scan_id, total=scan.n_events)
         self.accounted = RangeSet()
         """Settled events, as ranges: memory grows with the gaps, not with the scan's length."""
@@ -75,25 +79,27 @@ class ScanRun:
         self.totals: dict[WorkerName, int] = dict.fromkeys(workers, 0)
 
     def released(self, assignments: list[Assignment]) -> list[Assignment]:
-        """Account for events the assigner just released (``assigner.request`` returned them)."""
-        pending, assigner = self.pending, self.assigner
+        """Account for events just released, one by one (``assigner.request`` returned them);
+        the controller uses :meth:`released_runs`."""
         nothing = 0
         for a in assignments:
-            # the assigner has the event's destinations at hand (a released event waits for
-            # all of them until a completion is counted, which happens after this)
-            destinations = (
-                set(assigner.waiting_for(a.event_number))
-                if assigner is not None
-                else _destinations(a)
-            )
-            if destinations:
-                pending[a.event_number] = destinations
-            else:  # every frame of this event is discarded: nothing to wait for
-                self._account(a.event_number)
-                nothing += 1
-        if nothing:
-            self.progress.completed += nothing
+            destinations = _destinations(a)
+            if destinations and self.assigner is None:
+                self.pending[a.event_number] = destinations
+            elif not destinations:  # every frame of this event is discarded: nothing to wait for
+                nothing += self._account(a.event_number)
+        self.progress.completed += nothing
         return list(assignments)
+
+    def released_runs(self, runs: list[AssignedRun]) -> list[AssignedRun]:
+        """Account for runs of events just released (``assigner.request_runs`` returned them):
+        the assigner keeps who owes what; only events without any destination settle here."""
+        nothing = 0
+        for run in runs:
+            if not any(run.streams.values()):
+                nothing += sum(self._account(event) for event in run.events())
+        self.progress.completed += nothing
+        return runs
 
     @property
     def confirmed_below(self) -> int:
@@ -131,11 +137,16 @@ class ScanRun:
     def _share_done(self, worker: WorkerName, event: int, failed: bool) -> bool:
         """Count ``worker``'s share of ``event`` done; whether the event is now completed."""
         if self.assigner is None:  # recovered run: ``pending`` alone says who still owes what
-            if worker not in self.pending.get(event, ()):
+            waiting = self.pending.get(event)
+            if waiting is None or worker not in waiting:
                 return False
+            waiting.discard(worker)
+            settled = not waiting
+            if settled:
+                del self.pending[event]
         else:
             try:
-                self.assigner.complete(event, worker)
+                settled = self.assigner.complete(event, worker)
             except AssignmentError:
                 # reports are at-least-once: a resent completion is already counted
                 logger.debug(
@@ -145,13 +156,8 @@ class ScanRun:
         self.totals[worker] = self.totals.get(worker, 0) + 1
         if failed:
             self.failed_events.add(event)
-        waiting = self.pending.get(event)
-        if waiting is None:
+        if not settled or self.closed:
             return False
-        waiting.discard(worker)
-        if waiting:
-            return False
-        del self.pending[event]
         return self._settles(event)
 
     def failed(self, failure: FailedEvent) -> None:
@@ -168,32 +174,31 @@ class ScanRun:
 
         Returns the re-delivery assignments to publish.
         """
-        moved: list[Assignment] = []
         if self.assigner is None:  # nobody to hand anything to: all it owed is lost
-            events = [EventNumber(e) for e, waiting in self.pending.items() if worker in waiting]
-        elif self.scan.retry_lost:
-            events, moved = self.assigner.reassign_worker(worker)
-        else:
-            events = self.assigner.forget_worker(worker)
-        for assignment in moved:
-            waiting = self.pending.setdefault(assignment.event_number, set())
-            waiting.update(_destinations(assignment))
+            self._lost_without_assigner(worker, reason)
+            return []
+        dropped = self.assigner.drop_worker(worker, redeliver=self.scan.retry_lost)
+        for assignment in dropped.moved:
             self.progress.redelivered.append(assignment.event_number)
-        lost = set(events)
-        # every event still waiting for the dead worker: lost, moved, or (a broadcast share that
-        # a survivor also got, under re-delivery) no longer waiting for it
-        for event in [e for e, waiting in self.pending.items() if worker in waiting]:
-            waiting = self.pending[event]
-            waiting.discard(worker)
-            if waiting:
-                continue
-            del self.pending[event]
+        lost = set(dropped.lost)
+        # events nobody waits for any more: lost, or (a broadcast share that a survivor also
+        # got) settled; a lost share of an event others still owe settles with them
+        for event in dropped.settled:
             if event in lost:
                 self._mark_lost(event, reason)
             else:
                 self._settle(event)
         self.scan.workers = [w for w in self.scan.workers if w != worker]
-        return moved
+        return dropped.moved
+
+    def _lost_without_assigner(self, worker: WorkerName, reason: str) -> None:
+        for event in [e for e, waiting in self.pending.items() if worker in waiting]:
+            waiting = self.pending[event]
+            waiting.discard(worker)
+            if not waiting:
+                del self.pending[event]
+                self._mark_lost(event, reason)
+        self.scan.workers = [w for w in self.scan.workers if w != worker]
 
     def undeliverable(self, report: FailedEvent) -> None:
         """A sender cannot deliver an event (e.g. an ingester no longer holds its frames)."""
@@ -235,6 +240,7 @@ class ScanRun:
                     "the scan was stopped before these events were processed"
                 )
         self.pending.clear()
+        self.closed = True
 
     @property
     def reports_in(self) -> bool:

@@ -206,9 +206,19 @@ class Store:
         Every ingester and worker reads every batch, so this is on the hot path: plain JSON
         lists, built and parsed by the C json module, one item per run rather than per event.
         """
-        if batch:
-            runs = [[r.first, r.length, r.streams] for r in runs_of(batch)]
-            fields: dict[FieldT, EncodableT] = {"runs": json.dumps(runs, separators=(",", ":"))}
+        await self.publish_runs(scan_id, runs_of(batch), redelivery, answered)
+
+    async def publish_runs(
+        self,
+        scan_id: str,
+        runs: Sequence[AssignedRun],
+        redelivery: bool = False,
+        answered: Iterable[str] = (),
+    ) -> None:
+        """:meth:`publish_assignments` of events already in runs (``Assigner.request_runs``)."""
+        if runs:
+            items = [[r.first, r.length, r.streams] for r in runs]
+            fields: dict[FieldT, EncodableT] = {"runs": json.dumps(items, separators=(",", ":"))}
             if redelivery:
                 fields["redelivery"] = "1"
             names = sorted(answered)

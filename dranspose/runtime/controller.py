@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from dranspose.core.coordination import (
-    AssignedEvent,
+    AssignedRun,
     ComponentInfo,
     ComponentKind,
     ControllerBusy,
@@ -288,7 +288,7 @@ class Controller(Component):
         last_id, reports = await self.store.read_reports(current, last_id, block_ms=50)
         if self.run_state is not run:
             return last_id, last_health, last_progress
-        batch: list[AssignedEvent] = []
+        batch: list[AssignedRun] = []
         answered: set[str] = set()
         for report in reports:
             run.completed_all(report.worker, report.completed)
@@ -303,8 +303,8 @@ class Controller(Component):
                 and run.assigner is not None
                 and report.worker in run.assigner.workers
             ):
-                released = run.released(run.assigner.request(report.worker, report.want))
-                self.released_events += len(released)
+                released = run.released_runs(run.assigner.request_runs(report.worker, report.want))
+                self.released_events += sum(r.length for r in released)
                 batch.extend(released)
                 answered.add(report.worker)
             now = time.monotonic()
@@ -312,7 +312,7 @@ class Controller(Component):
                 (now, run.totals.get(report.worker, 0))
             )
         if batch:
-            await self.store.publish_assignments(current, batch, answered=answered)
+            await self.store.publish_runs(current, batch, answered=answered)
         now = time.monotonic()
         # a finished scan has every event accounted for: a component that stops after it lost
         # nothing, and reporting it as died during that scan would be a false alarm

@@ -289,19 +289,25 @@ class ScanSession:
                     logger.debug("dropping frames of scan %s", scan_id)
 
     def _accept(self, batch: PartialBatch) -> None:
-        stream, buffers, sizes = batch.stream, self.buffers, self.sizes
+        stream, buffers, sizes, check = batch.stream, self.buffers, self.sizes, self._check
+        total = 0
         for number, data, size in batch.events:
             streams = buffers.get(number)
             if streams is None:
-                streams = buffers[number] = {}
-            streams[stream] = data
+                buffers[number] = {stream: data}
+            else:
+                streams[stream] = data
             sizes[number] = sizes.get(number, 0) + size
-            self.held.received(size)
-            self._check(number)
+            total += size
+            check(number)
+        self.held.received(total)
 
     def _check(self, number: int) -> None:
         wanted = self.expected.get(number)
-        if wanted is not None and wanted <= self.buffers.get(number, {}).keys():
+        if wanted is None:
+            return
+        streams = self.buffers.get(number)
+        if streams is not None and wanted <= streams.keys():
             del self.expected[number]
             assert self.thread is not None
             self.thread.ready.put((number, self.buffers.pop(number), self.sizes.pop(number, 0)))

@@ -9,15 +9,33 @@ is that model's name here): the same objects the controller publishes, no conver
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from itertools import islice
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Mapping, NamedTuple, Optional
 
 from dranspose.core.construct import trusted
-from dranspose.core.coordination import Assignment
+from dranspose.core.coordination import AssignedRun, Assignment
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName, WorkerTag
-from dranspose.core.triggermap.compact import CompiledPart, TriggerMap
+from dranspose.core.ranges import RangeSet
+from dranspose.core.triggermap.compact import CompiledPart, Route, TriggerMap
 from dranspose.core.triggermap.errors import AssignmentError, show
+
+Streams = dict[StreamName, list[WorkerName]]
+_PRUNE_AT = 16
+_SHAPES_KEPT = 4096
+"""Shapes cached at most (a map with many streams bound to many workers has many combinations)."""
+
+
+class Dropped(NamedTuple):
+    """What removing a dead worker did to the released events it had not completed."""
+
+    lost: list[EventNumber]
+    """Its events nobody takes over (in order)."""
+    moved: list[Assignment]
+    """Re-deliveries: per event the streams its replacement still needs."""
+    settled: list[EventNumber]
+    """Events no worker is waiting for any more (lost ones included)."""
 
 
 class Assigner:
@@ -34,9 +52,15 @@ class Assigner:
       take generic work while an earlier event waits for a worker with rarer tags.
 
     Only the window between the release point and the scan horizon is held in memory; bindings are
-    dropped once the last event of their constraint is released. Released assignments are kept
-    until every worker they name has called :meth:`complete` (or was forgotten), so that
+    dropped once the last event of their constraint is released. Released events are kept until
+    every worker they name has called :meth:`complete` (or was forgotten), so that
     :meth:`forget_worker` can say what was lost: the runtime must report completions.
+
+    Most events go to one worker alone (each stream's frame to the worker bound to the event). Those
+    are kept per worker as ranges of event numbers, with their ``streams`` shared by every event of
+    the same shape, and released as runs (:meth:`request_runs`): the controller's account then
+    costs a few list operations per event instead of an assignment object, its dicts and sets
+    (bench/controller_account.py). Events for several workers keep a full record each.
     """
 
     def __init__(
@@ -62,10 +86,28 @@ class Assigner:
         self._open: dict[frozenset[WorkerTag], dict[int, int]] = {}  # tags -> {constraint: expiry}
         self._open_events: dict[int, list[int]] = {}  # constraint -> scanned events needing it
         self._missing: dict[int, int] = {}  # event -> number of its constraints still unbound
-        # released events whose workers have not all completed them
+        # released events for several workers that not all of them have completed
         self._released: dict[int, Assignment] = {}
         self._waiting: dict[int, set[WorkerName]] = {}
         self._outstanding: dict[WorkerName, set[int]] = {name: set() for name in self._workers}
+        # released events for one worker alone that it has not completed, and their shapes: the
+        # events from ``starts[i]`` on (until ``starts[i + 1]``) that are in ``solo`` have
+        # ``shapes[i]`` as their streams
+        self._solo: dict[WorkerName, RangeSet] = {name: RangeSet() for name in self._workers}
+        self._solo_shapes: dict[WorkerName, tuple[list[int], list[Streams]]] = {
+            name: ([], []) for name in self._workers
+        }
+        self._prune_at: dict[WorkerName, int] = {}
+        self._shapes: dict[tuple[object, ...], tuple[Streams, frozenset[WorkerName]]] = {}
+        """An event's streams and destinations by its routes and the workers bound to them: a
+        map repeats a few shapes of routes, so each combination is built once and shared (never
+        changed in place)."""
+        self._route_keys: dict[int, tuple[int, tuple[int, ...]]] = {}
+        """Per routes entry of a part (by its ``id``: parts live as long as the map): its form
+        (which streams, how many destinations, which broadcast tags, numbered in ``_forms``) and
+        the constraints it names, in order. Entries of the same form bound to the same workers
+        have the same streams, whatever their constraint numbers."""
+        self._forms: dict[tuple[object, ...], int] = {}
 
     @property
     def workers(self) -> dict[WorkerName, frozenset[str]]:
@@ -94,13 +136,25 @@ class Assigner:
 
     def request(self, worker: WorkerName, max_events: int) -> list[Assignment]:
         """``worker`` asks for up to ``max_events`` events; returns the events the call released."""
+        return [
+            trusted(
+                Assignment,
+                {"event_number": EventNumber(e), "streams": run.streams, "redelivered": False},
+            )
+            for run in self.request_runs(worker, max_events)
+            for e in run.events()
+        ]
+
+    def request_runs(self, worker: WorkerName, max_events: int) -> list[AssignedRun]:
+        """:meth:`request`, the released events as runs of consecutive events with the same
+        destinations (whose ``streams`` are shared: read them, do not change them)."""
         if worker not in self._workers:
             raise AssignmentError(f"unknown worker {worker!r}")
         if not isinstance(max_events, int) or max_events < 1:
             raise AssignmentError(f"max_events must be a positive integer, got {show(max_events)}")
         have = self._workers[worker]
         given: set[int] = set()
-        released: list[Assignment] = []
+        released: list[AssignedRun] = []
 
         # 1. constraints scanned earlier but still unbound, earliest first event first
         while len(given) < max_events:
@@ -169,34 +223,121 @@ class Assigner:
             else:
                 del self._missing[event]
 
-    def _release(self, out: list[Assignment]) -> None:
-        """Release the fully bound events at the front, in order; drop bindings no longer needed."""
+    def _release(self, out: list[AssignedRun]) -> None:
+        """Release the fully bound events at the front, in order, appending them to ``out`` as
+        runs; drop bindings no longer needed. Runs once per event of a scan: locals, no calls
+        on the common path."""
         if self._frontier >= self._horizon or self._frontier in self._missing:
             return
+        horizon, missing, shape_of = self._horizon, self._missing, self._shape
+        route_keys, shapes, bound = self._route_keys, self._shapes, self._bound
+        # the run being extended (continuing the last one of an earlier call of this request)
+        first, length, run_streams = (out.pop()[:3]) if out else (-1, 0, None)
+        solo_worker: Optional[WorkerName] = None
+        solo_start = solo_end = 0
+        solo_shapes: list[Streams] = []
         for event, part, offset, base in self.trigger_map.positions(self._frontier):
-            if event >= self._horizon or event in self._missing:
+            if event >= horizon or event in missing:
                 break
-            assignment = self._build(event, (part, offset, base))
-            out.append(assignment)
-            destinations: set[WorkerName] = set()
-            for names in assignment.streams.values():
-                destinations.update(names)
-            if destinations:
-                self._released[event] = assignment
-                self._waiting[event] = destinations
+            known = route_keys.get(id(part.routes[offset]))
+            shape = (
+                shapes.get((known[0], bound[base + known[1][0]]))
+                if known is not None and len(known[1]) == 1
+                else None
+            )
+            streams, destinations = shape or shape_of(part, offset, base)
+            if streams is run_streams and first + length == event:
+                length += 1
+            else:
+                if run_streams is not None:
+                    out.append(AssignedRun(first, length, run_streams))
+                first, length, run_streams = event, 1, streams
+            if len(destinations) == 1:
+                (worker,) = destinations
+                if worker == solo_worker and event == solo_end:
+                    solo_end += 1
+                else:
+                    if solo_worker is not None:
+                        self._solo[solo_worker].add_range(solo_start, solo_end)
+                    solo_worker, solo_start, solo_end = worker, event, event + 1
+                    solo_shapes = self._solo_shapes[worker][1]
+                if not solo_shapes or solo_shapes[-1] is not streams:
+                    self._note_shape(worker, event, streams, solo_start)
+            elif destinations:
+                self._released[event] = trusted(
+                    Assignment,
+                    {"event_number": EventNumber(event), "streams": streams, "redelivered": False},
+                )
+                self._waiting[event] = set(destinations)
                 for name in destinations:
                     self._outstanding[name].add(event)
             self._frontier = event + 1
+        if run_streams is not None:
+            out.append(AssignedRun(first, length, run_streams))
+        if solo_worker is not None:
+            self._solo[solo_worker].add_range(solo_start, solo_end)
         while self._expiry and self._expiry[0][0] < self._frontier:
             _, constraint = heapq.heappop(self._expiry)
             self._bound.pop(constraint, None)
 
-    def _build(
-        self, event_number: int, located: Optional[tuple[CompiledPart, int, int]] = None
-    ) -> Assignment:
-        part, offset, base = located or self.trigger_map.locate(event_number)
-        streams: dict[StreamName, list[WorkerName]] = {}
-        for stream, route in part.routes[offset]:
+    def _note_shape(self, worker: WorkerName, event: int, streams: Streams, releasing: int) -> None:
+        """Remember ``streams`` as the shape of ``worker``'s solo events from ``event`` on (if
+        it changed), forgetting shapes of events it has all completed (its events from
+        ``releasing`` on are being released, not in its ranges yet)."""
+        starts, shapes = self._solo_shapes[worker]
+        starts.append(event)
+        shapes.append(streams)
+        if len(starts) >= self._prune_at.get(worker, _PRUNE_AT):
+            oldest = self._solo[worker].first()
+            floor = releasing if oldest is None else min(oldest, releasing)
+            keep = bisect.bisect_right(starts, floor) - 1
+            if keep > 0:
+                del starts[:keep], shapes[:keep]
+            # amortised: a worker whose shape changes at every event prunes every few events
+            self._prune_at[worker] = max(_PRUNE_AT, 2 * len(starts))
+
+    def _solo_streams(self, worker: WorkerName, event: int) -> Streams:
+        starts, shapes = self._solo_shapes[worker]
+        return shapes[bisect.bisect_right(starts, event) - 1]
+
+    def _shape(
+        self, part: CompiledPart, offset: int, base: int
+    ) -> tuple[Streams, frozenset[WorkerName]]:
+        """The event's streams and every worker they name; one shared object per shape."""
+        routes = part.routes[offset]
+        known = self._route_keys.get(id(routes))
+        if known is None:
+            form = tuple(
+                (
+                    stream,
+                    tuple(
+                        (local is None, tags if local is None else None) for local, tags in route
+                    ),
+                )
+                for stream, route in routes
+            )
+            known = self._route_keys[id(routes)] = (
+                self._forms.setdefault(form, len(self._forms)),
+                tuple(local for _, route in routes for local, _ in route if local is not None),
+            )
+        form_id, locals_ = known
+        bound = self._bound
+        if len(locals_) == 1:
+            key: tuple[object, ...] = (form_id, bound[base + locals_[0]])
+        else:
+            key = (form_id, *[bound[base + local] for local in locals_])
+        shape = self._shapes.get(key)
+        if shape is None:
+            if len(self._shapes) >= _SHAPES_KEPT:
+                self._shapes.clear()
+            shape = self._shapes[key] = self._build_shape(routes, base)
+        return shape
+
+    def _build_shape(
+        self, routes: tuple[tuple[StreamName, Route], ...], base: int
+    ) -> tuple[Streams, frozenset[WorkerName]]:
+        streams: Streams = {}
+        for stream, route in routes:
             names: list[WorkerName] = []
             for local, tags in route:
                 if local is None:
@@ -204,7 +345,14 @@ class Assigner:
                 else:
                     names.append(self._bound[base + local])
             streams[stream] = sorted(set(names)) if len(route) > 1 else names
-        # built here from the map's own names: nothing to validate, and this runs per event
+        return streams, frozenset(w for names in streams.values() for w in names)
+
+    def _build(
+        self, event_number: int, located: Optional[tuple[CompiledPart, int, int]] = None
+    ) -> Assignment:
+        part, offset, base = located or self.trigger_map.locate(event_number)
+        streams, _ = self._shape(part, offset, base)
+        # built here from the map's own names: nothing to validate
         return trusted(
             Assignment,
             {"event_number": EventNumber(event_number), "streams": streams, "redelivered": False},
@@ -218,33 +366,51 @@ class Assigner:
         """
         self.trigger_map.check_event(event_number)
         if event_number < self._frontier:
-            if event_number not in self._released:
-                raise KeyError(
-                    f"event {event_number} is completed; its assignment is no longer kept"
-                )
-            return self._released[event_number]
+            if event_number in self._released:
+                return self._released[event_number]
+            for worker, solo in self._solo.items():
+                if event_number in solo:
+                    return trusted(
+                        Assignment,
+                        {
+                            "event_number": EventNumber(event_number),
+                            "streams": self._solo_streams(worker, event_number),
+                            "redelivered": False,
+                        },
+                    )
+            raise KeyError(f"event {event_number} is completed; its assignment is no longer kept")
         part, offset, base = self.trigger_map.locate(event_number)
         if all(local + base in self._bound for local, _ in part.needs[offset]):
             return self._build(event_number)
         return None
 
-    def waiting_for(self, event_number: int) -> Iterable[WorkerName]:
+    def waiting_for(self, event_number: int) -> frozenset[WorkerName]:
         """The workers a released event still waits for (none once all completed it)."""
-        return self._waiting.get(event_number, ())
+        waiting = self._waiting.get(event_number)
+        if waiting is not None:
+            return frozenset(waiting)
+        return frozenset(w for w, solo in self._solo.items() if event_number in solo)
 
-    def complete(self, event_number: int, worker: WorkerName) -> None:
-        """``worker`` finished its share of a released event; it is no longer reported as lost."""
+    def complete(self, event_number: int, worker: WorkerName) -> bool:
+        """``worker`` finished its share of a released event; it is no longer reported as lost.
+
+        Returns whether no worker is waiting for the event any more."""
+        solo = self._solo.get(worker)
+        if solo is not None and solo.discard(event_number):
+            return True
         if event_number not in self._outstanding.get(worker, ()):
             raise AssignmentError(f"worker {worker!r} has no outstanding event {event_number}")
         self._outstanding[worker].discard(event_number)
-        self._done_by(event_number, worker)
+        return self._done_by(event_number, worker)
 
-    def _done_by(self, event_number: int, worker: WorkerName) -> None:
+    def _done_by(self, event_number: int, worker: WorkerName) -> bool:
         waiting = self._waiting[event_number]
         waiting.discard(worker)
-        if not waiting:
-            del self._waiting[event_number]
-            del self._released[event_number]
+        if waiting:
+            return False
+        del self._waiting[event_number]
+        del self._released[event_number]
+        return True
 
     def forget_worker(self, name: WorkerName) -> list[EventNumber]:
         """Remove a dead worker; returns the released events it got but did not complete (lost).
@@ -255,8 +421,7 @@ class Assigner:
         If no remaining worker has the tags some later event needs, the scan stalls there;
         ``trigger_map.validate_against(assigner.workers)`` tells.
         """
-        lost, _ = self._drop_worker(name, redeliver=False)
-        return lost
+        return self.drop_worker(name, redeliver=False).lost
 
     def reassign_worker(self, name: WorkerName) -> tuple[list[EventNumber], list[Assignment]]:
         """Remove a dead worker and hand its unfinished events to live workers (re-delivery).
@@ -268,41 +433,35 @@ class Assigner:
         An event whose frames were shared with a constraint of several events is re-delivered
         alone: the replacement processes it without the dead worker's earlier frames.
         """
-        return self._drop_worker(name, redeliver=True)
+        dropped = self.drop_worker(name, redeliver=True)
+        return dropped.lost, dropped.moved
 
     def _replacement(self, tags: frozenset[str]) -> Optional[WorkerName]:
         able = [w for w, have in self._workers.items() if tags <= have]
-        return min(able, key=lambda w: (len(self._outstanding[w]), w)) if able else None
+        return (
+            min(able, key=lambda w: (len(self._outstanding[w]) + len(self._solo[w]), w))
+            if able
+            else None
+        )
 
-    def _drop_worker(
-        self, name: WorkerName, redeliver: bool
-    ) -> tuple[list[EventNumber], list[Assignment]]:
+    def drop_worker(self, name: WorkerName, redeliver: bool) -> Dropped:
+        """:meth:`forget_worker` (``redeliver`` False) or :meth:`reassign_worker`, saying also
+        which events no worker waits for any more."""
         if name not in self._workers:
             raise AssignmentError(f"unknown worker {name!r}")
         tags = self._workers.pop(name)
         self._targets_cache.clear()
-        lost: list[EventNumber] = []
-        moved: list[Assignment] = []
-        for event in sorted(self._outstanding.pop(name)):
+        self._shapes.clear()  # broadcast routes named it
+        dropped = Dropped([], [], [])
+        solo = self._solo.pop(name)
+        owed = sorted({*self._outstanding.pop(name), *solo})
+        for event in owed:
             replacement = self._replacement(tags) if redeliver else None
-            if replacement is None:
-                lost.append(EventNumber(event))
-                self._done_by(event, name)
-                continue
-            kept = self._released[event]
-            fresh: dict[StreamName, list[WorkerName]] = {}
-            for stream, names in kept.streams.items():
-                if name in names:
-                    if replacement not in names:
-                        fresh[stream] = [replacement]
-                    kept.streams[stream] = sorted({*names, replacement} - {name})
-            if fresh:
-                self._waiting[event].add(replacement)
-                self._outstanding[replacement].add(event)
-                moved.append(
-                    Assignment(event_number=EventNumber(event), streams=fresh, redelivered=True)
-                )
-            self._done_by(event, name)
+            if event in solo:
+                self._drop_solo(name, event, replacement, dropped)
+            else:
+                self._drop_shared(name, event, replacement, dropped)
+        del self._solo_shapes[name]
         for constraint in [c for c, w in self._bound.items() if w == name]:
             del self._bound[constraint]
         # The scan cache only summarises bindings; rebuilding it from the release point is simpler
@@ -311,4 +470,54 @@ class Assigner:
         self._open_events.clear()
         self._missing.clear()
         self._horizon = self._frontier
-        return lost, moved
+        return dropped
+
+    def _drop_solo(
+        self, name: WorkerName, event: int, replacement: Optional[WorkerName], dropped: Dropped
+    ) -> None:
+        """A dead worker's own event: lost, or handed whole to ``replacement``."""
+        number = EventNumber(event)
+        if replacement is None:
+            dropped.lost.append(number)
+            dropped.settled.append(number)
+            return
+        streams = self._solo_streams(name, event)
+        self._released[event] = trusted(
+            Assignment,
+            {
+                "event_number": number,
+                "streams": {s: [replacement] if names else [] for s, names in streams.items()},
+                "redelivered": False,
+            },
+        )
+        self._waiting[event] = {replacement}
+        self._outstanding[replacement].add(event)
+        fresh = {s: [replacement] for s, names in streams.items() if names}
+        dropped.moved.append(Assignment(event_number=number, streams=fresh, redelivered=True))
+
+    def _drop_shared(
+        self, name: WorkerName, event: int, replacement: Optional[WorkerName], dropped: Dropped
+    ) -> None:
+        """A dead worker's share of an event for several workers: lost, or its streams handed to
+        ``replacement`` (unless it got them itself)."""
+        number = EventNumber(event)
+        if replacement is None:
+            dropped.lost.append(number)
+        else:
+            kept = self._released[event]
+            fresh: Streams = {}
+            streams = dict(kept.streams)  # a copy: events of the same shape share the dict
+            for stream, names in kept.streams.items():
+                if name in names:
+                    if replacement not in names:
+                        fresh[stream] = [replacement]
+                    streams[stream] = sorted({*names, replacement} - {name})
+            kept.streams = streams
+            if fresh:
+                self._waiting[event].add(replacement)
+                self._outstanding[replacement].add(event)
+                dropped.moved.append(
+                    Assignment(event_number=number, streams=fresh, redelivered=True)
+                )
+        if self._done_by(event, name):
+            dropped.settled.append(number)

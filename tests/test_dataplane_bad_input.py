@@ -54,6 +54,7 @@ REDUCER_GARBAGE = [
     [b"{broken", b"body"],
     [RESULTS_SHORT.model_dump_json().encode(), b"only one body"],
     [ResultHeader(scan_id="s", worker=WorkerName("worker0")).model_dump_json().encode()],
+    [RESULTS_SHORT.model_copy(update={"packed": [3, 3]}).model_dump_json().encode(), b"abcde"],
 ]
 
 
@@ -115,4 +116,7 @@ def test_malformed_messages_are_dropped_and_the_scan_completes(
     )
     assert len(reducer_drops) == len(REDUCER_GARBAGE), dropped
     assert any("announces 2 results, the message has 1" in m for m in reducer_drops)
+    assert any(
+        "packed frame has 5 bytes, the header's lengths add up to 6" in m for m in reducer_drops
+    )
     assert any("empty result message from worker0" in m for m in reducer_drops)

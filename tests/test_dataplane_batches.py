@@ -21,6 +21,7 @@ from dranspose.io.dataplane import (
     decode_partial,
     decode_results,
     drain,
+    pack,
     recv_message,
 )
 
@@ -146,6 +147,33 @@ def test_a_results_message_splits_into_one_result_per_event() -> None:
     )
     assert [(i.event_number, i.redelivered) for i in items] == [(4, False), (6, True), (9, False)]
     assert [pickle.loads(i.body) for i in items] == [6.0, 9.0, 13.5]
+
+
+def test_results_travel_packed_with_large_ones_in_their_own_frames() -> None:
+    values = [1.5, "x" * (COPY_THRESHOLD + 10), {"n": 3}]
+    bodies = [pickle.dumps(v) for v in values]
+    packed, frames = pack(bodies)
+    # the two small results share one frame; the large one follows on its own
+    assert packed == [len(bodies[0]), -1, len(bodies[2])]
+    assert frames == [bodies[0] + bodies[2], bodies[1]]
+    header = ResultHeader(
+        scan_id="scan-3",
+        worker=WorkerName("w2"),
+        events=[EventNumber(10), EventNumber(11), EventNumber(12)],
+        redelivered_events=[EventNumber(12)],
+        packed=packed,
+    )
+    got, items = decode_results(_roundtrip([header.model_dump_json().encode(), *frames]))
+    assert got.worker == "w2"
+    assert [(i.event_number, i.redelivered) for i in items] == [
+        (10, False),
+        (11, False),
+        (12, True),
+    ]
+    assert [pickle.loads(i.body) for i in items] == values
+    short = header.model_copy(update={"packed": [len(bodies[0]), -1, len(bodies[2]) + 1]})
+    with pytest.raises(ValueError, match="the header's lengths add up to"):
+        decode_results(_roundtrip([short.model_dump_json().encode(), *frames]))
 
 
 def test_worker_done_and_malformed_results_messages() -> None:

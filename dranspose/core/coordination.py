@@ -236,9 +236,11 @@ class Progress(BaseModel):
 class ResultHeader(BaseModel):
     """Header frame of a worker-to-reducer message.
 
-    ``kind="results"``: the pickled payloads of ``events`` follow, one frame each, in that order
-    (one message per batch the worker processed: one header to validate per batch, not per
-    result); ``redelivered_events`` names those of them that were re-delivered.
+    ``kind="results"``: the pickled payloads of ``events`` follow in that order (one message
+    per batch the worker processed: one header to validate per batch, not per result), one frame
+    each, or, with ``packed``, the small ones joined into one frame first and ``packed`` giving
+    each payload's length (-1 for a large one, which follows in its own frame);
+    ``redelivered_events`` names those of them that were re-delivered.
     ``kind="worker_done"``: the worker left the scan; nothing follows.
     (:func:`dranspose.io.dataplane.decode_results` splits a message into its results.)
     """
@@ -249,3 +251,4 @@ class ResultHeader(BaseModel):
     parameters_hash: Optional[str] = None
     events: list[EventNumber] = []
     redelivered_events: list[EventNumber] = []
+    packed: Optional[list[int]] = None

@@ -177,12 +177,15 @@ class StatsRecorder:
 
     def end(self, started: float) -> None:
         elapsed = time.perf_counter() - started
-        with self._lock:
-            self._busy_since = None
-            self._busy += elapsed
-            if self._histogram is None:
-                self._histogram = Histogram()
-            self._histogram.observe(elapsed)
+        # No lock (this runs per event): one thread makes payload calls, and a snapshot reading
+        # meanwhile sees the call either still running or done (``_busy_since`` is cleared
+        # first, so at worst its busy time lags by this one call); every store is atomic.
+        self._busy_since = None
+        self._busy += elapsed
+        histogram = self._histogram
+        if histogram is None:
+            histogram = self._histogram = Histogram()
+        histogram.observe(elapsed)
 
     def set_queue_depth(self, depth: int) -> None:
         with self._lock:

@@ -333,58 +333,46 @@ class PartialHeader:
     def message(self, events: Sequence[tuple[int, Sequence[Any]]]) -> list[Any]:
         """The parts of one message carrying these ``(event number, frames)``, small frames
         packed."""
-        lengths: list[int] = []
-        small: list[Any] = []
-        large: list[Any] = []
-        for _, frames in events:
-            for frame in frames:
-                length = len(frame)
-                if length <= COPY_THRESHOLD:
-                    lengths.append(length)
-                    small.append(frame)
-                else:
-                    lengths.append(-1)
-                    large.append(frame)
+        lengths, frames = pack([f for _, event_frames in events for f in event_frames])
         counts = json.dumps(
-            [(event, len(frames)) for event, frames in events], separators=(",", ":")
+            [(event, len(event_frames)) for event, event_frames in events], separators=(",", ":")
         )
-        if not small:
-            return [(self._template % counts).encode(), *large]
+        if lengths is None:
+            return [(self._template % counts).encode(), *frames]
         packed = json.dumps(lengths, separators=(",", ":"))
-        return [(self._packed_template % (counts, packed)).encode(), b"".join(small), *large]
+        return [(self._packed_template % (counts, packed)).encode(), *frames]
 
 
-def decode_partial(parts: list[zmq.Frame]) -> tuple[str, PartialBatch]:
-    """Scan id and the partial events (one per event of the batch) carried by one message.
+def pack(frames: Sequence[Any]) -> tuple[Optional[list[int]], list[Any]]:
+    """The frames to send for ``frames``: those up to COPY_THRESHOLD joined into one (first),
+    the large ones after it as they are; and every frame's length in order, -1 for a large one
+    (None when nothing was packed: then the frames go as they are).
 
-    Raises on a malformed message: frame counts or lengths that do not add up to the frames
-    present, so frames are never attributed to the wrong event."""
-    header = json.loads(parts[0].bytes)
-    stream, typ = StreamName(header["stream"]), header["typ"]
-    events = header["events"]
-    packed = header.get("packed")
-    announced = sum(count for _, count in events)
-    if packed is not None:
-        frames = _unpack(packed, announced, parts)
-    elif announced != len(parts) - 1:
-        raise ValueError(
-            f"header announces {announced} frames for events "
-            f"{[e for e, _ in events]}, the message has {len(parts) - 1}"
-        )
-    else:
-        frames = [f.bytes if len(f) <= COPY_THRESHOLD else f for f in parts[1:]]
-    partials: list[tuple[EventNumber, StreamData, int]] = []
-    at = 0
-    for number, count in events:
-        mine = frames[at : at + count]
-        at += count
-        size = sum(len(f) for f in mine)
-        partials.append((number, trusted(StreamData, {"typ": typ, "frames": mine}), size))
-    return header["scan"], PartialBatch(stream, partials)
+    ZMQ's cost is per frame (a send, a receive, the I/O threads' work), and the receiver copies
+    small frames into ``bytes`` anyway: a batch of sixty small events or results is then one
+    frame instead of sixty or more. :func:`unpack` reverses it.
+    """
+    lengths: list[int] = []
+    small: list[Any] = []
+    large: list[Any] = []
+    for frame in frames:
+        length = len(frame)
+        if length <= COPY_THRESHOLD:
+            lengths.append(length)
+            small.append(frame)
+        else:
+            lengths.append(-1)
+            large.append(frame)
+    if not small:
+        return None, large
+    return lengths, [b"".join(small), *large]
 
 
-def _unpack(lengths: list[int], announced: int, parts: list[zmq.Frame]) -> list[Any]:
-    """The frames of a packed message, in order: small ones cut from the packed frame."""
+def unpack(lengths: list[int], announced: int, parts: Sequence[Any]) -> list[Any]:
+    """The frames :func:`pack` packed, from the message parts after the header (``parts[0]``):
+    small ones as ``bytes`` cut from the packed frame, large ones as they came.
+
+    Raises unless the header's ``announced`` frame count, the lengths and the parts agree."""
     large = len(parts) - 2
     if (
         len(lengths) != announced
@@ -396,7 +384,7 @@ def _unpack(lengths: list[int], announced: int, parts: list[zmq.Frame]) -> list[
             f"header announces {announced} frames, {len(lengths)} lengths of which "
             f"{lengths.count(-1)} large; the message has {len(parts) - 1} frames"
         )
-    blob = parts[1].bytes
+    blob = parts[1].bytes if isinstance(parts[1], zmq.Frame) else bytes(parts[1])
     if sum(n for n in lengths if n > 0) != len(blob):
         raise ValueError(
             f"packed frame has {len(blob)} bytes, the header's lengths add up to "
@@ -412,6 +400,35 @@ def _unpack(lengths: list[int], announced: int, parts: list[zmq.Frame]) -> list[
             frames.append(blob[at : at + length])
             at += length
     return frames
+
+
+def decode_partial(parts: list[zmq.Frame]) -> tuple[str, PartialBatch]:
+    """Scan id and the partial events (one per event of the batch) carried by one message.
+
+    Raises on a malformed message: frame counts or lengths that do not add up to the frames
+    present, so frames are never attributed to the wrong event."""
+    header = json.loads(parts[0].bytes)
+    stream, typ = StreamName(header["stream"]), header["typ"]
+    events = header["events"]
+    packed = header.get("packed")
+    announced = sum(count for _, count in events)
+    if packed is not None:
+        frames = unpack(packed, announced, parts)
+    elif announced != len(parts) - 1:
+        raise ValueError(
+            f"header announces {announced} frames for events "
+            f"{[e for e, _ in events]}, the message has {len(parts) - 1}"
+        )
+    else:
+        frames = [f.bytes if len(f) <= COPY_THRESHOLD else f for f in parts[1:]]
+    partials: list[tuple[EventNumber, StreamData, int]] = []
+    at = 0
+    for number, count in events:
+        mine = frames[at : at + count]
+        at += count
+        size = sum(len(f) for f in mine)
+        partials.append((number, trusted(StreamData, {"typ": typ, "frames": mine}), size))
+    return header["scan"], PartialBatch(stream, partials)
 
 
 class ResultItem(NamedTuple):
@@ -433,7 +450,7 @@ def decode_results(parts: list[zmq.Frame]) -> tuple[ResultHeader, list[ResultIte
         return header, []
     if header.kind != "results":
         raise ValueError(f"expected a results or worker_done header, got kind {header.kind!r}")
-    if len(header.events) != len(parts) - 1:
+    if header.packed is None and len(header.events) != len(parts) - 1:
         raise ValueError(
             f"header of {header.worker} announces {len(header.events)} results, "
             f"the message has {len(parts) - 1}"
@@ -441,7 +458,11 @@ def decode_results(parts: list[zmq.Frame]) -> tuple[ResultHeader, list[ResultIte
     if not header.events:
         raise ValueError(f"empty result message from {header.worker}")
     again = set(header.redelivered_events)
+    if header.packed is not None:
+        bodies = unpack(header.packed, len(header.events), parts)
+    else:
+        bodies = parts[1:]
     return header, [
-        ResultItem(number, number in again, body.bytes)
-        for number, body in zip(header.events, parts[1:])
+        ResultItem(number, number in again, body if isinstance(body, bytes) else body.bytes)
+        for number, body in zip(header.events, bodies)
     ]

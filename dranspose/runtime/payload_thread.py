@@ -33,7 +33,7 @@ from dranspose.core.event import EventData, StreamData
 from dranspose.core.parameters import ParameterSet
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName
 from dranspose.core.stats import StatsRecorder
-from dranspose.io.dataplane import GIVE_UP_CHECK_SECONDS, send_message
+from dranspose.io.dataplane import GIVE_UP_CHECK_SECONDS, pack, send_message
 
 logger = logging.getLogger(__name__)
 
@@ -191,14 +191,16 @@ class PayloadThread:
                 done.append(EventNumber(number))
             if bodies:
                 # one message per batch: one header, then a body per result
+                packed, frames = pack(bodies)
                 header = ResultHeader(
                     scan_id=self.scan_id,
                     worker=self.name,
                     parameters_hash=params.hash,
                     events=sent,
                     redelivered_events=[n for n in sent if n in self.redelivered],
+                    packed=packed,
                 )
-                self._send([header.model_dump_json().encode(), *bodies])
+                self._send([header.model_dump_json().encode(), *frames])
         finally:
             self.in_process = 0
             self.released.extend(size for _, _, size in batch)

@@ -12,6 +12,7 @@ upstream reaches the worker without being copied in Python.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import time
@@ -385,6 +386,14 @@ def unpack(lengths: list[int], announced: int, parts: Sequence[Any]) -> list[Any
             f"{lengths.count(-1)} large; the message has {len(parts) - 1} frames"
         )
     blob = parts[1].bytes if isinstance(parts[1], zmq.Frame) else bytes(parts[1])
+    if not large:  # all small, the common case: cut in C (a Python loop cost 0.4 us a frame)
+        ends = list(itertools.accumulate(lengths))
+        if (ends[-1] if ends else 0) != len(blob):
+            raise ValueError(
+                f"packed frame has {len(blob)} bytes, the header's lengths add up to "
+                f"{ends[-1] if ends else 0}"
+            )
+        return list(map(blob.__getitem__, map(slice, [0, *ends[:-1]], ends)))
     if sum(n for n in lengths if n > 0) != len(blob):
         raise ValueError(
             f"packed frame has {len(blob)} bytes, the header's lengths add up to "
@@ -421,13 +430,20 @@ def decode_partial(parts: list[zmq.Frame]) -> tuple[str, PartialBatch]:
         )
     else:
         frames = [f.bytes if len(f) <= COPY_THRESHOLD else f for f in parts[1:]]
+    # the frames' sizes: the header's lengths when it has them all (summing a slice runs in C)
+    sizes = packed if packed is not None and -1 not in packed else [len(f) for f in frames]
     partials: list[tuple[EventNumber, StreamData, int]] = []
     at = 0
     for number, count in events:
-        mine = frames[at : at + count]
-        at += count
-        size = sum(len(f) for f in mine)
-        partials.append((number, trusted(StreamData, {"typ": typ, "frames": mine}), size))
+        end = at + count
+        partials.append(
+            (
+                number,
+                trusted(StreamData, {"typ": typ, "frames": frames[at:end]}),
+                sum(sizes[at:end]),
+            )
+        )
+        at = end
     return header["scan"], PartialBatch(stream, partials)
 
 

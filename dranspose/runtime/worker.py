@@ -242,15 +242,22 @@ class ScanSession:
         self.thread.ready.put(None)  # tell the payload thread the scan ended
 
     async def _assigned(self, runs: list[AssignedRun], answered: set[str]) -> None:
-        name = self.name
+        name, expected, buffers = self.name, self.expected, self.buffers
         for run in runs:
             mine = frozenset(s for s, names in run.streams.items() if name in names)
             if not mine:
                 continue  # another worker's events: nothing to do per event
-            for number in run.events():
-                if run.redelivered and self.thread:  # a dead worker's event, sent again
-                    self.thread.redelivered.add(number)
-                self.expected[number] = mine
+            events = run.events()
+            if run.redelivered and self.thread:  # a dead worker's events, sent again
+                self.thread.redelivered.update(events)
+            expected.update(dict.fromkeys(events, mine))
+            # events whose frames came first are ready now; look from the smaller side (a run
+            # may be a thousand events, while frames usually follow their assignment)
+            if len(buffers) < len(events):
+                arrived = sorted(number for number in buffers if number in events)
+            else:
+                arrived = [number for number in events if number in buffers]
+            for number in arrived:
                 self._check(number)
         if name in answered:
             self.ask_pending_since = None

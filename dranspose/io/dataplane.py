@@ -29,7 +29,13 @@ from dranspose.core.protocol import EventNumber, StreamName
 
 FrameLike = Union[bytes, zmq.Frame, memoryview]
 COPY_THRESHOLD = 64 * 1024
-"""Frames above this size are sent zero-copy; small ones are cheaper to copy."""
+"""Frames above this size stay ``zmq.Frame`` objects (zero-copy) on the receiving side; small ones
+are copied into ``bytes`` (and packed together on the way: :func:`pack`)."""
+ZERO_COPY_BYTES = 1024 * 1024
+"""A ``bytes`` part larger than this is sent zero-copy; a smaller one is copied into the message.
+Zero-copy hands the object to pyzmq's garbage-collector thread, which wakes (and takes the GIL)
+to release it once sent: for a packed batch of small frames (up to 1 MB) that cost more than the
+copy. ``zmq.Frame`` parts (frames read from upstream) are always passed on without a copy."""
 GIVE_UP_CHECK_SECONDS = 0.25
 """How often a send blocked at the high-water mark asks whether to give up."""
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -222,13 +228,13 @@ class Outboxes:
         dead and its events are already reported lost. Returns True when the message was queued.
         """
         sock, sync = self.socket_for(url)
-        copy = not any(isinstance(p, zmq.Frame) or len(p) > COPY_THRESHOLD for p in parts)
         try:
             # the common case needs no future: the queue has room
-            send_message(sync, parts, copy)
+            send_message(sync, parts)
             return True
         except zmq.Again:
             pass
+        copy = not any(isinstance(p, zmq.Frame) or len(p) > ZERO_COPY_BYTES for p in parts)
         started = time.monotonic()
         try:
             if give_up is None:
@@ -274,16 +280,20 @@ def recv_message(sock: zmq.Socket[bytes]) -> list[zmq.Frame]:
     return parts
 
 
-def send_message(sock: zmq.Socket[bytes], parts: Sequence[Any], copy: bool) -> None:
+def send_message(sock: zmq.Socket[bytes], parts: Sequence[Any]) -> None:
     """Queue one multipart message without blocking (raises ``zmq.Again`` if the peer's queue
     is full; then nothing was queued: ZMQ takes a multipart message whole or not at all).
 
-    ``send_multipart`` does the same with an enum operation per frame; a batch of small events
-    has a hundred frames.
+    Each part is copied or not by what it is (:data:`ZERO_COPY_BYTES`). ``send_multipart`` does
+    the same with one copy flag and an enum operation per frame.
     """
     last = len(parts) - 1
     for index, part in enumerate(parts):
-        sock.send(part, _NOBLOCK if index == last else _NOBLOCK_MORE, copy=copy)
+        sock.send(
+            part,
+            _NOBLOCK if index == last else _NOBLOCK_MORE,
+            copy=not isinstance(part, zmq.Frame) and len(part) <= ZERO_COPY_BYTES,
+        )
 
 
 def drain(sock: zmq.Socket[bytes], limit: int) -> list[list[zmq.Frame]]:

@@ -233,10 +233,9 @@ class PayloadThread:
         if socket is None:
             logger.error("no reducer registered: a message of %d frames dropped", len(parts))
             return
-        copy = not any(isinstance(p, zmq.Frame) for p in parts)
         while True:
             try:
-                send_message(socket, parts, copy)
+                send_message(socket, parts)
                 return
             except zmq.Again:
                 if self.stopping():

@@ -488,7 +488,8 @@ def decode_results(parts: list[zmq.Frame]) -> tuple[ResultHeader, list[ResultIte
         bodies = unpack(header.packed, len(header.events), parts)
     else:
         bodies = parts[1:]
+    make = tuple.__new__  # the NamedTuple's own constructor is a Python call per result
     return header, [
-        ResultItem(number, number in again, body if isinstance(body, bytes) else body.bytes)
+        make(ResultItem, (number, number in again, body if type(body) is bytes else body.bytes))
         for number, body in zip(header.events, bodies)
     ]

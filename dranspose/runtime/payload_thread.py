@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 import zmq
 
@@ -171,13 +171,34 @@ class PayloadThread:
         params = self.parameters()
         self.in_process = len(batch)
         bodies: list[Any] = []
-        sent: list[EventNumber] = []
-        done: list[EventNumber] = []
+        sent: list[int] = []
+        done: list[int] = []
         failed: list[FailedEvent] = []
+        # per event: locals, and no call that is not the payload's (this loop is the worker's
+        # share of an event's cost)
+        process, begin, end, now = (
+            self.calls.process_event,
+            self.stats.begin,
+            self.stats.end,
+            time.monotonic,
+        )
         try:
             for number, streams, _size in batch:
                 event = trusted(EventData, {"event_number": number, "streams": streams})
-                body, failure = self._process(event, params)
+                started = begin()
+                try:
+                    outcome = process(event, params, now())
+                finally:
+                    end(started)
+                failure = outcome.failure
+                if failure is not None:
+                    logger.error("event %d failed in process_event\n%s", number, outcome.traceback)
+                elif outcome.value is not None:
+                    pickled = pickle_result(outcome.value)
+                    failure = pickled.failure
+                    if failure is None:
+                        bodies.append(pickled.value)
+                        sent.append(number)
                 if failure is not None:
                     failed.append(
                         FailedEvent(
@@ -185,19 +206,17 @@ class PayloadThread:
                         )
                     )
                     continue
-                if body is not None:
-                    bodies.append(body)
-                    sent.append(EventNumber(number))
-                done.append(EventNumber(number))
+                done.append(number)
             if bodies:
-                # one message per batch: one header, then a body per result
+                # one message per batch: one header, then the results (small ones packed)
                 packed, frames = pack(bodies)
+                events = cast(list[EventNumber], sent)
                 header = ResultHeader(
                     scan_id=self.scan_id,
                     worker=self.name,
                     parameters_hash=params.hash,
-                    events=sent,
-                    redelivered_events=[n for n in sent if n in self.redelivered],
+                    events=events,
+                    redelivered_events=[n for n in events if n in self.redelivered],
                     packed=packed,
                 )
                 self._send([header.model_dump_json().encode(), *frames])
@@ -206,25 +225,8 @@ class PayloadThread:
             self.released.extend(size for _, _, size in batch)
         # completed only once its result is queued for the reducer
         self.failed.extend(failed)
-        self.completed.extend(done)
+        self.completed.extend(cast(list[EventNumber], done))
         self.processed += len(batch)
-
-    def _process(self, event: EventData, params: ParameterSet) -> tuple[Any, Optional[str]]:
-        """(pickled result or None, failure reason) of one event."""
-        started = self.stats.begin()
-        try:
-            outcome = self.calls.process_event(event, params, time.monotonic())
-        finally:
-            self.stats.end(started)
-        if outcome.failure is not None:
-            logger.error(
-                "event %d failed in process_event\n%s", event.event_number, outcome.traceback
-            )
-            return None, outcome.failure
-        if outcome.value is None:
-            return None, None
-        pickled = pickle_result(outcome.value)
-        return pickled.value, pickled.failure
 
     def _send(self, parts: list[Any]) -> None:
         """Queue a message for the reducer; waits while its queue is full (backpressure), in

@@ -339,40 +339,49 @@ class Reducer(Component):
         for header, items in results:
             self.stats.set_queue_depth(left)  # this message's results and those after it
             left -= len(items)
-            for item in items:
-                self._process(header, item)
+            self._process(header, items)
         self.stats.set_queue_depth(0)
 
-    def _process(self, header: ResultHeader, item: ResultItem) -> None:
-        assert self.calls is not None
-        try:
-            # Results come from this pipeline's own workers over its private data plane.
-            payload = pickle.loads(item.body)
-        except Exception as exc:
-            logger.error("result of event %s cannot be unpickled: %s", item.event_number, exc)
-            self.failures.append(f"event {item.event_number}: {type(exc).__name__}: {exc}")
-            return
-        result = trusted(
-            ResultData,
-            {
-                "event_number": item.event_number,
-                "worker": header.worker,
-                "parameters_hash": header.parameters_hash,
-                "payload": payload,
-                "redelivered": item.redelivered,
-            },
+    def _process(self, header: ResultHeader, items: list[ResultItem]) -> None:
+        """``process_result`` for each result of one message (per result: its locals here)."""
+        calls = self.calls
+        assert calls is not None
+        process, begin, end, live = (
+            calls.process_result,
+            self.stats.begin,
+            self.stats.end,
+            self.live,
         )
-        self.results += 1
-        started = self.stats.begin()
-        try:
-            outcome = self.calls.process_result(result, self.live.current)
-        finally:
-            self.stats.end(started)
-        if outcome.failure is not None:
-            logger.error(
-                "process_result failed for event %s\n%s", item.event_number, outcome.traceback
+        worker, parameters_hash = header.worker, header.parameters_hash
+        for item in items:
+            try:
+                # Results come from this pipeline's own workers over its private data plane.
+                payload = pickle.loads(item.body)
+            except Exception as exc:
+                logger.error("result of event %s cannot be unpickled: %s", item.event_number, exc)
+                self.failures.append(f"event {item.event_number}: {type(exc).__name__}: {exc}")
+                continue
+            result = trusted(
+                ResultData,
+                {
+                    "event_number": item.event_number,
+                    "worker": worker,
+                    "parameters_hash": parameters_hash,
+                    "payload": payload,
+                    "redelivered": item.redelivered,
+                },
             )
-            self.failures.append(f"event {item.event_number}: {outcome.failure}")
+            self.results += 1
+            started = begin()
+            try:
+                outcome = process(result, live.current)
+            finally:
+                end(started)
+            if outcome.failure is not None:
+                logger.error(
+                    "process_result failed for event %s\n%s", item.event_number, outcome.traceback
+                )
+                self.failures.append(f"event {item.event_number}: {outcome.failure}")
 
     def _timer(self) -> None:
         assert self.calls is not None

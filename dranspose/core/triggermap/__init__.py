@@ -30,7 +30,8 @@ ingesters read frames in.
 
 The package has one module per job: :mod:`.request` (the pydantic schema, its checks and error
 messages), :mod:`.compact` (the compiled map and its lookups), :mod:`.assigner` (binding and
-release) and :mod:`.errors`. Every name is importable from ``dranspose.core.triggermap``.
+release), :mod:`.shapes` (the event shapes the assigner shares between events) and
+:mod:`.errors`. Every name is importable from ``dranspose.core.triggermap``.
 
 Error messages name the part and the event as the user wrote them: ``event 3`` inside a part is the
 fourth entry (0-based position) of that part's lists. Everything here is pure: no I/O, no clocks.

@@ -9,22 +9,17 @@ is that model's name here): the same objects the controller publishes, no conver
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from itertools import islice
 from typing import Iterable, Mapping, NamedTuple, Optional
 
 from dranspose.core.construct import trusted
 from dranspose.core.coordination import AssignedRun, Assignment
-from dranspose.core.protocol import EventNumber, StreamName, WorkerName, WorkerTag
+from dranspose.core.protocol import EventNumber, WorkerName, WorkerTag
 from dranspose.core.ranges import RangeSet
-from dranspose.core.triggermap.compact import CompiledPart, Route, TriggerMap
+from dranspose.core.triggermap.compact import CompiledPart, TriggerMap
 from dranspose.core.triggermap.errors import AssignmentError, show
-
-Streams = dict[StreamName, list[WorkerName]]
-_PRUNE_AT = 16
-_SHAPES_KEPT = 4096
-"""Shapes cached at most (a map with many streams bound to many workers has many combinations)."""
+from dranspose.core.triggermap.shapes import ShapeCache, ShapeHistory, Streams
 
 
 class Dropped(NamedTuple):
@@ -90,24 +85,10 @@ class Assigner:
         self._released: dict[int, Assignment] = {}
         self._waiting: dict[int, set[WorkerName]] = {}
         self._outstanding: dict[WorkerName, set[int]] = {name: set() for name in self._workers}
-        # released events for one worker alone that it has not completed, and their shapes: the
-        # events from ``starts[i]`` on (until ``starts[i + 1]``) that are in ``solo`` have
-        # ``shapes[i]`` as their streams
+        # released events for one worker alone that it has not completed, and their shapes
         self._solo: dict[WorkerName, RangeSet] = {name: RangeSet() for name in self._workers}
-        self._solo_shapes: dict[WorkerName, tuple[list[int], list[Streams]]] = {
-            name: ([], []) for name in self._workers
-        }
-        self._prune_at: dict[WorkerName, int] = {}
-        self._shapes: dict[tuple[object, ...], tuple[Streams, frozenset[WorkerName]]] = {}
-        """An event's streams and destinations by its routes and the workers bound to them: a
-        map repeats a few shapes of routes, so each combination is built once and shared (never
-        changed in place)."""
-        self._route_keys: dict[int, tuple[int, tuple[int, ...]]] = {}
-        """Per routes entry of a part (by its ``id``: parts live as long as the map): its form
-        (which streams, how many destinations, which broadcast tags, numbered in ``_forms``) and
-        the constraints it names, in order. Entries of the same form bound to the same workers
-        have the same streams, whatever their constraint numbers."""
-        self._forms: dict[tuple[object, ...], int] = {}
+        self._solo_shapes = ShapeHistory(self._workers)
+        self._shapes = ShapeCache()
 
     @property
     def workers(self) -> dict[WorkerName, frozenset[str]]:
@@ -173,24 +154,35 @@ class Assigner:
                 self._bind_open(constraint, tags, worker, given)
         self._release(released)
 
-        # 2. scan new events, binding what this worker can take, noting what it cannot
+        # 2. scan new events, binding what this worker can take, noting what it cannot (once
+        # per event of the scan: locals, and the common case, one constraint this worker can
+        # take, without a call)
         total = len(self.trigger_map)
         if self._horizon < total:
+            bound, open_events, expiry_heap = self._bound, self._open_events, self._expiry
             for event, part, offset, base in self.trigger_map.positions(self._horizon):
                 if event - self._frontier >= self.lookahead:
                     self._release(released)  # the window is full: move its front if it can
                     if event - self._frontier >= self.lookahead:
                         break
-                needs = [
-                    (c + base, tags, c)
-                    for c, tags in part.needs[offset]
-                    if c + base not in self._bound
-                ]
+                event_needs = part.needs[offset]
+                if len(event_needs) == 1:
+                    local, tags = event_needs[0]
+                    constraint = local + base
+                    if constraint not in bound and constraint not in open_events and tags <= have:
+                        if len(given) >= max_events:
+                            break
+                        bound[constraint] = worker
+                        heapq.heappush(expiry_heap, (event - offset + part.last[local], constraint))
+                        given.add(event)
+                        self._horizon = event + 1
+                        continue
+                needs = [(c + base, tags, c) for c, tags in event_needs if c + base not in bound]
                 if needs and len(given) >= max_events:
                     break
                 for constraint, tags, local in needs:
-                    if constraint in self._open_events:  # seen unbound in an earlier event
-                        self._open_events[constraint].append(event)
+                    if constraint in open_events:  # seen unbound in an earlier event
+                        open_events[constraint].append(event)
                         self._missing[event] = self._missing.get(event, 0) + 1
                         if tags <= have and len(given) < max_events:
                             self._bind_open(constraint, tags, worker, given)
@@ -200,7 +192,7 @@ class Assigner:
                     else:
                         expiry = event - offset + part.last[local]
                         self._open.setdefault(tags, {})[constraint] = expiry
-                        self._open_events[constraint] = [event]
+                        open_events[constraint] = [event]
                         self._missing[event] = self._missing.get(event, 0) + 1
                 self._horizon = event + 1
         self._release(released)
@@ -230,7 +222,7 @@ class Assigner:
         if self._frontier >= self._horizon or self._frontier in self._missing:
             return
         horizon, missing, shape_of = self._horizon, self._missing, self._shape
-        route_keys, shapes, bound = self._route_keys, self._shapes, self._bound
+        route_keys, shapes, bound = self._shapes.route_keys, self._shapes.shapes, self._bound
         # the run being extended (continuing the last one of an earlier call of this request)
         first, length, run_streams = (out.pop()[:3]) if out else (-1, 0, None)
         solo_worker: Optional[WorkerName] = None
@@ -260,9 +252,11 @@ class Assigner:
                     if solo_worker is not None:
                         self._solo[solo_worker].add_range(solo_start, solo_end)
                     solo_worker, solo_start, solo_end = worker, event, event + 1
-                    solo_shapes = self._solo_shapes[worker][1]
+                    solo_shapes = self._solo_shapes.by_worker[worker][1]
                 if not solo_shapes or solo_shapes[-1] is not streams:
-                    self._note_shape(worker, event, streams, solo_start)
+                    oldest = self._solo[worker].first()
+                    floor = solo_start if oldest is None else min(oldest, solo_start)
+                    self._solo_shapes.note(worker, event, streams, floor)
             elif destinations:
                 self._released[event] = trusted(
                     Assignment,
@@ -280,72 +274,11 @@ class Assigner:
             _, constraint = heapq.heappop(self._expiry)
             self._bound.pop(constraint, None)
 
-    def _note_shape(self, worker: WorkerName, event: int, streams: Streams, releasing: int) -> None:
-        """Remember ``streams`` as the shape of ``worker``'s solo events from ``event`` on (if
-        it changed), forgetting shapes of events it has all completed (its events from
-        ``releasing`` on are being released, not in its ranges yet)."""
-        starts, shapes = self._solo_shapes[worker]
-        starts.append(event)
-        shapes.append(streams)
-        if len(starts) >= self._prune_at.get(worker, _PRUNE_AT):
-            oldest = self._solo[worker].first()
-            floor = releasing if oldest is None else min(oldest, releasing)
-            keep = bisect.bisect_right(starts, floor) - 1
-            if keep > 0:
-                del starts[:keep], shapes[:keep]
-            # amortised: a worker whose shape changes at every event prunes every few events
-            self._prune_at[worker] = max(_PRUNE_AT, 2 * len(starts))
-
-    def _solo_streams(self, worker: WorkerName, event: int) -> Streams:
-        starts, shapes = self._solo_shapes[worker]
-        return shapes[bisect.bisect_right(starts, event) - 1]
-
     def _shape(
         self, part: CompiledPart, offset: int, base: int
     ) -> tuple[Streams, frozenset[WorkerName]]:
         """The event's streams and every worker they name; one shared object per shape."""
-        routes = part.routes[offset]
-        known = self._route_keys.get(id(routes))
-        if known is None:
-            form = tuple(
-                (
-                    stream,
-                    tuple(
-                        (local is None, tags if local is None else None) for local, tags in route
-                    ),
-                )
-                for stream, route in routes
-            )
-            known = self._route_keys[id(routes)] = (
-                self._forms.setdefault(form, len(self._forms)),
-                tuple(local for _, route in routes for local, _ in route if local is not None),
-            )
-        form_id, locals_ = known
-        bound = self._bound
-        if len(locals_) == 1:
-            key: tuple[object, ...] = (form_id, bound[base + locals_[0]])
-        else:
-            key = (form_id, *[bound[base + local] for local in locals_])
-        shape = self._shapes.get(key)
-        if shape is None:
-            if len(self._shapes) >= _SHAPES_KEPT:
-                self._shapes.clear()
-            shape = self._shapes[key] = self._build_shape(routes, base)
-        return shape
-
-    def _build_shape(
-        self, routes: tuple[tuple[StreamName, Route], ...], base: int
-    ) -> tuple[Streams, frozenset[WorkerName]]:
-        streams: Streams = {}
-        for stream, route in routes:
-            names: list[WorkerName] = []
-            for local, tags in route:
-                if local is None:
-                    names.extend(self._targets(tags))
-                else:
-                    names.append(self._bound[base + local])
-            streams[stream] = sorted(set(names)) if len(route) > 1 else names
-        return streams, frozenset(w for names in streams.values() for w in names)
+        return self._shapes.get(part.routes[offset], base, self._bound, self._targets)
 
     def _build(
         self, event_number: int, located: Optional[tuple[CompiledPart, int, int]] = None
@@ -374,7 +307,7 @@ class Assigner:
                         Assignment,
                         {
                             "event_number": EventNumber(event_number),
-                            "streams": self._solo_streams(worker, event_number),
+                            "streams": self._solo_shapes.streams_at(worker, event_number),
                             "redelivered": False,
                         },
                     )
@@ -461,7 +394,7 @@ class Assigner:
                 self._drop_solo(name, event, replacement, dropped)
             else:
                 self._drop_shared(name, event, replacement, dropped)
-        del self._solo_shapes[name]
+        self._solo_shapes.forget(name)
         for constraint in [c for c, w in self._bound.items() if w == name]:
             del self._bound[constraint]
         # The scan cache only summarises bindings; rebuilding it from the release point is simpler
@@ -481,7 +414,7 @@ class Assigner:
             dropped.lost.append(number)
             dropped.settled.append(number)
             return
-        streams = self._solo_streams(name, event)
+        streams = self._solo_shapes.streams_at(name, event)
         self._released[event] = trusted(
             Assignment,
             {

@@ -167,7 +167,7 @@ class Upstream:
                             self._count_missing(missing)
                         if kind is Kind.END:
                             self._log_gaps("since the last report, up to the series end")
-                    size = sum(len(f) for f in frames)
+                    size = message_bytes(frames)
                     if size > largest:
                         largest = size
                     self._queue((kind, frames, size))

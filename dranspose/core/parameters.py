@@ -10,6 +10,7 @@ Everything in this module is pure: reading a parameter *file* is the only I/O an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -17,10 +18,19 @@ import math
 import pickle
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Literal, Mapping, Optional, Union
+from typing import Annotated, Any, ClassVar, Iterable, Iterator, Literal, Mapping, Optional, Union
 
 import cbor2
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictBytes, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictBytes,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+)
 
 from dranspose.core.protocol import Digest, ParameterName, WorkParameter
 
@@ -45,51 +55,78 @@ def _show(data: bytes, limit: int = 60) -> str:
     return f"{shown!r}{suffix}"
 
 
+class _OnClassOrInstance:
+    """A method callable on the class, as the original's static ``from_bytes``/``to_bytes`` were
+    (``IntParameter.from_bytes(b"3")``), and on a declaration, whose name then appears in errors.
+
+    On the class it runs on an unnamed declaration with the class's defaults, so both calls parse
+    the same way and a bad value is refused the same way (never coerced to a default).
+    """
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+        self.__name__ = func.__name__
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            obj = owner.model_construct(name=ParameterName(""))
+        return functools.partial(self.func, obj)
+
+
 class ParameterBase(BaseModel):
     """Common fields of every parameter declaration."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", ignored_types=(_OnClassOrInstance,))
 
     name: ParameterName
     description: Optional[str] = None
-    dtype: str
+    # the original's ParameterBase had no dtype; a bare one holds raw bytes
+    dtype: str = "binary"
     default: Any = None
 
     expected: ClassVar[str] = "a value"
 
-    def from_bytes(self, data: bytes) -> Any:
+    @_OnClassOrInstance
+    def from_bytes(self, by: bytes) -> Any:
         """Parse raw bytes to the typed value; raises :class:`ParameterValueError`."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
+        if not isinstance(by, (bytes, bytearray, memoryview)):
             raise ParameterValueError(
-                f"parameter {self.name!r}: raw data must be bytes, got {type(data).__name__}"
+                f"{self._label()}: raw data must be bytes, got {type(by).__name__}"
             )
-        data = bytes(data)
+        data = bytes(by)
         if len(data) > MAX_PARAMETER_BYTES:
             raise ParameterValueError(
-                f"parameter {self.name!r}: value of {len(data)} bytes exceeds the limit of "
+                f"{self._label()}: value of {len(data)} bytes exceeds the limit of "
                 f"{MAX_PARAMETER_BYTES} bytes"
             )
         return self._parse(data)
 
-    def to_bytes(self, value: Any) -> bytes:
+    @_OnClassOrInstance
+    def to_bytes(self, val: Any) -> bytes:
         """Encode a typed value the way ``from_bytes`` reads it back."""
-        return str(value).encode("utf8")
+        return self._encode(val)
+
+    def _encode(self, val: Any) -> bytes:
+        return str(val).encode("utf8")
 
     def _parse(self, data: bytes) -> Any:
         return data
+
+    def _label(self) -> str:
+        return f"parameter {self.name!r}" if self.name else type(self).__name__
 
     def _text(self, data: bytes) -> str:
         try:
             return data.decode("utf8")
         except UnicodeDecodeError as exc:
             raise ParameterValueError(
-                f"parameter {self.name!r}: value {_show(data)} is not UTF-8 text "
-                f"(expected {self.expected})"
+                f"{self._label()}: value {_show(data)} is not UTF-8 text (expected {self.expected})"
             ) from exc
 
     def _reject(self, data: bytes) -> ParameterValueError:
         return ParameterValueError(
-            f"parameter {self.name!r}: value {_show(data)} is not a valid {self.dtype} "
+            f"{self._label()}: value {_show(data)} is not a valid {self.dtype} "
             f"(expected {self.expected})"
         )
 
@@ -125,8 +162,8 @@ class FloatParameter(ParameterBase):
             raise self._reject(data)
         return float(text)
 
-    def to_bytes(self, value: Any) -> bytes:
-        value = float(value)
+    def _encode(self, val: Any) -> bytes:
+        value = float(val)
         return (repr(value) if math.isfinite(value) else str(value)).encode("utf8")
 
 
@@ -156,8 +193,9 @@ class BoolParameter(ParameterBase):
             return False
         raise self._reject(data)
 
-    def to_bytes(self, value: Any) -> bytes:
-        return b"true" if value else b"false"
+    def _encode(self, val: Any) -> bytes:
+        # the original's spelling, which every release's from_bytes reads back
+        return b"True" if val else b"False"
 
 
 class BinaryParameter(ParameterBase):
@@ -167,8 +205,8 @@ class BinaryParameter(ParameterBase):
     default: StrictBytes = b""
     expected: ClassVar[str] = "any bytes"
 
-    def to_bytes(self, value: Any) -> bytes:
-        return bytes(value)
+    def _encode(self, val: Any) -> bytes:
+        return bytes(val)
 
 
 class FileParameter(BinaryParameter):
@@ -180,6 +218,15 @@ class FileParameter(BinaryParameter):
 ParameterType = Union[
     IntParameter, FloatParameter, StrParameter, BoolParameter, BinaryParameter, FileParameter
 ]
+
+_Declaration = Annotated[ParameterType, Field(discriminator="dtype")]
+
+Parameter: TypeAdapter[ParameterType] = TypeAdapter(_Declaration)
+"""Validates one declaration from its JSON or dict form (the original's ``Parameter``)."""
+
+ParameterList: TypeAdapter[list[ParameterType]] = TypeAdapter(list[_Declaration])
+"""Validates a list of declarations, as ``GET /api/v1/parameters`` lists them (the original's
+``ParameterList``)."""
 
 
 class ParameterDescription(BaseModel):

@@ -6,10 +6,11 @@ build them with ``model_construct`` to skip validation of frames that were alrea
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Union
 
 import zmq
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from dranspose.core.construct import trusted
 from dranspose.core.protocol import Digest, EventNumber, StreamName, WorkerName
@@ -34,6 +35,12 @@ class StreamData(BaseModel):
         """The frames as ``bytes`` (copies ``zmq.Frame`` payloads, leaves ``bytes`` as they are)."""
         return [f.bytes if isinstance(f, zmq.Frame) else bytes(f) for f in self.frames]
 
+    def get_bytes(self) -> StreamData:
+        """A copy whose frames are ``bytes``, detached from ZeroMQ's buffers (the original's name;
+        keep one to hold on to a frame after the event was processed)."""
+        frames: list[Frame] = list(self.frame_bytes())
+        return StreamData.model_construct(typ=self.typ, frames=frames)
+
 
 class InternalWorkerMessage(BaseModel):
     """One ingester's part of an event: the streams it read for ``event_number``."""
@@ -43,6 +50,21 @@ class InternalWorkerMessage(BaseModel):
     event_number: EventNumber
     streams: dict[StreamName, StreamData] = {}
     created_at: Optional[float] = None
+    """When the ingester read it, as UNIX time; a ``datetime`` (what the original's releases
+    stored) is accepted and converted, a naive one taken as UTC."""
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _unix_time(cls, value: Any) -> Any:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=timezone.utc)
+            return value.timestamp()
+        return value
+
+    def get_all_frames(self) -> list[Frame]:
+        """Every frame of every stream of this part, in stream order."""
+        return [frame for stream in self.streams.values() for frame in stream.frames]
 
 
 class DuplicateStreamError(ValueError):
@@ -58,9 +80,9 @@ class EventData(BaseModel):
     streams: dict[StreamName, StreamData]
 
     @classmethod
-    def from_internals(cls, internals: Iterable[InternalWorkerMessage]) -> EventData:
+    def from_internals(cls, msgs: Iterable[InternalWorkerMessage]) -> EventData:
         """Assemble the partial events of one event number into a full event."""
-        parts = list(internals)
+        parts = list(msgs)
         if not parts:
             raise ValueError("cannot build an event from zero partial events")
         number = parts[0].event_number

@@ -29,7 +29,14 @@ from dranspose.io.capture_format import (
     is_map,
 )
 
-__all__ = ["Bad", "from_pickled", "to_frames", "to_message"]
+__all__ = [
+    "Bad",
+    "from_message_tag",
+    "from_pickled",
+    "from_stream_tag",
+    "to_frames",
+    "to_message",
+]
 
 
 def _not_a_dump(path: PathLike, index: int, offset: int, detail: str) -> CaptureError:
@@ -121,30 +128,33 @@ def _looks_like_message(item: Any) -> bool:
 
 
 def _stream(name: str, tagged: Any) -> StreamData:
+    who = f"stream {name!r}" if name else "stream"
+    if isinstance(tagged, StreamData):  # decoded already, by a tag hook (message_tag_hook)
+        return _stream(name, [tagged.typ, tagged.frames])
     if isinstance(tagged, cbor2.CBORTag):
         if tagged.tag != STREAM_TAG:
-            raise Bad(f"stream {name!r}: expected CBOR tag {STREAM_TAG}, got {describe(tagged)}")
-        body, what = tagged.value, f"stream {name!r}: tag {STREAM_TAG}"
+            raise Bad(f"{who}: expected CBOR tag {STREAM_TAG}, got {describe(tagged)}")
+        body, what = tagged.value, f"{who}: tag {STREAM_TAG}"
     elif (isinstance(tagged, (list, tuple)) and len(tagged) >= 2 and type(tagged[0]) is str) or (
         is_map(tagged) and "typ" in tagged
     ):
-        body, what = tagged, f"stream {name!r}"
+        body, what = tagged, f"{who}"
     else:
         raise Bad(
-            f"stream {name!r}: expected CBOR tag {STREAM_TAG} wrapping [typ, frames], "
+            f"{who}: expected CBOR tag {STREAM_TAG} wrapping [typ, frames], "
             f"got {describe(tagged)}"
         )
     typ, frames = _fields_of(body, ("typ", "frames"), 2, what)
     if type(typ) is not str:
-        raise Bad(f"stream {name!r}: typ must be a string, got {describe(typ)}")
+        raise Bad(f"{who}: typ must be a string, got {describe(typ)}")
     if not isinstance(frames, (list, tuple)):
-        raise Bad(f"stream {name!r}: frames must be a list, got {describe(frames)}")
+        raise Bad(f"{who}: frames must be a list, got {describe(frames)}")
     checked: list[Frame] = []
     for number, frame in enumerate(frames):
         if type(frame) is not bytes:
             if not isinstance(frame, (bytearray, memoryview)):
                 raise Bad(
-                    f"stream {name!r}: frames must be byte strings, got {describe(frame)} "
+                    f"{who}: frames must be byte strings, got {describe(frame)} "
                     f"as frame {number}"
                 )
             frame = bytes(frame)
@@ -198,6 +208,16 @@ def to_message(item: Any, path: PathLike, index: int, offset: int) -> InternalWo
         return _message(*fields)
     except Bad as exc:
         raise _not_a_dump(path, index, offset, str(exc)) from None
+
+
+def from_stream_tag(body: Any) -> StreamData:
+    """The value of a CBOR tag 42878 (one stream of a partial event) as :class:`StreamData`."""
+    return _stream("", cbor2.CBORTag(STREAM_TAG, body))
+
+
+def from_message_tag(body: Any) -> InternalWorkerMessage:
+    """The value of a CBOR tag 42877 as a partial event; its streams may be decoded already."""
+    return _message(*_fields_of(body, ("event_number", "streams", "created_at"), 2, "tag 42877"))
 
 
 def to_frames(item: Any, path: PathLike, index: int, offset: int) -> list[bytes]:

@@ -1,6 +1,8 @@
 """``dranspose.data.contrast``: a public import path kept for payloads; the code lives in
-:mod:`dranspose.protocols.contrast.packets`."""
+:mod:`dranspose.protocols.contrast.packets`. ``StreamData`` is importable here as it was in the
+original dranspose."""
 
+from dranspose.core.event import StreamData
 from dranspose.protocols.contrast.packets import (
     CONTRAST_TYPE,
     ContrastBase,
@@ -25,4 +27,5 @@ __all__ = [
     "ContrastPacketType",
     "ContrastRunning",
     "ContrastStarted",
+    "StreamData",
 ]

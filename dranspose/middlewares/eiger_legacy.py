@@ -1,6 +1,14 @@
-"""``dranspose.middlewares.eiger_legacy``: a public import path kept for payloads; the code lives in
-:mod:`dranspose.protocols.eiger_legacy.parser`."""
+"""``dranspose.middlewares.eiger_legacy``: a public import path kept for payloads; the code lives
+in :mod:`dranspose.protocols.eiger_legacy.parser`. The names the original dranspose imported here
+(``EigerLegacyHeader``, ``EigerLegacyImage``, ``EigerLegacyPacket``, ``StreamData``) stay
+importable from it."""
 
+from dranspose.core.event import StreamData
+from dranspose.protocols.eiger_legacy.packets import (
+    EigerLegacyHeader,
+    EigerLegacyImage,
+    EigerLegacyPacket,
+)
 from dranspose.protocols.eiger_legacy.parser import (
     Frame,
     ParseError,
@@ -8,7 +16,11 @@ from dranspose.protocols.eiger_legacy.parser import (
 )
 
 __all__ = [
+    "EigerLegacyHeader",
+    "EigerLegacyImage",
+    "EigerLegacyPacket",
     "Frame",
     "ParseError",
+    "StreamData",
     "parse",
 ]

@@ -15,6 +15,10 @@ for scan points) whose ``status`` says what it is:
 Received frames are decoded by :func:`dranspose.protocols.contrast.parser.parse`, which unpickles
 them with the restricted :func:`dranspose.protocols.common.safe_pickle.safe_loads`.
 ``to_stream_data`` pickles a packet the way Contrast does, for synthetic sources and tests.
+
+As in the original dranspose 0.2.0, ``status`` defaults to the packet's own value for started,
+running and finished packets (``ContrastStarted(path=..., scannr=..., description=...)``), and
+is required for heartbeats.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ class ContrastBase(BaseModel):
 class ContrastStarted(ContrastBase):
     """A scan started: ``scannr`` is written to ``path``; ``description`` is the command."""
 
-    status: Literal["started"]
+    status: Literal["started"] = "started"
     path: str
     scannr: int
     description: str
@@ -58,14 +62,14 @@ class ContrastStarted(ContrastBase):
 class ContrastRunning(ContrastBase):
     """One scan point; the records (positions, detector values) are extra fields."""
 
-    status: Literal["running"]
+    status: Literal["running"] = "running"
     dt: float
 
 
 class ContrastFinished(ContrastBase):
     """A scan ended; the fields repeat those of :class:`ContrastStarted`."""
 
-    status: Literal["finished"]
+    status: Literal["finished"] = "finished"
     path: str
     scannr: int
     description: str

@@ -10,12 +10,13 @@ sender names. The frame is therefore decoded with
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Union
+from typing import Optional, Union
 
 from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.json_header import packet_class, validate
 from dranspose.protocols.common.safe_pickle import safe_loads
+from dranspose.protocols.common.stream_argument import stream_argument
 from dranspose.protocols.contrast.packets import (
     ContrastFinished,
     ContrastHeartbeat,
@@ -34,15 +35,21 @@ _PACKETS: dict[str, type[_Packet]] = {
 }
 
 
-def parse(stream_data: StreamData) -> _Packet:
+def parse(
+    data: Optional[StreamData] = None, *, stream_data: Optional[StreamData] = None
+) -> _Packet:
     """Decode one Contrast message into the packet its ``status`` names.
+
+    The stream is passed as ``data`` (the original dranspose's name: ``parse(stream)`` or
+    ``parse(data=stream)``) or as ``stream_data``.
 
     Raises :class:`ParseError` naming the stream type and what was wrong when the message is not
     exactly one frame holding a pickled dict with a known ``status``, or when the pickle names
     anything besides plain data and numpy values. Any ``typ`` is accepted.
     """
-    typ = stream_data.typ
-    frames = stream_data.frames
+    stream: StreamData = stream_argument(data, stream_data, "contrast.parse")
+    typ = stream.typ
+    frames = stream.frames
     if len(frames) != 1:
         raise ParseError(
             f"{typ} message has {len(frames)} frames; expected exactly one frame holding a "

@@ -25,13 +25,19 @@ size. Parsed compressed images are decoded on the first read of ``data``.
 
 :func:`dranspose.protocols.eiger_legacy.parser.parse` decodes received frames, the data included;
 ``to_stream_data`` builds frames for synthetic sources and tests.
+
+The constructors accept every call the original dranspose 0.2.0 accepted, whose models knew only
+``htype`` (and an image's ``frame``): ``series``, ``header_detail`` and the image's descriptor
+fields and ``data`` default to ``None`` when built. Received messages always carry them, so the
+parser requires them, and so does ``to_stream_data``, which says which are missing.
+:class:`EigerLegacy` is the original's name of the base class.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Optional, Union
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Optional, Union, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
@@ -80,12 +86,29 @@ def numpy_shape(shape: list[int]) -> tuple[int, ...]:
     return tuple(reversed(shape))
 
 
-class EigerLegacyBase(BaseModel):
-    """Common behaviour; unknown fields of the first JSON frame are kept as extras."""
+class EigerLegacy(BaseModel):
+    """Common behaviour; unknown fields of the first JSON frame are kept as extras.
+
+    The original dranspose's name of the base class; :data:`EigerLegacyBase` is the same class.
+    """
 
     model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
 
     _later_frames: ClassVar[frozenset[str]] = frozenset()
+    _sent_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields a built packet may leave out but every message on the wire carries."""
+
+    def missing_fields(self) -> list[str]:
+        """The fields the detector always sends that this packet does not have."""
+        return [name for name in self._sent_fields if getattr(self, name) is None]
+
+    def _require_sent_fields(self) -> None:
+        missing = self.missing_fields()
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__} cannot be sent without {', '.join(missing)}; the "
+                f"detector always sends them"
+            )
 
     def header_frame(self) -> bytes:
         """The first JSON frame of this message (fields from later frames left out)."""
@@ -93,10 +116,15 @@ class EigerLegacyBase(BaseModel):
 
     def to_stream_data(self, typ: str = EIGER_LEGACY_TYPE) -> StreamData:
         """The frames the detector sends for this message."""
+        self._require_sent_fields()
         return StreamData(typ=typ, frames=[self.header_frame()])
 
 
-class EigerLegacyHeader(EigerLegacyBase):
+EigerLegacyBase = EigerLegacy
+"""This rewrite's earlier name of :class:`EigerLegacy`."""
+
+
+class EigerLegacyHeader(EigerLegacy):
     """Start of series ``series``.
 
     ``info`` is the detector configuration (``"basic"`` and ``"all"``); ``flatfield``
@@ -106,10 +134,11 @@ class EigerLegacyHeader(EigerLegacyBase):
     """
 
     _later_frames = frozenset({"info"})
+    _sent_fields = ("series", "header_detail")
 
     htype: Literal["dheader-1.0"] = "dheader-1.0"
-    series: int
-    header_detail: Literal["all", "basic", "none"]
+    series: Optional[int] = None
+    header_detail: Optional[Literal["all", "basic", "none"]] = None
     info: Optional[dict[str, Any]] = None
     flatfield: Optional[np.ndarray] = Field(default=None, exclude=True)
     pixel_mask: Optional[np.ndarray] = Field(default=None, exclude=True)
@@ -118,6 +147,7 @@ class EigerLegacyHeader(EigerLegacyBase):
 
     def to_stream_data(self, typ: str = EIGER_LEGACY_TYPE) -> StreamData:
         """The header frames ``header_detail`` calls for, then the appendix if there is one."""
+        self._require_sent_fields()
         frames: list[Any] = [self.header_frame()]
         if self.header_detail != "none":
             if self.info is None:
@@ -142,7 +172,7 @@ class EigerLegacyHeader(EigerLegacyBase):
         return StreamData(typ=typ, frames=frames)
 
 
-class EigerLegacyImage(LazyData, EigerLegacyBase):
+class EigerLegacyImage(LazyData, EigerLegacy):
     """One image of series ``series``.
 
     ``shape`` (``[x, y]``), ``type``, ``encoding`` and ``size`` (bytes of the data frame) come
@@ -158,16 +188,17 @@ class EigerLegacyImage(LazyData, EigerLegacyBase):
     """
 
     _later_frames = frozenset({"shape", "type", "encoding", "size", "config"})
+    _sent_fields = ("series", "shape", "type", "encoding", "data")
 
     htype: Literal["dimage-1.0"] = "dimage-1.0"
-    series: int
+    series: Optional[int] = None
     frame: int
     hash: Optional[str] = None
-    shape: list[int]
-    type: str
-    encoding: str
+    shape: Optional[list[int]] = None
+    type: Optional[str] = None
+    encoding: Optional[str] = None
     size: Optional[int] = None
-    data: np.ndarray = Field(exclude=True)
+    data: Optional[np.ndarray] = Field(default=None, exclude=True)
     config: dict[str, Any] = Field(default_factory=dict)
     _pending_data: Optional[PendingData] = PrivateAttr(default=None)
     appendix: Any = Field(default=None, exclude=True)
@@ -196,18 +227,21 @@ class EigerLegacyImage(LazyData, EigerLegacyBase):
 
     def payload_frame(self) -> bytes:
         """The data frame: ``data`` encoded as ``encoding`` says."""
-        enc = parse_encoding(self.encoding)
+        self._require_sent_fields()
+        # checked just above: none of them is None
+        shape, encoding = cast(list[int], self.shape), cast(str, self.encoding)
+        enc = parse_encoding(encoding)
         if enc is None:
-            raise ValueError(f"cannot encode {self.encoding!r}; expected e.g. 'bs32-lz4<'")
+            raise ValueError(f"cannot encode {encoding!r}; expected e.g. 'bs32-lz4<'")
         try:
             dtype = np.dtype(self.type).newbyteorder(enc.byteorder)
         except TypeError as exc:
             raise ValueError(f"image type {self.type!r} is not a numpy dtype") from exc
         arr = np.asarray(self.data)
-        if arr.shape != numpy_shape(self.shape):
+        if arr.shape != numpy_shape(shape):
             raise ValueError(
-                f"image shape {self.shape} needs data of numpy shape "
-                f"{list(numpy_shape(self.shape))}, got {list(arr.shape)}"
+                f"image shape {shape} needs data of numpy shape "
+                f"{list(numpy_shape(shape))}, got {list(arr.shape)}"
             )
         if arr.dtype.newbyteorder("=") != dtype.newbyteorder("="):
             raise ValueError(f"image type is {self.type!r} but data has dtype {arr.dtype}")
@@ -250,11 +284,13 @@ class EigerLegacyImage(LazyData, EigerLegacyBase):
         return StreamData(typ=typ, frames=frames)
 
 
-class EigerLegacyEnd(EigerLegacyBase):
+class EigerLegacyEnd(EigerLegacy):
     """End of series ``series``."""
 
+    _sent_fields = ("series",)
+
     htype: Literal["dseries_end-1.0"] = "dseries_end-1.0"
-    series: int
+    series: Optional[int] = None
 
 
 def _appendix_frame(appendix: Any) -> bytes:
@@ -273,15 +309,15 @@ EigerLegacyPacketAdapter: TypeAdapter[
 ] = TypeAdapter(EigerLegacyPacketType)
 
 EigerLegacyPacket = EigerLegacyPacketAdapter
-"""Validates any packet of the protocol (``EigerLegacyPacket.validate_json(...)``), as in
-earlier releases; ``EigerLegacyPacketType`` is the union for annotations."""
-"""Validates a mapping into the matching packet (image mappings must carry the descriptor
-fields and ``data``)."""
+"""Validates any packet of the protocol (``EigerLegacyPacket.validate_json(first_frame)``), as in
+earlier releases; ``EigerLegacyPacketType`` is the union for annotations. Only the fields of the
+frames given are set; :func:`dranspose.protocols.eiger_legacy.parser.parse` reads the others."""
 
 __all__ = [
     "EIGER_LEGACY_TYPE",
     "HEADER_ARRAYS",
     "HEADER_DETAIL_FRAMES",
+    "EigerLegacy",
     "EigerLegacyBase",
     "EigerLegacyEnd",
     "EigerLegacyHeader",

@@ -12,14 +12,19 @@ catches the usual damage (a cut frame) with a message that says so.
 
 Plain ``lz4<`` data needs the optional ``lz4`` package; without it reading such an image's
 ``data`` raises a :class:`ParseError` saying so.
+
+The packet models let ``series``, ``header_detail`` and the image descriptor's fields default
+(the original dranspose's models did not know them), but a message on the wire always carries
+them, so the parser requires them and names the one that is missing or null.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, TypeVar, Union
+from typing import Any, Optional, TypeVar, Union, cast
 
 import numpy as np
+from pydantic import ValidationError
 from pydantic_core import from_json
 
 from dranspose.core.event import StreamData
@@ -32,11 +37,12 @@ from dranspose.protocols.common.frames import (
     frame_bytes,
     numeric_dtype,
 )
-from dranspose.protocols.common.json_header import load_json_object, short, validate
+from dranspose.protocols.common.json_header import load_json_object, short, summarise
+from dranspose.protocols.common.stream_argument import stream_argument
 from dranspose.protocols.eiger_legacy.packets import (
     HEADER_ARRAYS,
     HEADER_DETAIL_FRAMES,
-    EigerLegacyBase,
+    EigerLegacy,
     EigerLegacyEnd,
     EigerLegacyHeader,
     EigerLegacyImage,
@@ -59,20 +65,25 @@ _LZ4_MAX_RATIO = 255
 _NO_DATA = np.empty(0, dtype=np.uint8)
 _NO_DATA.flags.writeable = False
 
-_Model = TypeVar("_Model", bound=EigerLegacyBase)
+_Model = TypeVar("_Model", bound=EigerLegacy)
 
 
-def parse(stream_data: StreamData) -> Union[EigerLegacyHeader, EigerLegacyImage, EigerLegacyEnd]:
+def parse(
+    data: Optional[StreamData] = None, *, stream_data: Optional[StreamData] = None
+) -> Union[EigerLegacyHeader, EigerLegacyImage, EigerLegacyEnd]:
     """Decode one EIGER legacy message into :class:`EigerLegacyHeader`,
     :class:`EigerLegacyImage` or :class:`EigerLegacyEnd`.
 
+    The stream is passed as ``data`` (the original dranspose's name: ``parse(stream)`` or
+    ``parse(data=stream)``) or as ``stream_data``.
     Raises :class:`ParseError` naming the stream type, the frame and what was expected when the
     frames are not a valid message: wrong number of frames for the ``header_detail`` or image,
     a descriptor of the wrong ``htype``, an unknown encoding, a data frame whose length does not
     match its descriptor, or compressed data that does not decode. Any ``typ`` is accepted.
     """
-    typ = stream_data.typ
-    frames = stream_data.frames
+    stream: StreamData = stream_argument(data, stream_data, "eiger_legacy.parse")
+    typ = stream.typ
+    frames = stream.frames
     if not frames:
         raise ParseError(f"{typ} message has no frames; expected a JSON object in frame 0")
     first = _json_object(typ, frames[0], 0, "first frame")
@@ -134,9 +145,10 @@ def _image(typ: str, frames: Any, first: dict[str, Any]) -> EigerLegacyImage:
 def _decode_image(
     where: str, image: EigerLegacyImage, frame: Any
 ) -> Union[np.ndarray, PendingData]:
-    shape = image.shape
-    base = array_dtype(where, shape, image.type, "'uint16' or 'uint32'", "descriptor")
-    encoding = parse_encoding(image.encoding)
+    # _validate checked that the descriptor gave them all
+    shape, encoding_name = cast(list[int], image.shape), cast(str, image.encoding)
+    base = array_dtype(where, shape, cast(str, image.type), "'uint16' or 'uint32'", "descriptor")
+    encoding = parse_encoding(encoding_name)
     if encoding is None:
         raise ParseError(
             f"{where}: unknown encoding {image.encoding!r}; expected '<' or '>' (raw), 'lz4<' "
@@ -166,7 +178,6 @@ def _decode_image(
                 f"{expected} bytes (LZ4 expands at most {_LZ4_MAX_RATIO}x); the frame is "
                 f"truncated or corrupt"
             )
-        encoding_name = image.encoding
 
         def decode() -> np.ndarray:
             return _decode_lz4(where, encoding_name, buf, array_shape, dtype, expected)
@@ -208,7 +219,7 @@ def _decode_lz4(
 
 def _header(typ: str, frames: Any, first: dict[str, Any]) -> EigerLegacyHeader:
     header: EigerLegacyHeader = _validate(typ, "frame 0 (dheader-1.0)", EigerLegacyHeader, first)
-    detail = header.header_detail
+    detail = cast(str, header.header_detail)  # _validate checked it is there
     expected = HEADER_DETAIL_FRAMES[detail]
     count = len(frames)
     where = f"{typ} header series={header.series}"
@@ -281,5 +292,19 @@ def _expect_htype(typ: str, value: dict[str, Any], index: int, htype: str) -> No
 
 
 def _validate(typ: str, where: str, cls: type[_Model], fields: dict[str, Any]) -> _Model:
+    """``fields`` validated into ``cls``, which must hold every field the detector sends (the
+    model itself lets them default, for packets built by hand)."""
     invalid = f"{typ} {where}: invalid {fields.get('htype')!r} message"
-    return validate(cls, fields, invalid, "header")
+    problems = [
+        f"{name} is missing" if name not in fields else f"{name}: null, expected a value"
+        for name in cls._sent_fields
+        if name != "data" and fields.get(name) is None
+    ]
+    try:
+        packet: _Model = cls.__pydantic_validator__.validate_python(fields)
+    except ValidationError as exc:
+        problems.append(summarise(exc, "header"))
+        raise ParseError(f"{invalid}: {'; '.join(problems)}") from exc
+    if problems:
+        raise ParseError(f"{invalid}: {'; '.join(problems)}")
+    return packet

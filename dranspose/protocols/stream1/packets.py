@@ -12,6 +12,11 @@ Unknown extra header fields are kept on the models. ``to_stream_data`` builds th
 ingester would forward, for synthetic sources and tests; parsing received frames is done by
 :func:`dranspose.protocols.stream1.parser.parse`.
 
+The constructors accept every call the original dranspose 0.2.0 accepted: ``htype`` defaults to
+the packet's own value, and an image may be built without ``data`` (the original's sources send
+the pixels themselves as the second frame); such an image's ``to_stream_data`` gives the header
+frame alone, as the original's did. :class:`Stream1` is the original's name of the base class.
+
 The compressed layouts are those Dectris detectors send, each identical to one chunk of an HDF5
 filter: an 8-byte big-endian count of uncompressed bytes, a 4-byte big-endian block size in bytes,
 then the blocks, each a 4-byte big-endian compressed length and the compressed bytes.
@@ -213,8 +218,12 @@ class LazyData:
         return ordered + list(args.items())
 
 
-class Stream1Base(BaseModel):
-    """Fields every STINS packet has; unknown header fields are kept as extras."""
+class Stream1(BaseModel):
+    """Fields every STINS packet has; unknown header fields are kept as extras.
+
+    The original dranspose's name of the base class (payloads test ``isinstance(p, Stream1)``);
+    :data:`Stream1Base` is the same class.
+    """
 
     model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
 
@@ -229,15 +238,23 @@ class Stream1Base(BaseModel):
         return StreamData(typ=typ, frames=[self.header_frame()])
 
 
-class Stream1Start(Stream1Base):
+Stream1Base = Stream1
+"""This rewrite's earlier name of :class:`Stream1`."""
+
+
+class Stream1Start(Stream1):
     """Start of a series; ``filename`` is where the detector writes (may be empty)."""
 
-    htype: Literal["header"]
+    htype: Literal["header"] = "header"
     filename: str
 
 
-class Stream1Data(LazyData, Stream1Base):
+class Stream1Data(LazyData, Stream1):
     """One image. ``data`` has ``shape`` and dtype ``type``; it is not part of the JSON header.
+
+    ``data`` may be left out (``None``) when building a packet whose pixels travel separately,
+    as the original's sources send them: ``to_stream_data`` then gives the header frame alone and
+    the sender appends the pixel frame. A parsed image always has ``data``.
 
     For uncompressed images a parsed ``data`` is a view of the received frame, not a copy: it is
     read-only when the frame is ``bytes``. Copy it before modifying it in place.
@@ -249,12 +266,12 @@ class Stream1Data(LazyData, Stream1Base):
     :class:`~dranspose.protocols.common.errors.ParseError` from that first read.
     """
 
-    htype: Literal["image"]
+    htype: Literal["image"] = "image"
     frame: int
     shape: list[int]
     type: str
     compression: Optional[str] = None
-    data: np.ndarray = Field(exclude=True)
+    data: Optional[np.ndarray] = Field(default=None, exclude=True)
     _pending_data: Optional[PendingData] = PrivateAttr(default=None)
 
     @classmethod
@@ -283,6 +300,11 @@ class Stream1Data(LazyData, Stream1Base):
 
     def payload_frame(self) -> bytes:
         """The image frame: ``data`` in C order, compressed as ``compression`` says."""
+        if self.data is None:
+            raise ValueError(
+                f"image msg_number={self.msg_number} frame={self.frame} has no data to encode; "
+                f"pass data= or send the pixel frame yourself after header_frame()"
+            )
         arr = np.asarray(self.data)
         try:
             dtype = np.dtype(self.type)
@@ -302,14 +324,17 @@ class Stream1Data(LazyData, Stream1Base):
         )
 
     def to_stream_data(self, typ: str = STINS) -> StreamData:
-        """Header frame plus image frame, as a STINS ingester forwards them."""
+        """Header frame plus image frame, as a STINS ingester forwards them; the header frame
+        alone when the packet has no ``data`` (as the original dranspose did)."""
+        if self.data is None:
+            return StreamData(typ=typ, frames=[self.header_frame()])
         return StreamData(typ=typ, frames=[self.header_frame(), self.payload_frame()])
 
 
-class Stream1End(Stream1Base):
+class Stream1End(Stream1):
     """End of a series."""
 
-    htype: Literal["series_end"]
+    htype: Literal["series_end"] = "series_end"
 
 
 Stream1PacketType = Annotated[
@@ -323,8 +348,9 @@ Stream1PacketAdapter: TypeAdapter[Union[Stream1Start, Stream1Data, Stream1End]] 
 
 Stream1Packet = Stream1PacketAdapter
 """Validates any Stream1 packet: ``Stream1Packet.validate_json(...)`` (the name payloads
-written for earlier releases use; a TypeAdapter there too)."""
-"""Validates a mapping into the matching packet (image mappings must carry ``data``)."""
+written for earlier releases use; a TypeAdapter there too). An image validated this way has no
+``data`` unless the mapping carries it; :func:`dranspose.protocols.stream1.parser.parse` reads
+it from the second frame."""
 
 __all__ = [
     "BSLZ4_HEADER",
@@ -332,6 +358,7 @@ __all__ = [
     "STINS",
     "LazyData",
     "PendingData",
+    "Stream1",
     "Stream1Base",
     "Stream1Data",
     "Stream1End",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import dectris.compression
 import numpy as np
@@ -26,6 +26,7 @@ from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.frames import Buffer, array_dtype, frame_buffer, size_text
 from dranspose.protocols.common.json_header import load_json_object, packet_class, validate
+from dranspose.protocols.common.stream_argument import stream_argument
 from dranspose.protocols.stream1.packets import (
     BSLZ4_HEADER,
     COMPRESSIONS,
@@ -63,16 +64,20 @@ _LZ4_MAX_RATIO = 255
 _MAX_BLOCK_BYTES = 2**31 - 1
 
 
-def parse(stream_data: StreamData) -> _Packet:
+def parse(
+    data: Optional[StreamData] = None, *, stream_data: Optional[StreamData] = None
+) -> _Packet:
     """Decode one STINS message into :class:`Stream1Start`, :class:`Stream1Data` or
     :class:`Stream1End`.
 
-    Raises :class:`ParseError` naming the stream type, the frame and what was expected when the
-    frames are not a valid STINS packet. Any ``typ`` is accepted: ingesters label streams
-    differently, only the frames matter.
+    The stream is passed as ``data`` (the original dranspose's name: ``parse(stream)`` or
+    ``parse(data=stream)``) or as ``stream_data``. Raises :class:`ParseError` naming the stream
+    type, the frame and what was expected when the frames are not a valid STINS packet. Any
+    ``typ`` is accepted: ingesters label streams differently, only the frames matter.
     """
-    typ = stream_data.typ
-    frames = stream_data.frames
+    stream: StreamData = stream_argument(data, stream_data, "stream1.parse")
+    typ = stream.typ
+    frames = stream.frames
     if not frames:
         raise ParseError(f"{typ} stream: no frames; expected a JSON header in frame 0")
     at = f"{typ} frame 0 (header)"

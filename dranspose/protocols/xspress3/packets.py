@@ -18,6 +18,12 @@ three-frame multipart message. Ingesters hand over all frames of a message eithe
 restricted :func:`dranspose.protocols.common.safe_pickle.safe_loads`. The meta values are named as in
 the original dranspose project (``ocr``, ``AllEvents``, ..., ``dtc``). ``to_stream_data`` builds
 the frames of a packet, for synthetic sources and tests.
+
+The constructors accept every call the original dranspose 0.2.0 accepted: an image built with
+``frame``, ``shape`` and ``type`` alone (``exptime`` defaulting to the original's ``1``), with
+``data=`` and the original's ``meta={name: array}`` dict, or with the meta arrays as fields.
+Without ``data`` and meta, ``to_stream_data`` gives the header frame alone, as the original did
+(old servers send each frame as its own message).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Optional, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from dranspose.core.event import StreamData
 
@@ -48,6 +54,23 @@ META_NAMES = (
 
 WINDOW_COUNTS = "window_counts"
 """The optional ninth meta item: counts per window and channel, ``[windows, channels]``."""
+
+_META_KEYS = (*META_NAMES, WINDOW_COUNTS)
+
+
+def _meta_fields(meta: Any) -> dict[str, Any]:
+    """The fields a ``meta`` dict (the original's form: name to array) stands for."""
+    if not isinstance(meta, Mapping):
+        raise ValueError(
+            f"meta must be a dict of {', '.join(_META_KEYS)} to arrays, got {type(meta).__name__}"
+        )
+    unknown = [key for key in meta if key not in _META_KEYS]
+    if unknown:
+        raise ValueError(
+            f"meta has unknown item(s) {', '.join(repr(k) for k in unknown)}; expected "
+            f"{', '.join(_META_KEYS)}"
+        )
+    return dict(meta)
 
 
 class XspressBase(BaseModel):
@@ -82,23 +105,39 @@ class XspressImage(XspressBase):
     htype: Literal["image"] = "image"
     frame: int
     shape: list[int]
-    exptime: Optional[float] = None
+    exptime: Optional[float] = 1
     type: str
     compression: Optional[str] = "none"
-    data: np.ndarray = Field(exclude=True)
-    ocr: np.ndarray = Field(exclude=True)
+    data: Optional[np.ndarray] = Field(default=None, exclude=True)
+    ocr: Optional[np.ndarray] = Field(default=None, exclude=True)
     """Output count rate per channel."""
-    AllEvents: np.ndarray = Field(exclude=True)
-    AllGood: np.ndarray = Field(exclude=True)
-    ClockTicks: np.ndarray = Field(exclude=True)
-    TotalTicks: np.ndarray = Field(exclude=True)
-    ResetTicks: np.ndarray = Field(exclude=True)
-    event_widths: np.ndarray = Field(exclude=True)
-    dtc: np.ndarray = Field(exclude=True)
+    AllEvents: Optional[np.ndarray] = Field(default=None, exclude=True)
+    AllGood: Optional[np.ndarray] = Field(default=None, exclude=True)
+    ClockTicks: Optional[np.ndarray] = Field(default=None, exclude=True)
+    TotalTicks: Optional[np.ndarray] = Field(default=None, exclude=True)
+    ResetTicks: Optional[np.ndarray] = Field(default=None, exclude=True)
+    event_widths: Optional[np.ndarray] = Field(default=None, exclude=True)
+    dtc: Optional[np.ndarray] = Field(default=None, exclude=True)
     """Dead-time correction factor per channel (multiply the spectra by it)."""
     window_counts: Optional[np.ndarray] = Field(default=None, exclude=True)
     extra_meta: list[Any] = Field(default_factory=list, exclude=True)
     """Meta items after the known ones, if a server sends more."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spread_meta(cls, values: Any) -> Any:
+        """Take the original's ``meta={name: array}`` argument apart into the named fields."""
+        if not isinstance(values, dict) or "meta" not in values:
+            return values
+        values = dict(values)
+        meta = values.pop("meta")
+        if meta is None:
+            return values
+        for key, value in _meta_fields(meta).items():
+            if key in values:
+                raise ValueError(f"{key} given twice: as a field and in meta")
+            values[key] = value
+        return values
 
     @classmethod
     def from_array(
@@ -107,7 +146,7 @@ class XspressImage(XspressBase):
         *,
         frame: int,
         meta: Mapping[str, Any],
-        exptime: Optional[float] = None,
+        exptime: Optional[float] = 1,
         **extra: Any,
     ) -> XspressImage:
         """An image whose ``shape`` and ``type`` are taken from ``array``; ``meta`` maps the
@@ -127,18 +166,31 @@ class XspressImage(XspressBase):
 
     @property
     def meta(self) -> dict[str, Any]:
-        """The meta arrays by name, in the order the detector sends them."""
-        values = {name: getattr(self, name) for name in META_NAMES}
-        if self.window_counts is not None:
-            values[WINDOW_COUNTS] = self.window_counts
-        return values
+        """The meta arrays by name, in the order the detector sends them (those that are set;
+        all of them for a parsed image)."""
+        values = {name: getattr(self, name) for name in _META_KEYS}
+        return {name: value for name, value in values.items() if value is not None}
+
+    @meta.setter
+    def meta(self, meta: Mapping[str, Any]) -> None:
+        """Set the meta arrays from a dict by name, as the original's parser assigned them."""
+        for key, value in _meta_fields(meta).items():
+            setattr(self, key, value)
 
     def meta_list(self) -> list[Any]:
         """The meta items as the detector pickles them: a list in :data:`META_NAMES` order."""
+        missing = [name for name in META_NAMES if getattr(self, name) is None]
+        if missing:
+            raise ValueError(
+                f"image frame={self.frame} lacks meta {', '.join(missing)}; the meta pickle "
+                f"needs all of {', '.join(META_NAMES)}"
+            )
         return list(self.meta.values()) + list(self.extra_meta)
 
     def payload_frames(self) -> list[bytes]:
         """The spectra frame (C order, as ``type`` and ``shape`` say) and the meta pickle."""
+        if self.data is None:
+            raise ValueError(f"image frame={self.frame} has no data to encode; pass data=")
         arr = np.asarray(self.data)
         dtype = np.dtype(self.type)
         if arr.dtype != dtype:
@@ -150,7 +202,10 @@ class XspressImage(XspressBase):
         return [arr.tobytes(), pickle.dumps(self.meta_list(), protocol=4)]
 
     def to_stream_data(self, typ: str = XSPRESS_TYPE) -> StreamData:
-        """Header, spectra and meta frames, as one grouped message."""
+        """Header, spectra and meta frames, as one grouped message; the header frame alone when
+        the image has neither ``data`` nor meta (as the original dranspose did)."""
+        if self.data is None and not self.meta and not self.extra_meta:
+            return StreamData(typ=typ, frames=[self.header_frame()])
         return StreamData(typ=typ, frames=[self.header_frame(), *self.payload_frames()])
 
 
@@ -168,7 +223,10 @@ XspressMessage = Annotated[
 XspressPacket: TypeAdapter[Union[XspressStart, XspressImage, XspressEnd]] = TypeAdapter(
     XspressMessage
 )
-"""Validates a mapping into the matching packet (image mappings must carry data and meta)."""
+"""Validates a mapping into the matching packet (``XspressPacket.validate_json(header)``, as
+the original's ingester does); an image validated this way has no data or meta unless the
+mapping carries them, :func:`dranspose.protocols.xspress3.parser.parse` reads them from the
+frames."""
 
 XspressPacketAdapter = XspressPacket
 XspressPacketType = XspressMessage

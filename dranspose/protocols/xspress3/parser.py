@@ -26,6 +26,7 @@ from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.frames import Buffer, Frame, array_dtype, frame_buffer, size_text
 from dranspose.protocols.common.json_header import load_json_object, packet_class, validate
 from dranspose.protocols.common.safe_pickle import safe_loads
+from dranspose.protocols.common.stream_argument import stream_argument
 from dranspose.protocols.xspress3.packets import (
     META_NAMES,
     WINDOW_COUNTS,
@@ -51,15 +52,20 @@ _NO_DATA.flags.writeable = False
 _ARRAY_FIELDS = ("data", *META_NAMES)
 
 
-def parse(stream_data: StreamData) -> _Packet:
+def parse(
+    data: Optional[StreamData] = None, *, stream_data: Optional[StreamData] = None
+) -> _Packet:
     """Decode one Xspress3 message: its header, and for images the spectra and meta frames.
 
+    The stream is passed as ``data`` (the original dranspose's name: ``parse(stream)`` or
+    ``parse(data=stream)``) or as ``stream_data``.
     Start and end messages are one frame; images are three (header, spectra, meta pickle).
     Raises :class:`ParseError` naming the stream type, the frame and what was expected when the
     frames are not such a message. Any ``typ`` is accepted.
     """
-    typ = stream_data.typ
-    frames = stream_data.frames
+    stream: StreamData = stream_argument(data, stream_data, "xspress3.parse")
+    typ = stream.typ
+    frames = stream.frames
     if not frames:
         raise ParseError(f"{typ} stream: no frames; expected a JSON header in frame 0")
     at = f"{typ} frame 0 (header)"

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from dranspose.core.parameters import ParameterError, ParameterSet
 from dranspose.core.protocol import ParameterName
 from dranspose.http.auth import PUBLIC, AccessPolicy, guard
+from dranspose.http.docs_pages import new_app
 from dranspose.http.errors import RAW_BODY, install_error_handlers
 from dranspose.http.h5rest import create_h5_router
 
@@ -144,7 +145,7 @@ def _parameter_json(params: ParameterSet, name: ParameterName) -> dict[str, Any]
 
 def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> FastAPI:
     """The reducer API for one host; ``access`` defaults to ``$DRANSPOSE_TOKEN`` (docs/security.md)."""
-    app = guard(FastAPI(title="dranspose reducer", version="1"), access)
+    app = guard(new_app(title="dranspose reducer", version="1"), access)
     install_error_handlers(app)
 
     @app.get("/api/v1/result/pickle")

@@ -39,6 +39,7 @@ from dranspose.core.triggermap import (
 from dranspose.http.auth import guard
 from dranspose.http.controller_api import controller_router
 from dranspose.http.dashboard import dashboard_router
+from dranspose.http.docs_pages import new_app
 from dranspose.http.errors import install_error_handlers
 from dranspose.http.logs_api import logs_router
 from dranspose.http.metrics import observability_router
@@ -414,7 +415,7 @@ class Controller(Component):
                 pass
 
         # the bearer token ($DRANSPOSE_TOKEN) guards every route added below (docs/security.md)
-        app = guard(FastAPI(title="dranspose controller", version="1", lifespan=lifespan))
+        app = guard(new_app(title="dranspose controller", version="1", lifespan=lifespan))
         install_error_handlers(app)
 
         @app.exception_handler(REDIS_UNAVAILABLE[0])

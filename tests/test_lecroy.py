@@ -64,7 +64,9 @@ def float64s(raw: bytes) -> list[float]:
     return list(struct.unpack(f"<{len(raw) // 8}d", raw))
 
 
-def lecroy(*frames: object, typ: str = LECROY_TYPE) -> StreamData:
+def lecroy(*frames: object, typ: str = "lecroy") -> StreamData:
+    """The frames as our ingester forwards them, with the type it stamps (the protocol's name;
+    LECROY_TYPE is the original dranspose's type, which ``to_stream_data`` uses)."""
     return StreamData.model_construct(typ=typ, frames=list(frames))
 
 
@@ -351,7 +353,9 @@ def test_continuous_trigger_with_the_cached_start(continuous):
     start = continuous[1]
     second = [f for item in continuous[5:8] for f in item]
     packet = parse(lecroy(*start, *second))
-    assert (packet.ntriggers, packet.seqno, packet.frame) == (-1, 0, 2)
+    # frame is the start's, as the original dranspose copies it; the traces keep their own
+    assert (packet.ntriggers, packet.seqno, packet.frame) == (-1, 0, 0)
+    assert [m.frame for m in packet.meta] == [json.loads(f[0])["frame"] for f in continuous[5:7]]
     assert packet.channels == [2, 4]
     assert packet.end is not None and packet.end.frame == 4
     assert [d.shape for d in packet.data] == [(1, POINTS), (1, POINTS)]
@@ -661,3 +665,9 @@ def test_parse_errors_are_value_errors_with_a_cause():
     with pytest.raises(ValueError) as info:
         parse(lecroy(msg(1)))
     assert isinstance(info.value.__cause__, ValidationError)
+
+
+def test_stop_without_htype_as_the_original_builds_it():
+    # the original's LecroyEnd has no htype field; its dump is still a stop message
+    packet = parse(lecroy(b'{"frame": 4, "frames": 4, "what": 3}'))
+    assert packet == LecroyEnd(frame=4, frames=4)

@@ -173,7 +173,9 @@ def test_header_settings(parser):
 def test_header_fields(parser):
     start = parser.parse(pcap(HEADER))
     assert [f.key for f in start.fields] == KEYS
-    assert [f.name for f in start.fields] == [
+    # named "<field>.<capture>" as the original dranspose names them; .field is the bare field
+    assert [f.name for f in start.fields] == KEYS
+    assert [f.field for f in start.fields] == [
         "PCAP.TS_TRIG",
         "INENC1.VAL",
         "INENC1.VAL",
@@ -214,10 +216,11 @@ def test_values_exact(armed):
 
 def test_values_carry_their_field_description(armed):
     field = armed.parse(pcap(LINES[0])).fields["INENC1.VAL.Max"]
-    assert (field.name, field.capture, field.type) == ("INENC1.VAL", "Max", "double")
+    assert (field.name, field.capture, field.type) == ("INENC1.VAL.Max", "Max", "double")
+    assert field.field == "INENC1.VAL"
     assert (field.scale, field.offset, field.units) == (0.0005, -12.5, "mm")
     assert field.model_dump() == {
-        "name": "INENC1.VAL",
+        "name": "INENC1.VAL.Max",
         "type": "double",
         "capture": "Max",
         "scale": 0.0005,
@@ -356,14 +359,14 @@ def test_values_round_trip(armed):
 
 def test_values_from_scratch():
     fields = {
-        "X.Mean": PositionCapField(name="X", type="double", capture="Mean", value=0.25),
-        "B.Value": PositionCapField(name="B", type="uint32", capture="Value", value=5),
+        "X.Mean": PositionCapField(name="X.Mean", type="double", capture="Mean", value=0.25),
+        "B.Value": PositionCapField(name="B.Value", type="uint32", value=5),
     }
     assert PositionCapValues(fields=fields).to_stream_data().frames == [b" 0.25 5\n"]
 
 
 def test_values_without_value_cannot_be_written():
-    field = PositionCapField(name="X", type="double", capture="Mean")
+    field = PositionCapField(name="X.Mean", type="double", capture="Mean")
     with pytest.raises(ValueError, match="'X.Mean' has no value"):
         PositionCapValues(fields={"X.Mean": field}).to_stream_data()
 
@@ -378,7 +381,7 @@ def test_end_round_trip(parser):
 def test_start_from_scratch():
     start = PositionCapStart(
         arm_time=datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc),
-        fields=[PositionCapField(name="INENC2.VAL", type="double", capture="Value")],
+        fields=[PositionCapField(name="INENC2.VAL.Value", type="double")],
     )
     assert start.to_stream_data().frames == [
         b"arm_time: 2024-01-02T03:04:05.678Z\nmissed: 0\nprocess: Scaled\nformat: ASCII\n"
@@ -562,3 +565,68 @@ def test_error_two_frames(parser):
 
 def test_error_frame_not_bytes(parser):
     assert "got a int, expected bytes" in parse_error(parser, 12)
+
+
+# --- the original dranspose's calls ---------------------------------------------------------------
+
+
+def test_field_named_as_the_original_derives_its_capture():
+    field = PositionCapField(name="INENC1.VAL.Mean", type="double")
+    assert (field.name, field.field, field.capture) == ("INENC1.VAL.Mean", "INENC1.VAL", "Mean")
+    assert field.header_line() == " INENC1.VAL double Mean\n"
+
+
+def test_field_capture_must_agree_with_the_name():
+    with pytest.raises(ValidationError, match=r"name 'INENC1.VAL' does not end with '.Mean'"):
+        PositionCapField(name="INENC1.VAL", type="double", capture="Mean")
+
+
+def test_field_without_capture_cannot_be_announced():
+    field = PositionCapField(name="COUNTER", type="uint32")
+    assert field.capture is None
+    with pytest.raises(ValueError, match=r"'COUNTER' has no capture"):
+        field.header_line()
+
+
+def test_field_parse_types_the_text_as_the_original():
+    assert PositionCapField(name="B.Value", type="uint32").parse("33554433").value == 33554433
+    parsed = PositionCapField(name="X.Mean", type="double").parse("-3.25")
+    assert (parsed.name, parsed.value, type(parsed.value)) == ("X.Mean", -3.25, float)
+    with pytest.raises(ValueError, match=r"field 'B.Value' value '1.5' is not a uint32 integer"):
+        PositionCapField(name="B.Value", type="uint32").parse("1.5")
+    with pytest.raises(ValueError, match=r"field 'B.Value' value '-1' is out of the uint32 range"):
+        PositionCapField(name="B.Value", type="uint32").parse("-1")
+    with pytest.raises(ValueError, match=r"field 'S.Value' has unknown type 'string'"):
+        PositionCapField(name="S.Value", type="string").parse("x")
+
+
+def test_values_refuse_a_value_the_type_cannot_hold():
+    field = PositionCapField(name="B.Value", type="uint32", value=1.5)
+    with pytest.raises(ValueError, match=r"'B.Value' is uint32 but its value 1.5 is no integer"):
+        PositionCapValues(fields={"B.Value": field}).to_stream_data()
+
+
+def test_start_given_other_fields_than_it_holds():
+    start = PositionCapStart(fields=[PositionCapField(name="A.Value", type="double")])
+    with pytest.raises(ValueError, match=r"got fields \['B.Value'\] but this start already"):
+        start.to_stream_data([PositionCapField(name="B.Value", type="double")])
+
+
+def test_parse_takes_data_or_stream_data(parser):
+    assert isinstance(parser.parse(data=pcap(HEADER)), PositionCapStart)
+    assert isinstance(parser.parse(stream_data=pcap(LINES[0])), PositionCapValues)
+    with pytest.raises(TypeError, match="got the StreamData twice"):
+        parser.parse(pcap(END), stream_data=pcap(END))
+    with pytest.raises(TypeError, match="missing the StreamData"):
+        parser.parse()
+
+
+def test_adapter_reads_the_originals_untagged_dumps():
+    start = PositionCapPacketAdapter.validate_json(b'{"arm_time": "2024-03-05T10:12:03.257"}')
+    assert start == PositionCapStart(arm_time=datetime(2024, 3, 5, 10, 12, 3, 257000))
+    values = PositionCapPacketAdapter.validate_python(
+        {"fields": {"A.Value": {"name": "A.Value", "type": "uint32", "value": 3}}}
+    )
+    assert isinstance(values, PositionCapValues) and values.fields["A.Value"].capture == "Value"
+    # as the original's union reads it (its END packet dumps to {} too)
+    assert PositionCapPacketAdapter.validate_python({}) == PositionCapValues()

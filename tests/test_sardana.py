@@ -369,12 +369,30 @@ def test_error_record_bad_point_nb():
     assert "invalid RecordData: point_nb: Input should be a valid integer" in message
 
 
-def test_error_record_missing_point_nb():
-    message = parse_error(sardana(b'{"type": "RecordData", "timestamp": 0.1}'))
-    assert message.endswith("invalid RecordData: point_nb is missing")
+def test_error_record_missing_point_nb_and_timestamp():
+    # the original dranspose required only timestamp (point_nb was an extra), we point_nb;
+    # a record needs one of them
+    message = parse_error(sardana(b'{"type": "RecordData", "sam_x": 0.1}'))
+    assert message.endswith(
+        "invalid RecordData: a record needs point_nb or timestamp; it has neither"
+    )
+
+
+def test_record_with_timestamp_but_no_point_nb():
+    packet = parse(sardana(b'{"type": "RecordData", "timestamp": 0.1}'))
+    assert (packet.point_nb, packet.timestamp) == (None, 0.1)
+    assert packet.columns == {"timestamp": 0.1}
 
 
 def test_error_chains_the_validation_error():
     with pytest.raises(ParseError) as info:
         parse(sardana(b'{"type": "RecordData"}'))
     assert isinstance(info.value.__cause__, ValidationError)
+
+
+def test_untagged_bodies_the_original_told_apart():
+    # the original validated untagged bodies against its models: serialno/timestamp suffice
+    description = parse(sardana(b'{"serialno": 3, "scandir": "/d", "title": "t"}'))
+    assert (type(description).__name__, description.column_desc) == ("SardanaDataDescription", [])
+    record = parse(data=sardana(b'{"timestamp": 0.5, "x": 1.0}'))
+    assert (type(record).__name__, record.timestamp, record.x) == ("SardanaRecordData", 0.5, 1.0)

@@ -1,6 +1,8 @@
 """``dranspose.data.lecroy``: a public import path kept for payloads; the code lives in
-:mod:`dranspose.protocols.lecroy.packets`."""
+:mod:`dranspose.protocols.lecroy.packets`. ``NDArray`` and ``StreamData`` are re-exported because
+the original dranspose's module imported them and payloads import them from here."""
 
+from dranspose.core.event import StreamData
 from dranspose.protocols.lecroy.packets import (
     LECROY_TYPE,
     PREPARE,
@@ -19,6 +21,8 @@ from dranspose.protocols.lecroy.packets import (
     LecroyPrepare,
     LecroySeqEnd,
     LecroySeqStart,
+    NDArray,
+    WhatEnum,
 )
 
 __all__ = [
@@ -39,4 +43,7 @@ __all__ = [
     "LecroyPrepare",
     "LecroySeqEnd",
     "LecroySeqStart",
+    "NDArray",
+    "StreamData",
+    "WhatEnum",
 ]

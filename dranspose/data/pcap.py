@@ -1,6 +1,8 @@
 """``dranspose.data.pcap``: a public import path kept for payloads; the code lives in
-:mod:`dranspose.protocols.pcap.packets`."""
+:mod:`dranspose.protocols.pcap.packets`. ``StreamData`` is re-exported because
+the original dranspose's module imported it and payloads import it from here."""
 
+from dranspose.core.event import StreamData
 from dranspose.protocols.pcap.packets import (
     PCAP_TYPE,
     PCAPBase,
@@ -22,5 +24,6 @@ __all__ = [
     "PCAPPacketAdapter",
     "PCAPPacketType",
     "PCAPStart",
+    "StreamData",
     "as_column",
 ]

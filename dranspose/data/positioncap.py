@@ -1,6 +1,8 @@
 """``dranspose.data.positioncap``: a public import path kept for payloads; the code lives in
-:mod:`dranspose.protocols.positioncap.packets`."""
+:mod:`dranspose.protocols.positioncap.packets`. ``StreamData`` is re-exported because
+the original dranspose's module imported it and payloads import it from here."""
 
+from dranspose.core.event import StreamData
 from dranspose.protocols.positioncap.packets import (
     FIELD_TYPES,
     POSITIONCAP_TYPE,
@@ -26,5 +28,6 @@ __all__ = [
     "PositionCapPacketType",
     "PositionCapStart",
     "PositionCapValues",
+    "StreamData",
     "utc_naive",
 ]

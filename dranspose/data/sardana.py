@@ -1,6 +1,8 @@
 """``dranspose.data.sardana``: a public import path kept for payloads; the code lives in
-:mod:`dranspose.protocols.sardana.packets`."""
+:mod:`dranspose.protocols.sardana.packets`. ``StreamData`` is re-exported because
+the original dranspose's module imported it and payloads import it from here."""
 
+from dranspose.core.event import StreamData
 from dranspose.protocols.sardana.packets import (
     SARDANA_ENDPOINTS,
     SARDANA_TYPE,
@@ -25,4 +27,5 @@ __all__ = [
     "SardanaPacketType",
     "SardanaRecordData",
     "SardanaRecordEnd",
+    "StreamData",
 ]

@@ -119,7 +119,7 @@ def test_built_packets_hold_naive_utc_and_write_it_with_z(given, expected):
     start = PositionCapStart(
         arm_time=given,
         start_time=given,
-        fields=[PositionCapField(name="PCAP.TS_TRIG", type="double", capture="Value")],
+        fields=[PositionCapField(name="PCAP.TS_TRIG.Value", type="double")],
     )
     assert start.arm_time == expected and start.arm_time.tzinfo is None
     assert start.start_time == expected and start.start_time.tzinfo is None

@@ -8,12 +8,13 @@ than half understood.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 from dranspose.core.event import StreamData
 from dranspose.protocols.albaem.packets import AlbaemData, AlbaemEnd, AlbaemStart
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.json_header import parse_single_json_message
+from dranspose.protocols.common.stream_argument import stream_argument
 
 __all__ = ["ParseError", "parse"]
 
@@ -25,11 +26,13 @@ _PACKETS: dict[str, type[_Packet]] = {
 }
 
 
-def parse(stream_data: StreamData) -> _Packet:
+def parse(
+    data: Optional[StreamData] = None, *, stream_data: Optional[StreamData] = None
+) -> _Packet:
     """Decode one AlbaEM message into :class:`AlbaemStart`, :class:`AlbaemData` or
     :class:`AlbaemEnd`.
 
     Raises :class:`ParseError` naming the stream type, the frame and what was expected when the
     frames are not a valid AlbaEM message. Any ``typ`` is accepted: only the frames matter.
     """
-    return parse_single_json_message(stream_data, _PACKETS)
+    return parse_single_json_message(stream_argument(data, stream_data, "albaem.parse"), _PACKETS)

@@ -27,21 +27,35 @@ builds frames for synthetic sources and tests.
 from __future__ import annotations
 
 import pickle
+from enum import IntEnum
 from typing import Annotated, Any, Final, Literal, Optional, Union
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from dranspose.core.event import StreamData
 
-LECROY_TYPE = "lecroy"
-"""The stream type ingesters give LeCroy streams."""
+LECROY_TYPE = "lecroy_9fwdWp6Rq7"
+"""The stream type ``to_stream_data`` gives its frames: the original dranspose's value, which its
+ingester stamped on LeCroy streams and its parser insisted on, so frames built here parse there
+too. Our ingester stamps the protocol's name, ``"lecroy"``; our parser accepts any type."""
 
 # The values of ``what`` in control messages; Final, so each is its Literal type too.
 PREPARE: Final = 0
 SEQ_START: Final = 1
 SEQ_END: Final = 2
 STOP: Final = 3
+
+
+class WhatEnum(IntEnum):
+    """The ``what`` of a control message by name, as the original dranspose spelled them;
+    equal to :data:`PREPARE`, :data:`SEQ_START`, :data:`SEQ_END` and :data:`STOP`."""
+
+    PREPARE = PREPARE
+    START = SEQ_START
+    SEQEND = SEQ_END
+    STOP = STOP
 
 
 class LecroyBase(BaseModel):
@@ -55,15 +69,17 @@ class LecroyBase(BaseModel):
         """The JSON frame of this packet (without waveform or timestamp frames)."""
         return self.model_dump_json().encode()
 
+    def to_stream_data(self, typ: str = LECROY_TYPE) -> StreamData:
+        """This packet's JSON frame alone: all the device sends for a control message (a
+        trace header's waveforms and timestamps follow in frames of their own, which
+        :meth:`LecroyParsed.to_stream_data` builds)."""
+        return StreamData(typ=typ, frames=[self.header_frame()])
+
 
 class LecroyMessage(LecroyBase):
     """A one-frame control message (``htype`` ``"msg"``)."""
 
     htype: Literal["msg"] = "msg"
-
-    def to_stream_data(self, typ: str = LECROY_TYPE) -> StreamData:
-        """The single frame the device sends for this message."""
-        return StreamData(typ=typ, frames=[self.header_frame()])
 
 
 class LecroyPrepare(LecroyMessage):
@@ -116,19 +132,28 @@ class LecroyParsed(LecroyBase):
 
     The lists are parallel, one entry per trace message in the order received: ``channels[i]``
     is ``meta[i].ch``, ``data[i]`` the waveforms of shape ``meta[i].shape`` (one row per
-    trigger) and ``timestamps[i]`` one time per row. ``frame`` is the first trace's counter.
-    ``data`` arrays are views of the received frames, not copies; they are read-only when the
-    frames are ``bytes``.
+    trigger) and ``timestamps[i]`` one time per row. ``data`` arrays are views of the received
+    frames, not copies; they are read-only when the frames are ``bytes``.
 
-    When the message began with a sequence start, ``start`` is it and ``ntriggers``/``seqno``
-    are copied from it, and the traces cover exactly its channels; ``end`` is the sequence end
-    when the message included it. A single trace message has neither.
+    When the message began with a sequence start (as the original dranspose ingester groups a
+    sequence), ``start`` is it and ``frame``, ``ntriggers`` and ``seqno`` are copied from it, as
+    the original's ``LecroyParsed`` (built from the start) has them; the traces cover exactly its
+    channels, and ``end`` is the sequence end when the message included it. A message of traces
+    alone has neither, and ``frame`` is the first trace's counter.
+
+    ``htype`` and ``what`` are those of the sequence start the original built this from; the
+    lists default to empty so that ``LecroyParsed(frame=..., channels=[...], ...)`` written for
+    the original still builds.
     """
 
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    htype: Literal["msg"] = "msg"
+    what: Literal[1] = SEQ_START
     channels: list[int]
-    meta: list[LecroyData]
-    data: list[np.ndarray] = Field(exclude=True)
-    timestamps: list[list[float]]
+    meta: list[LecroyData] = Field(default_factory=list)
+    data: list[NDArray[Any]] = Field(default_factory=list, exclude=True)
+    timestamps: list[list[float]] = Field(default_factory=list)
     ntriggers: Optional[int] = None
     seqno: Optional[int] = None
     start: Optional[LecroySeqStart] = None
@@ -194,4 +219,7 @@ __all__ = [
     "LecroyPrepare",
     "LecroySeqEnd",
     "LecroySeqStart",
+    "NDArray",
+    "StreamData",
+    "WhatEnum",
 ]

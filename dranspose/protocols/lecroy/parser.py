@@ -24,6 +24,7 @@ from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.frames import array_dtype, frame_buffer, size_text
 from dranspose.protocols.common.json_header import load_json_object, validate
 from dranspose.protocols.common.safe_pickle import safe_loads
+from dranspose.protocols.common.stream_argument import stream_argument
 from dranspose.protocols.lecroy.packets import (
     PREPARE,
     SEQ_END,
@@ -54,8 +55,11 @@ _TRACE_FRAMES = 3
 _Packet = Union[LecroyPrepare, LecroySeqStart, LecroySeqEnd, LecroyEnd, LecroyParsed]
 
 
-def parse(stream_data: StreamData) -> _Packet:
-    """Decode one LeCroy message.
+def parse(
+    data: Optional[StreamData] = None, *, stream_data: Optional[StreamData] = None
+) -> _Packet:
+    """Decode one LeCroy message, given as ``data`` (the original dranspose's name, by position
+    or keyword) or as the keyword ``stream_data``.
 
     * a one-frame control message gives :class:`LecroyPrepare`, :class:`LecroySeqStart`,
       :class:`LecroySeqEnd` or :class:`LecroyEnd`;
@@ -67,8 +71,9 @@ def parse(stream_data: StreamData) -> _Packet:
     Raises :class:`ParseError` naming the stream type, the frame and what was expected. Any
     ``typ`` is accepted: only the frames matter.
     """
-    typ = stream_data.typ
-    frames = stream_data.frames
+    stream = stream_argument(data, stream_data, "lecroy.parse")
+    typ = stream.typ
+    frames = stream.frames
     if not frames:
         raise ParseError(f"{typ} message has no frames; expected a JSON header in frame 0")
     first = _control_or_trace(typ, frames, 0)
@@ -126,8 +131,8 @@ def _traces(
             f"holds traces of channels {channels}; expected one trace per announced channel"
         )
     return LecroyParsed.model_construct(
-        # without a start, frame 0 was a trace: metas is empty only when start is given
-        frame=metas[0].frame if metas or start is None else start.frame,
+        # the start's counter, as the original copies it; without a start, frame 0 was a trace
+        frame=metas[0].frame if start is None else start.frame,
         channels=channels,
         meta=metas,
         data=arrays,
@@ -144,7 +149,9 @@ def _control_or_trace(typ: str, frames: Any, index: int) -> Any:
     htype = header.get("htype")
     if htype == "traces":
         return _validate(typ, index, LecroyData, "trace", header)
-    if htype == "msg":
+    # the original dranspose's LecroyEnd has no htype field, so stop messages it built come
+    # without one; no other message does
+    if htype == "msg" or ("htype" not in header and header.get("what") == STOP):
         what = header.get("what")
         if type(what) is not int or what not in _CONTROL:
             got = f"what {what!r}" if "what" in header else "no 'what' field"

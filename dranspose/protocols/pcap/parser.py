@@ -9,11 +9,12 @@ more than one frame is refused rather than half understood.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.json_header import parse_single_json_message
+from dranspose.protocols.common.stream_argument import stream_argument
 from dranspose.protocols.pcap.packets import PCAPData, PCAPEnd, PCAPStart
 
 __all__ = ["ParseError", "parse"]
@@ -26,11 +27,13 @@ _PACKETS: dict[str, type[_Packet]] = {
 }
 
 
-def parse(stream_data: StreamData) -> _Packet:
+def parse(
+    data: Optional[StreamData] = None, *, stream_data: Optional[StreamData] = None
+) -> _Packet:
     """Decode one pcap message into :class:`PCAPStart`, :class:`PCAPData` or
     :class:`PCAPEnd`.
 
     Raises :class:`ParseError` naming the stream type, the frame and what was expected when the
     frames are not a valid pcap message. Any ``typ`` is accepted: only the frames matter.
     """
-    return parse_single_json_message(stream_data, _PACKETS)
+    return parse_single_json_message(stream_argument(data, stream_data, "pcap.parse"), _PACKETS)

@@ -19,16 +19,27 @@ messages; :class:`dranspose.protocols.positioncap.parser.PositioncapParser` deco
 the header to type the values (``uint32``/``int32``/``int64`` become ``int``, ``double``
 ``float``).
 
-A captured value is keyed ``"<name>.<capture>"`` (``"INENC1.VAL.Mean"``), since one PandA field
-can be captured several ways: ``packet.fields["INENC1.VAL.Mean"].value``.
+A captured value is named, and keyed, ``"<field>.<capture>"`` (``"INENC1.VAL.Mean"``), as in the
+original dranspose, since one PandA field can be captured several ways:
+``packet.fields["INENC1.VAL.Mean"].value``; :attr:`PositionCapField.field` is the bare PandA field.
 """
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Tag,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from dranspose.core.event import StreamData
 
@@ -69,33 +80,121 @@ def _timestamp(value: datetime) -> str:
 
 
 class PositionCapField(BaseModel):
-    """One captured value: PandA field ``name`` captured as ``capture`` (``Value``, ``Mean``,
-    ``Min``, ...), sent as ``type``. Scaled fields have ``scale``, ``offset`` and ``units``.
-    In a :class:`PositionCapValues`, ``value`` holds the sample's value."""
+    """One captured value: ``name`` is ``"<field>.<capture>"`` (``"INENC1.VAL.Mean"``), the PandA
+    field and how it is captured (``Value``, ``Mean``, ``Min``, ...), sent as ``type``. That is
+    the original dranspose's naming, which payloads rely on (they key values and build numpy
+    dtypes by these names, so one field captured twice must give two names).
+
+    ``capture`` is the part after the last dot; it is derived from ``name`` when not given and
+    must agree with it when given. Scaled fields have ``scale``, ``offset`` and ``units``. In a
+    :class:`PositionCapValues`, ``value`` holds the sample's value.
+    """
 
     model_config = ConfigDict(extra="allow")
 
     name: str
     type: str
-    capture: str
+    value: Optional[Union[int, float]] = None
+    capture: Optional[str] = None
     scale: Optional[float] = None
     offset: Optional[float] = None
     units: Optional[str] = None
-    value: Optional[Union[int, float]] = None
+
+    @model_validator(mode="after")
+    def _capture_from_name(self) -> PositionCapField:
+        if self.capture is None:
+            if "." in self.name:
+                self.capture = self.name.rsplit(".", 1)[1]
+        elif not self.name.endswith(f".{self.capture}"):
+            raise ValueError(
+                f"name {self.name!r} does not end with '.{self.capture}' (capture "
+                f"{self.capture!r}); name is '<field>.<capture>', e.g. "
+                f"'{self.name}.{self.capture}'"
+            )
+        return self
+
+    @property
+    def field(self) -> str:
+        """The PandA field alone (``"INENC1.VAL"``): ``name`` without its capture."""
+        if not self.capture:
+            return self.name
+        return self.name[: -len(self.capture) - 1]
 
     @property
     def key(self) -> str:
-        """``"<name>.<capture>"``, how :attr:`PositionCapValues.fields` is keyed."""
-        return f"{self.name}.{self.capture}"
+        """How :attr:`PositionCapValues.fields` is keyed: ``name``."""
+        return self.name
+
+    def parse(self, value: Union[str, bytes]) -> PositionCapField:
+        """A copy of this field holding ``value`` (text as a sample line has it), typed as
+        ``type`` says: integers for ``uint32``/``int32``/``int64``, floats for ``double``.
+        ``ValueError`` names the field when the type is unknown or the text no such number."""
+        return self.model_copy(update={"value": convert_value(self, value)})
 
     def header_line(self) -> str:
         """This field's line in the header block, newline included."""
-        line = f" {self.name} {self.type} {self.capture}"
+        if not self.capture:
+            raise ValueError(
+                f"field {self.name!r} has no capture; its name must be '<field>.<capture>' "
+                f"(e.g. 'INENC1.VAL.Mean') to be announced in a header"
+            )
+        line = f" {self.field} {self.type} {self.capture}"
         if self.scale is not None or self.offset is not None or self.units is not None:
             scale = _number(self.scale if self.scale is not None else 1.0)
             offset = _number(self.offset if self.offset is not None else 0.0)
             line += f" scale: {scale} offset: {offset} units: {self.units or ''}"
         return line + "\n"
+
+    def value_text(self) -> str:
+        """``value`` as a sample line writes it; ``ValueError`` names the field when it has no
+        value, or one ``type`` cannot hold."""
+        value = self.value
+        if value is None:
+            raise ValueError(f"field {self.name!r} has no value; a sample line needs every value")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(
+                f"field {self.name!r} has value {value!r}; a sample line needs a number"
+            )
+        if isinstance(value, numbers.Integral):
+            text = str(int(value))
+        elif self.type in FIELD_TYPES and FIELD_TYPES[self.type][0] is int:
+            raise ValueError(
+                f"field {self.name!r} is {self.type} but its value {value!r} is no integer"
+            )
+        else:
+            text = repr(float(value))
+        convert_value(self, text)  # the range of an integer type
+        return text
+
+
+def convert_value(field: PositionCapField, text: Union[str, bytes]) -> Union[int, float]:
+    """``text`` as the number ``field.type`` makes of it; ``ValueError`` names the field and
+    says why when the type is unknown, the text no number of it or out of its range."""
+    if field.type not in FIELD_TYPES:
+        raise ValueError(
+            f"field {field.name!r} has unknown type {field.type!r}; expected one of "
+            f"{', '.join(repr(t) for t in FIELD_TYPES)}"
+        )
+    pytype, bounds = FIELD_TYPES[field.type]
+    shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    try:
+        value = pytype(text)
+    except (ValueError, TypeError):
+        kind = "integer" if bounds is not None else "number"
+        raise ValueError(
+            f"field {field.name!r} value {shown!r} is not a {field.type} {kind}"
+        ) from None
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise ValueError(
+            f"field {field.name!r} value {shown!r} is out of the {field.type} range "
+            f"[{bounds[0]}, {bounds[1]}]"
+        )
+    return value
+
+
+def _described(fields: Sequence[PositionCapField]) -> list[tuple[Any, ...]]:
+    """What a header says of ``fields``: name, type and scaling (not values)."""
+    return [(f.name, f.type, f.scale, f.offset, f.units) for f in fields]
 
 
 class PositionCapBase(BaseModel):
@@ -107,7 +206,7 @@ class PositionCapBase(BaseModel):
         """The bytes the PandA sends for this packet."""
         raise NotImplementedError
 
-    def to_stream_data(self, typ: str = POSITIONCAP_TYPE) -> StreamData:
+    def to_stream_data(self, *, typ: str = POSITIONCAP_TYPE) -> StreamData:
         """The frame an ingester would forward for this packet."""
         return StreamData(typ=typ, frames=[self.message()])
 
@@ -138,6 +237,22 @@ class PositionCapStart(PositionCapBase):
     @classmethod
     def _in_utc_without_zone(cls, value: Optional[datetime]) -> Optional[datetime]:
         return utc_naive(value)
+
+    def to_stream_data(
+        self, fields: Optional[Sequence[PositionCapField]] = None, *, typ: str = POSITIONCAP_TYPE
+    ) -> StreamData:
+        """The header block's frame. ``fields`` are the captured fields to announce, as the
+        original dranspose took them (its start packet held only ``arm_time``); without them
+        :attr:`fields` are announced. Given both, they must be the same fields."""
+        if fields is None:
+            return super().to_stream_data(typ=typ)
+        given = [PositionCapField.model_validate(field) for field in fields]
+        if self.fields and _described(self.fields) != _described(given):
+            raise ValueError(
+                f"to_stream_data got fields {[f.name for f in given]} but this start already "
+                f"lists {[f.name for f in self.fields]}; pass the fields once"
+            )
+        return self.model_copy(update={"fields": given}).to_stream_data(typ=typ)
 
     def message(self) -> bytes:
         lines = []
@@ -170,12 +285,10 @@ class PositionCapValues(PositionCapBase):
         return {key: field.value for key, field in self.fields.items()}
 
     def message(self) -> bytes:
-        parts = []
         for key, field in self.fields.items():
-            value = field.value
-            if value is None:
-                raise ValueError(f"field {key!r} has no value; a sample line needs every value")
-            parts.append(str(value) if isinstance(value, int) else repr(float(value)))
+            if key != field.name:
+                raise ValueError(f"field {field.name!r} is keyed {key!r}; key it by its name")
+        parts = [field.value_text() for field in self.fields.values()]
         return (" " + " ".join(parts) + "\n").encode()
 
 
@@ -191,10 +304,29 @@ class PositionCapEnd(PositionCapBase):
         return f"END {self.samples} {self.status}\n".encode()
 
 
+def _packet_kind(value: Any) -> Optional[str]:
+    """Which packet ``value`` is: its ``kind``; for the original dranspose's dumps, which have
+    none, what the original's union makes of them: a start when it has ``arm_time``, else values
+    (whose fields all default, so the original reads even its own END dump, ``{}``, as values)."""
+    if isinstance(value, PositionCapBase):
+        return getattr(value, "kind", None)
+    if not isinstance(value, dict):
+        return None
+    if "kind" in value:
+        kind = value["kind"]
+        return kind if isinstance(kind, str) else None
+    return "start" if "arm_time" in value else "values"
+
+
 PositionCapPacketType = Annotated[
-    Union[PositionCapStart, PositionCapValues, PositionCapEnd], Field(discriminator="kind")
+    Union[
+        Annotated[PositionCapStart, Tag("start")],
+        Annotated[PositionCapValues, Tag("values")],
+        Annotated[PositionCapEnd, Tag("end")],
+    ],
+    Discriminator(_packet_kind),
 ]
-"""Any position capture packet, told apart by ``kind``."""
+"""Any position capture packet, told apart by ``kind`` (or, untagged, by its fields)."""
 
 PositionCapPacketAdapter: TypeAdapter[
     Union[PositionCapStart, PositionCapValues, PositionCapEnd]
@@ -203,7 +335,8 @@ PositionCapPacketAdapter: TypeAdapter[
 PositionCapPacket = PositionCapPacketAdapter
 """Validates any packet of the protocol (``PositionCapPacket.validate_json(...)``), as in
 earlier releases; ``PositionCapPacketType`` is the union for annotations."""
-"""Validates a mapping with a ``kind`` into the matching packet."""
+"""Validates a mapping (with a ``kind``, or the original's untagged dump) into the matching
+packet."""
 
 
 __all__ = [
@@ -217,5 +350,7 @@ __all__ = [
     "PositionCapPacketType",
     "PositionCapStart",
     "PositionCapValues",
+    "StreamData",
+    "convert_value",
     "utc_naive",
 ]

@@ -21,6 +21,7 @@ from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.frames import frame_bytes
 from dranspose.protocols.common.json_header import validate
+from dranspose.protocols.common.stream_argument import stream_argument
 from dranspose.protocols.positioncap.packets import (
     FIELD_TYPES,
     PositionCapEnd,
@@ -139,7 +140,8 @@ class PositioncapParser:
     """Decodes the messages of one position capture stream, in order.
 
     :meth:`parse` returns :class:`PositionCapStart` for a header block, and remembers it: the
-    arm time in :attr:`arm_time`, the captured fields in :attr:`fields` (header order). Each
+    arm time in :attr:`arm_time` (naive, UTC), the captured fields in :attr:`fields` (header
+    order, each named ``"<field>.<capture>"`` as in the original dranspose). Each
     sample line then becomes :class:`PositionCapValues`, its values typed as the header says; the
     ``END`` line becomes :class:`PositionCapEnd`. A new header replaces the remembered one; ``END``
     keeps it.
@@ -152,12 +154,15 @@ class PositioncapParser:
         self._plan: list[tuple[str, PositionCapField, Callable[[bytes], Any]]] = []
 
     def parse(
-        self, stream_data: StreamData
+        self, data: Optional[StreamData] = None, *, stream_data: Optional[StreamData] = None
     ) -> Union[PositionCapStart, PositionCapValues, PositionCapEnd]:
-        """Decode one message (one frame). Raises :class:`ParseError` naming the stream type and
-        the offending line when it is malformed, or when samples come before any header."""
-        typ = stream_data.typ
-        frames = stream_data.frames
+        """Decode one message (one frame), given as ``data`` (the original dranspose's name, by
+        position or keyword) or as the keyword ``stream_data``. Raises :class:`ParseError`
+        naming the stream type and the offending line when it is malformed, or when samples
+        come before any header."""
+        stream = stream_argument(data, stream_data, "PositioncapParser.parse")
+        typ = stream.typ
+        frames = stream.frames
         if len(frames) != 1:
             raise ParseError(
                 f"{typ} stream: {len(frames)} frames; expected exactly one frame holding a "
@@ -221,7 +226,7 @@ class PositioncapParser:
             raise ParseError(f"{typ} header {_show(raw)}: no 'fields:' line")
         if not fields:
             raise ParseError(f"{typ} header {_show(raw)}: 'fields:' lists no captured fields")
-        keys = [field.key for field in fields]
+        keys = [field.name for field in fields]
         duplicate = next((key for key in keys if keys.count(key) > 1), None)
         if duplicate is not None:
             raise ParseError(f"{typ} header: field {duplicate!r} is listed twice")
@@ -235,7 +240,7 @@ class PositioncapParser:
         self.start = start
         self.arm_time = start.arm_time
         self.fields = fields
-        self._plan = [(field.key, field, _converter(field)) for field in fields]
+        self._plan = [(field.name, field, _converter(field)) for field in fields]
         return start
 
     def _values(self, typ: str, raw: bytes) -> PositionCapValues:
@@ -300,7 +305,7 @@ def _field(typ: str, line: str) -> PositionCapField:
         raise ParseError(
             f"{typ} header field line {line!r}: scale and offset must be numbers"
         ) from exc
-    return PositionCapField(name=name, type=ftype, capture=capture, **scaling)
+    return PositionCapField(name=f"{name}.{capture}", type=ftype, capture=capture, **scaling)
 
 
 def _converter(field: PositionCapField) -> Callable[[bytes], Any]:

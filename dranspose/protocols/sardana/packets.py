@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from dranspose.core.event import StreamData
 
@@ -72,13 +72,14 @@ class SardanaDataDescription(SardanaBase):
     """Start of a scan.
 
     ``scanfile`` is always a list (Sardana's ``ScanFile`` may be one name or several); ``scandir``
-    is ``None`` when the scan is not saved.
+    is ``None`` when the scan is not saved. ``column_desc`` defaults to empty because the
+    original dranspose did not require it (Sardana always sends it).
     """
 
     type: Literal["DataDescription"] = "DataDescription"
     serialno: int
     title: str
-    column_desc: list[SardanaColumnDesc]
+    column_desc: list[SardanaColumnDesc] = []
     ref_moveables: list[str] = []
     counters: list[str] = []
     scandir: Optional[str] = None
@@ -110,16 +111,29 @@ class SardanaDataDescription(SardanaBase):
 
 
 class SardanaRecordData(SardanaBase):
-    """One scan point: ``point_nb`` counts from 0, other columns are extras by column name."""
+    """One scan point: ``point_nb`` counts from 0, other columns are extras by column name.
+
+    Sardana always sends ``point_nb``; it is ``None`` only for a record built without it, which
+    the original dranspose allowed (it knew ``point_nb`` only as an extra)."""
 
     type: Literal["RecordData"] = "RecordData"
-    point_nb: int
+    point_nb: Optional[int] = None
     timestamp: Optional[float] = None
+
+    @model_validator(mode="after")
+    def _a_point_or_a_time(self) -> SardanaRecordData:
+        # the original required timestamp, we point_nb; a record with neither says nothing
+        if self.point_nb is None and self.timestamp is None:
+            raise ValueError("a record needs point_nb or timestamp; it has neither")
+        return self
 
     @property
     def columns(self) -> dict[str, Any]:
-        """Every column value of this point by name, ``point_nb`` and ``timestamp`` included."""
-        values: dict[str, Any] = {"point_nb": self.point_nb}
+        """Every column value of this point by name, ``point_nb`` and ``timestamp`` included
+        when the record holds them."""
+        values: dict[str, Any] = {}
+        if "point_nb" in self.model_fields_set:
+            values["point_nb"] = self.point_nb
         if "timestamp" in self.model_fields_set:
             values["timestamp"] = self.timestamp
         values.update(self.model_extra or {})

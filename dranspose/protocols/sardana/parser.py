@@ -20,6 +20,7 @@ from typing import Any, Optional, Union
 from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.common.json_header import json_kind, load_json_object, short, validate
+from dranspose.protocols.common.stream_argument import stream_argument
 from dranspose.protocols.sardana.packets import (
     SARDANA_ENDPOINTS,
     SARDANA_TYPE,
@@ -54,7 +55,7 @@ _WHERE = "frame 0 (JSON body)"
 
 
 def parse(
-    stream_data: StreamData,
+    data: Optional[StreamData] = None, *, stream_data: Optional[StreamData] = None
 ) -> Union[SardanaDataDescription, SardanaRecordData, SardanaRecordEnd]:
     """Decode one Sardana message into :class:`SardanaDataDescription`,
     :class:`SardanaRecordData` or :class:`SardanaRecordEnd`.
@@ -62,8 +63,9 @@ def parse(
     Raises :class:`ParseError` naming the stream type and what was expected when the frame is not
     one JSON object describing a Sardana record. Any ``typ`` is accepted: only the frame matters.
     """
-    typ = stream_data.typ
-    frames = stream_data.frames
+    stream = stream_argument(data, stream_data, "sardana.parse")
+    typ = stream.typ
+    frames = stream.frames
     if len(frames) != 1:
         raise ParseError(
             f"{typ} stream: {len(frames)} frames; expected exactly one frame holding the JSON "
@@ -102,9 +104,10 @@ def _classify(typ: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             f"or 'RecordEnd' (or a recorder packet 'data_desc', 'record_data' or 'record_end' "
             f"with a 'data' object)"
         )
-    if "column_desc" in body:
+    # the keys the original dranspose's models required tell its untagged bodies apart too
+    if "column_desc" in body or "serialno" in body:
         return "DataDescription", body
-    if "point_nb" in body:
+    if "point_nb" in body or "timestamp" in body:
         return "RecordData", body
     if _END_KEYS.issuperset(body):
         return "RecordEnd", body
@@ -112,7 +115,8 @@ def _classify(typ: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     more = ", ..." if len(body) > 8 else ""
     raise ParseError(
         f"{typ} {_WHERE}: untagged body with keys {keys}{more} is no Sardana record; expected "
-        f"a 'type' field, or 'column_desc' (data description), 'point_nb' (record data), or "
+        f"a 'type' field, or 'column_desc'/'serialno' (data description), 'point_nb'/'timestamp' "
+        f"(record data), or "
         f"nothing but 'endtime'/'deadtime' (record end)"
     )
 

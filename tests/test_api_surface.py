@@ -218,7 +218,7 @@ def _allowed(line: str) -> bool:
 
 def test_every_module_of_the_original_is_walked():
     assert len(SURFACE) >= 20, "the recording lost modules"
-    assert sum(len(names) for names in SURFACE.values()) >= 150
+    assert sum(len(names) for names in SURFACE.values()) >= 140
 
 
 @pytest.mark.parametrize("module", sorted(SURFACE))

@@ -14,6 +14,7 @@ with its reason (and in docs/payload-api.md, "Compatibility").
 
 from __future__ import annotations
 
+import ast
 import enum
 import importlib
 import inspect
@@ -135,6 +136,14 @@ def _check_method(module: str, cls: type, name: str, spec: Any, out: list[str]) 
         _check_callable(where + " (on the class)", getattr(cls, name), spec, out)
 
 
+def _same_kind(ours: str, original: str) -> bool:
+    """Two reprs of values of one kind: literals of one type, or one constructor (``UUID(...)``)."""
+    try:
+        return type(ast.literal_eval(ours)) is type(ast.literal_eval(original))
+    except (ValueError, SyntaxError):
+        return ours.split("(", 1)[0] == original.split("(", 1)[0] and "(" in ours
+
+
 def _check_model(module: str, name: str, cls: type, entry: dict[str, Any], out: list[str]) -> None:
     where = f"{module}.{name}"
     if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
@@ -153,7 +162,9 @@ def _check_model(module: str, name: str, cls: type, entry: dict[str, Any], out: 
             out.append(f"{where}: field {field}: the original defaulted it, ours requires it")
         elif not spec["required"] and spec["default"] is not None:
             default = info.get_default(call_default_factory=True)
-            if repr(default) != spec["default"]:
+            if info.default_factory is not None and _same_kind(repr(default), spec["default"]):
+                pass  # a fresh id or time per model on both sides: the recorded value is one draw
+            elif repr(default) != spec["default"]:
                 out.append(
                     f"{where}: field {field}: default {default!r}, the original's {spec['default']}"
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dranspose.cli.options import SubParsers
 from dranspose.cli.settings import Settings
 
 
@@ -82,3 +83,46 @@ def run_convert(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1
     return 0
+
+
+def add_capture_tools(sub: SubParsers) -> None:
+    """The parsers of ``capture``, ``convert`` and ``protocols`` (kept here, beside what they run)."""
+    p = sub.add_parser(
+        "capture",
+        help="record raw upstream messages to a .cbors file",
+        description="Record every upstream message (the frames of a ZMQ "
+        "message, one message cut from a TCP stream, one HTTP post) as one CBOR "
+        "item, e.g. at the beamline, to replay or test ingesters offline later. "
+        "The transport is the protocol's, as for an ingester. Ctrl-C stops "
+        "cleanly.",
+    )
+    p.add_argument(
+        "--upstream",
+        required=True,
+        help="address as for 'dranspose ingester' (an HTTP protocol listens on it)",
+    )
+    p.add_argument(
+        "--protocol",
+        default="stins",
+        help="selects the transport: PULL, SUB, TCP or HTTP (default stins)",
+    )
+    p.add_argument("--sub", action="store_true", help="force a SUB socket")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.cbors")
+    p.add_argument("--count", type=int, default=None, help="stop after this many messages")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_capture)
+
+    p = sub.add_parser(
+        "convert",
+        help="turn a raw capture into an ingester dump for replay",
+        description="Number the first series of a raw capture as an ingester "
+        "would (start = event 0) and write an ingester dump for 'dranspose replay'.",
+    )
+    p.add_argument("raw", metavar="RAW.cbors")
+    p.add_argument("-o", "--output", required=True, metavar="DUMP.cbors")
+    p.add_argument("--protocol", default="stins")
+    p.add_argument("--stream", required=True, help="stream name the payload expects")
+    p.set_defaults(func=run_convert)
+
+    p = sub.add_parser("protocols", help="list the upstream protocols ingesters understand")
+    p.set_defaults(func=run_protocols)

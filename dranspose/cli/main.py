@@ -13,13 +13,19 @@ import sys
 from typing import Optional, Sequence
 
 from dranspose import __version__
-from dranspose.cli.capture import run_capture, run_convert, run_protocols
+from dranspose.cli.capture import add_capture_tools
 from dranspose.cli.options import (
     SubParsers,
     access_options,
     data_port_option,
     host_option,
     redis_options,
+)
+from dranspose.cli.original import (
+    SettingError,
+    add_http_ingester,
+    complete_from_environment,
+    original_class_option,
 )
 from dranspose.cli.replay import run_replay
 from dranspose.cli.services import (
@@ -241,25 +247,37 @@ def _add_ingester(sub: SubParsers, settings: Settings) -> None:
     redis_options(p, settings)
     p.add_argument(
         "--stream",
-        required=True,
         action="append",
-        help="stream name used in trigger maps (repeatable)",
+        help="stream name used in trigger maps (repeatable; default $INGESTER_STREAMS)",
     )
     p.add_argument(
         "--upstream",
-        required=True,
+        "-u",
+        "--upstream_url",
         action="append",
-        help="upstream address, one per --stream: the detector's ZMQ socket "
+        help="upstream address, one per --stream (default $UPSTREAM_URL): the detector's ZMQ "
+        "socket "
         "(tcp://det:9999), the TCP server of a TCP protocol (tcp://panda:8889), or "
         "for an HTTP protocol the address to listen on (http://0.0.0.0:5010)",
     )
     p.add_argument(
-        "--name", default=None, help="component name (default STREAM-ingester; single stream only)"
+        "--name",
+        "-n",
+        default=None,
+        help="component name (default $INGESTER_NAME or STREAM-ingester; single stream only); "
+        "without --stream, the stream's name (the original's form)",
     )
     p.add_argument(
         "--protocol",
-        default="stins",
+        default=None,
         help="upstream protocol (default stins; see 'dranspose protocols')",
+    )
+    p.add_argument(
+        "-c",
+        "--ingesterclass",
+        default=None,
+        metavar="CLASS",
+        help="the original's ingester class instead of --protocol, e.g. ZmqPullSingleIngester",
     )
     p.add_argument(
         "--sub",
@@ -280,7 +298,7 @@ def _add_ingester(sub: SubParsers, settings: Settings) -> None:
         default=None,
         metavar="FILE",
         help="also write everything forwarded to this .cbors capture (with several "
-        "streams, one file each: FILE-STREAM.cbors)",
+        "streams, one file each: FILE-STREAM.cbors; default $DUMP_PATH)",
     )
     p.set_defaults(func=run_ingester)
 
@@ -288,13 +306,16 @@ def _add_ingester(sub: SubParsers, settings: Settings) -> None:
 def _add_worker(sub: SubParsers, settings: Settings) -> None:
     p = sub.add_parser("worker", help="assemble events and run a worker class")
     redis_options(p, settings)
-    p.add_argument("--class", dest="cls", required=True, metavar="MODULE:CLASS")
-    p.add_argument("--name", default=None, help="unique worker name (default worker-HOST-PID)")
-    p.add_argument("--tags", default="generic", help="comma-separated tags (default generic)")
+    p.add_argument("--class", dest="cls", metavar="MODULE:CLASS", help="(default $WORKER_CLASS)")
+    original_class_option(p, "--workerclass", "src.worker:TestWorker")
+    p.add_argument(
+        "--name", "-n", help="unique worker name (default $WORKER_NAME or worker-HOST-PID)"
+    )
+    p.add_argument("--tags", help="comma-separated tags (default $WORKER_TAGS or generic)")
     p.add_argument(
         "--advertise",
-        default="127.0.0.1",
-        help="address other hosts use to reach this worker's data socket",
+        help="address other hosts use to reach this worker's data socket (default "
+        "127.0.0.1; started with -c or $WORKER_CLASS: this host's address)",
     )
     data_port_option(p)
     p.set_defaults(func=run_worker)
@@ -303,19 +324,25 @@ def _add_worker(sub: SubParsers, settings: Settings) -> None:
 def _add_reducer(sub: SubParsers, settings: Settings) -> None:
     p = sub.add_parser("reducer", help="run the reducer class and serve its publish data")
     redis_options(p, settings)
-    p.add_argument("--class", dest="cls", required=True, metavar="MODULE:CLASS")
+    p.add_argument("--class", dest="cls", metavar="MODULE:CLASS", help="(default $REDUCER_CLASS)")
+    original_class_option(p, "--reducerclass", "src.reducer:TestReducer")
     p.add_argument(
         "--worker-class",
         default=None,
         metavar="MODULE:CLASS",
         help="worker class, so the reducer knows its parameters from the start",
     )
-    p.add_argument("--port", type=int, default=5001, help="HTTP port of the results API")
+    p.add_argument(
+        "--port",
+        "-p",
+        type=int,
+        help="HTTP port of the results API (default 5001; started with -c or $REDUCER_CLASS: 5000)",
+    )
     host_option(p, settings)
     p.add_argument(
         "--advertise",
-        default="127.0.0.1",
-        help="address workers use to reach the reducer's data socket",
+        help="address workers use to reach the reducer's data socket (default: the host of "
+        "$REDUCER_URL, else 127.0.0.1)",
     )
     data_port_option(p)
     access_options(p)
@@ -358,48 +385,6 @@ def _add_up(sub: SubParsers) -> None:
     p.set_defaults(func=run_up)
 
 
-def _add_capture_tools(sub: SubParsers) -> None:
-    p = sub.add_parser(
-        "capture",
-        help="record raw upstream messages to a .cbors file",
-        description="Record every upstream message (the frames of a ZMQ "
-        "message, one message cut from a TCP stream, one HTTP post) as one CBOR "
-        "item, e.g. at the beamline, to replay or test ingesters offline later. "
-        "The transport is the protocol's, as for an ingester. Ctrl-C stops "
-        "cleanly.",
-    )
-    p.add_argument(
-        "--upstream",
-        required=True,
-        help="address as for 'dranspose ingester' (an HTTP protocol listens on it)",
-    )
-    p.add_argument(
-        "--protocol",
-        default="stins",
-        help="selects the transport: PULL, SUB, TCP or HTTP (default stins)",
-    )
-    p.add_argument("--sub", action="store_true", help="force a SUB socket")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.cbors")
-    p.add_argument("--count", type=int, default=None, help="stop after this many messages")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=run_capture)
-
-    p = sub.add_parser(
-        "convert",
-        help="turn a raw capture into an ingester dump for replay",
-        description="Number the first series of a raw capture as an ingester "
-        "would (start = event 0) and write an ingester dump for 'dranspose replay'.",
-    )
-    p.add_argument("raw", metavar="RAW.cbors")
-    p.add_argument("-o", "--output", required=True, metavar="DUMP.cbors")
-    p.add_argument("--protocol", default="stins")
-    p.add_argument("--stream", required=True, help="stream name the payload expects")
-    p.set_defaults(func=run_convert)
-
-    p = sub.add_parser("protocols", help="list the upstream protocols ingesters understand")
-    p.set_defaults(func=run_protocols)
-
-
 def _component_name(args: argparse.Namespace) -> str:
     """The name a process's log lines carry until one of its components takes over."""
     name = getattr(args, "name", None)
@@ -407,6 +392,8 @@ def _component_name(args: argparse.Namespace) -> str:
         args.name = name = name or default_worker_name()
     elif args.command == "ingester" and not name and len(args.stream) == 1:
         name = f"{args.stream[0]}-ingester"
+    elif args.command == "http_ingester":
+        name = f"{name}-ingester"
     return name or args.command
 
 
@@ -425,16 +412,21 @@ def build_parser(settings: Optional[Settings] = None) -> argparse.ArgumentParser
     sub.required = True
     _add_replay(sub)
     _add_source(sub)
-    for add in (_add_controller, _add_ingester, _add_worker, _add_reducer):
+    for add in (_add_controller, _add_ingester, _add_worker, _add_reducer, add_http_ingester):
         add(sub, settings)
     _add_up(sub)
-    _add_capture_tools(sub)
+    add_capture_tools(sub)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     settings = Settings()  # the one read of the environment
     args = build_parser(settings).parse_args(argv)
+    try:
+        complete_from_environment(args, settings)  # the original's variables (cli/original.py)
+    except SettingError as exc:
+        print(f"dranspose {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     from dranspose.io.memory import keep_large_buffers
     from dranspose.runtime.logs import configure_logging
 
@@ -459,6 +451,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ControllerBusy,
         ConnectionError,
         ZMQError,
+        SettingError,
     ) as exc:
         print(f"dranspose {args.command}: error: {exc}", file=sys.stderr)
         return 2

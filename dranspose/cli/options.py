@@ -71,8 +71,8 @@ def data_port_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-port",
         type=port_number,
-        default=0,
+        default=None,
         metavar="PORT",
         help="TCP port of the ZMQ data socket (default 0: any free port; the "
-        "registry tells the senders which)",
+        "registry tells the senders which; reducer: the port of $REDUCER_URL)",
     )

@@ -220,7 +220,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     from dranspose.runtime.worker import Worker
 
     name = args.name or default_worker_name()  # set by main already
-    tags = [t.strip() for t in args.tags.split(",") if t.strip()]
+    tags = list(args.tags)  # a list since cli/original.py completed it
     build_meta = settings.build_meta()
     return serve(
         [

@@ -391,3 +391,43 @@ def test_importing_the_controller_module_starts_nothing():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[] None"
+
+
+def test_the_original_http_ingester_runs_our_sardana_ingester(tmp_path, fresh_redis_url):
+    import redis
+
+    procs = Processes(tmp_path, fresh_redis_url)
+    port = free_port()
+    try:
+        launch(
+            procs,
+            dranspose(
+                "http_ingester",
+                "-c",
+                "dranspose.ingesters.http_sardana:app",
+                "-n",
+                "sardana",
+                "-p",
+                str(port),
+                "--host",
+                "127.0.0.1",
+            ),
+        )
+
+        def registered() -> list[dict]:
+            with redis.Redis.from_url(fresh_redis_url) as client:
+                keys = client.keys("dranspose:component:ingester:*")
+                return [json.loads(client.get(key)) for key in keys]
+
+        (info,) = wait_until(registered, 60, "registration")
+        assert (info["name"], info["streams"]) == ("sardana-ingester", ["sardana"])
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()  # it listens there
+    finally:
+        procs.stop_all()
+
+
+def test_the_original_http_ingester_refuses_another_app(capsys):
+    assert main(["http_ingester", "-c", "my.module:app", "-n", "s"]) == 2
+    assert "unknown ingester app 'my.module:app'; known: dranspose.ingesters.http_sardana:app" in (
+        capsys.readouterr().err
+    )

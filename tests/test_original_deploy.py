@@ -431,3 +431,21 @@ def test_the_original_http_ingester_refuses_another_app(capsys):
     assert "unknown ingester app 'my.module:app'; known: dranspose.ingesters.http_sardana:app" in (
         capsys.readouterr().err
     )
+
+
+def test_uvicorn_stops_with_the_reason_when_the_environment_is_bad(tmp_path, fresh_redis_url):
+    """Not a controller that serves without running: the lifespan startup fails, saying why."""
+    procs = Processes(tmp_path, fresh_redis_url)
+    missing = tmp_path / "missing.json"
+    try:
+        proc = launch(
+            procs,
+            [UVICORN, "dranspose.controller:app", "--host", "127.0.0.1"],
+            UVICORN_PORT=str(free_port()),
+            BUILD_META_FILE=str(missing),
+        )
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        procs.stop_all()
+    assert proc.returncode != 0
+    assert f"BUILD_META_FILE={str(missing)!r}: cannot open" in out

@@ -40,7 +40,7 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         print("dranspose replay: interrupted", file=sys.stderr)
         return 130
-    print(summary.describe(), file=sys.stderr)
-    for failure in summary.failures:
-        print(f"  FAILED {failure.describe()}", file=sys.stderr)
+    for line in summary.report_lines():
+        print(f"  {line}", file=sys.stderr)
+    print(summary.describe(), file=sys.stderr)  # the last thing printed
     return 0 if summary.ok else 1

@@ -128,6 +128,11 @@ class RangeSet:
         if position < total:
             yield position, total - 1
 
+    def spans(self) -> Iterator[tuple[int, int]]:
+        """The members as inclusive ranges ``(first, last)``, in increasing order."""
+        for start, end in zip(list(self._starts), list(self._ends)):
+            yield start, end - 1
+
     @property
     def ranges(self) -> int:
         """How many disjoint ranges the set holds (its memory is proportional to this)."""

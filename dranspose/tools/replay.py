@@ -15,7 +15,6 @@ import pickle
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
 from dranspose import __version__
@@ -46,6 +45,7 @@ from dranspose.core.protocol import (
 from dranspose.http.auth import AccessPolicy
 from dranspose.io.capture import CaptureError
 from dranspose.tools.replay_input import PathLike, merge_partials, source_iterators
+from dranspose.tools.replay_summary import Failure, ReplaySummary
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -54,45 +54,6 @@ if TYPE_CHECKING:
 
 # the name payload authors see in their replay output (and the tutorial shows)
 logger = logging.getLogger("dranspose.replay")
-
-
-@dataclass
-class Failure:
-    """An event (or end-of-scan step) the payload did not complete, and why."""
-
-    event_number: Optional[int]
-    component: str
-    stage: str
-    message: str
-
-    def describe(self) -> str:
-        where = f"event {self.event_number}" if self.event_number is not None else "end of scan"
-        return f"{where}: {self.component} {self.stage} failed: {self.message}"
-
-
-@dataclass
-class ReplaySummary:
-    """What a replay did, for the final report and for tests."""
-
-    events: int = 0
-    results: int = 0
-    failures: list[Failure] = field(default_factory=list)
-    stopped_early: bool = False
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def describe(self) -> str:
-        rate = self.events / self.seconds if self.seconds > 0 else float("nan")
-        text = (
-            f"replay: {self.events} events, {self.results} results, "
-            f"{len(self.failures)} failures in {self.seconds:.2f} s ({rate:.0f} events/s)"
-        )
-        if self.stopped_early:
-            text += "; stopped early on request"
-        return text
 
 
 class ReplayRun:
@@ -171,8 +132,10 @@ class ReplayRun:
         if outcome.failure is None:
             return True
         failure = Failure(event_number, component, stage, outcome.failure)
-        self.summary.failures.append(failure)
-        logger.error("%s\n%s", failure.describe(), outcome.traceback)
+        if self.summary.add(failure, outcome.traceback):
+            logger.error("%s\n%s", failure.describe(), outcome.traceback)
+        else:  # one of a kind already shown: counted in the summary, not printed again
+            logger.debug("%s (failed as before)", failure.describe())
         return False
 
     def _collect_notes(self) -> None:
@@ -180,7 +143,7 @@ class ReplayRun:
         for calls in every:
             component = calls.name if isinstance(calls, WorkerCalls) else "reducer"
             for stage, message in calls.notes:  # logged by the calling policy already
-                self.summary.failures.append(Failure(None, component, stage, message))
+                self.summary.add(Failure(None, component, stage, message))
             calls.notes.clear()
 
     def _run_worker(self, calls: WorkerCalls, event: EventData, parameters: ParameterSet) -> None:
@@ -227,7 +190,7 @@ class ReplayRun:
             event = EventData.from_internals(partials)
         except ValueError as exc:
             logger.error("event %s cannot be assembled: %s", number, exc)
-            self.summary.failures.append(Failure(number, "replay", "event assembly", str(exc)))
+            self.summary.add_lost(Failure(number, "replay", "event assembly", str(exc)))
             return
         self.summary.events += 1
         for index in self.dispatch.targets():
@@ -323,7 +286,7 @@ def run_replay(
 
             server = serve_in_thread(ReplayHost(run), address=host, port=port, access=access)
     except Exception as exc:
-        summary.failures.append(Failure(None, "replay", "setup", f"{type(exc).__name__}: {exc}"))
+        summary.add(Failure(None, "replay", "setup", f"{type(exc).__name__}: {exc}"))
         # no traceback here: the exception is raised to the caller, which has it
         logger.error("replay cannot start: %s: %s", type(exc).__name__, exc)
         if done_event is not None:
@@ -387,10 +350,10 @@ def _feed(
                 rate = summary.events / elapsed if elapsed > 0 else 0.0
                 progress.update(task, completed=summary.events, rate=rate)
     except CaptureError as exc:
-        summary.failures.append(Failure(None, "capture", "read", str(exc)))
+        summary.add(Failure(None, "capture", "read", str(exc)))
         logger.error("capture read failed after %d events: %s", summary.events, exc)
     except Exception as exc:  # a source class's generator raised
-        summary.failures.append(Failure(None, "source", "read", f"{type(exc).__name__}: {exc}"))
+        summary.add(Failure(None, "source", "read", f"{type(exc).__name__}: {exc}"))
         logger.error(
             "source failed after %d events: %s: %s",
             summary.events,
@@ -461,9 +424,9 @@ def replay(
         access=access,
         build_meta=build_meta,
     )
-    logger.info("%s", summary.describe())
-    for failure in summary.failures:
-        logger.error("FAILED %s", failure.describe())
+    for line in summary.report_lines():
+        logger.error("%s", line)
+    logger.info("%s", summary.describe())  # the last line: what happened, in numbers
     return summary
 
 

@@ -537,3 +537,24 @@ def test_truncated_raw_capture_is_a_capture_error(tmp_path):
 def test_reading_a_raw_capture_as_a_dump_suggests_the_raw_reader():
     with pytest.raises(CaptureError, match="read_raw_capture"):
         list(read_capture(XSPRESS3_RAW))
+
+
+# --- the content decides the format, not the name ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["dump.pkls", "dump.pkls.gz", "dump.bin"])
+def test_a_cbor_dump_under_any_name_reads(tmp_path, name):
+    # the original's deployments wrote CBOR dumps to DUMP_PATH=...pkls
+    written = [with_bytes_frames(m) for m in mixed_messages()]
+    cbors = tmp_path / ("x.cbors.gz" if name.endswith(".gz") else "x.cbors")
+    write_capture(cbors, written)
+    path = tmp_path / name
+    cbors.rename(path)
+    assert [as_plain(m) for m in read_capture(path)] == [as_plain(m) for m in written]
+
+
+def test_pickles_under_a_cbors_name_read(tmp_path):
+    path = tmp_path / "dump.cbors"
+    written = [with_bytes_frames(m) for m in mixed_messages()]
+    write_pickles(path, written)
+    assert [as_plain(m) for m in read_capture(path)] == [as_plain(m) for m in written]

@@ -37,7 +37,6 @@ from dranspose.io.capture_format import (
     CaptureError,
     FrameLike,
     PathLike,
-    format_suffix,
 )
 from dranspose.io.capture_layouts import Bad, from_pickled, to_frames, to_message
 from dranspose.io.capture_reader import decode_items, dump_decoder, open_for_reading, read_failure
@@ -101,22 +100,42 @@ def _unpickle_messages(path: PathLike) -> Iterator[InternalWorkerMessage]:
             index += 1
 
 
+def _starts_with_a_pickle(path: PathLike) -> bool:
+    """Whether the (decompressed) file starts with a pickle's protocol header (0x80, 2-5).
+
+    No ingester-dump item starts so: a dump item is a tag (0xd9), an array of two or more fields
+    (0x82...) or a map; 0x80 is CBOR's empty array, which no release wrote as an item.
+    """
+    with open_for_reading(path) as fp:
+        try:
+            head = fp.peek(2)[:2]
+        except OSError as exc:
+            raise read_failure(path, 0, 0, exc) from exc
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def read_capture(path: PathLike) -> Iterator[InternalWorkerMessage]:
     """Replay an ingester capture lazily, one partial event at a time, in file order.
 
-    The name decides the format: ``.pkls`` is a sequence of pickled messages, anything else is an
-    ingester dump (``.cbors``/``.cbor`` by convention); a trailing ``.gz`` adds decompression.
+    The content decides the format, not the name: pickled messages (the original's ``.pkls``)
+    or an ingester dump in CBOR (``.cbors`` by convention, also what the original's deployments
+    wrote under a ``.pkls`` name); a trailing ``.gz`` in the name adds decompression.
 
-    ``.pkls`` files are unpickled, which executes code chosen by whoever wrote the file. That is
+    Pickles are unpickled, which executes code chosen by whoever wrote the file. That is
     acceptable only for files the user names on their own machine; never route data received
     over the network, or from untrusted sources, through this function.
 
     The file is opened on the first ``next()``, so a missing file surfaces there as ``OSError``.
     Damage raises :class:`CaptureError` after every intact item before it has been yielded.
     """
-    if format_suffix(path) == ".pkls":
-        return _unpickle_messages(path)
-    return decode_items(path, to_message, dump_decoder)
+
+    def items() -> Iterator[InternalWorkerMessage]:
+        if _starts_with_a_pickle(path):
+            yield from _unpickle_messages(path)
+        else:
+            yield from decode_items(path, to_message, dump_decoder)
+
+    return items()
 
 
 def read_raw_capture(path: PathLike) -> Iterator[list[bytes]]:

@@ -16,6 +16,7 @@ sockets, files or threads; the caller passes the clock reading in, so the policy
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import pickle
@@ -151,6 +152,9 @@ class WorkerCalls:
         return _call(self.payload.finish, parameters)
 
 
+_CALLS_SERIALS = itertools.count(1)
+
+
 class ReducerCalls:
     """Calls the reducer instance's methods: ``process_result``, ``timer`` and ``finish``.
 
@@ -163,6 +167,11 @@ class ReducerCalls:
         self.payload = payload
         self.next_timer = now
         self.notes: list[tuple[str, str]] = []
+        self.serial = next(_CALLS_SERIALS)
+        """Distinguishes this scan's calls from an earlier scan's (whose count may be equal)."""
+        self.changes = 0
+        """Calls that may have changed ``publish``, counted after each returns: the viewer
+        polls this (with ``serial``) and re-reads the tree only when it moved."""
 
     def process_result(self, result: Any, parameters: Any) -> Outcome:
         method = self.payload.process_result
@@ -171,6 +180,8 @@ class ReducerCalls:
             return Outcome(method(result, parameters))
         except Exception as exc:
             return _failed(exc)
+        finally:
+            self.changes += 1
 
     def timer_due(self, now: float) -> bool:
         return self.payload.timer is not None and now >= self.next_timer
@@ -197,10 +208,14 @@ class ReducerCalls:
                 else:
                     delay = seconds
         self.next_timer = now + delay
+        self.changes += 1
         return outcome
 
     def finish(self, parameters: Any) -> Outcome:
-        return _call(self.payload.finish, parameters)
+        try:
+            return _call(self.payload.finish, parameters)
+        finally:
+            self.changes += 1
 
 
 class ReplayDispatch:

@@ -25,7 +25,9 @@ from dranspose.core.protocol import ParameterName
 from dranspose.http.auth import PUBLIC, AccessPolicy, guard
 from dranspose.http.docs_pages import new_app
 from dranspose.http.errors import RAW_BODY, install_error_handlers
+from dranspose.http.h5grove_api import create_h5grove_router, publish_version
 from dranspose.http.h5rest import create_h5_router
+from dranspose.http.viewer import create_viewer_router
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,11 @@ class ReplayHost:
     @property
     def parameters(self) -> ParameterSet:
         return self._run.parameters
+
+    @property
+    def calls(self) -> Any:
+        """The run's ReducerCalls (its change count is the viewer's publish version)."""
+        return self._run.reducer
 
     def set_parameter(self, name: str, data: bytes) -> ParameterSet:
         return self._run.set_parameter(name, data)
@@ -211,6 +218,15 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
             lambda: getattr(host.reducer, "publish", None), lambda: publish_lock(host.reducer)
         )
     )
+    # ... and over h5grove's API for the H5Web viewer at /viewer/ (dranspose/http/viewer.py)
+    app.include_router(
+        create_h5grove_router(
+            lambda: getattr(host.reducer, "publish", None),
+            lambda: publish_lock(host.reducer),
+            lambda: publish_version(host),
+        )
+    )
+    app.include_router(create_viewer_router())
     return app
 
 

@@ -254,8 +254,9 @@ CASES = [
         "eiger-small.cbors",
         by_key("htype", "dheader-1.0", "dseries_end-1.0"),
     ),
-    Case("lecroy", "lecroy", "sub", "maui-02-continuous-3.cbor.gz", lecroy_kind),
-    Case("lecroy", "lecroy", "sub", "maui-02-sequential-3.cbor.gz", lecroy_kind),
+    # the original's stream type (dranspose.data.lecroy.LECROY_TYPE), written out
+    Case("lecroy", "lecroy_9fwdWp6Rq7", "sub", "maui-02-continuous-3.cbor.gz", lecroy_kind),
+    Case("lecroy", "lecroy_9fwdWp6Rq7", "sub", "maui-02-sequential-3.cbor.gz", lecroy_kind),
     Case("positioncap", "PCAP_RAW", "tcp", None, positioncap_kind),
     Case("sardana", "sardana", "http", None, by_key("type", "DataDescription", "RecordEnd")),
 ]

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 from pydantic_core import from_json
 
 from dranspose.protocols.common.frames import frame_bytes
+from dranspose.protocols.lecroy.packets import LECROY_TYPE
 
 
 class Kind(enum.Enum):
@@ -332,7 +333,7 @@ PROTOCOLS: dict[str, Protocol] = {
         ),
         Protocol(
             "lecroy",
-            "lecroy",
+            LECROY_TYPE,  # the original's stream type, which its payloads compare with
             "sub",
             _classify_lecroy,
             description="LeCroy oscilloscope: prepare, sequence start/traces/end, stop",

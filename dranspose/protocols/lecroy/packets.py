@@ -39,7 +39,8 @@ from dranspose.core.event import StreamData
 LECROY_TYPE = "lecroy_9fwdWp6Rq7"
 """The stream type ``to_stream_data`` gives its frames: the original dranspose's value, which its
 ingester stamped on LeCroy streams and its parser insisted on, so frames built here parse there
-too. Our ingester stamps the protocol's name, ``"lecroy"``; our parser accepts any type."""
+too. Our ingester stamps it as well (payloads compare ``stream.typ`` with it); our parser
+accepts any type, as captures of earlier releases of ours say ``"lecroy"``."""
 
 # The values of ``what`` in control messages; Final, so each is its Literal type too.
 PREPARE: Final = 0

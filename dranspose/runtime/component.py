@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 from dranspose import __version__
 from dranspose.core.coordination import ComponentInfo, ScanInfo
 from dranspose.core.parameters import ParameterDescription, ParameterSet, ParameterType, describe
-from dranspose.core.protocol import BuildGitMeta, ParameterName
+from dranspose.core.protocol import BuildGitMeta, ParameterName, as_uuid4
 from dranspose.core.stats import ComponentStats, StatsRecorder
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
@@ -52,6 +52,31 @@ class Component:
         self.stats = StatsRecorder(info.kind, info.name)
         """Counters the heartbeat publishes for the controller's /metrics."""
         self.log_shipper = LogShipper(store, info.name)
+        self._rate_sample = (time.monotonic(), 0)
+        """(when, payload calls) at the last :meth:`payload_state_fields`: its event rate's base."""
+
+    def payload_state_fields(self) -> dict[str, Any]:
+        """The original's ``DistributedState`` fields of the payload's ``state``, as now.
+
+        ``service_uuid`` is this process's instance, ``mapping_uuid`` its scan's id,
+        ``processed_events`` its payload calls since it started (worker: events, reducer:
+        results) and ``event_rate`` their rate since the previous call (the previous scan).
+        """
+        snapshot = self.stats_snapshot()
+        count = sum(snapshot.processing.counts) if snapshot.processing is not None else 0
+        now = time.monotonic()
+        then, before = self._rate_sample
+        self._rate_sample = (now, count)
+        fields: dict[str, Any] = {
+            "mapping_uuid": as_uuid4(self.info.scan_id),
+            "parameters_hash": self.parameters_hash(),
+            "processed_events": count,
+            "event_rate": (count - before) / (now - then) if now > then else 0.0,
+        }
+        service = as_uuid4(self.info.instance)
+        if service is not None:
+            fields["service_uuid"] = service
+        return fields
 
     def stop(self) -> None:
         self._stopping.set()

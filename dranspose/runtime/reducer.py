@@ -148,6 +148,8 @@ class Reducer(Component):
             name=ReducerName(self.info.name),
             dranspose_version=self.info.dranspose_version,
             mapreduce_version=self.info.mapreduce_version,
+            url=self.info.url,
+            **self.payload_state_fields(),
         )
         await self.live.adopt_published_descriptions()
         params = self.live.current

@@ -180,7 +180,8 @@ class ScanSession:
             name=self.name,
             dranspose_version=worker.info.dranspose_version,
             mapreduce_version=worker.info.mapreduce_version,
-            tags=[WorkerTag(t) for t in worker.info.tags],
+            tags={WorkerTag(t) for t in worker.info.tags},
+            **worker.payload_state_fields(),
         )
         loop = asyncio.get_running_loop()
         payload = await loop.run_in_executor(

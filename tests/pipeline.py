@@ -38,6 +38,7 @@ class Pipeline:
         prefix: str = "test",
         worker_tags: list[list[str]] | None = None,
         ingester_options: dict[str, dict] | None = None,
+        reducer_http_port: int | None = None,
     ) -> None:
         self.redis_url = redis_url
         self.prefix = prefix
@@ -50,7 +51,9 @@ class Pipeline:
             Worker(self._store(), worker_class, name=f"worker{i}", tags=t)
             for i, t in enumerate(tags)
         ]
-        self.reducer = Reducer(self._store(), reducer_class, worker_class=worker_class)
+        self.reducer = Reducer(
+            self._store(), reducer_class, worker_class=worker_class, http_port=reducer_http_port
+        )
         options = ingester_options or {}
         self.ingesters = [
             Ingester(self._store(), s, **{"upstream": f"tcp://127.0.0.1:{p}", **options.get(s, {})})

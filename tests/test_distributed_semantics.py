@@ -22,6 +22,7 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from dranspose.core.parameters import MAX_PARAMETER_BYTES
 from dranspose.core.scan_account import ABORT_GRACE_SECONDS
 from dranspose.protocols.stream1.packets import Stream1Data, Stream1End, Stream1Start
 from tests.payloads.recorder import FAIL_EVENT, read_records
@@ -459,10 +460,12 @@ def test_parameter_change_mid_scan(redis_url, records):
                 await up["a"].header()
                 await up["a"].images(first_half)
                 await wait_results(records, 2 + first_half)  # 2: both workers got the header
-                changed = await pipe.client.post("/api/v1/parameter/x", content=b"7")
+                changed = await pipe.client.post("/api/v1/parameter/x?full=true", content=b"7")
                 t_changed = time.monotonic()
                 bad = await pipe.client.post("/api/v1/parameter/x", content=b"seven")
-                unknown = await pipe.client.post("/api/v1/parameter/nope", content=b"1")
+                # an undeclared name is stored as raw bytes (as the original), within the limit
+                oversized = b"\0" * (MAX_PARAMETER_BYTES + 1)
+                unknown = await pipe.client.post("/api/v1/parameter/nope", content=oversized)
                 pushed_at: dict[int, float] = {}
                 for k in range(first_half, n):  # trickle the rest to see when the value lands
                     pushed_at[k + 1] = time.monotonic() - t_changed
@@ -477,7 +480,7 @@ def test_parameter_change_mid_scan(redis_url, records):
     assert changed.status_code == 200 and changed.json()["value"] == 7
     assert bad.status_code == 422
     assert "'x'" in bad.json()["detail"] and "not a valid int" in bad.json()["detail"]
-    assert unknown.status_code == 404 and "unknown parameter 'nope'" in unknown.json()["detail"]
+    assert unknown.status_code == 422 and "exceeds the limit" in unknown.json()["detail"]
     assert value.content == b"7"  # the refused value did not replace the accepted one
     check_complete(progress, n + 2)
 
@@ -513,7 +516,7 @@ def test_stop_mid_scan_finishes_workers_and_reducer(redis_url, records):
                 await up["a"].header()
                 await up["a"].images(5)
                 await wait_results(records, 2 + 5)
-                stopped = await pipe.client.post("/api/v1/stop")
+                stopped = await pipe.client.post("/api/v1/stop?full=true")
                 t0 = time.monotonic()
                 progress = await pipe.wait_finished(ABORT_GRACE_SECONDS + 10)
                 elapsed = time.monotonic() - t0

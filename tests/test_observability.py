@@ -307,7 +307,13 @@ def test_records_have_the_documented_fields_oldest_first(observed):
     records = observed.logs["warnings"].json()
     assert records
     for record in records:
-        assert set(record) == {"id", "time", "component", "level", "logger", "message"}
+        assert set(record) == {"id", "time", "component", "level", "logger", "message"} | {
+            "created",  # the original dranspose's names, as strings
+            "levelname",
+            "name",
+            "msg",
+            "lineno",
+        }
         assert isinstance(record["time"], float)
     ids = [tuple(map(int, r["id"].split("-"))) for r in records]
     assert ids == sorted(ids)

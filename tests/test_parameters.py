@@ -142,10 +142,14 @@ def test_hash_changes_with_values_and_sets_are_immutable():
     assert ParameterSet.from_raw(describe([_Worker]), {"till_x": b"3"}).hash == second.hash
 
 
-def test_with_data_refuses_unknown_and_invalid():
+def test_with_data_keeps_undeclared_raw_and_refuses_invalid():
     params = ParameterSet.from_raw(describe([_Worker]), {})
-    with pytest.raises(KeyError, match="nope"):
-        params.with_data("nope", b"1")
+    # an undeclared name keeps its raw bytes, as the original's (payloads read .data)
+    kept = params.with_data("nope", b"\x00poni")
+    assert kept["nope"].data == kept["nope"].value == b"\x00poni"
+    assert kept.hash != params.hash
+    with pytest.raises(ParameterValueError, match="exceeds the limit"):
+        params.with_data("nope", b"\x00" * (MAX_PARAMETER_BYTES + 1))
     with pytest.raises(ParameterValueError):
         params.with_data("till_x", b"x")
 

@@ -60,11 +60,15 @@ def test_invalid_parameter_value_is_422_with_reason(live_replay):
     assert client.get("/api/v1/parameter/scale").content == b"2"
 
 
-def test_unknown_parameter_is_404(live_replay):
+def test_undeclared_parameter_is_kept_as_raw_bytes(live_replay):
+    # as the original's replay: payloads read it as parameters["nope"].data
     client, _ = live_replay
-    response = client.post("/api/v1/parameter/nope", content=b"1")
-    assert response.status_code == 404
-    assert "nope" in response.json()["detail"]
+    assert client.get("/api/v1/parameter/nope").status_code == 404
+    response = client.post("/api/v1/parameter/nope?full=true", content=b"\x00raw")
+    assert response.status_code == 200
+    assert response.json()["declared"] is False and response.json()["dtype"] is None
+    stored = client.get("/api/v1/parameter/nope")
+    assert stored.content == b"\x00raw" and stored.headers["content-type"] == "application/x.bytes"
 
 
 def test_parameter_change_applies_to_the_following_events(live_replay):
@@ -75,13 +79,13 @@ def test_parameter_change_applies_to_the_following_events(live_replay):
     assert done.wait(20)
     values = client.get("/api/v1/result/values").json()
     assert values == [0, 0, 2, 4, 6, 40, 50, 60, 70, 80, 90]
-    status = client.get("/api/v1/status").json()
+    status = client.get("/api/v1/status?full=true").json()
     assert status["events"] == 10 and status["failures"] == []
 
 
 def test_results_carry_the_hash_of_their_parameters(live_replay):
     client, done = live_replay
-    new_hash = client.post("/api/v1/parameter/scale", content=b"7").json()["parameters_hash"]
+    new_hash = client.post("/api/v1/parameter/scale", content=b"7").json()
     GatedSource.gate.set()
     assert done.wait(20)
     values = client.get("/api/v1/result/values").json()

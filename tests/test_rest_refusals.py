@@ -118,13 +118,18 @@ def test_parameter_at_the_limit_is_accepted(client):
     assert client.post("/api/v1/parameter/mask", content=b"\x00\x01").status_code == 200
 
 
-def test_undeclared_parameter_is_a_404_listing_the_declared_ones(client):
-    response = client.post("/api/v1/parameter/tresh", content=b"1")
-    assert response.status_code == 404
-    assert response.json()["detail"] == (
-        "unknown parameter 'tresh' (declared: count, enabled, label, mask, threshold)"
-    )
+def test_undeclared_parameter_is_stored_as_raw_bytes_within_the_limit(client):
+    # as the original dranspose: payloads read it as parameters["tresh"].data
     assert client.get("/api/v1/parameter/tresh").status_code == 404
+    oversized = client.post("/api/v1/parameter/tresh", content=b"\x00" * (MAX_PARAMETER_BYTES + 1))
+    assert oversized.status_code == 422
+    assert oversized.json()["detail"] == (
+        f"parameter 'tresh': value of {MAX_PARAMETER_BYTES + 1} bytes exceeds the limit of "
+        f"{MAX_PARAMETER_BYTES} bytes"
+    )
+    response = client.post("/api/v1/parameter/tresh?full=true", content=b"1")
+    assert response.status_code == 200 and response.json()["declared"] is False
+    assert client.get("/api/v1/parameter/tresh").content == b"1"
 
 
 def test_controller_runs_a_scan_after_all_refusals(servers, client):

@@ -293,8 +293,10 @@ class ParameterSet(Mapping[ParameterName, WorkParameter]):
         cls,
         descriptions: Mapping[ParameterName, ParameterType],
         raw: Mapping[str, bytes],
+        warn_undeclared: bool = True,
     ) -> ParameterSet:
-        """Parse raw values against their declarations; undeclared names keep raw bytes."""
+        """Parse raw values against their declarations; undeclared names keep raw bytes (with a
+        warning, unless ``warn_undeclared`` is false: the controller hashing on every read)."""
         values: dict[ParameterName, WorkParameter] = {}
         for name, desc in descriptions.items():
             values[name] = WorkParameter(
@@ -303,13 +305,14 @@ class ParameterSet(Mapping[ParameterName, WorkParameter]):
         for raw_name, data in raw.items():
             pname = ParameterName(raw_name)
             declared = descriptions.get(pname)
-            if declared is None:
+            if declared is None and warn_undeclared:
                 logger.warning(
                     "parameter %r is not declared by the worker or reducer classes; "
                     "it is kept as raw bytes %s",
                     raw_name,
                     _show(bytes(data)),
                 )
+            if declared is None:
                 values[pname] = WorkParameter(name=pname, data=bytes(data), value=bytes(data))
             else:
                 values[pname] = WorkParameter(
@@ -318,14 +321,14 @@ class ParameterSet(Mapping[ParameterName, WorkParameter]):
         return cls(descriptions, values)
 
     def with_data(self, name: str, data: bytes) -> ParameterSet:
-        """A new set with one declared parameter changed; unknown names are refused."""
+        """A new set with one parameter changed. A name no class declares is kept as raw bytes
+        (``data`` and ``value``), as the original dranspose kept it: payloads read such values
+        (a poni file) with ``"x" in parameters`` and ``parameters["x"].data``."""
         desc = self.descriptions.get(ParameterName(name))
-        if desc is None:
-            known = ", ".join(sorted(self.descriptions)) or "none"
-            raise KeyError(f"unknown parameter {name!r} (declared: {known})")
+        parse = desc if desc is not None else BinaryParameter(name=ParameterName(name))
         values = dict(self._values)
         values[ParameterName(name)] = WorkParameter(
-            name=ParameterName(name), data=bytes(data), value=desc.from_bytes(data)
+            name=ParameterName(name), data=bytes(data), value=parse.from_bytes(data)
         )
         return ParameterSet(self.descriptions, values)
 

@@ -383,7 +383,7 @@ async function applyParameter(entry) {
     return;
   }
   setMessage(entry.result, "sending…", true);
-  const result = await request(`parameter/${encodeURIComponent(entry.name)}`, {
+  const result = await request(`parameter/${encodeURIComponent(entry.name)}?full=true`, {
     method: "POST", body, headers: { "Content-Type": "application/octet-stream" },
   });
   entry.result.dataset.source = "server";

@@ -16,16 +16,16 @@ import time
 from typing import TYPE_CHECKING, Any, Optional
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import Response
 
 from dranspose import __version__
 from dranspose.core.coordination import ComponentInfo, ComponentKind, Progress
 from dranspose.core.lifecycle import is_over
-from dranspose.core.parameters import ParameterDescription, ParameterError, ParameterSet
-from dranspose.core.protocol import ParameterName
 from dranspose.core.triggermap import SequenceRequest, TriggerMap, TriggerMapError
+from dranspose.http import original
 from dranspose.http.ensemble import RateTracker, ensemble_state
 from dranspose.http.errors import RAW_BODY
+from dranspose.http.original import FULL
+from dranspose.http.parameters_api import declared_parameters, parameter_routes, parameters_state
 
 if TYPE_CHECKING:  # the controller imports this module; import its type only for checking
     from dranspose.runtime.controller import Controller
@@ -53,27 +53,6 @@ SEQUENCE_BODY = {
     }
 }
 """The documented body of ``POST /api/v1/sequence`` (parsed by hand, to word its errors)."""
-
-
-async def _descriptions(controller: Controller) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for items in (await controller.store.get_descriptions()).values():
-        for item in items:
-            merged[item["name"]] = item
-    return merged
-
-
-async def parameters_state(controller: Controller) -> tuple[int, str]:
-    """The parameters' version and the hash of the values every component computes with."""
-    version, raw = await controller.store.get_parameters()
-    descriptions = {
-        ParameterName(name): ParameterDescription.from_published(item)
-        for name, item in (await _descriptions(controller)).items()
-    }
-    try:
-        return version, ParameterSet.from_raw(descriptions, raw).hash
-    except ParameterError:  # a stored value the declarations refuse: no hash to compare with
-        return version, ""
 
 
 def _progress(controller: Controller) -> dict[str, Any]:
@@ -137,7 +116,10 @@ def sequence_routes(router: APIRouter, controller: Controller) -> None:
 
     @router.get("/api/v1/sequence")
     async def get_sequence() -> dict[str, Any]:
-        """The current scan's trigger map with its id, events, workers and ``retry_lost``."""
+        """The current scan's trigger map in the original's shape (each part as
+        ``{"mapping": ...}``, the reserved first and last event as the part
+        ``reserved_start_end`` around the sequence), with its id, events, workers,
+        ``retry_lost`` and the request as it was posted (``request``)."""
         run = controller.run_state
         if run is None:
             raise HTTPException(404, "no sequence has been set")
@@ -147,13 +129,12 @@ def sequence_routes(router: APIRouter, controller: Controller) -> None:
                 f"scan {run.scan.scan_id} was started by a previous "
                 "controller; its trigger map is not known here",
             )
-        return {
-            "scan_id": run.scan.scan_id,
-            "events": run.scan.n_events,
-            "workers": run.scan.workers,
-            "retry_lost": run.scan.retry_lost,
-            **run.request.model_dump(mode="json"),
-        }
+        return original.sequence_record(run)
+
+    @router.get("/api/v1/mapping", deprecated=True)
+    async def get_mapping() -> dict[str, Any]:
+        """Deprecated (older scan macros): the same answer as ``GET /api/v1/sequence``."""
+        return await get_sequence()
 
     @router.post("/api/v1/mapping", deprecated=True, openapi_extra=RAW_BODY)
     async def set_mapping(request: Request, all_wrap: bool = True) -> str:
@@ -222,37 +203,49 @@ def state_routes(router: APIRouter, controller: Controller) -> None:
     @router.get("/api/v1/config")
     async def config() -> dict[str, Any]:
         """Every registered component: ``components`` (ours), and the original's
-        ``ingesters``/``workers``/``reducer`` with versions and the parameters' hash."""
+        ``EnsembleState``: ``ingesters``/``workers``/``reducer`` with versions and counters,
+        ``parameters_version`` (each parameter's value id) and the parameters' hash."""
         components: list[ComponentInfo] = await controller.store.components()
         stats = await controller.store.all_stats()
-        version, digest = await parameters_state(controller)
+        revision, digest = await parameters_state(controller)
+        names = list(await declared_parameters(controller))
         return {
             "components": [c.model_dump(mode="json") for c in components],
             **ensemble_state(components, stats, rates, time.monotonic()),
             "controller_version": __version__,
-            "parameters_version": version,
+            "parameters_version": original.parameters_version(
+                names, await controller.store.parameter_uuids()
+            ),
+            "parameters_revision": revision,
             "parameters_hash": digest,
         }
 
     @router.get("/api/v1/status")
     async def status() -> dict[str, Any]:
+        """The scan's state: the original's ``work_completed``, ``last_assigned``,
+        ``assignment``, ``completed_events`` (every completed event's number: for a count,
+        which costs nothing however long the scan, read ``/api/v1/progress``), ``finished``,
+        ``processing_times``; ours alongside."""
         run = controller.run_state
         progress = _progress(controller)
-        original = {
+        stats = await controller.store.all_stats() if run is not None else []
+        ours: dict[str, Any] = {"active": False, "scan_id": None}
+        if run is not None:
+            ours = {
+                "active": not progress["finished"],
+                "scan_id": run.scan.scan_id,
+                "stopped": run.scan.stopped,
+                "aborted": run.scan.aborted,
+                "progress": run.progress.model_dump(mode="json"),
+            }
+        return {
+            **ours,
             "work_completed": dict(run.totals) if run is not None else {},
             "last_assigned": progress["last_assigned"],
-            "completed_events": progress["completed_events"],
+            "assignment": original.assignment(run),
+            "completed_events": original.completed_event_numbers(run),
             "finished": progress["finished"],
-        }
-        if run is None:
-            return {"active": False, "scan_id": None, **original}
-        return {
-            "active": not progress["finished"],
-            "scan_id": run.scan.scan_id,
-            "stopped": run.scan.stopped,
-            "aborted": run.scan.aborted,
-            "progress": run.progress.model_dump(mode="json"),
-            **original,
+            "processing_times": original.processing_times(run, stats),
         }
 
     @router.get("/api/v1/progress")
@@ -278,57 +271,14 @@ def state_routes(router: APIRouter, controller: Controller) -> None:
         return out
 
     @router.post("/api/v1/stop")
-    async def stop() -> dict[str, Any]:
+    async def stop(full: bool = FULL) -> Optional[dict[str, Any]]:
+        """Stop the current scan; the answer is ``null`` as the original's, with ``full=true``
+        ``{"scan_id", "stopped"}`` (whether there was a scan to stop)."""
         await controller.stop_scan()
         run = controller.run_state
+        if not full:
+            return None
         return {"scan_id": run.scan.scan_id if run else None, "stopped": run is not None}
-
-
-def parameter_routes(router: APIRouter, controller: Controller) -> None:
-    @router.get("/api/v1/parameters")
-    async def parameters() -> list[dict[str, Any]]:
-        declared = await _descriptions(controller)
-        _, raw = await controller.store.get_parameters()
-        return [
-            {
-                **desc,
-                "data": raw[name].decode("utf8", "backslashreplace") if name in raw else None,
-                "size": len(raw[name]) if name in raw else None,  # exact bytes
-            }
-            for name, desc in declared.items()
-        ]
-
-    @router.get("/api/v1/parameter/{name}")
-    async def get_parameter(name: str) -> Response:
-        _, raw = await controller.store.get_parameters()
-        declared = await _descriptions(controller)
-        if name in raw:
-            return Response(raw[name], media_type="application/octet-stream")
-        if name in declared:
-            desc = ParameterDescription.from_published(declared[name])
-            return Response(desc.to_bytes(desc.default), media_type="application/octet-stream")
-        raise HTTPException(404, f"unknown parameter {name!r}")
-
-    @router.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
-    async def set_parameter(name: str, request: Request) -> dict[str, Any]:
-        """Set one declared parameter from the raw request body; 422 when it does not parse."""
-        body = await request.body()
-        declared = await _descriptions(controller)
-        if name not in declared:
-            known = ", ".join(sorted(declared)) or "none"
-            raise HTTPException(404, f"unknown parameter {name!r} (declared: {known})")
-        desc = ParameterDescription.from_published(declared[name])
-        try:
-            value = desc.from_bytes(body)
-        except ParameterError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        version = await controller.store.set_parameter(name, body)
-        controller.parameter_values[name] = body
-        return {
-            "name": name,
-            "version": version,
-            "value": value if not isinstance(value, bytes) else None,
-        }
 
 
 def controller_router(controller: Controller) -> APIRouter:

@@ -3,7 +3,9 @@
 The original answers with ``{"ingesters": [...], "workers": [...], "reducer": {...} | null}``
 where every entry has ``name``, ``processed_events``, ``event_rate``, ``dranspose_version``,
 ``mapreduce_version`` and ``parameters_hash``, ingesters their ``url`` and ``streams``, workers
-their ``tags`` and the ``ingesters`` they receive from. Here those entries are built from our
+their ``tags`` and the ``ingesters`` they receive from (each entry whole), every entry its
+process's ``service_uuid`` and its scan's ``mapping_uuid``, an ingester the workers it sends to
+(``connected_workers``, by their ``service_uuid``). Here those entries are built from our
 registry (:class:`ComponentInfo`) and counters (:class:`ComponentStats`); each entry also keeps
 every field of ours. Pure apart from the clock reading the caller passes in.
 """
@@ -14,6 +16,7 @@ import collections
 from typing import Any, Optional
 
 from dranspose.core.coordination import ComponentInfo, ComponentKind
+from dranspose.core.protocol import as_uuid4
 from dranspose.core.stats import ComponentStats
 
 RATE_WINDOW_SECONDS = 10.0
@@ -49,6 +52,11 @@ def processed_events(info: ComponentInfo, stats: Optional[ComponentStats]) -> in
     return 0
 
 
+def _uuid(value: Optional[str]) -> Optional[str]:
+    parsed = as_uuid4(value)
+    return str(parsed) if parsed is not None else None
+
+
 def _entry(
     info: ComponentInfo, stats: Optional[ComponentStats], rates: RateTracker, now: float
 ) -> dict[str, Any]:
@@ -57,6 +65,8 @@ def _entry(
         **info.model_dump(mode="json"),
         "processed_events": count,
         "event_rate": rates.rate(f"{info.kind.value}:{info.name}", now, count),
+        "service_uuid": _uuid(info.instance),  # the process (a restarted one has a new id)
+        "mapping_uuid": _uuid(info.scan_id),  # the scan it has prepared for
     }
 
 
@@ -68,14 +78,24 @@ def ensemble_state(
     entries = {
         (c.kind, c.name): _entry(c, by_name.get((c.kind, c.name)), rates, now) for c in components
     }
-    ingesters = [e for (kind, _), e in entries.items() if kind == ComponentKind.ingester]
-    # every ingester sends to every worker of the scan: a worker receives from all of them
-    connected = [{"name": i["name"], "url": i["url"], "streams": i["streams"]} for i in ingesters]
-    workers = [
-        {**e, "ingesters": connected}
+    worker_entries = [e for (kind, _), e in entries.items() if kind == ComponentKind.worker]
+    # every ingester sends to every worker: the original's ConnectedWorker records, by uuid
+    connected = {
+        w["service_uuid"]: {
+            "name": w["name"],
+            "service_uuid": w["service_uuid"],
+            "last_seen": w["last_seen"],
+        }
+        for w in worker_entries
+        if w["service_uuid"] is not None
+    }
+    ingesters = [
+        {**e, "connected_workers": connected}
         for (kind, _), e in entries.items()
-        if kind == ComponentKind.worker
+        if kind == ComponentKind.ingester
     ]
+    # and a worker receives from all of them
+    workers = [{**e, "ingesters": ingesters} for e in worker_entries]
     reducers = [e for (kind, _), e in entries.items() if kind == ComponentKind.reducer]
     return {
         "ingesters": ingesters,

@@ -27,6 +27,8 @@ from dranspose.http.docs_pages import new_app
 from dranspose.http.errors import RAW_BODY, install_error_handlers
 from dranspose.http.h5grove_api import create_h5grove_router, publish_version
 from dranspose.http.h5rest import create_h5_router
+from dranspose.http.original import FULL
+from dranspose.http.parameters_api import RAW_MEDIA_TYPE
 from dranspose.http.viewer import create_viewer_router
 
 logger = logging.getLogger(__name__)
@@ -185,13 +187,14 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
         params = host.parameters
         if name not in params:
             raise HTTPException(404, f"unknown parameter {name!r}")
-        return Response(
-            params[ParameterName(name)].data or b"", media_type="application/octet-stream"
-        )
+        return Response(params[ParameterName(name)].data or b"", media_type=RAW_MEDIA_TYPE)
 
     @app.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
-    async def set_parameter(name: str, request: Request) -> dict[str, Any]:
-        """Set one declared parameter from the raw request body; 422 when it does not parse."""
+    async def set_parameter(name: str, request: Request, full: bool = FULL) -> Any:
+        """Set one parameter from the raw request body (replay; the distributed reducer's are
+        set on the controller): the answer is the parameters' hash as a bare string, as the
+        original answers, with ``full=true`` the parameter's record. A declared parameter's
+        value must parse (422 with the reason); an undeclared name keeps raw bytes."""
         body = await request.body()
         try:
             params = host.set_parameter(name, body)
@@ -201,11 +204,15 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
             ) from exc
         except ParameterError as exc:
             raise HTTPException(422, str(exc)) from exc
+        if not full:
+            return params.hash
         return {**_parameter_json(params, ParameterName(name)), "parameters_hash": params.hash}
 
     @app.get("/api/v1/status")
-    def status() -> dict[str, Any]:
-        return host.status()
+    def status(full: bool = FULL) -> Any:
+        """``true`` while the reducer answers, as the original's; with ``full=true`` ours:
+        the scan, its results and failures (replay: events, results, failures)."""
+        return host.status() if full else True
 
     @app.get("/healthz", openapi_extra=PUBLIC)  # probes carry no token
     def healthz() -> dict[str, Any]:

@@ -18,6 +18,7 @@ Keys (``{p}`` is the prefix):
 - ``{p}:reducer_done:{scan}``        set by the reducer once ``finish`` has run
 - ``{p}:joined:{scan}``              set of the workers that joined the scan (while it ran)
 - ``{p}:parameters``                 hash name -> raw bytes; ``{p}:parameters_version`` counter
+- ``{p}:parameter_uuids``            hash name -> the id of its value (new on every set)
 - ``{p}:descriptions``               hash component -> JSON list of parameter declarations
 - ``{p}:stats:{kind}:{name}``        ComponentStats JSON (counters for /metrics), expires
 - ``{p}:logs``                       capped stream of log records (LogEntry JSON) of all components
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import redis.asyncio as aioredis
@@ -360,8 +362,9 @@ class Store:
         """Store a raw value and bump the version every component watches."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.key("parameters"), name, data)
+        pipe.hset(self.key("parameter_uuids"), name, uuid.uuid4().hex)
         pipe.incr(self.key("parameters_version"))
-        _, version = await pipe.execute()
+        *_, version = await pipe.execute()
         return int(version)
 
     async def set_parameters(self, values: Mapping[str, bytes]) -> int:
@@ -370,6 +373,8 @@ class Store:
         if values:
             mapping: dict[EncodableT, EncodableT] = dict(values.items())
             pipe.hset(self.key("parameters"), mapping=mapping)
+            ids: dict[EncodableT, EncodableT] = {n: uuid.uuid4().hex for n in values}
+            pipe.hset(self.key("parameter_uuids"), mapping=ids)
         pipe.incr(self.key("parameters_version"))
         *_, version = await pipe.execute()
         return int(version)
@@ -388,6 +393,11 @@ class Store:
             int(version) if version else 0,
             {k.decode(): bytes(v) for k, v in (values or {}).items()},
         )
+
+    async def parameter_uuids(self) -> dict[str, str]:
+        """Each stored value's id (hex), the original dranspose's per-parameter version."""
+        raw = await self.redis.hgetall(self.key("parameter_uuids"))
+        return {_text(k): _text(v) for k, v in raw.items()}
 
     async def set_descriptions(self, component: str, descriptions: list[dict[str, Any]]) -> None:
         await self.redis.hset(self.key("descriptions"), component, json.dumps(descriptions))

@@ -34,7 +34,14 @@ from dranspose.core.coordination import (
     WorkerReport,
 )
 from dranspose.core.event import InternalWorkerMessage, StreamData
-from dranspose.core.protocol import BuildGitMeta, EventNumber, StreamName, WorkerName
+from dranspose.core.protocol import (
+    DUMP_PREFIX,
+    BuildGitMeta,
+    EventNumber,
+    StreamName,
+    WorkerName,
+    as_uuid4,
+)
 from dranspose.core.stats import QueueStats
 from dranspose.io.capture import CaptureWriter
 from dranspose.io.dataplane import Outboxes, PartialHeader
@@ -135,13 +142,37 @@ class Ingester(Component):
         sessions: ScanSessions[None] = ScanSessions(self, self.joins)
         try:
             await self.upstream.start()
-            await sessions.run(lambda scan: IngestSession(self, scan, dump).run())
+            await sessions.run(lambda scan: self._ingest(scan, dump))
         finally:
             if dump is not None:
                 dump.close()
             await self.upstream.close()
             self.outboxes.close()
             self.ctx.term()
+
+    async def _ingest(self, scan: ScanInfo, dump: Optional[CaptureWriter]) -> None:
+        """One scan; without ``--dump``, dumped to a file of its own when the parameter
+        ``dump_prefix`` is set, as the original dranspose's ingesters do."""
+        own = await self._prefix_dump(scan) if dump is None else None
+        try:
+            await IngestSession(self, scan, dump or own).run()
+        finally:
+            if own is not None:
+                own.close()
+
+    async def _prefix_dump(self, scan: ScanInfo) -> Optional[CaptureWriter]:
+        """``<dump_prefix><ingester>-<scan id>.cbors`` (the original's name), or ``None``."""
+        _, raw = await self.store.get_parameters()
+        prefix = raw.get(DUMP_PREFIX, b"").decode("utf8", "backslashreplace")
+        if not prefix:
+            return None
+        scan_uuid = as_uuid4(scan.scan_id)
+        path = f"{prefix}{self.info.name}-{scan_uuid or scan.scan_id}.cbors"
+        try:
+            return CaptureWriter(path)
+        except OSError as exc:
+            logger.error("ingester %s: cannot write the dump %s: %s", self.info.name, path, exc)
+            return None
 
     async def worker_urls(self) -> dict[str, str]:
         return {

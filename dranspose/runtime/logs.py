@@ -84,9 +84,11 @@ class LogEntry(BaseModel):
     levelno: int
     logger: str
     message: str
+    lineno: int = 0
 
     def public(self, entry_id: str) -> dict[str, object]:
-        """The API's record: the stream id and the five documented fields."""
+        """The API's record: the stream id and the five documented fields, and the original
+        dranspose's names for them (``logging.LogRecord``'s, strings as it served them)."""
         return {
             "id": entry_id,
             "time": self.time,
@@ -94,6 +96,11 @@ class LogEntry(BaseModel):
             "level": self.level,
             "logger": self.logger,
             "message": self.message,
+            "created": str(self.time),
+            "levelname": self.level,
+            "name": self.logger,
+            "msg": self.message,
+            "lineno": str(self.lineno),
         }
 
 
@@ -221,6 +228,7 @@ class LogShipper(logging.Handler):
                 levelno=record.levelno,
                 logger=record.name,
                 message=_full_message(record, self._plain),
+                lineno=record.lineno,
             )
             self._push([entry.model_dump_json()])
         except Exception:

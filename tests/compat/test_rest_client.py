@@ -94,10 +94,11 @@ def test_a_client_of_the_original_runs_a_scan(redis_url, payload_dir):
     assert after["reducer"]["processed_events"] >= events - 2
     assert after["reducer"]["parameters_hash"] == after["parameters_hash"]
     assert after["controller_version"] and len(after["parameters_hash"]) == 64
-    assert isinstance(after["parameters_version"], int)
+    assert isinstance(after["parameters_version"], dict)  # the original's {name: uuid}
+    assert isinstance(after["parameters_revision"], int)
     assert progress["completed_events"] == progress["total_events"] == events
     assert progress["last_assigned"] == events
-    assert status["finished"] is True and status["completed_events"] == events
+    assert status["finished"] is True and status["completed_events"] == list(range(events))
     # shares of events per worker: the first and last events go to both workers
     assert sum(status["work_completed"].values()) == events + 2
     assert status["scan_id"] == uuid

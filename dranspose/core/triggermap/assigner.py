@@ -96,6 +96,11 @@ class Assigner:
         return dict(self._workers)
 
     @property
+    def bindings(self) -> dict[int, WorkerName]:
+        """Virtual constraints bound to a worker now (the original's ``/status`` lists them)."""
+        return dict(self._bound)
+
+    @property
     def next_event(self) -> EventNumber:
         """The lowest event not yet released."""
         return EventNumber(self._frontier)

@@ -7,9 +7,10 @@ tests/data/original_packets/record_packets.py, which says how to rerun it):
 * frames our packets build are the recorded ones, and the original's parse read from them the
   values our packets hold (or refused them where ours refuses them too).
 
-The original's packets carry some values in another form than ours (an EIGER image's descriptor
-and raw buffer in a ``data`` dict, its ``dconfig`` with its ``htype``); :func:`as_original` puts
-ours in that form, documented in docs/payload-api.md, "Compatibility".
+The original's packets carry some values in another form than ours; :func:`as_original` puts
+ours in that form, documented in docs/payload-api.md, "Compatibility". An EIGER image's ``data``
+is the original's dict (descriptor and raw ``"buffer"``) through its string keys while being the
+decoded array, and its ``config`` keeps the ``htype``: those are compared as they are.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dranspose.middlewares.eiger_legacy import parse as parse_eiger
 from dranspose.middlewares.stream1 import parse as parse_stream1
 from dranspose.middlewares.xspress import parse as parse_xspress
 from dranspose.protocols.common.errors import ParseError
+from tests.compat.bslz4_reference import decode_bslz4
 
 RECORDED = Path(__file__).parent / "data" / "original_packets"
 _spec = importlib.util.spec_from_file_location("record_packets", RECORDED / "record_packets.py")
@@ -74,11 +76,10 @@ def as_original(protocol: str, packet: Any, frames: list[bytes]) -> dict[str, An
             "appendix": packet.appendix
         }
     if protocol == "eiger_legacy" and packet.htype == "dimage-1.0":
-        descriptor = {"htype": "dimage_d-1.0", "shape": packet.shape, "type": packet.type}
-        descriptor |= {"encoding": packet.encoding, "size": packet.size, "buffer": frames[2]}
+        # the original's data dict read through the array's string keys, config as it is
         values = {key: values[key] for key in ("htype", "series", "frame", "hash")} | {
-            "data": descriptor,
-            "config": {"htype": "dconfig-1.0", **packet.config},
+            "data": dict(packet.data),
+            "config": packet.config,
         }
     return values
 
@@ -143,6 +144,50 @@ def test_frames_built_by_ours_parse_with_the_original_to_our_values(protocol, en
     if protocol == "stream1" and entry["case"] == "image_bslz4":
         # the original leaves compressed pixels undecoded; ours decodes them to what was sent
         assert_same(ours.data, record.image((3, 4), "uint16"))
+
+
+def eiger_images(direction: str) -> list[Any]:
+    return [
+        pytest.param(entry, id=f"{direction}-{entry['case']}")
+        for entry in recorded("eiger_legacy", direction)
+        if entry["parsed_by_original"].get("class") == "EigerLegacyImage"
+    ]
+
+
+@pytest.mark.parametrize("entry", eiger_images("original") + eiger_images("ours"))
+def test_eiger_image_data_is_the_originals_dict_and_the_array(entry):
+    frames = entry["frames"]
+    original = entry["parsed_by_original"]["values"]
+    packet = parse_eiger(StreamData(typ="EIGER_LEGACY", frames=frames))
+    data = packet.data
+    expected = original["data"]  # the descriptor's keys and "buffer": the raw frame
+    assert sorted(data.keys()) == sorted(expected)
+    assert list(data.keys())[-1] == "buffer"  # appended to the descriptor, as the original did
+    for key, value in expected.items():
+        assert key in data and data.get(key) == value
+        assert_same(data[key], value, f"data[{key!r}]")
+    assert_same(dict(data.items()), expected)
+    assert_same([data[key] for key in data.keys()], list(data.values()))
+    assert data.get("missing") is None and data.get("missing", 5) == 5 and "missing" not in data
+    with pytest.raises(KeyError):
+        data["missing"]
+    assert_same(packet.config, original["config"])
+    assert packet.config["htype"] == "dconfig-1.0"
+    # the same descriptor as ours' fields
+    assert (packet.shape, packet.type) == (expected["shape"], expected["type"])
+    assert (packet.encoding, packet.size) == (expected["encoding"], expected["size"])
+    # and the decoded array, as the original's payloads decode the buffer themselves
+    dtype = np.dtype(expected["type"]).newbyteorder(expected["encoding"][-1])
+    shape = tuple(reversed(expected["shape"]))
+    if expected["encoding"].startswith("bs"):
+        pixels = decode_bslz4(expected["buffer"], dtype).reshape(shape)
+    else:
+        pixels = np.frombuffer(expected["buffer"], dtype).reshape(shape)
+    assert isinstance(data, np.ndarray) and (data.shape, data.dtype) == (shape, dtype)
+    np.testing.assert_array_equal(data, pixels)
+    assert_same(np.asarray(data), pixels)
+    assert_same(data[1:, ::2], pixels[1:, ::2])
+    assert int(data.sum()) == int(pixels.sum())
 
 
 def test_every_protocol_is_recorded_both_ways():

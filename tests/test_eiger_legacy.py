@@ -21,6 +21,7 @@ from dranspose.core.event import StreamData
 from dranspose.protocols.common.errors import ParseError
 from dranspose.protocols.eiger_legacy.packets import (
     EIGER_LEGACY_TYPE,
+    EigerImageArray,
     EigerLegacyEnd,
     EigerLegacyHeader,
     EigerLegacyImage,
@@ -284,6 +285,7 @@ def test_capture_image_metadata(raw):
     image = parse(eiger(*trimmed_image(frames)[0]))
     assert (image.series, image.frame, image.hash) == (6, 1, "815e4907ce3482ec3cc4d33a1145cd44")
     assert image.config == {
+        "htype": "dconfig-1.0",
         "real_time": 9999900,
         "start_time": 103597369252740,
         "stop_time": 103597379252640,
@@ -387,7 +389,12 @@ def test_image_without_appendix():
     image = parse(eiger(*frames))
     assert image.appendix is None
     assert (image.series, image.frame, image.hash) == (2, 7, "abc")
-    assert image.config == {"start_time": 10, "stop_time": 20, "real_time": 10}
+    assert image.config == {
+        "htype": "dconfig-1.0",
+        "start_time": 10,
+        "stop_time": 20,
+        "real_time": 10,
+    }
 
 
 def test_appendix_that_is_not_json_stays_bytes():
@@ -809,3 +816,142 @@ def test_parse_errors_are_value_errors_with_a_cause():
     with pytest.raises(ValueError) as info:
         parse(eiger(header_frame("most")))
     assert isinstance(info.value.__cause__, ValidationError)
+
+
+# --- data: the decoded array, which also answers the original's dict ------------------------------
+
+
+def test_data_answers_the_originals_descriptor_dict():
+    array = np.arange(12, dtype="<u4").reshape(3, 4)
+    blob = hdf5_encode(array)
+    image = parse(eiger(*image_frames(blob, [4, 3], appendix=b"{}")))
+    data = image.data
+    assert isinstance(data, EigerImageArray) and isinstance(data, np.ndarray)
+    assert data["buffer"] == blob and type(data["buffer"]) is bytes
+    assert (data["shape"], data["type"], data["encoding"]) == ([4, 3], "uint32", "bs32-lz4<")
+    assert (data["htype"], data["size"]) == ("dimage_d-1.0", len(blob))
+    assert list(data.keys()) == ["htype", "shape", "type", "encoding", "size", "buffer"]
+    assert (
+        dict(data)
+        == dict(data.items())
+        == {
+            "htype": "dimage_d-1.0",
+            "shape": [4, 3],
+            "type": "uint32",
+            "encoding": "bs32-lz4<",
+            "size": len(blob),
+            "buffer": blob,
+        }
+    )
+    assert list(data.values()) == [data[key] for key in data.keys()]
+    assert "buffer" in data and "shape" in data and "pixels" not in data
+    assert 5 in data and 99 not in data  # numbers: numpy's element test, as for any array
+    assert data.get("encoding") == "bs32-lz4<" and data.get("pixels", 0) == 0
+    assert data.get("pixels") is None
+    with pytest.raises(KeyError, match="'pixels': the EIGER image descriptor has 'htype'"):
+        data["pixels"]
+    with pytest.raises(TypeError, match="read-only"):
+        data["shape"] = [1, 1]
+    # the array itself is unchanged: numpy order, len and iteration over rows
+    assert (data.shape, data.dtype, len(data)) == ((3, 4), np.dtype("<u4"), 3)
+    assert [row.tolist() for row in data] == array.tolist()
+    assert image.config == {
+        "htype": "dconfig-1.0",
+        "start_time": 10,
+        "stop_time": 20,
+        "real_time": 10,
+    }
+    assert image.appendix == {}
+
+
+def test_data_buffer_of_a_zmq_frame_is_bytes():
+    array = np.arange(6, dtype="<u4").reshape(2, 3)
+    frames: list[object] = image_frames(array.tobytes(), [3, 2], "uint32", "<")
+    frames[2] = zmq.Frame(frames[2])
+    image = parse(eiger(*frames))
+    assert type(image.data["buffer"]) is bytes and image.data["buffer"] == array.tobytes()
+    np.testing.assert_array_equal(image.data, array)
+    assert image.data.flags.writeable is np.frombuffer(frames[2].buffer, "<u4").flags.writeable
+
+
+def test_data_views_and_results_carry_no_descriptor():
+    array = np.arange(64, dtype="<u4").reshape(8, 8)
+    image = parse(eiger(*image_frames(hdf5_encode(array), [8, 8])))
+    data = image.data
+    for plain in (data[0], data[1:3], data[data > 3], data + 1, data.sum(axis=0), data == 0):
+        assert type(plain) is np.ndarray
+    assert type(data.sum()) is np.uint64 and int(data.sum()) == int(array.sum())
+    assert type(np.asarray(data)) is np.ndarray
+    for derived in (data.T, data.reshape(4, 16), data.astype(float), data.view()):
+        assert isinstance(derived, EigerImageArray)
+        assert list(derived.keys()) == [] and "buffer" not in derived
+        assert derived.get("buffer") is None and derived.descriptor is None
+        with pytest.raises(KeyError, match="only the parsed image itself"):
+            derived["buffer"]
+    # in place: the same object, still the image of that frame
+    same = data
+    same += 1
+    assert same is data and image.data is data and data["type"] == "uint32"
+    np.testing.assert_array_equal(data, array + 1)
+
+
+def test_data_copies_and_pickles_keep_the_descriptor():
+    array = np.arange(300, dtype="<u2").reshape(15, 20)
+    frames = image_frames(hdf5_encode(array), [20, 15], "uint16", "bs16-lz4<")
+    data = parse(eiger(*frames)).data
+    expected = dict(data)
+    for clone in (
+        data.copy(),
+        copy.copy(data),
+        copy.deepcopy(data),
+        pickle.loads(pickle.dumps(data)),
+    ):
+        assert type(clone) is EigerImageArray and clone is not data
+        assert dict(clone) == expected
+        np.testing.assert_array_equal(clone, array)
+        assert clone.flags.writeable
+    assert copy.deepcopy(data)["shape"] is not data["shape"]
+    for packet in (
+        pickle.loads(pickle.dumps(parse(eiger(*frames)))),
+        copy.deepcopy(parse(eiger(*frames))),
+    ):
+        assert dict(packet.data) == expected and packet.config["htype"] == "dconfig-1.0"
+
+
+def test_data_of_a_lazy_image_is_the_descriptor_array_once_decoded():
+    array = np.arange(64, dtype="<u4").reshape(8, 8)
+    blob = hdf5_encode(array)
+    image = parse(eiger(*image_frames(blob, [8, 8])))
+    assert "data" not in image.__dict__
+    assert image.data["buffer"] == blob  # reading data decodes it first
+    assert type(image.__dict__["data"]) is EigerImageArray
+
+
+def test_data_of_an_empty_image_has_the_descriptor():
+    blob = struct.pack(">QI", 0, 8192)
+    image = parse(eiger(*image_frames(blob, [0, 4])))
+    assert image.data.shape == (4, 0) and image.data["buffer"] == blob
+
+
+def test_built_image_keeps_its_data_and_gets_the_config_htype():
+    array = np.arange(6, dtype="<u4").reshape(2, 3)
+    image = EigerLegacyImage.from_array(array, series=1, frame=0, config={"real_time": 1})
+    assert image.data is array
+    assert image.config == {"htype": "dconfig-1.0", "real_time": 1}
+    assert EigerLegacyImage(frame=0).config == {"htype": "dconfig-1.0"}
+    # the original's models took any config; the frame always says dconfig-1.0
+    odd = EigerLegacyImage.from_array(
+        array, series=1, frame=0, config={"real_time": 1, "htype": "x"}
+    )
+    assert odd.config == {"real_time": 1, "htype": "x"}
+    assert json.loads(odd.to_stream_data().frames[3]) == {"htype": "dconfig-1.0", "real_time": 1}
+    parsed = parse(image.to_stream_data())
+    assert parsed.config == image.config
+    assert dict(parsed.data) == {
+        "htype": "dimage_d-1.0",
+        "shape": [3, 2],
+        "type": "uint32",
+        "encoding": "bs32-lz4<",
+        "size": len(image.payload_frame()),
+        "buffer": image.payload_frame(),
+    }

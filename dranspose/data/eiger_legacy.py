@@ -2,9 +2,11 @@
 :mod:`dranspose.protocols.eiger_legacy.packets`."""
 
 from dranspose.protocols.eiger_legacy.packets import (
+    CONFIG_HTYPE,
     EIGER_LEGACY_TYPE,
     HEADER_ARRAYS,
     HEADER_DETAIL_FRAMES,
+    EigerImageArray,
     EigerLegacy,
     EigerLegacyBase,
     EigerLegacyEnd,
@@ -19,9 +21,11 @@ from dranspose.protocols.eiger_legacy.packets import (
 )
 
 __all__ = [
+    "CONFIG_HTYPE",
     "EIGER_LEGACY_TYPE",
     "HEADER_ARRAYS",
     "HEADER_DETAIL_FRAMES",
+    "EigerImageArray",
     "EigerLegacy",
     "EigerLegacyBase",
     "EigerLegacyEnd",

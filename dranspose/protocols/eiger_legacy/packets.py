@@ -21,7 +21,9 @@ order (rows, columns), so an EIGER2 9M image of shape ``[3108, 3262]`` is an arr
 ``encoding`` is ``[bs<bits>-][lz4]<byte order>``: ``"<"`` raw little-endian, ``"lz4<"`` one LZ4
 block, ``"bs32-lz4<"`` (``bs16``, ``bs8``) bitshuffle/LZ4 with the 12-byte header of the HDF5
 bitshuffle filter (``bslz4``, see :mod:`dranspose.protocols.stream1.packets`); the bit count is the pixel
-size. Parsed compressed images are decoded on the first read of ``data``.
+size. Parsed compressed images are decoded on the first read of ``data``, which is an
+:class:`EigerImageArray`: the image, which also answers the original dranspose's string keys
+(``data["buffer"]``, ``data["shape"]``, ...).
 
 :func:`dranspose.protocols.eiger_legacy.parser.parse` decodes received frames, the data included;
 ``to_stream_data`` builds frames for synthetic sources and tests.
@@ -35,12 +37,14 @@ parser requires them, and so does ``to_stream_data``, which says which are missi
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import ItemsView, KeysView, ValuesView
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Optional, Union, cast
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, field_validator
 
 from dranspose.core.event import StreamData
 from dranspose.protocols.stream1.packets import LazyData, PendingData, encode_bslz4
@@ -57,6 +61,9 @@ HEADER_ARRAYS = (
     ("countrate_table", "dcountrate_table-1.0"),
 )
 """The header's array attributes in frame order, with the ``htype`` of their descriptors."""
+
+CONFIG_HTYPE = "dconfig-1.0"
+"""The ``htype`` of an image's timing frame, kept in :attr:`EigerLegacyImage.config`."""
 
 _ENCODING = re.compile(r"(?:bs(8|16|32|64)-)?(lz4)?([<>])\Z")
 
@@ -84,6 +91,163 @@ def parse_encoding(encoding: str) -> Optional[Encoding]:
 def numpy_shape(shape: list[int]) -> tuple[int, ...]:
     """The numpy shape of data Dectris describes as ``shape`` (``[x, y]`` becomes ``(y, x)``)."""
     return tuple(reversed(shape))
+
+
+_NO_DESCRIPTOR = "has no EIGER descriptor"
+
+
+class EigerImageArray(np.ndarray):
+    """A parsed EIGER image: the decoded pixels, which also answer the original's ``data`` dict.
+
+    For every array use it is the image (numpy order, dtype ``type`` in the encoding's byte
+    order, read-only exactly when the plain array would be): shape, dtype, indexing by ints,
+    slices, masks, ufuncs, ``np.testing``. String keys read what the original dranspose 0.2.0 put
+    in ``image.data``, a dict of the ``"dimage_d-1.0"`` descriptor plus the raw frame:
+    ``data["buffer"]`` (the data frame as ``bytes``, compressed as received), ``data["shape"]``
+    (Dectris' ``[x, y]`` list), ``data["type"]``, ``data["encoding"]``, ``data["htype"]``,
+    ``data["size"]`` and any other key the descriptor had; ``keys()``, ``values()``,
+    ``items()``, ``get(key, default)``, ``"buffer" in data`` and ``dict(data)`` work as on that
+    dict (so ``len`` and iteration stay the array's: rows). A missing key raises ``KeyError``.
+
+    Only the image itself carries the descriptor, since derived arrays are not what it
+    describes: indexing and slicing (``data[0]``, ``data[mask]``), ufuncs and reductions
+    (``data + 1``, ``data.sum(axis=0)``, ``data == 0``) give plain ``ndarray`` results or numpy
+    scalars, as for any array; the other views and conversions numpy makes of a subclass
+    (``reshape``, ``.T``, ``view()``, ``astype``, ``flatten``) stay of this class but without
+    descriptor: string keys on them raise ``KeyError``, ``keys()`` is empty. Copies of the whole
+    image (``copy()``, :func:`copy.copy`, :func:`copy.deepcopy`) and pickles keep it, raw frame
+    included (so a payload returning ``packet.data`` itself sends the frame along; return
+    ``np.asarray(packet.data)``, a plain view, to send the pixels alone). In-place operations
+    (``data += 1``) keep the object and its descriptor, which still describes the received frame.
+
+    The descriptor and frame are set by :meth:`described`; an array made otherwise (``view``
+    of another array, ``np.empty_like``) has none.
+    """
+
+    _descriptor: Optional[dict[str, Any]]
+    _frame: Optional[Union[bytes, memoryview]]
+
+    @classmethod
+    def described(
+        cls,
+        array: np.ndarray,
+        descriptor: dict[str, Any],
+        frame: Union[bytes, memoryview],
+    ) -> EigerImageArray:
+        """``array`` (a view of it) with the ``"dimage_d-1.0"`` ``descriptor`` and the raw data
+        ``frame`` it was decoded from; the frame is copied to ``bytes`` on the first read of
+        ``["buffer"]`` only if it is not ``bytes`` already."""
+        image = array.view(cls)
+        image._descriptor = descriptor
+        image._frame = frame
+        return image
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._descriptor = None
+        self._frame = None
+
+    def _carry(self, source: EigerImageArray) -> EigerImageArray:
+        self._descriptor = source._descriptor
+        self._frame = source._frame
+        return self
+
+    @property
+    def descriptor(self) -> Optional[dict[str, Any]]:
+        """The original's ``data`` dict (descriptor and ``"buffer"``), ``None`` on a derived
+        array."""
+        if self._descriptor is None:
+            return None
+        return {**self._descriptor, "buffer": self._buffer()}
+
+    def _buffer(self) -> bytes:
+        frame = self._frame
+        if type(frame) is not bytes:
+            frame = self._frame = bytes(cast(memoryview, frame))
+        return frame
+
+    def _lookup(self, key: str) -> Any:
+        descriptor = self._descriptor
+        if descriptor is None:
+            raise KeyError(
+                f"{key!r}: this array {_NO_DESCRIPTOR}; only the parsed image itself "
+                f"(packet.data, or a copy of it) carries the descriptor and raw frame, not "
+                f"arrays derived from it"
+            )
+        if key == "buffer":
+            return self._buffer()
+        try:
+            return descriptor[key]
+        except KeyError:
+            known = ", ".join(repr(name) for name in [*descriptor, "buffer"])
+            raise KeyError(f"{key!r}: the EIGER image descriptor has {known}") from None
+
+    def __getitem__(self, key: Any) -> Any:
+        if type(key) is str:
+            return self._lookup(key)
+        item = super().__getitem__(key)
+        return item.view(np.ndarray) if isinstance(item, EigerImageArray) else item
+
+    def __array_wrap__(self, array: Any, context: Any = None, return_scalar: bool = False) -> Any:
+        # ufunc and reduction results are numbers computed from the image, not the image: left
+        # as numpy made them (a plain array), an explicit ``out=`` array (``image += 1``) as is
+        if return_scalar:
+            return array[()]
+        return array
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if type(key) is str:
+            raise TypeError(
+                f"cannot set {key!r}: the EIGER descriptor of a parsed image is read-only"
+            )
+        super().__setitem__(key, value)
+
+    def __contains__(self, key: Any) -> bool:
+        if type(key) is str:
+            return self._descriptor is not None and (key == "buffer" or key in self._descriptor)
+        return bool(super().__contains__(key))
+
+    def _mapping(self) -> dict[str, Any]:
+        return self.descriptor or {}
+
+    def keys(self) -> KeysView[str]:
+        """The original's ``data`` keys: the descriptor's, then ``"buffer"``; empty on a
+        derived array."""
+        return self._mapping().keys()
+
+    def values(self) -> ValuesView[Any]:
+        """The original's ``data`` values, in the order of :meth:`keys`."""
+        return self._mapping().values()
+
+    def items(self) -> ItemsView[str, Any]:
+        """The original's ``data`` items, in the order of :meth:`keys`."""
+        return self._mapping().items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``self[key]`` for a descriptor key or ``"buffer"``, else ``default``."""
+        return self._lookup(key) if type(key) is str and key in self else default
+
+    def copy(self, order: Any = "C") -> EigerImageArray:
+        """A copy of the whole image, descriptor and raw frame included."""
+        return cast(EigerImageArray, super().copy(order))._carry(self)
+
+    def __copy__(self) -> EigerImageArray:
+        return self.copy()
+
+    def __deepcopy__(self, memo: Any) -> EigerImageArray:
+        clone = self.copy()
+        if clone._descriptor is not None:
+            clone._descriptor = copy.deepcopy(clone._descriptor, memo)
+        return clone
+
+    def __reduce__(self) -> Any:
+        rebuild, args, state = cast(tuple[Any, Any, Any], super().__reduce__())
+        extra = None if self._descriptor is None else (self._descriptor, self._buffer())
+        return rebuild, args, (state, extra)
+
+    def __setstate__(self, state: Any) -> None:
+        array_state, extra = state
+        super().__setstate__(array_state)
+        self._descriptor, self._frame = extra if extra is not None else (None, None)
 
 
 class EigerLegacy(BaseModel):
@@ -181,10 +345,20 @@ class EigerLegacyImage(LazyData, EigerLegacy):
     received frame, read-only when the frame is ``bytes``. A parsed compressed image
     (``bs<bits>-lz4``, ``lz4``) is decoded on the first read of ``data`` into a writable array
     that is kept; a frame that does not decode raises the
-    :class:`~dranspose.protocols.common.errors.ParseError` from that read, so a payload reading only
-    the raw frame (``event.streams[...].frames[2]``) never pays for or sees our decoding. ``config`` is the ``"dconfig-1.0"``
-    object (``start_time``, ``stop_time``, ``real_time``, ns) without its ``htype``; ``appendix``
-    is the image appendix as for the header.
+    :class:`~dranspose.protocols.common.errors.ParseError` from that read, so a payload reading
+    only the raw frame (``event.streams[...].frames[2]``) never pays for or sees our decoding.
+
+    A parsed image's ``data`` is an :class:`EigerImageArray`: the array above, which also
+    answers string keys as the original dranspose's ``data`` dict did (``data["buffer"]``, the
+    raw frame as ``bytes``, ``data["shape"]``, ``data["type"]``, ``data["encoding"]``,
+    ``data["htype"]``, ``data["size"]``, ``keys()``, ``get()``, ...). It is that class only once
+    decoded: reading ``data["buffer"]`` of a compressed image reads ``data`` first, so it decodes
+    the pixels (and raises a decoding error); a payload wanting only the raw frame without that
+    reads ``frames[2]``. An image built by hand keeps the ``data`` it was given.
+
+    ``config`` is the ``"dconfig-1.0"`` object (``htype``, ``start_time``, ``stop_time``,
+    ``real_time`` in ns), as in the original; a hand-built ``config`` without ``htype`` gets
+    it. ``appendix`` is the image appendix as for the header.
     """
 
     _later_frames = frozenset({"shape", "type", "encoding", "size", "config"})
@@ -199,9 +373,17 @@ class EigerLegacyImage(LazyData, EigerLegacy):
     encoding: Optional[str] = None
     size: Optional[int] = None
     data: Optional[np.ndarray] = Field(default=None, exclude=True)
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=lambda: {"htype": CONFIG_HTYPE})
     _pending_data: Optional[PendingData] = PrivateAttr(default=None)
     appendix: Any = Field(default=None, exclude=True)
+
+    @field_validator("config")
+    @classmethod
+    def _config_htype(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The ``dconfig-1.0`` object as the detector sends it, ``htype`` first."""
+        if "htype" in config:
+            return config
+        return {"htype": CONFIG_HTYPE, **config}
 
     @classmethod
     def from_array(
@@ -270,6 +452,12 @@ class EigerLegacyImage(LazyData, EigerLegacy):
         }
         return json.dumps(descriptor).encode()
 
+    def config_frame_object(self) -> dict[str, Any]:
+        """The ``"dconfig-1.0"`` frame's object: ``config`` with ``htype`` ``"dconfig-1.0"``
+        first, whatever ``htype`` a hand-built ``config`` held."""
+        rest = {key: value for key, value in self.config.items() if key != "htype"}
+        return {"htype": CONFIG_HTYPE, **rest}
+
     def to_stream_data(self, typ: str = EIGER_LEGACY_TYPE) -> StreamData:
         """The four image frames (five with an appendix), data encoded as ``encoding``."""
         payload = self.payload_frame()
@@ -277,7 +465,7 @@ class EigerLegacyImage(LazyData, EigerLegacy):
             self.header_frame(),
             self.descriptor_frame(len(payload)),
             payload,
-            json.dumps({"htype": "dconfig-1.0", **self.config}).encode(),
+            json.dumps(self.config_frame_object()).encode(),
         ]
         if self.appendix is not None:
             frames.append(_appendix_frame(self.appendix))
@@ -314,9 +502,11 @@ earlier releases; ``EigerLegacyPacketType`` is the union for annotations. Only t
 frames given are set; :func:`dranspose.protocols.eiger_legacy.parser.parse` reads the others."""
 
 __all__ = [
+    "CONFIG_HTYPE",
     "EIGER_LEGACY_TYPE",
     "HEADER_ARRAYS",
     "HEADER_DETAIL_FRAMES",
+    "EigerImageArray",
     "EigerLegacy",
     "EigerLegacyBase",
     "EigerLegacyEnd",

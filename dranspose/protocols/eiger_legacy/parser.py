@@ -10,6 +10,11 @@ not a read past the buffer, and the vendor's ``dectris-compression`` decodes it 
 module is not used). The descriptor's ``size`` is compared with the data frame first, which
 catches the usual damage (a cut frame) with a message that says so.
 
+The image's ``data`` is an :class:`~dranspose.protocols.eiger_legacy.packets.EigerImageArray`
+holding the descriptor (with its ``htype``) and the data frame, so the original dranspose's
+``data["buffer"]``, ``data["shape"]``, ... work on it; ``config`` keeps its ``htype`` as the
+original's did.
+
 Plain ``lz4<`` data needs the optional ``lz4`` package; without it reading such an image's
 ``data`` raises a :class:`ParseError` saying so.
 
@@ -42,6 +47,7 @@ from dranspose.protocols.common.stream_argument import stream_argument
 from dranspose.protocols.eiger_legacy.packets import (
     HEADER_ARRAYS,
     HEADER_DETAIL_FRAMES,
+    EigerImageArray,
     EigerLegacy,
     EigerLegacyEnd,
     EigerLegacyHeader,
@@ -124,7 +130,6 @@ def _image(typ: str, frames: Any, first: dict[str, Any]) -> EigerLegacyImage:
         )
     config = _json_object(typ, frames[3], 3, "dconfig-1.0")
     _expect_htype(typ, config, 3, "dconfig-1.0")
-    del config["htype"]
 
     fields = dict(first)
     for key, value in descriptor.items():
@@ -136,15 +141,26 @@ def _image(typ: str, frames: Any, first: dict[str, Any]) -> EigerLegacyImage:
         typ, "frames 0-1 (dimage-1.0 and dimage_d-1.0)", EigerLegacyImage, fields
     )
     where = f"{typ} image series={image.series} frame={image.frame}"
-    set_data(image, _decode_image(where, image, frames[2]))
+    set_data(image, _decode_image(where, image, descriptor, frames[2]))
     if count > _IMAGE_FRAMES:
         image.__dict__["appendix"] = _appendix(frames[_IMAGE_FRAMES])
     return image
 
 
 def _decode_image(
-    where: str, image: EigerLegacyImage, frame: Any
+    where: str, image: EigerLegacyImage, descriptor: dict[str, Any], frame: Any
 ) -> Union[np.ndarray, PendingData]:
+    """The image's :class:`EigerImageArray`, or the decoder making it on first access."""
+    decoded, buf = _decode_pixels(where, image, frame)
+    if isinstance(decoded, PendingData):
+        pending = decoded
+        return PendingData(lambda: EigerImageArray.described(pending(), descriptor, buf))
+    return EigerImageArray.described(decoded, descriptor, buf)
+
+
+def _decode_pixels(
+    where: str, image: EigerLegacyImage, frame: Any
+) -> tuple[Union[np.ndarray, PendingData], Buffer]:
     # _validate checked that the descriptor gave them all
     shape, encoding_name = cast(list[int], image.shape), cast(str, image.encoding)
     base = array_dtype(where, shape, cast(str, image.type), "'uint16' or 'uint32'", "descriptor")
@@ -169,7 +185,8 @@ def _decode_image(
                 f"{where}: encoding {image.encoding!r} shuffles {encoding.bitshuffle_bits}-bit "
                 f"elements but type {image.type!r} has {8 * dtype.itemsize}-bit pixels"
             )
-        return check_compressed(where, _DATA_FRAME, "bslz4", buf, list(array_shape), dtype)
+        checked = check_compressed(where, _DATA_FRAME, "bslz4", buf, list(array_shape), dtype)
+        return checked, buf
     expected = math.prod(array_shape) * dtype.itemsize
     if encoding.lz4:
         if expected > _LZ4_MAX_RATIO * len(buf):
@@ -182,13 +199,13 @@ def _decode_image(
         def decode() -> np.ndarray:
             return _decode_lz4(where, encoding_name, buf, array_shape, dtype, expected)
 
-        return PendingData(decode)
+        return PendingData(decode), buf
     if len(buf) != expected:
         raise ParseError(
             f"{where}: {_DATA_FRAME} has {len(buf)} bytes, expected {expected} for shape "
             f"{shape} of {image.type} ({dtype.itemsize} bytes each)"
         )
-    return np.frombuffer(buf, dtype=dtype).reshape(array_shape)
+    return np.frombuffer(buf, dtype=dtype).reshape(array_shape), buf
 
 
 def _decode_lz4(

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import cbor2
+
 from dranspose.event import InternalWorkerMessage, StreamData, message_encoder, message_tag_hook
 
 HERE = Path(__file__).parent

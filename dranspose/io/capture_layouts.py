@@ -141,8 +141,7 @@ def _stream(name: str, tagged: Any) -> StreamData:
         body, what = tagged, f"{who}"
     else:
         raise Bad(
-            f"{who}: expected CBOR tag {STREAM_TAG} wrapping [typ, frames], "
-            f"got {describe(tagged)}"
+            f"{who}: expected CBOR tag {STREAM_TAG} wrapping [typ, frames], got {describe(tagged)}"
         )
     typ, frames = _fields_of(body, ("typ", "frames"), 2, what)
     if type(typ) is not str:
@@ -154,8 +153,7 @@ def _stream(name: str, tagged: Any) -> StreamData:
         if type(frame) is not bytes:
             if not isinstance(frame, (bytearray, memoryview)):
                 raise Bad(
-                    f"{who}: frames must be byte strings, got {describe(frame)} "
-                    f"as frame {number}"
+                    f"{who}: frames must be byte strings, got {describe(frame)} as frame {number}"
                 )
             frame = bytes(frame)
         checked.append(frame)

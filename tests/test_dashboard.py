@@ -357,6 +357,18 @@ def test_components_panel_shows_every_component_alive(open_page, system):
         assert state in ("idle", "scanning") and age < 3.0, (key, state, age)
 
 
+def test_the_reducers_results_viewer_is_linked(open_page, system):
+    page = open_page()
+    link = page.locator("#scan-results a.viewer-link")
+    link.wait_for()
+    href = link.get_attribute("href")
+    assert href == f"{system.results}/viewer/"
+    row_link = page.locator('#components tr[data-kind="reducer"] .detail a')
+    assert row_link.get_attribute("href") == href
+    page.goto(href)  # the reducer's H5Web viewer of its publish tree
+    page.get_by_role("treeitem", name="publish").wait_for()
+
+
 def test_progress_bar_advances_during_a_scan(open_page, system, running_scan):
     page = open_page()
     page.wait_for_function("document.getElementById('scan-state').textContent === 'running'")

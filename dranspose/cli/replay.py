@@ -20,6 +20,10 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     access = settings.access(args.token, args.protect_reads)
     if args.port is not None:
         print(f"dranspose replay: {access.describe()}", file=sys.stderr)
+        print(
+            f"dranspose replay: results viewer on http://{args.host}:{args.port}/viewer/",
+            file=sys.stderr,
+        )
     build_meta = settings.build_meta()
     try:
         summary = replay(

@@ -62,6 +62,11 @@ class ComponentInfo(BaseModel):
     name: str
     state: str = "idle"
     url: Optional[str] = Field(None, description="data-plane address other components connect to")
+    api_url: Optional[str] = Field(
+        None,
+        description="the component's HTTP API when it serves one (the reducer: its results, "
+        "the H5Web viewer at <api_url>viewer/); the dashboard links to it",
+    )
     streams: list[StreamName] = []
     tags: list[str] = []
     scan_id: Optional[str] = Field(None, description="the scan this component has prepared for")

@@ -134,7 +134,20 @@ const seenComponents = new Map();
 function componentDetail(info) {
   if (info.kind === "ingester") return `streams: ${(info.streams || []).join(", ") || "–"}`;
   if (info.kind === "worker") return `tags: ${(info.tags || []).join(", ") || "–"}`;
+  if (info.kind === "reducer" && info.api_url) return viewerLink(info);
   return "";
+}
+
+// The reducer's H5Web viewer of its results (served by the reducer itself, at /viewer/).
+function viewerLink(info) {
+  return el("a", { class: "viewer-link", href: new URL("viewer/", info.api_url).href,
+                   target: "_blank", rel: "noopener", text: `results viewer (${info.name})` });
+}
+
+function renderResultLinks(config) {
+  const links = config.filter((info) => info.kind === "reducer" && info.api_url).map(viewerLink);
+  if (links.length) $("scan-results").replaceChildren(...links);
+  else $("scan-results").textContent = "–";
 }
 
 function renderComponents(config, serverTime) {
@@ -164,7 +177,7 @@ function renderComponents(config, serverTime) {
       el("td", { text: info.kind }),
       el("td", { class: "name", text: info.name }),
       el("td", { class: "state" }, el("span", { class: `badge ${state}`, text: state })),
-      el("td", { class: "detail", text: componentDetail(info) }),
+      el("td", { class: "detail" }, componentDetail(info)),
       el("td", { text: info.scan_id ? info.scan_id.slice(0, 8) : "–" }),
       el("td", { text: info.url || "–" }),
       el("td", { class: "num", text: info.pid ?? "–" }),
@@ -173,6 +186,7 @@ function renderComponents(config, serverTime) {
                  text: `${formatSeconds(age)} ago` }));
   });
   $("components").tBodies[0].replaceChildren(...rows);
+  renderResultLinks(config);
   updateComponentFilter();
 }
 

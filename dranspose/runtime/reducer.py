@@ -73,6 +73,9 @@ class Reducer(Component):
         self.calls: Optional[ReducerCalls] = None
         self.http_port = http_port
         self.http_host = http_host
+        if http_port is not None:  # where browsers find the results (the dashboard links it)
+            shown = advertise_host if http_host in ("0.0.0.0", "::", "") else http_host
+            self.info.api_url = f"http://{shown}:{http_port}/"
         self.results = 0
         self.failures: list[str] = []
         self.current_scan: Optional[str] = None

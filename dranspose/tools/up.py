@@ -257,7 +257,8 @@ def run_pipeline(
         print(
             f"dranspose up: controller on http://{config.controller.host}:"
             f"{config.controller.port}/, results on http://{config.reducer.host}:"
-            f"{config.reducer.port}/api/v1/result/ (Ctrl-C stops everything)",
+            f"{config.reducer.port}/api/v1/result/, viewer on http://{config.reducer.host}:"
+            f"{config.reducer.port}/viewer/ (Ctrl-C stops everything)",
             file=sys.stderr,
         )
         if ready_file:

@@ -76,14 +76,12 @@ class Watched:
         self.problems: list[str] = []
         page.on(
             "console",
-            lambda m: self.problems.append(f"console {m.type}: {m.text}")
-            if m.type == "error"
-            else None,
+            lambda m: (
+                self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+            ),
         )
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        page.on(
-            "requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}")
-        )
+        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
         page.on(
             "response",
             lambda r: self.problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None,
@@ -153,7 +151,11 @@ def test_line_plot_of_a_1d_dataset_and_its_attributes(viewer, live_url):
     page.get_by_role("tab", name="Inspect").click()
     page.get_by_role("row", name='long_name "frame sum"').wait_for()
     rows = page.locator("tr")
-    text = [" ".join(rows.nth(i).inner_text().split()) for i in range(rows.count())]
+    # cell by cell: innerText joins cells without a space while a reset re-lays them out
+    text = [
+        " ".join(c.strip() for c in rows.nth(i).locator("th, td").all_text_contents())
+        for i in range(rows.count())
+    ]
     assert text[text.index("Attributes") + 1 :] == ['units "counts"', 'long_name "frame sum"']
     assert not [t for t in text if "_attrs" in t]
 
@@ -169,7 +171,11 @@ def test_heatmap_of_an_image_and_matrix_of_numpy_values(viewer):
     page.locator('[role="gridcell"][class*="_dataCell_"]').nth(11).wait_for()
     rows = page.locator('[role="row"]')  # zero-sized (cells are positioned): not "visible"
     small = np.arange(12, dtype=np.int32).reshape(3, 4) * 7
-    shown = [[float(x) for x in rows.nth(r).inner_text().split()] for r in range(rows.count())]
+    cell = '[role="gridcell"][class*="_dataCell_"]'
+    shown = [
+        [float(x) for x in rows.nth(r).locator(cell).all_text_contents()]
+        for r in range(rows.count())
+    ]
     assert shown == small.tolist()
 
 

@@ -431,35 +431,65 @@ function logVisible(r) {
   return (LEVELS[r.level] ?? 0) >= min && (!component || r.component === component);
 }
 
+const LOG_LONG = 160;  // characters: a longer (or multi-line) record is shown cut to one line
+
 function logLine(r) {
   const t = new Date(r.time * 1000);  // the viewer's local time, to the millisecond
   const pad = (n, w = 2) => String(n).padStart(w, "0");
   const stamp = `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}` +
     `.${pad(t.getMilliseconds(), 3)}`;
-  return el("li", { class: `level-${r.level}`, "data-level": r.level },
+  const message = String(r.message);
+  const long = message.length > LOG_LONG || message.includes("\n");
+  const line = el("li", { class: `level-${r.level}${long ? " long" : ""}`, "data-level": r.level },
     el("span", { class: "time", text: stamp }), " ",
     el("span", { class: "level", text: r.level.padEnd(7) }), " ",
     el("span", { class: "component", text: r.component }), " ",
-    el("span", { class: "message", text: r.message }));
+    el("span", { class: "message", text: message }));
+  if (long) {
+    // one line until asked: a 3,000-number list or a traceback must not fill the panel
+    const toggle = el("button", { class: "expand", type: "button", text: "more",
+      "aria-expanded": "false", title: `${message.length.toLocaleString()} characters` });
+    toggle.addEventListener("click", () => {
+      const open = line.classList.toggle("expanded");
+      toggle.textContent = open ? "less" : "more";
+      toggle.setAttribute("aria-expanded", String(open));
+    });
+    line.append(" ", toggle);
+  }
+  return line;
+}
+
+function byTime(a, b) {
+  return a.time - b.time;
 }
 
 function addLogRecords(records) {
   const list = $("log");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 30;
-  for (const r of records) {
+  // records of several components arrive over one stream or poll, not always in time order:
+  // the panel keeps them in time order (appending while they come in order, else re-sorting)
+  const fresh = [...records].sort(byTime);
+  let ordered = true;
+  for (const r of fresh) {
     const key = logKey(r);
     if (logState.keys.has(key)) continue;
     logState.keys.add(key);
+    const last = logState.records[logState.records.length - 1];
+    if (last && r.time < last.time) ordered = false;
     logState.records.push(r);
     logState.lastTime = Math.max(logState.lastTime, r.time);
     if (!logState.components.has(r.component)) {
       logState.components.add(r.component);
       updateComponentFilter();
     }
-    if (logVisible(r)) list.append(logLine(r));
+    if (ordered && logVisible(r)) list.append(logLine(r));
   }
+  if (!ordered) logState.records.sort(byTime);
   while (logState.records.length > LOG_KEEP) {
     logState.keys.delete(logKey(logState.records.shift()));
+  }
+  if (!ordered) {
+    list.replaceChildren(...logState.records.filter(logVisible).map(logLine));
   }
   while (list.childElementCount > LOG_KEEP) list.firstElementChild.remove();
   if ($("log-follow").checked && atBottom) list.scrollTop = list.scrollHeight;

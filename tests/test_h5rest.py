@@ -532,6 +532,18 @@ def test_http_values_binary_and_json(client: httpx.Client) -> None:
     assert client.get(f"/datasets/{member['t']}/value").json()["value"] == "scalar"
 
 
+def test_http_select_of_a_3d_dataset_and_a_scalar(client: httpx.Client) -> None:
+    """The selections H5Web's HsdsProvider and other HSDS clients send, as the issue lists them."""
+    cube = np.arange(4 * 12 * 6, dtype="<f4").reshape(4, 12, 6)
+    publish({"cube": cube, "two": cube[0], "scalar": 5})
+    member = ids(client)
+    assert value(client, member["cube"], "[0,:,:]") == cube[0].tolist()
+    assert value(client, member["two"], "[2:10:2,5]") == cube[0][2:10:2, 5].tolist()
+    r = client.get(f"/datasets/{member['scalar']}/value", params={"select": "[0]"})
+    assert r.status_code == 400 and "scalar dataset" in r.json()["detail"]
+    assert client.get(f"/datasets/{member['scalar']}/value").json()["value"] == 5
+
+
 @pytest.mark.parametrize(
     "select, reason",
     [

@@ -123,6 +123,8 @@ def parse_select(text: Optional[str], shape: tuple[int, ...]) -> Selection:
     """Parse an HDF REST ``select`` for a dataset of ``shape``; BadSelect says what is wrong."""
     if not (text or "").strip():
         return Selection(tuple(slice(0, n) for n in shape), math.prod(shape))
+    if not shape:
+        raise BadSelect(f"select {text!r} given for a scalar dataset, which takes none")
     index: list[Any] = []
     size = 1
     squeeze: list[int] = []

@@ -22,6 +22,8 @@ from pydantic import UUID4, BaseModel, ConfigDict, Field, UrlConstraints, Valida
 from pydantic_core import Url
 
 StreamName = NewType("StreamName", str)
+ScanId = NewType("ScanId", str)
+"""A scan's id (hex of a UUID4, set by the controller when a trigger map is applied)."""
 EventNumber = NewType("EventNumber", int)
 WorkerName = NewType("WorkerName", str)
 ReducerName = NewType("ReducerName", str)

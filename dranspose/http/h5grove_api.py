@@ -44,7 +44,7 @@ from h5grove.utils import (
 )
 
 from dranspose.http.h5rest.routes import MAX_SELECTION_BYTES
-from dranspose.http.h5rest.tree import Path, attributes, members, walk
+from dranspose.http.h5rest.tree import Path, Published, attributes, members, walk
 from dranspose.http.h5rest.types import VLEN_STR
 from dranspose.http.h5rest.values import Data, as_data
 
@@ -129,22 +129,8 @@ def _selected_size(shape: tuple[int, ...], index: Any) -> int:
     return math.prod(view[index].shape) if index is not None else math.prod(shape)
 
 
-class _Tree:
+class _Tree(Published):
     """The tree and its lock, read the h5grove way."""
-
-    def __init__(
-        self,
-        get_tree: Callable[[], Any],
-        get_lock: Callable[[], ContextManager[Any]],
-        max_selection_bytes: int,
-    ) -> None:
-        self._get_tree = get_tree
-        self.lock = get_lock
-        self.max_selection_bytes = max_selection_bytes
-
-    def root(self) -> Any:
-        tree = self._get_tree()
-        return tree if isinstance(tree, Mapping) else {}
 
     def node(self, tree: Any, path: Path) -> Any:
         try:

@@ -17,7 +17,7 @@ from fastapi import HTTPException
 
 from dranspose.http.h5rest.ids import Ids
 from dranspose.http.h5rest.selections import BadSelect, Selection, parse_points, parse_select
-from dranspose.http.h5rest.tree import Path, attributes, iter_tree, kind_of, members
+from dranspose.http.h5rest.tree import Path, Published, attributes, iter_tree, kind_of, members
 from dranspose.http.h5rest.types import chunks, shape_json, type_json
 from dranspose.http.h5rest.values import Data, as_data, fill_json, jsonable
 from dranspose.http.h5rest.web import flag
@@ -48,7 +48,7 @@ def dataset_json(node: Any, verbose: bool) -> dict[str, Any]:
     return out
 
 
-class Domain:
+class Domain(Published):
     """The published tree of one router as an HDF5 domain."""
 
     def __init__(
@@ -57,17 +57,10 @@ class Domain:
         get_lock: Callable[[], ContextManager[Any]],
         max_selection_bytes: int,
     ) -> None:
-        self._get_tree = get_tree
-        self.lock = get_lock
-        self.max_selection_bytes = max_selection_bytes
+        super().__init__(get_tree, get_lock, max_selection_bytes)
         self.ids = Ids()
         self.started = time.time()
         self.root_id = self.ids.make("g", ())
-
-    def tree(self) -> Any:
-        """The tree's root group (an empty one while nothing is published)."""
-        tree = self._get_tree()
-        return tree if isinstance(tree, Mapping) else {}
 
     def stamps(self) -> dict[str, float]:
         return {"created": self.started, "lastModified": time.time()}
@@ -108,7 +101,7 @@ class Domain:
         """A group or dataset with the h5pyd options include_links, include_attrs, getalias."""
         include_attrs = flag(params.get("include_attrs"))
         with self.lock():
-            tree = self.tree()
+            tree = self.root()
             path, node = self.ids.resolve(tree, obj_id, kind)
             attrs = self.attrs_of(tree, path, node, with_data=include_attrs)
             out: dict[str, Any] = {"id": obj_id, "root": self.root_id}
@@ -147,7 +140,7 @@ class Domain:
     def _counts(self) -> dict[str, int]:
         groups = datasets = size = 0
         with self.lock():
-            for _, node in iter_tree(self.tree()):
+            for _, node in iter_tree(self.root()):
                 if isinstance(node, Mapping):
                     groups += 1
                 else:
@@ -168,18 +161,18 @@ class Domain:
 
     def group_links(self, obj_id: str) -> list[dict[str, Any]]:
         with self.lock():
-            path, node = self.ids.resolve(self.tree(), obj_id, "g")
+            path, node = self.ids.resolve(self.root(), obj_id, "g")
             return self.links_of(path, node)
 
     def attribute_list(self, kind: str, obj_id: str, with_data: bool) -> list[dict[str, Any]]:
         with self.lock():
-            tree = self.tree()
+            tree = self.root()
             path, node = self.ids.resolve(tree, obj_id, kind)
             return self.attrs_of(tree, path, node, with_data)
 
     def dataset(self, obj_id: str) -> Data:
         with self.lock():
-            return as_data(self.ids.resolve(self.tree(), obj_id, "d")[1])
+            return as_data(self.ids.resolve(self.root(), obj_id, "d")[1])
 
     def _selection(self, data: Data, select: Optional[str], points: Any) -> Selection:
         """The checked selection; 400 when it does not fit, 413 when it is too large."""
@@ -204,7 +197,7 @@ class Domain:
     ) -> tuple[np.ndarray, bool]:
         """(a copy of the selection in the wire dtype, whether it holds strings)."""
         with self.lock():
-            data = as_data(self.ids.resolve(self.tree(), obj_id, "d")[1])
+            data = as_data(self.ids.resolve(self.root(), obj_id, "d")[1])
             sel = self._selection(data, select, points)
             out = data.copy_out(sel.index if data.shape else None)
         if sel.squeeze:

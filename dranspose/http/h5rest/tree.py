@@ -8,7 +8,7 @@ holds. The functions only read the tree; callers hold the publish lock while the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 __all__ = ["Path", "attributes", "child", "iter_tree", "kind_of", "members", "walk"]
 
@@ -109,3 +109,23 @@ def iter_tree(tree: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
     if isinstance(tree, Mapping):
         for name, _, value in members(tree):
             yield from iter_tree(value, path + (name,))
+
+
+class Published:
+    """The ``publish`` tree of a reducer and the lock it is read under, as every HTTP view of it
+    (the HDF REST domain, h5grove) reads it: ``root()`` is the tree's root group, an empty one
+    while nothing is published; ``lock()`` is held while values are copied out."""
+
+    def __init__(
+        self,
+        get_tree: Callable[[], Any],
+        get_lock: Callable[[], ContextManager[Any]],
+        max_selection_bytes: int,
+    ) -> None:
+        self._get_tree = get_tree
+        self.lock = get_lock
+        self.max_selection_bytes = max_selection_bytes
+
+    def root(self) -> Any:
+        tree = self._get_tree()
+        return tree if isinstance(tree, Mapping) else {}

@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ import pytest
 from dranspose.core.triggermap import TriggerMap
 from dranspose.io.local_redis import PrivateRedis
 from tests.ports import free_port
+from tests.support.browser import chromium_context
 from tests.support.processes import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,31 +36,6 @@ SOURCE_RATE = 100.0
 """Images per second the synthetic detector sends: scans advance steadily, even under load."""
 SCAN_EVENTS = 50_000
 """Far more than a test waits for: every scan here runs until the test stops it."""
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-UI_TIMEOUT_MS = 30_000
-
-
-def find_chromium() -> Optional[str]:
-    """Debian's chromium (or $DRANSPOSE_CHROMIUM); None when there is none."""
-    explicit = os.environ.get("DRANSPOSE_CHROMIUM")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 # ------------------------------------------------------------------------------ the pipeline
 
 
@@ -221,27 +195,8 @@ def running_scan(system: System) -> Iterator[Scan]:
 
 @pytest.fixture(scope="module")
 def browser_context() -> Iterator[Any]:
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip(
-            "no chromium binary found (apt-get install chromium, or set "
-            "$DRANSPOSE_CHROMIUM): the dashboard's browser tests need one"
-        )
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install '.[test]')"
-    )
-    with (
-        tempfile.TemporaryDirectory(prefix="dranspose-chromium-") as profile,
-        sync_api.sync_playwright() as playwright,
-    ):
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium_context("the dashboard's browser tests") as context:
+        yield context
 
 
 @pytest.fixture

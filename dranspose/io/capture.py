@@ -38,7 +38,7 @@ from dranspose.io.capture_format import (
     FrameLike,
     PathLike,
 )
-from dranspose.io.capture_layouts import Bad, from_pickled, to_frames, to_message
+from dranspose.io.capture_layouts import LayoutError, from_pickled, to_frames, to_message
 from dranspose.io.capture_reader import decode_items, dump_decoder, open_for_reading, read_failure
 from dranspose.io.capture_writer import CaptureWriter, RawCaptureWriter, write_capture
 
@@ -92,7 +92,7 @@ def _unpickle_messages(path: PathLike) -> Iterator[InternalWorkerMessage]:
                 )
             try:
                 message = from_pickled(message)
-            except Bad as exc:
+            except LayoutError as exc:
                 raise CaptureError(
                     path, index, offset, f"is not a valid InternalWorkerMessage ({exc})"
                 ) from None

@@ -30,7 +30,7 @@ from dranspose.io.capture_format import (
 )
 
 __all__ = [
-    "Bad",
+    "LayoutError",
     "from_message_tag",
     "from_pickled",
     "from_stream_tag",
@@ -43,7 +43,7 @@ def _not_a_dump(path: PathLike, index: int, offset: int, detail: str) -> Capture
     return CaptureError(path, index, offset, f"is not an ingester dump item ({detail})")
 
 
-class Bad(Exception):
+class LayoutError(Exception):
     """One detail of a dump item that cannot be read; becomes a :class:`CaptureError`."""
 
 
@@ -75,7 +75,7 @@ def _created_at(value: Any) -> Optional[float]:
     kind = type(value)
     if kind is float:
         if not math.isfinite(value):
-            raise Bad(f"created_at must be a finite time, got {value!r}")
+            raise LayoutError(f"created_at must be a finite time, got {value!r}")
         return value
     if kind is int:
         return float(value)
@@ -84,7 +84,7 @@ def _created_at(value: Any) -> Optional[float]:
     text = value
     if isinstance(value, cbor2.CBORTag):
         if value.tag != DATETIME_STRING_TAG or type(value.value) is not str:
-            raise Bad(
+            raise LayoutError(
                 "created_at must be a datetime (CBOR tag 0 or 1), a UNIX time or null, "
                 f"got {describe(value)}"
                 + (f" wrapping {describe(value.value)}" if value.tag == 0 else "")
@@ -94,8 +94,10 @@ def _created_at(value: Any) -> Optional[float]:
         try:
             return _epoch(_parse_iso(text))
         except (ValueError, IndexError):
-            raise Bad(f"created_at {text[:60]!r} is not an ISO 8601 date and time") from None
-    raise Bad(
+            raise LayoutError(
+                f"created_at {text[:60]!r} is not an ISO 8601 date and time"
+            ) from None
+    raise LayoutError(
         f"created_at must be a datetime (CBOR tag 0 or 1), a UNIX time or null, "
         f"got {describe(value)}"
     )
@@ -110,14 +112,14 @@ def _fields_of(body: Any, names: tuple[str, ...], required: int, what: str) -> l
     shape = ", ".join(name + ("?" if i >= required else "") for i, name in enumerate(names))
     if isinstance(body, (list, tuple)):
         if len(body) < required:
-            raise Bad(f"{what} must wrap [{shape}], got a list of {len(body)}")
+            raise LayoutError(f"{what} must wrap [{shape}], got a list of {len(body)}")
         return [body[i] if i < len(body) else None for i in range(len(names))]
     if is_map(body):
         missing = [name for name in names[:required] if name not in body]
         if missing:
-            raise Bad(f"{what} has no {' or '.join(repr(m) for m in missing)}")
+            raise LayoutError(f"{what} has no {' or '.join(repr(m) for m in missing)}")
         return [body.get(name) for name in names]
-    raise Bad(f"{what} must wrap [{shape}], got {describe(body)}")
+    raise LayoutError(f"{what} must wrap [{shape}], got {describe(body)}")
 
 
 def _looks_like_message(item: Any) -> bool:
@@ -133,26 +135,26 @@ def _stream(name: str, tagged: Any) -> StreamData:
         return _stream(name, [tagged.typ, tagged.frames])
     if isinstance(tagged, cbor2.CBORTag):
         if tagged.tag != STREAM_TAG:
-            raise Bad(f"{who}: expected CBOR tag {STREAM_TAG}, got {describe(tagged)}")
+            raise LayoutError(f"{who}: expected CBOR tag {STREAM_TAG}, got {describe(tagged)}")
         body, what = tagged.value, f"{who}: tag {STREAM_TAG}"
     elif (isinstance(tagged, (list, tuple)) and len(tagged) >= 2 and type(tagged[0]) is str) or (
         is_map(tagged) and "typ" in tagged
     ):
         body, what = tagged, f"{who}"
     else:
-        raise Bad(
+        raise LayoutError(
             f"{who}: expected CBOR tag {STREAM_TAG} wrapping [typ, frames], got {describe(tagged)}"
         )
     typ, frames = _fields_of(body, ("typ", "frames"), 2, what)
     if type(typ) is not str:
-        raise Bad(f"{who}: typ must be a string, got {describe(typ)}")
+        raise LayoutError(f"{who}: typ must be a string, got {describe(typ)}")
     if not isinstance(frames, (list, tuple)):
-        raise Bad(f"{who}: frames must be a list, got {describe(frames)}")
+        raise LayoutError(f"{who}: frames must be a list, got {describe(frames)}")
     checked: list[Frame] = []
     for number, frame in enumerate(frames):
         if type(frame) is not bytes:
             if not isinstance(frame, (bytearray, memoryview)):
-                raise Bad(
+                raise LayoutError(
                     f"{who}: frames must be byte strings, got {describe(frame)} as frame {number}"
                 )
             frame = bytes(frame)
@@ -168,15 +170,15 @@ def _message(event_number: Any, raw_streams: Any, created_at: Any) -> InternalWo
     out tuples and frozendicts where cbor2 5 gave lists and dicts.
     """
     if type(event_number) is not int:
-        raise Bad(f"event_number must be an int, got {describe(event_number)}")
+        raise LayoutError(f"event_number must be an int, got {describe(event_number)}")
     if raw_streams is None:
         raw_streams = {}
     if not is_map(raw_streams):
-        raise Bad(f"streams must be a map, got {describe(raw_streams)}")
+        raise LayoutError(f"streams must be a map, got {describe(raw_streams)}")
     streams: dict[StreamName, StreamData] = {}
     for name, tagged in raw_streams.items():
         if type(name) is not str:
-            raise Bad(f"stream names must be strings, got {describe(name)}")
+            raise LayoutError(f"stream names must be strings, got {describe(name)}")
         streams[StreamName(name)] = _stream(name, tagged)
     return trusted(
         InternalWorkerMessage,
@@ -204,7 +206,7 @@ def to_message(item: Any, path: PathLike, index: int, offset: int) -> InternalWo
     try:
         fields = _fields_of(body, ("event_number", "streams", "created_at"), 2, what)
         return _message(*fields)
-    except Bad as exc:
+    except LayoutError as exc:
         raise _not_a_dump(path, index, offset, str(exc)) from None
 
 
@@ -250,7 +252,7 @@ def from_pickled(message: InternalWorkerMessage) -> InternalWorkerMessage:
     streams = {}
     raw_streams = state.get("streams") or {}
     if not is_map(raw_streams):
-        raise Bad(f"streams must be a map, got {describe(raw_streams)}")
+        raise LayoutError(f"streams must be a map, got {describe(raw_streams)}")
     for name, data in raw_streams.items():
         if isinstance(data, StreamData):
             data = [data.__dict__.get("typ"), data.__dict__.get("frames")]

@@ -18,7 +18,7 @@ import cbor2
 
 from dranspose.core.event import InternalWorkerMessage, StreamData
 from dranspose.io.capture_format import MESSAGE_TAG, STREAM_TAG
-from dranspose.io.capture_layouts import Bad, from_message_tag, from_stream_tag
+from dranspose.io.capture_layouts import LayoutError, from_message_tag, from_stream_tag
 
 __all__ = ["message_encoder", "message_tag_hook"]
 
@@ -58,6 +58,6 @@ def message_tag_hook(decoder: Any, tag: Any = None, shareable_index: Any = None)
             return from_message_tag(tag.value)
         if tag.tag == STREAM_TAG:
             return from_stream_tag(tag.value)
-    except Bad as exc:
+    except LayoutError as exc:
         raise ValueError(f"CBOR tag {tag.tag}: {exc}") from None
     return tag

@@ -72,7 +72,7 @@ class SendStats:
         return line
 
 
-class _Stopped(Exception):
+class _StoppedError(Exception):
     """Raised inside the sender when the stop flag is seen."""
 
 
@@ -275,7 +275,7 @@ class SourceBase:
         try:
             self._transmit()
             flushed = True
-        except _Stopped:
+        except _StoppedError:
             self._stopped = True
         except BaseException as exc:  # handed to wait_done()/__exit__ in the caller's thread
             self._error = exc
@@ -314,7 +314,7 @@ class SourceBase:
 
     def _check_stop(self) -> None:
         if self._stop.is_set():
-            raise _Stopped
+            raise _StoppedError
 
     def _sleep_until(self, deadline: float) -> None:
         while True:
@@ -322,7 +322,7 @@ class SourceBase:
             if remaining <= 0:
                 return
             if self._stop.wait(min(remaining, _WAIT_SECONDS)):
-                raise _Stopped
+                raise _StoppedError
 
     def _pause(self, seconds: float) -> None:
         self._check_stop()

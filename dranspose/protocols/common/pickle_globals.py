@@ -7,8 +7,8 @@ length of an object list), and a crafted state crashes the interpreter. So the n
 resolve to stand-ins (:class:`PendingDtype`, :class:`PendingArray`) that record what the pickle
 asks for, and the values are rebuilt here from checked descriptions with public numpy
 constructors; object dtypes are refused. The byte-string builtins accept only the forms protocols
-0-2 use for ``bytes``. Anything refused raises :class:`Refused`, which ``safe_loads`` reports as a
-``ParseError``.
+0-2 use for ``bytes``. Anything refused raises :class:`RefusedError`, which ``safe_loads`` reports
+as a ``ParseError``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Callable, ClassVar, Literal, NoReturn, Optional
 
 import numpy as np
 
-__all__ = ["ALLOWED_GLOBALS", "PendingArray", "PendingDtype", "Refused", "refuse"]
+__all__ = ["ALLOWED_GLOBALS", "PendingArray", "PendingDtype", "RefusedError", "refuse"]
 
 _MAX_DIMS = 64  # numpy's NPY_MAXDIMS (32 before numpy 2)
 _TYPESTR = re.compile(r"([biufcSUVMmO])(\d+)\Z")
@@ -33,12 +33,12 @@ _ALIGNED_STRUCT = 0x80  # NPY_ALIGNED_STRUCT in a pickled dtype's flags
 Order = Literal["C", "F"]
 
 
-class Refused(Exception):
+class RefusedError(Exception):
     """The pickle asked for something the allow-list does not permit; becomes a ParseError."""
 
 
 def refuse(message: str) -> NoReturn:
-    raise Refused(message)
+    raise RefusedError(message)
 
 
 # --- stand-ins for numpy objects -----------------------------------------------------------------

@@ -32,7 +32,7 @@ from dranspose.protocols.common.pickle_globals import (
     ALLOWED_GLOBALS,
     PendingArray,
     PendingDtype,
-    Refused,
+    RefusedError,
     refuse,
 )
 
@@ -57,7 +57,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             ) from None
 
     def persistent_load(self, pid: Any) -> Any:
-        raise Refused("pickle uses persistent ids, which are not supported")
+        raise RefusedError("pickle uses persistent ids, which are not supported")
 
 
 _BUSY = object()
@@ -235,7 +235,7 @@ def safe_loads(data: Frame, what: str) -> Any:
         result = _Finisher().run(obj)
     except ParseError:
         raise
-    except Refused as exc:
+    except RefusedError as exc:
         raise ParseError(f"{what}: refused pickle: {exc}") from None
     except RecursionError as exc:
         raise ParseError(f"{what}: pickle is nested too deeply") from exc

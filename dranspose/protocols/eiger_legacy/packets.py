@@ -137,18 +137,22 @@ class EigerImageArray(np.ndarray):
         """``array`` (a view of it) with the ``"dimage_d-1.0"`` ``descriptor`` and the raw data
         ``frame`` it was decoded from; the frame is copied to ``bytes`` on the first read of
         ``["buffer"]`` only if it is not ``bytes`` already."""
-        image = array.view(cls)
-        image._descriptor = descriptor
-        image._frame = frame
-        return image
+        return cls._attach(array.view(cls), descriptor, frame)
 
     def __array_finalize__(self, obj: Any) -> None:
         self._descriptor = None
         self._frame = None
 
-    def _carry(self, source: EigerImageArray) -> EigerImageArray:
-        self._descriptor = source._descriptor
-        self._frame = source._frame
+    def _attach(
+        self,
+        descriptor: Optional[dict[str, Any]],
+        frame: Optional[Union[bytes, memoryview]],
+    ) -> EigerImageArray:
+        """Sets the descriptor and raw frame of a fresh view or copy and returns it: the one
+        place they are set besides numpy's hooks. Called through the class
+        (``EigerImageArray._attach(clone, ...)``), since the array is not ``self`` there."""
+        self._descriptor = descriptor
+        self._frame = frame
         return self
 
     @property
@@ -228,16 +232,17 @@ class EigerImageArray(np.ndarray):
 
     def copy(self, order: Any = "C") -> EigerImageArray:
         """A copy of the whole image, descriptor and raw frame included."""
-        return cast(EigerImageArray, super().copy(order))._carry(self)
+        clone = cast(EigerImageArray, super().copy(order))
+        return EigerImageArray._attach(clone, self._descriptor, self._frame)
 
     def __copy__(self) -> EigerImageArray:
         return self.copy()
 
     def __deepcopy__(self, memo: Any) -> EigerImageArray:
-        clone = self.copy()
-        if clone._descriptor is not None:
-            clone._descriptor = copy.deepcopy(clone._descriptor, memo)
-        return clone
+        descriptor = self._descriptor
+        if descriptor is not None:
+            descriptor = copy.deepcopy(descriptor, memo)
+        return EigerImageArray._attach(self.copy(), descriptor, self._frame)
 
     def __reduce__(self) -> Any:
         rebuild, args, state = cast(tuple[Any, Any, Any], super().__reduce__())

@@ -64,6 +64,16 @@ class H5GroveError(Exception):
 
 
 def _encoded(content: Any, encoding: Optional[str] = "json", status: int = 200) -> Response:
+    if (
+        encoding == "bin"
+        and isinstance(content, np.ndarray)
+        and content.dtype.kind in "biufc"
+        and content.flags.c_contiguous
+    ):
+        # the selection was copied out under the lock already: send that buffer as it is
+        # (h5grove's bin encoder would copy it once more with tobytes)
+        body = content.data.cast("B") if content.size else b""
+        return Response(body, status_code=status, media_type="application/octet-stream")
     try:
         out = encode(content, encoding)
     except QueryArgumentError as exc:

@@ -282,8 +282,9 @@ class _StaticHost:
 
 def part_fetch(repeats: int) -> None:
     image = np.random.default_rng(0).random(SHAPE, dtype=np.float32)
-    server = serve_in_thread(_StaticHost(image), port=free_port())  # type: ignore[arg-type]
-    url = f"http://127.0.0.1:{server._server.config.port}/h5grove/data/"
+    port = free_port()
+    server = serve_in_thread(_StaticHost(image), port=port)  # type: ignore[arg-type]
+    url = f"http://127.0.0.1:{port}/h5grove/data/"
     params = {"file": "publish", "path": "/image", "format": "bin", "dtype": "safe"}
     with tempfile.TemporaryDirectory() as tmp, httpx.Client(timeout=30) as client:
         path = Path(tmp) / "image.h5"

@@ -56,16 +56,16 @@ DATA = ROOT / "tests" / "data"
 HANG_SECONDS = 5.0
 
 
-class Hang(Exception):
+class HangError(Exception):
     """An input kept the code under test busy for longer than ``HANG_SECONDS``."""
 
 
 @contextmanager
 def time_limit(seconds: float = HANG_SECONDS) -> Iterator[None]:
-    """Raise :class:`Hang` in the main thread when the block runs longer than ``seconds``."""
+    """Raise :class:`HangError` in the main thread when the block runs longer than ``seconds``."""
 
     def alarm(signum: int, frame: Any) -> None:
-        raise Hang(f"no answer within {seconds} s")
+        raise HangError(f"no answer within {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)

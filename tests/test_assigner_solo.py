@@ -138,7 +138,7 @@ def test_a_long_scan_keeps_shapes_only_for_events_still_owed() -> None:
                 assert assigner.complete(event, worker) is True
             del owed[worker][:-60]
     # the shapes of events long completed were forgotten (the shape changes at every event) ...
-    assert all(len(starts) <= 2 * 60 + 16 for starts, _ in assigner._solo_shapes.by_worker.values())
+    assert all(kept <= 2 * 60 + 16 for kept in assigner.remembered_shapes.values())
     # ... and those still owed are re-delivered with the streams they had
     dropped = assigner.drop_worker("a", redeliver=True)
     assert [(m.event_number, m.streams) for m in dropped.moved] == [

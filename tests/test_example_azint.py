@@ -128,11 +128,11 @@ def test_azint_example_writes_pyfai_diffractograms(azint_dir):
             np.testing.assert_allclose(radial, result.radial, rtol=1e-12)
         assert np.all(np.diff(radial) > 0)
 
-        I = fh["I"]  # noqa: E741
-        assert I.dtype == np.float32
-        assert I.shape == (10, BINS)
-        assert I.maxshape == (None, BINS)
-        rows = I[()]
+        intensity = fh["I"]
+        assert intensity.dtype == np.float32
+        assert intensity.shape == (10, BINS)
+        assert intensity.maxshape == (None, BINS)
+        rows = intensity[()]
     np.testing.assert_array_equal(rows[0], np.zeros(BINS, dtype=np.float32))
     for n, result in expected.items():
         np.testing.assert_allclose(

@@ -71,8 +71,8 @@ class _Host:
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[httpx.Client, _Host]]:
     host = _Host()
-    server = serve_in_thread(host, port=free_port())  # type: ignore[arg-type]
-    port = server._server.config.port
+    port = free_port()
+    server = serve_in_thread(host, port=port)  # type: ignore[arg-type]
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
         yield client, host
     server.stop()

@@ -96,6 +96,12 @@ class Assigner:
         return dict(self._workers)
 
     @property
+    def remembered_shapes(self) -> dict[WorkerName, int]:
+        """Per worker, how many shape changes of the events it alone owes are kept: bounded by
+        the events still owed, not by the scan's length, so a long scan's memory stays flat."""
+        return {name: len(starts) for name, (starts, _) in self._solo_shapes.by_worker.items()}
+
+    @property
     def bindings(self) -> dict[int, WorkerName]:
         """Virtual constraints bound to a worker now (the original's ``/status`` lists them)."""
         return dict(self._bound)

@@ -10,7 +10,7 @@ not a read past the buffer, and the vendor's ``dectris-compression`` decodes it 
 module is not used). The descriptor's ``size`` is compared with the data frame first, which
 catches the usual damage (a cut frame) with a message that says so.
 
-The image's ``data`` is an :class:`~dranspose.protocols.eiger_legacy.packets.EigerImageArray`
+The image's ``data`` is an :class:`~dranspose.protocols.eiger_legacy.image.EigerImageArray`
 holding the descriptor (with its ``htype``) and the data frame, so the original dranspose's
 ``data["buffer"]``, ``data["shape"]``, ... work on it; ``config`` keeps its ``htype`` as the
 original's did.
@@ -44,10 +44,10 @@ from dranspose.protocols.common.frames import (
 )
 from dranspose.protocols.common.json_header import load_json_object, short, summarise
 from dranspose.protocols.common.stream_argument import stream_argument
+from dranspose.protocols.eiger_legacy.image import EigerImageArray
 from dranspose.protocols.eiger_legacy.packets import (
     HEADER_ARRAYS,
     HEADER_DETAIL_FRAMES,
-    EigerImageArray,
     EigerLegacy,
     EigerLegacyEnd,
     EigerLegacyHeader,

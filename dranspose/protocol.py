@@ -1,5 +1,6 @@
 """``dranspose.protocol``: a public import path kept for payloads and control clients (every name
-the original dranspose 0.2.0 exported from it); the code lives in :mod:`dranspose.core.protocol`."""
+the original dranspose 0.2.0 exported from it); the code lives in :mod:`dranspose.core.protocol`,
+reading the build provenance file in :mod:`dranspose.io.build_meta`."""
 
 from dranspose.core.protocol import (
     BUILD_META_ENV,
@@ -30,8 +31,8 @@ from dranspose.core.protocol import (
     WorkerTag,
     WorkParameter,
     ZmqUrl,
-    read_build_meta,
 )
+from dranspose.io.build_meta import read_build_meta
 
 __all__ = [
     "BUILD_META_ENV",

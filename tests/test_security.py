@@ -102,7 +102,7 @@ def test_a_loopback_data_socket_is_bound_to_loopback_only():
 ENVIRONMENT_READERS = {
     "dranspose/tools/up.py": "hands its whole environment on to the children it starts",
     "dranspose/io/memory.py": "$DRANSPOSE_MALLOC_TUNING, applied before anything is allocated",
-    "dranspose/core/protocol.py": "read_build_meta's default, for payload code and replay()",
+    "dranspose/io/build_meta.py": "read_build_meta's default, for payload code and replay()",
 }
 """Every module that touches ``os.environ`` besides the command line's one Settings class
 (dranspose/cli/settings.py, through pydantic-settings): configuration such as the token is read

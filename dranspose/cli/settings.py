@@ -19,13 +19,9 @@ from typing import Optional
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dranspose.core.protocol import (
-    BUILD_META_ENV,
-    BuildGitMeta,
-    BuildMetaError,
-    read_build_meta,
-)
+from dranspose.core.protocol import BUILD_META_ENV, BuildGitMeta, BuildMetaError
 from dranspose.http.auth import TRUE_WORDS, AccessPolicy, bearer_headers
+from dranspose.io.build_meta import read_build_meta
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ORIGINAL_BUILD_META_FILE = "/etc/build_git_meta.json"

@@ -12,13 +12,11 @@ original's fields sit alongside ours. Ours fill their fields with what we know (
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import uuid
 from typing import Annotated, Any, Iterable, Literal, NewType, Optional, Union
 
-from pydantic import UUID4, BaseModel, ConfigDict, Field, UrlConstraints, ValidationError
+from pydantic import UUID4, BaseModel, ConfigDict, Field, UrlConstraints
 from pydantic_core import Url
 
 StreamName = NewType("StreamName", str)
@@ -46,7 +44,8 @@ ZmqUrl = Annotated[Url, UrlConstraints(allowed_schemes=["tcp"])]
 """A ZeroMQ ``tcp://`` address."""
 
 BUILD_META_ENV = "BUILD_META_FILE"
-"""Environment variable naming the JSON file with the payload's build provenance."""
+"""Environment variable naming the JSON file with the payload's build provenance
+(:mod:`dranspose.io.build_meta` reads it)."""
 
 
 def _shortened(value: Any) -> Any:
@@ -90,30 +89,8 @@ class BuildGitMeta(BaseModel):
 
 
 class BuildMetaError(ValueError):
-    """The build provenance file exists but cannot be read."""
-
-
-def read_build_meta(environ: Optional[dict[str, str]] = None) -> Optional[BuildGitMeta]:
-    """Read the provenance file named by ``$BUILD_META_FILE``; ``None`` when it is not set.
-
-    A set variable pointing at a missing or malformed file is an error, not a silent ``None``:
-    results written without their provenance cannot be trusted later.
-    """
-    env = os.environ if environ is None else environ
-    path = env.get(BUILD_META_ENV)
-    if not path:
-        return None
-    try:
-        with open(path, "rb") as fh:
-            raw = json.load(fh)
-        return BuildGitMeta.model_validate(raw)
-    except OSError as exc:
-        raise BuildMetaError(f"{BUILD_META_ENV}={path!r}: cannot open ({exc.strerror})") from exc
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise BuildMetaError(
-            f"{BUILD_META_ENV}={path!r}: expected a JSON object with commit_hash, branch_name, "
-            f"timestamp, repository_url ({exc})"
-        ) from exc
+    """The build provenance file exists but cannot be read
+    (:func:`dranspose.io.build_meta.read_build_meta` reads it)."""
 
 
 class PayloadState(BaseModel):

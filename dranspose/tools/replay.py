@@ -40,9 +40,9 @@ from dranspose.core.protocol import (
     ReducerState,
     WorkerName,
     WorkerState,
-    read_build_meta,
 )
 from dranspose.http.auth import AccessPolicy
+from dranspose.io.build_meta import read_build_meta
 from dranspose.io.capture import CaptureError
 from dranspose.tools.replay_input import PathLike, merge_partials, source_iterators
 from dranspose.tools.replay_summary import Failure, ReplaySummary
@@ -397,7 +397,7 @@ def replay(
     the HTTP API (default: open, as in the original dranspose).
 
     The payload's provenance comes from ``$BUILD_META_FILE``, as for a deployed payload
-    (:func:`~dranspose.core.protocol.read_build_meta`): this is the entry point payload test
+    (:func:`~dranspose.io.build_meta.read_build_meta`): this is the entry point payload test
     suites call, as the command line is for users.
     """
     try:

@@ -7,30 +7,63 @@ that may give up (the peer left the scan: it died or its network is cut) waits i
 and asks between them, so an unreachable peer cannot stall every other stream. Frames are
 passed through as ``zmq.Frame`` objects with ``copy=False``: a large detector frame read from
 upstream reaches the worker without being copied in Python.
+
+Two sockets are lent to one thread for a whole scan, so that the payload thread of a worker or
+of the reducer does its own sending or receiving without waking the event loop per message:
+:class:`ThreadInbox` (the reducer receives) and :class:`ThreadOutbox` (a worker sends its
+results). The messages themselves (headers, packed frames) are :mod:`dranspose.io.messages`;
+their names are re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
+import logging
 import math
 import time
 import uuid
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence
 
 import zmq
 import zmq.asyncio
 
-from dranspose.core.construct import trusted
-from dranspose.core.coordination import ResultHeader
-from dranspose.core.event import StreamData
-from dranspose.core.protocol import EventNumber, StreamName
+from dranspose.io.messages import (
+    COPY_THRESHOLD,
+    PartialBatch,
+    PartialEventsHeader,
+    PartialHeader,
+    ResultItem,
+    decode_partial,
+    decode_results,
+    pack,
+    unpack,
+)
 
-FrameLike = Union[bytes, zmq.Frame, memoryview]
-COPY_THRESHOLD = 64 * 1024
-"""Frames above this size stay ``zmq.Frame`` objects (zero-copy) on the receiving side; small ones
-are copied into ``bytes`` (and packed together on the way: :func:`pack`)."""
+__all__ = [
+    "COPY_THRESHOLD",
+    "GIVE_UP_CHECK_SECONDS",
+    "ZERO_COPY_BYTES",
+    "Inbox",
+    "Outboxes",
+    "PartialBatch",
+    "PartialEventsHeader",
+    "PartialHeader",
+    "Readable",
+    "ResultItem",
+    "ThreadInbox",
+    "ThreadOutbox",
+    "blocking_view",
+    "decode_partial",
+    "decode_results",
+    "drain",
+    "pack",
+    "recv_message",
+    "send_message",
+    "unpack",
+]
+
+logger = logging.getLogger(__name__)
+
 ZERO_COPY_BYTES = 1024 * 1024
 """A ``bytes`` part larger than this is sent zero-copy; a smaller one is copied into the message.
 Zero-copy hands the object to pyzmq's garbage-collector thread, which wakes (and takes the GIL)
@@ -195,6 +228,81 @@ class ThreadInbox:
         self._waker.close(linger=0)
 
 
+class ThreadOutbox:
+    """A PUSH socket one thread sends on for a whole scan: a worker's results to the reducer.
+
+    Sending from the payload thread itself spares the event loop a wake-up per batch. The event
+    loop creates it before the thread starts, with the peer's address when it is known; when it
+    is not (no reducer registered yet), the loop keeps looking and gives it with
+    :meth:`connect_later`, and the thread connects at its next send. From then on only the
+    thread uses the socket, until :meth:`close`, which the thread calls last.
+
+    A send waits while the peer's queue is full (backpressure), in steps of
+    :data:`GIVE_UP_CHECK_SECONDS`, asking ``give_up`` between them, so that a component told to
+    stop does not wait for a peer that is gone.
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.Context[Any],
+        url: Optional[str],
+        give_up: Callable[[], bool],
+        hwm: int = 1000,
+        peer: str = "reducer",
+    ) -> None:
+        self._ctx = ctx
+        self._peer = peer
+        self._hwm = hwm
+        self._give_up = give_up
+        self._url = url
+        """Where to connect (written once by the event loop when it was not known at first)."""
+        self._socket: Optional[zmq.Socket[bytes]] = None
+
+    def connect_later(self, url: str) -> None:
+        """Called by the event loop: the peer's address, for the thread's next send."""
+        self._url = url
+
+    @property
+    def has_peer(self) -> bool:
+        """Whether the peer's address is known."""
+        return self._url is not None
+
+    def _connected(self) -> Optional[zmq.Socket[bytes]]:
+        if self._socket is None and self._url is not None:
+            sock: zmq.Socket[bytes] = self._ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.SNDHWM, self._hwm)
+            sock.connect(self._url)
+            self._socket = sock
+        return self._socket
+
+    def send(self, parts: Sequence[Any]) -> bool:
+        """Called by the thread: queue one multipart message; False when it was dropped (no
+        peer known yet, or ``give_up()`` while the peer's queue was full), which is logged."""
+        sock = self._connected()
+        if sock is None:
+            logger.error("no %s registered: a message of %d frames dropped", self._peer, len(parts))
+            return False
+        while True:
+            try:
+                send_message(sock, parts)
+                return True
+            except zmq.Again:
+                if self._give_up():
+                    logger.error(
+                        "stopping: a message of %d frames to the %s not sent",
+                        len(parts),
+                        self._peer,
+                    )
+                    return False
+                sock.poll(int(GIVE_UP_CHECK_SECONDS * 1000), zmq.POLLOUT)
+
+    def close(self, linger_ms: int = 2000) -> None:
+        """Called by the thread when it is done: what is queued still leaves for ``linger_ms``."""
+        if self._socket is not None:
+            self._socket.close(linger=linger_ms)
+            self._socket = None
+
+
 class Outboxes:
     """One PUSH socket per peer address, connected on first use.
 
@@ -306,181 +414,3 @@ def drain(sock: zmq.Socket[bytes], limit: int) -> list[list[zmq.Frame]]:
         except zmq.Again:
             break
     return batch
-
-
-class PartialBatch(NamedTuple):
-    """What one ingester-to-worker message carries: one stream's frames of consecutive events,
-    as ``(event number, frames, their bytes)``."""
-
-    stream: StreamName
-    events: list[tuple[EventNumber, StreamData, int]]
-
-
-class PartialHeader:
-    """Builds the ingester-to-worker messages of one scan and stream (header frame and frames).
-
-    One message carries the frames of one or more consecutive events of this stream that go to
-    the same workers: ``"events": [[event, frame count], ...]`` says how the frames split into
-    events. Batching what the upstream delivered back to back makes one send (and one receive at
-    the worker) per batch instead of per event, the main per-event cost at small frames. The JSON
-    text is assembled from a precomputed prefix.
-
-    Small frames (up to COPY_THRESHOLD, which the worker copies into ``bytes`` anyway) travel
-    packed into one frame after the header, and ``"packed"`` gives every frame's length in order
-    (-1 for a large frame, which follows as a frame of its own, zero-copy): ZMQ's cost is per
-    frame (a send, a receive and the I/O threads' work each), so a batch of sixty 2 kB events was
-    120 of them. A message without ``"packed"`` carries every frame as its own.
-    """
-
-    def __init__(self, scan_id: str, stream: str, typ: str) -> None:
-        prefix = json.dumps({"scan": scan_id, "stream": stream, "typ": typ})[:-1]
-        self._template = prefix + ', "events": %s}'
-        self._packed_template = prefix + ', "events": %s, "packed": %s}'
-
-    def __call__(self, events: Sequence[tuple[int, int]]) -> bytes:
-        """The header of a message with these ``(event number, frame count)`` parts, each frame
-        its own."""
-        return (self._template % json.dumps(events, separators=(",", ":"))).encode()
-
-    def message(self, events: Sequence[tuple[int, Sequence[Any]]]) -> list[Any]:
-        """The parts of one message carrying these ``(event number, frames)``, small frames
-        packed."""
-        lengths, frames = pack([f for _, event_frames in events for f in event_frames])
-        counts = [(event, len(event_frames)) for event, event_frames in events]
-        if lengths is None:
-            return [self(counts), *frames]
-        header = self._packed_template % (
-            json.dumps(counts, separators=(",", ":")),
-            json.dumps(lengths, separators=(",", ":")),
-        )
-        return [header.encode(), *frames]
-
-
-def pack(frames: Sequence[Any]) -> tuple[Optional[list[int]], list[Any]]:
-    """The frames to send for ``frames``: those up to COPY_THRESHOLD joined into one (first),
-    the large ones after it as they are; and every frame's length in order, -1 for a large one
-    (None when nothing was packed: then the frames go as they are).
-
-    ZMQ's cost is per frame (a send, a receive, the I/O threads' work), and the receiver copies
-    small frames into ``bytes`` anyway: a batch of sixty small events or results is then one
-    frame instead of sixty or more. :func:`unpack` reverses it.
-    """
-    lengths: list[int] = []
-    small: list[Any] = []
-    large: list[Any] = []
-    for frame in frames:
-        length = len(frame)
-        if length <= COPY_THRESHOLD:
-            lengths.append(length)
-            small.append(frame)
-        else:
-            lengths.append(-1)
-            large.append(frame)
-    if not small:
-        return None, large
-    return lengths, [b"".join(small), *large]
-
-
-def unpack(lengths: list[int], announced: int, parts: Sequence[Any]) -> list[Any]:
-    """The frames :func:`pack` packed, from the message parts after the header (``parts[0]``):
-    small ones as ``bytes`` cut from the packed frame, large ones as they came.
-
-    Raises unless the header's ``announced`` frame count, the lengths and the parts agree."""
-    large = len(parts) - 2
-    if (
-        len(lengths) != announced
-        or lengths.count(-1) != large
-        or large < 0
-        or min(lengths, default=0) < -1
-    ):
-        raise ValueError(
-            f"header announces {announced} frames, {len(lengths)} lengths of which "
-            f"{lengths.count(-1)} large; the message has {len(parts) - 1} frames"
-        )
-    blob = parts[1].bytes if isinstance(parts[1], zmq.Frame) else bytes(parts[1])
-    packed = sum(lengths) + large  # each -1 stands for a large frame
-    if packed != len(blob):
-        raise ValueError(
-            f"packed frame has {len(blob)} bytes, the header's lengths add up to {packed}"
-        )
-    # cut in C (a Python loop cost 0.4 us a frame)
-    ends = list(itertools.accumulate(lengths if not large else [n for n in lengths if n >= 0]))
-    small = list(map(blob.__getitem__, map(slice, [0, *ends[:-1]], ends)))
-    if not large:  # the common case
-        return small
-    cut, rest = iter(small), iter(parts[2:])
-    return [next(rest) if n < 0 else next(cut) for n in lengths]
-
-
-def decode_partial(parts: list[zmq.Frame]) -> tuple[str, PartialBatch]:
-    """Scan id and the partial events (one per event of the batch) carried by one message.
-
-    Raises on a malformed message: frame counts or lengths that do not add up to the frames
-    present, so frames are never attributed to the wrong event."""
-    header = json.loads(parts[0].bytes)
-    stream, typ = StreamName(header["stream"]), header["typ"]
-    events = header["events"]
-    packed = header.get("packed")
-    announced = sum(count for _, count in events)
-    if packed is not None:
-        frames = unpack(packed, announced, parts)
-    elif announced != len(parts) - 1:
-        raise ValueError(
-            f"header announces {announced} frames for events "
-            f"{[e for e, _ in events]}, the message has {len(parts) - 1}"
-        )
-    else:
-        frames = [f.bytes if len(f) <= COPY_THRESHOLD else f for f in parts[1:]]
-    # the frames' sizes: the header's lengths when it has them all (summing a slice runs in C)
-    sizes = packed if packed is not None and -1 not in packed else [len(f) for f in frames]
-    partials: list[tuple[EventNumber, StreamData, int]] = []
-    at = 0
-    for number, count in events:
-        end = at + count
-        partials.append(
-            (
-                number,
-                trusted(StreamData, {"typ": typ, "frames": frames[at:end]}),
-                sum(sizes[at:end]),
-            )
-        )
-        at = end
-    return header["scan"], PartialBatch(stream, partials)
-
-
-class ResultItem(NamedTuple):
-    """One result of a worker-to-reducer message: its event, whether it was re-delivered, and
-    the pickled payload."""
-
-    event_number: EventNumber
-    redelivered: bool
-    body: bytes
-
-
-def decode_results(parts: list[zmq.Frame]) -> tuple[ResultHeader, list[ResultItem]]:
-    """The header of one worker-to-reducer message and its results: a ``kind="results"``
-    header with one item per announced event, or a ``worker_done`` header with none.
-
-    Raises on a malformed message (the caller drops it whole and says so)."""
-    header = ResultHeader.model_validate_json(parts[0].bytes)
-    if header.kind == "worker_done":
-        return header, []
-    if header.kind != "results":
-        raise ValueError(f"expected a results or worker_done header, got kind {header.kind!r}")
-    if header.packed is None and len(header.events) != len(parts) - 1:
-        raise ValueError(
-            f"header of {header.worker} announces {len(header.events)} results, "
-            f"the message has {len(parts) - 1}"
-        )
-    if not header.events:
-        raise ValueError(f"empty result message from {header.worker}")
-    again = set(header.redelivered_events)
-    if header.packed is not None:
-        bodies = unpack(header.packed, len(header.events), parts)
-    else:
-        bodies = parts[1:]
-    make = tuple.__new__  # the NamedTuple's own constructor is a Python call per result
-    return header, [
-        make(ResultItem, (number, number in again, body if type(body) is bytes else body.bytes))
-        for number, body in zip(header.events, bodies)
-    ]

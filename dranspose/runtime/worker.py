@@ -2,9 +2,10 @@
 
 The worker learns from the assignment stream which events are its own and which streams each
 carries; partial events arriving before their assignment wait in a buffer. The payload runs in one
-dedicated thread so the event loop keeps receiving, heart-beating and reporting while a slow
-``process_event`` computes. Completions go to the controller in batches together with the request
-for more work.
+dedicated thread (:mod:`dranspose.runtime.payload_thread`) so the event loop keeps receiving,
+heart-beating and reporting while a slow ``process_event`` computes: ready events go to it through
+one queue, the outcome of each batch comes back through another, which the report loop drains.
+Completions go to the controller in batches together with the request for more work.
 """
 
 from __future__ import annotations
@@ -33,17 +34,18 @@ from dranspose.core.payload import WorkerPayload, import_class
 from dranspose.core.protocol import (
     BuildGitMeta,
     EventNumber,
+    ScanId,
     StreamName,
     WorkerName,
     WorkerState,
     WorkerTag,
 )
 from dranspose.core.stats import QueueStats
-from dranspose.io.dataplane import Inbox, Outboxes, PartialBatch, decode_partial
+from dranspose.io.dataplane import Inbox, PartialBatch, ThreadOutbox, decode_partial
 from dranspose.io.store import Store
 from dranspose.runtime.component import Component, LiveParameters
 from dranspose.runtime.logs import bind_component
-from dranspose.runtime.payload_thread import PayloadThread
+from dranspose.runtime.payload_thread import PayloadThread, Refill, ScanWork
 from dranspose.runtime.session import ScanSessions, Sorted, follow_assignments
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ CAPACITY = 1024
 held the ingester up (bench/throughput.py: about 10 % more events/s with 1024)."""
 QUEUE_SECONDS = 0.25
 """A worker asks for enough events to keep it busy this long at its measured rate."""
+REDUCER_LOOKUP_SECONDS = 0.2
+"""How often a scan that began before any reducer registered looks for one."""
 
 
 class Worker(Component):
@@ -87,8 +91,7 @@ class Worker(Component):
         self.ctx = zmq.asyncio.Context()
         self.inbox = Inbox(self.ctx, bind, advertise_host)
         self.info.url = self.inbox.url
-        self.outboxes = Outboxes(self.ctx)
-        self.parameters = LiveParameters.for_classes(store, self.worker_class)
+        self.live = LiveParameters.for_classes(store, self.worker_class)
         self.context: dict[str, Any] = {}
         self.executor = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,)
@@ -105,26 +108,25 @@ class Worker(Component):
         rate came from there)."""
 
     def parameters_hash(self) -> Optional[str]:
-        return self.parameters.current.hash
+        return self.live.current.hash
 
     def joins(self, scan: ScanInfo) -> bool:
         """A running scan that names this worker and began with this process."""
         return not scan.stopped and self.info.name in scan.workers and scan.takes_part(self.info)
 
     async def main(self) -> None:
-        await self.parameters.publish_descriptions(f"worker:{self.info.name}")
-        watcher = asyncio.create_task(self.parameters.watch(lambda: self.stopping))
+        await self.live.publish_descriptions(f"worker:{self.info.name}")
+        watcher = asyncio.create_task(self.live.watch(lambda: self.stopping))
         try:
             await self.sessions.run(lambda scan: ScanSession(self, scan).run())
         finally:
             watcher.cancel()
             self.inbox.close()
-            self.outboxes.close()
             self.executor.shutdown(wait=False)
             self.ctx.term()
 
     async def redis_restarted(self) -> None:
-        await self.parameters.publish_descriptions(f"worker:{self.info.name}")
+        await self.live.publish_descriptions(f"worker:{self.info.name}")
 
     async def reducer_url(self) -> Optional[str]:
         for comp in await self.store.components():
@@ -134,16 +136,25 @@ class Worker(Component):
 
 
 class ScanSession:
-    """One worker's part of one scan."""
+    """One worker's part of one scan: the event loop's side of it.
+
+    It owns the assembly of events (``expected``, ``buffers``, ``sizes``), the byte budget, the
+    queue target and the reports; the payload thread owns the payload. Ready events go to the
+    thread through :attr:`PayloadThread.ready`; what a batch completed, failed and released
+    comes back through :attr:`PayloadThread.outcomes`, collected by :meth:`_collect`.
+    """
 
     def __init__(self, worker: Worker, scan: ScanInfo) -> None:
         self.worker = worker
         self.scan = scan
+        self.scan_id = ScanId(scan.scan_id)
         self.name = WorkerName(worker.info.name)
         self.expected: dict[int, frozenset[StreamName]] = {}
         self.buffers: dict[int, dict[StreamName, StreamData]] = {}
         self.sizes: dict[int, int] = {}
         """Bytes of the frames received for each buffered event."""
+        self.redelivered: set[int] = set()
+        """Events of a dead worker assigned here again (their results are marked so)."""
         self.ask_pending_since: Optional[float] = None
         self.target = worker.start_target
         self.measured_target = 0
@@ -156,26 +167,34 @@ class ScanSession:
         self.held = HeldEvents(worker.buffer_bytes)
         self.thread: Optional[PayloadThread] = None
         """Processes ready events and sends their results (created once the payload exists)."""
+        self.refill = Refill(self._wake_threadsafe)
+        self.handed = 0
+        """Events put in the payload thread's ready queue."""
+        self.processed = 0
+        """Events whose outcome came back from the payload thread."""
+        self.completed: list[EventNumber] = []
+        """Completions not reported yet (collected from the thread's outcomes)."""
+        self.failed: list[FailedEvent] = []
+        self.closing = False
+        """The payload thread is done with this scan: later frames are the next scan's."""
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         worker.stats.queues = self.queue_stats
 
-    @property
-    def closing(self) -> bool:
-        """The payload thread is done with this scan: later frames are the next scan's."""
-        return self.thread is not None and self.thread.done
-
-    def _ready_count(self) -> int:
-        return self.thread.ready.qsize() + self.thread.in_process if self.thread else 0
+    def _wake_threadsafe(self) -> None:
+        """Called by the payload thread: look at the queue now (it may ask for more events)."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.wake.set)
 
     def queue_stats(self) -> QueueStats:
-        assigned = len(self.expected.keys() | self.buffers.keys()) + self._ready_count()
+        assigned = len(self.expected.keys() | self.buffers.keys()) + self.handed - self.processed
         return QueueStats(events_queued=assigned, buffered_bytes=self.held.bytes)
 
     async def run(self) -> None:
         worker = self.worker
         worker.info.scan_id = self.scan.scan_id
         worker.info.state = "scanning"
-        await worker.parameters.adopt_published_descriptions()
-        params = worker.parameters.current
+        await worker.live.adopt_published_descriptions()
+        params = worker.live.current
         state = WorkerState(
             name=self.name,
             dranspose_version=worker.info.dranspose_version,
@@ -183,42 +202,34 @@ class ScanSession:
             tags={WorkerTag(t) for t in worker.info.tags},
             **worker.payload_state_fields(),
         )
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         payload = await loop.run_in_executor(
             worker.executor,
             lambda: WorkerPayload(worker.worker_class, params, worker.context, state),
         )
-        reducer = await worker.reducer_url()
-
-        def reducer_url() -> Optional[str]:  # called from the payload thread
-            if reducer is not None:
-                return reducer
-            try:
-                return asyncio.run_coroutine_threadsafe(worker.reducer_url(), loop).result(10)
-            except Exception as exc:
-                logger.error("worker %s: cannot look up the reducer: %s", self.name, exc)
-                return None
-
-        self.thread = thread = PayloadThread(
-            self.name,
-            self.scan.scan_id,
-            WorkerCalls(payload, self.name),
-            worker.stats,
-            lambda: worker.parameters.current,
-            reducer_url,
+        outbox = ThreadOutbox(
             zmq.Context.shadow(worker.ctx.underlying),
+            await worker.reducer_url(),
             lambda: worker.stopping,
-            lambda: loop.call_soon_threadsafe(self.wake.set),
         )
-        # With re-delivery a dead worker's events may still come after the last event: stay
-        # until the controller says every event is accounted for (``scan.complete``).
-        thread.last = None if self.scan.retry_lost else self.last_event
-        tasks = [
-            asyncio.create_task(c)
-            for c in (self._read_assignments(), self._receive(), self._report_loop())
-        ]
+        work = ScanWork(
+            worker=self.name,
+            scan_id=self.scan_id,
+            calls=WorkerCalls(payload, self.name),
+            stats=worker.stats,
+            current_parameters=lambda: worker.live.current,
+            outbox=outbox,
+            # With re-delivery a dead worker's events may still come after the last event: stay
+            # until the controller says every event is accounted for (``scan.complete``).
+            last_event=None if self.scan.retry_lost else EventNumber(self.last_event),
+        )
+        self.thread = thread = PayloadThread(work, self.refill)
+        coroutines = [self._read_assignments(), self._receive(), self._report_loop()]
+        if not outbox.has_peer:
+            coroutines.append(self._look_for_reducer(outbox))
+        tasks = [asyncio.create_task(c) for c in coroutines]
         try:
-            await loop.run_in_executor(worker.executor, thread.run)
+            await loop.run_in_executor(worker.executor, thread.process_scan)
         except asyncio.CancelledError:
             thread.abandon()  # the thread must not wait for events that will never come
             raise
@@ -228,16 +239,30 @@ class ScanSession:
             worker.stats.queues = None
             if self.measured_target:
                 worker.start_target = max(MIN_QUEUE, self.measured_target // 4)
-            self._release_processed()
+            self._collect()
             try:
                 await self._report(final=True)
             except Exception as exc:  # the controller counts the events of a dead worker lost
                 logger.warning("worker %s: final report failed: %s", self.name, exc)
             worker.info.state = "idle"
 
+    async def _look_for_reducer(self, outbox: ThreadOutbox) -> None:
+        """No reducer was registered when the scan began: look for one until it is, and give
+        its address to the payload thread's outbox (results before it are dropped, and said so)."""
+        while True:
+            await asyncio.sleep(REDUCER_LOOKUP_SECONDS)
+            try:
+                url = await self.worker.reducer_url()
+            except Exception as exc:
+                logger.error("worker %s: cannot look up the reducer: %s", self.name, exc)
+                continue
+            if url is not None:
+                outbox.connect_later(url)
+                return
+
     async def _read_assignments(self) -> None:
         await follow_assignments(
-            self.worker.store, self.scan.scan_id, f"worker {self.name}", self._assigned, self._in
+            self.worker.store, self.scan_id, f"worker {self.name}", self._assigned, self._in
         )
         assert self.thread is not None
         self.thread.ready.put(None)  # tell the payload thread the scan ended
@@ -249,8 +274,8 @@ class ScanSession:
             if not mine:
                 continue  # another worker's events: nothing to do per event
             events = run.events()
-            if run.redelivered and self.thread:  # a dead worker's events, sent again
-                self.thread.redelivered.update(events)
+            if run.redelivered:  # a dead worker's events, sent again
+                self.redelivered.update(events)
             expected.update(dict.fromkeys(events, mine))
             # events whose frames came first are ready now; look from the smaller side (a run
             # may be a thousand events, while frames usually follow their assignment)
@@ -282,7 +307,7 @@ class ScanSession:
             self._accept(batch)
         # Stops once the session finishes: later frames are the next scan's and stay queued in
         # the inbox (backpressure) for the next session instead of being read and dropped here.
-        while not self.closing:
+        while not self._collect():
             for parts in await worker.inbox.recv_batch(100):
                 try:
                     scan_id, batch = decode_partial(parts)
@@ -318,15 +343,36 @@ class ScanSession:
         if streams is not None and wanted <= streams.keys():
             del self.expected[number]
             assert self.thread is not None
-            self.thread.ready.put((number, self.buffers.pop(number), self.sizes.pop(number, 0)))
+            self.thread.ready.put(
+                (
+                    number,
+                    self.buffers.pop(number),
+                    self.sizes.pop(number, 0),
+                    number in self.redelivered,
+                )
+            )
+            self.handed += 1
 
-    def _release_processed(self) -> None:
-        """Free the buffer budget of the events the payload thread processed."""
-        if self.thread is not None:
-            released = self.thread.released
-            count = len(released)
-            self.held.processed(released[:count])
-            del released[:count]
+    def _collect(self) -> bool:
+        """Take the payload thread's outcomes: completions and failures to report, processed
+        frames' bytes freed from the budget. Whether the thread is done with the scan."""
+        thread = self.thread
+        if thread is None or self.closing:
+            return self.closing
+        outcomes = thread.outcomes
+        released: list[int] = []
+        while not outcomes.empty():
+            outcome = outcomes.get_nowait()
+            if outcome is None:
+                self.closing = True
+                break
+            self.completed.extend(outcome.completed)
+            self.failed.extend(outcome.failed)
+            released.extend(outcome.released)
+        if released:
+            self.processed += len(released)
+            self.held.processed(released)
+        return self.closing
 
     def _queue_target(self) -> int:
         """How many events to hold: enough for QUEUE_SECONDS at the measured rate.
@@ -337,7 +383,7 @@ class ScanSession:
         now = time.monotonic()
         elapsed = now - self.rate_since
         if elapsed >= 0.2:
-            processed = self.thread.processed if self.thread else 0
+            processed = self.processed
             rate = (processed - self.processed_before) / elapsed
             self.target = int(min(max(rate * QUEUE_SECONDS, MIN_QUEUE), self._capacity()))
             self.measured_target = max(self.measured_target, self.target)
@@ -362,8 +408,8 @@ class ScanSession:
             # few requests (the rate measured every 0.2 s then sets the target)
             self.target = target = min(target * 2, self._capacity())
         want = target - queued
-        if self.thread is not None:  # it wakes this loop when the worker is about to starve
-            self.thread.low_water = max(target // 4, 1) - len(self.expected)
+        # the payload thread wakes this loop when the worker is about to starve
+        self.refill.low_water = max(target // 4, 1) - len(self.expected)
         if want < max(target // 4, 1):
             return 0
         if self.ask_pending_since is not None and time.monotonic() - self.ask_pending_since < 1.0:
@@ -380,10 +426,8 @@ class ScanSession:
             return
         if want:
             self.ask_pending_since = time.monotonic()
-            if self.thread is not None:
-                self.thread.low_water = -1  # no wake-ups until the answer came
-        # clear what was reported only once it is in Redis: a cancelled report is resent (the
-        # payload thread only appends to these lists, this loop only removes from their front)
+            self.refill.low_water = -1  # no wake-ups until the answer came
+        # clear what was reported only once it is in Redis: a cancelled report is resent
         completed, failed = len(self.completed), len(self.failed)
         report = WorkerReport(
             worker=self.name,
@@ -392,24 +436,16 @@ class ScanSession:
             failed=self.failed[:failed],
             final=final,
         )
-        await self.worker.store.report(self.scan.scan_id, report)
+        await self.worker.store.report(self.scan_id, report)
         del self.completed[:completed]
         del self.failed[:failed]
-
-    @property
-    def completed(self) -> list[EventNumber]:
-        return self.thread.completed if self.thread else []
-
-    @property
-    def failed(self) -> list[FailedEvent]:
-        return self.thread.failed if self.thread else []
 
     async def _report_loop(self) -> None:
         """Ask for work as soon as the queue needs it (the payload thread wakes this loop when
         its queue runs low); report completions at most every COMPLETIONS_INTERVAL."""
         reported = 0.0
         while True:
-            self._release_processed()
+            self._collect()
             now = time.monotonic()
             due = now - reported >= COMPLETIONS_INTERVAL
             try:

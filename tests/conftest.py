@@ -1,4 +1,6 @@
-"""Shared fixtures: the shipped capture, decoded independently of dranspose, and a CLI runner."""
+"""Shared fixtures: the suite's checks on every test (no ERROR records, no leaked asyncio tasks,
+the root logger's level kept), the shipped capture decoded independently of dranspose, and a CLI
+runner."""
 
 from __future__ import annotations
 
@@ -15,6 +17,14 @@ from typing import Any, Iterator
 import cbor2
 import numpy as np
 import pytest
+
+# an autouse fixture: a test that leaves asyncio tasks unfinished fails (tests/support/loops.py);
+# importing it here is what registers it for the whole suite
+from tests.support.loops import no_leaked_tasks  # noqa: F401
+
+# pytester runs a small suite in a subprocess (tests/test_leaked_tasks.py: the check above fails
+# the test that leaks)
+pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 XRD_CAPTURE = ROOT / "data" / "dump_xrd.cbors"

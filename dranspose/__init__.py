@@ -1,12 +1,14 @@
 """dranspose: distributed streaming map-reduce over detector event streams.
 
-The package is split by responsibility:
+The package is split in layers, each importing only the ones below it (docs/architecture.md,
+"The tree"; ``lint-imports`` checks it): :mod:`dranspose.core` (pure models and algorithms),
+:mod:`dranspose.protocols` (one package per detector protocol: ``packets`` and ``parser``),
+:mod:`dranspose.io` (Redis, the ZMQ data plane, capture files, upstream transports),
+:mod:`dranspose.runtime` (the services) above :mod:`dranspose.http` (their HTTP apps),
+:mod:`dranspose.tools` (replay, source, capture) and :mod:`dranspose.cli`.
 
-* pure models and algorithms, no I/O: :mod:`dranspose.core.protocol`, :mod:`dranspose.core.event`,
-  :mod:`dranspose.core.parameters`, :mod:`dranspose.data` (protocol packets)
-* protocol parsers: :mod:`dranspose.middlewares`
-* file formats: :mod:`dranspose.io.capture` (``.cbors`` ingester dumps)
-* running user payloads: :mod:`dranspose.core.payload` and the offline runner :mod:`dranspose.tools.replay`
+``dranspose.event``, ``.protocol``, ``.parameters``, ``.replay``, ``.data.*`` and
+``.middlewares.*`` are the import paths payloads use (the original dranspose's): re-exports only.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -9,7 +9,7 @@ message over several (``framer``). A protocol spoken over TCP says how to cut th
 messages (:class:`TcpFraming`), one posted over HTTP how requests become messages and back
 (:class:`HttpFraming`); one that numbers its messages says where (:class:`MessageCounter`), so
 a SUB ingester can count the messages it never received. Classification only sniffs headers; decoding
-stays with the payload's parser in :mod:`dranspose.middlewares`, and so does every
+stays with the payload's parser in ``dranspose/protocols/<name>/parser.py``, and so does every
 protocol-specific piece of framing (the plug-ins here only point to it).
 
 Pure code, no I/O: :func:`number_series` applies the same rules offline to turn a raw capture into
@@ -198,6 +198,9 @@ def json_counter(
 
 @dataclass(frozen=True)
 class Protocol:
+    """One upstream protocol: everything the ingester, the capture tools and the transports ask
+    about it is a field here, so that none of them decides by the protocol's name."""
+
     name: str
     typ: str
     socket: str  # "pull", "sub", "tcp" or "http"
@@ -207,6 +210,9 @@ class Protocol:
     counter: Optional[MessageCounter] = None
     tcp: Optional[TcpFraming] = None
     http: Optional[HttpFraming] = None
+    series_start: bool = True
+    """Whether a series opens with a START message. Without one (``raw``) every message is an
+    event from the first one a scan reads; with one, messages read before it are discarded."""
 
 
 def _everything_is_an_event(frames: Frames) -> Kind:
@@ -254,7 +260,7 @@ def _classify_positioncap(frames: Frames) -> Kind:
 
 
 def _positioncap_tcp() -> TcpFraming:
-    from dranspose.middlewares import positioncap
+    from dranspose.protocols.positioncap import parser as positioncap
 
     return TcpFraming(
         request=positioncap.CAPTURE_REQUEST,
@@ -264,7 +270,7 @@ def _positioncap_tcp() -> TcpFraming:
 
 
 def _sardana_http() -> HttpFraming:
-    from dranspose.middlewares import sardana
+    from dranspose.protocols.sardana import parser as sardana
 
     return HttpFraming(
         prefix="/v1/",
@@ -370,6 +376,7 @@ PROTOCOLS: dict[str, Protocol] = {
             "pull",
             _everything_is_an_event,
             description="no series structure: every message is an event from the scan start",
+            series_start=False,
         ),
     ]
 }
@@ -399,7 +406,7 @@ def number_series(
     dropped; so is everything after the end.
     """
     framer = protocol.make_framer()
-    started = protocol.classify is _everything_is_an_event
+    started = not protocol.series_start
     number = 0
     for transport_message in messages:
         for message in framer.feed(list(transport_message)):

@@ -4,7 +4,7 @@ HTTP server, chosen by the protocol (:attr:`dranspose.protocols.registry.Protoco
 :func:`open_upstream` makes the right :class:`~dranspose.io.transports.base.Upstream`; see
 :mod:`dranspose.io.transports.base` for what each transport does when nobody reads, and the
 transport modules for how each one reconnects. Protocol-specific framing is not here: the
-protocol plug-ins point to it in :mod:`dranspose.middlewares`.
+protocol plug-ins point to it in ``dranspose/protocols/<name>/``.
 """
 
 from __future__ import annotations

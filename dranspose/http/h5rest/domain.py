@@ -16,7 +16,7 @@ import numpy as np
 from fastapi import HTTPException
 
 from dranspose.http.h5rest.ids import Ids
-from dranspose.http.h5rest.selections import BadSelect, Selection, parse_points, parse_select
+from dranspose.http.h5rest.selections import SelectError, Selection, parse_points, parse_select
 from dranspose.http.h5rest.tree import Path, Published, attributes, iter_tree, kind_of, members
 from dranspose.http.h5rest.types import chunks, shape_json, type_json
 from dranspose.http.h5rest.values import Data, as_data, fill_json, jsonable
@@ -181,7 +181,7 @@ class Domain(Published):
                 sel = parse_points(points, data.shape)
             else:
                 sel = parse_select(select, data.shape)
-        except BadSelect as exc:
+        except SelectError as exc:
             raise HTTPException(400, f"bad selection: {exc}") from None
         nbytes = sel.size * data.item_bytes
         if nbytes > self.max_selection_bytes:

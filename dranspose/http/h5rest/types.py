@@ -15,7 +15,7 @@ import numpy as np
 __all__ = [
     "CHUNK_TARGET_BYTES",
     "VLEN_STR",
-    "Unsupported",
+    "UnsupportedTypeError",
     "chunks",
     "shape_json",
     "type_json",
@@ -29,7 +29,7 @@ CHUNK_TARGET_BYTES = 1024 * 1024
 VLEN_STR = np.dtype(object)
 
 
-class Unsupported(Exception):
+class UnsupportedTypeError(Exception):
     """A value HDF5 cannot describe as it is; it is then served as the string of its repr."""
 
 
@@ -47,10 +47,10 @@ def _wire_compound(dt: np.dtype) -> np.dtype:
     for name, field in _fields(dt):
         sub = wire_dtype(field)
         if sub == VLEN_STR or field.kind == "c":
-            raise Unsupported(f"field {name!r} of type {field}")
+            raise UnsupportedTypeError(f"field {name!r} of type {field}")
         fields.append((name, sub))
     if not fields:
-        raise Unsupported("structured dtype without fields")
+        raise UnsupportedTypeError("structured dtype without fields")
     return np.dtype(fields)
 
 
@@ -62,7 +62,7 @@ def wire_dtype(dt: np.dtype) -> np.dtype:
         base, shape = dt.subdtype
         sub = wire_dtype(base)
         if sub == VLEN_STR or base.kind == "c":
-            raise Unsupported(f"sub-array of {base}")
+            raise UnsupportedTypeError(f"sub-array of {base}")
         return np.dtype((sub, shape))
     kind = dt.kind
     if kind == "b":
@@ -78,7 +78,7 @@ def wire_dtype(dt: np.dtype) -> np.dtype:
         return dt
     if kind in "UOMmT":
         return VLEN_STR
-    raise Unsupported(f"dtype {dt}")
+    raise UnsupportedTypeError(f"dtype {dt}")
 
 
 def type_json(wire: np.dtype) -> dict[str, Any]:

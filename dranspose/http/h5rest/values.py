@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dranspose.http.h5rest.buffer import GrowingBuffer
-from dranspose.http.h5rest.types import VLEN_STR, Unsupported, wire_dtype
+from dranspose.http.h5rest.types import VLEN_STR, UnsupportedTypeError, wire_dtype
 
 __all__ = ["VLEN_ITEM_BYTES", "Data", "as_data", "fill_json", "jsonable", "to_str", "vlen_bytes"]
 
@@ -73,7 +73,7 @@ class Data:
 
 
 def _as_array(value: Any) -> tuple[np.ndarray, Any]:
-    """(the value as an array, its fill value); Unsupported when it is no array-like."""
+    """(the value as an array, its fill value); UnsupportedTypeError when it is no array-like."""
     if isinstance(value, GrowingBuffer):
         return value.array, value.fill_value
     if isinstance(value, np.ndarray):
@@ -86,7 +86,7 @@ def _as_array(value: Any) -> tuple[np.ndarray, Any]:
         return np.asarray(value), None
     if hasattr(value, "__array__"):
         return np.asarray(value), None
-    raise Unsupported(type(value).__name__)
+    raise UnsupportedTypeError(type(value).__name__)
 
 
 def as_data(value: Any) -> Data:
@@ -96,7 +96,7 @@ def as_data(value: Any) -> Data:
         if arr.dtype.kind == "O":
             arr = _infer_object_array(arr)
         wire = wire_dtype(arr.dtype)
-    except (Unsupported, ValueError, TypeError, OverflowError):
+    except (UnsupportedTypeError, ValueError, TypeError, OverflowError):
         arr, wire, fill = np.array(repr(value), dtype=object), VLEN_STR, None
     return Data(arr, wire, fill)
 
@@ -106,7 +106,7 @@ def _infer_object_array(arr: np.ndarray) -> np.ndarray:
         return arr
     inferred = np.asarray(arr.tolist())
     if inferred.dtype.kind == "O":
-        raise Unsupported("object array")
+        raise UnsupportedTypeError("object array")
     return inferred
 
 

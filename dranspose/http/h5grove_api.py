@@ -238,6 +238,27 @@ def _plain(arr: np.ndarray) -> Any:
     return arr[()] if arr.ndim == 0 else arr
 
 
+def _answer(make: Callable[[], Response]) -> Response:
+    """The answer ``make`` builds, or the 4xx its :class:`H5GroveError` says."""
+    try:
+        return make()
+    except H5GroveError as exc:
+        return _error_response(exc)
+
+
+def _route(
+    router: APIRouter, name: str
+) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Serve ``/h5grove/<name>`` and ``/h5grove/<name>/`` (H5Web asks without a slash)."""
+
+    def register(func: Callable[..., Response]) -> Callable[..., Response]:
+        router.add_api_route(f"/{name}/", func, methods=["GET"], name=f"h5grove_{name}")
+        router.add_api_route(f"/{name}", func, methods=["GET"], include_in_schema=False)
+        return func
+
+    return register
+
+
 def create_h5grove_router(
     get_tree: Callable[[], Any],
     get_lock: Callable[[], ContextManager[Any]],
@@ -247,22 +268,6 @@ def create_h5grove_router(
     """h5grove's endpoints over ``get_tree()`` under ``/h5grove``, read under ``get_lock()``."""
     router = APIRouter(prefix="/h5grove", tags=["h5grove"])
     tree = _Tree(get_tree, get_lock, max_selection_bytes)
-
-    def answer(make: Callable[[], Response]) -> Response:
-        try:
-            return make()
-        except H5GroveError as exc:
-            return _error_response(exc)
-
-    def route(name: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-        """Serve ``/h5grove/<name>`` and ``/h5grove/<name>/`` (H5Web asks without a slash)."""
-
-        def register(func: Callable[..., Response]) -> Callable[..., Response]:
-            router.add_api_route(f"/{name}/", func, methods=["GET"], name=f"h5grove_{name}")
-            router.add_api_route(f"/{name}", func, methods=["GET"], include_in_schema=False)
-            return func
-
-        return register
 
     @router.get("/")
     def get_root() -> Response:
@@ -277,21 +282,40 @@ def create_h5grove_router(
         """A token that changes whenever ``publish`` may have changed (poll it, re-read on change)."""
         return _encoded({"version": get_version()})
 
-    @route("meta")
+    _entity_routes(router, tree)
+    _value_routes(router, tree)
+    return router
+
+
+def _entity_routes(router: APIRouter, tree: _Tree) -> None:
+    """``meta``, ``attr`` and ``paths``: what the viewer's tree and its Inspect tab read."""
+
+    @_route(router, "meta")
     def get_meta(
         file: str = FILE_NAME, path: str = "/", resolve_links: str = "only_valid"
     ) -> Response:
         """A group (with its children) or a dataset: kind, name, attributes, shape, type."""
-        return answer(lambda: _encoded(tree.meta(_tree_path(path))))
+        return _answer(lambda: _encoded(tree.meta(_tree_path(path))))
 
-    @route("attr")
+    @_route(router, "attr")
     def get_attr(
         file: str = FILE_NAME, path: str = "/", attr_keys: Optional[list[str]] = Query(None)
     ) -> Response:
         """The attribute values of an entity (all, or those named by ``attr_keys``)."""
-        return answer(lambda: _encoded(tree.attrs(_tree_path(path), attr_keys)))
+        return _answer(lambda: _encoded(tree.attrs(_tree_path(path), attr_keys)))
 
-    @route("data")
+    @_route(router, "paths")
+    def get_paths(
+        file: str = FILE_NAME, path: str = "/", resolve_links: str = "only_valid"
+    ) -> Response:
+        """Every path below ``path`` (itself first), depth first: what the viewer searches."""
+        return _answer(lambda: _encoded(tree.paths(_tree_path(path))))
+
+
+def _value_routes(router: APIRouter, tree: _Tree) -> None:
+    """``data`` and ``stats``: a dataset's values, copied out under the lock."""
+
+    @_route(router, "data")
     def get_data(
         file: str = FILE_NAME,
         path: str = "/",
@@ -316,9 +340,9 @@ def create_h5grove_router(
                 arr = np.ravel(arr)
             return _encoded(_plain(arr), format)
 
-        return answer(make)
+        return _answer(make)
 
-    @route("stats")
+    @_route(router, "stats")
     def get_stats(
         file: str = FILE_NAME, path: str = "/", selection: Optional[str] = None
     ) -> Response:
@@ -332,13 +356,4 @@ def create_h5grove_router(
                 arr = arr[np.isfinite(arr)]
             return _encoded(get_array_stats(np.asarray(arr)))
 
-        return answer(make)
-
-    @route("paths")
-    def get_paths(
-        file: str = FILE_NAME, path: str = "/", resolve_links: str = "only_valid"
-    ) -> Response:
-        """Every path below ``path`` (itself first), depth first: what the viewer searches."""
-        return answer(lambda: _encoded(tree.paths(_tree_path(path))))
-
-    return router
+        return _answer(make)

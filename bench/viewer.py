@@ -40,8 +40,9 @@ sys.path.insert(0, str(ROOT))
 from dranspose.core.event import InternalWorkerMessage, StreamData  # noqa: E402
 from dranspose.core.parameters import ParameterSet  # noqa: E402
 from dranspose.http.h5rest import GrowingBuffer  # noqa: E402
-from dranspose.http.reducer_api import serve_in_thread  # noqa: E402
+from dranspose.http.reducer_api import create_app  # noqa: E402
 from dranspose.tools.replay import replay  # noqa: E402
+from dranspose.tools.serving import serve_in_thread  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 from tests.support.browser import CHROMIUM_ARGS, find_chromium  # noqa: E402
 
@@ -283,7 +284,7 @@ class _StaticHost:
 def part_fetch(repeats: int) -> None:
     image = np.random.default_rng(0).random(SHAPE, dtype=np.float32)
     port = free_port()
-    server = serve_in_thread(_StaticHost(image), port=port)  # type: ignore[arg-type]
+    server = serve_in_thread(create_app(_StaticHost(image)), port=port)  # type: ignore[arg-type]
     url = f"http://127.0.0.1:{port}/h5grove/data/"
     params = {"file": "publish", "path": "/image", "format": "bin", "dtype": "safe"}
     with tempfile.TemporaryDirectory() as tmp, httpx.Client(timeout=30) as client:

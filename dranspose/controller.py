@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, MutableMapping, Optional
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from dranspose.cli.settings import Settings
     from dranspose.runtime.controller import Controller
 
@@ -29,9 +31,10 @@ PREFIX = "dranspose"
 """The Redis key prefix (``dranspose controller --prefix``'s default)."""
 
 
-def build_controller(settings: Settings) -> Controller:
-    """The controller ``dranspose controller`` would run with these settings (default options)."""
-    from dranspose.http.auth import apply_policy
+def build_controller(settings: Settings) -> tuple[Controller, FastAPI]:
+    """The controller ``dranspose controller`` would run with these settings (default options),
+    and its app, whose lifespan runs it (the server here is the ASGI server's, not ours)."""
+    from dranspose.http.controller_api import create_app
     from dranspose.io.store import Store
     from dranspose.runtime.controller import Controller
     from dranspose.runtime.logs import configure_logging
@@ -39,10 +42,8 @@ def build_controller(settings: Settings) -> Controller:
     configure_logging("controller", settings.log_level, settings.log_format)
     access = settings.access()
     build_meta = settings.build_meta()  # a bad $BUILD_META_FILE stops the start here
-    controller = Controller(Store(settings.redis_url, PREFIX))
-    apply_policy(controller.app, access)
-    controller.info.mapreduce_version = build_meta
-    return controller
+    controller = Controller(Store(settings.redis_url, PREFIX), build_meta=build_meta)
+    return controller, create_app(controller, access, lifespan=lambda app: controller.running())
 
 
 class ControllerApp:
@@ -51,16 +52,17 @@ class ControllerApp:
     def __init__(self, settings: Optional[Callable[[], Settings]] = None) -> None:
         self._settings = settings
         self.controller: Optional[Controller] = None
+        self._app: Optional[FastAPI] = None
 
-    def _build(self) -> Controller:
+    def _build(self) -> tuple[Controller, FastAPI]:
         from dranspose.cli.settings import Settings
 
         return build_controller(self._settings() if self._settings is not None else Settings())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.controller is None:
+        if self.controller is None or self._app is None:
             try:
-                self.controller = self._build()
+                self.controller, self._app = self._build()
             except ValueError as exc:  # bad settings (BuildMetaError, pydantic's errors)
                 if scope["type"] != "lifespan":
                     raise
@@ -69,7 +71,7 @@ class ControllerApp:
                 await receive()
                 await send({"type": "lifespan.startup.failed", "message": f"controller: {exc}"})
                 return
-        await self.controller.app(scope, receive, send)
+        await self._app(scope, receive, send)
         if scope["type"] == "lifespan":  # the server has shut down
             await self.controller.store.close()
 

@@ -15,6 +15,8 @@ import zmq
 import zmq.asyncio
 
 from dranspose.core.triggermap import TriggerMap
+from dranspose.http.controller_api import create_app as create_controller_app
+from dranspose.http.reducer_api import create_app as create_reducer_app
 from dranspose.io.capture import read_capture
 from dranspose.io.store import Store
 from dranspose.runtime.controller import Controller
@@ -69,13 +71,24 @@ class Pipeline:
 
     async def __aenter__(self) -> Pipeline:
         await self.stores[0].redis.flushdb()
-        config = uvicorn.Config(
-            self.controller.app, host="127.0.0.1", port=self.api_port, log_level="warning"
-        )
+        controller = self.controller
+        app = create_controller_app(controller, lifespan=lambda _: controller.running())
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.api_port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.tasks.append(asyncio.create_task(self.server.serve()))
         for comp in [*self.workers, self.reducer, *self.ingesters]:
             self.tasks.append(asyncio.create_task(comp.run()))
+        self.reducer_server: uvicorn.Server | None = None
+        if self.reducer.http_port is not None:  # its API, served as the command line serves it
+            self.reducer_server = uvicorn.Server(
+                uvicorn.Config(
+                    create_reducer_app(self.reducer),
+                    host=self.reducer.http_host,
+                    port=self.reducer.http_port,
+                    log_level="warning",
+                )
+            )
+            self.tasks.append(asyncio.create_task(self.reducer_server.serve()))
         await self.wait_registered()
         return self
 
@@ -98,6 +111,8 @@ class Pipeline:
         await asyncio.wait(self.tasks[:1], timeout=10)
         for comp in [*self.workers, self.reducer, *self.ingesters]:
             comp.stop()
+        if self.reducer_server is not None:
+            self.reducer_server.should_exit = True
         await asyncio.wait(self.tasks, timeout=10)
         await self.client.aclose()
         for store in self.stores:

@@ -21,7 +21,8 @@ import pytest
 
 from dranspose.cli.settings import Settings
 from dranspose.core.triggermap import TriggerMap
-from dranspose.http.auth import AccessPolicy, apply_policy, bearer_headers
+from dranspose.http.auth import AccessPolicy, bearer_headers
+from dranspose.http.controller_api import create_app as create_controller_app
 from dranspose.http.reducer_api import ReplayHost, create_app
 from dranspose.io.local_redis import PrivateRedis
 from dranspose.io.store import Store
@@ -176,9 +177,7 @@ def apps(redis_url: str) -> Iterator[Apps]:
     try:
         for name, policy in policies.items():
             stores.append(Store(redis_url, prefix=f"app-{name}"))
-            controller = Controller(stores[-1])
-            apply_policy(controller.app, policy)
-            clients[name] = AppClient(controller.app)
+            clients[name] = AppClient(create_controller_app(Controller(stores[-1]), policy))
         yield Apps(**clients)
     finally:
         for client, store in zip(clients.values(), stores):

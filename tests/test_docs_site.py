@@ -99,12 +99,13 @@ def test_cli_page_shows_every_subcommands_help(site):
 
 
 def openapi_documents() -> dict[str, dict]:
+    from dranspose.http.controller_api import create_app as create_controller_app
     from dranspose.http.reducer_api import create_app
     from dranspose.io.store import Store
     from dranspose.runtime.controller import Controller
 
     return {
-        "controller": Controller(Store("redis://127.0.0.1:1/0")).app.openapi(),
+        "controller": create_controller_app(Controller(Store("redis://127.0.0.1:1/0"))).openapi(),
         "reducer": create_app(None).openapi(),
     }
 

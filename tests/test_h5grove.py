@@ -18,7 +18,8 @@ import pytest
 
 from dranspose.core.parameters import ParameterSet
 from dranspose.http.h5rest import GrowingBuffer
-from dranspose.http.reducer_api import serve_in_thread
+from dranspose.http.reducer_api import create_app
+from dranspose.tools.serving import serve_in_thread
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +73,7 @@ class _Host:
 def served() -> Iterator[tuple[httpx.Client, _Host]]:
     host = _Host()
     port = free_port()
-    server = serve_in_thread(host, port=port)  # type: ignore[arg-type]
+    server = serve_in_thread(create_app(host), port=port)  # type: ignore[arg-type]
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
         yield client, host
     server.stop()

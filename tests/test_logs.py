@@ -21,13 +21,15 @@ import uvicorn
 from fastapi import FastAPI
 
 from dranspose.core.coordination import ComponentInfo, ComponentKind
+from dranspose.core.logs import LogEntry
 from dranspose.core.triggermap import TriggerMap
+from dranspose.http.controller_api import create_app
 from dranspose.http.logs_api import logs_router
 from dranspose.io.local_redis import PrivateRedis
 from dranspose.io.store import Store
 from dranspose.runtime.component import Component
 from dranspose.runtime.controller import Controller
-from dranspose.runtime.logs import LogEntry, StructuredFormatter, bind_component, unbind_component
+from dranspose.runtime.logs import StructuredFormatter, bind_component, unbind_component
 from tests.conftest import XRD_CAPTURE
 from tests.pipeline import Pipeline, free_port, push_capture, request_json, wait_for
 
@@ -338,7 +340,12 @@ def test_controller_healthz_is_503_without_redis_or_without_the_lock():
         controller = Controller(Store(server.url, prefix="health"))
         port = free_port()
         uvi = uvicorn.Server(
-            uvicorn.Config(controller.app, host="127.0.0.1", port=port, log_level="critical")
+            uvicorn.Config(
+                create_app(controller, lifespan=lambda app: controller.running()),
+                host="127.0.0.1",
+                port=port,
+                log_level="critical",
+            )
         )
         serving = asyncio.create_task(uvi.serve())
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:

@@ -16,9 +16,11 @@ from typing import Any, Iterator
 import pytest
 
 from dranspose.core.parameters import ParameterSet
-from dranspose.http.reducer_api import create_app, serve_in_thread
+from dranspose.http.controller_api import create_app as create_controller_app
+from dranspose.http.reducer_api import create_app
 from dranspose.io.store import Store
 from dranspose.runtime.controller import Controller
+from dranspose.tools.serving import serve_in_thread
 from tests.ports import free_port
 from tests.support.asgi import AppClient
 from tests.support.browser import chromium_context
@@ -62,7 +64,7 @@ def _asset_urls(html: str) -> list[str]:
 @pytest.fixture(scope="module")
 def apps(redis_url: str) -> Iterator[dict[str, AppClient]]:
     store = Store(redis_url, prefix="offline-docs")
-    controller = AppClient(Controller(store).app)
+    controller = AppClient(create_controller_app(Controller(store)))
     reducer = AppClient(create_app(_Host()))
     yield {"controller": controller, "reducer": reducer}
     reducer.close()
@@ -94,7 +96,7 @@ def browser() -> Iterator[Any]:
 def test_docs_page_renders_with_no_network(browser):
     page, rendered = "/docs", ".opblock"
     port = free_port()
-    server = serve_in_thread(_Host(), port=port)
+    server = serve_in_thread(create_app(_Host()), port=port)
     base = f"http://127.0.0.1:{port}"
     tab = browser.new_page()
     failed: list[str] = []

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import pytest
 
+from dranspose.http.controller_api import create_app
 from dranspose.io.store import Store
 from dranspose.runtime.controller import Controller
 from tests.support.asgi import AppClient
@@ -39,7 +40,7 @@ NOT_MAPS = {
 @pytest.fixture(scope="module")
 def app(redis_url: str) -> Iterator[AppClient]:
     store = Store(redis_url, prefix="refusals-in-process")
-    client = AppClient(Controller(store).app)
+    client = AppClient(create_app(Controller(store)))
     yield client
     client.close(store.close)
 

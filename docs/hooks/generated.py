@@ -78,10 +78,11 @@ def cli_markdown() -> str:
 
 
 def controller_openapi() -> dict[str, Any]:
+    from dranspose.http.controller_api import create_app
     from dranspose.io.store import Store
     from dranspose.runtime.controller import Controller
 
-    return Controller(Store(UNUSED_REDIS)).app.openapi()
+    return create_app(Controller(Store(UNUSED_REDIS))).openapi()
 
 
 def reducer_openapi() -> dict[str, Any]:

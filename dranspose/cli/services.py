@@ -2,7 +2,9 @@
 
 Each service runs its components in one event loop until SIGINT/SIGTERM. Everything a component
 needs from the environment (the access policy, the build provenance) comes from the command's
-:class:`~dranspose.cli.settings.Settings`, passed explicitly.
+:class:`~dranspose.cli.settings.Settings`, passed explicitly to its constructor and its app's
+factory. The controller's and the reducer's HTTP apps are served here, next to the service
+(``dranspose.tools.serving``): the services themselves know nothing of HTTP servers.
 """
 
 from __future__ import annotations
@@ -43,36 +45,40 @@ def serve(component_factories: Sequence[Callable[[], Component]]) -> int:
     """Run components in one event loop until SIGINT/SIGTERM."""
 
     async def main() -> None:
-        components = [factory() for factory in component_factories]
-        loop = asyncio.get_running_loop()
-        running = asyncio.gather(*(c.run() for c in components))
-        signals = 0
-
-        def on_signal() -> None:
-            # The first signal asks every component to stop; one in the middle of a scan may be
-            # waiting for frames that never come, so after a grace period (or at a second
-            # signal) its tasks are cancelled, which still runs their cleanup (unregistering).
-            nonlocal signals
-            signals += 1
-            for component in components:
-                component.stop()
-            if signals == 1:
-                loop.call_later(STOP_GRACE_SECONDS, running.cancel)
-            else:
-                running.cancel()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
-        try:
-            await running
-        except asyncio.CancelledError:
-            if not signals:
-                raise
-        finally:
-            for component in components:
-                await component.store.close()
+        await run_components([factory() for factory in component_factories])
 
     return run_async(main)
+
+
+async def run_components(components: Sequence[Component]) -> None:
+    """Run ``components`` in this event loop until SIGINT/SIGTERM, then close their stores."""
+    loop = asyncio.get_running_loop()
+    running = asyncio.gather(*(c.run() for c in components))
+    signals = 0
+
+    def on_signal() -> None:
+        # The first signal asks every component to stop; one in the middle of a scan may be
+        # waiting for frames that never come, so after a grace period (or at a second
+        # signal) its tasks are cancelled, which still runs their cleanup (unregistering).
+        nonlocal signals
+        signals += 1
+        for component in components:
+            component.stop()
+        if signals == 1:
+            loop.call_later(STOP_GRACE_SECONDS, running.cancel)
+        else:
+            running.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await running
+    except asyncio.CancelledError:
+        if not signals:
+            raise
+    finally:
+        for component in components:
+            await component.store.close()
 
 
 def run_async(main: Callable[[], Coroutine[Any, Any, None]]) -> int:
@@ -108,12 +114,11 @@ def freeze_startup_heap() -> None:
 
 
 def run_controller(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from dranspose.core.parameters import read_parameter_file
-    from dranspose.http.auth import apply_policy
+    from dranspose.http.controller_api import create_app
     from dranspose.io.store import Store
     from dranspose.runtime.controller import Controller
+    from dranspose.tools.serving import server
 
     # a bad file stops the controller before it touches Redis
     initial = read_parameter_file(args.parameters) if args.parameters else None
@@ -121,11 +126,9 @@ def run_controller(args: argparse.Namespace, settings: Settings) -> int:
     build_meta = settings.build_meta()
 
     async def main() -> None:
-        controller = Controller(Store(args.redis_url, args.prefix), retry_lost=args.retry_lost)
-        # Controller builds its app without a policy and reads no provenance: both are set here
-        # before anything is served or registered
-        apply_policy(controller.app, access)
-        controller.info.mapreduce_version = build_meta
+        controller = Controller(
+            Store(args.redis_url, args.prefix), retry_lost=args.retry_lost, build_meta=build_meta
+        )
         # refuse before serving anything if another one is active
         await controller.acquire(wait=args.takeover_wait)
         if initial is not None:
@@ -136,11 +139,10 @@ def run_controller(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
         # open log streams (server-sent events) must not hold up Ctrl-C for ever
-        config = uvicorn.Config(
-            controller.app,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
+        http = server(
+            create_app(controller, access, lifespan=lambda app: controller.running()),
+            args.host,
+            args.port,
             access_log=False,
             timeout_graceful_shutdown=3,
         )
@@ -149,7 +151,7 @@ def run_controller(args: argparse.Namespace, settings: Settings) -> int:
             f"{access.describe()}",
             file=sys.stderr,
         )
-        await uvicorn.Server(config).serve()
+        await http.serve()
 
     return run_async(main)
 
@@ -238,24 +240,30 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_reducer(args: argparse.Namespace, settings: Settings) -> int:
+    from dranspose.http.reducer_api import create_app
     from dranspose.io.store import Store
     from dranspose.runtime.reducer import Reducer
+    from dranspose.tools.serving import served
 
     access = settings.access(args.token, args.protect_reads)
     print(f"dranspose reducer: {access.describe()}", file=sys.stderr)
     build_meta = settings.build_meta()
-    return serve(
-        [
-            lambda: Reducer(
-                Store(args.redis_url, args.prefix),
-                args.cls,
-                worker_class=args.worker_class,
-                advertise_host=args.advertise,
-                http_port=args.port,
-                http_host=args.host,
-                bind=data_bind(args.advertise, args.data_port),
-                access=access,
-                build_meta=build_meta,
-            )
-        ]
-    )
+
+    async def main() -> None:
+        reducer = Reducer(
+            Store(args.redis_url, args.prefix),
+            args.cls,
+            worker_class=args.worker_class,
+            advertise_host=args.advertise,
+            http_port=args.port,
+            http_host=args.host,
+            bind=data_bind(args.advertise, args.data_port),
+            build_meta=build_meta,
+        )
+        if args.port is None:
+            await run_components([reducer])
+            return
+        async with served(create_app(reducer, access), args.host, args.port):
+            await run_components([reducer])
+
+    return run_async(main)

@@ -7,14 +7,16 @@ event ends up completed, failed, lost (with a reason) or, after an operator's st
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
 from typing import Iterable, Optional
 
+from pydantic import BaseModel, Field
+
 from dranspose.core.coordination import AssignedRun, FailedEvent, Progress, ScanInfo
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName
 from dranspose.core.ranges import RangeSet
+from dranspose.core.rates import RateWindow
 from dranspose.core.triggermap import (
     Assigner,
     Assignment,
@@ -29,6 +31,18 @@ ABORT_GRACE_SECONDS = 10.0
 """After an abort or a stop, how long the controller still counts late reports before it closes
 the account (it stops waiting earlier once every final report is in or the reducer has finished
 the scan)."""
+LOAD_WINDOWS = (1.0, 10.0)
+"""The spans, in seconds, of the two rates ``/api/v1/load`` lists per worker."""
+RATE_SAMPLES = 200
+"""Completion samples kept per worker for its rates (``/api/v1/load``)."""
+
+
+class WorkerLoad(BaseModel):
+    """One worker's share of the scan as ``GET /api/v1/load`` lists it."""
+
+    completed: int = Field(description="event shares the worker reported done in this scan")
+    rate_1s: float = Field(description="its shares per second over the last second")
+    rate_10s: float = Field(description="its shares per second over the last ten seconds")
 
 
 def _destinations(assignment: Assignment) -> set[WorkerName]:
@@ -39,8 +53,9 @@ def _destinations(assignment: Assignment) -> set[WorkerName]:
 class ScanRun:
     """The controller's view of one scan: assigner, per-event bookkeeping, progress.
 
-    A run recovered from Redis by a successor controller has no assigner (the bindings of its
-    predecessor are gone): it is aborted at once and only counts what the workers still report.
+    A run recovered from Redis by a successor controller (:meth:`recover`) has no assigner (the
+    bindings of its predecessor are gone): it is aborted at once and only counts what the
+    workers still report.
     """
 
     def __init__(
@@ -73,14 +88,48 @@ class ScanRun:
         """Settled events, as ranges: memory grows with the gaps, not with the scan's length."""
         self.failed_events: set[int] = set()
         self.failures_seen: set[tuple[int, str]] = set()
-        self.rates: dict[WorkerName, collections.deque[tuple[float, int]]] = {
-            w: collections.deque(maxlen=200) for w in workers
-        }
+        self.rates: dict[WorkerName, RateWindow] = {w: self._rate_window() for w in workers}
+        """Each worker's completed shares over time (:meth:`sample_rate`, :meth:`load`)."""
         self.totals: dict[WorkerName, int] = dict.fromkeys(workers, 0)
 
+    @classmethod
+    def recover(cls, scan: ScanInfo, released: list[Assignment], reason: str) -> ScanRun:
+        """The account of a scan a previous controller left running, aborted for ``reason``.
+
+        ``released`` are the events the predecessor published (read back from Redis): the ones
+        with destinations wait for those workers' reports, the others are settled at once.
+        """
+        run = cls(scan, None, None, {})
+        run.released(released)
+        run.abort(reason)
+        return run
+
+    @staticmethod
+    def _rate_window() -> RateWindow:
+        return RateWindow(max(LOAD_WINDOWS), maxlen=RATE_SAMPLES)
+
+    def sample_rate(self, worker: WorkerName, now: float) -> None:
+        """Note ``worker``'s completed shares as of ``now`` (after each of its reports)."""
+        window = self.rates.get(worker)
+        if window is None:
+            window = self.rates[worker] = self._rate_window()
+        window.add(now, self.totals.get(worker, 0))
+
+    def load(self, now: float) -> dict[WorkerName, WorkerLoad]:
+        """Every worker's completed shares and their recent rates (0 while it reports none)."""
+        return {
+            worker: WorkerLoad(
+                completed=self.totals.get(worker, 0),
+                rate_1s=window.rate(now, LOAD_WINDOWS[0]) or 0.0,
+                rate_10s=window.rate(now, LOAD_WINDOWS[1]) or 0.0,
+            )
+            for worker, window in self.rates.items()
+        }
+
     def released(self, assignments: list[Assignment]) -> list[Assignment]:
-        """Account for events just released, one by one (``assigner.request`` returned them);
-        the controller uses :meth:`released_runs`."""
+        """Account for events just released, one by one (``assigner.request`` returned them, or
+        a successor controller read them back: :meth:`recover`); the controller's scan loop
+        uses :meth:`released_runs`."""
         nothing = 0
         for a in assignments:
             destinations = _destinations(a)

@@ -1,7 +1,9 @@
-"""The controller's REST API as a router: the routes, not the controller's logic.
+"""The controller's HTTP app (:func:`create_app`) and its REST API: the routes, not the logic.
 
-Every route reads or calls the :class:`~dranspose.runtime.controller.Controller` it is given;
-nothing here keeps scan state. Responses are a superset of the original dranspose's: control
+Every route reads or calls the :class:`~dranspose.http.controller_host.ControllerHost` it is
+given; nothing here keeps scan state, and nothing here starts the controller: whoever runs it
+serves the app and passes the lifespan that runs the service (the command line,
+``dranspose.controller:app``). Responses are a superset of the original dranspose's: control
 clients written for it (scan macros, device servers, beamline pages) read its field names
 (``GET /api/v1/config`` as an ``EnsembleState`` object, ``last_assigned``/``completed_events``/
 ``total_events``/``finished`` in ``/progress``, the scan id as a bare string from
@@ -13,22 +15,30 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Callable, Optional
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
 
 from dranspose import __version__
 from dranspose.core.coordination import ComponentInfo, ComponentKind, Progress
 from dranspose.core.lifecycle import is_over
 from dranspose.core.triggermap import SequenceRequest, TriggerMap, TriggerMapError
 from dranspose.http import original
+from dranspose.http.auth import AccessPolicy, guard
+from dranspose.http.controller_host import ControllerHost
+from dranspose.http.dashboard import dashboard_router
+from dranspose.http.docs_pages import new_app
 from dranspose.http.ensemble import RateTracker, ensemble_state
-from dranspose.http.errors import RAW_BODY
+from dranspose.http.errors import RAW_BODY, install_error_handlers
+from dranspose.http.logs_api import logs_router
+from dranspose.http.metrics import observability_router
 from dranspose.http.original import FULL
-from dranspose.http.parameters_api import declared_parameters, parameter_routes, parameters_state
+from dranspose.http.parameters_api import parameter_routes
+from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 
-if TYPE_CHECKING:  # the controller imports this module; import its type only for checking
-    from dranspose.runtime.controller import Controller
+Lifespan = Callable[[FastAPI], Any]
+"""FastAPI's ``lifespan``: an async context manager factory run around serving."""
 
 
 def _inlined(schema: Any, defs: Optional[dict[str, Any]] = None) -> Any:
@@ -55,7 +65,7 @@ SEQUENCE_BODY = {
 """The documented body of ``POST /api/v1/sequence`` (parsed by hand, to word its errors)."""
 
 
-def _progress(controller: Controller) -> dict[str, Any]:
+def _progress(controller: ControllerHost) -> dict[str, Any]:
     run = controller.run_state
     progress = run.progress if run is not None else Progress()
     return {
@@ -70,10 +80,10 @@ def _progress(controller: Controller) -> dict[str, Any]:
 
 
 async def _start(
-    controller: Controller, trigger_map: TriggerMap, retry_lost: Optional[bool]
+    controller: ControllerHost, trigger_map: TriggerMap, retry_lost: Optional[bool]
 ) -> str:
     try:
-        scan = await controller.start_scan(trigger_map.request, retry_lost=retry_lost)
+        scan = await controller.start_scan(trigger_map, retry_lost=retry_lost)
     except TriggerMapError as exc:
         raise HTTPException(422, str(exc)) from exc
     return scan.scan_id
@@ -95,7 +105,7 @@ def _json_body(body: bytes, what: str) -> Any:
         raise HTTPException(422, f"{what}: the body is not JSON ({exc})") from exc
 
 
-def sequence_routes(router: APIRouter, controller: Controller) -> None:
+def sequence_routes(router: APIRouter, controller: ControllerHost) -> None:
     @router.post("/api/v1/sequence", openapi_extra=SEQUENCE_BODY)
     async def set_sequence(
         request: Request, retry_lost: Optional[bool] = None, all_wrap: bool = True
@@ -168,7 +178,7 @@ def sequence_routes(router: APIRouter, controller: Controller) -> None:
         return await _start(controller, trigger_map, None)
 
 
-async def _sardana_scan(controller: Controller, info: Any) -> tuple[list[str], int]:
+async def _sardana_scan(controller: ControllerHost, info: Any) -> tuple[list[str], int]:
     """The served streams and the number of points a Sardana hook body asks for."""
     if not isinstance(info, dict):
         raise HTTPException(422, "sardana_hook: expected an object with 'streams' and 'scan'")
@@ -197,7 +207,7 @@ async def _sardana_scan(controller: Controller, info: Any) -> tuple[list[str], i
     return used, points
 
 
-def state_routes(router: APIRouter, controller: Controller) -> None:
+def state_routes(router: APIRouter, controller: ControllerHost) -> None:
     rates = RateTracker()
 
     @router.get("/api/v1/config")
@@ -207,17 +217,16 @@ def state_routes(router: APIRouter, controller: Controller) -> None:
         ``parameters_version`` (each parameter's value id) and the parameters' hash."""
         components: list[ComponentInfo] = await controller.store.components()
         stats = await controller.store.all_stats()
-        revision, digest = await parameters_state(controller)
-        names = list(await declared_parameters(controller))
+        parameters = await controller.parameters.state()
         return {
             "components": [c.model_dump(mode="json") for c in components],
             **ensemble_state(components, stats, rates, time.monotonic()),
             "controller_version": __version__,
             "parameters_version": original.parameters_version(
-                names, await controller.store.parameter_uuids()
+                list(parameters.declared), await controller.store.parameter_uuids()
             ),
-            "parameters_revision": revision,
-            "parameters_hash": digest,
+            "parameters_revision": parameters.version,
+            "parameters_hash": parameters.hash,
         }
 
     @router.get("/api/v1/status")
@@ -254,21 +263,11 @@ def state_routes(router: APIRouter, controller: Controller) -> None:
 
     @router.get("/api/v1/load")
     async def load() -> dict[str, Any]:
+        # per worker: shares completed and their rate over the last 1 s and 10 s
         run = controller.run_state
         if run is None:
             return {}
-        now = time.monotonic()
-        out: dict[str, Any] = {}
-        for worker, samples in run.rates.items():
-            entry: dict[str, Any] = {"completed": run.totals.get(worker, 0)}
-            for window in (1.0, 10.0):
-                recent = [s for s in samples if now - s[0] <= window]
-                span = recent[-1][0] - recent[0][0] if len(recent) >= 2 else 0.0
-                entry[f"rate_{int(window)}s"] = (
-                    (recent[-1][1] - recent[0][1]) / span if span > 0 else 0.0
-                )
-            out[worker] = entry
-        return out
+        return {w: share.model_dump() for w, share in run.load(time.monotonic()).items()}
 
     @router.post("/api/v1/stop")
     async def stop(full: bool = FULL) -> Optional[dict[str, Any]]:
@@ -281,10 +280,38 @@ def state_routes(router: APIRouter, controller: Controller) -> None:
         return {"scan_id": run.scan.scan_id if run else None, "stopped": run is not None}
 
 
-def controller_router(controller: Controller) -> APIRouter:
+def controller_router(controller: ControllerHost) -> APIRouter:
     """All ``/api/v1`` routes of the controller but the dashboard's, logs and metrics."""
     router = APIRouter()
     sequence_routes(router, controller)
     state_routes(router, controller)
     parameter_routes(router, controller)
     return router
+
+
+def create_app(
+    host: ControllerHost, access: Optional[AccessPolicy] = None, lifespan: Optional[Lifespan] = None
+) -> FastAPI:
+    """The controller's app over ``host``: REST API, dashboard, logs, metrics, ``/docs``.
+
+    ``access`` guards every route (default: open; docs/security.md). ``lifespan`` runs around
+    serving; ``Controller.running`` there makes the server run the controller too
+    (``dranspose.controller:app``), while the command line runs it itself and passes none.
+    """
+    app = guard(new_app(title="dranspose controller", version="1", lifespan=lifespan), access)
+    install_error_handlers(app)
+
+    async def redis_unavailable(request: Request, exc: Exception) -> Response:
+        # an outage is the server's state, not a bug: say so, and that it is temporary
+        return JSONResponse(
+            {"detail": f"Redis at {host.store.url} is unavailable ({exc}); retry shortly"},
+            status_code=503,
+        )
+
+    for unavailable in REDIS_UNAVAILABLE[:2]:  # redis' connection and timeout errors
+        app.add_exception_handler(unavailable, redis_unavailable)
+    app.include_router(dashboard_router(host))  # the web page at / and /api/v1/scan
+    app.include_router(controller_router(host))  # /api/v1: scans, state, parameters
+    app.include_router(observability_router(host))  # /metrics, /healthz
+    app.include_router(logs_router(host.store))  # /api/v1/logs, /api/v1/log_stream
+    return app

@@ -9,20 +9,18 @@ all measured on the controller's clock so ages and ETAs do not depend on the bro
 
 from __future__ import annotations
 
-import collections
 import time
 from importlib import resources
-from typing import TYPE_CHECKING, Literal, Optional
+from typing import Literal, Optional
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from dranspose.core.coordination import Progress, ScanInfo
+from dranspose.core.rates import RateWindow
 from dranspose.http.auth import PUBLIC
-
-if TYPE_CHECKING:  # the controller imports this module; import its type only for checking
-    from dranspose.runtime.controller import Controller
+from dranspose.http.controller_host import ControllerHost
 
 ASSETS: dict[str, str] = {
     "index.html": "text/html; charset=utf-8",
@@ -33,6 +31,8 @@ ASSETS: dict[str, str] = {
 
 RATE_WINDOW_SECONDS = 10.0
 """The events/s figure is measured over this recent span (long enough to smooth batching)."""
+MIN_RATE_SPAN_SECONDS = 0.5
+"""Samples closer than this cannot tell a rate from one batch of completions."""
 
 ScanState = Literal["idle", "running", "stopping", "reducing", "finished", "stopped"]
 
@@ -69,21 +69,15 @@ class RateMeter:
 
     def __init__(self) -> None:
         self.scan_id: Optional[str] = None
-        self.samples: collections.deque[tuple[float, int]] = collections.deque(maxlen=500)
+        self.samples = RateWindow(RATE_WINDOW_SECONDS, maxlen=500)
 
     def rate(self, scan_id: str, done: int, now: float) -> Optional[float]:
         """Events per second over the recent window, or None with fewer than two samples."""
         if scan_id != self.scan_id:
             self.scan_id = scan_id
             self.samples.clear()
-        self.samples.append((now, done))
-        while self.samples and now - self.samples[0][0] > RATE_WINDOW_SECONDS:
-            self.samples.popleft()
-        first_time, first_done = self.samples[0]
-        span = now - first_time
-        if span < 0.5:  # too short to tell a rate from one batch of completions
-            return None
-        return (done - first_done) / span
+        self.samples.add(now, done)
+        return self.samples.rate(now, RATE_WINDOW_SECONDS, MIN_RATE_SPAN_SECONDS)
 
 
 def _state(scan: ScanInfo, progress: Progress) -> ScanState:
@@ -94,7 +88,7 @@ def _state(scan: ScanInfo, progress: Progress) -> ScanState:
     return "stopping" if scan.stopped else "running"
 
 
-def overview(controller: Controller, meter: RateMeter) -> ScanOverview:
+def overview(controller: ControllerHost, meter: RateMeter) -> ScanOverview:
     """The current scan as the dashboard shows it (pure apart from reading the clock)."""
     now = time.time()
     run = controller.run_state
@@ -126,7 +120,7 @@ def _asset(name: str) -> Response:
     return Response(body, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
-def dashboard_router(controller: Controller) -> APIRouter:
+def dashboard_router(controller: ControllerHost) -> APIRouter:
     """Routes for ``app.include_router``: ``/``, ``/dashboard/{asset}``, ``/api/v1/scan``."""
     router = APIRouter()
     meter = RateMeter()

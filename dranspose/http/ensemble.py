@@ -12,11 +12,11 @@ every field of ours. Pure apart from the clock reading the caller passes in.
 
 from __future__ import annotations
 
-import collections
 from typing import Any, Optional
 
 from dranspose.core.coordination import ComponentInfo, ComponentKind
 from dranspose.core.protocol import as_uuid4
+from dranspose.core.rates import RateWindow
 from dranspose.core.stats import ComponentStats
 
 RATE_WINDOW_SECONDS = 10.0
@@ -24,22 +24,19 @@ RATE_WINDOW_SECONDS = 10.0
 
 
 class RateTracker:
-    """Events per second of each component, from the counters seen on successive reads."""
+    """Events per second of each component, from the counters seen on successive reads (a
+    :class:`RateWindow` per component; a restarted one counts from zero again)."""
 
     def __init__(self, window: float = RATE_WINDOW_SECONDS) -> None:
         self.window = window
-        self._samples: dict[str, collections.deque[tuple[float, int]]] = {}
+        self._samples: dict[str, RateWindow] = {}
 
     def rate(self, key: str, now: float, count: int) -> float:
-        samples = self._samples.setdefault(key, collections.deque())
-        if samples and count < samples[-1][1]:  # a restarted component counts from zero again
-            samples.clear()
-        samples.append((now, count))
-        while len(samples) > 2 and now - samples[1][0] >= self.window:
-            samples.popleft()
-        first_time, first_count = samples[0]
-        span = now - first_time
-        return (count - first_count) / span if span > 0 else 0.0
+        samples = self._samples.get(key)
+        if samples is None:
+            samples = self._samples[key] = RateWindow(self.window)
+        samples.add(now, count)
+        return samples.rate(now, self.window) or 0.0
 
 
 def processed_events(info: ComponentInfo, stats: Optional[ComponentStats]) -> int:

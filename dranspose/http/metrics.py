@@ -30,10 +30,10 @@ from pydantic import BaseModel
 from dranspose.core.coordination import ComponentInfo, ComponentKind
 from dranspose.core.stats import ComponentStats, HistogramSnapshot
 from dranspose.http.auth import PUBLIC
+from dranspose.http.controller_host import ControllerHost
 
 if TYPE_CHECKING:
     from dranspose.core.scan_account import ScanRun
-    from dranspose.runtime.controller import Controller
 
 REDIS_TIMEOUT = 2.0
 """/metrics and /healthz answer within about this long even when Redis hangs."""
@@ -77,7 +77,7 @@ class PipelineView(BaseModel):
     stats: list[ComponentStats] = []
 
 
-async def gather_view(controller: Controller) -> PipelineView:
+async def gather_view(controller: ControllerHost) -> PipelineView:
     run = controller.run_state
     view = PipelineView(
         scan=ScanCounters.of(run) if run is not None else None,
@@ -306,7 +306,7 @@ def render(view: PipelineView) -> bytes:
     return generate_latest(registry)
 
 
-def observability_router(controller: Controller) -> APIRouter:
+def observability_router(controller: ControllerHost) -> APIRouter:
     """``GET /metrics`` and ``GET /healthz`` of the controller."""
     router = APIRouter()
 

@@ -1,100 +1,40 @@
 """The controller's parameter routes: declarations, raw values, and their versions.
 
-Values are stored as raw bytes in Redis; every worker and the reducer parse them against the
-declarations of their classes. A declared parameter's value must parse as its type (422 with the
-reason otherwise). A name no class declares is stored as raw bytes, as the original dranspose
-stored it: payloads read such values (a poni file a control system uploads) with
-``"poni_file" in parameters`` and ``parameters["poni_file"].data``; the size limit holds for
-them too.
+The rules (what must parse, what is stored as raw bytes) are the controller's
+(:mod:`dranspose.runtime.controller_parameters`); here they are only served: a value that does
+not parse is a 422 with the reason, an unknown name a 404.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from dranspose.core.parameters import (
-    BinaryParameter,
-    ParameterDescription,
-    ParameterError,
-    ParameterSet,
-    ParameterType,
-    StrParameter,
-)
-from dranspose.core.protocol import DUMP_PREFIX, ParameterName
+from dranspose.core.parameters import ParameterError
+from dranspose.http.controller_host import ControllerHost
 from dranspose.http.errors import RAW_BODY
 from dranspose.http.original import FULL
-
-if TYPE_CHECKING:  # the controller imports this module; import its type only for checking
-    from dranspose.runtime.controller import Controller
-
-logger = logging.getLogger(__name__)
+from dranspose.runtime.controller_parameters import CONTROLLER_PARAMETERS
 
 RAW_MEDIA_TYPE = "application/x.bytes"
 """The content type of a raw parameter value, the original dranspose's."""
 
-CONTROLLER_PARAMETERS = {
-    DUMP_PREFIX: StrParameter(
-        name=DUMP_PREFIX,
-        description="Prefix to dump ingester values: when set, every ingester started without "
-        "--dump writes each scan's frames to <prefix><ingester>-<scan id>.cbors",
-    )
-}
-"""Parameters of the pipeline itself, listed with the payloads' (the original lists them so).
-They are no payload's: left out of the declarations components parse with, so a value set
-reaches them as raw bytes and the parameters' hash is the same everywhere."""
 
+def parameter_routes(router: APIRouter, host: ControllerHost) -> None:
+    board = host.parameters  # the controller's declarations and values
 
-async def declared_parameters(controller: Controller) -> dict[str, Any]:
-    """Every declaration the components published (JSON), by name."""
-    merged: dict[str, Any] = {}
-    for items in (await controller.store.get_descriptions()).values():
-        for item in items:
-            merged[item["name"]] = item
-    return merged
-
-
-async def parameters_state(controller: Controller) -> tuple[int, str]:
-    """The parameters' version and the hash of the values every component computes with."""
-    version, raw = await controller.store.get_parameters()
-    descriptions = {
-        ParameterName(name): ParameterDescription.from_published(item)
-        for name, item in (await declared_parameters(controller)).items()
-    }
-    try:
-        return version, ParameterSet.from_raw(descriptions, raw, warn_undeclared=False).hash
-    except ParameterError:  # a stored value the declarations refuse: no hash to compare with
-        return version, ""
-
-
-def _parser(name: str, declared: dict[str, Any]) -> Union[ParameterType, BinaryParameter]:
-    if name in declared:
-        return ParameterDescription.from_published(declared[name])
-    if name in CONTROLLER_PARAMETERS:
-        return CONTROLLER_PARAMETERS[ParameterName(name)]
-    logger.warning(
-        "parameter %r is declared by no worker or reducer class (declared: %s); "
-        "stored as raw bytes for payloads that read parameters[%r].data",
-        name,
-        ", ".join(sorted(declared)) or "none",
-        name,
-    )
-    return BinaryParameter(name=ParameterName(name))
-
-
-def parameter_routes(router: APIRouter, controller: Controller) -> None:
     @router.get("/api/v1/parameters")
     async def parameters() -> list[dict[str, Any]]:
         """Every declared parameter and the pipeline's own (``dump_prefix``), sorted by name,
         with its current raw value."""
+        state = await board.state()
         declared: dict[str, Any] = {
             n: p.model_dump(mode="json") for n, p in CONTROLLER_PARAMETERS.items()
         }
-        declared.update(await declared_parameters(controller))
-        _, raw = await controller.store.get_parameters()
+        declared.update(state.declared)
+        raw = state.values
         return [
             {
                 **desc,
@@ -107,14 +47,13 @@ def parameter_routes(router: APIRouter, controller: Controller) -> None:
     @router.get("/api/v1/parameter/{name}")
     async def get_parameter(name: str) -> Response:
         """The raw value (``application/x.bytes``); a declared parameter never set: its default."""
-        _, raw = await controller.store.get_parameters()
-        declared = await declared_parameters(controller)
-        if name in raw:
-            return Response(raw[name], media_type=RAW_MEDIA_TYPE)
-        if name in declared or name in CONTROLLER_PARAMETERS:
-            desc = _parser(name, declared)
-            return Response(desc.to_bytes(desc.default), media_type=RAW_MEDIA_TYPE)
-        raise HTTPException(404, f"unknown parameter {name!r}")
+        state = await board.state()
+        if name in state.values:
+            return Response(state.values[name], media_type=RAW_MEDIA_TYPE)
+        default = board.default_bytes(name, state.declared)
+        if default is None:
+            raise HTTPException(404, f"unknown parameter {name!r}")
+        return Response(default, media_type=RAW_MEDIA_TYPE)
 
     @router.post("/api/v1/parameter/{name}", openapi_extra=RAW_BODY)
     async def set_parameter(name: str, request: Request, full: bool = FULL) -> Any:
@@ -124,21 +63,16 @@ def parameter_routes(router: APIRouter, controller: Controller) -> None:
         A declared parameter's value must parse as its type (422 with the reason); a name no
         class declares is stored as raw bytes (payloads read ``parameters[name].data``).
         """
-        body = await request.body()
-        declared = await declared_parameters(controller)
         try:
-            value = _parser(name, declared).from_bytes(body)
+            update = await board.set(name, await request.body())
         except ParameterError as exc:
             raise HTTPException(422, str(exc)) from exc
-        version = await controller.store.set_parameter(name, body)
-        controller.parameter_values[name] = body
-        _, digest = await parameters_state(controller)
         if not full:
-            return digest
+            return update.parameters_hash
         return {
-            "name": name,
-            "version": version,
-            "value": value if not isinstance(value, bytes) else None,
-            "declared": name in declared,
-            "parameters_hash": digest,
+            "name": update.name,
+            "version": update.version,
+            "value": update.value,
+            "declared": update.declared,
+            "parameters_hash": update.parameters_hash,
         }

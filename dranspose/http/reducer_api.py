@@ -1,22 +1,19 @@
 """The reducer's HTTP API: its ``publish`` data (read-only) and the run-time parameters.
 
-The same app serves a replay (``dranspose replay --port``) and, later, the distributed reducer;
-both plug in through :class:`ReducerHost`. Reading ``publish`` holds the reducer's
+The same app serves a replay (``dranspose replay --port``) and the distributed reducer; both
+plug in through :class:`ReducerHost`, and whoever runs them serves the app
+(``dranspose.tools.serving``). Reading ``publish`` holds the reducer's
 ``publish_rlock`` when the payload defines one, so clients never see a half-updated tree.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import pickle
-import threading
-import time
 from typing import Any, Iterator, Optional, Protocol
 
 import numpy as np
-import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -30,8 +27,6 @@ from dranspose.http.h5rest import create_h5_router
 from dranspose.http.original import FULL
 from dranspose.http.parameters_api import RAW_MEDIA_TYPE
 from dranspose.http.viewer import create_viewer_router
-
-logger = logging.getLogger(__name__)
 
 
 class ReducerHost(Protocol):
@@ -235,61 +230,3 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
     )
     app.include_router(create_viewer_router())
     return app
-
-
-class _Server(uvicorn.Server):
-    """uvicorn in a background thread: signals stay with the main thread."""
-
-    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
-        pass
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
-        yield
-
-
-class RunningServer:
-    """A started HTTP server; ``stop()`` shuts it down and joins its thread."""
-
-    def __init__(self, server: _Server, thread: threading.Thread) -> None:
-        self._server = server
-        self._thread = thread
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout)
-
-
-def serve_in_thread(
-    reducer_host: ReducerHost,
-    address: str = "127.0.0.1",
-    port: int = 5000,
-    timeout: float = 10.0,
-    access: Optional[AccessPolicy] = None,
-) -> RunningServer:
-    """Start the reducer API; raise a clear error if it cannot listen (e.g. port in use)."""
-    config = uvicorn.Config(
-        create_app(reducer_host, access), host=address, port=port, log_level="warning"
-    )
-    server = _Server(config)
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            server.run()
-        except BaseException as exc:  # SystemExit from uvicorn when bind fails
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name=f"reducer-api-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise OSError(
-                f"cannot serve the reducer API on {address}:{port} "
-                f"(port in use or not allowed?{' ' + repr(failure[0]) if failure else ''})"
-            )
-        time.sleep(0.01)
-    logger.info("reducer API on http://%s:%d/api/v1/result/", address, port)
-    return RunningServer(server, thread)

@@ -1,22 +1,21 @@
 """The controller: holds the trigger map, hands events to workers in batches, tracks progress.
 
 Only one controller may be active against one Redis (a lock renewed while it runs). The REST API
-is the operator's entry point; the scan loop turns worker reports into assignment batches, so
-Redis traffic grows with batches, not with events.
+(``dranspose.http.controller_api.create_app``, which sees this class only as a
+``ControllerHost``) is the operator's entry point; the scan loop turns worker reports into
+assignment batches, so Redis traffic grows with batches, not with events. Whoever runs the
+controller also serves its app (the command line, ``dranspose.controller:app``):
+:meth:`Controller.running` is the lifespan that runs the service while the app is served.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Mapping, Optional
-
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
 
 from dranspose.core.coordination import (
     AssignedRun,
@@ -25,27 +24,13 @@ from dranspose.core.coordination import (
     ControllerBusy,
     ScanInfo,
 )
-from dranspose.core.parameters import (
-    MAX_PARAMETER_BYTES,
-    ParameterError,
-)
-from dranspose.core.protocol import WorkerName
+from dranspose.core.protocol import BuildGitMeta, WorkerName
 from dranspose.core.scan_account import ScanRun
-from dranspose.core.triggermap import (
-    SequenceRequest,
-    TriggerMap,
-    TriggerMapError,
-)
-from dranspose.http.auth import guard
-from dranspose.http.controller_api import controller_router
-from dranspose.http.dashboard import dashboard_router
-from dranspose.http.docs_pages import new_app
-from dranspose.http.errors import install_error_handlers
-from dranspose.http.logs_api import logs_router
-from dranspose.http.metrics import observability_router
+from dranspose.core.triggermap import TriggerMap, TriggerMapError
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
 from dranspose.runtime.component import REGISTRY_TTL_SECONDS, Component
+from dranspose.runtime.controller_parameters import ControllerParameters
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +38,18 @@ LOCK_TTL_SECONDS = 5.0
 
 
 class Controller(Component):
-    """The coordination service; ``app`` is its FastAPI application."""
+    """The coordination service: scans, their account, the parameters' values."""
 
     def __init__(
-        self, store: Store, name: str = "controller", batch_size: int = 64, retry_lost: bool = False
+        self,
+        store: Store,
+        name: str = "controller",
+        batch_size: int = 64,
+        retry_lost: bool = False,
+        build_meta: Optional[BuildGitMeta] = None,
     ) -> None:
-        super().__init__(store, ComponentInfo(kind=ComponentKind.controller, name=name))
+        """``build_meta`` is the deployment's provenance its registry entry shows."""
+        super().__init__(store, ComponentInfo(kind=ComponentKind.controller, name=name), build_meta)
         self.owner = f"{name}-{uuid.uuid4().hex[:8]}"
         self.batch_size = batch_size
         self.retry_lost = retry_lost
@@ -67,9 +58,8 @@ class Controller(Component):
         self.scan_started = asyncio.Event()
         """Set when a scan starts: wakes the scan loop resting after a finished scan."""
         self.acquired = False
-        self.parameter_values: dict[str, bytes] = {}
-        """Every value set so far: put back if Redis restarts empty."""
-        self.app = self._build_app()
+        self.parameters = ControllerParameters(store)
+        """Declarations and values (the ones set here are put back if Redis restarts empty)."""
         self.released_events = 0
         """Events of the current scan handed out so far (the original's ``last_assigned``)."""
 
@@ -96,12 +86,29 @@ class Controller(Component):
                 )
             await asyncio.sleep(0.2)
         self.acquired = True
-        _, self.parameter_values = await self.store.get_parameters()
+        await self.parameters.load()
         await self._recover_scan()
 
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Take the lock and run while the block runs (the ASGI app's lifespan, or the command line's server), then stop.
+
+        A controller already acquired (the command line takes the lock before it serves, to
+        refuse early) keeps its lock.
+        """
+        await self.acquire()
+        task = asyncio.create_task(self.run())
+        try:
+            yield
+        finally:
+            self.stop()
+            try:
+                await asyncio.wait_for(task, 5)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+
     async def redis_restarted(self) -> None:
-        if self.parameter_values:
-            await self.store.set_parameters(self.parameter_values)
+        await self.parameters.restore()
         run = self.run_state
         if (
             run is not None
@@ -122,14 +129,11 @@ class Controller(Component):
         scan = await self.store.get_scan()
         if scan is None or scan.stopped:
             return
-        run = ScanRun(scan, None, None, {})
-        for assigned in await self.store.all_assignments(scan.scan_id):
-            destinations = {w for names in assigned.streams.values() for w in names}
-            if destinations:
-                run.pending[assigned.event_number] = destinations
-            elif run._account(assigned.event_number):
-                run.progress.completed += 1
-        run.abort(f"the controller was replaced during the scan ({self.owner} took over)")
+        run = ScanRun.recover(
+            scan,
+            await self.store.all_assignments(scan.scan_id),
+            f"the controller was replaced during the scan ({self.owner} took over)",
+        )
         self.run_state = run
         await self.store.set_scan(scan)
         await self.store.set_progress(run.progress)
@@ -143,15 +147,7 @@ class Controller(Component):
         declared type and log an error naming the parameter if it does not fit. All values are
         written with one version bump, so no component sees half of the file.
         """
-        for name, data in raw.items():
-            if len(data) > MAX_PARAMETER_BYTES:
-                raise ParameterError(
-                    f"parameter {name!r}: initial value of {len(data)} bytes exceeds the limit "
-                    f"of {MAX_PARAMETER_BYTES} bytes"
-                )
-        version = await self.store.set_parameters(raw)
-        self.parameter_values.update(raw)
-        return version
+        return await self.parameters.set_initial(raw)
 
     async def main(self) -> None:
         tasks = [asyncio.create_task(self._renew_lock()), asyncio.create_task(self._scan_loop())]
@@ -182,9 +178,10 @@ class Controller(Component):
     # -- scans --------------------------------------------------------------------------------
 
     async def start_scan(
-        self, request: SequenceRequest, retry_lost: Optional[bool] = None
+        self, trigger_map: TriggerMap, retry_lost: Optional[bool] = None
     ) -> ScanInfo:
-        trigger_map = TriggerMap(request)
+        """Start a scan of ``trigger_map`` (validated as its request was parsed) after checking
+        it against the registered workers and ingesters; a scan still running is stopped."""
         components = await self.store.components()
         workers = {
             WorkerName(c.name): set(c.tags) for c in components if c.kind == ComponentKind.worker
@@ -221,7 +218,11 @@ class Controller(Component):
         )
         self.released_events = 0
         self.run_state = ScanRun(
-            scan, trigger_map, request, workers, {c.name: list(c.streams) for c in ingesters}
+            scan,
+            trigger_map,
+            trigger_map.request,
+            workers,
+            {c.name: list(c.streams) for c in ingesters},
         )
         self.run_state.redis_run_id = await self.store.server_run_id()
         await self.store.set_progress(self.run_state.progress)
@@ -308,10 +309,7 @@ class Controller(Component):
                 self.released_events += sum(r.length for r in released)
                 batch.extend(released)
                 answered.add(report.worker)
-            now = time.monotonic()
-            run.rates.setdefault(report.worker, collections.deque(maxlen=200)).append(
-                (now, run.totals.get(report.worker, 0))
-            )
+            run.sample_rate(report.worker, time.monotonic())
         if batch:
             await self.store.publish_runs(current, batch, answered=answered)
         now = time.monotonic()
@@ -397,41 +395,3 @@ class Controller(Component):
                 run.abort(f"ingester {name} (stream {', '.join(streams)}) {how}")
                 await self.store.set_scan(run.scan)
                 return
-
-    # -- REST ---------------------------------------------------------------------------------
-
-    def _build_app(self) -> FastAPI:
-        controller = self
-
-        @asynccontextmanager
-        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-            await controller.acquire()
-            task = asyncio.create_task(controller.run())
-            yield
-            controller.stop()
-            try:
-                await asyncio.wait_for(task, 5)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                pass
-
-        # the bearer token ($DRANSPOSE_TOKEN) guards every route added below (docs/security.md)
-        app = guard(new_app(title="dranspose controller", version="1", lifespan=lifespan))
-        install_error_handlers(app)
-
-        @app.exception_handler(REDIS_UNAVAILABLE[0])
-        @app.exception_handler(REDIS_UNAVAILABLE[1])
-        async def redis_unavailable(request: Request, exc: Exception) -> Response:
-            # an outage is the server's state, not a bug: say so, and that it is temporary
-            return JSONResponse(
-                {
-                    "detail": f"Redis at {controller.store.url} is unavailable "
-                    f"({exc}); retry shortly"
-                },
-                status_code=503,
-            )
-
-        app.include_router(dashboard_router(controller))  # the web page at / and /api/v1/scan
-        app.include_router(controller_router(controller))  # /api/v1: scans, state, parameters
-        app.include_router(observability_router(controller))  # /metrics, /healthz
-        app.include_router(logs_router(controller.store))  # /api/v1/logs, /api/v1/log_stream
-        return app

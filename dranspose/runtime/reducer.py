@@ -16,7 +16,6 @@ import pickle
 import time
 from typing import Any, Optional
 
-import uvicorn
 import zmq.asyncio
 
 from dranspose.core.calling import ReducerCalls
@@ -26,8 +25,6 @@ from dranspose.core.event import ResultData
 from dranspose.core.parameters import ParameterSet
 from dranspose.core.payload import ReducerPayload, import_class
 from dranspose.core.protocol import BuildGitMeta, ReducerName, ReducerState
-from dranspose.http.auth import AccessPolicy
-from dranspose.http.reducer_api import create_app
 from dranspose.io.dataplane import Inbox, ResultItem, ThreadInbox, decode_results
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
@@ -52,12 +49,11 @@ class Reducer(Component):
         advertise_host: str = "127.0.0.1",
         http_port: Optional[int] = None,
         http_host: str = "127.0.0.1",
-        access: Optional[AccessPolicy] = None,
         build_meta: Optional[BuildGitMeta] = None,
     ) -> None:
-        """``access`` guards the HTTP API on ``http_port`` (default: open)."""
+        """``http_port``/``http_host``: where whoever runs the reducer serves its HTTP API
+        (``dranspose.http.reducer_api.create_app``), for its registry entry's ``api_url``."""
         super().__init__(store, ComponentInfo(kind=ComponentKind.reducer, name=name), build_meta)
-        self.access = access
         self.reducer_class = import_class(reducer_class)
         classes = [self.reducer_class]
         if worker_class is not None:  # the reducer sees the workers' parameters too
@@ -110,25 +106,10 @@ class Reducer(Component):
     async def main(self) -> None:
         await self.live.publish_descriptions(f"reducer:{self.info.name}")
         watcher = asyncio.create_task(self.live.watch(lambda: self.stopping))
-        server: Optional[uvicorn.Server] = None
-        server_task = None
-        if self.http_port is not None:
-            config = uvicorn.Config(
-                create_app(self, self.access),
-                host=self.http_host,
-                port=self.http_port,
-                log_level="warning",
-            )
-            server = uvicorn.Server(config)
-            server_task = asyncio.create_task(server.serve())
         try:
             await self.sessions.run(self.run_scan)
         finally:
             watcher.cancel()
-            if server is not None:
-                server.should_exit = True
-                if server_task is not None:
-                    await asyncio.wait([server_task], timeout=5)
             self.inbox.close()
             self.executor.shutdown(wait=False)
             self.ctx.term()

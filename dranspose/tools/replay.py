@@ -50,7 +50,7 @@ from dranspose.tools.replay_summary import Failure, ReplaySummary
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from dranspose.http.reducer_api import RunningServer
+    from dranspose.tools.serving import RunningServer
 
 # the name payload authors see in their replay output (and the tutorial shows)
 logger = logging.getLogger("dranspose.replay")
@@ -282,9 +282,11 @@ def run_replay(
         )
         iterators = source_iterators(zmq_files, source)
         if port is not None:
-            from dranspose.http.reducer_api import ReplayHost, serve_in_thread
+            from dranspose.http.reducer_api import ReplayHost, create_app
+            from dranspose.tools.serving import serve_in_thread
 
-            server = serve_in_thread(ReplayHost(run), address=host, port=port, access=access)
+            app = create_app(ReplayHost(run), access)
+            server = serve_in_thread(app, address=host, port=port, what="the reducer API")
     except Exception as exc:
         summary.add(Failure(None, "replay", "setup", f"{type(exc).__name__}: {exc}"))
         # no traceback here: the exception is raised to the caller, which has it

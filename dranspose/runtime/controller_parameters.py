@@ -1,0 +1,173 @@
+"""The controller's parameters: the declarations components publish and the values set here.
+
+Values are stored as raw bytes in Redis; every worker and the reducer parse them against the
+declarations of their classes. This module is the one place the controller merges the published
+declarations and the one way a value is set, so the REST API, a parameter file given at start
+and the restore after a Redis restart apply the same rules:
+
+- a value set over the API for a declared parameter must parse as its type;
+- a name no class declares is stored as raw bytes, as the original dranspose stored it
+  (payloads read such values, a poni file a control system uploads, with
+  ``parameters["poni_file"].data``); the size limit holds for it too;
+- the values of a parameter file are only held to the size limit: workers publish their
+  declarations once they run, which may be after the controller starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from dranspose.core.parameters import (
+    BinaryParameter,
+    ParameterDescription,
+    ParameterError,
+    ParameterSet,
+    ParameterType,
+    StrParameter,
+)
+from dranspose.core.protocol import DUMP_PREFIX, ParameterName
+from dranspose.io.store import Store
+
+logger = logging.getLogger(__name__)
+
+CONTROLLER_PARAMETERS = {
+    DUMP_PREFIX: StrParameter(
+        name=DUMP_PREFIX,
+        description="Prefix to dump ingester values: when set, every ingester started without "
+        "--dump writes each scan's frames to <prefix><ingester>-<scan id>.cbors",
+    )
+}
+"""Parameters of the pipeline itself, listed with the payloads' (the original lists them so).
+They are no payload's: left out of the declarations components parse with, so a value set
+reaches them as raw bytes and the parameters' hash is the same everywhere."""
+
+Declarations = dict[str, dict[str, Any]]
+"""Published declarations (JSON, as :meth:`ParameterDescription.from_published` reads them)."""
+
+
+@dataclass(frozen=True)
+class ParametersState:
+    """One reading: the values, the declarations and the hash they give (in-process only: a
+    dataclass, so megabytes of values are not validated on every ``/api/v1/config``)."""
+
+    version: int
+    values: dict[str, bytes]
+    declared: Declarations
+    hash: str
+    """The hash of the values every component computes with; empty when a stored value does
+    not parse as its declaration (no component has a hash to compare it with then)."""
+
+
+@dataclass(frozen=True)
+class ParameterUpdate:
+    """What setting one value through the API did."""
+
+    name: str
+    version: int
+    value: Any
+    """The parsed value; ``None`` for raw bytes."""
+    declared: bool
+    parameters_hash: str
+
+
+def merge_declarations(published: Mapping[str, list[dict[str, Any]]]) -> Declarations:
+    """Every component's published declarations by name (a later component's wins)."""
+    merged: Declarations = {}
+    for items in published.values():
+        for item in items:
+            merged[item["name"]] = item
+    return merged
+
+
+def parser_for(name: str, declared: Declarations) -> Union[ParameterType, BinaryParameter]:
+    """What parses a value of ``name``: its declaration, the pipeline's own, or raw bytes."""
+    if name in declared:
+        return ParameterDescription.from_published(declared[name])
+    if name in CONTROLLER_PARAMETERS:
+        return CONTROLLER_PARAMETERS[ParameterName(name)]
+    return BinaryParameter(name=ParameterName(name))
+
+
+def values_hash(declared: Declarations, values: Mapping[str, bytes]) -> str:
+    """The hash the components compute for ``values`` (empty if one does not parse)."""
+    descriptions = {
+        ParameterName(name): ParameterDescription.from_published(item)
+        for name, item in declared.items()
+    }
+    try:
+        return ParameterSet.from_raw(descriptions, dict(values), warn_undeclared=False).hash
+    except ParameterError:
+        return ""
+
+
+class ControllerParameters:
+    """The parameters as the controller serves them; ``values_set`` survives a Redis restart."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.values_set: dict[str, bytes] = {}
+        """Every value set so far (read back when the controller takes over): put back if
+        Redis restarts empty."""
+
+    async def load(self) -> None:
+        """Take the values already stored (a predecessor's, or a parameter file's)."""
+        _, self.values_set = await self.store.get_parameters()
+
+    async def restore(self) -> None:
+        """Put the values back into a Redis that restarted empty."""
+        if self.values_set:
+            await self.store.set_parameters(self.values_set)
+
+    async def declarations(self) -> Declarations:
+        return merge_declarations(await self.store.get_descriptions())
+
+    async def state(self) -> ParametersState:
+        version, values = await self.store.get_parameters()
+        declared = await self.declarations()
+        return ParametersState(
+            version=version, values=values, declared=declared, hash=values_hash(declared, values)
+        )
+
+    async def set_initial(self, values: Mapping[str, bytes]) -> int:
+        """Set the values of a parameter file before serving, all with one version bump (no
+        component sees half of the file); only the size limit is checked (see the module)."""
+        for name, data in values.items():
+            BinaryParameter(name=ParameterName(name)).from_bytes(data)
+        return await self._store(values)
+
+    async def set(self, name: str, data: bytes) -> ParameterUpdate:
+        """Set one value; :class:`ParameterError` when a declared parameter's does not parse."""
+        declared = await self.declarations()
+        if name not in declared and name not in CONTROLLER_PARAMETERS:
+            logger.warning(
+                "parameter %r is declared by no worker or reducer class (declared: %s); "
+                "stored as raw bytes for payloads that read parameters[%r].data",
+                name,
+                ", ".join(sorted(declared)) or "none",
+                name,
+            )
+        value = parser_for(name, declared).from_bytes(data)
+        version = await self._store({name: data})
+        _, values = await self.store.get_parameters()
+        return ParameterUpdate(
+            name=name,
+            version=version,
+            value=value if not isinstance(value, bytes) else None,
+            declared=name in declared,
+            parameters_hash=values_hash(declared, values),
+        )
+
+    async def _store(self, values: Mapping[str, bytes]) -> int:
+        version = await self.store.set_parameters(values)
+        self.values_set.update(values)
+        return version
+
+    def default_bytes(self, name: str, declared: Declarations) -> Optional[bytes]:
+        """A declared (or the pipeline's own) parameter's default as raw bytes; None if unknown."""
+        if name not in declared and name not in CONTROLLER_PARAMETERS:
+            return None
+        parser = parser_for(name, declared)
+        return parser.to_bytes(parser.default)

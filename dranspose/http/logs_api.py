@@ -18,8 +18,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from dranspose.core.logs import LogEntry, parse_level
 from dranspose.io.store import LOG_STREAM_MAXLEN, Store
-from dranspose.runtime.logs import LogEntry, parse_level
 
 CHUNK = 500
 """Records read from Redis per round trip while filtering."""

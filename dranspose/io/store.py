@@ -44,8 +44,8 @@ from dranspose.core.coordination import (
     WorkerReport,
     runs_of,
 )
+from dranspose.core.logs import LogEntry
 from dranspose.core.stats import ComponentStats
-from dranspose.runtime.logs import LogEntry
 
 logger = logging.getLogger(__name__)
 

@@ -21,20 +21,12 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Optional, TextIO
 
-from pydantic import BaseModel
+from dranspose.core.logs import LEVELS, LogEntry
 
 if TYPE_CHECKING:
     from dranspose.io.store import Store
 
 logger = logging.getLogger(__name__)
-
-LEVELS: dict[str, int] = {
-    "DEBUG": logging.DEBUG,
-    "INFO": logging.INFO,
-    "WARNING": logging.WARNING,
-    "ERROR": logging.ERROR,
-    "CRITICAL": logging.CRITICAL,
-}
 
 SHIP_BUFFER = 5000
 """Records a component keeps while Redis is slow or away; older ones are dropped beyond that."""
@@ -63,45 +55,6 @@ def unbind_component(token: contextvars.Token[Optional[str]]) -> None:
 
 def current_component() -> Optional[str]:
     return _component.get()
-
-
-def parse_level(text: str) -> int:
-    """``"warning"`` -> 30; a clear ValueError for anything but the five standard names."""
-    level = LEVELS.get(text.strip().upper())
-    if level is None:
-        raise ValueError(
-            f"unknown log level {text!r}; expected one of {', '.join(LEVELS)} (case-insensitive)"
-        )
-    return level
-
-
-class LogEntry(BaseModel):
-    """One record as stored in Redis and served by ``/api/v1/logs`` (``levelno`` for filtering)."""
-
-    time: float
-    component: str
-    level: str
-    levelno: int
-    logger: str
-    message: str
-    lineno: int = 0
-
-    def public(self, entry_id: str) -> dict[str, object]:
-        """The API's record: the stream id and the five documented fields, and the original
-        dranspose's names for them (``logging.LogRecord``'s, strings as it served them)."""
-        return {
-            "id": entry_id,
-            "time": self.time,
-            "component": self.component,
-            "level": self.level,
-            "logger": self.logger,
-            "message": self.message,
-            "created": str(self.time),
-            "levelname": self.level,
-            "name": self.logger,
-            "msg": self.message,
-            "lineno": str(self.lineno),
-        }
 
 
 def _full_message(record: logging.LogRecord, formatter: logging.Formatter) -> str:

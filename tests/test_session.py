@@ -9,7 +9,7 @@ from typing import Optional
 from dranspose.core.coordination import ComponentInfo, ComponentKind, ScanInfo
 from dranspose.io.store import Store
 from dranspose.runtime.component import Component
-from dranspose.runtime.session import ScanSessions, Sorted, scan_over
+from dranspose.runtime.session import ScanWatcher, Sorted, scan_over
 
 
 def _scan(scan_id: str, **fields: object) -> ScanInfo:
@@ -25,7 +25,7 @@ def test_scan_over_follows_the_controllers_record() -> None:
 
 
 def test_messages_are_sorted_by_scan() -> None:
-    sessions: ScanSessions[str] = ScanSessions(None, lambda scan: True)  # type: ignore[arg-type]
+    sessions: ScanWatcher[str] = ScanWatcher(None, lambda scan: True)  # type: ignore[arg-type]
     sessions.current = "a"
     assert sessions.sort("a", "now") is Sorted.CURRENT
     assert sessions.sort("b", "early for b") is Sorted.LATER
@@ -41,7 +41,7 @@ def test_each_scan_is_joined_once_and_a_stopped_one_refuses_joins(redis_url: str
     async def scenario() -> tuple[list[str], set[str], set[str]]:
         store = Store(redis_url, prefix=uuid.uuid4().hex)
         comp = Component(store, ComponentInfo(kind=ComponentKind.worker, name="w0"))
-        sessions: ScanSessions[None] = ScanSessions(comp, lambda s: not s.stopped, record_join=True)
+        sessions: ScanWatcher[None] = ScanWatcher(comp, lambda s: not s.stopped, record_join=True)
         seen: list[str] = []
 
         async def session(scan: ScanInfo) -> None:
@@ -53,7 +53,7 @@ def test_each_scan_is_joined_once_and_a_stopped_one_refuses_joins(redis_url: str
                 comp.stop()
 
         await store.set_scan(_scan("a"))
-        await asyncio.wait_for(sessions.run(session), 10)
+        await asyncio.wait_for(sessions.join_each(session), 10)
         # joining is checked against the record in one step: refused once it is stopped
         await store.set_scan(_scan("c", stopped=True))
         refused: Optional[bool] = await store.join_scan("c", "w1")

@@ -2,10 +2,18 @@
 
 Ingesters, workers and the reducer each take part in one scan at a time. What they share lives
 here, once: watching the scan record in the store and starting a session for each new scan the
-component joins (:meth:`ScanSessions.run`), following that scan's assignment stream until the scan
-is over for the component (:func:`follow_assignments`), and sorting data-plane messages by scan
-(:meth:`ScanSessions.sort`), so that messages another component sent for the next scan while this
+component joins (:meth:`ScanWatcher.join_each`), following that scan's assignment stream until the
+scan is over for the component (:func:`follow_assignments`), and sorting data-plane messages by
+scan (:meth:`ScanWatcher.sort`), so that messages another component sent for the next scan while this
 one still finishes the previous are kept for it and those of a scan already left are dropped.
+
+Names: a *session* is one component's part in one scan (the ingester's
+:class:`~dranspose.runtime.ingester_session.IngesterSession`, the worker's and the reducer's); the
+:class:`ScanWatcher` runs them one after the other. A *run* is only ever an
+:class:`~dranspose.core.coordination.AssignedRun` (consecutive events with the same destinations).
+
+Scan ids the watcher records are :data:`~dranspose.core.protocol.ScanId`; the functions that
+take one from callers accept any ``str`` while ``ScanInfo.scan_id`` is still typed ``str``.
 
 A component supplies only what differs: which scans it joins, what one session does, what it does
 with a batch of assignments and with a fresh scan record. The states of one component::
@@ -33,6 +41,7 @@ import time
 from typing import Awaitable, Callable, Generic, Optional, TypeVar
 
 from dranspose.core.coordination import AssignedRun, ScanInfo
+from dranspose.core.protocol import ScanId
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
 from dranspose.runtime.component import SCAN_POLL_SECONDS, Component
@@ -43,7 +52,7 @@ M = TypeVar("M")
 
 
 class Sorted(enum.Enum):
-    """Where a data-plane message belongs (see :meth:`ScanSessions.sort`)."""
+    """Where a data-plane message belongs (see :meth:`ScanWatcher.sort`)."""
 
     CURRENT = "current"
     """The scan of the session in progress: handle it now."""
@@ -63,8 +72,9 @@ def scan_over(scan_id: str, current: Optional[ScanInfo]) -> bool:
     return current is None or current.scan_id != scan_id or current.stopped or current.complete
 
 
-class ScanSessions(Generic[M]):
-    """One component's scan sessions, one after the other, and the messages that came early.
+class ScanWatcher(Generic[M]):
+    """Watches the scan record for the scans a component joins, runs one session per scan joined,
+    one after the other, and keeps the messages that came early for their scan.
 
     ``M`` is the type of the data-plane messages the component sorts by scan (a worker's partial
     events, the reducer's raw results); an ingester sorts none.
@@ -79,14 +89,14 @@ class ScanSessions(Generic[M]):
         self.record_join = record_join
         """Join through the store (:meth:`Store.join_scan`) before a session begins: a worker
         does, so that the reducer knows which workers of a stopped scan will still say done."""
-        self.current: Optional[str] = None
+        self.current: Optional[ScanId] = None
         """The scan of the session in progress, None while waiting."""
-        self.joined: set[str] = set()
+        self.joined: set[ScanId] = set()
         """Scans joined (and maybe left): a scan is joined at most once."""
-        self.left: set[str] = set()
+        self.left: set[ScanId] = set()
         self._later: dict[str, list[M]] = {}
 
-    async def run(self, session: Callable[[ScanInfo], Awaitable[None]]) -> None:
+    async def join_each(self, session: Callable[[ScanInfo], Awaitable[None]]) -> None:
         """Watch the scan record and run ``session`` for every new scan joined, until stopping.
 
         Between reads it waits for the controller's next write of the record (a scan starts
@@ -103,18 +113,23 @@ class ScanSessions(Generic[M]):
             if scan is None or scan.scan_id in self.joined or not self.joins(scan):
                 mark = await comp.wait_scan_change(mark)
                 continue
-            self.joined.add(scan.scan_id)
-            if self.record_join and not await self._record_join(scan.scan_id):
-                self.left.add(scan.scan_id)  # stopped or replaced between reading and joining
+            scan_id = ScanId(scan.scan_id)
+            self.joined.add(scan_id)
+            if self.record_join and not await self._record_join(scan_id):
+                self.left.add(scan_id)  # stopped or replaced between reading and joining
                 continue
-            self.current = scan.scan_id
+            self.current = scan_id
             try:
                 await session(scan)
             finally:
-                self.left.add(scan.scan_id)
+                self.left.add(scan_id)
                 self.current = None
 
-    async def _record_join(self, scan_id: str) -> bool:
+    run = join_each
+    """The former name, until runtime/worker.py and runtime/reducer.py (issue 26, helper B's
+    files) call :meth:`join_each`; then this alias goes."""
+
+    async def _record_join(self, scan_id: ScanId) -> bool:
         comp = self.component
         while not comp.stopping:
             try:
@@ -142,6 +157,11 @@ class ScanSessions(Generic[M]):
             return Sorted.LEFT
         self._later.setdefault(scan_id, []).append(message)
         return Sorted.LATER
+
+
+ScanSessions = ScanWatcher
+"""The former name, until runtime/worker.py and runtime/reducer.py (issue 26, helper B's files)
+import :class:`ScanWatcher`; then this alias goes."""
 
 
 async def follow_assignments(

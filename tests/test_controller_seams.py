@@ -9,6 +9,7 @@ from typing import Optional
 import httpx
 import pytest
 
+from dranspose.core.controller_parameters import merge_declarations
 from dranspose.core.coordination import AssignedEvent, ComponentInfo, ComponentKind, ScanInfo
 from dranspose.core.parameters import ParameterError
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName
@@ -16,7 +17,7 @@ from dranspose.core.scan_account import ScanRun
 from dranspose.core.triggermap import TriggerMap
 from dranspose.http.controller_api import create_app
 from dranspose.io.store import Store
-from dranspose.runtime.controller_parameters import ControllerParameters, merge_declarations
+from dranspose.runtime.controller_parameters import ControllerParameters
 from dranspose.tools.serving import serve_in_thread, served
 from tests.ports import free_port
 from tests.support.asgi import AppClient

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Optional, Protocol
 
+from dranspose.core.controller_parameters import ParameterBoard
 from dranspose.core.coordination import ComponentInfo, ScanInfo
 from dranspose.core.scan_account import ScanRun
 from dranspose.core.triggermap import TriggerMap
 from dranspose.io.store import Store
-from dranspose.runtime.controller_parameters import ControllerParameters
 
 
 class ControllerHost(Protocol):
@@ -51,7 +51,7 @@ class ControllerHost(Protocol):
         ...
 
     @property
-    def parameters(self) -> ControllerParameters:
+    def parameters(self) -> ParameterBoard:
         """The declarations and values; the one way a value is set."""
         ...
 

@@ -1,7 +1,8 @@
 """The controller's parameter routes: declarations, raw values, and their versions.
 
 The rules (what must parse, what is stored as raw bytes) are the controller's
-(:mod:`dranspose.runtime.controller_parameters`); here they are only served: a value that does
+(:mod:`dranspose.runtime.controller_parameters`, through
+:class:`~dranspose.core.controller_parameters.ParameterBoard`); here they are only served: a value that does
 not parse is a 422 with the reason, an unknown name a 404.
 """
 
@@ -12,11 +13,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from dranspose.core.controller_parameters import CONTROLLER_PARAMETERS
 from dranspose.core.parameters import ParameterError
 from dranspose.http.controller_host import ControllerHost
 from dranspose.http.errors import RAW_BODY
 from dranspose.http.original import FULL
-from dranspose.runtime.controller_parameters import CONTROLLER_PARAMETERS
 
 RAW_MEDIA_TYPE = "application/x.bytes"
 """The content type of a raw parameter value, the original dranspose's."""

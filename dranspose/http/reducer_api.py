@@ -147,28 +147,8 @@ def _parameter_json(params: ParameterSet, name: ParameterName) -> dict[str, Any]
     }
 
 
-def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> FastAPI:
-    """The reducer API for one host; ``access`` defaults to ``$DRANSPOSE_TOKEN`` (docs/security.md)."""
-    app = guard(new_app(title="dranspose reducer", version="1"), access)
-    install_error_handlers(app)
-
-    @app.get("/api/v1/result/pickle")
-    def result_pickle() -> Response:
-        """The whole ``publish`` tree, pickled (for the payload's own Python tests)."""
-        reducer = host.reducer
-        with publish_lock(reducer):
-            data = pickle.dumps(getattr(reducer, "publish", None))
-        return Response(data, media_type="application/x.pickle")
-
-    @app.get("/api/v1/result/{path:path}")
-    def result(path: str) -> JSONResponse:
-        """A subtree of ``publish`` as JSON; ``a/b`` selects ``publish["a"]["b"]``."""
-        reducer = host.reducer
-        if not hasattr(reducer, "publish"):
-            raise HTTPException(404, "the reducer has no 'publish' attribute")
-        with publish_lock(reducer):
-            content = to_jsonable(_publish_node(reducer.publish, path))
-        return JSONResponse(content)
+def _parameter_routes(app: FastAPI, host: ReducerHost) -> None:
+    """Read and set the run-time parameters (replay's; the live reducer's are the controller's)."""
 
     @app.get("/api/v1/parameters")
     def parameters() -> list[dict[str, Any]]:
@@ -202,6 +182,32 @@ def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> Fast
         if not full:
             return params.hash
         return {**_parameter_json(params, ParameterName(name)), "parameters_hash": params.hash}
+
+
+def create_app(host: ReducerHost, access: Optional[AccessPolicy] = None) -> FastAPI:
+    """The reducer API for one host; ``access`` defaults to ``$DRANSPOSE_TOKEN`` (docs/security.md)."""
+    app = guard(new_app(title="dranspose reducer", version="1"), access)
+    install_error_handlers(app)
+
+    @app.get("/api/v1/result/pickle")
+    def result_pickle() -> Response:
+        """The whole ``publish`` tree, pickled (for the payload's own Python tests)."""
+        reducer = host.reducer
+        with publish_lock(reducer):
+            data = pickle.dumps(getattr(reducer, "publish", None))
+        return Response(data, media_type="application/x.pickle")
+
+    @app.get("/api/v1/result/{path:path}")
+    def result(path: str) -> JSONResponse:
+        """A subtree of ``publish`` as JSON; ``a/b`` selects ``publish["a"]["b"]``."""
+        reducer = host.reducer
+        if not hasattr(reducer, "publish"):
+            raise HTTPException(404, "the reducer has no 'publish' attribute")
+        with publish_lock(reducer):
+            content = to_jsonable(_publish_node(reducer.publish, path))
+        return JSONResponse(content)
+
+    _parameter_routes(app, host)
 
     @app.get("/api/v1/status")
     def status(full: bool = FULL) -> Any:

@@ -434,7 +434,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     keep_large_buffers()
     from zmq import ZMQError  # e.g. a --data-port already in use
 
-    from dranspose.core.coordination import ControllerBusy
+    from dranspose.core.coordination import ControllerBusyError
     from dranspose.core.parameters import ParameterError
     from dranspose.core.payload import PayloadError
     from dranspose.core.protocol import BuildMetaError
@@ -448,7 +448,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         PayloadError,
         BuildMetaError,
         OSError,
-        ControllerBusy,
+        ControllerBusyError,
         ConnectionError,
         ZMQError,
         SettingError,

@@ -21,7 +21,7 @@ from dranspose.core.coordination import (
     AssignedRun,
     ComponentInfo,
     ComponentKind,
-    ControllerBusy,
+    ControllerBusyError,
     ScanInfo,
 )
 from dranspose.core.protocol import BuildGitMeta, WorkerName
@@ -80,7 +80,7 @@ class Controller(Component):
             if holder is None:
                 break
             if time.monotonic() >= deadline:
-                raise ControllerBusy(
+                raise ControllerBusyError(
                     f"another controller ({holder}) is active on {self.store.url}; only one may "
                     f"run per Redis (its lock expires {LOCK_TTL_SECONDS:.0f} s after it stops)"
                 )

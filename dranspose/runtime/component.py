@@ -85,6 +85,10 @@ class Component:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    async def until_stopped(self) -> None:
+        """Return once :meth:`stop` was called (a task waits on it beside its own work)."""
+        await self._stopping.wait()
+
     def stats_snapshot(self) -> ComponentStats:
         return self.stats.snapshot(self.info.scan_id, self.log_shipper.dropped)
 

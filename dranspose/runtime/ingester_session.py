@@ -133,7 +133,7 @@ class IngesterSession:
             if self.scan.retry_lost and not ing.stopping:
                 # re-deliveries may come after the last event was forwarded: serve them until
                 # the scan is complete, stopped or replaced (the reader returns then)
-                stopping = asyncio.create_task(ing._stopping.wait())  # noqa: SLF001
+                stopping = asyncio.create_task(ing.until_stopped())
                 await asyncio.wait([reader, stopping], return_when=asyncio.FIRST_COMPLETED)
                 stopping.cancel()
         finally:

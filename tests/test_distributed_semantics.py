@@ -24,6 +24,7 @@ import zmq.asyncio
 
 from dranspose.core.parameters import MAX_PARAMETER_BYTES
 from dranspose.core.scan_account import ABORT_GRACE_SECONDS
+from dranspose.io.store import Key
 from dranspose.protocols.stream1.packets import Stream1Data, Stream1End, Stream1Start
 from tests.payloads.recorder import FAIL_EVENT, read_records
 from tests.pipeline import Pipeline, wait_for
@@ -138,7 +139,7 @@ async def wait_workers_asked(pipe: Pipeline, scan_id: str, timeout: float = 5) -
     Pushing frames only then makes the distribution deterministic enough to see several workers
     take part: otherwise the first worker may finish everything before the others ask.
     """
-    key = f"{pipe.prefix}:ready:{scan_id}"
+    key = pipe.stores[0].key(Key.REPORTS, scan_id)
     names = {w.info.name for w in pipe.workers}
 
     async def all_asked() -> bool:

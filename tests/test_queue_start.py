@@ -19,6 +19,7 @@ import json
 import pytest
 
 from dranspose.io.local_redis import PrivateRedis
+from dranspose.io.store import Key
 from dranspose.runtime.worker import CAPACITY, MIN_QUEUE, QUEUE_SECONDS
 from tests.pipeline import Pipeline
 
@@ -43,8 +44,8 @@ async def _one_open_request(pipe: Pipeline, scan_id: str) -> dict[str, int]:
     is taken to come before an answer (the controller can answer that fast, a worker cannot
     read an answer and ask again in that time)."""
     store = pipe.stores[0]
-    asks = await store.redis.xrange(store.key("ready", scan_id))
-    answers = await store.redis.xrange(store.key("assigned", scan_id))
+    asks = await store.redis.xrange(store.key(Key.REPORTS, scan_id))
+    answers = await store.redis.xrange(store.key(Key.ASSIGNED, scan_id))
     timeline = sorted(
         [(*_stamp(i, 0), f) for i, f in asks] + [(*_stamp(i, 1), f) for i, f in answers],
         key=lambda entry: entry[:3],

@@ -17,7 +17,7 @@ import pytest
 from dranspose.core.coordination import WorkerReport
 from dranspose.core.protocol import WorkerName
 from dranspose.io.local_redis import PrivateRedis
-from dranspose.io.store import SCAN_STREAMS_TTL, Store
+from dranspose.io.store import SCAN_STREAMS_TTL, Key, Store
 from tests.pipeline import Pipeline, wait_for
 
 CLASSES = ("tests.payloads.frame_sums:SlowSumWorker", "tests.payloads.frame_sums:SumsReducer")
@@ -73,4 +73,4 @@ def test_a_finished_scan_is_final_for_the_reducer_and_its_streams_expire(
     assert all(0 < ttl <= SCAN_STREAMS_TTL for ttl in ttls), ttls
 
 
-KEYS = ("assigned", "ready")
+KEYS = (Key.ASSIGNED, Key.REPORTS)

@@ -16,7 +16,7 @@ detector is slowed down instead of losing frames (backpressure). Both are read b
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional
 
 DEFAULT_BUFFER_BYTES = 128 * 1024 * 1024
 """A worker's byte budget for the events it queues (see :class:`HeldEvents`); with the batch in
@@ -25,11 +25,6 @@ MIN_EVENTS = 4
 """A worker always may hold this many events, whatever their size (else it could never ask)."""
 _SMOOTHING = 0.1
 """Weight of the newest event in the running mean of the event size."""
-
-
-def frames_bytes(streams: Any) -> int:
-    """Bytes of the frames in a ``{stream: StreamData}`` mapping."""
-    return sum(len(frame) for data in streams.values() for frame in data.frames)
 
 
 class HeldEvents:

@@ -12,7 +12,7 @@ from typing import Iterable, Literal, NamedTuple, Optional
 
 from pydantic import BaseModel, Field
 
-from dranspose.core.protocol import BuildGitMeta, EventNumber, StreamName, WorkerName
+from dranspose.core.protocol import BuildGitMeta, EventNumber, ScanId, StreamName, WorkerName
 
 
 class ControllerBusyError(RuntimeError):
@@ -74,7 +74,7 @@ class ComponentInfo(BaseModel):
     )
     streams: list[StreamName] = []
     tags: list[str] = []
-    scan_id: Optional[str] = Field(None, description="the scan this component has prepared for")
+    scan_id: Optional[ScanId] = Field(None, description="the scan this component has prepared for")
     dranspose_version: str = ""
     mapreduce_version: Optional[BuildGitMeta] = None
     last_seen: float = Field(default_factory=time.time)
@@ -97,7 +97,7 @@ class ScanInfo(BaseModel):
     front is which streams and workers take part and how many events there are.
     """
 
-    scan_id: str
+    scan_id: ScanId
     streams: list[StreamName]
     workers: list[WorkerName]
     n_events: int = Field(description="events including the reserved first and last")
@@ -219,7 +219,7 @@ re-exports it, so both import paths name one class."""
 
 
 class Progress(BaseModel):
-    scan_id: Optional[str] = None
+    scan_id: Optional[ScanId] = None
     total: int = 0
     completed: int = 0
     failed: list[FailedEvent] = []
@@ -256,7 +256,7 @@ class ResultHeader(BaseModel):
     """
 
     kind: Literal["results", "worker_done"] = "results"
-    scan_id: str
+    scan_id: ScanId
     worker: WorkerName
     parameters_hash: Optional[str] = None
     events: list[EventNumber] = []

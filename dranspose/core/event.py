@@ -7,7 +7,7 @@ build them with ``model_construct`` to skip validation of frames that were alrea
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Sized, Union
 
 import zmq
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
@@ -16,6 +16,15 @@ from dranspose.core.construct import trusted
 from dranspose.core.protocol import Digest, EventNumber, StreamName, WorkerName
 
 Frame = Union[bytes, zmq.Frame]
+"""One frame of a stream, as a payload gets it: ``bytes`` for small frames, a ``zmq.Frame`` (its
+buffer not copied) for large ones. The one frame type of the data plane and the payload API."""
+
+
+def frames_nbytes(frames: Iterable[Sized]) -> int:
+    """The bytes of these frames: every place that sizes frames (the ingester's counters and
+    kept frames, the worker's byte budget) asks here. ``len`` of a ``bytes``, a ``zmq.Frame`` or
+    a byte-format ``memoryview`` is its byte count (``sum(map(len, ...))`` runs in C)."""
+    return sum(map(len, frames))
 
 
 class StreamData(BaseModel):

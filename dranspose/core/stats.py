@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Optional, Sized
 from pydantic import BaseModel, Field
 
 from dranspose.core.coordination import ComponentKind
+from dranspose.core.event import frames_nbytes
 
 PROCESSING_BUCKETS: tuple[float, ...] = (
     0.0001,
@@ -157,7 +158,7 @@ class StatsRecorder:
     def ingested(self, stream: str, frames: Iterable[Sized], size: Optional[int] = None) -> None:
         """One upstream message of ``stream`` (its frames, of ``size`` bytes if known) was read."""
         if size is None:
-            size = sum(len(f) for f in frames)
+            size = frames_nbytes(frames)
         # No lock: only the ingester's event loop writes these (once per message, its hot path)
         # and a snapshot only reads them; plain ints, the model is built per snapshot.
         counters = self._streams.get(stream)

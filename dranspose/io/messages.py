@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from dranspose.core.construct import trusted
 from dranspose.core.coordination import ResultHeader
-from dranspose.core.event import Frame, StreamData
+from dranspose.core.event import Frame, StreamData, frames_nbytes
 from dranspose.core.protocol import EventNumber, ScanId, StreamName
 
 COPY_THRESHOLD = 64 * 1024
@@ -74,8 +74,8 @@ class PartialHeader:
     I/O threads' work each), so a batch of sixty 2 kB events was 120 of them.
     """
 
-    def __init__(self, scan_id: str, stream: str, typ: str) -> None:
-        self.scan_id = ScanId(scan_id)
+    def __init__(self, scan_id: ScanId, stream: str, typ: str) -> None:
+        self.scan_id = scan_id
         self.stream = StreamName(stream)
         self.typ = typ
 
@@ -181,8 +181,8 @@ def decode_partial(parts: list[zmq.Frame]) -> tuple[ScanId, PartialBatch]:
         )
     else:
         frames = [f.bytes if len(f) <= COPY_THRESHOLD else f for f in parts[1:]]
-    # the frames' sizes: the header's lengths when it has them all (summing a slice runs in C)
-    sizes = packed if packed is not None and -1 not in packed else list(map(len, frames))
+    # an event's size: the sum of the header's lengths when it has them all (in C)
+    sizes = packed if packed is not None and -1 not in packed else None
     partials: list[tuple[EventNumber, StreamData, int]] = []
     at = 0
     for number, count in events:
@@ -191,7 +191,7 @@ def decode_partial(parts: list[zmq.Frame]) -> tuple[ScanId, PartialBatch]:
             (
                 number,
                 trusted(StreamData, {"typ": typ, "frames": frames[at:end]}),
-                sum(sizes[at:end]),
+                sum(sizes[at:end]) if sizes is not None else frames_nbytes(frames[at:end]),
             )
         )
         at = end

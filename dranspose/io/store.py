@@ -11,7 +11,7 @@ Keys (``{p}`` is the prefix):
 - ``{p}:scan``                       ScanInfo JSON of the current scan
 - ``{p}:scan_changes``               stream with an entry per write of the scan record (wake-ups)
 - ``{p}:assigned:{scan}``            stream of assignment batches (runs of AssignedEvents)
-- ``{p}:ready:{scan}``               stream of WorkerReports (and the reducer's done mark, which
+- ``{p}:reports:{scan}``             stream of WorkerReports (and the reducer's done mark, which
   wakes the controller's read); both scan streams expire an hour after the scan is over
 - ``{p}:confirmed:{scan}``           events below this number are accounted for (re-delivery)
 - ``{p}:progress``                   Progress JSON, written by the controller
@@ -45,6 +45,7 @@ from dranspose.core.coordination import (
     runs_of,
 )
 from dranspose.core.logs import LogEntry
+from dranspose.core.protocol import ScanId
 from dranspose.core.stats import ComponentStats
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,29 @@ SCAN_STREAMS_TTL = 3600
 """Seconds a scan's streams stay after the scan is over (:meth:`Store.expire_scan_streams`)."""
 LOG_STREAM_MAXLEN = 10_000
 """Log records kept for /api/v1/logs (approximately: trimming happens in whole nodes)."""
+
+
+class Key:
+    """The first part of every Redis key (after the prefix): the names live here alone, the
+    module docstring says what each holds, :meth:`Store.key` joins the parts. ``REPORTS`` was
+    ``ready`` before (a name that said nothing of what it holds; nothing reads the old key)."""
+
+    ASSIGNED = "assigned"
+    COMPONENT = "component"
+    CONFIRMED = "confirmed"
+    CONTROLLER_LOCK = "controller_lock"
+    DESCRIPTIONS = "descriptions"
+    JOINED = "joined"
+    LOGS = "logs"
+    PARAMETER_UUIDS = "parameter_uuids"
+    PARAMETERS = "parameters"
+    PARAMETERS_VERSION = "parameters_version"
+    PROGRESS = "progress"
+    REPORTS = "reports"
+    REDUCER_DONE = "reducer_done"
+    SCAN = "scan"
+    SCAN_CHANGES = "scan_changes"
+    STATS = "stats"
 
 
 def _text(value: Union[bytes, str]) -> str:
@@ -96,7 +120,7 @@ class Store:
 
     async def acquire_controller_lock(self, owner: str, ttl: float) -> Optional[str]:
         """Take the lock; returns ``None`` on success or the current holder's id."""
-        key = self.key("controller_lock")
+        key = self.key(Key.CONTROLLER_LOCK)
         if await self.redis.set(key, owner, nx=True, px=int(ttl * 1000)):
             return None
         holder = await self.redis.get(key)
@@ -115,12 +139,12 @@ class Store:
             "return 0"
         )
         return bool(
-            await self.redis.eval(script, 1, self.key("controller_lock"), owner, int(ttl * 1000))
+            await self.redis.eval(script, 1, self.key(Key.CONTROLLER_LOCK), owner, int(ttl * 1000))
         )
 
     async def controller_lock_holder(self) -> Optional[str]:
         """Owner id of the controller lock, None when nobody holds it."""
-        holder = await self.redis.get(self.key("controller_lock"))
+        holder = await self.redis.get(self.key(Key.CONTROLLER_LOCK))
         return _text(holder) if holder else None
 
     async def release_controller_lock(self, owner: str) -> None:
@@ -128,22 +152,24 @@ class Store:
             "if redis.call('get', KEYS[1]) == ARGV[1] then "
             "return redis.call('del', KEYS[1]) else return 0 end"
         )
-        await self.redis.eval(script, 1, self.key("controller_lock"), owner)
+        await self.redis.eval(script, 1, self.key(Key.CONTROLLER_LOCK), owner)
 
     # -- registry -----------------------------------------------------------------------------
 
     async def register(self, info: ComponentInfo, ttl: float) -> None:
         await self.redis.set(
-            self.key("component", info.kind.value, info.name),
+            self.key(Key.COMPONENT, info.kind.value, info.name),
             info.model_dump_json(),
             px=int(ttl * 1000),
         )
 
     async def unregister(self, info: ComponentInfo) -> None:
-        await self.redis.delete(self.key("component", info.kind.value, info.name))
+        await self.redis.delete(self.key(Key.COMPONENT, info.kind.value, info.name))
 
     async def components(self) -> list[ComponentInfo]:
-        keys = [k async for k in self.redis.scan_iter(match=self.key("component", "*"), count=500)]
+        keys = [
+            k async for k in self.redis.scan_iter(match=self.key(Key.COMPONENT, "*"), count=500)
+        ]
         if not keys:
             return []
         values = await self.redis.mget(keys)
@@ -156,21 +182,21 @@ class Store:
 
     async def set_scan(self, scan: ScanInfo) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self.key("scan"), scan.model_dump_json())
+            pipe.set(self.key(Key.SCAN), scan.model_dump_json())
             # components waiting for a scan block on this stream instead of polling the record
             pipe.xadd(
-                self.key("scan_changes"), {"scan": scan.scan_id}, maxlen=100, approximate=True
+                self.key(Key.SCAN_CHANGES), {"scan": scan.scan_id}, maxlen=100, approximate=True
             )
             await pipe.execute()
 
     async def scan_changed(self, last_id: str, block_ms: int) -> str:
         """Wait up to ``block_ms`` for the scan record to change after ``last_id`` (an id this
         returned before, or ``"0"``); returns the id to wait after next time."""
-        last_id, _ = await self._entries_after(self.key("scan_changes"), last_id, block_ms)
+        last_id, _ = await self._entries_after(self.key(Key.SCAN_CHANGES), last_id, block_ms)
         return last_id
 
     async def get_scan(self) -> Optional[ScanInfo]:
-        raw = await self.redis.get(self.key("scan"))
+        raw = await self.redis.get(self.key(Key.SCAN))
         return ScanInfo.model_validate_json(raw) if raw else None
 
     async def _xread(self, key: str, last_id: str, block_ms: int) -> Any:
@@ -196,7 +222,7 @@ class Store:
 
     async def publish_assignments(
         self,
-        scan_id: str,
+        scan_id: ScanId,
         batch: Sequence[AssignedEvent],
         redelivery: bool = False,
         answered: Iterable[str] = (),
@@ -212,7 +238,7 @@ class Store:
 
     async def publish_runs(
         self,
-        scan_id: str,
+        scan_id: ScanId,
         runs: Sequence[AssignedRun],
         redelivery: bool = False,
         answered: Iterable[str] = (),
@@ -227,7 +253,7 @@ class Store:
             if names:
                 fields["answered"] = json.dumps(names)
             await self.redis.xadd(
-                self.key("assigned", scan_id), fields, maxlen=STREAM_MAXLEN, approximate=True
+                self.key(Key.ASSIGNED, scan_id), fields, maxlen=STREAM_MAXLEN, approximate=True
             )
 
     async def read_assignments(
@@ -241,7 +267,7 @@ class Store:
         second time while its first request was still to be read, and hold twice its target.
         """
         last_id, entries = await self._entries_after(
-            self.key("assigned", scan_id), last_id, block_ms
+            self.key(Key.ASSIGNED, scan_id), last_id, block_ms
         )
         runs = [run for fields in entries for run in self._runs(fields)]
         answered = {
@@ -260,10 +286,10 @@ class Store:
             for first, length, streams in json.loads(fields[b"runs"])
         ]
 
-    async def all_assignments(self, scan_id: str) -> list[AssignedEvent]:
+    async def all_assignments(self, scan_id: ScanId) -> list[AssignedEvent]:
         """Every assignment of a scan published so far (a successor controller reads them back)."""
         events: list[AssignedEvent] = []
-        for _entry_id, fields in await self.redis.xrange(self.key("assigned", scan_id)) or []:
+        for _entry_id, fields in await self.redis.xrange(self.key(Key.ASSIGNED, scan_id)) or []:
             if fields is not None:
                 events.extend(
                     AssignedEvent(event_number=n, streams=run.streams, redelivered=run.redelivered)
@@ -272,30 +298,32 @@ class Store:
                 )
         return events
 
-    async def set_confirmed(self, scan_id: str, below: int) -> None:
+    async def set_confirmed(self, scan_id: ScanId, below: int) -> None:
         """Every event below ``below`` is accounted for: ingesters may forget their frames."""
-        await self.redis.set(self.key("confirmed", scan_id), below, ex=24 * 3600)
+        await self.redis.set(self.key(Key.CONFIRMED, scan_id), below, ex=24 * 3600)
 
-    async def confirmed(self, scan_id: str) -> int:
-        raw = await self.redis.get(self.key("confirmed", scan_id))
+    async def confirmed(self, scan_id: ScanId) -> int:
+        raw = await self.redis.get(self.key(Key.CONFIRMED, scan_id))
         return int(raw) if raw else 0
 
     async def server_run_id(self) -> str:
         """Changes whenever the Redis server restarts (and forgets everything, without persistence)."""
         return str((await self.redis.info("server")).get("run_id", ""))
 
-    async def report(self, scan_id: str, report: WorkerReport) -> None:
+    async def report(self, scan_id: ScanId, report: WorkerReport) -> None:
         await self.redis.xadd(
-            self.key("ready", scan_id),
+            self.key(Key.REPORTS, scan_id),
             {"report": report.model_dump_json()},
             maxlen=STREAM_MAXLEN,
             approximate=True,
         )
 
     async def read_reports(
-        self, scan_id: str, last_id: str = "0", block_ms: int = 100
+        self, scan_id: ScanId, last_id: str = "0", block_ms: int = 100
     ) -> tuple[str, list[WorkerReport]]:
-        last_id, entries = await self._entries_after(self.key("ready", scan_id), last_id, block_ms)
+        last_id, entries = await self._entries_after(
+            self.key(Key.REPORTS, scan_id), last_id, block_ms
+        )
         return last_id, [
             WorkerReport.model_validate_json(fields[b"report"])
             for fields in entries
@@ -303,29 +331,29 @@ class Store:
         ]
 
     async def set_progress(self, progress: Progress) -> None:
-        await self.redis.set(self.key("progress"), progress.model_dump_json())
+        await self.redis.set(self.key(Key.PROGRESS), progress.model_dump_json())
 
     async def get_progress(self) -> Optional[Progress]:
-        raw = await self.redis.get(self.key("progress"))
+        raw = await self.redis.get(self.key(Key.PROGRESS))
         return Progress.model_validate_json(raw) if raw else None
 
-    async def set_reducer_done(self, scan_id: str) -> None:
+    async def set_reducer_done(self, scan_id: ScanId) -> None:
         """Mark the reducer's ``finish`` done, and wake the controller's read of the scan's
         reports: it would otherwise see the mark only at its next poll."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.key("reducer_done", scan_id), b"1", ex=24 * 3600)
+            pipe.set(self.key(Key.REDUCER_DONE, scan_id), b"1", ex=24 * 3600)
             pipe.xadd(
-                self.key("ready", scan_id),
+                self.key(Key.REPORTS, scan_id),
                 {"reducer_done": b"1"},
                 maxlen=STREAM_MAXLEN,
                 approximate=True,
             )
             await pipe.execute()
 
-    async def reducer_done(self, scan_id: str) -> bool:
-        return bool(await self.redis.exists(self.key("reducer_done", scan_id)))
+    async def reducer_done(self, scan_id: ScanId) -> bool:
+        return bool(await self.redis.exists(self.key(Key.REDUCER_DONE, scan_id)))
 
-    async def join_scan(self, scan_id: str, member: str) -> bool:
+    async def join_scan(self, scan_id: ScanId, member: str) -> bool:
         """Record that ``member`` takes part in the scan, unless the controller stopped or
         replaced it meanwhile; returns whether it joined.
 
@@ -341,19 +369,19 @@ class Store:
             "redis.call('expire', KEYS[2], 86400) "
             "return 1"
         )
-        keys = (self.key("scan"), self.key("joined", scan_id))
+        keys = (self.key(Key.SCAN), self.key(Key.JOINED, scan_id))
         return bool(await self.redis.eval(script, 2, *keys, scan_id, member))
 
-    async def joined(self, scan_id: str) -> set[str]:
+    async def joined(self, scan_id: ScanId) -> set[str]:
         """The members that joined the scan (:meth:`join_scan`)."""
-        return {_text(m) for m in await self.redis.smembers(self.key("joined", scan_id))}
+        return {_text(m) for m in await self.redis.smembers(self.key(Key.JOINED, scan_id))}
 
-    async def expire_scan_streams(self, scan_id: str, seconds: int = SCAN_STREAMS_TTL) -> None:
+    async def expire_scan_streams(self, scan_id: ScanId, seconds: int = SCAN_STREAMS_TTL) -> None:
         """Let a finished scan's assignment and report streams expire: kept for late readers
         and for a look after the scan, they would otherwise add up scan after scan."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.expire(self.key("assigned", scan_id), seconds)
-            pipe.expire(self.key("ready", scan_id), seconds)
+            pipe.expire(self.key(Key.ASSIGNED, scan_id), seconds)
+            pipe.expire(self.key(Key.REPORTS, scan_id), seconds)
             await pipe.execute()
 
     # -- parameters ---------------------------------------------------------------------------
@@ -361,9 +389,9 @@ class Store:
     async def set_parameter(self, name: str, data: bytes) -> int:
         """Store a raw value and bump the version every component watches."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.key("parameters"), name, data)
-        pipe.hset(self.key("parameter_uuids"), name, uuid.uuid4().hex)
-        pipe.incr(self.key("parameters_version"))
+        pipe.hset(self.key(Key.PARAMETERS), name, data)
+        pipe.hset(self.key(Key.PARAMETER_UUIDS), name, uuid.uuid4().hex)
+        pipe.incr(self.key(Key.PARAMETERS_VERSION))
         *_, version = await pipe.execute()
         return int(version)
 
@@ -372,22 +400,22 @@ class Store:
         pipe = self.redis.pipeline(transaction=True)
         if values:
             mapping: dict[EncodableT, EncodableT] = dict(values.items())
-            pipe.hset(self.key("parameters"), mapping=mapping)
+            pipe.hset(self.key(Key.PARAMETERS), mapping=mapping)
             ids: dict[EncodableT, EncodableT] = {n: uuid.uuid4().hex for n in values}
-            pipe.hset(self.key("parameter_uuids"), mapping=ids)
-        pipe.incr(self.key("parameters_version"))
+            pipe.hset(self.key(Key.PARAMETER_UUIDS), mapping=ids)
+        pipe.incr(self.key(Key.PARAMETERS_VERSION))
         *_, version = await pipe.execute()
         return int(version)
 
     async def parameters_version(self) -> int:
-        raw = await self.redis.get(self.key("parameters_version"))
+        raw = await self.redis.get(self.key(Key.PARAMETERS_VERSION))
         return int(raw) if raw else 0
 
     async def get_parameters(self) -> tuple[int, dict[str, bytes]]:
         """Version and raw values, read together so they match."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.get(self.key("parameters_version"))
-        pipe.hgetall(self.key("parameters"))
+        pipe.get(self.key(Key.PARAMETERS_VERSION))
+        pipe.hgetall(self.key(Key.PARAMETERS))
         version, values = await pipe.execute()
         return (
             int(version) if version else 0,
@@ -396,27 +424,27 @@ class Store:
 
     async def parameter_uuids(self) -> dict[str, str]:
         """Each stored value's id (hex), the original dranspose's per-parameter version."""
-        raw = await self.redis.hgetall(self.key("parameter_uuids"))
+        raw = await self.redis.hgetall(self.key(Key.PARAMETER_UUIDS))
         return {_text(k): _text(v) for k, v in raw.items()}
 
     async def set_descriptions(self, component: str, descriptions: list[dict[str, Any]]) -> None:
-        await self.redis.hset(self.key("descriptions"), component, json.dumps(descriptions))
+        await self.redis.hset(self.key(Key.DESCRIPTIONS), component, json.dumps(descriptions))
 
     async def get_descriptions(self) -> dict[str, list[dict[str, Any]]]:
-        raw = await self.redis.hgetall(self.key("descriptions"))
+        raw = await self.redis.hgetall(self.key(Key.DESCRIPTIONS))
         return {_text(k): json.loads(v) for k, v in raw.items()}
 
     # -- statistics ---------------------------------------------------------------------------
 
     async def set_stats(self, stats: ComponentStats, ttl: float) -> None:
         await self.redis.set(
-            self.key("stats", stats.kind.value, stats.name),
+            self.key(Key.STATS, stats.kind.value, stats.name),
             stats.model_dump_json(),
             px=int(ttl * 1000),
         )
 
     async def all_stats(self) -> list[ComponentStats]:
-        keys = [k async for k in self.redis.scan_iter(match=self.key("stats", "*"), count=500)]
+        keys = [k async for k in self.redis.scan_iter(match=self.key(Key.STATS, "*"), count=500)]
         values = await self.redis.mget(keys) if keys else []
         return sorted(
             (ComponentStats.model_validate_json(v) for v in values if v is not None),
@@ -429,7 +457,7 @@ class Store:
         """Append LogEntry JSON documents, in order, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         for entry in entries:
-            pipe.xadd(self.key("logs"), {"r": entry}, maxlen=LOG_STREAM_MAXLEN, approximate=True)
+            pipe.xadd(self.key(Key.LOGS), {"r": entry}, maxlen=LOG_STREAM_MAXLEN, approximate=True)
         await pipe.execute()
 
     @staticmethod
@@ -442,14 +470,14 @@ class Store:
     async def logs_after(self, start: str, count: int) -> list[tuple[str, LogEntry]]:
         """Up to ``count`` records with ids after ``start`` (exclusive), oldest first."""
         return self._log_entries(
-            await self.redis.xrange(self.key("logs"), min=f"({start}", count=count)
+            await self.redis.xrange(self.key(Key.LOGS), min=f"({start}", count=count)
         )
 
     async def logs_before(self, end: Optional[str], count: int) -> list[tuple[str, LogEntry]]:
         """Up to ``count`` records before ``end`` (exclusive; None: the newest), newest first."""
         return self._log_entries(
             await self.redis.xrevrange(
-                self.key("logs"), max="+" if end is None else f"({end}", count=count
+                self.key(Key.LOGS), max="+" if end is None else f"({end}", count=count
             )
         )
 
@@ -460,5 +488,5 @@ class Store:
 
     async def wait_logs(self, last_id: str, block_ms: int) -> list[tuple[str, LogEntry]]:
         """Records after ``last_id``, waiting up to ``block_ms`` for one (none if Redis is away)."""
-        reply = await self._xread(self.key("logs"), last_id, block_ms)
+        reply = await self._xread(self.key(Key.LOGS), last_id, block_ms)
         return [item for _stream, entries in reply or [] for item in self._log_entries(entries)]

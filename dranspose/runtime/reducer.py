@@ -24,13 +24,13 @@ from dranspose.core.coordination import ComponentInfo, ComponentKind, ResultHead
 from dranspose.core.event import ResultData
 from dranspose.core.parameters import ParameterSet
 from dranspose.core.payload import ReducerPayload, import_class
-from dranspose.core.protocol import BuildGitMeta, ReducerName, ReducerState
+from dranspose.core.protocol import BuildGitMeta, ReducerName, ReducerState, ScanId
 from dranspose.io.dataplane import Inbox, ResultItem, ThreadInbox, decode_results
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
 from dranspose.runtime.component import Component, LiveParameters
 from dranspose.runtime.logs import bind_component
-from dranspose.runtime.session import ScanSessions, Sorted
+from dranspose.runtime.session import ScanWatcher, Sorted
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +74,13 @@ class Reducer(Component):
             self.info.api_url = f"http://{shown}:{http_port}/"
         self.results = 0
         self.failures: list[str] = []
-        self.current_scan: Optional[str] = None
+        self.current_scan: Optional[ScanId] = None
         self._pending: set[str] = set()
         """Workers of the current scan not done yet (the event loop's)."""
         self._all_done = asyncio.Event()
         self._ending = False
         """Set by the event loop: the payload thread stops receiving for the scan."""
-        self.sessions: ScanSessions[list[zmq.Frame]] = ScanSessions(self, lambda scan: True)
+        self.scans: ScanWatcher[list[zmq.Frame]] = ScanWatcher(self, lambda scan: True)
         """Every scan, stopped ones too (workers may have joined before the stop); keeps
         messages of scans not started yet: a worker may begin the next scan while this reducer
         still waits for another worker to finish the previous one."""
@@ -107,7 +107,7 @@ class Reducer(Component):
         await self.live.publish_descriptions(f"reducer:{self.info.name}")
         watcher = asyncio.create_task(self.live.watch(lambda: self.stopping))
         try:
-            await self.sessions.run(self.run_scan)
+            await self.scans.join_each(self.run_scan)
         finally:
             watcher.cancel()
             self.inbox.close()
@@ -145,7 +145,7 @@ class Reducer(Component):
         self._ending = False
         self._pending = set(scan.workers)
         self._all_done = asyncio.Event()
-        early = self.sessions.early()
+        early = self.scans.early()
         folding = loop.run_in_executor(
             self.executor, self._result_loop, scan.scan_id, inbox, early, loop
         )
@@ -196,16 +196,16 @@ class Reducer(Component):
         if not self._pending:
             self._all_done.set()
 
-    def _elsewhere(self, scan_id: str, parts: list[zmq.Frame], results: int) -> None:
+    def _elsewhere(self, scan_id: ScanId, parts: list[zmq.Frame], results: int) -> None:
         """A message of another scan (runs in the event loop): a later scan's is kept for it."""
-        if self.sessions.sort(scan_id, parts) is Sorted.LEFT:
+        if self.scans.sort(scan_id, parts) is Sorted.LEFT:
             logger.warning(
                 "%d results of scan %s arrived after it ended; dropped", results, scan_id
             )
 
     def _result_loop(
         self,
-        scan_id: str,
+        scan_id: ScanId,
         inbox: ThreadInbox,
         early: list[list[zmq.Frame]],
         loop: asyncio.AbstractEventLoop,
@@ -235,7 +235,7 @@ class Reducer(Component):
             messages = inbox.receive(wait)
 
     def _fold(
-        self, scan_id: str, messages: list[list[zmq.Frame]], loop: asyncio.AbstractEventLoop
+        self, scan_id: ScanId, messages: list[list[zmq.Frame]], loop: asyncio.AbstractEventLoop
     ) -> None:
         results: list[Results] = []
         for parts in messages:
@@ -254,7 +254,7 @@ class Reducer(Component):
                 results.append((header, items))
         self._process_batch(results)
 
-    async def _finished_by_a_predecessor(self, scan_id: str) -> bool:
+    async def _finished_by_a_predecessor(self, scan_id: ScanId) -> bool:
         """Whether an earlier reducer process already finished this scan (the done mark is set).
 
         A reducer restarted after a scan ended finds that scan still in the record; its workers
@@ -269,7 +269,7 @@ class Reducer(Component):
             logger.info("scan %s was finished by an earlier reducer; waiting for the next", scan_id)
         return done
 
-    async def _scan_summary(self, scan_id: str, wait: float = 2.0) -> dict[str, Any]:
+    async def _scan_summary(self, scan_id: ScanId, wait: float = 2.0) -> dict[str, Any]:
         """The controller's account of the scan (total, completed, failed, lost with reasons,
         aborted, redelivered), for ``finish`` to read in ``context["scan_summary"]``.
 

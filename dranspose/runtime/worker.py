@@ -34,7 +34,6 @@ from dranspose.core.payload import WorkerPayload, import_class
 from dranspose.core.protocol import (
     BuildGitMeta,
     EventNumber,
-    ScanId,
     StreamName,
     WorkerName,
     WorkerState,
@@ -46,7 +45,7 @@ from dranspose.io.store import Store
 from dranspose.runtime.component import Component, LiveParameters
 from dranspose.runtime.logs import bind_component
 from dranspose.runtime.payload_thread import PayloadThread, Refill, ScanWork
-from dranspose.runtime.session import ScanSessions, Sorted, follow_assignments
+from dranspose.runtime.session import ScanWatcher, Sorted, follow_assignments
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ class Worker(Component):
         self.executor = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix=f"payload-{name}", initializer=bind_component, initargs=(name,)
         )
-        self.sessions: ScanSessions[PartialBatch] = ScanSessions(self, self.joins, record_join=True)
+        self.scans: ScanWatcher[PartialBatch] = ScanWatcher(self, self.joins, record_join=True)
         """Its scans; keeps frames of a scan not joined yet, read while it finished the previous."""
         self.start_target = MIN_QUEUE
         """The queue target a scan starts with: a quarter of the highest one the previous scan
@@ -118,7 +117,7 @@ class Worker(Component):
         await self.live.publish_descriptions(f"worker:{self.info.name}")
         watcher = asyncio.create_task(self.live.watch(lambda: self.stopping))
         try:
-            await self.sessions.run(lambda scan: ScanSession(self, scan).run())
+            await self.scans.join_each(lambda scan: WorkerScan(self, scan).run())
         finally:
             watcher.cancel()
             self.inbox.close()
@@ -135,7 +134,7 @@ class Worker(Component):
         return None
 
 
-class ScanSession:
+class WorkerScan:
     """One worker's part of one scan: the event loop's side of it.
 
     It owns the assembly of events (``expected``, ``buffers``, ``sizes``), the byte budget, the
@@ -147,7 +146,7 @@ class ScanSession:
     def __init__(self, worker: Worker, scan: ScanInfo) -> None:
         self.worker = worker
         self.scan = scan
-        self.scan_id = ScanId(scan.scan_id)
+        self.scan_id = scan.scan_id
         self.name = WorkerName(worker.info.name)
         self.expected: dict[int, frozenset[StreamName]] = {}
         self.buffers: dict[int, dict[StreamName, StreamData]] = {}
@@ -303,7 +302,7 @@ class ScanSession:
 
     async def _receive(self) -> None:
         worker = self.worker
-        for batch in worker.sessions.early():
+        for batch in worker.scans.early():
             self._accept(batch)
         # Stops once the session finishes: later frames are the next scan's and stay queued in
         # the inbox (backpressure) for the next session instead of being read and dropped here.
@@ -315,7 +314,7 @@ class ScanSession:
                     logger.error("malformed data-plane message dropped: %s", exc)
                     continue
                 # a later scan's frames (the ingesters already serve it) are kept for it
-                where = worker.sessions.sort(scan_id, batch)
+                where = worker.scans.sort(scan_id, batch)
                 if where is Sorted.CURRENT:
                     self._accept(batch)
                 elif where is Sorted.LEFT:

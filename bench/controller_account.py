@@ -2,7 +2,7 @@
 
     python bench/controller_account.py [--events 10000000] [--batch 10000]
 
-Drives the pure account (dranspose.core.scan_account.ScanRun with its assigner) the way the
+Drives the pure account (dranspose.core.scan_account.ScanAccount with its assigner) the way the
 controller does, four workers asking for ``--batch`` events each (released as runs) and reporting
 them done (in reverse order, the worst case for the ranges), and
 prints the resident memory before, at 10 % and at the end, and the controller CPU per 1,000
@@ -26,12 +26,12 @@ def rss_mb() -> float:
 def account(events: int, batch: int) -> None:
     from dranspose.core.coordination import ScanInfo
     from dranspose.core.protocol import WorkerName
-    from dranspose.core.scan_account import ScanRun
+    from dranspose.core.scan_account import ScanAccount
     from dranspose.core.triggermap import TriggerMap
 
     workers = [WorkerName(f"w{i}") for i in range(4)]
     scan = ScanInfo(scan_id="bench", n_events=events, workers=list(workers), streams=["eiger"])
-    run = ScanRun(
+    run = ScanAccount(
         scan, TriggerMap.simple(["eiger"], events - 2), None, {w: {"generic"} for w in workers}
     )
     start = rss_mb()

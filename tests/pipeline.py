@@ -77,7 +77,7 @@ class Pipeline:
         self.server = uvicorn.Server(config)
         self.tasks.append(asyncio.create_task(self.server.serve()))
         for comp in [*self.workers, self.reducer, *self.ingesters]:
-            self.tasks.append(asyncio.create_task(comp.run()))
+            self.tasks.append(asyncio.create_task(comp.serve()))
         self.reducer_server: uvicorn.Server | None = None
         if self.reducer.http_port is not None:  # its API, served as the command line serves it
             self.reducer_server = uvicorn.Server(

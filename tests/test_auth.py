@@ -27,7 +27,7 @@ from dranspose.http.reducer_api import ReplayHost, create_app
 from dranspose.io.local_redis import PrivateRedis
 from dranspose.io.store import Store
 from dranspose.runtime.controller import Controller
-from dranspose.tools.replay import ReplayRun
+from dranspose.tools.replay import ReplayScan
 from tests.payloads.gated import PublishReducer, ScaleWorker
 from tests.ports import free_port
 from tests.support.asgi import AppClient
@@ -307,7 +307,7 @@ def test_distributed_reducer_lets_the_token_through_to_its_answer(controllers):
 def serve_replay(policy: AccessPolicy) -> Iterator[AppClient]:
     """The app ``dranspose replay --port`` serves, called in-process (no port: the guard is
     route logic; tests/test_replay_http.py serves it over real HTTP)."""
-    run = ReplayRun(ScaleWorker, PublishReducer, nworkers=1)
+    run = ReplayScan(ScaleWorker, PublishReducer, nworkers=1)
     with AppClient(create_app(ReplayHost(run), access=policy)) as client:
         yield client
 

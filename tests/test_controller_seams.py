@@ -13,7 +13,7 @@ from dranspose.core.controller_parameters import merge_declarations
 from dranspose.core.coordination import AssignedEvent, ComponentInfo, ComponentKind, ScanInfo
 from dranspose.core.parameters import ParameterError
 from dranspose.core.protocol import EventNumber, StreamName, WorkerName
-from dranspose.core.scan_account import ScanRun
+from dranspose.core.scan_account import ScanAccount
 from dranspose.core.triggermap import TriggerMap
 from dranspose.http.controller_api import create_app
 from dranspose.io.store import Store
@@ -33,7 +33,7 @@ def _assigned(event: int, *workers: str) -> AssignedEvent:
 def test_a_recovered_scan_is_aborted_and_waits_only_for_what_was_released():
     scan = ScanInfo(scan_id="s1", streams=["s"], workers=["w0"], n_events=5)
     released = [_assigned(0, "w0"), _assigned(1), _assigned(2, "w0")]
-    run = ScanRun.recover(scan, released, "replaced")
+    run = ScanAccount.recover(scan, released, "replaced")
     assert run.assigner is None and run.scan.aborted == "replaced" and run.scan.stopped
     assert run.progress.completed == 1  # event 1 had no destination: settled at once
     run.completed(WorkerName("w0"), 0)
@@ -93,7 +93,7 @@ class StandInHost:
         self.info = ComponentInfo(kind=ComponentKind.controller, name="stand-in")
         self.owner = "stand-in-1"
         self.acquired = False
-        self.run_state: Optional[ScanRun] = None
+        self.run_state: Optional[ScanAccount] = None
         self.released_events = 0
         self.parameters = ControllerParameters(store)
         self.started: list[TriggerMap] = []
@@ -101,7 +101,7 @@ class StandInHost:
     async def start_scan(self, trigger_map: TriggerMap, retry_lost: Optional[bool] = None):
         self.started.append(trigger_map)
         scan = ScanInfo(scan_id="s1", streams=list(trigger_map.streams), workers=[], n_events=3)
-        self.run_state = ScanRun(scan, None, trigger_map.request, {})
+        self.run_state = ScanAccount(scan, None, trigger_map.request, {})
         return scan
 
     async def stop_scan(self) -> None:

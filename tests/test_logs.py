@@ -292,7 +292,7 @@ def test_log_handler_survives_redis_going_away():
         store = Store(server.url, prefix="outage")
         component = Idle(store, ComponentInfo(kind=ComponentKind.worker, name="idle-1"))
         component.log_shipper.capacity = 200
-        task = asyncio.create_task(component.run())
+        task = asyncio.create_task(component.serve())
         try:
 
             async def shipped(message: str) -> bool:

@@ -1,7 +1,7 @@
 """The statistics recorder and the Prometheus rendering, without a running pipeline.
 
 The end-to-end checks (a real scan, counters against ``/progress``) are in test_observability.py;
-here a controller's real :class:`ScanRun` loses a worker, which a healthy scan cannot show.
+here a controller's real :class:`ScanAccount` loses a worker, which a healthy scan cannot show.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dranspose.core.coordination import ComponentKind, FailedEvent, ScanInfo
 from dranspose.core.protocol import WorkerName
-from dranspose.core.scan_account import ScanRun
+from dranspose.core.scan_account import ScanAccount
 from dranspose.core.stats import PROCESSING_BUCKETS, ComponentStats, Histogram, StatsRecorder
 from dranspose.core.triggermap import TriggerMap
 from dranspose.http.metrics import PipelineView, ScanCounters, render
@@ -85,7 +85,7 @@ def test_counters_of_a_scan_that_lost_a_worker_equal_its_progress():
     scan = ScanInfo(
         scan_id="s1", streams=["xrd"], workers=sorted(workers), n_events=len(trigger_map)
     )
-    run = ScanRun(scan, trigger_map, trigger_map.request, workers)
+    run = ScanAccount(scan, trigger_map, trigger_map.request, workers)
     released = run.released(run.assigner.request(WorkerName("w0"), 6))
     released += run.released(run.assigner.request(WorkerName("w1"), 6))
     owners = {a.event_number: {w for names in a.streams.values() for w in names} for a in released}

@@ -73,7 +73,7 @@ ACCOUNT_SCRIPT = """
 import sys
 from dranspose.core.coordination import ScanInfo
 from dranspose.core.protocol import WorkerName
-from dranspose.core.scan_account import ScanRun
+from dranspose.core.scan_account import ScanAccount
 from dranspose.core.triggermap import TriggerMap
 
 def rss():
@@ -83,7 +83,7 @@ def rss():
 total, first, second = (int(a) for a in sys.argv[1:4])
 workers = [WorkerName(f"w{i}") for i in range(4)]
 scan = ScanInfo(scan_id="s", n_events=total, workers=list(workers), streams=["eiger"])
-run = ScanRun(scan, TriggerMap.simple(["eiger"], total - 2), None,
+run = ScanAccount(scan, TriggerMap.simple(["eiger"], total - 2), None,
               {w: {"generic"} for w in workers})
 marks = [rss()]
 done = 0

@@ -7,7 +7,7 @@ import pytest
 from dranspose.core.coordination import ScanInfo
 from dranspose.core.protocol import WorkerName
 from dranspose.core.rates import RateWindow
-from dranspose.core.scan_account import ScanRun
+from dranspose.core.scan_account import ScanAccount
 from dranspose.core.triggermap import TriggerMap
 from dranspose.http.ensemble import RateTracker
 
@@ -72,7 +72,7 @@ def test_worker_load_lists_every_worker_of_the_scan():
     trigger_map = TriggerMap.simple(["s"], 10)
     scan = ScanInfo(scan_id="s1", streams=["s"], workers=["w0", "w1"], n_events=len(trigger_map))
     workers = {WorkerName("w0"): {"generic"}, WorkerName("w1"): {"generic"}}
-    run = ScanRun(scan, trigger_map, trigger_map.request, workers)
+    run = ScanAccount(scan, trigger_map, trigger_map.request, workers)
     w0 = WorkerName("w0")
     run.totals[w0] = 5
     run.sample_rate(w0, 100.0)

@@ -53,7 +53,7 @@ def serve(component_factories: Sequence[Callable[[], Component]]) -> int:
 async def run_components(components: Sequence[Component]) -> None:
     """Run ``components`` in this event loop until SIGINT/SIGTERM, then close their stores."""
     loop = asyncio.get_running_loop()
-    running = asyncio.gather(*(c.run() for c in components))
+    running = asyncio.gather(*(c.serve() for c in components))
     signals = 0
 
     def on_signal() -> None:

@@ -19,11 +19,6 @@ class ControllerBusyError(RuntimeError):
     """Another controller holds the lock on this Redis."""
 
 
-ControllerBusy = ControllerBusyError
-"""The former name, until runtime/controller.py and cli/main.py (issue 26, helper A's files) use
-:class:`ControllerBusyError`; then this alias goes."""
-
-
 class ComponentKind(str, Enum):
     controller = "controller"
     ingester = "ingester"

@@ -50,7 +50,7 @@ def _destinations(assignment: Assignment) -> set[WorkerName]:
     return {w for names in assignment.streams.values() for w in names}
 
 
-class ScanRun:
+class ScanAccount:
     """The controller's view of one scan: assigner, per-event bookkeeping, progress.
 
     A run recovered from Redis by a successor controller (:meth:`recover`) has no assigner (the
@@ -93,7 +93,7 @@ class ScanRun:
         self.totals: dict[WorkerName, int] = dict.fromkeys(workers, 0)
 
     @classmethod
-    def recover(cls, scan: ScanInfo, released: list[Assignment], reason: str) -> ScanRun:
+    def recover(cls, scan: ScanInfo, released: list[Assignment], reason: str) -> ScanAccount:
         """The account of a scan a previous controller left running, aborted for ``reason``.
 
         ``released`` are the events the predecessor published (read back from Redis): the ones

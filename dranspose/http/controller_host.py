@@ -12,7 +12,7 @@ from typing import Optional, Protocol
 
 from dranspose.core.controller_parameters import ParameterBoard
 from dranspose.core.coordination import ComponentInfo, ScanInfo
-from dranspose.core.scan_account import ScanRun
+from dranspose.core.scan_account import ScanAccount
 from dranspose.core.triggermap import TriggerMap
 from dranspose.io.store import Store
 
@@ -41,7 +41,7 @@ class ControllerHost(Protocol):
         ...
 
     @property
-    def run_state(self) -> Optional[ScanRun]:
+    def run_state(self) -> Optional[ScanAccount]:
         """The current (or last) scan's account; None before the first scan."""
         ...
 

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from dranspose.core.coordination import Progress, ScanInfo
+from dranspose.core.protocol import ScanId
 from dranspose.core.rates import RateWindow
 from dranspose.http.auth import PUBLIC
 from dranspose.http.controller_host import ControllerHost
@@ -71,7 +72,7 @@ class RateMeter:
         self.scan_id: Optional[str] = None
         self.samples = RateWindow(RATE_WINDOW_SECONDS, maxlen=500)
 
-    def rate(self, scan_id: str, done: int, now: float) -> Optional[float]:
+    def rate(self, scan_id: ScanId, done: int, now: float) -> Optional[float]:
         """Events per second over the recent window, or None with fewer than two samples."""
         if scan_id != self.scan_id:
             self.scan_id = scan_id

@@ -28,12 +28,13 @@ from prometheus_client.core import (
 from pydantic import BaseModel
 
 from dranspose.core.coordination import ComponentInfo, ComponentKind
+from dranspose.core.protocol import ScanId
 from dranspose.core.stats import ComponentStats, HistogramSnapshot
 from dranspose.http.auth import PUBLIC
 from dranspose.http.controller_host import ControllerHost
 
 if TYPE_CHECKING:
-    from dranspose.core.scan_account import ScanRun
+    from dranspose.core.scan_account import ScanAccount
 
 REDIS_TIMEOUT = 2.0
 """/metrics and /healthz answer within about this long even when Redis hangs."""
@@ -42,7 +43,7 @@ REDIS_TIMEOUT = 2.0
 class ScanCounters(BaseModel):
     """The current scan's event counts, the same numbers ``/api/v1/progress`` lists."""
 
-    scan_id: str
+    scan_id: ScanId
     expected: int
     assigned: int
     completed: int
@@ -51,7 +52,7 @@ class ScanCounters(BaseModel):
     finished: bool
 
     @classmethod
-    def of(cls, run: ScanRun) -> ScanCounters:
+    def of(cls, run: ScanAccount) -> ScanCounters:
         progress = run.progress
         return cls(
             scan_id=run.scan.scan_id,

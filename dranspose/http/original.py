@@ -28,7 +28,7 @@ from typing import Any, Optional
 from fastapi import Query
 
 from dranspose.core.coordination import ComponentKind
-from dranspose.core.scan_account import ScanRun
+from dranspose.core.scan_account import ScanAccount
 from dranspose.core.stats import ComponentStats
 
 FULL: Any = Query(
@@ -42,7 +42,7 @@ RESERVED_PART = "reserved_start_end"
 """The original's name of the part holding a scan's first and last event."""
 
 
-def sequence_record(run: ScanRun) -> dict[str, Any]:
+def sequence_record(run: ScanAccount) -> dict[str, Any]:
     """The current trigger map as the original's ``GET /api/v1/sequence`` answers it, with ours
     (``scan_id``, ``events``, ``workers``, ``retry_lost``, ``request``) alongside."""
     assert run.request is not None
@@ -75,7 +75,7 @@ def sequence_record(run: ScanRun) -> dict[str, Any]:
     }
 
 
-def completed_event_numbers(run: Optional[ScanRun]) -> list[int]:
+def completed_event_numbers(run: Optional[ScanAccount]) -> list[int]:
     """Events every share of which completed, in order (failed and lost ones are not)."""
     if run is None:
         return []
@@ -83,7 +83,7 @@ def completed_event_numbers(run: Optional[ScanRun]) -> list[int]:
     return [event for event in run.accounted if event not in excluded]
 
 
-def assignment(run: Optional[ScanRun]) -> list[dict[str, str]]:
+def assignment(run: Optional[ScanAccount]) -> list[dict[str, str]]:
     """The original's ``assignment``: per active map, virtual constraint -> bound worker."""
     if run is None or run.assigner is None:
         return []
@@ -91,7 +91,7 @@ def assignment(run: Optional[ScanRun]) -> list[dict[str, str]]:
 
 
 def processing_times(
-    run: Optional[ScanRun], stats: Iterable[ComponentStats]
+    run: Optional[ScanAccount], stats: Iterable[ComponentStats]
 ) -> dict[str, dict[str, Any]]:
     """Per worker of the scan: seconds in the payload (the original's ``custom_code``) and the
     events that took, since the worker started (the original kept every batch's times)."""

@@ -44,7 +44,7 @@ class ReducerHost(Protocol):
 
 
 class ReplayHost:
-    """Adapts a :class:`dranspose.tools.replay.ReplayRun` to :class:`ReducerHost`."""
+    """Adapts a :class:`dranspose.tools.replay.ReplayScan` to :class:`ReducerHost`."""
 
     component_name = "replay"
 

@@ -257,7 +257,7 @@ class Store:
             )
 
     async def read_assignments(
-        self, scan_id: str, last_id: str = "0", block_ms: int = 200
+        self, scan_id: ScanId, last_id: str = "0", block_ms: int = 200
     ) -> tuple[str, list[AssignedRun], set[str]]:
         """Assignment batches after ``last_id``; returns the new last id, their runs and the
         workers whose requests they answered.

@@ -133,7 +133,7 @@ class Component:
             except asyncio.TimeoutError:
                 pass
 
-    async def run(self) -> None:
+    async def serve(self) -> None:
         # records of this task and the tasks it starts belong to this component
         token = bind_component(self.info.name)
         self.log_shipper.install()

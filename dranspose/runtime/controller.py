@@ -25,7 +25,7 @@ from dranspose.core.coordination import (
     ScanInfo,
 )
 from dranspose.core.protocol import BuildGitMeta, WorkerName
-from dranspose.core.scan_account import ScanRun
+from dranspose.core.scan_account import ScanAccount
 from dranspose.core.triggermap import TriggerMap, TriggerMapError
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
@@ -54,7 +54,7 @@ class Controller(Component):
         self.batch_size = batch_size
         self.retry_lost = retry_lost
         """Default for scans whose sequence request does not say (``?retry_lost=``)."""
-        self.run_state: Optional[ScanRun] = None
+        self.run_state: Optional[ScanAccount] = None
         self.scan_started = asyncio.Event()
         """Set when a scan starts: wakes the scan loop resting after a finished scan."""
         self.acquired = False
@@ -97,7 +97,7 @@ class Controller(Component):
         refuse early) keeps its lock.
         """
         await self.acquire()
-        task = asyncio.create_task(self.run())
+        task = asyncio.create_task(self.serve())
         try:
             yield
         finally:
@@ -129,7 +129,7 @@ class Controller(Component):
         scan = await self.store.get_scan()
         if scan is None or scan.stopped:
             return
-        run = ScanRun.recover(
+        run = ScanAccount.recover(
             scan,
             await self.store.all_assignments(scan.scan_id),
             f"the controller was replaced during the scan ({self.owner} took over)",
@@ -217,7 +217,7 @@ class Controller(Component):
             retry_lost=self.retry_lost if retry_lost is None else retry_lost,
         )
         self.released_events = 0
-        self.run_state = ScanRun(
+        self.run_state = ScanAccount(
             scan,
             trigger_map,
             trigger_map.request,
@@ -282,7 +282,7 @@ class Controller(Component):
                 await self.sleep_or_stop(0.5)
 
     async def _scan_step(
-        self, run: ScanRun, last_id: str, last_health: float, last_progress: float
+        self, run: ScanAccount, last_id: str, last_health: float, last_progress: float
     ) -> tuple[str, float, float]:
         """Count one read of worker reports, answer their requests, check health and the end."""
         current = run.scan.scan_id
@@ -352,7 +352,7 @@ class Controller(Component):
                 await self.store.set_confirmed(current, run.confirmed_below)
         return last_id, last_health, last_progress
 
-    async def _check_components(self, run: ScanRun) -> None:
+    async def _check_components(self, run: ScanAccount) -> None:
         """Workers that died lose their events; an ingester that died aborts the scan."""
         alive = {(c.kind, c.name): c.instance for c in await self.store.components()}
         expected = run.scan.instances

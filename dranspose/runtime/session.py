@@ -62,7 +62,7 @@ class Sorted(enum.Enum):
     """A scan this component already left: dropped."""
 
 
-def scan_over(scan_id: str, current: Optional[ScanInfo]) -> bool:
+def scan_over(scan_id: ScanId, current: Optional[ScanInfo]) -> bool:
     """Whether the store's scan record ``current`` ends the scan ``scan_id`` for a component.
 
     No record, another scan's record (the scan was replaced), or the controller marked the scan
@@ -125,10 +125,6 @@ class ScanWatcher(Generic[M]):
                 self.left.add(scan_id)
                 self.current = None
 
-    run = join_each
-    """The former name, until runtime/worker.py and runtime/reducer.py (issue 26, helper B's
-    files) call :meth:`join_each`; then this alias goes."""
-
     async def _record_join(self, scan_id: ScanId) -> bool:
         comp = self.component
         while not comp.stopping:
@@ -149,7 +145,7 @@ class ScanWatcher(Generic[M]):
         self._later.clear()
         return early
 
-    def sort(self, scan_id: str, message: M) -> Sorted:
+    def sort(self, scan_id: ScanId, message: M) -> Sorted:
         """Tell where ``message`` of scan ``scan_id`` belongs; a later scan's is kept for it."""
         if scan_id == self.current:
             return Sorted.CURRENT
@@ -159,14 +155,9 @@ class ScanWatcher(Generic[M]):
         return Sorted.LATER
 
 
-ScanSessions = ScanWatcher
-"""The former name, until runtime/worker.py and runtime/reducer.py (issue 26, helper B's files)
-import :class:`ScanWatcher`; then this alias goes."""
-
-
 async def follow_assignments(
     store: Store,
-    scan_id: str,
+    scan_id: ScanId,
     who: str,
     assigned: Callable[[list[AssignedRun], set[str]], Awaitable[None]],
     still_in: Optional[Callable[[ScanInfo], Awaitable[bool]]] = None,

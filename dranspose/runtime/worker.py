@@ -117,7 +117,7 @@ class Worker(Component):
         await self.live.publish_descriptions(f"worker:{self.info.name}")
         watcher = asyncio.create_task(self.live.watch(lambda: self.stopping))
         try:
-            await self.scans.join_each(lambda scan: WorkerScan(self, scan).run())
+            await self.scans.join_each(lambda scan: WorkerScan(self, scan).take_part())
         finally:
             watcher.cancel()
             self.inbox.close()
@@ -188,7 +188,7 @@ class WorkerScan:
         assigned = len(self.expected.keys() | self.buffers.keys()) + self.handed - self.processed
         return QueueStats(events_queued=assigned, buffered_bytes=self.held.bytes)
 
-    async def run(self) -> None:
+    async def take_part(self) -> None:
         worker = self.worker
         worker.info.scan_id = self.scan.scan_id
         worker.info.state = "scanning"

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dranspose.replay")
 
 
-class ReplayRun:
+class ReplayScan:
     """One replay: payload instances, the current parameters and the running tally.
 
     ``parameters`` may be replaced from another thread (the HTTP API); each event reads the
@@ -204,7 +204,7 @@ class ReplayRun:
         self._record(None, "reducer", "finish", self.reducer.finish(parameters))
 
 
-def _wait_until_stopped(stop_event: Optional[threading.Event], run: ReplayRun) -> None:
+def _wait_until_stopped(stop_event: Optional[threading.Event], run: ReplayScan) -> None:
     """Block until ``stop_event`` is set, or forever (until Ctrl-C) without one.
 
     The reducer's ``timer()`` keeps being called meanwhile, as in the original dranspose, so a
@@ -277,7 +277,7 @@ def run_replay(
     started = time.monotonic()
     server: Optional[RunningServer] = None
     try:
-        run = ReplayRun(
+        run = ReplayScan(
             wclass, rclass, parameter_file, nworkers, broadcast_first, summary, build_meta
         )
         iterators = source_iterators(zmq_files, source)
@@ -321,7 +321,7 @@ def run_replay(
 
 
 def _feed(
-    run: ReplayRun,
+    run: ReplayScan,
     iterators: list[Iterable[InternalWorkerMessage]],
     progress: Optional[Progress],
     stop_event: Optional[threading.Event],

@@ -33,6 +33,7 @@ import time
 from typing import Any, ClassVar, Iterable, Optional
 
 from dranspose.core.coordination import UpstreamState
+from dranspose.core.event import frames_nbytes
 from dranspose.protocols.registry import CounterWatch, Framer, Kind, Protocol
 
 logger = logging.getLogger(__name__)
@@ -48,11 +49,6 @@ DEFAULT_BACKLOG = 1000
 DEFAULT_BACKLOG_BYTES = 64 * 1024 * 1024
 """Bytes an upstream holds for the ingester at most: 32 frames of 2 MB. One message is always
 accepted into an empty backlog, however large."""
-
-
-def message_bytes(frames: list[Any]) -> int:
-    """Size of one message's frames (``bytes``, ``zmq.Frame`` or memoryview)."""
-    return sum(len(f) for f in frames)
 
 
 _GAP_LOG_SECONDS = 1.0
@@ -167,7 +163,7 @@ class Upstream:
                             self._count_missing(missing)
                         if kind is Kind.END:
                             self._log_gaps("since the last report, up to the series end")
-                    size = message_bytes(frames)
+                    size = frames_nbytes(frames)
                     if size > largest:
                         largest = size
                     self._queue((kind, frames, size))

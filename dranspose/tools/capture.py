@@ -13,7 +13,7 @@ import asyncio
 import signal
 import sys
 import time
-from typing import Optional
+from typing import Any, Optional
 
 import zmq.asyncio
 
@@ -59,30 +59,44 @@ async def _capture(
     ctx = zmq.asyncio.Context()
     written, size, started = 0, 0, time.monotonic()
     upstream = None
+    closed = False
     try:
         upstream = open_upstream(
             protocol, url, name="capture", ctx=ctx, sub=sub, backlog=_BACKLOG, regroup=False
         )
         await upstream.start()
         with RawCaptureWriter(output) as out:
-            while not stop.is_set() and (count is None or written < count):
+
+            def room() -> bool:
+                return count is None or written < count
+
+            def record(frames: list[Any]) -> None:
+                nonlocal written, size
+                out.write(frames)
+                written += 1
+                size += sum(len(f) for f in frames)
+
+            while not stop.is_set() and room():
                 item = upstream.pop()
                 if item is None:
                     out.flush()
                     await upstream.wait(0.2)
                     continue
-                frames = item[1]
-                out.write(frames)
-                written += 1
-                size += sum(len(f) for f in frames)
+                record(item[1])
                 if progress and written % _PROGRESS_EVERY == 0:
                     print(
                         f"\rcaptured {written} messages, {size / 1e6:.1f} MB",
                         end="",
                         file=sys.stderr,
                     )
+            # stopped: stop accepting, then write what the upstream had already taken in (an
+            # HTTP post was answered 200, a TCP sender saw its bytes go): nothing taken is lost
+            await upstream.close()
+            closed = True
+            while room() and (item := upstream.pop()) is not None:
+                record(item[1])
     finally:
-        if upstream is not None:
+        if upstream is not None and not closed:
             await upstream.close()
         ctx.term()
         for sig in (signal.SIGINT, signal.SIGTERM):

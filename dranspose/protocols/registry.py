@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from pydantic_core import from_json
 
-from dranspose.protocols.common.frames import frame_bytes
+from dranspose.protocols.common.frames import Frame, frame_bytes
 from dranspose.protocols.lecroy.packets import LECROY_TYPE
 
 
@@ -36,7 +36,7 @@ class Kind(enum.Enum):
     SKIP = "skip"  # keep-alive or chatter: read, counted, not an event
 
 
-Frames = Sequence[Any]  # bytes, memoryview or zmq.Frame
+Frames = Sequence[Frame]  # a message's frames, as parsers take them (protocols.common.frames.Frame)
 
 
 class MessageFramer(typing.Protocol):

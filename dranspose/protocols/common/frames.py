@@ -13,11 +13,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 import zmq
 
+from dranspose.core.event import Frame as CoreFrame
 from dranspose.protocols.common.errors import ParseError
 
 __all__ = [
@@ -30,8 +31,9 @@ __all__ = [
     "size_text",
 ]
 
-Frame = Any
-"""A received frame: ``bytes``, ``zmq.Frame`` or anything exposing a byte buffer."""
+Frame = Union[CoreFrame, bytearray, memoryview]
+"""What a parser takes as a frame: the data plane's frame type (``bytes`` or ``zmq.Frame``,
+:data:`dranspose.core.event.Frame`) or a plain byte buffer a test or capture tool hands it."""
 
 Buffer = Union[bytes, memoryview]
 """A frame's bytes as :func:`frame_buffer` gives them: ``bytes`` or a flat memoryview."""

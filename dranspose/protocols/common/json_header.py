@@ -53,7 +53,9 @@ def load_json_object(
     Anything else is a :class:`ParseError` starting with ``where``: "got a JSON array" or, with
     ``show_value``, "got JSON list [1, 2]", then ``separator`` and "expected ...".
     """
-    raw = frame if type(frame) in (bytearray, str) else frame_bytes(frame, where, _HOLDING_JSON)
+    raw: Any = (
+        frame if type(frame) in (bytearray, str) else frame_bytes(frame, where, _HOLDING_JSON)
+    )
     try:
         value = from_json(raw)
     except ValueError as exc:

@@ -220,7 +220,7 @@ def safe_loads(data: Frame, what: str) -> Any:
     malformed or truncated pickle, or bytes left over after the pickle's end.
     """
     try:
-        view = memoryview(data)
+        view = memoryview(data)  # type: ignore[arg-type]  # a zmq.Frame exposes its buffer
     except TypeError as exc:
         raise ParseError(
             f"{what}: got a {type(data).__name__}, expected bytes holding a pickle"

@@ -21,19 +21,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from dranspose.http.h5rest import MAX_SELECTION_BYTES, GrowingBuffer, create_h5_router
+from dranspose.io.http_server import EmbeddedServer
 
 LOCK = threading.RLock()
 STATE: dict[str, Any] = {"tree": {}}
 OCTET = {"Accept": "application/octet-stream"}
-
-
-class _ThreadServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
-        pass
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
-        yield
 
 
 def _free_port() -> int:
@@ -46,7 +38,7 @@ def _free_port() -> int:
 def serve(app: FastAPI) -> Iterator[str]:
     """Run ``app`` with uvicorn in a background thread; yields its base URL."""
     port = _free_port()
-    server = _ThreadServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

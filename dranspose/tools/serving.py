@@ -14,9 +14,11 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any, AsyncIterator, Iterator, Optional
+from typing import Any, AsyncIterator, Optional
 
 import uvicorn
+
+from dranspose.io.http_server import EmbeddedServer
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +59,6 @@ async def served(app: Any, host: str, port: int, **options: Any) -> AsyncIterato
         await served_app.stop()
 
 
-class _ThreadServer(uvicorn.Server):
-    """uvicorn in a background thread: signals stay with the main thread."""
-
-    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
-        pass
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
-        yield
-
-
 class RunningServer:
     """A started HTTP server; ``stop()`` shuts it down and joins its thread."""
 
@@ -89,7 +80,7 @@ def serve_in_thread(
 ) -> RunningServer:
     """Serve ``app`` from a thread; raise a clear error if it cannot listen (e.g. port in use)."""
     config = uvicorn.Config(app, host=address, port=port, log_level="warning")
-    thread_server = _ThreadServer(config)
+    thread_server = EmbeddedServer(config)
     failure: list[BaseException] = []
 
     def run() -> None:

@@ -13,10 +13,9 @@ needs no reconnecting: a poster that restarts simply posts again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import uvicorn
 from starlette.applications import Starlette
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from dranspose.io.http_server import EmbeddedServer
 from dranspose.io.transports.address import host_port
 from dranspose.io.transports.base import DEFAULT_BACKLOG, Upstream
 from dranspose.protocols.registry import Protocol
@@ -32,17 +32,6 @@ logger = logging.getLogger(__name__)
 
 ROOM_TIMEOUT_SECONDS = 30.0
 START_TIMEOUT_SECONDS = 10.0
-
-
-class _Server(uvicorn.Server):
-    """uvicorn inside a component's event loop: signals stay with the component's owner."""
-
-    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
-        pass
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
-        yield
 
 
 class HttpUpstream(Upstream):
@@ -78,7 +67,7 @@ class HttpUpstream(Upstream):
         self.address = f"http://{host or '0.0.0.0'}:{self.port}"
         """The address actually listened on (a port 0 resolved)."""
         self.state.url = self.address
-        self._server: Optional[_Server] = None
+        self._server: Optional[EmbeddedServer] = None
         self._task: Optional[asyncio.Task] = None
 
     def app(self) -> Starlette:
@@ -92,7 +81,7 @@ class HttpUpstream(Upstream):
 
     async def start(self) -> None:
         config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off")
-        self._server = _Server(config)
+        self._server = EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[self.listener]))
         deadline = asyncio.get_running_loop().time() + START_TIMEOUT_SECONDS
         while not self._server.started:

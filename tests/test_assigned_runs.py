@@ -56,12 +56,20 @@ def test_published_runs_read_back_in_order(redis_url: str) -> None:
     again = [_event(3, {"x": ["w1"]}, again=True)]
 
     async def scenario() -> tuple[list[AssignedRun], set[str], list[AssignedEvent]]:
+        read_back: list[AssignedEvent] = []
         store = Store(redis_url, prefix="runs-test")
         try:
             await store.publish_assignments("s1", first, answered=["w1", "w0"])
             await store.publish_assignments("s1", again, redelivery=True)
             _, runs, answered = await store.read_assignments("s1", "0", block_ms=100)
-            return runs, answered, await store.all_assignments("s1")
+            # a successor controller's read: every batch, in chunks (here of one batch)
+            async for chunk in store.assignment_chunks("s1", count=1):
+                assert len(chunk) == 1
+                for _, batch, _ in chunk:
+                    read_back.extend(
+                        _event(n, r.streams, r.redelivered) for r in batch for n in r.events()
+                    )
+            return runs, answered, read_back
         finally:
             await store.close()
 

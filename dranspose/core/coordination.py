@@ -236,6 +236,12 @@ class Progress(BaseModel):
         "the scan never processed",
     )
     unprocessed_reason: Optional[str] = None
+    resumed: int = Field(
+        0, description="how many times a successor controller took the running scan over"
+    )
+    resumed_at: Optional[float] = Field(
+        None, description="when the last successor resumed the scan (Unix time)"
+    )
 
 
 class ResultHeader(BaseModel):

@@ -53,9 +53,9 @@ def _destinations(assignment: Assignment) -> set[WorkerName]:
 class ScanAccount:
     """The controller's view of one scan: assigner, per-event bookkeeping, progress.
 
-    A run recovered from Redis by a successor controller (:meth:`recover`) has no assigner (the
-    bindings of its predecessor are gone): it is aborted at once and only counts what the
-    workers still report.
+    A successor controller resumes a scan its predecessor left running with the account rebuilt
+    from Redis (``dranspose.core.scan_resume.resume``). One it cannot resume (:meth:`recover`)
+    has no assigner: it is aborted at once and only counts what the workers still report.
     """
 
     def __init__(
@@ -91,6 +91,11 @@ class ScanAccount:
         self.rates: dict[WorkerName, RateWindow] = {w: self._rate_window() for w in workers}
         """Each worker's completed shares over time (:meth:`sample_rate`, :meth:`load`)."""
         self.totals: dict[WorkerName, int] = dict.fromkeys(workers, 0)
+        self.reports_from = "0"
+        """Where the scan loop reads the report stream from: a resumed account
+        (``dranspose.core.scan_resume``) was rebuilt from the reports before it."""
+        self.open_requests: dict[WorkerName, int] = {}
+        """A resumed account's requests its predecessor did not answer: worker -> events wanted."""
 
     @classmethod
     def recover(cls, scan: ScanInfo, released: list[Assignment], reason: str) -> ScanAccount:

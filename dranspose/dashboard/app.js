@@ -214,6 +214,10 @@ function renderScan(view) {
     : (view.state === "idle" ? "–" : view.state);
   $("scan-elapsed").textContent = formatSeconds(view.elapsed_seconds);
   $("scan-id").textContent = view.scan ? view.scan.scan_id : "–";
+  // a successor controller took the running scan over (and lost nothing): how often, when last
+  $("scan-resumed").textContent = progress.resumed
+    ? `${progress.resumed} × by a new controller, last ${new Date(progress.resumed_at * 1000).toLocaleTimeString()}`
+    : "never";
   $("scan-streams").textContent = view.scan ? view.scan.streams.join(", ") : "–";
   $("scan-workers").textContent = view.scan ? view.scan.workers.join(", ") : "–";
   $("stop-scan").disabled = !(view.state === "running");

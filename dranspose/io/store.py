@@ -14,6 +14,7 @@ Keys (``{p}`` is the prefix):
 - ``{p}:reports:{scan}``             stream of WorkerReports (and the reducer's done mark, which
   wakes the controller's read); both scan streams expire an hour after the scan is over
 - ``{p}:confirmed:{scan}``           events below this number are accounted for (re-delivery)
+- ``{p}:account:{scan}``             AccountRecord JSON, written at the start: what a successor resumes
 - ``{p}:progress``                   Progress JSON, written by the controller
 - ``{p}:reducer_done:{scan}``        set by the reducer once ``finish`` has run
 - ``{p}:joined:{scan}``              set of the workers that joined the scan (while it ran)
@@ -30,7 +31,7 @@ import asyncio
 import json
 import logging
 import uuid
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Iterable, Mapping, Optional, Sequence, Union
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
@@ -62,9 +63,9 @@ LOG_STREAM_MAXLEN = 10_000
 
 class Key:
     """The first part of every Redis key (after the prefix): the names live here alone, the
-    module docstring says what each holds, :meth:`Store.key` joins the parts. ``REPORTS`` was
-    ``ready`` before (a name that said nothing of what it holds; nothing reads the old key)."""
+    module docstring says what each holds, :meth:`Store.key` joins the parts."""
 
+    ACCOUNT = "account"
     ASSIGNED = "assigned"
     COMPONENT = "component"
     CONFIRMED = "confirmed"
@@ -127,11 +128,9 @@ class Store:
         return _text(holder) if holder else "unknown"
 
     async def renew_controller_lock(self, owner: str, ttl: float) -> bool:
-        """Extend the lock if we still hold it, or take it again if it vanished (atomically).
-
-        A lock that vanished while its owner lives means Redis restarted empty; nobody else can
-        have taken it in between without this owner's renewal failing first.
-        """
+        """Extend the lock if we still hold it, or take it again if it vanished (atomically):
+        that means Redis restarted empty; nobody else can have taken it without this owner's
+        renewal failing first."""
         script = (
             "local holder = redis.call('get', KEYS[1]) "
             "if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
@@ -228,12 +227,8 @@ class Store:
         answered: Iterable[str] = (),
     ) -> None:
         """One stream entry for the whole batch, as runs ``[[first, length, {stream: [worker]}]]``
-        of consecutive events with the same destinations (:class:`AssignedRun`), naming the
-        workers whose requests it answers.
-
-        Every ingester and worker reads every batch, so this is on the hot path: plain JSON
-        lists, built and parsed by the C json module, one item per run rather than per event.
-        """
+        (:class:`AssignedRun`), naming the workers whose requests it answers. On the hot path
+        (everyone reads every batch): plain JSON lists for the C json module, an item per run."""
         await self.publish_runs(scan_id, runs_of(batch), redelivery, answered)
 
     async def publish_runs(
@@ -260,12 +255,8 @@ class Store:
         self, scan_id: ScanId, last_id: str = "0", block_ms: int = 200
     ) -> tuple[str, list[AssignedRun], set[str]]:
         """Assignment batches after ``last_id``; returns the new last id, their runs and the
-        workers whose requests they answered.
-
-        A worker waits for its own answer before it asks again: taking any batch that gave it
-        an event as the answer (the scan's first event goes to every worker) made it ask a
-        second time while its first request was still to be read, and hold twice its target.
-        """
+        workers whose requests they answered (a worker waits for its own answer before it asks
+        again: the first event goes to every worker, and is no answer)."""
         last_id, entries = await self._entries_after(
             self.key(Key.ASSIGNED, scan_id), last_id, block_ms
         )
@@ -286,17 +277,49 @@ class Store:
             for first, length, streams in json.loads(fields[b"runs"])
         ]
 
-    async def all_assignments(self, scan_id: ScanId) -> list[AssignedEvent]:
-        """Every assignment of a scan published so far (a successor controller reads them back)."""
-        events: list[AssignedEvent] = []
-        for _entry_id, fields in await self.redis.xrange(self.key(Key.ASSIGNED, scan_id)) or []:
-            if fields is not None:
-                events.extend(
-                    AssignedEvent(event_number=n, streams=run.streams, redelivered=run.redelivered)
-                    for run in self._runs(fields)
-                    for n in run.events()
-                )
-        return events
+    async def _chunks(self, key: str, count: int) -> AsyncIterator[list[tuple[str, Any]]]:
+        """The stream's entries in order, ``count`` at a time (bounded memory for any length)."""
+        start = "-"
+        while entries := await self.redis.xrange(key, min=start, count=count):
+            chunk = [(_text(i), f) for i, f in entries if i is not None and f is not None]
+            yield chunk
+            start = f"({chunk[-1][0]}"
+
+    async def assignment_chunks(
+        self, scan_id: ScanId, count: int = 2000
+    ) -> AsyncIterator[list[tuple[str, list[AssignedRun], list[str]]]]:
+        """Every assignment batch of a scan as (entry id, runs, workers answered), for a
+        successor controller's rebuild (``dranspose.core.scan_resume``)."""
+        async for chunk in self._chunks(self.key(Key.ASSIGNED, scan_id), count):
+            yield [(i, self._runs(f), json.loads(f.get(b"answered", b"[]"))) for i, f in chunk]
+
+    async def report_chunks(
+        self, scan_id: ScanId, count: int = 2000
+    ) -> AsyncIterator[list[tuple[str, Optional[WorkerReport]]]]:
+        """Every entry of the report stream (None: the reducer's done mark), in order."""
+        async for chunk in self._chunks(self.key(Key.REPORTS, scan_id), count):
+            yield [
+                (i, WorkerReport.model_validate_json(f[b"report"]) if b"report" in f else None)
+                for i, f in chunk
+            ]
+
+    async def trimmed_stream(self, scan_id: ScanId, cap: int = STREAM_MAXLEN) -> Optional[str]:
+        """Why a scan stream may have lost entries to its cap (a resume needs them all)."""
+        for kind in (Key.ASSIGNED, Key.REPORTS):
+            key = self.key(kind, scan_id)
+            info = await self.redis.xinfo_stream(key) if await self.redis.exists(key) else {}
+            added, kept = info.get("entries-added"), int(info.get("length", 0))  # added: Redis 7
+            if (int(added) > kept) if added is not None else kept >= cap:
+                return f"its {kind} stream reached its cap ({kept} kept of {added or 'more'})"
+        return None
+
+    async def set_account_record(self, scan_id: ScanId, record: str) -> None:
+        await self.redis.set(self.key(Key.ACCOUNT, scan_id), record, ex=24 * 3600)
+
+    async def account_record(self, scan_id: ScanId) -> Optional[bytes]:
+        """The scan's account record as written (JSON), None if there is none."""
+        raw = await self.redis.get(self.key(Key.ACCOUNT, scan_id))
+        return raw.encode() if isinstance(raw, str) else raw
 
     async def set_confirmed(self, scan_id: ScanId, below: int) -> None:
         """Every event below ``below`` is accounted for: ingesters may forget their frames."""
@@ -311,12 +334,9 @@ class Store:
         return str((await self.redis.info("server")).get("run_id", ""))
 
     async def report(self, scan_id: ScanId, report: WorkerReport) -> None:
-        await self.redis.xadd(
-            self.key(Key.REPORTS, scan_id),
-            {"report": report.model_dump_json()},
-            maxlen=STREAM_MAXLEN,
-            approximate=True,
-        )
+        fields: dict[FieldT, EncodableT] = {"report": report.model_dump_json()}
+        key = self.key(Key.REPORTS, scan_id)
+        await self.redis.xadd(key, fields, maxlen=STREAM_MAXLEN, approximate=True)
 
     async def read_reports(
         self, scan_id: ScanId, last_id: str = "0", block_ms: int = 100
@@ -342,12 +362,8 @@ class Store:
         reports: it would otherwise see the mark only at its next poll."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.key(Key.REDUCER_DONE, scan_id), b"1", ex=24 * 3600)
-            pipe.xadd(
-                self.key(Key.REPORTS, scan_id),
-                {"reducer_done": b"1"},
-                maxlen=STREAM_MAXLEN,
-                approximate=True,
-            )
+            mark: dict[FieldT, EncodableT] = {"reducer_done": b"1"}
+            pipe.xadd(self.key(Key.REPORTS, scan_id), mark, maxlen=STREAM_MAXLEN, approximate=True)
             await pipe.execute()
 
     async def reducer_done(self, scan_id: ScanId) -> bool:
@@ -377,23 +393,18 @@ class Store:
         return {_text(m) for m in await self.redis.smembers(self.key(Key.JOINED, scan_id))}
 
     async def expire_scan_streams(self, scan_id: ScanId, seconds: int = SCAN_STREAMS_TTL) -> None:
-        """Let a finished scan's assignment and report streams expire: kept for late readers
+        """Let a finished scan's streams (and account record) expire: kept for late readers
         and for a look after the scan, they would otherwise add up scan after scan."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.expire(self.key(Key.ASSIGNED, scan_id), seconds)
-            pipe.expire(self.key(Key.REPORTS, scan_id), seconds)
+            for kind in (Key.ASSIGNED, Key.REPORTS, Key.ACCOUNT):
+                pipe.expire(self.key(kind, scan_id), seconds)
             await pipe.execute()
 
     # -- parameters ---------------------------------------------------------------------------
 
     async def set_parameter(self, name: str, data: bytes) -> int:
         """Store a raw value and bump the version every component watches."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.key(Key.PARAMETERS), name, data)
-        pipe.hset(self.key(Key.PARAMETER_UUIDS), name, uuid.uuid4().hex)
-        pipe.incr(self.key(Key.PARAMETERS_VERSION))
-        *_, version = await pipe.execute()
-        return int(version)
+        return await self.set_parameters({name: data})
 
     async def set_parameters(self, values: Mapping[str, bytes]) -> int:
         """Store several raw values with one version bump, so nobody sees half of them."""
@@ -462,10 +473,7 @@ class Store:
 
     @staticmethod
     def _log_entries(entries: Any) -> list[tuple[str, LogEntry]]:
-        out = []
-        for entry_id, fields in entries or []:
-            out.append((_text(entry_id), LogEntry.model_validate_json(fields[b"r"])))
-        return out
+        return [(_text(i), LogEntry.model_validate_json(f[b"r"])) for i, f in entries or []]
 
     async def logs_after(self, start: str, count: int) -> list[tuple[str, LogEntry]]:
         """Up to ``count`` records with ids after ``start`` (exclusive), oldest first."""

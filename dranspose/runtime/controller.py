@@ -19,13 +19,17 @@ from typing import AsyncIterator, Mapping, Optional
 
 from dranspose.core.coordination import (
     AssignedRun,
+    Assignment,
     ComponentInfo,
     ComponentKind,
     ControllerBusyError,
+    Progress,
     ScanInfo,
+    WorkerReport,
 )
-from dranspose.core.protocol import BuildGitMeta, WorkerName
+from dranspose.core.protocol import BuildGitMeta, EventNumber, WorkerName
 from dranspose.core.scan_account import ScanAccount
+from dranspose.core.scan_resume import Ledger, ResumeError, parse_record, record_of, resume
 from dranspose.core.triggermap import TriggerMap, TriggerMapError
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
@@ -69,7 +73,7 @@ class Controller(Component):
         """Take the single-controller lock, waiting up to ``wait`` seconds for it to expire.
 
         Waiting is for a successor: a controller that crashed leaves its lock behind for at most
-        LOCK_TTL_SECONDS. A scan it left running is then recovered and reported aborted.
+        LOCK_TTL_SECONDS. A scan it left running is then resumed (:meth:`_recover_scan`).
         """
         if self.acquired:
             return
@@ -120,24 +124,74 @@ class Controller(Component):
             await self.store.set_scan(run.scan)
 
     async def _recover_scan(self) -> None:
-        """Adopt a scan a previous controller left running: abort it and account for it.
+        """Take over a scan a previous controller left running: resume it where it was.
 
-        The predecessor's constraint bindings died with it, so the scan cannot continue. Its
-        released events are read back from the assignment stream; the reports the workers sent
-        (and still send while they wind down) are counted by the scan loop as usual.
+        Its account is rebuilt from Redis (``dranspose.core.scan_resume``): the scan's record,
+        the assignments published and the reports sent. A scan that cannot be resumed (no or
+        another version of record, a trimmed stream) is aborted with the reason, and the
+        workers' reports are counted by the scan loop as they come.
         """
         scan = await self.store.get_scan()
         if scan is None or scan.stopped:
             return
-        run = ScanAccount.recover(
-            scan,
-            await self.store.all_assignments(scan.scan_id),
-            f"the controller was replaced during the scan ({self.owner} took over)",
-        )
+        previous = await self.store.get_progress()
+        if previous is not None and previous.scan_id == scan.scan_id and previous.reducer_finished:
+            self.run_state = ScanAccount(scan, None, None, {})  # over: only its account to show
+            self.run_state.progress = previous
+            return
+        ledger = Ledger()
+        started = time.perf_counter()
+        try:
+            run = await self.resumed_account(scan, ledger, previous)
+        except ResumeError as exc:
+            released = [
+                Assignment(event_number=EventNumber(e), streams=r.streams)
+                for r in [*ledger.runs, *ledger.redelivered.values()]
+                for e in r.events()
+            ]
+            reason = f"the controller was replaced during the scan ({self.owner} took over)"
+            run = ScanAccount.recover(scan, released, f"{reason} and could not resume it: {exc}")
+            self.run_state = run
+            await self.store.set_scan(scan)
+            await self.store.set_progress(run.progress)
+            logger.error("scan %s cannot be resumed (%s); aborted it", scan.scan_id, exc)
+            return
         self.run_state = run
-        await self.store.set_scan(scan)
+        self.released_events = ledger.frontier
         await self.store.set_progress(run.progress)
-        logger.error("scan %s was left running by a previous controller; aborted it", scan.scan_id)
+        logger.warning(
+            "scan %s resumed from its predecessor's account (rebuilt in %.0f ms): %d of %d events "
+            "released, %d accounted for, %d request(s) to answer",
+            scan.scan_id,
+            (time.perf_counter() - started) * 1000,
+            ledger.frontier,
+            scan.n_events,
+            len(run.accounted),
+            len(run.open_requests),
+        )
+
+    async def resumed_account(
+        self, scan: ScanInfo, ledger: Ledger, previous: Optional[Progress]
+    ) -> ScanAccount:
+        """The account of ``scan`` rebuilt from its record and streams; raises ResumeError."""
+        # the streams first: a scan that cannot be resumed is aborted with what they hold
+        trimmed = await self.store.trimmed_stream(scan.scan_id)
+        async for batches in self.store.assignment_chunks(scan.scan_id):
+            for raw_id, runs, answered in batches:
+                ledger.assignments(raw_id, runs, answered)
+        # the reports after these are read by the scan loop (``reports_from``)
+        async for reports in self.store.report_chunks(scan.scan_id):
+            for raw_id, report in reports:
+                if report is None:  # the reducer's done mark
+                    ledger.reports_last_id = raw_id
+                else:
+                    ledger.report(raw_id, report)
+        record = parse_record(await self.store.account_record(scan.scan_id))
+        if trimmed is not None:
+            raise ResumeError(trimmed)
+        run = resume(scan, record, ledger, previous)
+        run.redis_run_id = await self.store.server_run_id()
+        return run
 
     async def set_initial_parameters(self, raw: Mapping[str, bytes]) -> int:
         """Set the values of a parameter file (e.g. a mounted ConfigMap) before serving.
@@ -217,14 +271,12 @@ class Controller(Component):
             retry_lost=self.retry_lost if retry_lost is None else retry_lost,
         )
         self.released_events = 0
-        self.run_state = ScanAccount(
-            scan,
-            trigger_map,
-            trigger_map.request,
-            workers,
-            {c.name: list(c.streams) for c in ingesters},
-        )
+        serving = {c.name: list(c.streams) for c in ingesters}
+        self.run_state = ScanAccount(scan, trigger_map, trigger_map.request, workers, serving)
         self.run_state.redis_run_id = await self.store.server_run_id()
+        # what a successor needs to resume the scan, before any component sees it
+        record = record_of(scan, trigger_map.request, workers, serving)
+        await self.store.set_account_record(scan.scan_id, record.model_dump_json())
         await self.store.set_progress(self.run_state.progress)
         await self.store.set_scan(scan)
         self.scan_started.set()  # the scan loop may be idle after the previous scan
@@ -272,16 +324,16 @@ class Controller(Component):
                         pass
                 continue
             if run.scan.scan_id != current:
-                current, last_id = run.scan.scan_id, "0"
+                current, last_id = run.scan.scan_id, run.reports_from
             try:
-                last_id, last_health, last_progress = await self._scan_step(
+                last_id, last_health, last_progress = await self.scan_step(
                     run, last_id, last_health, last_progress
                 )
             except REDIS_UNAVAILABLE as exc:
                 logger.warning("Redis unavailable during the scan loop (%s); retrying", exc)
                 await self.sleep_or_stop(0.5)
 
-    async def _scan_step(
+    async def scan_step(
         self, run: ScanAccount, last_id: str, last_health: float, last_progress: float
     ) -> tuple[str, float, float]:
         """Count one read of worker reports, answer their requests, check health and the end."""
@@ -290,6 +342,8 @@ class Controller(Component):
         last_id, reports = await self.store.read_reports(current, last_id, block_ms=50)
         if self.run_state is not run:
             return last_id, last_health, last_progress
+        if run.open_requests:
+            reports = self._open_requests_first(run, reports)
         batch: list[AssignedRun] = []
         answered: set[str] = set()
         for report in reports:
@@ -352,6 +406,18 @@ class Controller(Component):
                 await self.store.set_confirmed(current, run.confirmed_below)
         return last_id, last_health, last_progress
 
+    @staticmethod
+    def _open_requests_first(run: ScanAccount, reports: list[WorkerReport]) -> list[WorkerReport]:
+        """A resumed scan's requests its predecessor left unanswered, answered before the new
+        reports; unless the worker asked again meanwhile (it has one request open at a time,
+        so answering both would give it twice what it asked for)."""
+        again = {r.worker for r in reports if r.want > 0}
+        asked = [
+            WorkerReport(worker=w, want=n) for w, n in run.open_requests.items() if w not in again
+        ]
+        run.open_requests = {}
+        return [*asked, *reports]
+
     async def _check_components(self, run: ScanAccount) -> None:
         """Workers that died lose their events; an ingester that died aborts the scan."""
         alive = {(c.kind, c.name): c.instance for c in await self.store.components()}
@@ -381,6 +447,8 @@ class Controller(Component):
                         except TriggerMapError as exc:
                             run.abort(f"no remaining worker can take the rest of the scan ({exc})")
                     await self.store.set_scan(run.scan)
+                    # its lost events at once: a successor's account relies on this snapshot
+                    await self.store.set_progress(run.progress)
         for name, streams in run.ingesters.items():
             instance = alive.get((ComponentKind.ingester, name))
             if instance != expected.get(name):

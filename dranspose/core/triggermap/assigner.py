@@ -90,6 +90,38 @@ class Assigner:
         self._solo_shapes = ShapeHistory(self._workers)
         self._shapes = ShapeCache()
 
+    @classmethod
+    def resumed(
+        cls,
+        trigger_map: TriggerMap,
+        workers: Mapping[WorkerName, Iterable[str]],
+        frontier: int,
+        bound: Mapping[int, tuple[WorkerName, int]],
+        solo: Mapping[WorkerName, list[tuple[int, int, Streams]]],
+        shared: Mapping[int, tuple[Streams, set[WorkerName]]],
+    ) -> Assigner:
+        """A predecessor's assigner, read from its published runs (``triggermap.resume``): its
+        release point, constraint -> (worker, last event), and the released events still owed,
+        for one worker alone (``[start, end)`` pieces and their streams) or for several."""
+        assigner = cls(trigger_map, workers)
+        assigner._frontier = assigner._horizon = frontier
+        for constraint, (worker, expiry) in bound.items():
+            if worker in assigner._workers:  # one the predecessor dropped is bound afresh
+                assigner._bind(constraint, worker, expiry)
+        for worker, pieces in solo.items():
+            shapes = assigner._solo_shapes.by_worker[worker][1]
+            for start, end, streams in pieces:
+                assigner._solo[worker].add_range(start, end)
+                if not shapes or shapes[-1] != streams:
+                    assigner._solo_shapes.note(worker, start, streams, pieces[0][0])
+        for event, (streams, waiting) in sorted(shared.items()):
+            number = EventNumber(event)
+            assigner._released[event] = Assignment(event_number=number, streams=streams)
+            assigner._waiting[event] = set(waiting)
+            for worker in waiting:
+                assigner._outstanding[worker].add(event)
+        return assigner
+
     @property
     def workers(self) -> dict[WorkerName, frozenset[str]]:
         """The live workers and their tags."""

@@ -49,12 +49,14 @@ class CompiledPart:
 
     * ``routes[offset]``: ``(stream, route)`` for every stream with a frame in that event;
     * ``needs[offset]``: ``(local constraint, tags)`` of every constraint the event uses;
-    * ``last[local]``: the offset of the constraint's last event in the part;
+    * ``first[local]``, ``last[local]``: the offsets of the constraint's first and last events
+      in the part (a successor controller finds the bindings that span its release point);
     * ``length``: events in the part; ``span``: constraint ids one occurrence uses.
     """
 
     __slots__ = (
         "entries",
+        "first",
         "frames",
         "last",
         "length",
@@ -76,6 +78,7 @@ class CompiledPart:
         self.entries = {s: mapping[s] for s in streams}
         routes = []
         needs = []
+        first: dict[int, int] = {}
         last: dict[int, int] = {}
         tag_sites: dict[frozenset[WorkerTag], tuple[StreamName, int]] = {}
         for offset in range(self.length):
@@ -91,11 +94,13 @@ class CompiledPart:
                     tag_sites.setdefault(tags, (stream, offset))
                     if constraint is not None:
                         event_needs[constraint] = tags
+                        first.setdefault(constraint, offset)
                         last[constraint] = offset
             routes.append(tuple(event_routes))
             needs.append(tuple(event_needs.items()))
         self.routes: list[tuple[tuple[StreamName, Route], ...]] = routes
         self.needs: list[tuple[tuple[int, frozenset[WorkerTag]], ...]] = needs
+        self.first = first
         self.last = last
         self.span = max(last, default=-1) + 1
         self.frames = {

@@ -17,6 +17,7 @@ from dranspose.cli.capture import add_capture_tools
 from dranspose.cli.options import (
     SubParsers,
     access_options,
+    controller_grace_option,
     data_port_option,
     host_option,
     redis_options,
@@ -300,6 +301,7 @@ def _add_ingester(sub: SubParsers, settings: Settings) -> None:
         help="also write everything forwarded to this .cbors capture (with several "
         "streams, one file each: FILE-STREAM.cbors; default $DUMP_PATH)",
     )
+    controller_grace_option(p, settings)
     p.set_defaults(func=run_ingester)
 
 
@@ -318,6 +320,7 @@ def _add_worker(sub: SubParsers, settings: Settings) -> None:
         "127.0.0.1; started with -c or $WORKER_CLASS: this host's address)",
     )
     data_port_option(p)
+    controller_grace_option(p, settings)
     p.set_defaults(func=run_worker)
 
 
@@ -345,6 +348,7 @@ def _add_reducer(sub: SubParsers, settings: Settings) -> None:
         "$REDUCER_URL, else 127.0.0.1)",
     )
     data_port_option(p)
+    controller_grace_option(p, settings)
     access_options(p)
     p.set_defaults(func=run_reducer)
 

@@ -76,3 +76,29 @@ def data_port_option(p: argparse.ArgumentParser) -> None:
         help="TCP port of the ZMQ data socket (default 0: any free port; the "
         "registry tells the senders which; reducer: the port of $REDUCER_URL)",
     )
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value:g} is not a positive number of seconds")
+    return value
+
+
+def controller_grace_option(p: argparse.ArgumentParser, settings: Settings) -> None:
+    """How long an ingester, worker or reducer keeps its part of a running scan without a
+    controller: a controller restarted within it (a rescheduled pod) takes the scan over; past
+    it the component aborts its part with the reason instead of waiting for ever."""
+    p.add_argument(
+        "--controller-grace",
+        type=seconds,
+        default=settings.controller_grace,
+        metavar="SECONDS",
+        help="while no controller holds the lock, keep this component's part of a running "
+        "scan this long for a successor to take over, then abort it with the reason "
+        "(default $DRANSPOSE_CONTROLLER_GRACE or 60)",
+    )

@@ -27,7 +27,7 @@ import sys
 from typing import NamedTuple, Optional
 from urllib.parse import urlsplit
 
-from dranspose.cli.options import SubParsers, redis_options
+from dranspose.cli.options import SubParsers, controller_grace_option, redis_options
 from dranspose.cli.settings import Settings
 
 ORIGINAL_REDUCER_PORT = 5000
@@ -247,6 +247,7 @@ def add_http_ingester(sub: SubParsers, settings: Settings) -> None:
     p.add_argument("-n", "--name", required=True, help="the stream name")
     p.add_argument("-p", "--port", type=int, default=5000, help="HTTP port (default 5000)")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    controller_grace_option(p, settings)
     p.set_defaults(func=run_http_ingester)
 
 
@@ -267,6 +268,7 @@ def run_http_ingester(args: argparse.Namespace, settings: Settings) -> int:
         sub=False,
         backlog=None,
         dump=None,
+        controller_grace=args.controller_grace,
     )
     complete_ingester(ingester, settings)
     return run_ingester(ingester, settings)

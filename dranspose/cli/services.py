@@ -207,6 +207,7 @@ def run_ingester(args: argparse.Namespace, settings: Settings) -> int:
             dump=dump_for(stream),
             sock_type=zmq.SUB if args.sub else None,
             build_meta=build_meta,
+            controller_grace=args.controller_grace,
             **backlog,
         )
 
@@ -234,6 +235,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
                 advertise_host=args.advertise,
                 bind=data_bind(args.advertise, args.data_port),
                 build_meta=build_meta,
+                controller_grace=args.controller_grace,
             )
         ]
     )
@@ -259,6 +261,7 @@ def run_reducer(args: argparse.Namespace, settings: Settings) -> int:
             http_host=args.host,
             bind=data_bind(args.advertise, args.data_port),
             build_meta=build_meta,
+            controller_grace=args.controller_grace,
         )
         if args.port is None:
             await run_components([reducer])

@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from dranspose.core.protocol import BUILD_META_ENV, BuildGitMeta, BuildMetaError
 from dranspose.http.auth import TRUE_WORDS, AccessPolicy, bearer_headers
 from dranspose.io.build_meta import read_build_meta
+from dranspose.runtime.component import CONTROLLER_GRACE_SECONDS
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ORIGINAL_BUILD_META_FILE = "/etc/build_git_meta.json"
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     """``$LOG_LEVEL``: DEBUG, INFO, ... (default INFO)."""
     log_format: Optional[str] = Field(None, validation_alias="LOG_FORMAT")
     """``$LOG_FORMAT``: structured or plain (default: plain for offline tools)."""
+    controller_grace: float = Field(CONTROLLER_GRACE_SECONDS, gt=0)
+    """``$DRANSPOSE_CONTROLLER_GRACE``: seconds an ingester, worker or reducer keeps its part of
+    a running scan while no controller holds the lock (``--controller-grace``)."""
     build_meta_file: Optional[str] = Field(None, validation_alias=BUILD_META_ENV)
     """``$BUILD_META_FILE``: the payload's build provenance (``state.mapreduce_version``)."""
 

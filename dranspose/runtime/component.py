@@ -30,6 +30,10 @@ SCAN_WAIT_SECONDS = 0.25
 """Longest a component idle between scans waits for a change of the scan record (it is woken at
 once by the controller's write; this bounds how long a stop request waits)."""
 PARAMETER_POLL_SECONDS = 0.2
+CONTROLLER_GRACE_SECONDS = 60.0
+"""How long an ingester, worker or reducer keeps its part of a running scan while no controller
+holds the lock: long enough for a Kubernetes pod to be rescheduled and a successor to take the
+scan over (``--controller-grace``). Past it the component aborts its part with the reason."""
 
 
 class Component:
@@ -40,7 +44,11 @@ class Component:
     """
 
     def __init__(
-        self, store: Store, info: ComponentInfo, build_meta: Optional[BuildGitMeta] = None
+        self,
+        store: Store,
+        info: ComponentInfo,
+        build_meta: Optional[BuildGitMeta] = None,
+        controller_grace: Optional[float] = None,
     ) -> None:
         self.store = store
         self.info = info
@@ -54,6 +62,17 @@ class Component:
         self.log_shipper = LogShipper(store, info.name)
         self._rate_sample = (time.monotonic(), 0)
         """(when, payload calls) at the last :meth:`payload_state_fields`: its event rate's base."""
+        self.controller_grace = controller_grace
+        """Seconds a scan's part is kept without a controller (None: not watched; the
+        controller itself)."""
+        self.controller_holder: Optional[str] = None
+        """Who held the controller lock at the last heartbeat that could read it (None: nobody)."""
+        self._controller_seen = time.monotonic()
+        """When the lock was last seen held (or this process started)."""
+        self._controller_lost = False
+        """The heartbeat saw the lock's holder go and said so (it says so again when one is back)."""
+        self.controller_since = 0.0
+        """When the heartbeat first saw the lock's current holder (monotonic; 0: the first one)."""
 
     def payload_state_fields(self) -> dict[str, Any]:
         """The original's ``DistributedState`` fields of the payload's ``state``, as now.
@@ -117,6 +136,7 @@ class Component:
                     )
                     await self.redis_restarted()
                 server = run_id
+                await self._watch_controller()
                 if failing:
                     logger.info(
                         "%s %s: Redis reachable again", self.info.kind.value, self.info.name
@@ -132,6 +152,79 @@ class Component:
                 await asyncio.wait_for(self._stopping.wait(), HEARTBEAT_SECONDS)
             except asyncio.TimeoutError:
                 pass
+
+    async def _watch_controller(self) -> None:
+        """Read who holds the controller lock (one GET per heartbeat) and log the changes: a
+        controller that died leaves its scan running, and whoever holds the lock next may take
+        it over, so the components keep their part meanwhile (:meth:`controller_missing`)."""
+        if self.controller_grace is None:
+            return
+        holder = await self.store.controller_lock_holder()
+        now = time.monotonic()
+        kind, name = self.info.kind.value, self.info.name
+        if holder is not None:
+            if self._controller_lost:
+                logger.warning(
+                    "%s %s: controller %s holds the lock after %.1f s without a controller",
+                    kind,
+                    name,
+                    holder,
+                    now - self._controller_seen,
+                )
+                self.controller_since = now  # a successor, or the same one back
+            elif self.controller_holder not in (None, holder):
+                logger.info("%s %s: controller %s took over", kind, name, holder)
+                self.controller_since = now
+            self._controller_lost = False
+            self._controller_seen = now
+        elif self.controller_holder is not None:
+            # said once per absence; a component started before any controller says nothing
+            self._controller_lost = True
+            logger.warning(
+                "%s %s: no controller holds the lock (last held by %s); a scan in progress "
+                "is kept for up to %g s for a successor to take it over",
+                kind,
+                name,
+                self.controller_holder,
+                self.controller_grace,
+            )
+        self.controller_holder = holder
+
+    @property
+    def controller_lost(self) -> bool:
+        """Whether the heartbeat saw the controller lock's holder go and nobody holds it since.
+
+        Meanwhile a worker does not ask again for work it asked for (the successor answers the
+        open request) and the reducer waits for the successor's final account. A component that
+        never saw a controller (tests that write scan records themselves) is not affected.
+        """
+        return self._controller_lost
+
+    async def controller_missing(self) -> Optional[str]:
+        """Why this component must abort its part of the scan for want of a controller: no
+        controller held the lock for ``controller_grace`` seconds. None while one may still come.
+
+        The grace counts from the heartbeat's last sight of a holder; the lock of a controller
+        that died expires 5 s after its last renewal, so the components notice that late. Cheap
+        until the grace is over (no I/O); then the lock is read again, so a heartbeat that is
+        behind never aborts on an old reading. While Redis is unreachable nothing can be told:
+        an outage is retried, never fatal. A component that never saw a controller (tests that
+        write scan records themselves) never aborts for want of one.
+        """
+        grace = self.controller_grace
+        if grace is None or not self._controller_lost:
+            return None
+        if time.monotonic() - self._controller_seen < grace:
+            return None
+        try:
+            holder = await self.store.controller_lock_holder()
+        except REDIS_UNAVAILABLE:
+            return None
+        if holder is not None:
+            self.controller_holder, self._controller_seen = holder, time.monotonic()
+            self._controller_lost = False
+            return None
+        return f"no controller for {grace:g} s"
 
     async def serve(self) -> None:
         # records of this task and the tasks it starts belong to this component

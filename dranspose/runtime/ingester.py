@@ -32,7 +32,7 @@ from dranspose.io.store import Store
 from dranspose.io.transports import DEFAULT_BACKLOG, open_upstream
 from dranspose.io.transports.base import Queued
 from dranspose.protocols.registry import get_protocol
-from dranspose.runtime.component import Component
+from dranspose.runtime.component import CONTROLLER_GRACE_SECONDS, Component
 from dranspose.runtime.ingester_session import IngesterSession
 from dranspose.runtime.session import ScanWatcher
 
@@ -53,6 +53,7 @@ class Ingester(Component):
         sock_type: Optional[int] = None,
         backlog: int = DEFAULT_BACKLOG,
         build_meta: Optional[BuildGitMeta] = None,
+        controller_grace: float = CONTROLLER_GRACE_SECONDS,
     ) -> None:
         super().__init__(
             store,
@@ -62,6 +63,7 @@ class Ingester(Component):
                 streams=[StreamName(stream)],
             ),
             build_meta,
+            controller_grace,
         )
         self.stream = StreamName(stream)
         self.upstream_url = upstream

@@ -119,6 +119,8 @@ class IngesterSession:
         self.header = PartialHeader(scan.scan_id, ingester.stream, ingester.typ)
         self.urls: dict[str, str] = {}
         """Workers' data-plane addresses, read again when a worker is not in it."""
+        self.aborted: Optional[str] = None
+        """Why this ingester's part was cut short (no controller, the record gone, an abort)."""
 
     async def take_part(self) -> None:
         """Forward the scan's series; with ``retry_lost``, serve re-deliveries until the scan is
@@ -139,15 +141,20 @@ class IngesterSession:
         finally:
             reader.cancel()
             self.gate.report_discarded()
-            ing.info.state = "idle"
+            ing.info.state = "aborted" if self.aborted else "idle"
 
     async def _read_assignments(self) -> None:
-        await follow_assignments(
-            self.ingester.store,
+        """Follow the assignments until the scan is over or this ingester aborts its part: the
+        forwarding loop then stops at the next message without an assignment (it held that
+        message, and read no further upstream, while it waited for one)."""
+        ing = self.ingester
+        self.aborted = await follow_assignments(
+            ing.store,
             self.scan_id,
-            f"stream {self.ingester.stream}",
+            f"ingester {ing.info.name} (stream {ing.stream})",
             self._assigned,
             self._still_in,
+            ing.controller_missing,
         )
         self.assignments.end()
 

@@ -20,7 +20,13 @@ import zmq.asyncio
 
 from dranspose.core.calling import ReducerCalls
 from dranspose.core.construct import trusted
-from dranspose.core.coordination import ComponentInfo, ComponentKind, ResultHeader, ScanInfo
+from dranspose.core.coordination import (
+    ComponentInfo,
+    ComponentKind,
+    Progress,
+    ResultHeader,
+    ScanInfo,
+)
 from dranspose.core.event import ResultData
 from dranspose.core.parameters import ParameterSet
 from dranspose.core.payload import ReducerPayload, import_class
@@ -28,7 +34,7 @@ from dranspose.core.protocol import BuildGitMeta, ReducerName, ReducerState, Sca
 from dranspose.io.dataplane import Inbox, ResultItem, ThreadInbox, decode_results
 from dranspose.io.store import UNAVAILABLE as REDIS_UNAVAILABLE
 from dranspose.io.store import Store
-from dranspose.runtime.component import Component, LiveParameters
+from dranspose.runtime.component import CONTROLLER_GRACE_SECONDS, Component, LiveParameters
 from dranspose.runtime.logs import bind_component
 from dranspose.runtime.session import ScanWatcher, Sorted
 
@@ -36,6 +42,13 @@ logger = logging.getLogger(__name__)
 
 Results = tuple[ResultHeader, list[ResultItem]]
 """The results of one worker message."""
+
+FINAL_WAIT_SECONDS = 2.0
+"""How long ``finish`` waits for the controller's final account of a stopped or replaced scan
+(a replaced scan never gets one; after a stop the controller may wait for this reducer)."""
+RUNNING_FINAL_WAIT_SECONDS = 6.0
+"""... and of a scan the record still shows running: longer than the controller lock's 5 s, so
+a controller killed as the scan ended is known gone (and waited for) before ``finish`` runs."""
 
 
 class Reducer(Component):
@@ -50,10 +63,16 @@ class Reducer(Component):
         http_port: Optional[int] = None,
         http_host: str = "127.0.0.1",
         build_meta: Optional[BuildGitMeta] = None,
+        controller_grace: float = CONTROLLER_GRACE_SECONDS,
     ) -> None:
         """``http_port``/``http_host``: where whoever runs the reducer serves its HTTP API
         (``dranspose.http.reducer_api.create_app``), for its registry entry's ``api_url``."""
-        super().__init__(store, ComponentInfo(kind=ComponentKind.reducer, name=name), build_meta)
+        super().__init__(
+            store,
+            ComponentInfo(kind=ComponentKind.reducer, name=name),
+            build_meta,
+            controller_grace,
+        )
         self.reducer_class = import_class(reducer_class)
         classes = [self.reducer_class]
         if worker_class is not None:  # the reducer sees the workers' parameters too
@@ -149,8 +168,9 @@ class Reducer(Component):
         folding = loop.run_in_executor(
             self.executor, self._result_loop, scan.scan_id, inbox, early, loop
         )
+        aborted: Optional[str] = None
         try:
-            await self._wait_for_workers(scan, folding)
+            aborted = await self._wait_for_workers(scan, folding)
         finally:
             self._ending = True  # the payload thread returns once it has folded what it read
             inbox.wake()
@@ -158,7 +178,15 @@ class Reducer(Component):
                 await folding
             finally:
                 inbox.close()
-        self.context["scan_summary"] = await self._scan_summary(scan.scan_id)
+        summary = await self._scan_summary(scan.scan_id, aborted)
+        self.context["scan_summary"] = summary
+        if summary.get("aborted"):
+            logger.warning(
+                "reducer %s: scan %s ended early (%s); finish runs with the results folded",
+                self.info.name,
+                scan.scan_id,
+                summary["aborted"],
+            )
         await loop.run_in_executor(self.executor, self._finish)
         for _attempt in range(20):  # the controller waits for this mark; Redis may be restarting
             try:
@@ -166,11 +194,15 @@ class Reducer(Component):
                 break
             except REDIS_UNAVAILABLE:
                 await self.sleep_or_stop(0.5)
-        self.info.state = "idle"
+        self.info.state = "aborted" if summary.get("aborted") else "idle"
 
-    async def _wait_for_workers(self, scan: ScanInfo, folding: asyncio.Future[None]) -> None:
+    async def _wait_for_workers(
+        self, scan: ScanInfo, folding: asyncio.Future[None]
+    ) -> Optional[str]:
         """Wait until every worker of the scan said it is done, died or left it (looked up
-        every second), or the reducer stops; the payload thread receives meanwhile."""
+        every second), or the reducer stops; the payload thread receives meanwhile. Returns why
+        the reducer aborts its part instead: no controller for the grace (a successor may take
+        the scan over until then, so the workers are waited for as usual)."""
         done = asyncio.ensure_future(self._all_done.wait())
         stop = asyncio.ensure_future(self._stopping.wait())
         waits: list[asyncio.Future[Any]] = [folding, done, stop]
@@ -179,16 +211,34 @@ class Reducer(Component):
                 await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
                 if folding.done():
                     folding.result()  # the payload thread failed: raise its error here
-                    return
+                    return None
                 if not self._pending or self.stopping:
-                    return
+                    return None
                 try:
                     self._pending = await self._still_alive(self._pending, scan)
                 except REDIS_UNAVAILABLE:
                     pass  # wait for the workers as before; look again in a second
+                missing = await self.controller_missing()
+                if missing is not None and self._pending:
+                    not_done = ", ".join(sorted(self._pending))
+                    self._abort_part(scan.scan_id, missing, f"workers {not_done} not done")
+                    return missing
         finally:
             done.cancel()
             stop.cancel()
+        return None
+
+    def _abort_part(self, scan_id: ScanId, reason: str, detail: str) -> None:
+        """Say that this reducer gives up waiting (for workers or the final account), and why:
+        ``finish`` runs next, with the results folded so far and ``reason`` in the summary."""
+        logger.error(
+            "reducer %s: aborting its part of scan %s: %s; finish runs with the results "
+            "folded so far (%s)",
+            self.info.name,
+            scan_id,
+            reason,
+            detail,
+        )
 
     def _worker_done(self, worker: str) -> None:
         """A worker's last message of the scan was folded (runs in the event loop)."""
@@ -269,27 +319,70 @@ class Reducer(Component):
             logger.info("scan %s was finished by an earlier reducer; waiting for the next", scan_id)
         return done
 
-    async def _scan_summary(self, scan_id: ScanId, wait: float = 2.0) -> dict[str, Any]:
+    async def _scan_summary(self, scan_id: ScanId, aborted: Optional[str] = None) -> dict[str, Any]:
         """The controller's account of the scan (total, completed, failed, lost with reasons,
         aborted, redelivered), for ``finish`` to read in ``context["scan_summary"]``.
 
         The controller counts the workers' last reports a moment after they sent their results,
-        so this waits briefly for its final count; ``final`` says whether it arrived.
+        so this waits briefly for its final count (:meth:`_final_progress`); ``final`` says
+        whether it arrived, ``aborted`` why the scan (or this reducer's part) was cut short.
         """
-        deadline = time.monotonic() + wait
-        progress = None
+        progress, aborted = await self._final_progress(scan_id, aborted)
+        final = progress is not None and progress.finished
+        summary: dict[str, Any] = {"scan_id": scan_id, "final": False}
+        if progress is not None:
+            summary = {**progress.model_dump(mode="json"), "final": final}
+        if aborted is not None and not summary.get("aborted"):
+            summary["aborted"] = aborted
+        return summary
+
+    async def _final_progress(
+        self, scan_id: ScanId, aborted: Optional[str]
+    ) -> tuple[Optional[Progress], Optional[str]]:
+        """The scan's progress once final, or as it is when the wait ends; and ``aborted``, or
+        the grace's reason if the controller stayed away.
+
+        FINAL_WAIT_SECONDS after the workers are done; as long as RUNNING_FINAL_WAIT_SECONDS
+        while the record says the scan runs (the controller ends a running scan itself, if need
+        be by declaring a dead worker's events lost, and a controller killed at that moment is
+        known gone only when its lock expires); and while no controller holds the lock, up to the
+        grace, since a successor that takes the scan over writes the final account. A successor
+        (or a controller back) starts the wait again.
+        """
+        holder = self.controller_holder
+        start = time.monotonic()
         while True:
             try:
                 progress = await self.store.get_progress()
             except REDIS_UNAVAILABLE:
                 progress = None
-            final = progress is not None and progress.scan_id == scan_id and progress.finished
-            if final or time.monotonic() >= deadline:
+            if progress is not None and progress.scan_id != scan_id:
+                progress = None
+            if (progress is not None and progress.finished) or aborted or self.stopping:
                 break
-            await asyncio.sleep(0.01)
-        if progress is None or progress.scan_id != scan_id:
-            return {"scan_id": scan_id, "final": False}
-        return {**progress.model_dump(mode="json"), "final": final}
+            now = time.monotonic()
+            if holder != self.controller_holder or self.controller_lost:
+                holder, start = self.controller_holder, now  # the wait starts again
+                aborted = await self.controller_missing()
+                if aborted is not None:
+                    self._abort_part(scan_id, aborted, "without the controller's final account")
+                else:
+                    await asyncio.sleep(0.1)
+                continue
+            if now - start >= RUNNING_FINAL_WAIT_SECONDS or (
+                now - start >= FINAL_WAIT_SECONDS and not await self._scan_runs(scan_id)
+            ):
+                break
+            await asyncio.sleep(0.01 if now - start < FINAL_WAIT_SECONDS else 0.1)
+        return progress, aborted
+
+    async def _scan_runs(self, scan_id: ScanId) -> bool:
+        """Whether the scan record still shows this scan running (not stopped or replaced)."""
+        try:
+            current = await self.store.get_scan()
+        except REDIS_UNAVAILABLE:
+            return False
+        return current is not None and current.scan_id == scan_id and not current.stopped
 
     async def _still_alive(self, pending: set[str], scan: ScanInfo) -> set[str]:
         """Stop waiting for workers that died, left the scan, or never joined it.

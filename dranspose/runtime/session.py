@@ -69,7 +69,7 @@ def scan_over(scan_id: ScanId, current: Optional[ScanInfo]) -> bool:
     stopped (an operator's stop or a fault) or complete (every event accounted for, which ends
     sessions that stayed open for re-deliveries).
     """
-    return current is None or current.scan_id != scan_id or current.stopped or current.complete
+    return why_over(scan_id, current) is not None
 
 
 class ScanWatcher(Generic[M]):
@@ -155,21 +155,40 @@ class ScanWatcher(Generic[M]):
         return Sorted.LATER
 
 
+def why_over(scan_id: ScanId, current: Optional[ScanInfo]) -> Optional[str]:
+    """Why the scan record ``current`` ends the scan ``scan_id`` (:func:`scan_over`), in words
+    for the component's log; None while it goes on."""
+    if current is None:
+        return "its record is gone from Redis (restarted without persistence?): the scan is aborted"
+    if current.scan_id != scan_id:
+        return f"it was replaced by scan {current.scan_id}"
+    if current.aborted:
+        return f"the controller aborted it: {current.aborted}"
+    if current.stopped:
+        return "it was stopped"
+    return "it is complete" if current.complete else None
+
+
 async def follow_assignments(
     store: Store,
     scan_id: ScanId,
     who: str,
     assigned: Callable[[list[AssignedRun], set[str]], Awaitable[None]],
     still_in: Optional[Callable[[ScanInfo], Awaitable[bool]]] = None,
-) -> None:
+    controller_missing: Optional[Callable[[], Awaitable[Optional[str]]]] = None,
+) -> Optional[str]:
     """Hand each batch of the scan's assignments to ``assigned`` (with the workers whose
-    requests they answer) until the scan is over.
+    requests they answer) until the scan is over; returns why its part was cut short (an abort,
+    the record gone, no controller) or None (the scan ended, or ``still_in`` left it).
 
     The scan record changes rarely, so it is read between batches at most every
     ``SCAN_POLL_SECONDS`` rather than after each one; ``still_in`` sees every record read while
     the scan goes on (a component updates what it knows from it) and returns False to leave the
     scan early. While Redis is unreachable (e.g. this host's link is down) the record is read
-    again after a pause: an outage never ends a session by itself, the controller does.
+    again after a pause: an outage never ends a session by itself, the controller does. While
+    no controller is there the scan goes on too (a successor may take it over), until
+    ``controller_missing`` gives a reason (:meth:`Component.controller_missing`): then the
+    component aborts its part, so that nothing waits for ever for assignments nobody makes.
     """
     last_id = "0"
     checked = time.monotonic()
@@ -186,8 +205,19 @@ async def follow_assignments(
             logger.warning("%s: cannot read the scan, retrying: %s", who, exc)
             await asyncio.sleep(SCAN_POLL_SECONDS)
             continue
-        if scan_over(scan_id, current):
-            return
+        over = why_over(scan_id, current)
+        if over is not None:
+            if current is None:  # nobody else tells this component's side of the abort
+                logger.error("%s: leaving scan %s: %s", who, scan_id, over)
+                return over
+            # the controller has logged its abort already
+            log = logger.warning if current.aborted else logger.info
+            log("%s: leaving scan %s: %s", who, scan_id, over)
+            return over if current.aborted else None
         assert current is not None
         if still_in is not None and not await still_in(current):
-            return
+            return None
+        missing = await controller_missing() if controller_missing is not None else None
+        if missing is not None:
+            logger.error("%s: aborting its part of scan %s: %s", who, scan_id, missing)
+            return missing

@@ -42,7 +42,7 @@ from dranspose.core.protocol import (
 from dranspose.core.stats import QueueStats
 from dranspose.io.dataplane import Inbox, PartialBatch, ThreadOutbox, decode_partial
 from dranspose.io.store import Store
-from dranspose.runtime.component import Component, LiveParameters
+from dranspose.runtime.component import CONTROLLER_GRACE_SECONDS, Component, LiveParameters
 from dranspose.runtime.logs import bind_component
 from dranspose.runtime.payload_thread import PayloadThread, Refill, ScanWork
 from dranspose.runtime.session import ScanWatcher, Sorted, follow_assignments
@@ -77,11 +77,13 @@ class Worker(Component):
         advertise_host: str = "127.0.0.1",
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         build_meta: Optional[BuildGitMeta] = None,
+        controller_grace: float = CONTROLLER_GRACE_SECONDS,
     ) -> None:
         super().__init__(
             store,
             ComponentInfo(kind=ComponentKind.worker, name=name, tags=tags or ["generic"]),
             build_meta,
+            controller_grace,
         )
         self.worker_class = import_class(worker_class)
         self.capacity = capacity
@@ -176,6 +178,8 @@ class WorkerScan:
         self.failed: list[FailedEvent] = []
         self.closing = False
         """The payload thread is done with this scan: later frames are the next scan's."""
+        self.aborted: Optional[str] = None
+        """Why this worker's part was cut short (no controller, the record gone, an abort)."""
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         worker.stats.queues = self.queue_stats
 
@@ -243,7 +247,7 @@ class WorkerScan:
                 await self._report(final=True)
             except Exception as exc:  # the controller counts the events of a dead worker lost
                 logger.warning("worker %s: final report failed: %s", self.name, exc)
-            worker.info.state = "idle"
+            worker.info.state = "aborted" if self.aborted else "idle"
 
     async def _look_for_reducer(self, outbox: ThreadOutbox) -> None:
         """No reducer was registered when the scan began: look for one until it is, and give
@@ -260,8 +264,16 @@ class WorkerScan:
                 return
 
     async def _read_assignments(self) -> None:
-        await follow_assignments(
-            self.worker.store, self.scan_id, f"worker {self.name}", self._assigned, self._in
+        """Follow the assignments until the scan is over, or this worker aborts its part (then
+        the payload thread processes what it holds, ``finish`` runs, the reducer hears done)."""
+        worker = self.worker
+        self.aborted = await follow_assignments(
+            worker.store,
+            self.scan_id,
+            f"worker {self.name}",
+            self._assigned,
+            self._in,
+            worker.controller_missing,
         )
         assert self.thread is not None
         self.thread.ready.put(None)  # tell the payload thread the scan ended
@@ -396,7 +408,9 @@ class WorkerScan:
         """How many events to ask for: refill to the target once a quarter of it is used up.
 
         One request at a time: the next goes out when assignments answered it (or after a
-        second, in case the answer was nothing to assign yet).
+        second, in case the answer was nothing to assign yet). Not while no controller holds the
+        lock, and not within a second of a new holder: the open request waits for the successor,
+        which answers it, and asking again meanwhile would have it answer twice.
         """
         target = self._queue_target()
         # the batch in process_event (at most the target) is not counted: asking while it runs
@@ -411,7 +425,11 @@ class WorkerScan:
         self.refill.low_water = max(target // 4, 1) - len(self.expected)
         if want < max(target // 4, 1):
             return 0
-        if self.ask_pending_since is not None and time.monotonic() - self.ask_pending_since < 1.0:
+        pending = self.ask_pending_since
+        if pending is not None and (
+            time.monotonic() - max(pending, self.worker.controller_since) < 1.0
+            or self.worker.controller_lost
+        ):
             return 0
         return want
 

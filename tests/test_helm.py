@@ -209,6 +209,26 @@ def test_data_socket_is_advertised_at_the_pod_ip_and_declared(role):
     assert cli_args(cont).data_port == declared
 
 
+def test_a_controller_pod_is_replaced_never_doubled_and_its_scan_outlives_it():
+    """Kubernetes reschedules the controller pod (drain, eviction, upgrade): the old pod goes
+    before the new one starts (``Recreate``; a rolling update would run two, and the second
+    would wait for the lock), the new one waits for the lock of a crashed one, and every
+    component keeps its part of the running scan longer than that takes."""
+    docs = render({})
+    controller = find(docs, "Deployment", "dranspose-controller")
+    assert controller["spec"]["strategy"] == {"type": "Recreate"}
+    assert controller["spec"]["replicas"] == 1
+    takeover = cli_args(container(controller)).takeover_wait
+    assert takeover >= 10  # the 5 s lock of a crashed controller expires meanwhile
+    for role in ("ingester-xrd", "worker", "reducer"):
+        cont = container(find(docs, "Deployment", f"dranspose-{role}"))
+        assert float(env(cont)["DRANSPOSE_CONTROLLER_GRACE"]) == 60.0 > takeover
+        assert cli_args(cont).controller_grace == 60.0  # the option the variable sets
+    worker = container(find(render({"controllerGrace": 120}), "Deployment", "dranspose-worker"))
+    assert env(worker)["DRANSPOSE_CONTROLLER_GRACE"] == "120"
+    assert "controllerGrace" in render_error({"controllerGrace": 0})
+
+
 # -- the two-stream example -----------------------------------------------------------------
 
 

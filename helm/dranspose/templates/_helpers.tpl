@@ -58,6 +58,8 @@ own name and IP (downward API) for --name and --advertise.
 {{- end }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+- name: DRANSPOSE_CONTROLLER_GRACE
+  value: {{ .Values.controllerGrace | quote }}
 - name: POD_NAME
   valueFrom:
     fieldRef:

@@ -95,7 +95,10 @@ def test_a_successor_resumes_the_scan_and_answers_what_was_left_open(redis_url, 
             await store.report(scan.scan_id, WorkerReport(worker=W0, completed=list(range(8))))
             await store.report(scan.scan_id, WorkerReport(worker=W1, completed=[0, 12, 11]))
             last = await _step(first, last)
-            await store.report(scan.scan_id, WorkerReport(worker=W1, want=6))  # never answered
+            # never answered; a request in the answer's millisecond would count as answered (the
+            # worker asks again within a second), so this one comes a few milliseconds later
+            await asyncio.sleep(0.005)
+            await store.report(scan.scan_id, WorkerReport(worker=W1, want=6))
             before = first.run_state
             assert before is not None
             await _dies(first, store)

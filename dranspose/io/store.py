@@ -59,6 +59,7 @@ SCAN_STREAMS_TTL = 3600
 """Seconds a scan's streams stay after the scan is over (:meth:`Store.expire_scan_streams`)."""
 LOG_STREAM_MAXLEN = 10_000
 """Log records kept for /api/v1/logs (approximately: trimming happens in whole nodes)."""
+_XRANGE_JSON = "return cjson.encode(redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2]))"
 
 
 class Key:
@@ -278,18 +279,17 @@ class Store:
         ]
 
     async def _chunks(self, key: str, count: int) -> AsyncIterator[list[tuple[str, Any]]]:
-        """The stream's entries in order, ``count`` at a time (bounded memory for any length)."""
+        """The stream's entries, ``count`` at a time, each chunk one JSON text (parsed in C)."""
         start = "-"
-        while entries := await self.redis.xrange(key, min=start, count=count):
-            chunk = [(_text(i), f) for i, f in entries if i is not None and f is not None]
+        while entries := json.loads(await self.redis.eval(_XRANGE_JSON, 1, key, start, count)):
+            chunk = [(i, {k.encode(): v for k, v in zip(f[::2], f[1::2])}) for i, f in entries]
             yield chunk
             start = f"({chunk[-1][0]}"
 
     async def assignment_chunks(
         self, scan_id: ScanId, count: int = 2000
     ) -> AsyncIterator[list[tuple[str, list[AssignedRun], list[str]]]]:
-        """Every assignment batch of a scan as (entry id, runs, workers answered), for a
-        successor controller's rebuild (``dranspose.core.scan_resume``)."""
+        """Every assignment batch of a scan as (entry id, runs, workers answered): a resume."""
         async for chunk in self._chunks(self.key(Key.ASSIGNED, scan_id), count):
             yield [(i, self._runs(f), json.loads(f.get(b"answered", b"[]"))) for i, f in chunk]
 
@@ -317,7 +317,6 @@ class Store:
         await self.redis.set(self.key(Key.ACCOUNT, scan_id), record, ex=24 * 3600)
 
     async def account_record(self, scan_id: ScanId) -> Optional[bytes]:
-        """The scan's account record as written (JSON), None if there is none."""
         raw = await self.redis.get(self.key(Key.ACCOUNT, scan_id))
         return raw.encode() if isinstance(raw, str) else raw
 

@@ -287,14 +287,14 @@ class Store:
             start = f"({chunk[-1][0]}"
 
     async def assignment_chunks(
-        self, scan_id: ScanId, count: int = 2000
+        self, scan_id: ScanId, count: int = 500
     ) -> AsyncIterator[list[tuple[str, list[AssignedRun], list[str]]]]:
         """Every assignment batch of a scan as (entry id, runs, workers answered): a resume."""
         async for chunk in self._chunks(self.key(Key.ASSIGNED, scan_id), count):
             yield [(i, self._runs(f), json.loads(f.get(b"answered", b"[]"))) for i, f in chunk]
 
     async def report_chunks(
-        self, scan_id: ScanId, count: int = 2000
+        self, scan_id: ScanId, count: int = 500
     ) -> AsyncIterator[list[tuple[str, Optional[WorkerReport]]]]:
         """Every entry of the report stream (None: the reducer's done mark), in order."""
         async for chunk in self._chunks(self.key(Key.REPORTS, scan_id), count):

@@ -41,12 +41,15 @@ class Predecessor:
     """A live account and the ledger a successor would read: every request, answer, completion
     and death goes through both, in the order the streams would hold them."""
 
-    def __init__(self, trigger_map: TriggerMap, workers: dict[WorkerName, set[str]]) -> None:
+    def __init__(
+        self, trigger_map: TriggerMap, workers: dict[WorkerName, set[str]], retry_lost: bool = False
+    ) -> None:
         self.scan = ScanInfo(
             scan_id="s1",
             streams=list(trigger_map.streams),
             workers=sorted(workers),
             n_events=len(trigger_map),
+            retry_lost=retry_lost,
         )
         ingesters = {"ing": list(trigger_map.streams)}
         self.record = record_of(self.scan, trigger_map.request, workers, ingesters)
@@ -155,7 +158,7 @@ def _drive(p: Predecessor, rng: random.Random, steps: int, deaths: bool) -> None
             p.complete(worker, done)
         elif roll < 0.93 and p.held[worker]:
             p.fail(worker, rng.choice(p.held[worker]))
-        elif deaths and roll > 0.995 and len(p.held) > 2:
+        elif deaths and roll > 0.98 and len(p.held) > 2:
             p.die(worker)
 
 
@@ -178,10 +181,10 @@ def _same_account(a: ScanAccount, b: ScanAccount) -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("kind", ["simple", "chain", "two-streams"])
+@pytest.mark.parametrize("kind", ["simple", "chain", "two-streams", "retry-lost"])
 def test_a_random_scan_continues_as_if_nothing_happened(kind: str, seed: int) -> None:
     rng = random.Random(seed)
-    if kind == "simple":
+    if kind in ("simple", "retry-lost"):
         trigger_map = TriggerMap.simple(["a", "b"], 300)
     elif kind == "chain":
         trigger_map = _chain(300, rng.randint(2, 7))
@@ -195,8 +198,14 @@ def test_a_random_scan_continues_as_if_nothing_happened(kind: str, seed: int) ->
         b[8] = []  # read and dropped
         trigger_map = TriggerMap.from_mapping({"a": a, "b": b})
     workers = {W0: {"generic"}, W1: {"generic"}, W2: {"generic"}}
-    p = Predecessor(trigger_map, workers)
+    p = Predecessor(trigger_map, workers, retry_lost=kind == "retry-lost")
+    # with --retry-lost a dead worker's events move to a survivor: re-delivery runs
     _drive(p, rng, rng.randint(5, 120), deaths=seed % 2 == 1)
+    if kind == "retry-lost":
+        doomed = sorted(p.held)[0]
+        p.ask(doomed, 8)
+        p.die(doomed)
+        _drive(p, rng, 30, deaths=False)
     live, successor = p.run, p.successor()
     _same_account(live, successor)
     # both go on with the same requests and completions: the same runs, the same end
@@ -236,6 +245,28 @@ def test_a_worker_dropped_before_the_takeover_owes_nothing():
     blind = resume(p.scan, p.record, p.ledger, None, 2.0)
     assert sorted(blind.progress.lost) == [5, 6, 7, 8]
     assert blind.progress.completed == 2
+
+
+def test_with_retry_lost_what_a_dead_worker_owed_stays_with_its_replacement():
+    p = Predecessor(TriggerMap.simple(["s"], 20), {W0: {"generic"}, W1: {"generic"}}, True)
+    p.ask(W0, 4)
+    p.ask(W1, 4)
+    p.complete(W1, [0, 5])
+    p.die(W1)  # 6..8 go to w0 again (re-delivery runs); w0 got its own frame of event 0
+    run = p.successor()
+    assert run.progress.redelivered == [6, 7, 8] and run.progress.lost == []
+    assert run.assigner is not None
+    assert [run.assigner.waiting_for(e) for e in range(10)] == [
+        {W0},
+        *[{W0}] * 4,
+        set(),
+        {W0},
+        {W0},
+        {W0},
+        set(),
+    ]
+    run.completed_all(W0, [0, 1, 2, 3, 4, 6, 7, 8])
+    assert run.progress.completed == 9 and list(run.accounted.spans()) == [(0, 8)]
 
 
 def test_what_cannot_be_resumed_says_why():

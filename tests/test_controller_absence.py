@@ -178,6 +178,13 @@ def test_without_a_controller_every_component_aborts_its_part_after_the_grace(
 
     p.controller = p.start_controller()  # the lock has expired: no --takeover-wait needed
     p.wait_components(workers=2)
+    # it came too late to resume: the scan its components left is closed as aborted, saying so
+    closed = wait_until(
+        lambda: (r := p.client.get("/api/v1/progress").json())["aborted"] and r,
+        20,
+        "the late controller closes the abandoned scan",
+    )
+    assert closed["scan_id"] == scan_id and "already left it (no controller)" in closed["aborted"]
     p.run_full_scan()
     p.close()
     said = f"aborting its part of scan {scan_id}: no controller for 3 s"

@@ -143,6 +143,13 @@ class Controller(Component):
         started = time.perf_counter()
         try:
             run = await self.resumed_account(scan, ledger, previous)
+            abandoned = [
+                c.name
+                for c in await self.store.components()
+                if c.scan_id == scan.scan_id and c.state == "aborted"
+            ]
+            if abandoned:  # came back too late: components gave up past --controller-grace
+                raise ResumeError(f"{', '.join(sorted(abandoned))} already left it (no controller)")
         except ResumeError as exc:
             released = [
                 Assignment(event_number=EventNumber(e), streams=r.streams)
